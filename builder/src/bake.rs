@@ -1,0 +1,157 @@
+//! Baking: put a database into the data segment of the prebuilt template
+//! module. Pure byte surgery on the wasm binary, no toolchain involved.
+//!
+//! Three edits, every other section is copied as is:
+//! 1. the memory's initial size grows by the pages the database needs;
+//! 2. the database becomes a new active data segment at the first page above
+//!    the template's initial memory (the allocator only hands out pages it
+//!    grows, so nothing ever writes there);
+//! 3. the locator in the template's data is patched with that address and the
+//!    database's length (the data count section, if any, is updated too).
+
+use dfabake_matcher::module::{find_marker, for_each_data_segment, LOCATOR_LEN, PAGE};
+
+/// The template module this builder carries (plain ABI, no imports).
+pub const TEMPLATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/template.wasm"));
+
+fn read_leb(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos).ok_or("unexpected end of module")?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("LEB128 too long".into())
+}
+
+fn write_leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
+    out.push(id);
+    write_leb(out, body.len() as u64);
+    out.extend_from_slice(body);
+}
+
+/// Returns a copy of `template` with `database` baked in.
+///
+/// ```
+/// use dfabake::bake::{bake, TEMPLATE};
+/// use dfabake_matcher::module::find_database;
+///
+/// let db = vec![7u8; 100]; // any bytes; real callers pass a database
+/// # let db = { let mut d = dfabake_matcher::format::MAGIC.to_vec(); d.extend(db); d };
+/// let module = bake(TEMPLATE, &db).unwrap();
+/// assert_eq!(find_database(&module).unwrap(), &db[..]);
+/// ```
+pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
+    if template.len() < 8 || template[..4] != *b"\0asm" {
+        return Err("the template is not a wasm module".into());
+    }
+    let mut locators = 0;
+    for_each_data_segment(template, |seg| {
+        if find_marker(seg.bytes).is_some() {
+            locators += 1;
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if locators != 1 {
+        return Err(format!("the template holds {locators} locators, expected exactly 1"));
+    }
+
+    let mut out = template[..8].to_vec();
+    let mut pos = 8;
+    let mut db_address = None;
+    let mut wrote_data = false;
+    while pos < template.len() {
+        let id = template[pos];
+        pos += 1;
+        let len = read_leb(template, &mut pos)? as usize;
+        let body = template.get(pos..pos + len).ok_or("section runs past the end")?;
+        pos += len;
+        match id {
+            5 => {
+                let mut p = 0;
+                if read_leb(body, &mut p)? != 1 {
+                    return Err("the template must define exactly one memory".into());
+                }
+                let flags = read_leb(body, &mut p)?;
+                if flags > 1 {
+                    return Err(format!("unsupported memory limits flags {flags:#x}"));
+                }
+                let initial = read_leb(body, &mut p)?;
+                let maximum = if flags == 1 { Some(read_leb(body, &mut p)?) } else { None };
+                let address = initial * PAGE as u64;
+                let pages = (database.len() as u64).div_ceil(PAGE as u64);
+                let new_initial = initial + pages;
+                if new_initial > 65536 {
+                    return Err("the database does not fit in a 4 GiB wasm memory".into());
+                }
+                db_address = Some(address as u32);
+                let mut new = Vec::new();
+                write_leb(&mut new, 1);
+                write_leb(&mut new, flags);
+                write_leb(&mut new, new_initial);
+                if let Some(max) = maximum {
+                    write_leb(&mut new, max.max(new_initial));
+                }
+                push_section(&mut out, 5, &new);
+            }
+            11 => {
+                let address = db_address.ok_or("data section before memory section")?;
+                let mut p = 0;
+                let count = read_leb(body, &mut p)?;
+                let mut segments = body[p..].to_vec();
+                let at = find_marker(&segments).ok_or("locator not in the data section")?;
+                let loc = &mut segments[at + 16..at + LOCATOR_LEN];
+                loc[..4].copy_from_slice(&address.to_le_bytes());
+                loc[4..].copy_from_slice(&(database.len() as u32).to_le_bytes());
+                let mut new = Vec::with_capacity(body.len() + database.len() + 16);
+                write_leb(&mut new, count + 1);
+                new.extend_from_slice(&segments);
+                // Active segment for memory 0: flags 0, `i32.const address; end`.
+                new.push(0);
+                new.push(0x41);
+                let mut a = i64::from(address as i32);
+                loop {
+                    let b = (a & 0x7f) as u8;
+                    a >>= 7;
+                    let done = (a == 0 && b & 0x40 == 0) || (a == -1 && b & 0x40 != 0);
+                    new.push(if done { b } else { b | 0x80 });
+                    if done {
+                        break;
+                    }
+                }
+                new.push(0x0b);
+                write_leb(&mut new, database.len() as u64);
+                new.extend_from_slice(database);
+                push_section(&mut out, 11, &new);
+                wrote_data = true;
+            }
+            12 => {
+                let mut p = 0;
+                let count = read_leb(body, &mut p)?;
+                let mut new = Vec::new();
+                write_leb(&mut new, count + 1);
+                push_section(&mut out, 12, &new);
+            }
+            _ => push_section(&mut out, id, body),
+        }
+    }
+    if !wrote_data {
+        return Err("the template has no data section".into());
+    }
+    Ok(out)
+}

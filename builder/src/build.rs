@@ -1,0 +1,187 @@
+//! One build, end to end: read rules, compile, bake, verify, write.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use dfabake_matcher::format::{AlignedBytes, Database};
+use dfabake_matcher::module::find_database;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::bake::{bake, TEMPLATE};
+use crate::compile::{compile, Compiled, Config};
+use crate::error::{BuildError, RowError};
+use crate::output::{Staging, GENERATOR};
+use crate::rules::{load_file, FileFormat, RuleSpec};
+
+/// Where the rules come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A patterns file (JSON Lines or plain text).
+    File(PathBuf),
+    /// Rules already in memory; `name` is used in messages and the manifest.
+    Rules {
+        /// Describes the source.
+        name: String,
+        /// The rules, in priority order.
+        rules: Vec<RuleSpec>,
+    },
+}
+
+/// Everything `dfabake build` takes.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Where the rules come from.
+    pub source: Source,
+    /// How to read a patterns file.
+    pub format: FileFormat,
+    /// The output directory (`matcher.wasm`, `manifest.json`).
+    pub out: PathBuf,
+    /// Compile options.
+    pub config: Config,
+}
+
+impl BuildOptions {
+    /// Default options for a source and an output directory.
+    pub fn new(source: Source, out: PathBuf) -> BuildOptions {
+        BuildOptions { source, format: FileFormat::Auto, out, config: Config::default() }
+    }
+}
+
+/// What a successful build wrote.
+#[derive(Debug)]
+pub struct BuildReport {
+    /// Rules baked.
+    pub rule_count: usize,
+    /// Rules skipped under `--on-invalid skip`.
+    pub skipped: Vec<RowError>,
+    /// `OUT/matcher.wasm`.
+    pub module_path: PathBuf,
+    /// The manifest as written to `OUT/manifest.json`.
+    pub manifest: serde_json::Value,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap().len()
+}
+
+/// Checks a baked module natively: its database is found where the locator
+/// says, is byte-identical to what was compiled, passes full verification
+/// (checksum, every DFA) and reads back every rule as written.
+pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Result<(), String> {
+    let found = find_database(module).map_err(|e| e.to_string())?;
+    if found != database {
+        return Err("the database read back from the module differs from the one compiled".into());
+    }
+    let aligned = AlignedBytes::copy_from(found);
+    let db = Database::from_bytes(aligned.as_bytes()).map_err(|e| e.to_string())?;
+    if db.rule_count() != rules.len() {
+        return Err(format!("{} rules read back, {} written", db.rule_count(), rules.len()));
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let got = db.rule(i);
+        let payload = rule.payload.as_ref().map(|p| p.to_string());
+        if got.id_json() != rule.id.to_json() || got.payload_json() != payload.as_deref() {
+            return Err(format!("rule {i} (id {}) reads back differently", rule.id));
+        }
+    }
+    let in_shards: usize = db.shards().iter().map(|s| s.rule_count()).sum();
+    if in_shards != rules.len() {
+        return Err(format!("{in_shards} rules in shards, {} in the database", rules.len()));
+    }
+    Ok(())
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Runs a build. On error nothing is written and a previous output is kept.
+pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let staging = Staging::new(&opts.out)?;
+    let (source_name, rules) = match &opts.source {
+        Source::File(path) => (path.display().to_string(), load_file(path, opts.format)?),
+        Source::Rules { name, rules } => (name.clone(), rules.clone()),
+    };
+    if rules.is_empty() {
+        return Err(BuildError::NoRules { source: source_name, skipped: 0 });
+    }
+    let compiled: Compiled = compile(&rules, &opts.config, &source_name)?;
+    let kept: Vec<RuleSpec> = compiled.kept.iter().map(|&i| rules[i].clone()).collect();
+    let module = bake(TEMPLATE, &compiled.database).map_err(BuildError::Verify)?;
+    verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;
+
+    let db = Database::from_bytes(AlignedBytes::copy_from(&compiled.database).as_bytes())
+        .map_err(|e| BuildError::Verify(e.to_string()))?
+        .checksum();
+    let manifest = json!({
+        "generator": GENERATOR,
+        "format_version": dfabake_matcher::format::VERSION,
+        "abi_version": 1,
+        "source": source_name,
+        "rules": compiled.rule_count,
+        "skipped": compiled.skipped,
+        "shards": compiled.shards,
+        "database": {
+            "bytes": compiled.database.len(),
+            "checksum": format!("xxh3:{db:016x}"),
+        },
+        "module": {
+            "file": "matcher.wasm",
+            "bytes": module.len(),
+            "gzip_bytes": gzip_len(&module),
+            "sha256": sha256_hex(&module),
+        },
+        "template": { "bytes": TEMPLATE.len(), "sha256": sha256_hex(TEMPLATE) },
+        "build": {
+            "started_at": rfc3339(started_at),
+            "compile_seconds": compiled.elapsed.as_secs_f64(),
+            "total_seconds": t0.elapsed().as_secs_f64(),
+            "config": opts.config,
+        },
+        "tools": {
+            "dfabake": env!("CARGO_PKG_VERSION"),
+            "regex-automata": dfabake_matcher::REGEX_AUTOMATA_VERSION,
+        },
+    });
+    staging.write("matcher.wasm", &module)?;
+    let mut text = serde_json::to_string_pretty(&manifest).unwrap();
+    text.push('\n');
+    staging.write("manifest.json", text.as_bytes())?;
+    let out = staging.commit()?;
+    Ok(BuildReport {
+        rule_count: compiled.rule_count,
+        skipped: compiled.skipped,
+        module_path: out.join("matcher.wasm"),
+        manifest,
+    })
+}
+
+/// Reads and fully verifies the database of a baked module file.
+pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
+    let module = std::fs::read(module_path)
+        .map_err(|e| BuildError::Io { path: module_path.to_path_buf(), source: e })?;
+    let found = find_database(&module).map_err(|e| BuildError::Verify(e.to_string()))?;
+    let aligned = AlignedBytes::copy_from(found);
+    let db = Database::from_bytes(aligned.as_bytes()).map_err(|e| BuildError::Verify(e.to_string()))?;
+    let shards: Vec<_> = db
+        .shards()
+        .iter()
+        .map(|s| json!({"rules": s.rule_count(), "kind": s.kind().name(), "unicode_word_boundary": s.may_quit()}))
+        .collect();
+    Ok(json!({
+        "rules": db.rule_count(),
+        "shards": shards,
+        "database": {"bytes": db.as_bytes().len(), "checksum": format!("xxh3:{:016x}", db.checksum())},
+        "module": {"bytes": module.len(), "sha256": sha256_hex(&module)},
+    }))
+}

@@ -1,0 +1,370 @@
+//! Rules → checked patterns → shard DFAs → a database.
+//!
+//! Every rule is parsed on its own first, so that each bad rule is reported
+//! with its id, position and reason. Valid rules are grouped into shards of
+//! at most [`Config::shard_rules`] rules, in priority order; each shard is one
+//! unanchored multi-pattern DFA with `MatchKind::All`, so one pass over the
+//! input tells every rule of the shard that matches. A shard whose DFA would
+//! exceed [`Config::max_dfa_bytes`] is split in two and retried, so the size
+//! limit bounds both memory and time; a single rule over the limit is a row
+//! error. Rules using a Unicode word boundary go into shards of their own:
+//! their DFA gives up on non-ASCII input and the matcher then uses its exact
+//! engine for just those rules.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, SHARD_MAY_QUIT};
+use regex_automata::dfa::{dense, StartKind};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::MatchKind;
+use serde::Serialize;
+
+use crate::error::{BuildError, Position, RowError};
+use crate::rules::{duplicate_ids, RuleSpec};
+
+/// What to do with rules that cannot be compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    /// Fail the build, listing every bad rule.
+    Fail,
+    /// Build the other rules; the skipped ones are listed in the manifest.
+    Skip,
+}
+
+/// Options for [`compile`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Dense DFAs search fastest; sparse ones are several times smaller.
+    #[serde(serialize_with = "ser_kind")]
+    pub dfa_kind: DfaKind,
+    /// Most rules in one shard DFA.
+    pub shard_rules: usize,
+    /// Largest DFA (and determinizer working memory) of one shard, in bytes.
+    pub max_dfa_bytes: usize,
+    /// Largest database, in bytes.
+    pub max_database_bytes: usize,
+    /// What to do with rules that cannot be compiled.
+    pub on_invalid: OnInvalid,
+    /// Threads compiling shards (0 = one per core).
+    pub threads: usize,
+}
+
+fn ser_kind<S: serde::Serializer>(k: &DfaKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.name())
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            dfa_kind: DfaKind::Dense,
+            shard_rules: 32,
+            max_dfa_bytes: 32 << 20,
+            max_database_bytes: 512 << 20,
+            on_invalid: OnInvalid::Fail,
+            threads: 0,
+        }
+    }
+}
+
+/// A rule that passed the checks.
+#[derive(Clone, Debug)]
+struct Prepared {
+    /// Index in the input order.
+    input_index: usize,
+    /// The pattern the DFA and exact engine compile: flags inlined.
+    effective: String,
+    /// Uses a Unicode word boundary (`\b`, `\B` under Unicode).
+    unicode_word_boundary: bool,
+}
+
+/// One compiled shard, as the manifest describes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardReport {
+    /// Rules in the shard.
+    pub rules: usize,
+    /// `dense` or `sparse`.
+    pub kind: &'static str,
+    /// Serialized DFA size.
+    pub bytes: usize,
+    /// The DFA gives up on non-ASCII input; the exact engine answers then.
+    pub unicode_word_boundary: bool,
+    /// Time to build this shard.
+    pub build_seconds: f64,
+}
+
+/// What [`compile`] produced.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The database bytes, ready to bake.
+    pub database: Vec<u8>,
+    /// Rules in the database.
+    pub rule_count: usize,
+    /// Input positions of the rules in the database, in database order.
+    pub kept: Vec<usize>,
+    /// Rules left out under [`OnInvalid::Skip`].
+    pub skipped: Vec<RowError>,
+    /// One entry per shard, in database order.
+    pub shards: Vec<ShardReport>,
+    /// Wall time of the whole compile.
+    pub elapsed: Duration,
+}
+
+/// Checks one rule and returns the pattern to compile, or why it cannot be.
+pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
+    let err = |reason: String| RowError::new(Some(rule.id.clone()), rule.origin.clone(), reason);
+    let mut flags = String::new();
+    for (i, c) in rule.flags.chars().enumerate() {
+        match c {
+            'i' | 'm' | 's' | 'x' => {
+                if !flags.contains(c) {
+                    flags.push(c);
+                }
+            }
+            _ => {
+                return Err(err(format!(
+                    "unknown flag {c:?} at position {} of flags {:?} (expected i, m, s or x)",
+                    i + 1,
+                    rule.flags
+                )))
+            }
+        }
+    }
+    if rule.pattern.is_empty() {
+        return Err(err("empty pattern (it would match every input)".into()));
+    }
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .case_insensitive(flags.contains('i'))
+        .multi_line(flags.contains('m'))
+        .dot_matches_new_line(flags.contains('s'))
+        .ignore_whitespace(flags.contains('x'))
+        .build()
+        .parse(&rule.pattern)
+        .map_err(|e| {
+            let (span, reason) = match &e {
+                regex_syntax::Error::Parse(e) => (*e.span(), e.kind().to_string()),
+                regex_syntax::Error::Translate(e) => (*e.span(), e.kind().to_string()),
+                _ => (regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1)), e.to_string()),
+            };
+            let pos = Position {
+                offset: span.start.offset,
+                line: span.start.line,
+                column: span.start.column,
+            };
+            err(reason).at(&rule.pattern, pos)
+        })?;
+    let effective = if flags.is_empty() {
+        rule.pattern.clone()
+    } else {
+        // A newline keeps a trailing `#` comment of verbose mode from
+        // swallowing anything after it.
+        format!("(?{flags}){}{}", rule.pattern, if flags.contains('x') { "\n" } else { "" })
+    };
+    dfabake_matcher::build_exact(&effective)
+        .map_err(|e| err(format!("pattern too large to compile: {e}")))?;
+    let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
+    Ok((effective, unicode_word_boundary))
+}
+
+fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<Vec<u8>, dense::BuildError> {
+    let dfa = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .match_kind(MatchKind::All)
+                .start_kind(StartKind::Unanchored)
+                .unicode_word_boundary(true)
+                .dfa_size_limit(Some(cfg.max_dfa_bytes))
+                .determinize_size_limit(Some(cfg.max_dfa_bytes)),
+        )
+        .syntax(syntax::Config::new().utf8(false))
+        .thompson(thompson::Config::new().utf8(false))
+        .build_many(patterns)?;
+    Ok(match cfg.dfa_kind {
+        DfaKind::Dense => {
+            let mut buf = vec![0; dfa.write_to_len()];
+            dfa.write_to_little_endian(&mut buf).expect("buffer sized by write_to_len");
+            buf
+        }
+        DfaKind::Sparse => {
+            let sparse = dfa.to_sparse()?;
+            let mut buf = vec![0; sparse.write_to_len()];
+            sparse.write_to_little_endian(&mut buf).expect("buffer sized by write_to_len");
+            buf
+        }
+    })
+}
+
+struct BuiltShard {
+    members: Vec<usize>,
+    dfa: Vec<u8>,
+    seconds: f64,
+}
+
+/// Compiles every chunk of prepared rules, splitting chunks whose DFA is over
+/// the limit. Returns built shards and the rules too big on their own.
+fn build_shards(
+    chunks: Vec<Vec<usize>>,
+    prepared: &[Prepared],
+    cfg: &Config,
+) -> (Vec<BuiltShard>, Vec<(usize, String)>) {
+    let queue = Mutex::new(VecDeque::from(chunks));
+    let pending = Mutex::new(queue.lock().unwrap().len());
+    let built = Mutex::new(Vec::new());
+    let too_big = Mutex::new(Vec::new());
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.threads
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(chunk) = queue.lock().unwrap().pop_front() else {
+                    if *pending.lock().unwrap() == 0 {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let t = Instant::now();
+                let patterns: Vec<&str> =
+                    chunk.iter().map(|&p| prepared[p].effective.as_str()).collect();
+                match build_dfa(&patterns, cfg) {
+                    Ok(dfa) => {
+                        let seconds = t.elapsed().as_secs_f64();
+                        built.lock().unwrap().push(BuiltShard { members: chunk, dfa, seconds });
+                    }
+                    Err(e) if chunk.len() > 1 && e.is_size_limit_exceeded() => {
+                        let mut q = queue.lock().unwrap();
+                        let (a, b) = chunk.split_at(chunk.len() / 2);
+                        q.push_back(a.to_vec());
+                        q.push_back(b.to_vec());
+                        *pending.lock().unwrap() += 2;
+                    }
+                    Err(e) => {
+                        let why = if e.is_size_limit_exceeded() {
+                            format!(
+                                "the DFA for this rule alone exceeds the limit of {} bytes \
+                                 (--max-dfa-bytes); simplify large bounded repeats such as .{{0,200}}",
+                                cfg.max_dfa_bytes
+                            )
+                        } else {
+                            format!("cannot build a DFA: {e}")
+                        };
+                        too_big.lock().unwrap().push((chunk[0], why));
+                    }
+                }
+                *pending.lock().unwrap() -= 1;
+            });
+        }
+    });
+    (built.into_inner().unwrap(), too_big.into_inner().unwrap())
+}
+
+/// Compiles rules (in priority order) into a database.
+///
+/// ```
+/// use dfabake::compile::{compile, Config};
+/// use dfabake::rules::{RuleId, RuleSpec};
+///
+/// let rules = vec![RuleSpec::new(RuleId::Int(1), "bot"), RuleSpec::new(RuleId::Int(2), r"\d+")];
+/// let compiled = compile(&rules, &Config::default(), "example").unwrap();
+/// assert_eq!(compiled.rule_count, 2);
+/// ```
+pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compiled, BuildError> {
+    let start = Instant::now();
+    let mut errors: Vec<(usize, RowError)> = duplicate_ids(rules);
+    let mut prepared = Vec::with_capacity(rules.len());
+    for (i, rule) in rules.iter().enumerate() {
+        if errors.iter().any(|(j, _)| *j == i) {
+            continue;
+        }
+        match check_rule(rule) {
+            Ok((effective, unicode_word_boundary)) => {
+                prepared.push(Prepared { input_index: i, effective, unicode_word_boundary })
+            }
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    let chunk = |uwb: bool| -> Vec<Vec<usize>> {
+        let members: Vec<usize> =
+            (0..prepared.len()).filter(|&p| prepared[p].unicode_word_boundary == uwb).collect();
+        members.chunks(cfg.shard_rules.max(1)).map(|c| c.to_vec()).collect()
+    };
+    let mut chunks = chunk(false);
+    chunks.extend(chunk(true));
+    let (built, too_big) = build_shards(chunks, &prepared, cfg);
+    for (p, why) in too_big {
+        let rule = &rules[prepared[p].input_index];
+        errors.push((
+            prepared[p].input_index,
+            RowError::new(Some(rule.id.clone()), rule.origin.clone(), why),
+        ));
+    }
+    errors.sort_by_key(|(i, _)| *i);
+    if !errors.is_empty() && cfg.on_invalid == OnInvalid::Fail {
+        return Err(BuildError::InvalidRows(errors.into_iter().map(|(_, e)| e).collect()));
+    }
+    // Rules keep their relative order; indices are renumbered densely over
+    // what is kept. No shard holds a skipped rule: invalid rules never reach
+    // a shard, and a rule too big alone was split away from its shard.
+    let skipped_inputs: Vec<usize> = errors.iter().map(|(i, _)| *i).collect();
+    let keep: Vec<usize> = (0..prepared.len())
+        .filter(|&p| !skipped_inputs.contains(&prepared[p].input_index))
+        .collect();
+    if keep.is_empty() {
+        return Err(BuildError::NoRules { source: source.to_string(), skipped: errors.len() });
+    }
+    let mut new_index = vec![u32::MAX; prepared.len()];
+    for (n, &p) in keep.iter().enumerate() {
+        new_index[p] = n as u32;
+    }
+    let mut writer = DatabaseWriter::new();
+    let mut id_json = Vec::with_capacity(keep.len());
+    for &p in &keep {
+        let rule = &rules[prepared[p].input_index];
+        let payload = rule.payload.as_ref().map(|v| v.to_string());
+        id_json.push(rule.id.to_json());
+        writer.push_rule(RuleEntry {
+            id_json: id_json.last().unwrap(),
+            payload_json: payload.as_deref(),
+            pattern: &prepared[p].effective,
+        });
+    }
+    let mut built = built;
+    built.sort_by_key(|s| new_index[s.members[0]]);
+    let mut shards = Vec::new();
+    let mut db_estimate = 0usize;
+    for s in built {
+        let rules: Vec<u32> = s.members.iter().map(|&p| new_index[p]).collect();
+        let uwb = prepared[s.members[0]].unicode_word_boundary;
+        db_estimate += s.dfa.len();
+        shards.push(ShardReport {
+            rules: rules.len(),
+            kind: cfg.dfa_kind.name(),
+            bytes: s.dfa.len(),
+            unicode_word_boundary: uwb,
+            build_seconds: s.seconds,
+        });
+        writer.push_shard(cfg.dfa_kind, if uwb { SHARD_MAY_QUIT } else { 0 }, s.dfa, rules);
+    }
+    if db_estimate > cfg.max_database_bytes {
+        return Err(BuildError::TooLarge { bytes: db_estimate, limit: cfg.max_database_bytes });
+    }
+    let database = writer.finish();
+    if database.len() > cfg.max_database_bytes {
+        return Err(BuildError::TooLarge { bytes: database.len(), limit: cfg.max_database_bytes });
+    }
+    Ok(Compiled {
+        database,
+        rule_count: keep.len(),
+        kept: keep.iter().map(|&p| prepared[p].input_index).collect(),
+        skipped: errors.into_iter().map(|(_, e)| e).collect(),
+        shards,
+        elapsed: start.elapsed(),
+    })
+}

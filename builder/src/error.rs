@@ -1,0 +1,153 @@
+//! Errors that say what and where: every bad rule names its id, where it came
+//! from, the position in the pattern and the reason.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::rules::RuleId;
+
+/// A position inside a pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Position {
+    /// Byte offset from the start of the pattern.
+    pub offset: usize,
+    /// 1-based line of the pattern (patterns in verbose mode can span lines).
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+/// Why one rule cannot be compiled.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowError {
+    /// The rule's id, when it could be read.
+    #[serde(serialize_with = "ser_id")]
+    pub id: Option<RuleId>,
+    /// Where the rule came from: `line 3`, `row 12`.
+    pub origin: String,
+    /// Where in the pattern, when the error has a position.
+    pub position: Option<Position>,
+    /// The reason.
+    pub reason: String,
+    /// The pattern as written, for showing the position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+}
+
+fn ser_id<S: serde::Serializer>(id: &Option<RuleId>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        None => s.serialize_none(),
+        Some(RuleId::Int(n)) => s.serialize_i64(*n),
+        Some(RuleId::Str(v)) => s.serialize_str(v),
+    }
+}
+
+impl RowError {
+    /// An error about a whole rule.
+    pub fn new(id: Option<RuleId>, origin: String, reason: impl Into<String>) -> RowError {
+        RowError { id, origin, position: None, reason: reason.into(), pattern: None }
+    }
+
+    /// Adds the pattern and the position inside it.
+    pub fn at(mut self, pattern: &str, position: Position) -> RowError {
+        self.pattern = Some(pattern.to_string());
+        self.position = Some(position);
+        self
+    }
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "rule id {id} ({})", self.origin)?,
+            None => write!(f, "{}", self.origin)?,
+        }
+        if let Some(p) = &self.position {
+            write!(f, ", position {} (byte {})", p.column, p.offset)?;
+            if p.line > 1 {
+                write!(f, " of line {}", p.line)?;
+            }
+        }
+        write!(f, ": {}", self.reason)?;
+        if let (Some(pattern), Some(p)) = (&self.pattern, &self.position) {
+            if !pattern.contains('\n') {
+                let pad: String = pattern[..p.offset.min(pattern.len())]
+                    .chars()
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                write!(f, "\n    {pattern}\n    {pad}^")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a build failed. Nothing is written when a build fails.
+#[derive(Debug)]
+pub enum BuildError {
+    /// Some rules cannot be compiled; every one is listed.
+    InvalidRows(Vec<RowError>),
+    /// There is nothing to build.
+    NoRules {
+        /// What was read.
+        source: String,
+        /// How many rules were skipped as invalid.
+        skipped: usize,
+    },
+    /// Reading or writing a file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The database exceeds the total size limit.
+    TooLarge {
+        /// The size the database reached.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The output directory exists and does not look like a dfabake output.
+    OutputNotOurs(PathBuf),
+    /// A check of what was built failed: a bug, reported rather than baked.
+    Verify(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InvalidRows(rows) => {
+                let n = rows.len();
+                writeln!(f, "{n} invalid rule{}:", if n == 1 { "" } else { "s" })?;
+                for r in rows {
+                    writeln!(f, "  {}", r.to_string().replace('\n', "\n  "))?;
+                }
+                write!(f, "nothing was written (use --on-invalid skip to build the other rules)")
+            }
+            BuildError::NoRules { source, skipped: 0 } => {
+                write!(f, "no rules in {source}: nothing to build")
+            }
+            BuildError::NoRules { source, skipped } => {
+                write!(f, "no valid rules in {source}: all {skipped} were skipped as invalid")
+            }
+            BuildError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            BuildError::TooLarge { bytes, limit } => write!(
+                f,
+                "the database would be {bytes} bytes, over the limit of {limit} bytes \
+                 (raise --max-database-bytes, or use --dfa sparse)"
+            ),
+            BuildError::OutputNotOurs(p) => write!(
+                f,
+                "{} exists and is not a dfabake output directory (no manifest.json written by \
+                 dfabake); refusing to replace it",
+                p.display()
+            ),
+            BuildError::Verify(why) => write!(f, "verification of the baked module failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

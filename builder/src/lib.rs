@@ -1,0 +1,22 @@
+//! dfabake's builder: rules → checked patterns → shard DFAs → a database
+//! baked into the prebuilt matcher module, written atomically with a manifest.
+//!
+//! The `dfabake` binary is a thin command line over [`build::build`].
+//!
+//! ```no_run
+//! use dfabake::build::{build, BuildOptions, Source};
+//! use std::path::PathBuf;
+//!
+//! let opts = BuildOptions::new(Source::File(PathBuf::from("rules.jsonl")), PathBuf::from("out"));
+//! let report = build(&opts).unwrap();
+//! println!("{} rules baked into {}", report.rule_count, report.module_path.display());
+//! ```
+
+pub mod bake;
+pub mod build;
+pub mod compile;
+pub mod error;
+pub mod output;
+pub mod rules;
+
+pub use error::{BuildError, RowError};

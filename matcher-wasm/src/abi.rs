@@ -1,0 +1,160 @@
+//! The plain ABI of the matcher module: exported functions only, no imports,
+//! so any wasm host (wasmtime, Fastly, Spin, a browser) can drive it.
+//!
+//! A host calls, in this order:
+//!
+//! 1. `dfabake_abi_version() -> u32` (this is version 1);
+//! 2. optionally `dfabake_verify() -> i32`, once per module, if it did not
+//!    verify the database natively (checksum and every DFA: O(size));
+//! 3. `dfabake_init() -> i32`, once per instance: reads the database in place,
+//!    unchecked, in O(rules + shards);
+//! 4. per input: `dfabake_input(len) -> ptr`, copy `len` input bytes to `ptr`,
+//!    then `dfabake_match(mode, len) -> i32` with mode 0 = any, 1 = all,
+//!    2 = first. The JSON array of matches is then at `dfabake_output_ptr()`,
+//!    `dfabake_output_len()` bytes long.
+//!
+//! Negative results are errors, and the output buffer then holds a UTF-8
+//! message: -1 no or bad database, -2 unknown mode, -3 input length larger
+//! than the buffer requested.
+
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+use crate::format::Database;
+use crate::json::write_matches;
+use crate::matcher::{Matcher, Mode};
+use crate::module::LOCATOR_MARKER;
+
+/// The ABI version of the exports below.
+pub const ABI_VERSION: u32 = 1;
+
+#[repr(C)]
+struct Locator {
+    marker: [u8; 16],
+    address: u32,
+    len: u32,
+}
+
+/// Patched by the builder at bake time; see [`crate::module`].
+#[used]
+static mut DFABAKE_LOCATOR: Locator = Locator { marker: LOCATOR_MARKER, address: 0, len: 0 };
+
+struct State {
+    matcher: Option<Matcher<'static>>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    scratch: Vec<u32>,
+}
+
+struct Global(UnsafeCell<State>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature is single-threaded.
+unsafe impl Sync for Global {}
+
+static STATE: Global = Global(UnsafeCell::new(State {
+    matcher: None,
+    input: Vec::new(),
+    output: Vec::new(),
+    scratch: Vec::new(),
+}));
+
+fn state() -> &'static mut State {
+    // SAFETY: single-threaded, and no export re-enters another.
+    unsafe { &mut *STATE.0.get() }
+}
+
+fn database_bytes() -> &'static [u8] {
+    // Volatile: the compiler must not fold the template's zeros into the code.
+    let loc = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(DFABAKE_LOCATOR)) };
+    if loc.len == 0 {
+        return &[];
+    }
+    // SAFETY: the builder placed `len` bytes of database at `address`, inside
+    // the module's initial memory, which nothing else writes.
+    unsafe { core::slice::from_raw_parts(loc.address as usize as *const u8, loc.len as usize) }
+}
+
+fn fail(st: &mut State, code: i32, msg: &str) -> i32 {
+    st.output.clear();
+    st.output.extend_from_slice(msg.as_bytes());
+    code
+}
+
+/// ABI version of this module's exports.
+#[no_mangle]
+pub extern "C" fn dfabake_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// Fully verifies the baked database (checksum and every DFA). O(size).
+#[no_mangle]
+pub extern "C" fn dfabake_verify() -> i32 {
+    let st = state();
+    match Database::from_bytes(database_bytes()) {
+        Ok(_) => 0,
+        Err(e) => fail(st, -1, &e.to_string()),
+    }
+}
+
+/// Reads the baked database in place, without validating DFAs. Idempotent.
+#[no_mangle]
+pub extern "C" fn dfabake_init() -> i32 {
+    let st = state();
+    if st.matcher.is_some() {
+        return 0;
+    }
+    // SAFETY: hosts verify the database once per module (natively or with
+    // `dfabake_verify`) before instantiating it for matching.
+    match unsafe { Database::from_bytes_unchecked(database_bytes()) } {
+        Ok(db) => {
+            st.matcher = Some(Matcher::new(db));
+            0
+        }
+        Err(e) => fail(st, -1, &e.to_string()),
+    }
+}
+
+/// Number of rules in the baked database (0 before `dfabake_init`).
+#[no_mangle]
+pub extern "C" fn dfabake_rule_count() -> u32 {
+    state().matcher.as_ref().map_or(0, |m| m.database().rule_count() as u32)
+}
+
+/// Returns a buffer of at least `len` bytes for the next input.
+#[no_mangle]
+pub extern "C" fn dfabake_input(len: u32) -> *mut u8 {
+    let st = state();
+    st.input.clear();
+    st.input.resize(len as usize, 0);
+    st.input.as_mut_ptr()
+}
+
+/// Matches the first `len` bytes of the input buffer; see the module docs.
+#[no_mangle]
+pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
+    if dfabake_init() != 0 {
+        return -1;
+    }
+    let st = state();
+    let Some(mode) = Mode::from_code(mode) else {
+        return fail(st, -2, "unknown mode (0 = any, 1 = all, 2 = first)");
+    };
+    if len as usize > st.input.len() {
+        return fail(st, -3, "input length exceeds the buffer from dfabake_input");
+    }
+    let matcher = st.matcher.as_ref().unwrap();
+    let n = write_matches(matcher, mode, &st.input[..len as usize], &mut st.scratch, &mut st.output);
+    n as i32
+}
+
+/// Address of the last result (JSON) or error message.
+#[no_mangle]
+pub extern "C" fn dfabake_output_ptr() -> *const u8 {
+    state().output.as_ptr()
+}
+
+/// Length of the last result or error message.
+#[no_mangle]
+pub extern "C" fn dfabake_output_len() -> u32 {
+    state().output.len() as u32
+}

@@ -1,0 +1,649 @@
+//! The dfabake database format: one place that writes it and one that reads it.
+//!
+//! A database is a single byte string, little endian throughout, that the
+//! builder bakes into a data segment of the matcher module. Every offset is
+//! relative to the start of the database, and every serialized DFA starts at
+//! an offset that is a multiple of 8, so a database placed at an 8-aligned
+//! address can be read in place (zero-copy).
+//!
+//! ```text
+//! header        64 bytes   magic "DFABAKE\0", version, counts, section offsets, checksum
+//! rule table    32 bytes a rule, in priority order (index 0 wins `first`)
+//! shard table   32 bytes a shard, ordered by the lowest rule index they hold
+//! rule lists    u32 rule indices of each shard, ascending
+//! strings       UTF-8: each rule's id and payload as JSON text, and its pattern
+//! DFAs          serialized regex-automata DFAs, each 8-aligned
+//! ```
+//!
+//! The checksum is XXH3-64 over the whole database with the checksum field
+//! read as zero. It is verified once per module (by the builder after baking
+//! and by a host before it instantiates), so that each instance can
+//! deserialize its DFAs unchecked, in constant time.
+//!
+//! # Example
+//!
+//! ```
+//! use dfabake_matcher::format::{AlignedBytes, Database, DatabaseWriter, DfaKind, RuleEntry};
+//!
+//! let mut w = DatabaseWriter::new();
+//! w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "a+" });
+//! let bytes = w.finish();
+//! let aligned = AlignedBytes::copy_from(&bytes);
+//! let db = Database::from_bytes(aligned.as_bytes()).unwrap();
+//! assert_eq!(db.rule_count(), 1);
+//! assert_eq!(db.rule(0).id_json(), "1");
+//! ```
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use regex_automata::dfa::{dense, sparse};
+
+/// The first 8 bytes of every database.
+pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
+/// The format version this crate reads and writes.
+pub const VERSION: u32 = 1;
+/// Size of the fixed header.
+pub const HEADER_LEN: usize = 64;
+const RULE_RECORD_LEN: usize = 32;
+const SHARD_RECORD_LEN: usize = 32;
+const CHECKSUM_AT: usize = 48;
+/// Alignment of every serialized DFA inside the database (dense DFAs need 4).
+pub const DFA_ALIGN: usize = 8;
+
+/// Shard flag: the DFA was built with the Unicode word boundary heuristic and
+/// gives up on non-ASCII input; the matcher then answers with the exact
+/// engine for that shard's rules.
+pub const SHARD_MAY_QUIT: u32 = 1;
+
+/// How a shard's DFA is represented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DfaKind {
+    /// `regex_automata::dfa::dense::DFA`: fastest search, largest.
+    Dense,
+    /// `regex_automata::dfa::sparse::DFA`: several times smaller, slower.
+    Sparse,
+}
+
+impl DfaKind {
+    fn code(self) -> u32 {
+        match self {
+            DfaKind::Dense => 1,
+            DfaKind::Sparse => 2,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<DfaKind> {
+        match code {
+            1 => Some(DfaKind::Dense),
+            2 => Some(DfaKind::Sparse),
+            _ => None,
+        }
+    }
+
+    /// The lowercase name used in manifests and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DfaKind::Dense => "dense",
+            DfaKind::Sparse => "sparse",
+        }
+    }
+}
+
+/// Why a byte string is not a usable database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    /// Shorter than the header or than the length the header declares.
+    Truncated {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes present.
+        got: usize,
+    },
+    /// The magic bytes are wrong: this is not a dfabake database.
+    BadMagic,
+    /// Written by a different, incompatible format version.
+    UnsupportedVersion(u32),
+    /// The stored checksum does not match the contents.
+    ChecksumMismatch {
+        /// The checksum in the header.
+        stored: u64,
+        /// The checksum of the contents.
+        computed: u64,
+    },
+    /// A structural field is out of range; `what` says which.
+    Corrupt {
+        /// Which field.
+        what: &'static str,
+        /// Which rule or shard.
+        index: usize,
+    },
+    /// A serialized DFA failed regex-automata's validation.
+    BadDfa {
+        /// Index of the shard.
+        shard: usize,
+    },
+    /// The database is not 8-aligned in memory (copy it with [`AlignedBytes`]).
+    Misaligned,
+    /// A wasm module holds no baked database (a template, or not ours).
+    NoDatabase,
+    /// A wasm module could not be parsed far enough to find its database.
+    BadModule(&'static str),
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::Truncated { needed, got } => {
+                write!(f, "database is truncated: needs {needed} bytes, has {got}")
+            }
+            FormatError::BadMagic => write!(f, "not a dfabake database (bad magic bytes)"),
+            FormatError::UnsupportedVersion(v) => write!(
+                f,
+                "database format version {v} is not supported (this build reads version {VERSION})"
+            ),
+            FormatError::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "database checksum mismatch: stored {stored:016x}, computed {computed:016x} (corrupted module)"
+            ),
+            FormatError::Corrupt { what, index } => {
+                write!(f, "database is corrupt: {what} (entry {index})")
+            }
+            FormatError::BadDfa { shard } => {
+                write!(f, "database is corrupt: DFA of shard {shard} failed validation")
+            }
+            FormatError::Misaligned => write!(f, "database is not 8-byte aligned in memory"),
+            FormatError::NoDatabase => {
+                write!(f, "module has no baked database (is it the unbaked template?)")
+            }
+            FormatError::BadModule(why) => write!(f, "not a valid wasm module: {why}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FormatError {}
+
+/// An owned byte buffer whose start is 8-aligned, for reading a database
+/// that came from a file or a `Vec<u8>`.
+#[derive(Clone)]
+pub struct AlignedBytes {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedBytes {
+    /// Copies `bytes` into a fresh aligned buffer.
+    pub fn copy_from(bytes: &[u8]) -> AlignedBytes {
+        let mut words = alloc::vec![0u64; bytes.len().div_ceil(8)];
+        // SAFETY: `words` owns at least `bytes.len()` initialized bytes.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), bytes.len())
+        };
+        dst.copy_from_slice(bytes);
+        AlignedBytes { words, len: bytes.len() }
+    }
+
+    /// The bytes, starting at an 8-aligned address.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes of `words` were initialized in `copy_from`.
+        unsafe { core::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
+/// XXH3-64 of a database image, with the checksum field read as zero.
+pub fn checksum(db: &[u8]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&db[..CHECKSUM_AT]);
+    h.update(&[0u8; 8]);
+    h.update(&db[CHECKSUM_AT + 8..]);
+    h.digest()
+}
+
+/// One rule as stored: where its strings are.
+#[derive(Clone, Copy, Debug)]
+struct RuleRecord {
+    id: (u32, u32),
+    payload: (u32, u32),
+    pattern: (u32, u32),
+}
+
+/// A rule of a [`Database`]: its user id and payload as JSON text, and the
+/// pattern (regex crate syntax, flags already inlined) it was compiled from.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule<'a> {
+    id_json: &'a str,
+    payload_json: Option<&'a str>,
+    pattern: &'a str,
+}
+
+impl<'a> Rule<'a> {
+    /// The user's id as JSON text: a number (`17`) or a string (`"bot-17"`).
+    pub fn id_json(&self) -> &'a str {
+        self.id_json
+    }
+    /// The payload as JSON text, if the rule has one.
+    pub fn payload_json(&self) -> Option<&'a str> {
+        self.payload_json
+    }
+    /// The effective pattern, in the `regex` crate's syntax.
+    pub fn pattern(&self) -> &'a str {
+        self.pattern
+    }
+}
+
+/// A shard's DFA, borrowed from the database bytes.
+#[derive(Clone, Debug)]
+pub(crate) enum ShardDfa<'a> {
+    Dense(dense::DFA<&'a [u32]>),
+    Sparse(sparse::DFA<&'a [u8]>),
+}
+
+/// A group of rules answered by one multi-pattern DFA.
+#[derive(Clone, Debug)]
+pub struct Shard<'a> {
+    pub(crate) dfa: ShardDfa<'a>,
+    pub(crate) flags: u32,
+    rules: &'a [u8],
+    min_rule: u32,
+}
+
+impl<'a> Shard<'a> {
+    /// How many rules this shard's DFA holds.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len() / 4
+    }
+    /// The global rule index of the DFA's pattern `pid`.
+    #[inline]
+    pub fn rule(&self, pid: usize) -> u32 {
+        read_u32(self.rules, pid * 4)
+    }
+    /// Iterates the global rule indices of this shard, ascending.
+    pub fn rules(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rules.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+    }
+    /// The lowest (highest-priority) rule index in this shard.
+    pub fn min_rule(&self) -> u32 {
+        self.min_rule
+    }
+    /// Whether the DFA can give up on non-ASCII input (Unicode `\b`).
+    pub fn may_quit(&self) -> bool {
+        self.flags & SHARD_MAY_QUIT != 0
+    }
+    /// Dense or sparse.
+    pub fn kind(&self) -> DfaKind {
+        match self.dfa {
+            ShardDfa::Dense(_) => DfaKind::Dense,
+            ShardDfa::Sparse(_) => DfaKind::Sparse,
+        }
+    }
+}
+
+/// A database read in place from its bytes.
+///
+/// Build one with [`Database::from_bytes`] (verifies everything: checksum,
+/// structure, every DFA) or, for bytes verified before,
+/// [`Database::from_bytes_unchecked`] (structure only, constant time per DFA).
+#[derive(Clone, Debug)]
+pub struct Database<'a> {
+    bytes: &'a [u8],
+    rules: &'a [u8],
+    strings: &'a [u8],
+    shards: Vec<Shard<'a>>,
+    checksum: u64,
+}
+
+impl<'a> Database<'a> {
+    /// Reads and fully verifies a database: checksum, structure, UTF-8 of all
+    /// strings and every DFA (regex-automata's checked deserialization).
+    ///
+    /// `bytes` must start at an 8-aligned address; see [`AlignedBytes`].
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
+        let bytes = Self::check_header(bytes)?;
+        let stored = read_u64(bytes, CHECKSUM_AT);
+        let computed = checksum(bytes);
+        if stored != computed {
+            return Err(FormatError::ChecksumMismatch { stored, computed });
+        }
+        let db = Self::parse(bytes, true)?;
+        for i in 0..db.rule_count() {
+            let r = db.rule_record(i);
+            for (range, what) in [
+                (r.id, "rule id is not UTF-8"),
+                (r.payload, "rule payload is not UTF-8"),
+                (r.pattern, "rule pattern is not UTF-8"),
+            ] {
+                if core::str::from_utf8(db.string(range)).is_err() {
+                    return Err(FormatError::Corrupt { what, index: i });
+                }
+            }
+        }
+        Ok(db)
+    }
+
+    /// Reads a database whose bytes were verified by [`Database::from_bytes`]
+    /// before (for example by the host, natively, before instantiating a
+    /// module). Structure is still bounds-checked; DFAs are not validated, so
+    /// this costs O(rules + shards), not O(bytes).
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be identical to bytes that [`Database::from_bytes`]
+    /// accepted. Otherwise searching may read out of bounds or loop forever.
+    pub unsafe fn from_bytes_unchecked(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
+        let bytes = Self::check_header(bytes)?;
+        Self::parse(bytes, false)
+    }
+
+    /// Validates the fixed header and returns the database trimmed to its
+    /// declared length.
+    fn check_header(bytes: &'a [u8]) -> Result<&'a [u8], FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::Truncated { needed: HEADER_LEN, got: bytes.len() });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = read_u32(bytes, 8);
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        if read_u32(bytes, 12) as usize != HEADER_LEN {
+            return Err(FormatError::Corrupt { what: "header length", index: 0 });
+        }
+        let total = read_u32(bytes, 16) as usize;
+        if total > bytes.len() {
+            return Err(FormatError::Truncated { needed: total, got: bytes.len() });
+        }
+        if total < HEADER_LEN {
+            return Err(FormatError::Corrupt { what: "total length", index: 0 });
+        }
+        if bytes.as_ptr() as usize % DFA_ALIGN != 0 {
+            return Err(FormatError::Misaligned);
+        }
+        Ok(&bytes[..total])
+    }
+
+    fn parse(bytes: &'a [u8], checked: bool) -> Result<Database<'a>, FormatError> {
+        let rule_count = read_u32(bytes, 20) as usize;
+        let shard_count = read_u32(bytes, 24) as usize;
+        let section = |off_at: usize, len: usize, what: &'static str| {
+            let off = read_u32(bytes, off_at) as usize;
+            off.checked_add(len)
+                .filter(|&end| end <= bytes.len())
+                .map(|end| &bytes[off..end])
+                .ok_or(FormatError::Corrupt { what, index: 0 })
+        };
+        let rules = section(32, rule_count.saturating_mul(RULE_RECORD_LEN), "rule table bounds")?;
+        let shard_table =
+            section(36, shard_count.saturating_mul(SHARD_RECORD_LEN), "shard table bounds")?;
+        let strings = section(40, read_u32(bytes, 44) as usize, "string section bounds")?;
+        let mut db = Database {
+            bytes,
+            rules,
+            strings,
+            shards: Vec::with_capacity(shard_count),
+            checksum: read_u64(bytes, CHECKSUM_AT),
+        };
+        for i in 0..rule_count {
+            let r = db.rule_record(i);
+            for range in [r.id, r.payload, r.pattern] {
+                if (range.0 as usize).saturating_add(range.1 as usize) > strings.len() {
+                    return Err(FormatError::Corrupt { what: "rule string out of bounds", index: i });
+                }
+            }
+        }
+        let mut last_min = 0u32;
+        for i in 0..shard_count {
+            let rec = &shard_table[i * SHARD_RECORD_LEN..(i + 1) * SHARD_RECORD_LEN];
+            let corrupt = |what| FormatError::Corrupt { what, index: i };
+            let kind = DfaKind::from_code(read_u32(rec, 0)).ok_or(corrupt("unknown DFA kind"))?;
+            let flags = read_u32(rec, 4);
+            let (dfa_off, dfa_len) = (read_u32(rec, 8) as usize, read_u32(rec, 12) as usize);
+            let (list_off, list_len) = (read_u32(rec, 16) as usize, read_u32(rec, 20) as usize);
+            if dfa_off % DFA_ALIGN != 0 || dfa_off.saturating_add(dfa_len) > bytes.len() {
+                return Err(corrupt("DFA out of bounds or misaligned"));
+            }
+            let list_bytes = list_len.saturating_mul(4);
+            if list_len == 0 || list_off % 4 != 0 || list_off.saturating_add(list_bytes) > bytes.len()
+            {
+                return Err(corrupt("shard rule list out of bounds"));
+            }
+            let list = &bytes[list_off..list_off + list_bytes];
+            let mut prev = None;
+            for c in list.chunks_exact(4) {
+                let r = u32::from_le_bytes(c.try_into().unwrap());
+                if r as usize >= rule_count || prev.is_some_and(|p| p >= r) {
+                    return Err(corrupt("shard rule list not ascending rule indices"));
+                }
+                prev = Some(r);
+            }
+            let min_rule = read_u32(list, 0);
+            if min_rule < last_min {
+                return Err(corrupt("shards not ordered by lowest rule"));
+            }
+            last_min = min_rule;
+            let raw = &bytes[dfa_off..dfa_off + dfa_len];
+            let dfa = if checked {
+                match kind {
+                    DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
+                    DfaKind::Sparse => {
+                        sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d))
+                    }
+                }
+            } else {
+                // SAFETY: the caller of `from_bytes_unchecked` promises these
+                // bytes passed `from_bytes` before.
+                unsafe {
+                    match kind {
+                        DfaKind::Dense => dense::DFA::from_bytes_unchecked(raw)
+                            .map(|(d, _)| ShardDfa::Dense(d)),
+                        DfaKind::Sparse => sparse::DFA::from_bytes_unchecked(raw)
+                            .map(|(d, _)| ShardDfa::Sparse(d)),
+                    }
+                }
+            }
+            .map_err(|_| FormatError::BadDfa { shard: i })?;
+            let patterns = match &dfa {
+                ShardDfa::Dense(d) => regex_automata::dfa::Automaton::pattern_len(d),
+                ShardDfa::Sparse(d) => regex_automata::dfa::Automaton::pattern_len(d),
+            };
+            if patterns != list_len {
+                return Err(corrupt("DFA pattern count differs from shard rule count"));
+            }
+            db.shards.push(Shard { dfa, flags, rules: list, min_rule });
+        }
+        Ok(db)
+    }
+
+    fn rule_record(&self, i: usize) -> RuleRecord {
+        let r = &self.rules[i * RULE_RECORD_LEN..(i + 1) * RULE_RECORD_LEN];
+        RuleRecord {
+            id: (read_u32(r, 0), read_u32(r, 4)),
+            payload: (read_u32(r, 8), read_u32(r, 12)),
+            pattern: (read_u32(r, 16), read_u32(r, 20)),
+        }
+    }
+
+    fn string(&self, (off, len): (u32, u32)) -> &'a [u8] {
+        &self.strings[off as usize..off as usize + len as usize]
+    }
+
+    fn str(&self, range: (u32, u32)) -> &'a str {
+        // Verified databases hold valid UTF-8; an unverified one that does
+        // not yields an empty string rather than undefined behaviour.
+        core::str::from_utf8(self.string(range)).unwrap_or("")
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len() / RULE_RECORD_LEN
+    }
+
+    /// The rule at priority index `i` (0 is the highest priority).
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.rule_count()`.
+    pub fn rule(&self, i: usize) -> Rule<'a> {
+        let r = self.rule_record(i);
+        Rule {
+            id_json: self.str(r.id),
+            payload_json: if r.payload.1 == 0 { None } else { Some(self.str(r.payload)) },
+            pattern: self.str(r.pattern),
+        }
+    }
+
+    /// The shards, ordered by their lowest rule index.
+    pub fn shards(&self) -> &[Shard<'a>] {
+        &self.shards
+    }
+
+    /// The database's stored checksum (its identity).
+    pub fn checksum(&self) -> u64 {
+        self.checksum
+    }
+
+    /// The database's bytes (its declared length).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+/// A rule to be written by [`DatabaseWriter`].
+#[derive(Clone, Copy, Debug)]
+pub struct RuleEntry<'s> {
+    /// The user id as JSON text (`17` or `"abc"`).
+    pub id_json: &'s str,
+    /// The payload as JSON text; `None` for no payload.
+    pub payload_json: Option<&'s str>,
+    /// The effective pattern (regex crate syntax, flags inlined).
+    pub pattern: &'s str,
+}
+
+struct PendingShard {
+    kind: DfaKind,
+    flags: u32,
+    dfa: Vec<u8>,
+    rules: Vec<u32>,
+}
+
+/// Assembles a database. Rules are pushed in priority order; shards name the
+/// rules their DFA's patterns stand for, in pattern-id order.
+pub struct DatabaseWriter {
+    rules: Vec<(u32, u32, u32, u32, u32, u32)>,
+    strings: Vec<u8>,
+    shards: Vec<PendingShard>,
+}
+
+impl Default for DatabaseWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DatabaseWriter {
+    /// An empty writer.
+    pub fn new() -> DatabaseWriter {
+        DatabaseWriter { rules: Vec::new(), strings: Vec::new(), shards: Vec::new() }
+    }
+
+    fn push_str(&mut self, s: &str) -> (u32, u32) {
+        let off = self.strings.len() as u32;
+        self.strings.extend_from_slice(s.as_bytes());
+        (off, s.len() as u32)
+    }
+
+    /// Appends a rule and returns its index.
+    pub fn push_rule(&mut self, rule: RuleEntry<'_>) -> u32 {
+        let id = self.push_str(rule.id_json);
+        let payload = rule.payload_json.map_or((0, 0), |p| self.push_str(p));
+        let pattern = self.push_str(rule.pattern);
+        self.rules.push((id.0, id.1, payload.0, payload.1, pattern.0, pattern.1));
+        (self.rules.len() - 1) as u32
+    }
+
+    /// Appends a shard: `dfa` is the DFA serialized with
+    /// `write_to_little_endian`, whose pattern `k` stands for rule `rules[k]`
+    /// (`rules` must be ascending).
+    pub fn push_shard(&mut self, kind: DfaKind, flags: u32, dfa: Vec<u8>, rules: Vec<u32>) {
+        self.shards.push(PendingShard { kind, flags, dfa, rules });
+    }
+
+    /// Lays out the database, computes its checksum and returns its bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.shards.sort_by_key(|s| s.rules.first().copied().unwrap_or(u32::MAX));
+        let rules_off = HEADER_LEN;
+        let shards_off = rules_off + self.rules.len() * RULE_RECORD_LEN;
+        let lists_off = shards_off + self.shards.len() * SHARD_RECORD_LEN;
+        let lists_len: usize = self.shards.iter().map(|s| s.rules.len() * 4).sum();
+        let strings_off = lists_off + lists_len;
+        let mut dfa_off = (strings_off + self.strings.len()).next_multiple_of(DFA_ALIGN);
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC);
+        for v in [
+            VERSION,
+            HEADER_LEN as u32,
+            0, // total length, patched below
+            self.rules.len() as u32,
+            self.shards.len() as u32,
+            0, // flags
+            rules_off as u32,
+            shards_off as u32,
+            strings_off as u32,
+            self.strings.len() as u32,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.resize(HEADER_LEN, 0);
+        for r in &self.rules {
+            for v in [r.0, r.1, r.2, r.3, r.4, r.5, 0, 0] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let mut list_off = lists_off;
+        let mut dfa_offsets = Vec::with_capacity(self.shards.len());
+        for s in &self.shards {
+            let rec = [
+                s.kind.code(),
+                s.flags,
+                dfa_off as u32,
+                s.dfa.len() as u32,
+                list_off as u32,
+                s.rules.len() as u32,
+                0,
+                0,
+            ];
+            for v in rec {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            dfa_offsets.push(dfa_off);
+            list_off += s.rules.len() * 4;
+            dfa_off = (dfa_off + s.dfa.len()).next_multiple_of(DFA_ALIGN);
+        }
+        for s in &self.shards {
+            for r in &s.rules {
+                out.extend_from_slice(&r.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&self.strings);
+        for (s, off) in self.shards.iter().zip(dfa_offsets) {
+            out.resize(off, 0);
+            out.extend_from_slice(&s.dfa);
+        }
+        out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
+        let total = out.len() as u32;
+        out[16..20].copy_from_slice(&total.to_le_bytes());
+        let sum = checksum(&out);
+        out[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
+        out
+    }
+}

@@ -1,0 +1,261 @@
+//! Searching a [`Database`]: the three match modes every dfabake flavour keeps.
+//!
+//! * [`Mode::Any`]: does any rule match anywhere in the input?
+//! * [`Mode::All`]: every rule that matches anywhere, each once, in priority
+//!   order (the semantics of `regex::bytes::RegexSet::matches`).
+//! * [`Mode::First`]: the highest-priority rule that matches anywhere, with the
+//!   leftmost-first span and capture groups that `regex::bytes::Regex` reports
+//!   for that rule alone.
+//!
+//! Shard DFAs answer `any` and `all`. The exact engine (regex-automata's meta
+//! regex, configured exactly as `regex::bytes::Regex`) is built lazily, only
+//! for rules that need it, and cached for the life of the matcher: the winner
+//! of `first` (for its span and captures), and the rules of a shard whose DFA
+//! gave up on non-ASCII input (Unicode `\b`).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use regex_automata::dfa::Automaton;
+use regex_automata::util::captures::Captures;
+use regex_automata::{meta, util::syntax, Input, MatchKind, PatternSet};
+
+use crate::format::{Database, Shard, ShardDfa};
+
+/// A match mode. Its `u32` code is what the wasm ABI takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Whether any rule matches.
+    Any = 0,
+    /// Every matching rule, in priority order.
+    All = 1,
+    /// The highest-priority matching rule, with span and captures.
+    First = 2,
+}
+
+impl Mode {
+    /// The mode for an ABI code.
+    pub fn from_code(code: u32) -> Option<Mode> {
+        match code {
+            0 => Some(Mode::Any),
+            1 => Some(Mode::All),
+            2 => Some(Mode::First),
+            _ => None,
+        }
+    }
+
+    /// The mode for its name: `any`, `all` or `first`.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        match name {
+            "any" => Some(Mode::Any),
+            "all" => Some(Mode::All),
+            "first" => Some(Mode::First),
+            _ => None,
+        }
+    }
+
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Any => "any",
+            Mode::All => "all",
+            Mode::First => "first",
+        }
+    }
+}
+
+/// The answer of [`Matcher::first`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstMatch {
+    /// Index of the winning rule (0 = highest priority).
+    pub rule: u32,
+    /// Byte offset where the match starts.
+    pub start: usize,
+    /// Byte offset where the match ends.
+    pub end: usize,
+    /// Every capture group of the rule, group 0 (the whole match) first, so
+    /// that `captures[i]` is group `i`; `None` for a group that did not take part.
+    pub captures: Vec<Option<(usize, usize)>>,
+}
+
+/// Builds the exact engine for one pattern, configured exactly as the
+/// `regex` crate configures `regex::bytes::Regex`.
+///
+/// The builder calls this for every rule before baking, so inside a module it
+/// cannot fail.
+pub fn build_exact(pattern: &str) -> Result<meta::Regex, meta::BuildError> {
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .utf8_empty(false)
+                .nfa_size_limit(Some(10 * (1 << 20))),
+        )
+        .syntax(syntax::Config::new().utf8(false))
+        .build(pattern)
+}
+
+struct ExactRule {
+    regex: meta::Regex,
+    cache: meta::Cache,
+    captures: Captures,
+}
+
+/// Searches a [`Database`]. Holds the per-instance caches (pattern sets, lazily
+/// built exact engines), so it is `!Sync`: make one per thread or instance.
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use dfabake_matcher::{format::Database, Matcher};
+/// # fn get_db() -> Option<Database<'static>> { None }
+/// if let Some(db) = get_db() {
+///     let m = Matcher::new(db);
+///     let _ = m.is_match(b"Mozilla/5.0 (compatible; Googlebot/2.1)");
+/// }
+/// # }
+/// ```
+pub struct Matcher<'a> {
+    db: Database<'a>,
+    sets: RefCell<Vec<PatternSet>>,
+    exact: RefCell<Vec<Option<Box<ExactRule>>>>,
+}
+
+impl<'a> Matcher<'a> {
+    /// A matcher over `db`. Costs O(shards); exact engines are built on demand.
+    pub fn new(db: Database<'a>) -> Matcher<'a> {
+        let sets = db.shards().iter().map(|s| PatternSet::new(s.rule_count())).collect();
+        let exact = (0..db.rule_count()).map(|_| None).collect();
+        Matcher { db, sets: RefCell::new(sets), exact: RefCell::new(exact) }
+    }
+
+    /// The database searched.
+    pub fn database(&self) -> &Database<'a> {
+        &self.db
+    }
+
+    /// How many exact engines this matcher has built so far.
+    pub fn exact_engines_built(&self) -> usize {
+        self.exact.borrow().iter().filter(|e| e.is_some()).count()
+    }
+
+    fn with_exact<T>(&self, rule: u32, f: impl FnOnce(&mut ExactRule) -> T) -> T {
+        let mut exact = self.exact.borrow_mut();
+        let slot = &mut exact[rule as usize];
+        let engine = slot.get_or_insert_with(|| {
+            let pattern = self.db.rule(rule as usize).pattern();
+            let regex = build_exact(pattern)
+                .expect("the builder verified that every baked pattern compiles");
+            let cache = regex.create_cache();
+            let captures = regex.create_captures();
+            Box::new(ExactRule { regex, cache, captures })
+        });
+        f(engine)
+    }
+
+    fn exact_is_match(&self, rule: u32, hay: &[u8]) -> bool {
+        self.with_exact(rule, |e| {
+            e.regex.search_half_with(&mut e.cache, &Input::new(hay).earliest(true)).is_some()
+        })
+    }
+
+    /// Whether any rule matches anywhere in `hay`; if so, the index of one
+    /// rule that does (not necessarily the highest-priority one).
+    pub fn find_any(&self, hay: &[u8]) -> Option<u32> {
+        let input = Input::new(hay).earliest(true);
+        for shard in self.db.shards() {
+            let found = match &shard.dfa {
+                ShardDfa::Dense(d) => d.try_search_fwd(&input),
+                ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+            };
+            match found {
+                Ok(Some(hm)) => return Some(shard.rule(hm.pattern().as_usize())),
+                Ok(None) => {}
+                Err(_) => {
+                    if let Some(r) = shard.rules().find(|&r| self.exact_is_match(r, hay)) {
+                        return Some(r);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether any rule matches anywhere in `hay`.
+    pub fn is_match(&self, hay: &[u8]) -> bool {
+        self.find_any(hay).is_some()
+    }
+
+    /// Appends to `out` the matches of one shard, ascending.
+    fn shard_matches(&self, si: usize, shard: &Shard<'a>, hay: &[u8], out: &mut Vec<u32>) {
+        let mut sets = self.sets.borrow_mut();
+        let set = &mut sets[si];
+        set.clear();
+        let input = Input::new(hay);
+        let res = match &shard.dfa {
+            ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, set),
+            ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, set),
+        };
+        match res {
+            Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
+            Err(_) => {
+                drop(sets);
+                out.extend(shard.rules().filter(|&r| self.exact_is_match(r, hay)));
+            }
+        }
+    }
+
+    /// Every rule that matches anywhere in `hay`, as rule indices in priority
+    /// order, written to `out` (cleared first).
+    pub fn matches_into(&self, hay: &[u8], out: &mut Vec<u32>) {
+        out.clear();
+        for (si, shard) in self.db.shards().iter().enumerate() {
+            self.shard_matches(si, shard, hay, out);
+        }
+        if self.db.shards().len() > 1 {
+            out.sort_unstable();
+        }
+    }
+
+    /// Every rule that matches anywhere in `hay`, in priority order.
+    pub fn matches(&self, hay: &[u8]) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.matches_into(hay, &mut out);
+        out
+    }
+
+    /// The highest-priority rule matching anywhere in `hay`, with the span and
+    /// captures of its leftmost-first match.
+    pub fn first(&self, hay: &[u8]) -> Option<FirstMatch> {
+        let mut candidates = Vec::new();
+        let mut best = u32::MAX;
+        // Shards are ordered by their lowest rule, so once a shard's lowest
+        // rule cannot beat the best found, no later shard can either.
+        for (si, shard) in self.db.shards().iter().enumerate() {
+            if shard.min_rule() >= best {
+                break;
+            }
+            let from = candidates.len();
+            self.shard_matches(si, shard, hay, &mut candidates);
+            if let Some(&m) = candidates[from..].first() {
+                best = best.min(m);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.into_iter().find_map(|rule| self.exact_first(rule, hay))
+    }
+
+    /// The leftmost-first match of one rule, with captures.
+    pub fn exact_first(&self, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
+        self.with_exact(rule, |e| {
+            e.regex.search_captures_with(&mut e.cache, &Input::new(hay), &mut e.captures);
+            let m = e.captures.get_match()?;
+            let captures = (0..e.captures.group_len())
+                .map(|g| e.captures.get_group(g).map(|s| (s.start, s.end)))
+                .collect();
+            Some(FirstMatch { rule, start: m.start(), end: m.end(), captures })
+        })
+    }
+}
