@@ -1,0 +1,185 @@
+//! Shared helpers for dfabake's end-to-end tests: bake rules in memory, run
+//! the baked module in wasmtime, and answer the same questions with the
+//! `regex` crate as the oracle.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use dfabake::bake::{bake, TEMPLATE};
+use dfabake::compile::{compile, Config};
+use dfabake::rules::RuleSpec;
+use dfabake_host::{MatcherInstance, MatcherModule};
+use dfabake_matcher::Mode;
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde_json::Value;
+
+/// Path of a workspace binary built alongside the tests (`dfabake`, `dfabake-host`).
+pub fn binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built; run the tests with `cargo test --release --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Compiles and bakes rules in memory; returns the module bytes.
+pub fn bake_rules(rules: &[RuleSpec], cfg: &Config) -> Result<Vec<u8>> {
+    let compiled = compile(rules, cfg, "test rules")?;
+    bake(TEMPLATE, &compiled.database).map_err(anyhow::Error::msg)
+}
+
+/// A baked module running in wasmtime.
+pub struct Wasm {
+    instance: MatcherInstance,
+}
+
+impl Wasm {
+    /// Bakes `rules` and instantiates the module once.
+    pub fn new(rules: &[RuleSpec], cfg: &Config) -> Result<Wasm> {
+        let module = MatcherModule::from_bytes(&bake_rules(rules, cfg)?)?;
+        Ok(Wasm { instance: module.instantiate()? })
+    }
+
+    /// The `matches` JSON array for one input.
+    pub fn run(&mut self, mode: Mode, input: &[u8]) -> Value {
+        let json = self.instance.match_json(mode, input).expect("match_json");
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("bad JSON {json:?}: {e}"))
+    }
+}
+
+/// The answer of `first`, as compared between engines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct First {
+    /// Rule id (as JSON).
+    pub id: Value,
+    /// Span start.
+    pub start: usize,
+    /// Span end.
+    pub end: usize,
+    /// Groups, group 0 first.
+    pub captures: Vec<Option<(usize, usize)>>,
+}
+
+/// Parses the `first` JSON array.
+pub fn parse_first(v: &Value) -> Option<First> {
+    let arr = v.as_array().expect("array");
+    assert!(arr.len() <= 1, "first returns at most one match: {v}");
+    let m = arr.first()?;
+    let caps = m["captures"]
+        .as_array()
+        .expect("captures")
+        .iter()
+        .map(|c| {
+            c.as_array().map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize))
+        })
+        .collect();
+    Some(First {
+        id: m["id"].clone(),
+        start: m["start"].as_u64().unwrap() as usize,
+        end: m["end"].as_u64().unwrap() as usize,
+        captures: caps,
+    })
+}
+
+/// Ids from an `all` or `any` JSON array.
+pub fn ids(v: &Value) -> Vec<Value> {
+    v.as_array().expect("array").iter().map(|m| m["id"].clone()).collect()
+}
+
+/// The `regex` crate's answers for the same rules.
+pub struct Oracle {
+    ids: Vec<Value>,
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+impl Oracle {
+    /// Builds one `Regex` per rule with builder flags, and a `RegexSet` of the
+    /// patterns with their flags inlined.
+    pub fn new(rules: &[RuleSpec]) -> Oracle {
+        let each = rules
+            .iter()
+            .map(|r| {
+                RegexBuilder::new(&r.pattern)
+                    .case_insensitive(r.flags.contains('i'))
+                    .multi_line(r.flags.contains('m'))
+                    .dot_matches_new_line(r.flags.contains('s'))
+                    .ignore_whitespace(r.flags.contains('x'))
+                    .size_limit(1 << 30)
+                    .build()
+                    .unwrap_or_else(|e| panic!("oracle rejects {:?}: {e}", r.pattern))
+            })
+            .collect();
+        let inlined: Vec<String> = rules
+            .iter()
+            .map(|r| {
+                if r.flags.is_empty() {
+                    r.pattern.clone()
+                } else {
+                    let nl = if r.flags.contains('x') { "\n" } else { "" };
+                    format!("(?{}){}{nl}", r.flags, r.pattern)
+                }
+            })
+            .collect();
+        let set = RegexSetBuilder::new(&inlined).size_limit(1 << 30).build().expect("oracle set");
+        Oracle { ids: rules.iter().map(|r| serde_json::from_str(&r.id.to_json()).unwrap()).collect(), set, each }
+    }
+
+    /// `RegexSet::matches` as ids, checked against per-rule `is_match`.
+    pub fn all(&self, hay: &[u8]) -> Vec<Value> {
+        let from_set: Vec<usize> = self.set.matches(hay).into_iter().collect();
+        let from_each: Vec<usize> =
+            (0..self.each.len()).filter(|&i| self.each[i].is_match(hay)).collect();
+        assert_eq!(from_set, from_each, "oracle disagrees with itself on {hay:?}");
+        from_set.into_iter().map(|i| self.ids[i].clone()).collect()
+    }
+
+    /// The lowest-index rule that matches, with its `captures`.
+    pub fn first(&self, hay: &[u8]) -> Option<First> {
+        self.each.iter().enumerate().find_map(|(i, re)| {
+            let caps = re.captures(hay)?;
+            let m = caps.get(0).unwrap();
+            Some(First {
+                id: self.ids[i].clone(),
+                start: m.start(),
+                end: m.end(),
+                captures: caps.iter().map(|g| g.map(|g| (g.start(), g.end()))).collect(),
+            })
+        })
+    }
+}
+
+/// Checks all three modes of the baked module against the oracle on one
+/// input; returns a description of the first disagreement.
+pub fn compare(wasm: &mut Wasm, oracle: &Oracle, hay: &[u8]) -> Result<(), String> {
+    let want_all = oracle.all(hay);
+    let got_all = ids(&wasm.run(Mode::All, hay));
+    if got_all != want_all {
+        return Err(format!("all: got {got_all:?}, want {want_all:?}"));
+    }
+    let got_any = ids(&wasm.run(Mode::Any, hay));
+    if got_any.len() > 1 || got_any.is_empty() != want_all.is_empty() {
+        return Err(format!("any: got {got_any:?}, matching set {want_all:?}"));
+    }
+    if let Some(id) = got_any.first() {
+        if !want_all.contains(id) {
+            return Err(format!("any: reported {id} which does not match"));
+        }
+    }
+    let got_first = parse_first(&wasm.run(Mode::First, hay));
+    let want_first = oracle.first(hay);
+    if got_first != want_first {
+        return Err(format!("first: got {got_first:?}, want {want_first:?}"));
+    }
+    Ok(())
+}

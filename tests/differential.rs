@@ -1,0 +1,224 @@
+//! Differential tests: the baked module, run in wasmtime, against the `regex`
+//! crate on the same rules. `all` must equal `RegexSet::matches`; `first`
+//! must equal the lowest-index `Regex` that matches, span and captures
+//! included; `any` must agree on whether something matches.
+
+use dfabake::compile::Config;
+use dfabake::rules::{RuleId, RuleSpec};
+use dfabake_matcher::format::DfaKind;
+use dfabake_tests::{compare, Oracle, Wasm};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as PtConfig, TestCaseError};
+
+/// Deterministic generator of small, valid, match-prone patterns.
+struct Gen(u64, usize);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+
+    fn atom(&mut self, depth: u32) -> String {
+        const LITERALS: &[&str] = &[
+            "a", "b", "c", "ab", "ba", "é", "É", "ß", "ẞ", "Ж", "ж", "k", "K", "\u{212A}", "ſ",
+            "s", "0", "1", " ", "-", "/", "\\.", "\\(", "😀", "\\n", "x",
+        ];
+        const CLASSES: &[&str] = &[
+            "[a-c]", "[^a]", "\\d", "\\w", "\\s", "\\D", "\\W", ".", "[[:alpha:]]", "[é-ж]",
+            "\\p{Cyrillic}", "[0-9a-f]", "(?-u:\\w)", "(?-u:.)", "(?-u:\\xFF)", "[^\\n]",
+        ];
+        const LOOKS: &[&str] =
+            &["^", "$", "\\b", "\\B", "\\A", "\\z", "(?-u:\\b)", "(?m:^)", "(?m:$)"];
+        match self.below(if depth == 0 { 3 } else { 6 }) {
+            0 => self.pick(LITERALS).to_string(),
+            1 => self.pick(CLASSES).to_string(),
+            2 => self.pick(LOOKS).to_string(),
+            3 => format!("({})", self.regex(depth - 1)),
+            4 => format!("(?:{}|{})", self.regex(depth - 1), self.regex(depth - 1)),
+            _ => {
+                self.1 += 1;
+                let name = self.1;
+                format!("(?P<g{name}>{})", self.regex(depth - 1))
+            }
+        }
+    }
+
+    fn piece(&mut self, depth: u32) -> String {
+        let atom = self.atom(depth);
+        let is_look = matches!(
+            atom.as_str(),
+            "^" | "$" | "\\b" | "\\B" | "\\A" | "\\z" | "(?-u:\\b)" | "(?m:^)" | "(?m:$)"
+        );
+        if is_look {
+            return atom;
+        }
+        const REPS: &[&str] = &["", "", "", "*", "+", "?", "{1,3}", "{2}", "*?", "+?", "??"];
+        format!("{atom}{}", self.pick(REPS))
+    }
+
+    fn regex(&mut self, depth: u32) -> String {
+        let n = 1 + self.below(4);
+        (0..n).map(|_| self.piece(depth)).collect()
+    }
+
+    fn flags(&mut self) -> String {
+        ["", "", "i", "m", "s", "is", "im", "ims"][self.below(8)].to_string()
+    }
+
+    fn rules(&mut self, n: usize) -> Vec<RuleSpec> {
+        (0..n)
+            .map(|i| {
+                let depth = if self.below(4) == 0 { 2 } else { 1 };
+                let mut r = RuleSpec::new(RuleId::Int(i as i64), &self.regex(depth));
+                r.flags = self.flags();
+                r
+            })
+            .collect()
+    }
+
+    fn input(&mut self) -> Vec<u8> {
+        const PARTS: &[&[u8]] = &[
+            b"a", b"b", b"c", b"ab", "é".as_bytes(), "É".as_bytes(), "ß".as_bytes(),
+            "ẞ".as_bytes(), "Ж".as_bytes(), "ж".as_bytes(), b"k", b"K", "\u{212A}".as_bytes(),
+            "ſ".as_bytes(), b"s", b"S", b"0", b"1", b" ", b"-", b"/", b".", b"(", "😀".as_bytes(),
+            b"\n", b"x", b"\xFF", b"\xC3", b"\x80", b"_",
+        ];
+        let n = self.below(12);
+        (0..n).flat_map(|_| PARTS[self.below(PARTS.len())].iter().copied()).collect()
+    }
+}
+
+fn check_seed(seed: u64, rules_per_set: usize, inputs: usize, cfg: &Config) -> Result<(), TestCaseError> {
+    let mut g = Gen(seed | 1, 0);
+    let n = 1 + g.below(rules_per_set);
+    let rules = g.rules(n);
+    let oracle = Oracle::new(&rules);
+    let mut wasm = match Wasm::new(&rules, cfg) {
+        Ok(w) => w,
+        // A random rule can legitimately need a DFA over the size limit; the
+        // builder must then say so (tested in cli.rs), and the case is void.
+        Err(e) if e.to_string().contains("exceeds the limit") => {
+            return Err(TestCaseError::reject("DFA over the size limit"))
+        }
+        Err(e) => return Err(TestCaseError::fail(e.to_string())),
+    };
+    for _ in 0..inputs {
+        let hay = g.input();
+        if let Err(why) = compare(&mut wasm, &oracle, &hay) {
+            let pats: Vec<_> = rules.iter().map(|r| (&r.pattern, &r.flags)).collect();
+            return Err(TestCaseError::fail(format!(
+                "seed {seed}: input {:?}: {why}\nrules: {pats:?}",
+                String::from_utf8_lossy(&hay)
+            )));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(PtConfig { cases: 24, failure_persistence: None, ..PtConfig::default() })]
+
+    /// Random rule sets of up to 12 rules, 250 random inputs each (6,000
+    /// inputs, three modes each), dense DFAs, default sharding.
+    #[test]
+    fn random_rules_dense(seed in any::<u64>()) {
+        check_seed(seed, 12, 250, &Config::default())?;
+    }
+
+    /// Sparse DFAs and tiny shards: many shards per module, so shard merging
+    /// and the `first` early exit are exercised.
+    #[test]
+    fn random_rules_sparse_many_shards(seed in any::<u64>()) {
+        let cfg = Config { dfa_kind: DfaKind::Sparse, shard_rules: 2, ..Config::default() };
+        check_seed(seed, 12, 150, &cfg)?;
+    }
+}
+
+/// Hand-picked corners: Unicode case folding, word boundaries on non-ASCII
+/// input, empty matches, invalid UTF-8, multi-line anchors, lazy repeats.
+#[test]
+fn fixed_corpus() {
+    let patterns: &[(&str, &str)] = &[
+        (r"\bé\w+", ""),
+        (r"(?i)strasse", ""),
+        ("ß", "i"),
+        ("k", "i"),
+        (r"\Bb", ""),
+        (r"^$", "m"),
+        ("a*", ""),
+        (r"(a)|(b)", ""),
+        (r"(?-u:\xFF)+", ""),
+        (r"x$", ""),
+        (r"^b", "m"),
+        (r"a.c", "s"),
+        (r"(\w+)@(\w+)\.com", ""),
+        (r"a+?", ""),
+        (r"\b", ""),
+        (r"[[:upper:]]{2}", ""),
+        (r"\d+ # digits", "x"),
+        (r"Ж\b", "i"),
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, (p, f))| {
+            let mut r = RuleSpec::new(RuleId::Int(i as i64 + 100), p);
+            r.flags = f.to_string();
+            r
+        })
+        .collect();
+    let inputs: &[&[u8]] = &[
+        b"",
+        "élan vital".as_bytes(),
+        "STRASSE".as_bytes(),
+        "Straße".as_bytes(),
+        "\u{212A}".as_bytes(),
+        "K".as_bytes(),
+        b"abc",
+        b"ab",
+        b"\xFF\xFE\xFF",
+        b"\xC3",
+        b"x\n",
+        b"a\nb",
+        b"a\nc",
+        b"mail: bob@example.com!",
+        "Жук".as_bytes(),
+        "жЖ ".as_bytes(),
+        b"AB 123",
+        "naïve\u{0}é".as_bytes(),
+        "😀b".as_bytes(),
+    ];
+    for cfg in [
+        Config::default(),
+        Config { shard_rules: 1, ..Config::default() },
+        Config { dfa_kind: DfaKind::Sparse, shard_rules: 5, ..Config::default() },
+    ] {
+        let oracle = Oracle::new(&rules);
+        let mut wasm = Wasm::new(&rules, &cfg).unwrap();
+        for hay in inputs {
+            // Every rule alone, too: `first` for each rule is then exercised.
+            compare(&mut wasm, &oracle, hay)
+                .unwrap_or_else(|why| panic!("{cfg:?} {:?}: {why}", String::from_utf8_lossy(hay)));
+        }
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let one = std::slice::from_ref(rule);
+        let oracle = Oracle::new(one);
+        let mut wasm = Wasm::new(one, &Config::default()).unwrap();
+        for hay in inputs {
+            compare(&mut wasm, &oracle, hay).unwrap_or_else(|why| {
+                panic!("rule {i} {:?} on {:?}: {why}", rule.pattern, String::from_utf8_lossy(hay))
+            });
+        }
+    }
+}
