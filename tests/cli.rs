@@ -1,0 +1,277 @@
+//! The real binaries, end to end: `dfabake build` and `dfabake-host match`,
+//! including every way a build or a module can be bad.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use dfabake::rules::{load_file, FileFormat};
+use dfabake_matcher::Mode;
+use dfabake_tests::{binary, ids, parse_first, workspace, Oracle};
+use serde_json::Value;
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "a binary panicked: {stderr}");
+    out
+}
+
+fn dfabake(args: &[&str]) -> Output {
+    run(Command::new(binary("dfabake")).args(args))
+}
+
+fn build(patterns: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["build", "--patterns", patterns.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    dfabake(&args)
+}
+
+fn host_match(module: &Path, mode: &str, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(binary("dfabake-host"))
+        .args(["match", "--module", module.to_str().unwrap(), "--mode", mode, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn lines(o: &Output) -> Vec<Value> {
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn example_rules_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let rules_path = workspace().join("examples/rules.jsonl");
+    let o = build(&rules_path, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let rules = load_file(&rules_path, FileFormat::Auto).unwrap();
+    assert_eq!(manifest["generator"], "dfabake");
+    assert_eq!(manifest["rules"], rules.len());
+    let wasm = fs::read(out.join("matcher.wasm")).unwrap();
+    assert_eq!(manifest["module"]["bytes"], wasm.len());
+
+    let oracle = Oracle::new(&rules);
+    let inputs = fs::read(workspace().join("examples/inputs.txt")).unwrap();
+    let module = out.join("matcher.wasm");
+    for mode in ["any", "all", "first"] {
+        let o = host_match(&module, mode, &inputs);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = lines(&o);
+        let want: Vec<&[u8]> = inputs.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        assert_eq!(got.len(), want.len());
+        for (line, hay) in got.iter().zip(want) {
+            assert_eq!(line["input"], String::from_utf8_lossy(hay).as_ref());
+            let m = &line["matches"];
+            match Mode::from_name(mode).unwrap() {
+                Mode::All => assert_eq!(ids(m), oracle.all(hay)),
+                Mode::Any => assert_eq!(ids(m).len(), usize::from(!oracle.all(hay).is_empty())),
+                Mode::First => assert_eq!(parse_first(m), oracle.first(hay)),
+            }
+        }
+    }
+    // Payloads come back as JSON values, ids as written (number or string).
+    let o = host_match(&module, "all", b"HeadlessChrome Googlebot/2.1\n");
+    let m = &lines(&o)[0]["matches"];
+    assert_eq!(m[0]["id"], 1);
+    assert_eq!(m[0]["payload"]["owner"], "Google");
+    assert_eq!(m[1]["id"], "headless");
+}
+
+#[test]
+fn positional_inputs_and_invalid_utf8_on_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "foo\n\n(?-u:\\xFF)bar\n").unwrap();
+    let out = dir.path().join("o");
+    assert!(build(&pats, &out, &[]).status.success());
+    let module = out.join("matcher.wasm");
+    let o = run(Command::new(binary("dfabake-host")).args([
+        "match",
+        "--module",
+        module.to_str().unwrap(),
+        "xfoo",
+        "nothing",
+    ]));
+    assert!(o.status.success());
+    let got = lines(&o);
+    // Plain text: the id is the line number (line 2 is blank and skipped).
+    assert_eq!(ids(&got[0]["matches"]), vec![Value::from(1)]);
+    assert!(ids(&got[1]["matches"]).is_empty());
+    let o = host_match(&module, "first", b"\xFFbar\r\n\xC3\n");
+    let got = lines(&o);
+    assert_eq!(got[0]["matches"][0]["id"], 3);
+    assert_eq!(got[0]["matches"][0]["start"], 0);
+    assert_eq!(got[0]["matches"][0]["end"], 4);
+    assert!(ids(&got[1]["matches"]).is_empty());
+}
+
+#[test]
+fn bad_rows_are_all_listed_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("rules.jsonl");
+    fs::write(
+        &pats,
+        [
+            r#"{"id": 1, "pattern": "ok"}"#,
+            r#"{"id": 2, "pattern": "foo(?=bar)"}"#,
+            r#"{"id": "three", "pattern": "(a)\\1"}"#,
+            r#"{"id": 4, "pattern": "(abc"}"#,
+            r#"{"id": 5, "pattern": ""}"#,
+            r#"{"id": 1, "pattern": "dup"}"#,
+            r#"{"id": 7, "pattern": "x", "flags": "iq"}"#,
+            r#"{"id": 8, "patern": "typo"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = build(&pats, &out, &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    // JSON errors are reported first (nothing else can be checked without rules).
+    assert!(err.contains("line 8") && err.contains("unknown field `patern`"), "{err}");
+    assert!(!out.exists(), "nothing may be written on failure");
+    assert!(fs::read_dir(dir.path()).unwrap().count() == 1, "no temp dirs left behind");
+
+    let text = fs::read_to_string(&pats).unwrap();
+    let without_typo: Vec<&str> = text.lines().take(7).collect();
+    fs::write(&pats, without_typo.join("\n")).unwrap();
+    let o = build(&pats, &out, &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    for needle in [
+        "6 invalid rules",
+        "rule id 2 (line 2), position 4 (byte 3): look-around",
+        "rule id \"three\" (line 3), position 4 (byte 3): backreferences are not supported",
+        "rule id 4 (line 4), position 1 (byte 0): unclosed group",
+        "rule id 5 (line 5): empty pattern",
+        "rule id 1 (line 6): duplicate id 1 (first used at line 1)",
+        "rule id 7 (line 7): unknown flag 'q'",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!out.exists());
+
+    let o = build(&pats, &out, &["--on-invalid", "skip", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["rules"], 1);
+    let skipped: Vec<Value> = manifest["skipped"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect();
+    assert_eq!(skipped, vec![Value::from(2), "three".into(), 4.into(), 5.into(), 1.into(), 7.into()]);
+    assert_eq!(manifest["skipped"][0]["position"]["offset"], 3);
+}
+
+#[test]
+fn empty_rule_sets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("empty.txt");
+    fs::write(&pats, "\n  \n").unwrap();
+    let o = build(&pats, &dir.path().join("out"), &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no rules in"), "{}", stderr(&o));
+    fs::write(&pats, "(\n").unwrap();
+    let o = build(&pats, &dir.path().join("out"), &["--on-invalid", "skip"]);
+    assert!(stderr(&o).contains("all 1 were skipped"), "{}", stderr(&o));
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn dfa_size_limit_is_a_clear_error_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("r.jsonl");
+    fs::write(
+        &pats,
+        "{\"id\": 10, \"pattern\": \"abc\"}\n{\"id\": 11, \"pattern\": \"\\\\w{1,40}x\\\\w{20}\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = build(&pats, &out, &["--max-dfa-bytes", "200000"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("rule id 11 (line 2)") && err.contains("exceeds the limit of 200000 bytes"), "{err}");
+    assert!(!err.contains("rule id 10"), "the small rule is fine: {err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_failed_build_keeps_the_previous_output_and_foreign_dirs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "good\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&pats, &out, &[]).status.success());
+    let before = fs::read(out.join("matcher.wasm")).unwrap();
+    fs::write(&pats, "good\n(bad\n").unwrap();
+    assert!(!build(&pats, &out, &[]).status.success());
+    assert_eq!(fs::read(out.join("matcher.wasm")).unwrap(), before);
+    // Rebuilding over a previous output replaces it.
+    fs::write(&pats, "better\n").unwrap();
+    assert!(build(&pats, &out, &[]).status.success());
+    assert_ne!(fs::read(out.join("matcher.wasm")).unwrap(), before);
+
+    let foreign = dir.path().join("precious");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("thesis.tex"), "do not delete").unwrap();
+    let o = build(&pats, &foreign, &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a dfabake output directory"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(foreign.join("thesis.tex")).unwrap(), "do not delete");
+}
+
+#[test]
+fn damaged_modules_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "Googlebot\nbingbot\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&pats, &out, &[]).status.success());
+    let good = fs::read(out.join("matcher.wasm")).unwrap();
+    let db = dfabake_matcher::module::find_database(&good).unwrap();
+    let db_at = db.as_ptr() as usize - good.as_ptr() as usize;
+
+    let mut flipped = good.clone();
+    flipped[db_at + db.len() - 100] ^= 0x40; // inside a DFA
+    let mut header = good.clone();
+    header[db_at + 20] ^= 1; // rule count
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("flipped", flipped, "checksum mismatch"),
+        ("header", header, "checksum mismatch"),
+        ("truncated", good[..good.len() - 1000].to_vec(), ""),
+        ("cut-in-half", good[..good.len() / 2].to_vec(), ""),
+        ("template", dfabake::bake::TEMPLATE.to_vec(), "no baked database"),
+        ("not-wasm", b"hello".to_vec(), "not a valid wasm module"),
+        ("empty", Vec::new(), "not a valid wasm module"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = dir.path().join(format!("{name}.wasm"));
+        fs::write(&path, &bytes).unwrap();
+        let o = host_match(&path, "all", b"Googlebot\n");
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{name}: no answers from a bad module");
+        let err = stderr(&o);
+        assert!(err.starts_with("dfabake-host: error: loading"), "{name}: {err}");
+        assert!(err.contains(needle), "{name}: want {needle:?} in {err}");
+        let o = dfabake(&["inspect", path.to_str().unwrap()]);
+        assert!(!o.status.success(), "{name}: inspect must refuse it too");
+    }
+    let o = host_match(&out.join("matcher.wasm"), "all", b"Googlebot\n");
+    assert!(o.status.success());
+}
