@@ -1,12 +1,12 @@
 //! dfabake's wasmtime host: load a baked matcher module, verify its database
-//! natively once, compile it once, and answer matches from long-lived
-//! instances.
+//! natively once, compile it once (or load the compiled code from an on-disk
+//! cache), and answer matches from long-lived instances.
 //!
 //! ```no_run
-//! use dfabake_host::MatcherModule;
+//! use dfabake_host::{HostConfig, MatcherModule};
 //! use dfabake_matcher::Mode;
 //!
-//! let module = MatcherModule::load("out/matcher.wasm".as_ref())?;
+//! let module = MatcherModule::load("out/matcher.wasm".as_ref(), &HostConfig::default())?;
 //! let mut instance = module.instantiate()?;
 //! for ua in ["curl/8.0", "Mozilla/5.0 (compatible; Googlebot/2.1)"] {
 //!     println!("{}", instance.match_json(Mode::All, ua.as_bytes())?);
@@ -14,13 +14,22 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
-use std::path::Path;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use dfabake_matcher::format::{AlignedBytes, Database};
 use dfabake_matcher::module::find_database;
 use dfabake_matcher::Mode;
-use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
+};
+
+pub mod server;
 
 /// `anyhow::Context` for wasmtime's own error type.
 trait WasmContext<T> {
@@ -36,6 +45,56 @@ impl<T> WasmContext<T> for wasmtime::Result<T> {
 /// The ABI version this host speaks.
 pub const ABI_VERSION: u32 = 1;
 
+/// How the host sets up wasmtime.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Directory of compiled native code, keyed by module hash and engine
+    /// configuration; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling allocator (fast instance replacement with
+    /// copy-on-write memory images); sized for `max_instances`.
+    pub pooling: bool,
+    /// Most instances alive at once (pooling only).
+    pub max_instances: u32,
+    /// Largest linear memory one instance may grow to.
+    pub memory_limit: usize,
+    /// Per-call time bound, enforced with epoch interruption (`None` = none).
+    pub call_timeout: Option<Duration>,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            cache_dir: None,
+            pooling: false,
+            max_instances: 64,
+            memory_limit: 1 << 30,
+            call_timeout: None,
+        }
+    }
+}
+
+/// How often the epoch advances when a call timeout is set.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+impl HostConfig {
+    /// A wasmtime engine for this configuration.
+    pub fn engine(&self) -> Result<Engine> {
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(self.call_timeout.is_some());
+        cfg.memory_init_cow(true);
+        if self.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_memories(self.max_instances)
+                .total_tables(self.max_instances)
+                .total_core_instances(self.max_instances)
+                .max_memory_size(self.memory_limit);
+            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        Engine::new(&cfg).wctx("creating the wasmtime engine")
+    }
+}
+
 /// What the host learnt about a module while verifying it.
 #[derive(Clone, Debug)]
 pub struct ModuleInfo {
@@ -45,6 +104,8 @@ pub struct ModuleInfo {
     pub shards: usize,
     /// The database checksum (XXH3-64), which identifies the rule set.
     pub checksum: u64,
+    /// SHA-256 of the module file, hex.
+    pub sha256: String,
     /// Size of the module file.
     pub module_bytes: usize,
 }
@@ -59,37 +120,104 @@ pub fn verify_module_bytes(wasm: &[u8]) -> Result<ModuleInfo> {
         rules: db.rule_count(),
         shards: db.shards().len(),
         checksum: db.checksum(),
+        sha256: Sha256::digest(wasm).iter().map(|b| format!("{b:02x}")).collect(),
         module_bytes: wasm.len(),
     })
+}
+
+/// Where the compiled module came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeSource {
+    /// Compiled with Cranelift now (and stored in the cache, if any).
+    Compiled,
+    /// Loaded from the native-code cache.
+    Cache,
 }
 
 /// A verified, compiled matcher module. Cheap to instantiate many times.
 pub struct MatcherModule {
     engine: Engine,
-    module: Module,
+    pre: InstancePre<StoreLimits>,
     info: ModuleInfo,
+    config: HostConfig,
+    code_source: CodeSource,
+    load_time: Duration,
+}
+
+fn cache_path(dir: &Path, engine: &Engine, info: &ModuleInfo) -> PathBuf {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    dir.join(format!("{}-{:016x}.cwasm", info.sha256, h.finish()))
 }
 
 impl MatcherModule {
-    /// Reads, verifies and compiles a module file.
-    pub fn load(path: &Path) -> Result<MatcherModule> {
+    /// Reads, verifies and compiles a module file (or loads its compiled code
+    /// from `config.cache_dir`).
+    pub fn load(path: &Path, config: &HostConfig) -> Result<MatcherModule> {
+        let engine = config.engine()?;
+        Self::load_with_engine(&engine, path, config)
+    }
+
+    /// Like [`MatcherModule::load`], sharing an engine (all modules of one
+    /// server share one engine, and its epoch).
+    pub fn load_with_engine(engine: &Engine, path: &Path, config: &HostConfig) -> Result<MatcherModule> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
+        Self::from_bytes_with(engine, &bytes, config).with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// Verifies and compiles a module held in memory, with default settings.
+    pub fn from_bytes(wasm: &[u8]) -> Result<MatcherModule> {
+        let config = HostConfig::default();
+        Self::from_bytes_with(&config.engine()?, wasm, &config)
     }
 
     /// Verifies and compiles a module held in memory.
-    pub fn from_bytes(wasm: &[u8]) -> Result<MatcherModule> {
-        Self::with_engine(&Engine::default(), wasm)
-    }
-
-    /// Verifies and compiles a module with a caller-configured engine.
-    pub fn with_engine(engine: &Engine, wasm: &[u8]) -> Result<MatcherModule> {
+    pub fn from_bytes_with(engine: &Engine, wasm: &[u8], config: &HostConfig) -> Result<MatcherModule> {
+        let t = Instant::now();
         let info = verify_module_bytes(wasm)?;
-        let module = Module::new(engine, wasm).wctx("compiling the module")?;
+        let (module, code_source) = match &config.cache_dir {
+            None => (Module::new(engine, wasm).wctx("compiling the module")?, CodeSource::Compiled),
+            Some(dir) => Self::compile_cached(engine, wasm, &info, dir)?,
+        };
         if module.imports().len() != 0 {
             bail!("module imports {} items; a dfabake matcher imports nothing", module.imports().len());
         }
-        Ok(MatcherModule { engine: engine.clone(), module, info })
+        let linker = Linker::new(engine);
+        let pre = linker.instantiate_pre(&module).wctx("preparing instantiation")?;
+        Ok(MatcherModule {
+            engine: engine.clone(),
+            pre,
+            info,
+            config: config.clone(),
+            code_source,
+            load_time: t.elapsed(),
+        })
+    }
+
+    fn compile_cached(engine: &Engine, wasm: &[u8], info: &ModuleInfo, dir: &Path) -> Result<(Module, CodeSource)> {
+        let path = cache_path(dir, engine, info);
+        if path.exists() {
+            // SAFETY: only files this host wrote (atomically, named by the
+            // module's SHA-256 and the engine's compatibility hash) live in
+            // the cache directory; wasmtime still checks the header and
+            // engine compatibility, and a failure falls back to compiling.
+            match unsafe { Module::deserialize_file(engine, &path) } {
+                Ok(m) => return Ok((m, CodeSource::Cache)),
+                Err(e) => eprintln!(
+                    "dfabake-host: warning: ignoring unusable cache entry {}: {e}",
+                    path.display()
+                ),
+            }
+        }
+        let module = Module::new(engine, wasm).wctx("compiling the module")?;
+        let code = module.serialize().wctx("serializing compiled code")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating cache dir {}", dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("writing to cache dir {}", dir.display()))?;
+        tmp.write_all(&code).context("writing cache entry")?;
+        tmp.persist(&path).with_context(|| format!("writing {}", path.display()))?;
+        Ok((module, CodeSource::Compiled))
     }
 
     /// What verification found.
@@ -97,32 +225,56 @@ impl MatcherModule {
         &self.info
     }
 
-    /// The compiled module.
-    pub fn module(&self) -> &Module {
-        &self.module
+    /// Whether the code was compiled now or loaded from the cache.
+    pub fn code_source(&self) -> CodeSource {
+        self.code_source
+    }
+
+    /// Time spent reading, verifying and compiling (or loading) the module.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// The engine the module was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// A new instance, initialized and ready to match.
     pub fn instantiate(&self) -> Result<MatcherInstance> {
-        let mut store = Store::new(&self.engine, ());
-        let instance =
-            Instance::new(&mut store, &self.module, &[]).wctx("instantiating the module")?;
-        MatcherInstance::new(store, instance)
+        let limits = StoreLimitsBuilder::new().memory_size(self.config.memory_limit).instances(1).build();
+        let mut store = Store::new(&self.engine, limits);
+        store.limiter(|l| l);
+        let deadline_ticks = self
+            .config
+            .call_timeout
+            .map(|t| (t.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64);
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+        let instance = self.pre.instantiate(&mut store).wctx("instantiating the module")?;
+        MatcherInstance::new(store, instance, deadline_ticks)
     }
 }
 
 /// One instance of a matcher module, reused for every input.
 pub struct MatcherInstance {
-    store: Store<()>,
+    store: Store<StoreLimits>,
     memory: Memory,
     input: TypedFunc<u32, u32>,
     run: TypedFunc<(u32, u32), i32>,
     output_ptr: TypedFunc<(), u32>,
     output_len: TypedFunc<(), u32>,
+    deadline_ticks: Option<u64>,
+    last_count: usize,
 }
 
 impl MatcherInstance {
-    fn new(mut store: Store<()>, instance: Instance) -> Result<MatcherInstance> {
+    fn new(
+        mut store: Store<StoreLimits>,
+        instance: wasmtime::Instance,
+        deadline_ticks: Option<u64>,
+    ) -> Result<MatcherInstance> {
         let version: TypedFunc<(), u32> = instance
             .get_typed_func(&mut store, "dfabake_abi_version")
             .wctx("not a dfabake matcher module (no dfabake_abi_version export)")?;
@@ -144,6 +296,8 @@ impl MatcherInstance {
                 .wctx("export dfabake_output_len")?,
             store,
             memory,
+            deadline_ticks,
+            last_count: 0,
         };
         let code = init.call(&mut me.store, ()).wctx("calling dfabake_init")?;
         if code != 0 {
@@ -162,26 +316,75 @@ impl MatcherInstance {
 
     /// Matches one input and returns the JSON array of matches (see
     /// [`dfabake_matcher::json`] for its shape).
-    pub fn match_json(&mut self, mode: Mode, input: &[u8]) -> Result<String> {
-        let len = u32::try_from(input.len()).context("input larger than 4 GiB")?;
-        let ptr = self.input.call(&mut self.store, len).wctx("calling dfabake_input")? as usize;
+    ///
+    /// An error means the instance may be in an unknown state (a trap, a
+    /// timeout, a memory limit): callers that keep instances should discard
+    /// this one (see [`MatchError::poisons_instance`]).
+    pub fn match_json(&mut self, mode: Mode, input: &[u8]) -> Result<String, MatchError> {
+        if let Some(ticks) = self.deadline_ticks {
+            self.store.set_epoch_deadline(ticks);
+        }
+        let len = u32::try_from(input.len()).map_err(|_| MatchError::TooLarge)?;
+        let ptr = self.input.call(&mut self.store, len).map_err(MatchError::from_wasmtime)? as usize;
         self.memory
             .data_mut(&mut self.store)
             .get_mut(ptr..ptr + input.len())
-            .context("input buffer out of bounds")?
+            .ok_or_else(|| MatchError::Abi("input buffer out of bounds".into()))?
             .copy_from_slice(input);
-        let code = self.run.call(&mut self.store, (mode as u32, len)).wctx("calling dfabake_match")?;
+        let code = self.run.call(&mut self.store, (mode as u32, len)).map_err(MatchError::from_wasmtime)?;
+        let out = self.output_string().map_err(|e| MatchError::Abi(format!("{e:#}")))?;
         if code < 0 {
-            bail!("dfabake_match failed ({code}): {}", self.output_string()?);
+            return Err(MatchError::Abi(format!("dfabake_match failed ({code}): {out}")));
         }
-        self.output_string()
+        self.last_count = code as usize;
+        Ok(out)
     }
 
-    /// The wasmtime store, e.g. to set limits or fuel.
-    pub fn store_mut(&mut self) -> &mut Store<()> {
-        &mut self.store
+    /// How many matches the last successful [`MatcherInstance::match_json`] returned.
+    pub fn last_match_count(&self) -> usize {
+        self.last_count
     }
 }
+
+/// Why a match call failed.
+#[derive(Debug)]
+pub enum MatchError {
+    /// The call ran past the time bound and was interrupted.
+    Timeout,
+    /// The module trapped (e.g. out of memory under the instance's limit).
+    Trap(String),
+    /// The module answered with an error, or broke the ABI.
+    Abi(String),
+    /// The input is larger than 4 GiB.
+    TooLarge,
+}
+
+impl MatchError {
+    fn from_wasmtime(e: wasmtime::Error) -> MatchError {
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => MatchError::Timeout,
+            _ => MatchError::Trap(format!("{e:#}")),
+        }
+    }
+
+    /// Whether the instance must be replaced after this error.
+    pub fn poisons_instance(&self) -> bool {
+        !matches!(self, MatchError::TooLarge)
+    }
+}
+
+impl std::fmt::Display for MatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatchError::Timeout => write!(f, "the match exceeded the time bound"),
+            MatchError::Trap(m) => write!(f, "the module trapped: {m}"),
+            MatchError::Abi(m) => write!(f, "{m}"),
+            MatchError::TooLarge => write!(f, "input larger than 4 GiB"),
+        }
+    }
+}
+
+impl std::error::Error for MatchError {}
 
 /// One line of `dfabake-host match` output: `{"input": "...", "matches": [...]}`.
 ///

@@ -1,12 +1,15 @@
 //! `dfabake-host`: run a baked dfabake matcher module in wasmtime.
 
 use std::io::{BufRead, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use dfabake_host::{result_line, MatcherModule};
+use clap::{Args, Parser, Subcommand};
+use dfabake_host::server::{serve, ServeConfig};
+use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
 use dfabake_matcher::Mode;
 
 #[derive(Parser)]
@@ -33,6 +36,31 @@ impl From<ModeArg> for Mode {
     }
 }
 
+/// Where compiled native code is cached.
+#[derive(Args, Clone)]
+struct CacheArgs {
+    /// Native-code cache directory [default: $XDG_CACHE_HOME/dfabake or ~/.cache/dfabake].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile with Cranelift every time; read and write no cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(base.join("dfabake"))
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Match inputs; prints one JSON object a line: {"input": ..., "matches": [...]}.
@@ -44,13 +72,53 @@ enum Command {
         /// highest-priority match with span and captures.
         #[arg(long, value_enum, default_value = "all")]
         mode: ModeArg,
+        #[command(flatten)]
+        cache: CacheArgs,
         /// Inputs to match; `-` (or none) reads one input a line from stdin.
         inputs: Vec<String>,
     },
+    /// Serve matches over HTTP: POST /match, GET /healthz, GET /metrics.
+    Serve {
+        /// The baked module; reloaded on SIGHUP (or when replaced, with --watch).
+        #[arg(long, value_name = "FILE")]
+        module: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Worker threads, each reusing its own instance [default: one per core].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Reload when the module file is replaced.
+        #[arg(long)]
+        watch: bool,
+        /// Largest request body, in bytes (larger: 413).
+        #[arg(long, default_value_t = 1 << 20)]
+        max_body_bytes: usize,
+        /// Time bound of one request's matching, in milliseconds (over: 503); 0 = none.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// Largest linear memory of one instance, in bytes.
+        #[arg(long, default_value_t = 1 << 30)]
+        memory_limit_bytes: usize,
+        /// Benchmark baseline: instantiate a fresh instance for every request.
+        #[arg(long)]
+        instance_per_request: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Compile a module into the native-code cache, so the next start skips Cranelift.
+    Compile {
+        /// The baked module.
+        #[arg(long, value_name = "FILE")]
+        module: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
 }
 
-fn run_match(module: PathBuf, mode: Mode, inputs: Vec<String>) -> Result<()> {
-    let module = MatcherModule::load(&module)?;
+fn run_match(module: PathBuf, mode: Mode, cache: CacheArgs, inputs: Vec<String>) -> Result<()> {
+    let config = HostConfig { cache_dir: cache.dir(), ..HostConfig::default() };
+    let module = MatcherModule::load(&module, &config)?;
     let mut instance = module.instantiate()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -89,7 +157,44 @@ fn run_match(module: PathBuf, mode: Mode, inputs: Vec<String>) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Match { module, mode, inputs } => run_match(module, mode.into(), inputs),
+        Command::Match { module, mode, cache, inputs } => run_match(module, mode.into(), cache, inputs),
+        Command::Serve {
+            module,
+            listen,
+            workers,
+            watch,
+            max_body_bytes,
+            timeout_ms,
+            memory_limit_bytes,
+            instance_per_request,
+            cache,
+        } => serve(ServeConfig {
+            module_path: module,
+            listen,
+            workers: workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            host: HostConfig {
+                cache_dir: cache.dir(),
+                pooling: true,
+                memory_limit: memory_limit_bytes,
+                call_timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+                ..HostConfig::default()
+            },
+            max_body_bytes,
+            watch,
+            instance_per_request,
+        }),
+        Command::Compile { module, cache } => (|| {
+            let dir = cache.dir().context("no cache directory (set --cache-dir or HOME)")?;
+            let config = HostConfig { cache_dir: Some(dir.clone()), ..HostConfig::default() };
+            let m = MatcherModule::load(&module, &config)?;
+            let what = match m.code_source() {
+                CodeSource::Cache => "already cached",
+                CodeSource::Compiled => "compiled and cached",
+            };
+            println!("{}: {what} in {} ({} ms)", module.display(), dir.display(), m.load_time().as_millis());
+            Ok(())
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
