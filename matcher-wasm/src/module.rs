@@ -139,7 +139,9 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
     let mut locator = None;
     let mut segments = alloc::vec::Vec::new();
     for_each_data_segment(wasm, |seg| {
-        if let Some(at) = find_marker(seg.bytes) {
+        // The database segment itself (megabytes) cannot hold the locator.
+        let is_database = seg.bytes.len() >= MAGIC.len() && seg.bytes[..MAGIC.len()] == MAGIC;
+        if let Some(at) = if is_database { None } else { find_marker(seg.bytes) } {
             if seg.bytes.len() >= at + LOCATOR_LEN {
                 let l = &seg.bytes[at + 16..at + LOCATOR_LEN];
                 locator = Some((
