@@ -76,6 +76,69 @@ pub fn check_version(version: &str) -> Result<(), String> {
     }
 }
 
+/// `package.json`. Written by hand: key order matters in `exports`
+/// (conditions are tried in order, `default` last), and serde_json's maps
+/// sort their keys.
+fn package_json(opts: &NpmOptions, rules: usize, checksum: &str) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let description = format!("{rules} regex rules compiled ahead of time into DFAs, baked into WebAssembly (dfabake)");
+    format!(
+        r#"{{
+  "name": {name},
+  "version": {version},
+  "description": {description},
+  "type": "module",
+  "main": "./node.js",
+  "types": "./index.d.ts",
+  "exports": {{
+    ".": {{
+      "types": "./index.d.ts",
+      "workerd": "./workerd.js",
+      "worker": "./workerd.js",
+      "node": "./node.js",
+      "default": "./init.js"
+    }},
+    "./init": {{
+      "types": "./init.d.ts",
+      "default": "./init.js"
+    }},
+    "./{wasm}": "./{wasm}",
+    "./package.json": "./package.json"
+  }},
+  "files": [
+    "api.js",
+    "node.js",
+    "workerd.js",
+    "init.js",
+    "dfabake_matcher.js",
+    "{wasm}",
+    "index.d.ts",
+    "init.d.ts",
+    "README.md"
+  ],
+  "sideEffects": [
+    "./node.js",
+    "./workerd.js"
+  ],
+  "engines": {{
+    "node": ">=18"
+  }},
+  "dfabake": {{
+    "rules": {rules},
+    "database_checksum": {checksum},
+    "generator": {generator}
+  }}
+}}
+"#,
+        name = q(&opts.name),
+        version = q(&opts.version),
+        description = q(&description),
+        wasm = WASM_FILE,
+        checksum = q(checksum),
+        generator = q(&format!("dfabake {}", env!("CARGO_PKG_VERSION"))),
+    )
+}
+
 /// What [`write_package`] baked, for the manifest.
 pub struct NpmReport {
     /// The baked package module.
@@ -99,39 +162,7 @@ pub fn write_package(
     let module = bake(NPM_TEMPLATE, database).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
     verify(&module).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
 
-    let package = json!({
-        "name": opts.name,
-        "version": opts.version,
-        "description": format!("{rules} regex rules compiled ahead of time into DFAs, baked into WebAssembly (dfabake)"),
-        "type": "module",
-        "main": "./node.js",
-        "types": "./index.d.ts",
-        "exports": {
-            ".": {
-                "types": "./index.d.ts",
-                "workerd": "./workerd.js",
-                "worker": "./workerd.js",
-                "node": "./node.js",
-                "default": "./init.js"
-            },
-            "./init": { "types": "./init.d.ts", "default": "./init.js" },
-            "./dfabake_matcher_bg.wasm": "./dfabake_matcher_bg.wasm",
-            "./package.json": "./package.json"
-        },
-        "files": [
-            "api.js", "node.js", "workerd.js", "init.js", "dfabake_matcher.js", WASM_FILE,
-            "index.d.ts", "init.d.ts", "README.md"
-        ],
-        "sideEffects": ["./node.js", "./workerd.js"],
-        "engines": { "node": ">=18" },
-        "dfabake": {
-            "rules": rules,
-            "database_checksum": checksum,
-            "generator": format!("dfabake {}", env!("CARGO_PKG_VERSION")),
-        },
-    });
-    let mut package_json = serde_json::to_string_pretty(&package).unwrap();
-    package_json.push('\n');
+    let package_json = package_json(opts, rules, checksum);
     let readme = README
         .replace("{{NAME}}", &opts.name)
         .replace("{{RULES}}", &rules.to_string())
@@ -164,6 +195,18 @@ pub fn write_package(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_json_keeps_condition_order() {
+        let opts = NpmOptions { name: "@acme/rules".into(), version: "1.2.3".into() };
+        let text = package_json(&opts, 7, "xxh3:0123456789abcdef");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["name"], "@acme/rules");
+        assert_eq!(v["type"], "module");
+        let dot = &text[text.find("\".\": {").unwrap()..];
+        let pos = |k: &str| dot.find(&format!("\"{k}\"")).unwrap();
+        assert!(pos("types") < pos("workerd") && pos("workerd") < pos("node") && pos("node") < pos("default"));
+    }
 
     #[test]
     fn names_and_versions() {
