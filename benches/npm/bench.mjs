@@ -232,8 +232,6 @@ for (const set of sets) {
 
   log("node: per-input match time");
   const api = await import(pathToFileURL(join(npmDir, "node.js")) + `?set=${results.length}`);
-  const glueUrl = pathToFileURL(join(npmDir, "api.js")).href;
-  void glueUrl;
   const rxi = await regexInstance(patterns);
   const nodePer = {
     any: perInput(api.isMatch, set.inputs), all: perInput(api.matches, set.inputs), first: perInput(api.first, set.inputs),

@@ -232,7 +232,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(locators, 1);
-        assert!(GLUE_JS.contains("export function initSync"));
+        assert!(GLUE_JS.contains("export { initSync, __wbg_init as default }"));
         assert!(GLUE_JS.contains("matches_str"));
     }
 }
