@@ -92,6 +92,33 @@ export CORPUS="$WORK/corpus.txt" HOST_ANY="$WORK/host-any.jsonl" HOST_ALL="$WORK
 (cd "$WORK/proj" && node_tests "node" compare.test.mjs; echo "$PASSED $FAILED" >"$WORK/counts")
 read -r PASSED FAILED <"$WORK/counts"
 
+# 2b. The same differential check on a real rule list: crawler-user-agents
+#     (1,500 rules, 47 shards), with its own sample user agents as corpus.
+CUA="$HERE/node_modules/crawler-user-agents/crawler-user-agents.json"
+if [ -f "$CUA" ]; then
+  node -e '
+    const fs = require("fs"); const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    fs.writeFileSync(process.argv[2], a.map((r, i) => JSON.stringify({ id: i + 1, pattern: r.pattern, payload: { url: r.url ?? null } })).join("\n") + "\n");
+    const lines = a.flatMap((r) => r.instances ?? []).filter((l) => !/[\r\n]/.test(l));
+    fs.writeFileSync(process.argv[3], lines.join("\n") + "\n");' "$CUA" "$WORK/crawler.jsonl" "$WORK/crawler-corpus.txt"
+  cat "$WORK/corpus.txt" >>"$WORK/crawler-corpus.txt"
+  if step "dfabake build crawler-user-agents (--npm-name crawler-rules)" "$DFABAKE" build --patterns "$WORK/crawler.jsonl" \
+      --out "$WORK/out-crawler" --npm-name crawler-rules --npm-version 1.0.0 --quiet; then
+    for mode in any all first; do
+      "$HOST" match --module "$WORK/out-crawler/matcher.wasm" --mode $mode - <"$WORK/crawler-corpus.txt" >"$WORK/crawler-$mode.jsonl"
+    done
+    npm pack "$WORK/out-crawler/npm" --pack-destination "$WORK" >/dev/null 2>&1
+    step "npm install crawler-rules" npm install --prefix "$WORK/proj" --no-audit --no-fund --offline "$WORK/crawler-rules-1.0.0.tgz"
+    echo "  crawler corpus: $(wc -l <"$WORK/crawler-corpus.txt") lines"
+    (cd "$WORK/proj" && CORPUS="$WORK/crawler-corpus.txt" HOST_ANY="$WORK/crawler-any.jsonl" HOST_ALL="$WORK/crawler-all.jsonl" \
+      HOST_FIRST="$WORK/crawler-first.jsonl" PKG=crawler-rules node_tests "node, crawler-user-agents" compare.test.mjs
+     echo "$PASSED $FAILED" >"$WORK/counts")
+    read -r PASSED FAILED <"$WORK/counts"
+  fi
+else
+  echo "  (crawler-user-agents not installed: npm ci --prefix tests/npm)"
+fi
+
 # 3. Types.
 step "tsc --noEmit on a consumer file" "$TSC" -p "$WORK/proj/tsconfig.consumer.json"
 
