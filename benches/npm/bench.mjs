@@ -257,7 +257,8 @@ let md = `# npm package benchmarks
 Produced by \`node benches/npm/bench.mjs --runs ${RUNS}\` (after \`cargo build --release\` and
 \`npm ci --prefix tests/npm\`) on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores
 (${cpus()[0].model.trim()}), Node ${nodeVersion}, ${workerdVersion}, other builds running concurrently,
-so treat single figures as ±20%. All times are medians: load figures over ${RUNS} fresh Node
+so figures are noisy: the same measurement can differ up to 2× between sections of one run (compare the
+regex baseline across the two crawler sections, which compile identical rules). All times are medians: load figures over ${RUNS} fresh Node
 processes (and ${Math.max(5, Math.ceil(RUNS / 3))} fresh workerd processes), per-input figures over 5 repetitions.
 
 *Compile at start* is the baseline dfabake saves users from: \`benches/regex-at-start\`, a wasm
