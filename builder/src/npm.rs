@@ -225,6 +225,38 @@ mod tests {
     }
 
     #[test]
+    fn build_writes_the_package_with_the_same_database() {
+        use crate::build::{build, BuildOptions, Source};
+        use crate::rules::{RuleId, RuleSpec};
+        use dfabake_matcher::module::find_database;
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let rules = vec![RuleSpec::new(RuleId::Int(1), "Googlebot/"), RuleSpec::new(RuleId::Str("c".into()), "curl/[0-9.]+")];
+        let mut opts = BuildOptions::new(Source::Rules { name: "test".into(), rules }, out.clone());
+        opts.npm = Some(NpmOptions { name: "@acme/ua".into(), version: "2.0.0-rc.1".into() });
+        let report = build(&opts).unwrap();
+        for f in ["package.json", "dfabake_matcher.js", WASM_FILE, "api.js", "node.js", "workerd.js", "init.js", "index.d.ts", "init.d.ts", "README.md"] {
+            assert!(out.join("npm").join(f).is_file(), "{f}");
+        }
+        let pkg: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("npm/package.json")).unwrap()).unwrap();
+        assert_eq!(pkg["name"], "@acme/ua");
+        assert_eq!(pkg["version"], "2.0.0-rc.1");
+        assert_eq!(pkg["dfabake"]["rules"], 2);
+        let plain = std::fs::read(out.join("matcher.wasm")).unwrap();
+        let npm = std::fs::read(out.join("npm").join(WASM_FILE)).unwrap();
+        assert_eq!(find_database(&plain).unwrap(), find_database(&npm).unwrap());
+        assert_eq!(report.manifest["npm"]["module"]["bytes"], npm.len());
+        assert_eq!(report.manifest["npm"]["name"], "@acme/ua");
+
+        // Without a package: no npm/ and no manifest entry.
+        opts.npm = None;
+        let report = build(&opts).unwrap();
+        assert!(!out.join("npm").exists());
+        assert!(report.manifest.get("npm").is_none());
+    }
+
+    #[test]
     fn template_has_one_locator_and_the_glue_matches() {
         let mut locators = 0;
         dfabake_matcher::module::for_each_data_segment(NPM_TEMPLATE, |s| {
