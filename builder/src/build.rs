@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::bake::{bake, TEMPLATE};
 use crate::compile::{compile, Compiled, Config};
 use crate::error::{BuildError, RowError};
+use crate::npm::{write_package, NpmOptions};
 use crate::output::{Staging, GENERATOR};
 use crate::rules::{load_file, FileFormat, RuleSpec};
 
@@ -40,12 +41,20 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// Compile options.
     pub config: Config,
+    /// The npm package written as `OUT/npm/` (`None`: no package).
+    pub npm: Option<NpmOptions>,
 }
 
 impl BuildOptions {
     /// Default options for a source and an output directory.
     pub fn new(source: Source, out: PathBuf) -> BuildOptions {
-        BuildOptions { source, format: FileFormat::Auto, out, config: Config::default() }
+        BuildOptions {
+            source,
+            format: FileFormat::Auto,
+            out,
+            config: Config::default(),
+            npm: Some(NpmOptions::default()),
+        }
     }
 }
 
@@ -107,6 +116,10 @@ fn rfc3339(t: SystemTime) -> String {
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
+    if let Some(npm) = &opts.npm {
+        crate::npm::check_name(&npm.name).map_err(BuildError::BadOption)?;
+        crate::npm::check_version(&npm.version).map_err(BuildError::BadOption)?;
+    }
     let staging = Staging::new(&opts.out)?;
     let (source_name, rules) = match &opts.source {
         Source::File(path) => (path.display().to_string(), load_file(path, opts.format)?),
@@ -123,7 +136,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let db = Database::from_bytes(AlignedBytes::copy_from(&compiled.database).as_bytes())
         .map_err(|e| BuildError::Verify(e.to_string()))?
         .checksum();
-    let manifest = json!({
+    let checksum = format!("xxh3:{db:016x}");
+    let npm = match &opts.npm {
+        Some(npm) => {
+            let verify = |m: &[u8]| verify_module(m, &compiled.database, &kept);
+            let report = write_package(&staging, npm, &compiled.database, compiled.rule_count, &checksum, verify)?;
+            let mut entry = report.manifest;
+            entry["module"]["gzip_bytes"] = json!(gzip_len(&report.module));
+            entry["module"]["sha256"] = json!(sha256_hex(&report.module));
+            Some(entry)
+        }
+        None => None,
+    };
+    let mut manifest = json!({
         "generator": GENERATOR,
         "format_version": dfabake_matcher::format::VERSION,
         "abi_version": 1,
@@ -133,7 +158,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         "shards": compiled.shards,
         "database": {
             "bytes": compiled.database.len(),
-            "checksum": format!("xxh3:{db:016x}"),
+            "checksum": checksum,
         },
         "module": {
             "file": "matcher.wasm",
@@ -153,6 +178,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             "regex-automata": dfabake_matcher::REGEX_AUTOMATA_VERSION,
         },
     });
+    if let Some(npm) = npm {
+        manifest["npm"] = npm;
+    }
     staging.write("matcher.wasm", &module)?;
     let mut text = serde_json::to_string_pretty(&manifest).unwrap();
     text.push('\n');

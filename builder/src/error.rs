@@ -114,6 +114,8 @@ pub enum BuildError {
     OutputNotOurs(PathBuf),
     /// A check of what was built failed: a bug, reported rather than baked.
     Verify(String),
+    /// An option is invalid (e.g. the npm package name or version).
+    BadOption(String),
 }
 
 impl fmt::Display for BuildError {
@@ -146,6 +148,7 @@ impl fmt::Display for BuildError {
                 p.display()
             ),
             BuildError::Verify(why) => write!(f, "verification of the baked module failed: {why}"),
+            BuildError::BadOption(why) => write!(f, "{why}"),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod bake;
 pub mod build;
 pub mod compile;
 pub mod error;
+pub mod npm;
 pub mod output;
 pub mod rules;
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dfabake::build::{build, inspect, BuildOptions, Source};
 use dfabake::compile::{Config, OnInvalid};
+use dfabake::npm::NpmOptions;
 use dfabake::rules::FileFormat;
 use dfabake_matcher::format::DfaKind;
 
@@ -24,7 +25,7 @@ enum KindArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile rules and bake them into OUT/matcher.wasm (+ OUT/manifest.json).
+    /// Compile rules and bake them into OUT/matcher.wasm (+ OUT/manifest.json, OUT/npm/).
     Build {
         /// Patterns file: JSON Lines ({"id", "pattern", "flags", "payload"}) or one pattern a line.
         #[arg(long, value_name = "FILE")]
@@ -53,6 +54,12 @@ enum Command {
         /// Compile threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// `name` of the npm package written to OUT/npm/.
+        #[arg(long, value_name = "NAME", default_value = "dfabake-rules")]
+        npm_name: String,
+        /// `version` of the npm package written to OUT/npm/.
+        #[arg(long, value_name = "SEMVER", default_value = "0.1.0")]
+        npm_version: String,
         /// Print nothing on success.
         #[arg(long, short)]
         quiet: bool,
@@ -77,6 +84,8 @@ fn main() -> ExitCode {
             max_dfa_bytes,
             max_database_bytes,
             threads,
+            npm_name,
+            npm_version,
             quiet,
         } => {
             let config = Config {
@@ -90,7 +99,13 @@ fn main() -> ExitCode {
                 on_invalid,
                 threads,
             };
-            let opts = BuildOptions { source: Source::File(patterns), format, out, config };
+            let opts = BuildOptions {
+                source: Source::File(patterns),
+                format,
+                out,
+                config,
+                npm: Some(NpmOptions { name: npm_name, version: npm_version }),
+            };
             build(&opts).map(|report| {
                 if !quiet {
                     for row in &report.skipped {

@@ -24,21 +24,10 @@ use core::cell::UnsafeCell;
 use crate::format::Database;
 use crate::json::write_matches;
 use crate::matcher::{Matcher, Mode};
-use crate::module::LOCATOR_MARKER;
+use crate::locator::database_bytes;
 
 /// The ABI version of the exports below.
 pub const ABI_VERSION: u32 = 1;
-
-#[repr(C)]
-struct Locator {
-    marker: [u8; 16],
-    address: u32,
-    len: u32,
-}
-
-/// Patched by the builder at bake time; see [`crate::module`].
-#[used]
-static mut DFABAKE_LOCATOR: Locator = Locator { marker: LOCATOR_MARKER, address: 0, len: 0 };
 
 struct State {
     matcher: Option<Matcher<'static>>,
@@ -61,17 +50,6 @@ static STATE: Global = Global(UnsafeCell::new(State {
 fn state() -> &'static mut State {
     // SAFETY: single-threaded, and no export re-enters another.
     unsafe { &mut *STATE.0.get() }
-}
-
-fn database_bytes() -> &'static [u8] {
-    // Volatile: the compiler must not fold the template's zeros into the code.
-    let loc = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(DFABAKE_LOCATOR)) };
-    if loc.len == 0 {
-        return &[];
-    }
-    // SAFETY: the builder placed `len` bytes of database at `address`, inside
-    // the module's initial memory, which nothing else writes.
-    unsafe { core::slice::from_raw_parts(loc.address as usize as *const u8, loc.len as usize) }
 }
 
 fn fail(st: &mut State, code: i32, msg: &str) -> i32 {

@@ -27,6 +27,10 @@ pub mod module;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;
+#[cfg(all(feature = "bindgen", target_arch = "wasm32"))]
+pub mod bindgen;
+#[cfg(all(any(feature = "abi", feature = "bindgen"), target_arch = "wasm32"))]
+mod locator;
 
 pub use format::{Database, FormatError};
 pub use matcher::{build_exact, FirstMatch, Matcher, Mode};
