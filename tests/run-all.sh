@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit, doc, differential and CLI tests (release build,
-# so wasmtime is compiled once). Expects the setup of .ci/setup.
+# Runs every test: Rust unit, doc, differential, CLI and server tests (release
+# build, so wasmtime is compiled once), then the npm package in Node and in
+# workerd. Expects the setup of .ci/setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace
 cargo test --release --workspace
+bash tests/npm/run.sh
