@@ -77,6 +77,9 @@ impl Default for HostConfig {
 /// How often the epoch advances when a call timeout is set.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Time bound of instantiating and initializing an instance.
+const INIT_DEADLINE: Duration = Duration::from_secs(10);
+
 impl HostConfig {
     /// A wasmtime engine for this configuration.
     pub fn engine(&self) -> Result<Engine> {
@@ -249,8 +252,10 @@ impl MatcherModule {
             .config
             .call_timeout
             .map(|t| (t.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64);
-        if let Some(ticks) = deadline_ticks {
-            store.set_epoch_deadline(ticks);
+        if deadline_ticks.is_some() {
+            // The per-call bound applies to matching; setting up an instance
+            // (O(rules + shards)) gets a generous allowance of its own.
+            store.set_epoch_deadline(INIT_DEADLINE.as_micros() as u64 / EPOCH_TICK.as_micros() as u64);
         }
         let instance = self.pre.instantiate(&mut store).wctx("instantiating the module")?;
         MatcherInstance::new(store, instance, deadline_ticks)
