@@ -1,7 +1,8 @@
 // Benchmarks of the npm package dfabake writes (OUT/npm), in Node and in real
 // workerd, against compiling the same rules at start with the `regex` crate
 // inside wasm (benches/regex-at-start), all in one run. Writes the results
-// as Markdown to docs/npm-benchmarks.md (and stdout).
+// as Markdown to target/npm-benchmarks.md (and stdout); the figures in
+// BENCHMARKS.md come from it.
 //
 // Needs: target/release/dfabake (cargo build --release), tests/npm's
 // dev dependencies (npm ci --prefix tests/npm), the wasm32 target.
@@ -18,7 +19,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
 const RUNS = Number(opt("--runs", 15));
-const OUT = resolve(opt("--out", join(ROOT, "docs/npm-benchmarks.md")));
+const OUT = resolve(opt("--out", join(ROOT, "target/npm-benchmarks.md")));
 const WORK = mkdtempSync(join(tmpdir(), "dfabake-npm-bench-"));
 const NODE_MODULES = join(ROOT, "tests/npm/node_modules");
 const WORKERD = join(NODE_MODULES, "@cloudflare/workerd-linux-64/bin/workerd");
