@@ -177,6 +177,11 @@ fn endpoints_answer_like_the_oracle() {
     let requests = srv.metric("dfabake_requests_total{code=\"200\"}");
     assert!(requests >= 3.0 * batch.len() as f64);
     assert_eq!(srv.metric("dfabake_requests_total{code=\"400\"}"), 2.0);
+    // The latency histogram is cumulative and counts every finished request.
+    let count = srv.metric("dfabake_request_duration_seconds_count");
+    assert_eq!(srv.metric("dfabake_request_duration_seconds_bucket{le=\"+Inf\"}"), count);
+    assert!(srv.metric("dfabake_request_duration_seconds_bucket{le=\"0.5\"}") <= count);
+    assert!(count >= requests + 2.0);
     // Instances are reused: two workers, at most two instances.
     assert!(srv.metric("dfabake_instances_created_total") <= 2.0);
     drop(srv);

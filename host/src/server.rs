@@ -82,11 +82,11 @@ impl Metrics {
     fn observe(&self, code: StatusCode, elapsed: Duration) {
         let i = CODES.iter().position(|&c| c == code.as_u16()).unwrap_or(CODES.len() - 1);
         self.requests[i].fetch_add(1, Relaxed);
+        // One counter per bucket (not cumulative): one atomic add per
+        // request; `render_metrics` sums them into Prometheus' cumulative form.
         let secs = elapsed.as_secs_f64();
-        for (b, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.latency_buckets[b].fetch_add(1, Relaxed);
-            }
+        if let Some(b) = BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.latency_buckets[b].fetch_add(1, Relaxed);
         }
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_sum_ns.fetch_add(elapsed.as_nanos() as u64, Relaxed);
@@ -270,12 +270,10 @@ impl Shared {
         }
         let _ = writeln!(s, "# HELP dfabake_request_duration_seconds Request latency.");
         let _ = writeln!(s, "# TYPE dfabake_request_duration_seconds histogram");
+        let mut cumulative = 0;
         for (b, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "dfabake_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                m.latency_buckets[b].load(Relaxed)
-            );
+            cumulative += m.latency_buckets[b].load(Relaxed);
+            let _ = writeln!(s, "dfabake_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let count = m.latency_count.load(Relaxed);
         let _ = writeln!(s, "dfabake_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
