@@ -52,14 +52,7 @@ impl Server {
 
     fn metric(&self, name: &str) -> f64 {
         let (_, text) = self.request("GET", "/metrics", &[], b"");
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        metric_of(&text, name)
     }
 
     fn signal(&self, sig: &str) {
@@ -70,6 +63,17 @@ impl Server {
     fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap()
     }
+}
+
+fn metric_of(text: &str, name: &str) -> f64 {
+    text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
 }
 
 impl Drop for Server {
@@ -178,9 +182,10 @@ fn endpoints_answer_like_the_oracle() {
     assert!(requests >= 3.0 * batch.len() as f64);
     assert_eq!(srv.metric("dfabake_requests_total{code=\"400\"}"), 2.0);
     // The latency histogram is cumulative and counts every finished request.
-    let count = srv.metric("dfabake_request_duration_seconds_count");
-    assert_eq!(srv.metric("dfabake_request_duration_seconds_bucket{le=\"+Inf\"}"), count);
-    assert!(srv.metric("dfabake_request_duration_seconds_bucket{le=\"0.5\"}") <= count);
+    let text = srv.request("GET", "/metrics", &[], b"").1;
+    let count = metric_of(&text, "dfabake_request_duration_seconds_count");
+    assert_eq!(metric_of(&text, "dfabake_request_duration_seconds_bucket{le=\"+Inf\"}"), count);
+    assert!(metric_of(&text, "dfabake_request_duration_seconds_bucket{le=\"0.5\"}") <= count);
     assert!(count >= requests + 2.0);
     // Instances are reused: two workers, at most two instances.
     assert!(srv.metric("dfabake_instances_created_total") <= 2.0);
