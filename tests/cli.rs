@@ -276,3 +276,52 @@ fn damaged_modules_are_refused_with_a_clear_error() {
     let o = host_match(&out.join("matcher.wasm"), "all", b"Googlebot\n");
     assert!(o.status.success());
 }
+
+#[test]
+fn rebuild_after_one_change_recompiles_only_its_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("shards");
+    let pats = dir.path().join("r.txt");
+    let rules: Vec<String> = (0..300).map(|i| format!("agent{i}/[0-9]+(\\.[0-9]+)?")).collect();
+    fs::write(&pats, rules.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let manifest = |extra: &[&str]| -> Value {
+        let mut args = vec!["--cache", cache.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(extra);
+        let o = build(&pats, &out, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap()
+    };
+    let rebuilt = |m: &Value| m["shards"].as_array().unwrap().iter().filter(|s| s["cached"] == false).count();
+    let first = manifest(&[]);
+    let shards = first["shards"].as_array().unwrap().len();
+    assert!(shards > 5, "want many shards, got {shards}");
+    assert_eq!(rebuilt(&first), shards);
+    assert_eq!(rebuilt(&manifest(&[])), 0, "unchanged rules: everything from the cache");
+
+    // Change one rule in the middle and insert one: only nearby shards change.
+    let mut changed = rules.clone();
+    changed[150] = "agent150/beta".into();
+    changed.insert(40, "inserted/[a-z]+".into());
+    fs::write(&pats, changed.join("\n")).unwrap();
+    let m = manifest(&[]);
+    assert!(rebuilt(&m) <= 4, "{} of {} shards rebuilt", rebuilt(&m), shards);
+    let o = host_match(&out.join("matcher.wasm"), "all", b"agent150/beta inserted/x agent7/1.5\n");
+    let got: Vec<Value> = ids(&lines(&o)[0]["matches"]);
+    // Plain text ids are line numbers: inserted = 41, agent7 = 8, agent150 = 152.
+    assert_eq!(got, vec![Value::from(8), 41.into(), 152.into()]);
+
+    // A damaged cache entry is rebuilt, never baked.
+    for entry in fs::read_dir(&cache).unwrap().flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap()) {
+        let path = entry.unwrap().path();
+        let mut bytes = fs::read(&path).unwrap();
+        if let Some(b) = bytes.get_mut(100) {
+            *b ^= 0xFF;
+            fs::write(&path, bytes).unwrap();
+        }
+    }
+    let m = manifest(&["--on-invalid", "fail"]);
+    assert_eq!(rebuilt(&m), m["shards"].as_array().unwrap().len(), "every damaged entry is rebuilt");
+    let o = host_match(&out.join("matcher.wasm"), "all", b"agent150/beta inserted/x agent7/1.5\n");
+    assert_eq!(ids(&lines(&o)[0]["matches"]), vec![Value::from(8), 41.into(), 152.into()]);
+}

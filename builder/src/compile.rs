@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::error::{BuildError, Position, RowError};
 use crate::rules::{duplicate_ids, RuleSpec};
+use crate::shard_cache::{chunk, pattern_hash, Entry, ShardCache};
 
 /// What to do with rules that cannot be compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -51,6 +52,8 @@ pub struct Config {
     pub on_invalid: OnInvalid,
     /// Threads compiling shards (0 = one per core).
     pub threads: usize,
+    /// Content-addressed cache of compiled shards (`None`: compile everything).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 fn ser_kind<S: serde::Serializer>(k: &DfaKind, s: S) -> Result<S::Ok, S::Error> {
@@ -66,6 +69,7 @@ impl Default for Config {
             max_database_bytes: 512 << 20,
             on_invalid: OnInvalid::Fail,
             threads: 0,
+            cache_dir: None,
         }
     }
 }
@@ -92,8 +96,10 @@ pub struct ShardReport {
     pub bytes: usize,
     /// The DFA gives up on non-ASCII input; the exact engine answers then.
     pub unicode_word_boundary: bool,
-    /// Time to build this shard.
+    /// Time to build this shard (0 when it came from the cache).
     pub build_seconds: f64,
+    /// Whether the DFA came from the shard cache.
+    pub cached: bool,
 }
 
 /// What [`compile`] produced.
@@ -202,6 +208,7 @@ struct BuiltShard {
     members: Vec<usize>,
     dfa: Vec<u8>,
     seconds: f64,
+    cached: bool,
 }
 
 /// Compiles every chunk of prepared rules, splitting chunks whose DFA is over
@@ -210,6 +217,7 @@ fn build_shards(
     chunks: Vec<Vec<usize>>,
     prepared: &[Prepared],
     cfg: &Config,
+    cache: Option<&ShardCache>,
 ) -> (Vec<BuiltShard>, Vec<(usize, String)>) {
     let queue = Mutex::new(VecDeque::from(chunks));
     let pending = Mutex::new(queue.lock().unwrap().len());
@@ -233,12 +241,26 @@ fn build_shards(
                 let t = Instant::now();
                 let patterns: Vec<&str> =
                     chunk.iter().map(|&p| prepared[p].effective.as_str()).collect();
-                match build_dfa(&patterns, cfg) {
-                    Ok(dfa) => {
-                        let seconds = t.elapsed().as_secs_f64();
-                        built.lock().unwrap().push(BuiltShard { members: chunk, dfa, seconds });
+                let key = ShardCache::key(&patterns, cfg.dfa_kind, cfg.max_dfa_bytes);
+                let result = match cache.and_then(|c| c.get(&key, cfg.dfa_kind, patterns.len())) {
+                    Some(Entry::Dfa(dfa)) => Ok((dfa, true)),
+                    Some(Entry::TooBig) => Err(None),
+                    None => build_dfa(&patterns, cfg).map(|d| (d, false)).map_err(Some),
+                };
+                if let Some(c) = cache {
+                    match &result {
+                        Ok((dfa, false)) => c.put(&key, &Entry::Dfa(dfa.clone())),
+                        Err(Some(e)) if e.is_size_limit_exceeded() => c.put(&key, &Entry::TooBig),
+                        _ => {}
                     }
-                    Err(e) if chunk.len() > 1 && e.is_size_limit_exceeded() => {
+                }
+                let over_limit = |e: &Option<dense::BuildError>| e.as_ref().is_none_or(|e| e.is_size_limit_exceeded());
+                match result {
+                    Ok((dfa, cached)) => {
+                        let seconds = if cached { 0.0 } else { t.elapsed().as_secs_f64() };
+                        built.lock().unwrap().push(BuiltShard { members: chunk, dfa, seconds, cached });
+                    }
+                    Err(e) if chunk.len() > 1 && over_limit(&e) => {
                         let mut q = queue.lock().unwrap();
                         let (a, b) = chunk.split_at(chunk.len() / 2);
                         q.push_back(a.to_vec());
@@ -246,14 +268,14 @@ fn build_shards(
                         *pending.lock().unwrap() += 2;
                     }
                     Err(e) => {
-                        let why = if e.is_size_limit_exceeded() {
+                        let why = if over_limit(&e) {
                             format!(
                                 "the DFA for this rule alone exceeds the limit of {} bytes \
                                  (--max-dfa-bytes); simplify large bounded repeats such as .{{0,200}}",
                                 cfg.max_dfa_bytes
                             )
                         } else {
-                            format!("cannot build a DFA: {e}")
+                            format!("cannot build a DFA: {}", e.unwrap())
                         };
                         too_big.lock().unwrap().push((chunk[0], why));
                     }
@@ -290,14 +312,21 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             Err(e) => errors.push((i, e)),
         }
     }
-    let chunk = |uwb: bool| -> Vec<Vec<usize>> {
+    let group = |uwb: bool| -> Vec<Vec<usize>> {
         let members: Vec<usize> =
             (0..prepared.len()).filter(|&p| prepared[p].unicode_word_boundary == uwb).collect();
-        members.chunks(cfg.shard_rules.max(1)).map(|c| c.to_vec()).collect()
+        chunk(&members, |p| pattern_hash(&prepared[p].effective), cfg.shard_rules)
     };
-    let mut chunks = chunk(false);
-    chunks.extend(chunk(true));
-    let (built, too_big) = build_shards(chunks, &prepared, cfg);
+    let mut chunks = group(false);
+    chunks.extend(group(true));
+    let cache = cfg.cache_dir.as_deref().and_then(|dir| match ShardCache::open(dir) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("dfabake: warning: shard cache {} unusable, compiling everything: {e}", dir.display());
+            None
+        }
+    });
+    let (built, too_big) = build_shards(chunks, &prepared, cfg, cache.as_ref());
     for (p, why) in too_big {
         let rule = &rules[prepared[p].input_index];
         errors.push((
@@ -349,6 +378,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             bytes: s.dfa.len(),
             unicode_word_boundary: uwb,
             build_seconds: s.seconds,
+            cached: s.cached,
         });
         writer.push_shard(cfg.dfa_kind, if uwb { SHARD_MAY_QUIT } else { 0 }, s.dfa, rules);
     }

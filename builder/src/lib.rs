@@ -19,5 +19,6 @@ pub mod error;
 pub mod npm;
 pub mod output;
 pub mod rules;
+pub mod shard_cache;
 
 pub use error::{BuildError, RowError};

@@ -54,6 +54,13 @@ enum Command {
         /// Compile threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Cache of compiled shards: a rebuild recompiles only shards whose rules changed
+        /// [default: $XDG_CACHE_HOME/dfabake/shards or ~/.cache/dfabake/shards].
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// Compile every shard; read and write no shard cache.
+        #[arg(long, conflicts_with = "cache")]
+        no_cache: bool,
         /// `name` of the npm package written to OUT/npm/.
         #[arg(long, value_name = "NAME", default_value = "dfabake-rules")]
         npm_name: String,
@@ -71,6 +78,14 @@ enum Command {
     },
 }
 
+/// `$XDG_CACHE_HOME/dfabake/shards`, else `~/.cache/dfabake/shards`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("dfabake").join("shards"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -84,6 +99,8 @@ fn main() -> ExitCode {
             max_dfa_bytes,
             max_database_bytes,
             threads,
+            cache,
+            no_cache,
             npm_name,
             npm_version,
             quiet,
@@ -98,6 +115,7 @@ fn main() -> ExitCode {
                 max_database_bytes,
                 on_invalid,
                 threads,
+                cache_dir: if no_cache { None } else { cache.or_else(default_cache_dir) },
             };
             let opts = BuildOptions {
                 source: Source::File(patterns),
