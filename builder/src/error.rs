@@ -114,6 +114,9 @@ pub enum BuildError {
     OutputNotOurs(PathBuf),
     /// A check of what was built failed: a bug, reported rather than baked.
     Verify(String),
+    /// Reading the rules' source (a database) failed; a one-line message
+    /// naming the server and table.
+    Source(String),
 }
 
 impl fmt::Display for BuildError {
@@ -146,6 +149,7 @@ impl fmt::Display for BuildError {
                 p.display()
             ),
             BuildError::Verify(why) => write!(f, "verification of the baked module failed: {why}"),
+            BuildError::Source(why) => write!(f, "{why}"),
         }
     }
 }

@@ -15,7 +15,9 @@
 pub mod bake;
 pub mod build;
 pub mod compile;
+pub mod dialect;
 pub mod error;
+pub mod mysql;
 pub mod output;
 pub mod rules;
 
