@@ -156,6 +156,14 @@ fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
         mysql::Error::IoError(io) => source_err(format!(
             "cannot connect to MySQL server {server}: {io} (is the server running and reachable?)"
         )),
+        mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((_, desc, _)))) => {
+            source_err(format!(
+                "cannot connect to MySQL server {server}: {desc} (is the server running and reachable?)"
+            ))
+        }
+        mysql::Error::DriverError(mysql::DriverError::ConnectTimeout) => source_err(format!(
+            "cannot connect to MySQL server {server}: connection timed out"
+        )),
         _ => source_err(format!("cannot connect to MySQL server {server}: {}", one_line(&e))),
     })
 }
@@ -262,9 +270,13 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
     let mut rows_read = 0usize;
     for row in result.by_ref() {
         let row = row.map_err(|e| {
+            let how = match &e {
+                mysql::Error::IoError(_) | mysql::Error::CodecError(_) => "connection lost",
+                _ => "connection dropped or query aborted",
+            };
             source_err(format!(
-                "connection to MySQL server {server} lost while reading {what} (after {rows_read} \
-                 rows): {}; nothing was written",
+                "reading {what} from MySQL server {server} failed after {rows_read} rows \
+                 ({how}): {}; nothing was written",
                 one_line(&e)
             ))
         })?;
