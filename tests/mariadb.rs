@@ -102,7 +102,7 @@ impl MariaDb {
             server.stop();
             panic!("mariadbd did not start: {e}");
         }
-        server.sql(&format!(
+        server.sql_in(None, &format!(
             "CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
              CREATE USER 'dfa'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';
              GRANT ALL ON *.* TO 'dfa'@'127.0.0.1';"
@@ -135,16 +135,25 @@ impl MariaDb {
 
     /// Runs SQL as root over the socket (the `mariadb` client); panics on error.
     pub fn sql(&self, sql: &str) -> String {
-        let out = self.sql_output(sql);
+        self.sql_in(Some("app"), sql)
+    }
+
+    fn sql_in(&self, db: Option<&str>, sql: &str) -> String {
+        let out = self.sql_output_in(db, sql);
         assert!(out.0, "SQL failed: {sql}\n{}", out.2);
         out.1
     }
 
     /// Runs SQL as root: (success, stdout, stderr).
     pub fn sql_output(&self, sql: &str) -> (bool, String, String) {
+        self.sql_output_in(Some("app"), sql)
+    }
+
+    fn sql_output_in(&self, db: Option<&str>, sql: &str) -> (bool, String, String) {
         use std::io::Write;
         let mut child = Command::new("mariadb")
-            .args(["--no-defaults", "--default-character-set=utf8mb4", "-uroot", "-N", "-B", "app"])
+            .args(["--no-defaults", "--default-character-set=utf8mb4", "-uroot", "-N", "-B"])
+            .args(db)
             .arg(format!("--socket={}", self.socket.display()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

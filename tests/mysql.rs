@@ -327,7 +327,7 @@ fn unsupported_constructs_rejected_with_row_and_position() {
             "rule id 6 (row 6), position 4 (byte 3): recursion",
             "rule id 7 (row 7), position 3 (byte 2): \\K",
             "rule id 8 (row 8): unknown flag 'q'",
-            "rule id 10 (row 10), position 1 (byte 0): unknown POSIX class",
+            "rule id 10 (row 10), position 2 (byte 1): unknown POSIX class [:nope:]",
             "rule id 11 (row 11), position 3 (byte 2):",
         ],
     );
@@ -368,8 +368,10 @@ fn connection_dropped_mid_read() {
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
-    assert!(err.contains(&format!("MySQL server at 127.0.0.1:{}", db.port)), "{err}");
-    assert!(err.contains("failed after"), "{err}");
+    assert!(
+        err.contains(&format!("reading query from MySQL server at 127.0.0.1:{} failed", db.port)),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(!out.exists());
     assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "left behind a staging dir");
@@ -440,8 +442,10 @@ fn gen_regexp(r: &mut Rng) -> String {
         if i > 0 && r.chance(40) {
             p.push_str(&regex_escape(r.pick(SEPARATORS)));
         }
-        p.push_str(&atom(r));
-        if r.chance(10) {
+        let a = atom(r);
+        let repeatable = !a.ends_with(['+', '*', '?', '}']);
+        p.push_str(&a);
+        if repeatable && r.chance(10) {
             p.push_str(r.pick(&["?", "*", "{1,2}"]));
         }
     }
@@ -577,7 +581,11 @@ fn differential_against_mariadb() {
     let invalid: Vec<i64> = conn
         .query("SELECT id FROM oracle WHERE re IS NOT NULL AND ('' REGEXP re) IS NULL")
         .unwrap();
-    assert!(invalid.is_empty(), "MariaDB rejects generated patterns: {invalid:?}");
+    assert!(
+        invalid.is_empty(),
+        "MariaDB rejects generated patterns: {:?}",
+        invalid.iter().map(|id| &rules[*id as usize - 1].pattern).collect::<Vec<_>>()
+    );
 
     let (_tmp, out) = build_ok(&db, &["--table", "rules"]);
 

@@ -240,7 +240,8 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
              (mysql://user@host:port/DB) or write db.table"
         )),
         mysql::Error::IoError(_) | mysql::Error::CodecError(_) => source_err(format!(
-            "connection to MySQL server {server} lost while reading {what}: {}",
+            "reading {what} from MySQL server {server} failed (connection lost): {}; nothing was \
+             written",
             one_line(&e)
         )),
         _ => source_err(format!("reading {what} on MySQL server {server} failed: {}", one_line(&e))),
@@ -324,10 +325,11 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
                 } else if is_number(t) {
                     Ok(Some(serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p))))
                 } else {
-                    let trimmed = p.trim_start();
+                    // MariaDB's JSON columns arrive as text: text that is
+                    // valid JSON is taken as JSON, other text as a string.
                     match serde_json::from_str::<serde_json::Value>(&p) {
-                        Ok(v) if trimmed.starts_with('{') || trimmed.starts_with('[') => Ok(Some(v)),
-                        _ => Ok(Some(serde_json::Value::String(p))),
+                        Ok(v) => Ok(Some(v)),
+                        Err(_) => Ok(Some(serde_json::Value::String(p))),
                     }
                 }
             }
