@@ -184,6 +184,9 @@ struct Parser<'a> {
     out: Out,
     /// Case-insensitivity of the enclosing groups, innermost last.
     ci: Vec<bool>,
+    /// The last item was an assertion (`\b`, `\A`, ...), which PCRE does
+    /// not let a quantifier follow.
+    after_assertion: bool,
 }
 
 fn is_octal(c: char) -> bool {
@@ -670,6 +673,15 @@ impl<'a> Parser<'a> {
     fn run(&mut self) -> Result<(), DialectError> {
         while let Some(c) = self.peek() {
             let at = self.i;
+            let assertion = self.rest().starts_with("[[:<:]]")
+                || self.rest().starts_with("[[:>:]]")
+                || ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"].iter().any(|a| self.rest().starts_with(a));
+            if matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some()) {
+                if self.after_assertion {
+                    return perr(at, "quantifier does not follow a repeatable item");
+                }
+            }
+            self.after_assertion = assertion;
             match c {
                 '\\' => {
                     self.bump();
@@ -808,6 +820,7 @@ pub fn translate_regexp(pattern: &str, flags: &MatchType) -> Result<Translation,
         i: 0,
         out: Out { s: String::new(), map: Vec::new() },
         ci: vec![flags.case_insensitive],
+        after_assertion: false,
     };
     p.run()?;
     Ok(Translation { pattern: p.out.s, map: p.out.map })
