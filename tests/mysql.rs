@@ -60,6 +60,32 @@ fn build_fails(url: &str, extra: &[&str], pwd: Option<&str>, needles: &[&str]) -
     err
 }
 
+/// Runs `dfabake-host match --mode all INPUT...` (inputs as arguments, so
+/// that they may hold newlines); returns per input the ids.
+fn host_match_args(module: &Path, inputs: &[String]) -> Vec<Vec<i64>> {
+    let out = Command::new(release_bin("dfabake-host"))
+        .args(["match", "--mode", "all", "--module"])
+        .arg(module)
+        .args(inputs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dfabake-host failed: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), inputs.len());
+    lines
+        .iter()
+        .zip(inputs)
+        .map(|(l, i)| {
+            assert_eq!(l["input"].as_str().unwrap(), i);
+            l["matches"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect()
+        })
+        .collect()
+}
+
 /// Runs `dfabake-host match --mode all -`; returns per input the ids and payloads.
 fn host_match(module: &Path, inputs: &[String]) -> Vec<Vec<(serde_json::Value, serde_json::Value)>> {
     let mut child = Command::new(release_bin("dfabake-host"))
@@ -126,7 +152,7 @@ fn table_workflow_columns_order_payloads() {
         (6, 'ÄÖ', NULL, 'regexp', NULL, 1, 40);"#,
     );
     let t = Instant::now();
-    let (_tmp, out) = build_ok(&db, &["--table", "rules"]);
+    let (_tmp, out) = build_ok(&db, &["--table", "rules", "--shard-rules", "8"]);
     eprintln!("differential: dfabake build took {:.1} s", t.elapsed().as_secs_f64());
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
@@ -558,6 +584,17 @@ fn oracle_regexp(rule: &GenRule) -> String {
     pre + &rule.pattern
 }
 
+/// The documented divergences (docs/mysql.md, "Known differences"): on an
+/// input that ends with a line break, PCRE's `$` and `\Z` also match before
+/// that final newline, and PCRE's multi-line `^` does not match after it.
+fn documented_divergence(rule: &GenRule, input: &str) -> bool {
+    if rule.like || !input.ends_with('\n') {
+        return false;
+    }
+    let multi_line = rule.flags.as_deref().unwrap_or("").contains('m');
+    rule.pattern.contains('$') || rule.pattern.contains("\\Z") || (multi_line && rule.pattern.contains('^'))
+}
+
 fn like_case_sensitive(rule: &GenRule) -> bool {
     rule.flags.as_deref().unwrap_or("").chars().filter(|c| *c == 'c' || *c == 'i').last() == Some('c')
 }
@@ -608,7 +645,7 @@ fn differential_against_mariadb() {
     );
 
     let t = Instant::now();
-    let (_tmp, out) = build_ok(&db, &["--table", "rules"]);
+    let (_tmp, out) = build_ok(&db, &["--table", "rules", "--shard-rules", "8"]);
     eprintln!("differential: dfabake build took {:.1} s", t.elapsed().as_secs_f64());
 
     let mut inputs: Vec<String> = (0..400).map(|_| gen_input(&mut r)).collect();
@@ -617,7 +654,24 @@ fn differential_against_mariadb() {
     inputs.sort();
     inputs.dedup();
 
-    let ours = host_match(&out.join("matcher.wasm"), &inputs);
+    let mut ours: Vec<Vec<i64>> =
+        host_match(&out.join("matcher.wasm"), &inputs).iter().map(|m| ids(m)).collect();
+    // Inputs with line breaks (passed as arguments): multi-line and
+    // dot-matches-newline flags, and LIKE's `%`/`_` across lines.
+    let mut multi: Vec<String> = (0..150)
+        .map(|_| {
+            let sep = r.pick(&["\n", "\n", "\r\n", " \n "]);
+            match r.below(4) {
+                0 => format!("{}{sep}", gen_input(&mut r)),
+                1 => format!("{sep}{}", gen_input(&mut r)),
+                _ => format!("{}{sep}{}", gen_input(&mut r), gen_input(&mut r)),
+            }
+        })
+        .collect();
+    multi.sort();
+    multi.dedup();
+    ours.extend(host_match_args(&out.join("matcher.wasm"), &multi));
+    inputs.extend(multi);
     let kinds: HashMap<i64, &GenRule> = rules.iter().map(|g| (g.id, g)).collect();
     let stmt = conn
         .prep(
@@ -628,17 +682,22 @@ fn differential_against_mariadb() {
         .unwrap();
     let mut mismatches = Vec::new();
     let mut total_matches = 0usize;
+    let mut excused = 0usize;
     for (input, got) in inputs.iter().zip(&ours) {
         let theirs: BTreeSet<i64> = conn
             .exec::<i64, _, _>(&stmt, (input, input, input))
             .unwrap()
             .into_iter()
             .collect();
-        let mine: BTreeSet<i64> = ids(got).into_iter().collect();
+        let mine: BTreeSet<i64> = got.iter().copied().collect();
         total_matches += theirs.len();
         if mine != theirs {
             for id in mine.symmetric_difference(&theirs) {
                 let g = kinds[id];
+                if documented_divergence(g, input) {
+                    excused += 1;
+                    continue;
+                }
                 mismatches.push(format!(
                     "input {input:?}: rule {id} {} {:?} flags {:?}: MariaDB {}, dfabake {}",
                     if g.like { "LIKE" } else { "REGEXP" },
@@ -651,11 +710,13 @@ fn differential_against_mariadb() {
         }
     }
     eprintln!(
-        "differential: {} rules, {} inputs, {} matches on MariaDB's side, {} mismatches",
+        "differential: {} rules, {} inputs, {} matches on MariaDB's side, {} mismatches \
+         ({} differences excused as documented divergences)",
         rules.len(),
         inputs.len(),
         total_matches,
-        mismatches.len()
+        mismatches.len(),
+        excused
     );
     assert!(total_matches > 500, "the corpus hardly matches anything: {total_matches}");
     assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
