@@ -673,9 +673,9 @@ impl<'a> Parser<'a> {
     fn run(&mut self) -> Result<(), DialectError> {
         while let Some(c) = self.peek() {
             let at = self.i;
-            let assertion = self.rest().starts_with("[[:<:]]")
-                || self.rest().starts_with("[[:>:]]")
-                || ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"].iter().any(|a| self.rest().starts_with(a));
+            // PCRE lets a quantifier follow [[:<:]]/[[:>:]] (groups in
+            // PCRE2), not \b and the like.
+            let assertion = ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"].iter().any(|a| self.rest().starts_with(a));
             if matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some()) {
                 if self.after_assertion {
                     return perr(at, "quantifier does not follow a repeatable item");
@@ -691,7 +691,9 @@ impl<'a> Parser<'a> {
                             let end = self.rest().find("\\E").unwrap_or(self.rest().len());
                             let text: String = self.rest()[..end].chars().map(lit).collect();
                             self.i += end + if self.rest().len() > end { 2 } else { 0 };
-                            self.out.push_str(at, &format!("(?:{text})"));
+                            // No group: a quantifier after \E applies to
+                            // the last character only, as in PCRE.
+                            self.out.push_str(at, &text);
                             continue;
                         }
                         Some('E') => {
@@ -741,10 +743,10 @@ impl<'a> Parser<'a> {
                 '[' => {
                     if self.rest().starts_with("[[:<:]]") {
                         self.i += 7;
-                        self.out.push_str(at, r"\b{start}");
+                        self.out.push_str(at, r"(?:\b{start})");
                     } else if self.rest().starts_with("[[:>:]]") {
                         self.i += 7;
-                        self.out.push_str(at, r"\b{end}");
+                        self.out.push_str(at, r"(?:\b{end})");
                     } else {
                         self.bump();
                         self.class(at)?;
@@ -961,7 +963,7 @@ mod tests {
     fn translations() {
         assert_eq!(re("a{,2}"), r"a\{\x{2C}2\}");
         assert_eq!(re("a{2,3}?"), "a{2,3}?");
-        assert_eq!(re("[[:<:]]x[[:>:]]"), r"\b{start}x\b{end}");
+        assert_eq!(re("[[:<:]]x[[:>:]]*"), r"(?:\b{start})x(?:\b{end})*");
         assert_eq!(re(r"x\Z"), r"x\z");
         assert_eq!(re("(?<n>a)"), "(?P<n>a)");
         assert_eq!(re("[a&&b]"), r"[a\x{26}\x{26}b]");
