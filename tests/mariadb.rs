@@ -69,6 +69,11 @@ impl MariaDb {
     /// Starts a server with a database `app` and a user `dfa` (password
     /// [`PASSWORD`]) allowed everything from 127.0.0.1.
     pub fn start() -> MariaDb {
+        MariaDb::start_with(&[])
+    }
+
+    /// Like [`MariaDb::start`], with extra `mariadbd` options.
+    pub fn start_with(extra: &[String]) -> MariaDb {
         for tool in ["mariadbd", "mariadb-install-db", "mariadb-admin", "mariadb"] {
             require(tool);
         }
@@ -92,6 +97,7 @@ impl MariaDb {
             .arg("--collation-server=utf8mb4_general_ci")
             .arg("--innodb-buffer-pool-size=32M")
             .arg(format!("--log-error={}", dir.path().join("err.log").display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

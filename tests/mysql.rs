@@ -210,6 +210,48 @@ fn table_workflow_columns_order_payloads() {
 }
 
 #[test]
+fn tls_modes() {
+    // A CA and a server certificate for 127.0.0.1 signed by it.
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("running openssl (apt-get install -y openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dfabake test CA",
+              "-keyout", "ca-key.pem", "-out", "ca.pem"]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem",
+              "-out", "server.csr"]);
+    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+              "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+    let db = MariaDb::start_with(&[
+        format!("--ssl-cert={}", cert.display()),
+        format!("--ssl-key={}", key.display()),
+    ]);
+    db.sql(RULES_TABLE);
+    db.sql("INSERT INTO rules (id, pattern) VALUES (1, 'tls');
+            ALTER USER 'dfa'@'127.0.0.1' REQUIRE SSL;");
+    // Without TLS the server refuses the user.
+    build_fails(&db.url(), &["--table", "rules"], Some(PASSWORD), &["access denied"]);
+    build_ok(&db, &["--table", "rules", "--ssl-mode", "required"]);
+    build_ok(&db, &["--table", "rules", "--ssl-mode", "verify-identity", "--ssl-ca", ca.to_str().unwrap()]);
+    build_ok(&db, &["--table", "rules", "--ssl-mode", "verify-ca", "--ssl-ca", ca.to_str().unwrap()]);
+    // A private CA is not trusted without --ssl-ca.
+    build_fails(
+        &db.url(),
+        &["--table", "rules", "--ssl-mode", "verify-ca"],
+        Some(PASSWORD),
+        &["cannot connect to MySQL server at 127.0.0.1"],
+    );
+}
+
+#[test]
 fn server_down() {
     // A free port with nothing listening.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
