@@ -252,6 +252,29 @@ fn tls_modes() {
 }
 
 #[test]
+fn patterns_file_with_mysql_dialect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("rules.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": 1, \"pattern\": \"[[:<:]]bot[[:>:]]\", \"flags\": \"c\"}\n{\"id\": 2, \"pattern\": \"CAFÉ\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = dfabake(
+        &["build", "--patterns", file.to_str().unwrap(), "--dialect", "mysql", "--out", out.to_str().unwrap(), "--quiet"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inputs: Vec<String> = ["a bot", "a BOT", "café", "robot"].map(String::from).to_vec();
+    let got: Vec<Vec<i64>> = host_match(&out.join("matcher.wasm"), &inputs).iter().map(|m| ids(m)).collect();
+    assert_eq!(got, vec![vec![1], vec![], vec![2], vec![]]);
+    // Without --dialect mysql the file is in the regex dialect: `c` is unknown there.
+    let o = dfabake(&["build", "--patterns", file.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+    assert!(!o.status.success() && stderr(&o).contains("unknown flag 'c'"), "{}", stderr(&o));
+}
+
+#[test]
 fn server_down() {
     // A free port with nothing listening.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -991,6 +991,22 @@ mod tests {
     }
 
     #[test]
+    fn compile_errors_point_into_the_original() {
+        use crate::rules::RuleId;
+        // The error is found by the regex parser in the translated pattern
+        // (`[\p{L}\p{N}_]+é{3,1}`) and reported at `{` of the original.
+        let rule = RuleSpec::new(RuleId::Int(7), r"\w+é{3,1}");
+        let e = translate_rule(&rule, Kind::Regexp).unwrap_err();
+        let p = e.position.unwrap();
+        assert_eq!((p.offset, p.column), (5, 5), "{e}");
+        assert_eq!(e.pattern.as_deref(), Some(r"\w+é{3,1}"));
+        // A flag error names the flag.
+        let mut rule = RuleSpec::new(RuleId::Int(8), "x");
+        rule.flags = "cz".into();
+        assert!(translate_rule(&rule, Kind::Regexp).unwrap_err().reason.contains("'z' at position 2"));
+    }
+
+    #[test]
     fn flags() {
         assert!(!MatchType::parse("ic").unwrap().case_insensitive);
         assert!(MatchType::parse("ci").unwrap().case_insensitive);
