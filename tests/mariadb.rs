@@ -37,7 +37,12 @@ fn template() -> PathBuf {
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     let out = Command::new("mariadb-install-db")
-        .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=socket"])
+        .args([
+            "--no-defaults",
+            "--user=root",
+            "--skip-test-db",
+            "--auth-root-authentication-method=socket",
+        ])
         .arg(format!("--datadir={}", db.display()))
         .output()
         .expect("running mariadb-install-db");
@@ -52,7 +57,11 @@ fn template() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running server.
@@ -78,9 +87,17 @@ impl MariaDb {
             require(tool);
         }
         let template = template();
-        let dir = tempfile::Builder::new().prefix("dfabake-mariadb-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("dfabake-mariadb-")
+            .tempdir()
+            .unwrap();
         let data = dir.path().join("db");
-        let st = Command::new("cp").arg("-a").arg(&template).arg(&data).status().unwrap();
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(&data)
+            .status()
+            .unwrap();
         assert!(st.success(), "copying the template datadir failed");
         let socket = dir.path().join("sock");
         let port = free_port();
@@ -96,23 +113,34 @@ impl MariaDb {
             .arg("--character-set-server=utf8mb4")
             .arg("--collation-server=utf8mb4_general_ci")
             .arg("--innodb-buffer-pool-size=32M")
-            .arg(format!("--log-error={}", dir.path().join("err.log").display()))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("err.log").display()
+            ))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting mariadbd");
-        let mut server = MariaDb { dir, child: Some(child), port, socket };
+        let mut server = MariaDb {
+            dir,
+            child: Some(child),
+            port,
+            socket,
+        };
         if let Err(e) = server.wait_ready() {
             server.stop();
             panic!("mariadbd did not start: {e}");
         }
-        server.sql_in(None, &format!(
-            "CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+        server.sql_in(
+            None,
+            &format!(
+                "CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
              CREATE USER 'dfa'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';
              GRANT ALL ON *.* TO 'dfa'@'127.0.0.1';"
-        ));
+            ),
+        );
         server
     }
 
@@ -120,7 +148,8 @@ impl MariaDb {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(60) {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.path().join("err.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("err.log")).unwrap_or_default();
                 return Err(format!("mariadbd exited ({status}): {log}"));
             }
             let ok = Command::new("mariadb-admin")
@@ -158,7 +187,13 @@ impl MariaDb {
     fn sql_output_in(&self, db: Option<&str>, sql: &str) -> (bool, String, String) {
         use std::io::Write;
         let mut child = Command::new("mariadb")
-            .args(["--no-defaults", "--default-character-set=utf8mb4", "-uroot", "-N", "-B"])
+            .args([
+                "--no-defaults",
+                "--default-character-set=utf8mb4",
+                "-uroot",
+                "-N",
+                "-B",
+            ])
             .args(db)
             .arg(format!("--socket={}", self.socket.display()))
             .stdin(Stdio::piped())
@@ -166,7 +201,12 @@ impl MariaDb {
             .stderr(Stdio::piped())
             .spawn()
             .expect("running mariadb");
-        child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         (
             out.status.success(),
@@ -192,7 +232,9 @@ impl MariaDb {
 
     /// Stops the server: a clean shutdown, then SIGKILL by PID if needed.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let _ = Command::new("mariadb-admin")
             .args(["--no-defaults", "-uroot", "shutdown"])
             .arg(format!("--socket={}", self.socket.display()))
@@ -219,7 +261,9 @@ impl Drop for MariaDb {
 
 /// Where the workspace's release binaries are.
 pub fn release_bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/release")
+        .join(name);
     assert!(
         p.is_file(),
         "{} not found: build it first (`cargo build --release`, or run `cargo test --release --workspace`)",

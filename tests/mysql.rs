@@ -35,7 +35,14 @@ fn build_ok(db: &MariaDb, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let url = db.url();
-    let mut args = vec!["build", "--mysql", &url, "--out", out.to_str().unwrap(), "--quiet"];
+    let mut args = vec![
+        "build",
+        "--mysql",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
     args.extend_from_slice(extra);
     let o = dfabake(&args, Some(PASSWORD));
     assert!(o.status.success(), "dfabake build failed: {}", stderr(&o));
@@ -69,7 +76,11 @@ fn host_match_args(module: &Path, inputs: &[String]) -> Vec<Vec<i64>> {
         .args(inputs)
         .output()
         .unwrap();
-    assert!(out.status.success(), "dfabake-host failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dfabake-host failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -81,13 +92,21 @@ fn host_match_args(module: &Path, inputs: &[String]) -> Vec<Vec<i64>> {
         .zip(inputs)
         .map(|(l, i)| {
             assert_eq!(l["input"].as_str().unwrap(), i);
-            l["matches"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect()
+            l["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_i64().unwrap())
+                .collect()
         })
         .collect()
 }
 
 /// Runs `dfabake-host match --mode all -`; returns per input the ids and payloads.
-fn host_match(module: &Path, inputs: &[String]) -> Vec<Vec<(serde_json::Value, serde_json::Value)>> {
+fn host_match(
+    module: &Path,
+    inputs: &[String],
+) -> Vec<Vec<(serde_json::Value, serde_json::Value)>> {
     let mut child = Command::new(release_bin("dfabake-host"))
         .args(["match", "--mode", "all", "--module"])
         .arg(module)
@@ -102,7 +121,11 @@ fn host_match(module: &Path, inputs: &[String]) -> Vec<Vec<(serde_json::Value, s
     let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()).unwrap());
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert!(out.status.success(), "dfabake-host failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dfabake-host failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -153,12 +176,18 @@ fn table_workflow_columns_order_payloads() {
     );
     let t = Instant::now();
     let (_tmp, out) = build_ok(&db, &["--table", "rules", "--shard-rules", "8"]);
-    eprintln!("differential: dfabake build took {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "differential: dfabake build took {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["rules"], 5, "the disabled row is left out");
     let source = manifest["source"].as_str().unwrap();
-    assert!(source.contains("127.0.0.1") && !source.contains(PASSWORD), "{source}");
+    assert!(
+        source.contains("127.0.0.1") && !source.contains(PASSWORD),
+        "{source}"
+    );
     let inputs: Vec<String> = [
         "Mozilla GOOGLEBOT in STRASSE",
         "bing it, googlebot",
@@ -180,7 +209,11 @@ fn table_workflow_columns_order_payloads() {
     assert_eq!(ids(&got[3]), vec![3, 1, 6]);
     assert_eq!(ids(&got[4]), vec![4]);
     assert_eq!(ids(&got[5]), Vec::<i64>::new());
-    assert_eq!(ids(&got[6]), Vec::<i64>::new(), "flags ic: the rightmost (c) wins");
+    assert_eq!(
+        ids(&got[6]),
+        Vec::<i64>::new(),
+        "flags ic: the rightmost (c) wins"
+    );
     assert_eq!(got[0][0].1, serde_json::json!({"vendor": "google"}));
     assert_eq!(got[3][0].1, serde_json::json!("street"));
     assert_eq!(got[4][0].1, serde_json::json!([1, 2]));
@@ -202,8 +235,16 @@ fn table_workflow_columns_order_payloads() {
     // The password may also be in the URL.
     let tmp3 = tempfile::tempdir().unwrap();
     let o = dfabake(
-        &["build", "--mysql", &db.url_with_password(), "--table", "rules", "--out",
-          tmp3.path().join("o").to_str().unwrap(), "--quiet"],
+        &[
+            "build",
+            "--mysql",
+            &db.url_with_password(),
+            "--table",
+            "rules",
+            "--out",
+            tmp3.path().join("o").to_str().unwrap(),
+            "--quiet",
+        ],
         None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -221,27 +262,100 @@ fn tls_modes() {
             .current_dir(d)
             .output()
             .expect("running openssl (apt-get install -y openssl)");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dfabake test CA",
-              "-keyout", "ca-key.pem", "-out", "ca.pem"]);
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem",
-              "-out", "server.csr"]);
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-              "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dfabake test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
     let db = MariaDb::start_with(&[
         format!("--ssl-cert={}", cert.display()),
         format!("--ssl-key={}", key.display()),
     ]);
     db.sql(RULES_TABLE);
-    db.sql("INSERT INTO rules (id, pattern) VALUES (1, 'tls');
-            ALTER USER 'dfa'@'127.0.0.1' REQUIRE SSL;");
+    db.sql(
+        "INSERT INTO rules (id, pattern) VALUES (1, 'tls');
+            ALTER USER 'dfa'@'127.0.0.1' REQUIRE SSL;",
+    );
     // Without TLS the server refuses the user.
-    build_fails(&db.url(), &["--table", "rules"], Some(PASSWORD), &["access denied"]);
+    build_fails(
+        &db.url(),
+        &["--table", "rules"],
+        Some(PASSWORD),
+        &["access denied"],
+    );
     build_ok(&db, &["--table", "rules", "--ssl-mode", "required"]);
-    build_ok(&db, &["--table", "rules", "--ssl-mode", "verify-identity", "--ssl-ca", ca.to_str().unwrap()]);
-    build_ok(&db, &["--table", "rules", "--ssl-mode", "verify-ca", "--ssl-ca", ca.to_str().unwrap()]);
+    build_ok(
+        &db,
+        &[
+            "--table",
+            "rules",
+            "--ssl-mode",
+            "verify-identity",
+            "--ssl-ca",
+            ca.to_str().unwrap(),
+        ],
+    );
+    build_ok(
+        &db,
+        &[
+            "--table",
+            "rules",
+            "--ssl-mode",
+            "verify-ca",
+            "--ssl-ca",
+            ca.to_str().unwrap(),
+        ],
+    );
     // A private CA is not trusted without --ssl-ca.
     build_fails(
         &db.url(),
@@ -262,28 +376,62 @@ fn patterns_file_with_mysql_dialect() {
     .unwrap();
     let out = tmp.path().join("out");
     let o = dfabake(
-        &["build", "--patterns", file.to_str().unwrap(), "--dialect", "mysql", "--out", out.to_str().unwrap(), "--quiet"],
+        &[
+            "build",
+            "--patterns",
+            file.to_str().unwrap(),
+            "--dialect",
+            "mysql",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
         None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let inputs: Vec<String> = ["a bot", "a BOT", "café", "robot"].map(String::from).to_vec();
-    let got: Vec<Vec<i64>> = host_match(&out.join("matcher.wasm"), &inputs).iter().map(|m| ids(m)).collect();
+    let inputs: Vec<String> = ["a bot", "a BOT", "café", "robot"]
+        .map(String::from)
+        .to_vec();
+    let got: Vec<Vec<i64>> = host_match(&out.join("matcher.wasm"), &inputs)
+        .iter()
+        .map(|m| ids(m))
+        .collect();
     assert_eq!(got, vec![vec![1], vec![], vec![2], vec![]]);
     // Without --dialect mysql the file is in the regex dialect: `c` is unknown there.
-    let o = dfabake(&["build", "--patterns", file.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
-    assert!(!o.status.success() && stderr(&o).contains("unknown flag 'c'"), "{}", stderr(&o));
+    let o = dfabake(
+        &[
+            "build",
+            "--patterns",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("unknown flag 'c'"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn server_down() {
     // A free port with nothing listening.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("mysql://dfa@127.0.0.1:{port}/app");
     build_fails(
         &url,
         &["--table", "rules"],
         Some("x"),
-        &["cannot connect to MySQL server at 127.0.0.1", &port.to_string()],
+        &[
+            "cannot connect to MySQL server at 127.0.0.1",
+            &port.to_string(),
+        ],
     );
 }
 
@@ -295,7 +443,11 @@ fn wrong_password() {
         &db.url(),
         &["--table", "rules"],
         Some("not-the-password"),
-        &["access denied for user 'dfa'", &format!("127.0.0.1:{}", db.port), "MYSQL_PWD"],
+        &[
+            "access denied for user 'dfa'",
+            &format!("127.0.0.1:{}", db.port),
+            "MYSQL_PWD",
+        ],
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
@@ -307,7 +459,10 @@ fn unknown_table() {
         &db.url(),
         &["--table", "no_such_table"],
         Some(PASSWORD),
-        &["table `no_such_table` does not exist", &format!("127.0.0.1:{}", db.port)],
+        &[
+            "table `no_such_table` does not exist",
+            &format!("127.0.0.1:{}", db.port),
+        ],
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
@@ -320,7 +475,10 @@ fn missing_column() {
         &db.url(),
         &["--table", "r2"],
         Some(PASSWORD),
-        &["required column `pattern` is missing from table `r2`", "columns: id, regex"],
+        &[
+            "required column `pattern` is missing from table `r2`",
+            "columns: id, regex",
+        ],
     );
     build_fails(
         &db.url(),
@@ -339,23 +497,33 @@ fn null_and_empty_pattern_listed_and_skippable() {
         &db.url(),
         &["--table", "rules"],
         Some(PASSWORD),
-        &["2 invalid rules", "rule id 2 (row 2): pattern is NULL", "rule id 3 (row 3): empty pattern"],
+        &[
+            "2 invalid rules",
+            "rule id 2 (row 2): pattern is NULL",
+            "rule id 3 (row 3): empty pattern",
+        ],
     );
     // --on-invalid skip builds the rest and lists the skipped rows.
     let (_tmp, out) = build_ok(&db, &["--table", "rules", "--on-invalid", "skip"]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["rules"], 2);
-    let skipped: Vec<i64> =
-        manifest["skipped"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    let skipped: Vec<i64> = manifest["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(skipped, vec![2, 3]);
 }
 
 #[test]
 fn duplicate_id() {
     let db = MariaDb::start();
-    db.sql("CREATE TABLE d (id VARCHAR(20), pattern VARCHAR(100));
-            INSERT INTO d VALUES ('a', 'x'), ('b', 'y'), ('a', 'z');");
+    db.sql(
+        "CREATE TABLE d (id VARCHAR(20), pattern VARCHAR(100));
+            INSERT INTO d VALUES ('a', 'x'), ('b', 'y'), ('a', 'z');",
+    );
     build_fails(
         &db.url(),
         &["--table", "d"],
@@ -367,8 +535,10 @@ fn duplicate_id() {
 #[test]
 fn non_utf8_pattern_bytes() {
     let db = MariaDb::start();
-    db.sql("CREATE TABLE b (id INT PRIMARY KEY, pattern VARBINARY(100));
-            INSERT INTO b VALUES (1, 'ok'), (2, X'61FF62');");
+    db.sql(
+        "CREATE TABLE b (id INT PRIMARY KEY, pattern VARBINARY(100));
+            INSERT INTO b VALUES (1, 'ok'), (2, X'61FF62');",
+    );
     build_fails(
         &db.url(),
         &["--table", "b"],
@@ -437,9 +607,15 @@ fn connection_dropped_mid_read() {
     // Each row takes 5 ms to produce: the read lasts ~15 s unless killed.
     let url = db.url();
     let child = Command::new(release_bin("dfabake"))
-        .args(["build", "--mysql", &url, "--query",
-               "SELECT id, pattern FROM rules WHERE SLEEP(0.005) = 0 ORDER BY id",
-               "--out", out.to_str().unwrap()])
+        .args([
+            "build",
+            "--mysql",
+            &url,
+            "--query",
+            "SELECT id, pattern FROM rules WHERE SLEEP(0.005) = 0 ORDER BY id",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .env("MYSQL_PWD", PASSWORD)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -453,7 +629,10 @@ fn connection_dropped_mid_read() {
         if !id.trim().is_empty() {
             break id.trim().to_string();
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "the query never started");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the query never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     std::thread::sleep(Duration::from_millis(500));
@@ -462,13 +641,22 @@ fn connection_dropped_mid_read() {
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(
-        err.contains(&format!("reading query from MySQL server at 127.0.0.1:{} failed", db.port)),
+        err.contains(&format!(
+            "reading query from MySQL server at 127.0.0.1:{} failed",
+            db.port
+        )),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(!out.exists());
-    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "left behind a staging dir");
-    assert!(t.elapsed() < Duration::from_secs(14), "the build did not stop when the connection dropped");
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+        "left behind a staging dir"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(14),
+        "the build did not stop when the connection dropped"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -496,12 +684,15 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "bot", "Bot", "crawler", "Spider", "curl", "wget", "Mozilla", "café", "Café", "naïve", "Straße",
-    "STRASSE", "strasse", "Émile", "émile", "Жук", "жук", "ЖУК", "ÄÖ", "äö", "😀", "🐍", "x", "ab",
-    "AB", "a.b", "a+b", "x{2}", "100", "42", "v2", "ß", "ẞ", "É", "é", "e", "E", "s", "S", "k", "K",
+    "bot", "Bot", "crawler", "Spider", "curl", "wget", "Mozilla", "café", "Café", "naïve",
+    "Straße", "STRASSE", "strasse", "Émile", "émile", "Жук", "жук", "ЖУК", "ÄÖ", "äö", "😀", "🐍",
+    "x", "ab", "AB", "a.b", "a+b", "x{2}", "100", "42", "v2", "ß", "ẞ", "É", "é", "e", "E", "s",
+    "S", "k", "K",
 ];
 
-const SEPARATORS: &[&str] = &[" ", "", "/", "-", "_", ".", ",", " - ", "(", ")", "\t", ";", "%", "😀", "é"];
+const SEPARATORS: &[&str] = &[
+    " ", "", "/", "-", "_", ".", ",", " - ", "(", ")", "\t", ";", "%", "😀", "é",
+];
 
 /// A REGEXP pattern, in MariaDB's syntax, from pieces of the corpus' vocabulary.
 fn gen_regexp(r: &mut Rng) -> String {
@@ -515,7 +706,11 @@ fn gen_regexp(r: &mut Rng) -> String {
             10 => "[[:space:]]".into(),
             11 => "[[:punct:]]".into(),
             12 => format!("[[:<:]]{}[[:>:]]", regex_escape(r.pick(WORDS))),
-            13 => format!("({}|{})", regex_escape(r.pick(WORDS)), regex_escape(r.pick(WORDS))),
+            13 => format!(
+                "({}|{})",
+                regex_escape(r.pick(WORDS)),
+                regex_escape(r.pick(WORDS))
+            ),
             14 => ".".into(),
             15 => r"\d+".into(),
             16 => r"\w+".into(),
@@ -591,12 +786,26 @@ fn gen_like(r: &mut Rng) -> String {
             p.push_str(r.pick(&["%", "_", "", " "]));
         }
         let w = r.pick(WORDS);
-        let w: String = w.chars().map(|c| if c == '%' { "\\%".to_string() } else { c.to_string() }).collect();
+        let w: String = w
+            .chars()
+            .map(|c| {
+                if c == '%' {
+                    "\\%".to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         if r.chance(15) {
             // Replace one character by `_`.
             let chars: Vec<char> = w.chars().collect();
             let k = r.below(chars.len());
-            p.extend(chars.iter().enumerate().map(|(j, &c)| if j == k { '_' } else { c }));
+            p.extend(
+                chars
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &c)| if j == k { '_' } else { c }),
+            );
         } else {
             p.push_str(&w);
         }
@@ -657,11 +866,19 @@ fn documented_divergence(rule: &GenRule, input: &str) -> bool {
         return false;
     }
     let multi_line = rule.flags.as_deref().unwrap_or("").contains('m');
-    rule.pattern.contains('$') || rule.pattern.contains("\\Z") || (multi_line && rule.pattern.contains('^'))
+    rule.pattern.contains('$')
+        || rule.pattern.contains("\\Z")
+        || (multi_line && rule.pattern.contains('^'))
 }
 
 fn like_case_sensitive(rule: &GenRule) -> bool {
-    rule.flags.as_deref().unwrap_or("").chars().filter(|c| *c == 'c' || *c == 'i').last() == Some('c')
+    rule.flags
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| *c == 'c' || *c == 'i')
+        .last()
+        == Some('c')
 }
 
 #[test]
@@ -673,28 +890,56 @@ fn differential_against_mariadb() {
          lk_cs TINYINT NOT NULL DEFAULT 0) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;",
     );
     // DFABAKE_DIFF_SEED explores other corpora; the default is what CI runs.
-    let seed = std::env::var("DFABAKE_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_DFAB_A4E0_0001u64);
+    let seed = std::env::var("DFABAKE_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_DFAB_A4E0_0001u64);
     let mut r = Rng(seed);
     let mut rules = Vec::new();
     let flag_choices = ["", "", "c", "i", "ci", "ic", "n", "m", "cn", "u", "cmu"];
     for id in 1..=300i64 {
         let like = r.chance(35);
-        let pattern = if like { gen_like(&mut r) } else { gen_regexp(&mut r) };
+        let pattern = if like {
+            gen_like(&mut r)
+        } else {
+            gen_regexp(&mut r)
+        };
         let f = r.pick(&flag_choices);
-        let flags = if f.is_empty() && r.chance(50) { None } else { Some(f.to_string()) };
-        rules.push(GenRule { id, pattern, flags, like });
+        let flags = if f.is_empty() && r.chance(50) {
+            None
+        } else {
+            Some(f.to_string())
+        };
+        rules.push(GenRule {
+            id,
+            pattern,
+            flags,
+            like,
+        });
     }
     let mut conn = db.conn();
     conn.exec_batch(
         "INSERT INTO rules (id, pattern, flags, kind) VALUES (?, ?, ?, ?)",
-        rules.iter().map(|g| (g.id, g.pattern.clone(), g.flags.clone(), if g.like { "like" } else { "regexp" })),
+        rules.iter().map(|g| {
+            (
+                g.id,
+                g.pattern.clone(),
+                g.flags.clone(),
+                if g.like { "like" } else { "regexp" },
+            )
+        }),
     )
     .unwrap();
     conn.exec_batch(
         "INSERT INTO oracle (id, re, lk, lk_cs) VALUES (?, ?, ?, ?)",
         rules.iter().map(|g| {
             if g.like {
-                (g.id, None, Some(g.pattern.clone()), like_case_sensitive(g) as i32)
+                (
+                    g.id,
+                    None,
+                    Some(g.pattern.clone()),
+                    like_case_sensitive(g) as i32,
+                )
             } else {
                 (g.id, Some(oracle_regexp(g)), None, 0)
             }
@@ -708,21 +953,34 @@ fn differential_against_mariadb() {
     assert!(
         invalid.is_empty(),
         "MariaDB rejects generated patterns: {:?}",
-        invalid.iter().map(|id| &rules[*id as usize - 1].pattern).collect::<Vec<_>>()
+        invalid
+            .iter()
+            .map(|id| &rules[*id as usize - 1].pattern)
+            .collect::<Vec<_>>()
     );
 
     let t = Instant::now();
     let (_tmp, out) = build_ok(&db, &["--table", "rules", "--shard-rules", "8"]);
-    eprintln!("differential: dfabake build took {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "differential: dfabake build took {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let mut inputs: Vec<String> = (0..400).map(|_| gen_input(&mut r)).collect();
     inputs.extend(WORDS.iter().map(|w| w.to_string()));
-    inputs.extend(["", " ", "a.b", "x{2}", "%", "_", "e\u{301}", "Ǆ", "ǅ", "\u{212A}", "ſ"].map(String::from));
+    inputs.extend(
+        [
+            "", " ", "a.b", "x{2}", "%", "_", "e\u{301}", "Ǆ", "ǅ", "\u{212A}", "ſ",
+        ]
+        .map(String::from),
+    );
     inputs.sort();
     inputs.dedup();
 
-    let mut ours: Vec<Vec<i64>> =
-        host_match(&out.join("matcher.wasm"), &inputs).iter().map(|m| ids(m)).collect();
+    let mut ours: Vec<Vec<i64>> = host_match(&out.join("matcher.wasm"), &inputs)
+        .iter()
+        .map(|m| ids(m))
+        .collect();
     // Inputs with line breaks (passed as arguments): multi-line and
     // dot-matches-newline flags, and LIKE's `%`/`_` across lines.
     let mut multi: Vec<String> = (0..150)
@@ -785,6 +1043,14 @@ fn differential_against_mariadb() {
         mismatches.len(),
         excused
     );
-    assert!(total_matches > 500, "the corpus hardly matches anything: {total_matches}");
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        total_matches > 500,
+        "the corpus hardly matches anything: {total_matches}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

@@ -60,7 +60,11 @@ pub struct DialectError {
 }
 
 fn perr<T>(offset: usize, reason: impl Into<String>) -> Result<T, DialectError> {
-    Err(DialectError { offset, reason: reason.into(), in_flags: false })
+    Err(DialectError {
+        offset,
+        reason: reason.into(),
+        in_flags: false,
+    })
 }
 
 /// MySQL `match_type` flags.
@@ -77,7 +81,11 @@ pub struct MatchType {
 impl MatchType {
     /// Parses `match_type` letters; the rightmost of `c`/`i` wins.
     pub fn parse(flags: &str) -> Result<MatchType, DialectError> {
-        let mut m = MatchType { case_insensitive: true, multi_line: false, dot_all: false };
+        let mut m = MatchType {
+            case_insensitive: true,
+            multi_line: false,
+            dot_all: false,
+        };
         for (i, c) in flags.char_indices() {
             match c {
                 'c' => m.case_insensitive = false,
@@ -175,7 +183,10 @@ enum Item {
     Range(char, char),
     /// Text valid inside a `regex` class; `fold` false when case-insensitive
     /// matching must not fold it (`\p{..}`, `[:lower:]`, `[:upper:]`).
-    Set { text: String, fold: bool },
+    Set {
+        text: String,
+        fold: bool,
+    },
 }
 
 struct Parser<'a> {
@@ -229,8 +240,11 @@ impl<'a> Parser<'a> {
         // After `\x`.
         let v = if self.peek() == Some('{') {
             let inside = self.braced(start, "\\x{...}")?;
-            u32::from_str_radix(inside.trim(), 16)
-                .map_err(|_| DialectError { offset: start, reason: format!("invalid hex escape \\x{{{inside}}}"), in_flags: false })?
+            u32::from_str_radix(inside.trim(), 16).map_err(|_| DialectError {
+                offset: start,
+                reason: format!("invalid hex escape \\x{{{inside}}}"),
+                in_flags: false,
+            })?
         } else {
             let mut v = 0;
             for _ in 0..2 {
@@ -244,7 +258,11 @@ impl<'a> Parser<'a> {
             }
             v
         };
-        char::from_u32(v).ok_or(DialectError { offset: start, reason: format!("code point {v:#X} is not a character"), in_flags: false })
+        char::from_u32(v).ok_or(DialectError {
+            offset: start,
+            reason: format!("code point {v:#X} is not a character"),
+            in_flags: false,
+        })
     }
 
     fn octal_after_zero(&mut self) -> char {
@@ -284,7 +302,10 @@ impl<'a> Parser<'a> {
             "Xuc" | "Xan_" => return perr(start, format!("unsupported property \\p{{{name}}}")),
             "L&" => (r"\p{LC}".to_string(), false),
             _ => {
-                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ' || c == '-') {
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ' || c == '-')
+                {
                     return perr(start, format!("unknown property \\p{{{name}}}"));
                 }
                 (format!(r"\p{{{name}}}"), false)
@@ -299,8 +320,18 @@ impl<'a> Parser<'a> {
         let Some(c) = self.bump() else {
             return perr(start, "trailing backslash");
         };
-        let set = |t: &str| Ok(Item::Set { text: t.to_string(), fold: true });
-        let neg = |t: &str| Ok(Item::Set { text: format!("[^{t}]"), fold: true });
+        let set = |t: &str| {
+            Ok(Item::Set {
+                text: t.to_string(),
+                fold: true,
+            })
+        };
+        let neg = |t: &str| {
+            Ok(Item::Set {
+                text: format!("[^{t}]"),
+                fold: true,
+            })
+        };
         let ch = |c: char| Ok(Item::Range(c, c));
         match c {
             'd' => set(r"\p{Nd}"),
@@ -378,7 +409,9 @@ impl<'a> Parser<'a> {
     fn posix(&mut self, start: usize) -> Result<Option<Item>, DialectError> {
         // At `[:`; returns None when it is not a POSIX class.
         let rest = self.rest();
-        let Some(end) = rest[2..].find(":]") else { return Ok(None) };
+        let Some(end) = rest[2..].find(":]") else {
+            return Ok(None);
+        };
         let name = &rest[2..2 + end];
         let (neg, name) = match name.strip_prefix('^') {
             Some(n) => (true, n),
@@ -405,7 +438,11 @@ impl<'a> Parser<'a> {
             _ => return perr(start, format!("unknown POSIX class [:{name}:]")),
         };
         self.i += 2 + end + 2;
-        let text = if neg { format!("[^{text}]") } else { text.to_string() };
+        let text = if neg {
+            format!("[^{text}]")
+        } else {
+            text.to_string()
+        };
         Ok(Some(Item::Set { text, fold }))
     }
 
@@ -438,7 +475,10 @@ impl<'a> Parser<'a> {
                     }
                 }
             } else if c == '[' && matches!(self.peek_at(1), Some('.' | '=')) {
-                return perr(at, "POSIX collating elements ([. .] and [= =]) are not supported");
+                return perr(
+                    at,
+                    "POSIX collating elements ([. .] and [= =]) are not supported",
+                );
             } else if c == '\\' {
                 self.bump();
                 if self.peek() == Some('Q') {
@@ -477,7 +517,9 @@ impl<'a> Parser<'a> {
                     };
                     match hi {
                         Item::Range(h, _) if h >= lo => items.push(Item::Range(lo, h)),
-                        Item::Range(..) => return perr(dash, "range out of order in character class"),
+                        Item::Range(..) => {
+                            return perr(dash, "range out of order in character class")
+                        }
                         Item::Set { .. } => return perr(dash, "invalid range in character class"),
                     }
                     continue;
@@ -498,11 +540,15 @@ impl<'a> Parser<'a> {
                 }
             }
         };
-        let unfoldable = items.iter().any(|i| matches!(i, Item::Set { fold: false, .. }));
+        let unfoldable = items
+            .iter()
+            .any(|i| matches!(i, Item::Set { fold: false, .. }));
         let text = if ci && unfoldable {
             // Fold what folds by hand, then match the whole class exactly.
-            let foldable: Vec<&Item> =
-                items.iter().filter(|i| !matches!(i, Item::Set { fold: false, .. })).collect();
+            let foldable: Vec<&Item> = items
+                .iter()
+                .filter(|i| !matches!(i, Item::Set { fold: false, .. }))
+                .collect();
             if !foldable.is_empty() {
                 let mut inner = String::new();
                 render(&foldable, &mut inner);
@@ -552,7 +598,10 @@ impl<'a> Parser<'a> {
     /// After a quantifier: lazy `?` is kept, possessive `+` rejected.
     fn after_quantifier(&mut self) -> Result<(), DialectError> {
         match self.peek() {
-            Some('+') => perr(self.i, "possessive quantifiers are not supported (a DFA cannot match them)"),
+            Some('+') => perr(
+                self.i,
+                "possessive quantifiers are not supported (a DFA cannot match them)",
+            ),
             Some('?') => {
                 let at = self.i;
                 self.bump();
@@ -569,16 +618,32 @@ impl<'a> Parser<'a> {
         let outer = self.ci();
         if r.starts_with("(*") {
             let lower = r.to_ascii_lowercase();
-            if ["(*pla:", "(*plb:", "(*nla:", "(*nlb:", "(*positive_look", "(*negative_look", "(*napla:", "(*naplb:", "(*non_atomic_positive"]
-                .iter()
-                .any(|p| lower.starts_with(p))
+            if [
+                "(*pla:",
+                "(*plb:",
+                "(*nla:",
+                "(*nlb:",
+                "(*positive_look",
+                "(*negative_look",
+                "(*napla:",
+                "(*naplb:",
+                "(*non_atomic_positive",
+            ]
+            .iter()
+            .any(|p| lower.starts_with(p))
             {
                 return perr(start, "lookaround is not supported (a DFA cannot match it)");
             }
             if lower.starts_with("(*atomic:") {
-                return perr(start, "atomic groups are not supported (a DFA cannot match them)");
+                return perr(
+                    start,
+                    "atomic groups are not supported (a DFA cannot match them)",
+                );
             }
-            return perr(start, "PCRE verbs and options such as (*UTF) are not supported");
+            return perr(
+                start,
+                "PCRE verbs and options such as (*UTF) are not supported",
+            );
         }
         if !r.starts_with("(?") {
             self.i += 1;
@@ -590,7 +655,9 @@ impl<'a> Parser<'a> {
         let reject = |why: &str| perr(start, why.to_string());
         match after.chars().next() {
             Some('#') => {
-                let Some(end) = r.find(')') else { return reject("unclosed comment (?#") };
+                let Some(end) = r.find(')') else {
+                    return reject("unclosed comment (?#");
+                };
                 self.i += end + 1;
                 return Ok(());
             }
@@ -601,15 +668,21 @@ impl<'a> Parser<'a> {
                 return Ok(());
             }
             Some('=' | '!') => return reject("lookahead is not supported (a DFA cannot match it)"),
-            Some('>') => return reject("atomic groups are not supported (a DFA cannot match them)"),
+            Some('>') => {
+                return reject("atomic groups are not supported (a DFA cannot match them)")
+            }
             Some('|') => return reject("branch reset groups (?| are not supported"),
             Some('(') => return reject("conditional groups are not supported"),
             Some('C') => return reject("callouts are not supported"),
             Some('R' | '&' | '+' | '0'..='9') => {
-                return reject("recursion and subroutine calls are not supported (a DFA cannot match them)")
+                return reject(
+                    "recursion and subroutine calls are not supported (a DFA cannot match them)",
+                )
             }
             Some('-') if after[1..].starts_with(|c: char| c.is_ascii_digit()) => {
-                return reject("recursion and subroutine calls are not supported (a DFA cannot match them)")
+                return reject(
+                    "recursion and subroutine calls are not supported (a DFA cannot match them)",
+                )
             }
             Some('<') if after.starts_with("<=") || after.starts_with("<!") => {
                 return reject("lookbehind is not supported (a DFA cannot match it)")
@@ -628,7 +701,9 @@ impl<'a> Parser<'a> {
                 } else {
                     return reject("unknown group syntax (?P");
                 };
-                let Some(len) = r[skip..].find(close) else { return reject("unclosed group name") };
+                let Some(len) = r[skip..].find(close) else {
+                    return reject("unclosed group name");
+                };
                 let name = &r[skip..skip + len];
                 self.i += skip + len + 1;
                 self.out.push_str(start, &format!("(?P<{name}>"));
@@ -675,7 +750,9 @@ impl<'a> Parser<'a> {
             let at = self.i;
             // PCRE lets a quantifier follow [[:<:]]/[[:>:]] (groups in
             // PCRE2), not \b and the like.
-            let assertion = ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"].iter().any(|a| self.rest().starts_with(a));
+            let assertion = ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"]
+                .iter()
+                .any(|a| self.rest().starts_with(a));
             if matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some()) {
                 if self.after_assertion {
                     return perr(at, "quantifier does not follow a repeatable item");
@@ -707,7 +784,11 @@ impl<'a> Parser<'a> {
                         }
                         Some('Z' | 'G') => {
                             self.bump();
-                            let t = if self.p[at + 1..].starts_with('Z') { r"\z" } else { r"\A" };
+                            let t = if self.p[at + 1..].starts_with('Z') {
+                                r"\z"
+                            } else {
+                                r"\A"
+                            };
                             self.out.push_str(at, t);
                             continue;
                         }
@@ -735,7 +816,11 @@ impl<'a> Parser<'a> {
                             } else {
                                 format!("[{text}]")
                             };
-                            if fold { class } else { format!("(?-i:{class})") }
+                            if fold {
+                                class
+                            } else {
+                                format!("(?-i:{class})")
+                            }
                         }
                     };
                     self.out.push_str(at, &text);
@@ -789,7 +874,11 @@ impl<'a> Parser<'a> {
                     self.bump();
                     // Whitespace and `#` stay as written: verbose mode treats
                     // them alike in both syntaxes.
-                    let t = if c.is_whitespace() || c == '#' { c.to_string() } else { lit(c) };
+                    let t = if c.is_whitespace() || c == '#' {
+                        c.to_string()
+                    } else {
+                        lit(c)
+                    };
                     self.out.push_str(at, &t);
                 }
             }
@@ -801,18 +890,30 @@ impl<'a> Parser<'a> {
 /// The explicit ranges of a case-folded class, such as `(?i)[a-c\p{L}]`.
 fn fold_class(class: &str) -> String {
     use regex_syntax::hir::{Class, HirKind};
-    let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(class);
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(class);
     let mut out = String::new();
     if let Ok(hir) = hir {
         if let HirKind::Class(Class::Unicode(c)) = hir.kind() {
             for r in c.ranges() {
-                let _ = write!(out, "\\x{{{:X}}}-\\x{{{:X}}}", r.start() as u32, r.end() as u32);
+                let _ = write!(
+                    out,
+                    "\\x{{{:X}}}-\\x{{{:X}}}",
+                    r.start() as u32,
+                    r.end() as u32
+                );
             }
             return out;
         }
     }
     // Not expected: fall back to the class unfolded.
-    class.trim_start_matches("(?i)").trim_start_matches('[').trim_end_matches(']').to_string()
+    class
+        .trim_start_matches("(?i)")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
 }
 
 /// Translates a MariaDB `REGEXP` pattern.
@@ -820,12 +921,18 @@ pub fn translate_regexp(pattern: &str, flags: &MatchType) -> Result<Translation,
     let mut p = Parser {
         p: pattern,
         i: 0,
-        out: Out { s: String::new(), map: Vec::new() },
+        out: Out {
+            s: String::new(),
+            map: Vec::new(),
+        },
         ci: vec![flags.case_insensitive],
         after_assertion: false,
     };
     p.run()?;
-    Ok(Translation { pattern: p.out.s, map: p.out.map })
+    Ok(Translation {
+        pattern: p.out.s,
+        map: p.out.map,
+    })
 }
 
 fn general_ci_weight(c: char) -> u32 {
@@ -842,8 +949,11 @@ fn general_ci_weight(c: char) -> u32 {
 /// Every character equal to `c` under `utf8mb4_general_ci`, as a class.
 fn general_ci_class(c: char) -> String {
     let w = general_ci_weight(c);
-    let mut set: Vec<u32> =
-        GENERAL_CI_WEIGHTS.iter().filter(|&&(_, cw)| cw as u32 == w).map(|&(cp, _)| cp).collect();
+    let mut set: Vec<u32> = GENERAL_CI_WEIGHTS
+        .iter()
+        .filter(|&&(_, cw)| cw as u32 == w)
+        .map(|&(cp, _)| cp)
+        .collect();
     set.push(c as u32);
     set.sort_unstable();
     set.dedup();
@@ -863,7 +973,10 @@ fn general_ci_class(c: char) -> String {
 
 /// Translates a `LIKE` pattern (whole-value match).
 pub fn translate_like(pattern: &str, flags: &MatchType) -> Translation {
-    let mut out = Out { s: String::from(r"\A"), map: vec![(0, 0)] };
+    let mut out = Out {
+        s: String::from(r"\A"),
+        map: vec![(0, 0)],
+    };
     let mut chars = pattern.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
         let literal = match c {
@@ -883,11 +996,18 @@ pub fn translate_like(pattern: &str, flags: &MatchType) -> Translation {
             },
             c => c,
         };
-        let t = if flags.case_insensitive { general_ci_class(literal) } else { lit(literal) };
+        let t = if flags.case_insensitive {
+            general_ci_class(literal)
+        } else {
+            lit(literal)
+        };
         out.push_str(at, &t);
     }
     out.push_str(pattern.len(), r"\z");
-    Translation { pattern: out.s, map: out.map }
+    Translation {
+        pattern: out.s,
+        map: out.map,
+    }
 }
 
 /// The position of a byte offset in `pattern`.
@@ -896,7 +1016,11 @@ pub fn position_of(pattern: &str, offset: usize) -> Position {
     let before = &pattern[..offset];
     let line = 1 + before.matches('\n').count();
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    Position { offset, line, column: 1 + before[line_start..].chars().count() }
+    Position {
+        offset,
+        line,
+        column: 1 + before[line_start..].chars().count(),
+    }
 }
 
 /// Turns a rule written in the MySQL dialect (pattern as stored, flags as
@@ -916,7 +1040,10 @@ pub fn translate_rule(rule: &RuleSpec, kind: Kind) -> Result<RuleSpec, RowError>
     };
     let flags = MatchType::parse(&rule.flags).map_err(at)?;
     let (t, regex_flags) = match kind {
-        Kind::Regexp => (translate_regexp(&rule.pattern, &flags).map_err(at)?, flags.regex_flags()),
+        Kind::Regexp => (
+            translate_regexp(&rule.pattern, &flags).map_err(at)?,
+            flags.regex_flags(),
+        ),
         // LIKE folds case itself (by collation weight); `m`/`n` mean nothing.
         Kind::Like => (translate_like(&rule.pattern, &flags), String::new()),
     };
@@ -931,7 +1058,9 @@ pub fn translate_rule(rule: &RuleSpec, kind: Kind) -> Result<RuleSpec, RowError>
         Ok(_) => Ok(out),
         Err(mut e) => {
             e.pattern = Some(rule.pattern.clone());
-            e.position = e.position.map(|p| position_of(&rule.pattern, t.original_offset(p.offset)));
+            e.position = e
+                .position
+                .map(|p| position_of(&rule.pattern, t.original_offset(p.offset)));
             Err(e)
         }
     }
@@ -956,7 +1085,9 @@ mod tests {
     use super::*;
 
     fn re(p: &str) -> String {
-        translate_regexp(p, &MatchType::parse("").unwrap()).unwrap().pattern
+        translate_regexp(p, &MatchType::parse("").unwrap())
+            .unwrap()
+            .pattern
     }
 
     #[test]
@@ -985,7 +1116,10 @@ mod tests {
     #[test]
     fn like() {
         let cs = MatchType::parse("c").unwrap();
-        assert_eq!(translate_like(r"a%b_\%", &cs).pattern, r"\Aa(?s:.*)b(?s:.)\x{25}\z");
+        assert_eq!(
+            translate_like(r"a%b_\%", &cs).pattern,
+            r"\Aa(?s:.*)b(?s:.)\x{25}\z"
+        );
         let ci = MatchType::parse("").unwrap();
         assert!(translate_like("é", &ci).pattern.contains(r"\x{45}"));
     }
@@ -1003,7 +1137,10 @@ mod tests {
         // A flag error names the flag.
         let mut rule = RuleSpec::new(RuleId::Int(8), "x");
         rule.flags = "cz".into();
-        assert!(translate_rule(&rule, Kind::Regexp).unwrap_err().reason.contains("'z' at position 2"));
+        assert!(translate_rule(&rule, Kind::Regexp)
+            .unwrap_err()
+            .reason
+            .contains("'z' at position 2"));
     }
 
     #[test]

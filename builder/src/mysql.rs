@@ -118,7 +118,8 @@ pub fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
 fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
     let opts = Opts::from_url(&src.url)
         .map_err(|e| source_err(format!("invalid MySQL URL {}: {e}", redact(&src.url))))?;
-    let mut b = OptsBuilder::from_opts(opts.clone()).tcp_connect_timeout(Some(Duration::from_secs(10)));
+    let mut b =
+        OptsBuilder::from_opts(opts.clone()).tcp_connect_timeout(Some(Duration::from_secs(10)));
     if opts.get_pass().is_none() {
         if let Ok(pwd) = std::env::var("MYSQL_PWD") {
             b = b.pass(Some(pwd));
@@ -140,7 +141,9 @@ fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
         }
         b = b.ssl_opts(ssl);
     } else if src.ssl_ca.is_some() {
-        return Err(source_err("--ssl-ca needs --ssl-mode verify-ca or verify-identity".into()));
+        return Err(source_err(
+            "--ssl-ca needs --ssl-mode verify-ca or verify-identity".into(),
+        ));
     }
     let user = opts.get_user().unwrap_or("").to_string();
     Conn::new(b).map_err(|e| match &e {
@@ -206,12 +209,24 @@ fn text(v: &Value) -> Option<Result<String, (usize, u8)>> {
 
 fn is_integer(t: ColumnType) -> bool {
     use ColumnType::*;
-    matches!(t, MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_LONG | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_INT24 | MYSQL_TYPE_YEAR)
+    matches!(
+        t,
+        MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_YEAR
+    )
 }
 
 fn is_number(t: ColumnType) -> bool {
     use ColumnType::*;
-    is_integer(t) || matches!(t, MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE)
+    is_integer(t)
+        || matches!(
+            t,
+            MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE
+        )
 }
 
 /// Reads, translates and checks every row.
@@ -223,18 +238,26 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
         None => format!("at {}:{}", opts.get_ip_or_hostname(), opts.get_tcp_port()),
     };
     let (sql, what) = match (&src.table, &src.query) {
-        (Some(t), None) => (format!("SELECT * FROM {}", quote_table(t)), format!("table {}", quote_table(t))),
+        (Some(t), None) => (
+            format!("SELECT * FROM {}", quote_table(t)),
+            format!("table {}", quote_table(t)),
+        ),
         (None, Some(q)) => (q.clone(), "query".to_string()),
-        _ => return Err(source_err("exactly one of --table and --query is required with --mysql".into())),
+        _ => {
+            return Err(source_err(
+                "exactly one of --table and --query is required with --mysql".into(),
+            ))
+        }
     };
     let pb = progress_bar(src.progress);
     pb.set_message(format!("connecting to {server}"));
     let mut conn = connect(src, &server)?;
     pb.set_message(format!("reading {what}"));
     let mut result = conn.query_iter(&sql).map_err(|e| match &e {
-        mysql::Error::MySqlError(me) if me.code == 1146 => {
-            source_err(format!("{what} does not exist on MySQL server {server}: {}", me.message))
-        }
+        mysql::Error::MySqlError(me) if me.code == 1146 => source_err(format!(
+            "{what} does not exist on MySQL server {server}: {}",
+            me.message
+        )),
         mysql::Error::MySqlError(me) if me.code == 1046 => source_err(format!(
             "no database selected for {what} on MySQL server {server}: put it in the URL \
              (mysql://user@host:port/DB) or write db.table"
@@ -244,7 +267,10 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
              written",
             one_line(&e)
         )),
-        _ => source_err(format!("reading {what} on MySQL server {server} failed: {}", one_line(&e))),
+        _ => source_err(format!(
+            "reading {what} on MySQL server {server} failed: {}",
+            one_line(&e)
+        )),
     })?;
     let columns: Vec<(String, ColumnType)> = result
         .columns()
@@ -253,19 +279,34 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
         .map(|c| (c.name_str().to_ascii_lowercase(), c.column_type()))
         .collect();
     let col = |name: &str| columns.iter().position(|(n, _)| n == name);
-    let names = || columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+    let names = || {
+        columns
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for required in ["id", "pattern"] {
         if col(required).is_none() {
             return Err(source_err(format!(
                 "required column `{required}` is missing from {what} on MySQL server {server} \
                  (columns: {})",
-                if columns.is_empty() { "none".to_string() } else { names() }
+                if columns.is_empty() {
+                    "none".to_string()
+                } else {
+                    names()
+                }
             )));
         }
     }
     let (c_id, c_pattern) = (col("id").unwrap(), col("pattern").unwrap());
-    let (c_flags, c_kind, c_payload, c_enabled, c_priority) =
-        (col("flags"), col("kind"), col("payload"), col("enabled"), col("priority"));
+    let (c_flags, c_kind, c_payload, c_enabled, c_priority) = (
+        col("flags"),
+        col("kind"),
+        col("payload"),
+        col("enabled"),
+        col("priority"),
+    );
     let id_is_int = is_integer(columns[c_id].1);
     let mut raws = Vec::new();
     let mut rows_read = 0usize;
@@ -309,7 +350,9 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
         };
         let kind = match text(get(c_kind)) {
             None => Ok(Kind::Regexp),
-            Some(Ok(k)) if k.trim().eq_ignore_ascii_case("regexp") || k.trim().is_empty() => Ok(Kind::Regexp),
+            Some(Ok(k)) if k.trim().eq_ignore_ascii_case("regexp") || k.trim().is_empty() => {
+                Ok(Kind::Regexp)
+            }
             Some(Ok(k)) if k.trim().eq_ignore_ascii_case("like") => Ok(Kind::Like),
             Some(Ok(k)) => Err(format!("unknown kind {k:?} (expected regexp or like)")),
             Some(Err(_)) => Err("kind is not valid UTF-8".to_string()),
@@ -321,9 +364,13 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
             Some(Ok(p)) => {
                 let t = payload_type.unwrap();
                 if t == ColumnType::MYSQL_TYPE_JSON {
-                    serde_json::from_str(&p).map(Some).map_err(|e| format!("payload is not valid JSON: {e}"))
+                    serde_json::from_str(&p)
+                        .map(Some)
+                        .map_err(|e| format!("payload is not valid JSON: {e}"))
                 } else if is_number(t) {
-                    Ok(Some(serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p))))
+                    Ok(Some(
+                        serde_json::from_str(&p).unwrap_or(serde_json::Value::String(p)),
+                    ))
                 } else {
                     // MariaDB's JSON columns arrive as text: text that is
                     // valid JSON is taken as JSON, other text as a string.
@@ -338,7 +385,15 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
             Some(Ok(p)) => p.trim().parse::<f64>().ok(),
             _ => None,
         };
-        raws.push(Raw { row: rows_read, id, pattern, flags, kind, payload, priority });
+        raws.push(Raw {
+            row: rows_read,
+            id,
+            pattern,
+            flags,
+            kind,
+            payload,
+            priority,
+        });
     }
     drop(result);
     drop(conn);
@@ -353,16 +408,28 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
         (None, None) => Ordering::Equal,
     };
     let has_order_by = src.query.as_ref().is_some_and(|q| {
-        q.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().windows(2).any(|w| w == ["order", "by"])
+        q.to_ascii_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w == ["order", "by"])
     });
     if c_priority.is_some() {
-        raws.sort_by(|a, b| match (a.priority, b.priority) {
-            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
-        .then_with(|| if has_order_by { Ordering::Equal } else { by_id(a, b) }));
+        raws.sort_by(|a, b| {
+            match (a.priority, b.priority) {
+                (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            }
+            .then_with(|| {
+                if has_order_by {
+                    Ordering::Equal
+                } else {
+                    by_id(a, b)
+                }
+            })
+        });
     } else if !has_order_by {
         raws.sort_by(by_id);
     }
@@ -375,12 +442,25 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
         let origin = format!("row {}", raw.row);
         let err = |id: Option<RuleId>, why: String| Err(RowError::new(id, origin.clone(), why));
         let v = match (raw.id, raw.pattern, raw.kind, raw.payload) {
-            (None, ..) => err(None, if id_is_int { "id is NULL or not an integer".into() } else { "id is NULL or not valid UTF-8".into() }),
+            (None, ..) => err(
+                None,
+                if id_is_int {
+                    "id is NULL or not an integer".into()
+                } else {
+                    "id is NULL or not valid UTF-8".into()
+                },
+            ),
             (Some(id), None, ..) => err(Some(id), "pattern is NULL".into()),
             (Some(id), Some(Err(why)), ..) => err(Some(id), why),
             (Some(id), _, Err(why), _) | (Some(id), _, _, Err(why)) => err(Some(id), why),
             (Some(id), Some(Ok(pattern)), Ok(kind), Ok(payload)) => {
-                let spec = RuleSpec { id, pattern, flags: raw.flags, payload, origin: origin.clone() };
+                let spec = RuleSpec {
+                    id,
+                    pattern,
+                    flags: raw.flags,
+                    payload,
+                    origin: origin.clone(),
+                };
                 staged.push((i, spec.clone(), kind));
                 Ok(spec)
             }
@@ -417,5 +497,9 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
             Err(e) => errors.push(e),
         }
     }
-    Ok(Loaded { rules, errors, rows_read })
+    Ok(Loaded {
+        rules,
+        errors,
+        rows_read,
+    })
 }
