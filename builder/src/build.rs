@@ -28,6 +28,11 @@ pub enum Source {
         /// The rules, in priority order.
         rules: Vec<RuleSpec>,
     },
+    /// A patterns file whose patterns and flags are in the MySQL `REGEXP`
+    /// dialect (`--patterns FILE --dialect mysql`).
+    MysqlDialectFile(PathBuf),
+    /// A MySQL/MariaDB table or query.
+    Mysql(crate::mysql::MysqlSource),
 }
 
 /// Everything `dfabake build` takes.
@@ -121,14 +126,46 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         crate::npm::check_version(&npm.version).map_err(BuildError::BadOption)?;
     }
     let staging = Staging::new(&opts.out)?;
-    let (source_name, rules) = match &opts.source {
-        Source::File(path) => (path.display().to_string(), load_file(path, opts.format)?),
-        Source::Rules { name, rules } => (name.clone(), rules.clone()),
+    // Sources in another dialect are translated (and checked) first; their
+    // bad rows are reported together, or skipped, as the compile path does.
+    let mut progress = None;
+    let (source_name, rules, pre_errors) = match &opts.source {
+        Source::File(path) => (path.display().to_string(), load_file(path, opts.format)?, vec![]),
+        Source::Rules { name, rules } => (name.clone(), rules.clone(), vec![]),
+        Source::MysqlDialectFile(path) => {
+            let (good, bad) = crate::dialect::translate_all(&load_file(path, opts.format)?);
+            (path.display().to_string(), good, bad)
+        }
+        Source::Mysql(src) => {
+            let loaded = crate::mysql::load(src)?;
+            if loaded.rows_read == 0 {
+                return Err(BuildError::Source(format!(
+                    "no rules in {}: the query returned no rows; nothing was written",
+                    src.describe()
+                )));
+            }
+            progress = Some(crate::mysql::progress_bar(src.progress));
+            (src.describe(), loaded.rules, loaded.errors)
+        }
     };
-    if rules.is_empty() {
-        return Err(BuildError::NoRules { source: source_name, skipped: 0 });
+    if !pre_errors.is_empty() && opts.config.on_invalid == crate::compile::OnInvalid::Fail {
+        return Err(BuildError::InvalidRows(pre_errors));
     }
-    let compiled: Compiled = compile(&rules, &opts.config, &source_name)?;
+    if rules.is_empty() {
+        return Err(BuildError::NoRules { source: source_name, skipped: pre_errors.len() });
+    }
+    if let Some(pb) = &progress {
+        pb.set_message(format!("compiling {} rules", rules.len()));
+    }
+    let mut compiled: Compiled = compile(&rules, &opts.config, &source_name)?;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    if !pre_errors.is_empty() {
+        let mut skipped = pre_errors;
+        skipped.append(&mut compiled.skipped);
+        compiled.skipped = skipped;
+    }
     let kept: Vec<RuleSpec> = compiled.kept.iter().map(|&i| rules[i].clone()).collect();
     let module = bake(TEMPLATE, &compiled.database).map_err(BuildError::Verify)?;
     verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;

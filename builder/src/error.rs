@@ -116,6 +116,9 @@ pub enum BuildError {
     Verify(String),
     /// An option is invalid (e.g. the npm package name or version).
     BadOption(String),
+    /// Reading the rules' source (a database) failed; a one-line message
+    /// naming the server and table.
+    Source(String),
 }
 
 impl fmt::Display for BuildError {
@@ -149,6 +152,7 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Verify(why) => write!(f, "verification of the baked module failed: {why}"),
             BuildError::BadOption(why) => write!(f, "{why}"),
+            BuildError::Source(why) => write!(f, "{why}"),
         }
     }
 }

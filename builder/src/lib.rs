@@ -15,8 +15,10 @@
 pub mod bake;
 pub mod build;
 pub mod compile;
+pub mod dialect;
 pub mod error;
 pub mod npm;
+pub mod mysql;
 pub mod output;
 pub mod rules;
 pub mod shard_cache;

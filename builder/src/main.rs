@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use dfabake::build::{build, inspect, BuildOptions, Source};
 use dfabake::compile::{Config, OnInvalid};
 use dfabake::npm::NpmOptions;
+use dfabake::dialect::Dialect;
+use dfabake::mysql::{MysqlSource, SslMode};
 use dfabake::rules::FileFormat;
 use dfabake_matcher::format::DfaKind;
 
@@ -28,8 +30,32 @@ enum Command {
     /// Compile rules and bake them into OUT/matcher.wasm (+ OUT/manifest.json, OUT/npm/).
     Build {
         /// Patterns file: JSON Lines ({"id", "pattern", "flags", "payload"}) or one pattern a line.
-        #[arg(long, value_name = "FILE")]
-        patterns: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "mysql", conflicts_with = "mysql")]
+        patterns: Option<PathBuf>,
+        /// Read rules from MySQL/MariaDB: mysql://user@host:3306/db (the password may be in the
+        /// URL; better, put it in the MYSQL_PWD environment variable, which keeps it out of the
+        /// process list).
+        #[arg(long, value_name = "URL")]
+        mysql: Option<String>,
+        /// With --mysql: read this table (`name` or `db.name`); columns id, pattern and optional
+        /// flags, kind, payload, enabled, priority.
+        #[arg(long, value_name = "NAME", requires = "mysql", conflicts_with = "query", required_unless_present_any = ["query", "patterns"])]
+        table: Option<String>,
+        /// With --mysql: read the rows of this query (same columns as --table).
+        #[arg(long, value_name = "SQL", requires = "mysql")]
+        query: Option<String>,
+        /// Pattern dialect: regex (the regex crate; flags imsx) or mysql (MySQL/MariaDB REGEXP
+        /// and LIKE; flags c, i, m, n, u; case-insensitive by default). Default: mysql for
+        /// --mysql, regex for --patterns.
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
+        /// With --mysql: TLS mode.
+        #[arg(long, value_enum, default_value = "disabled", requires = "mysql")]
+        ssl_mode: SslMode,
+        /// With --mysql: PEM file of CA certificates to trust (with --ssl-mode verify-ca or
+        /// verify-identity).
+        #[arg(long, value_name = "FILE", requires = "mysql")]
+        ssl_ca: Option<PathBuf>,
         /// How to read the patterns file.
         #[arg(long, value_enum, default_value = "auto")]
         format: FileFormat,
@@ -91,6 +117,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build {
             patterns,
+            mysql,
+            table,
+            query,
+            dialect,
+            ssl_mode,
+            ssl_ca,
             format,
             out,
             on_invalid,
@@ -117,8 +149,22 @@ fn main() -> ExitCode {
                 threads,
                 cache_dir: if no_cache { None } else { cache.or_else(default_cache_dir) },
             };
+            let source = match (patterns, mysql) {
+                (_, Some(url)) => Source::Mysql(MysqlSource {
+                    url,
+                    table,
+                    query,
+                    dialect: dialect.unwrap_or(Dialect::Mysql),
+                    ssl_mode,
+                    ssl_ca,
+                    progress: !quiet,
+                }),
+                (Some(p), None) if dialect == Some(Dialect::Mysql) => Source::MysqlDialectFile(p),
+                (Some(p), None) => Source::File(p),
+                (None, None) => unreachable!("clap requires --patterns or --mysql"),
+            };
             let opts = BuildOptions {
-                source: Source::File(patterns),
+                source,
                 format,
                 out,
                 config,
