@@ -51,7 +51,9 @@ fn build_template(workspace: &Path, features: &str) -> PathBuf {
             cmd.env_remove(key.as_ref());
         }
     }
-    let status = cmd.status().expect("run cargo to build the template module");
+    let status = cmd
+        .status()
+        .expect("run cargo to build the template module");
     if !status.success() {
         panic!(
             "building the wasm template (features {features}) failed; is the target installed? \
@@ -84,7 +86,14 @@ fn run_wasm_bindgen(input: &Path, out: &Path) {
     let _ = std::fs::remove_dir_all(out);
     let status = Command::new(&bin)
         .arg(input)
-        .args(["--target", "web", "--no-typescript", "--out-name", "dfabake_matcher", "--out-dir"])
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "dfabake_matcher",
+            "--out-dir",
+        ])
         .arg(out)
         .status()
         .expect("run wasm-bindgen");
@@ -103,7 +112,12 @@ fn main() {
     let prebuilt_plain = env::var_os("DFABAKE_TEMPLATE_WASM");
     let prebuilt_npm = env::var_os("DFABAKE_NPM_TEMPLATE_DIR");
     if prebuilt_plain.is_none() || prebuilt_npm.is_none() {
-        for p in ["matcher-wasm/src", "matcher-wasm/Cargo.toml", "Cargo.lock", "Cargo.toml"] {
+        for p in [
+            "matcher-wasm/src",
+            "matcher-wasm/Cargo.toml",
+            "Cargo.lock",
+            "Cargo.toml",
+        ] {
             println!("cargo:rerun-if-changed={}", workspace.join(p).display());
         }
     }

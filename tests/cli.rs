@@ -22,7 +22,13 @@ fn dfabake(args: &[&str]) -> Output {
 }
 
 fn build(patterns: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["build", "--patterns", patterns.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "build",
+        "--patterns",
+        patterns.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     dfabake(&args)
 }
@@ -30,7 +36,14 @@ fn build(patterns: &Path, out: &Path, extra: &[&str]) -> Output {
 fn host_match(module: &Path, mode: &str, stdin: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new(binary("dfabake-host"))
-        .args(["match", "--module", module.to_str().unwrap(), "--mode", mode, "-"])
+        .args([
+            "match",
+            "--module",
+            module.to_str().unwrap(),
+            "--mode",
+            mode,
+            "-",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -62,7 +75,8 @@ fn example_rules_end_to_end() {
     let rules_path = workspace().join("examples/rules.jsonl");
     let o = build(&rules_path, &out, &["--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest: Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     let rules = load_file(&rules_path, FileFormat::Auto).unwrap();
     assert_eq!(manifest["generator"], "dfabake");
     assert_eq!(manifest["rules"], rules.len());
@@ -76,7 +90,10 @@ fn example_rules_end_to_end() {
         let o = host_match(&module, mode, &inputs);
         assert!(o.status.success(), "{}", stderr(&o));
         let got = lines(&o);
-        let want: Vec<&[u8]> = inputs.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let want: Vec<&[u8]> = inputs
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(got.len(), want.len());
         for (line, hay) in got.iter().zip(want) {
             assert_eq!(line["input"], String::from_utf8_lossy(hay).as_ref());
@@ -148,9 +165,15 @@ fn bad_rows_are_all_listed_and_nothing_is_written() {
     assert!(!o.status.success());
     let err = stderr(&o);
     // JSON errors are reported first (nothing else can be checked without rules).
-    assert!(err.contains("line 8") && err.contains("unknown field `patern`"), "{err}");
+    assert!(
+        err.contains("line 8") && err.contains("unknown field `patern`"),
+        "{err}"
+    );
     assert!(!out.exists(), "nothing may be written on failure");
-    assert!(fs::read_dir(dir.path()).unwrap().count() == 1, "no temp dirs left behind");
+    assert!(
+        fs::read_dir(dir.path()).unwrap().count() == 1,
+        "no temp dirs left behind"
+    );
 
     let text = fs::read_to_string(&pats).unwrap();
     let without_typo: Vec<&str> = text.lines().take(7).collect();
@@ -173,10 +196,26 @@ fn bad_rows_are_all_listed_and_nothing_is_written() {
 
     let o = build(&pats, &out, &["--on-invalid", "skip", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest: Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["rules"], 1);
-    let skipped: Vec<Value> = manifest["skipped"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect();
-    assert_eq!(skipped, vec![Value::from(2), "three".into(), 4.into(), 5.into(), 1.into(), 7.into()]);
+    let skipped: Vec<Value> = manifest["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            Value::from(2),
+            "three".into(),
+            4.into(),
+            5.into(),
+            1.into(),
+            7.into()
+        ]
+    );
     assert_eq!(manifest["skipped"][0]["position"]["offset"], 3);
 }
 
@@ -207,7 +246,10 @@ fn dfa_size_limit_is_a_clear_error_naming_the_rule() {
     let o = build(&pats, &out, &["--max-dfa-bytes", "200000"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("rule id 11 (line 2)") && err.contains("exceeds the limit of 200000 bytes"), "{err}");
+    assert!(
+        err.contains("rule id 11 (line 2)") && err.contains("exceeds the limit of 200000 bytes"),
+        "{err}"
+    );
     assert!(!err.contains("rule id 10"), "the small rule is fine: {err}");
     assert!(!out.exists());
 }
@@ -233,8 +275,15 @@ fn a_failed_build_keeps_the_previous_output_and_foreign_dirs_are_refused() {
     fs::write(foreign.join("thesis.tex"), "do not delete").unwrap();
     let o = build(&pats, &foreign, &[]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("not a dfabake output directory"), "{}", stderr(&o));
-    assert_eq!(fs::read_to_string(foreign.join("thesis.tex")).unwrap(), "do not delete");
+    assert!(
+        stderr(&o).contains("not a dfabake output directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(foreign.join("thesis.tex")).unwrap(),
+        "do not delete"
+    );
 }
 
 #[test]
@@ -257,7 +306,11 @@ fn damaged_modules_are_refused_with_a_clear_error() {
         ("header", header, "checksum mismatch"),
         ("truncated", good[..good.len() - 1000].to_vec(), ""),
         ("cut-in-half", good[..good.len() / 2].to_vec(), ""),
-        ("template", dfabake::bake::TEMPLATE.to_vec(), "no baked database"),
+        (
+            "template",
+            dfabake::bake::TEMPLATE.to_vec(),
+            "no baked database",
+        ),
         ("not-wasm", b"hello".to_vec(), "not a valid wasm module"),
         ("empty", Vec::new(), "not a valid wasm module"),
     ];
@@ -268,7 +321,10 @@ fn damaged_modules_are_refused_with_a_clear_error() {
         assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
         assert!(o.stdout.is_empty(), "{name}: no answers from a bad module");
         let err = stderr(&o);
-        assert!(err.starts_with("dfabake-host: error: loading"), "{name}: {err}");
+        assert!(
+            err.starts_with("dfabake-host: error: loading"),
+            "{name}: {err}"
+        );
         assert!(err.contains(needle), "{name}: want {needle:?} in {err}");
         let o = dfabake(&["inspect", path.to_str().unwrap()]);
         assert!(!o.status.success(), "{name}: inspect must refuse it too");
@@ -282,7 +338,9 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("shards");
     let pats = dir.path().join("r.txt");
-    let rules: Vec<String> = (0..300).map(|i| format!("agent{i}/[0-9]+(\\.[0-9]+)?")).collect();
+    let rules: Vec<String> = (0..300)
+        .map(|i| format!("agent{i}/[0-9]+(\\.[0-9]+)?"))
+        .collect();
     fs::write(&pats, rules.join("\n")).unwrap();
     let out = dir.path().join("out");
     let manifest = |extra: &[&str]| -> Value {
@@ -292,12 +350,23 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap()
     };
-    let rebuilt = |m: &Value| m["shards"].as_array().unwrap().iter().filter(|s| s["cached"] == false).count();
+    let rebuilt = |m: &Value| {
+        m["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["cached"] == false)
+            .count()
+    };
     let first = manifest(&[]);
     let shards = first["shards"].as_array().unwrap().len();
     assert!(shards > 5, "want many shards, got {shards}");
     assert_eq!(rebuilt(&first), shards);
-    assert_eq!(rebuilt(&manifest(&[])), 0, "unchanged rules: everything from the cache");
+    assert_eq!(
+        rebuilt(&manifest(&[])),
+        0,
+        "unchanged rules: everything from the cache"
+    );
 
     // Change one rule in the middle and insert one: only nearby shards change.
     let mut changed = rules.clone();
@@ -305,14 +374,26 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
     changed.insert(40, "inserted/[a-z]+".into());
     fs::write(&pats, changed.join("\n")).unwrap();
     let m = manifest(&[]);
-    assert!(rebuilt(&m) <= 4, "{} of {} shards rebuilt", rebuilt(&m), shards);
-    let o = host_match(&out.join("matcher.wasm"), "all", b"agent150/beta inserted/x agent7/1.5\n");
+    assert!(
+        rebuilt(&m) <= 4,
+        "{} of {} shards rebuilt",
+        rebuilt(&m),
+        shards
+    );
+    let o = host_match(
+        &out.join("matcher.wasm"),
+        "all",
+        b"agent150/beta inserted/x agent7/1.5\n",
+    );
     let got: Vec<Value> = ids(&lines(&o)[0]["matches"]);
     // Plain text ids are line numbers: inserted = 41, agent7 = 8, agent150 = 152.
     assert_eq!(got, vec![Value::from(8), 41.into(), 152.into()]);
 
     // A damaged cache entry is rebuilt, never baked.
-    for entry in fs::read_dir(&cache).unwrap().flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap()) {
+    for entry in fs::read_dir(&cache)
+        .unwrap()
+        .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
+    {
         let path = entry.unwrap().path();
         let mut bytes = fs::read(&path).unwrap();
         if let Some(b) = bytes.get_mut(100) {
@@ -321,7 +402,18 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
         }
     }
     let m = manifest(&["--on-invalid", "fail"]);
-    assert_eq!(rebuilt(&m), m["shards"].as_array().unwrap().len(), "every damaged entry is rebuilt");
-    let o = host_match(&out.join("matcher.wasm"), "all", b"agent150/beta inserted/x agent7/1.5\n");
-    assert_eq!(ids(&lines(&o)[0]["matches"]), vec![Value::from(8), 41.into(), 152.into()]);
+    assert_eq!(
+        rebuilt(&m),
+        m["shards"].as_array().unwrap().len(),
+        "every damaged entry is rebuilt"
+    );
+    let o = host_match(
+        &out.join("matcher.wasm"),
+        "all",
+        b"agent150/beta inserted/x agent7/1.5\n",
+    );
+    assert_eq!(
+        ids(&lines(&o)[0]["matches"]),
+        vec![Value::from(8), 41.into(), 152.into()]
+    );
 }

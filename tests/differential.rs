@@ -34,11 +34,34 @@ impl Gen {
             "s", "0", "1", " ", "-", "/", "\\.", "\\(", "😀", "\\n", "x",
         ];
         const CLASSES: &[&str] = &[
-            "[a-c]", "[^a]", "\\d", "\\w", "\\s", "\\D", "\\W", ".", "[[:alpha:]]", "[é-ж]",
-            "\\p{Cyrillic}", "[0-9a-f]", "(?-u:\\w)", "(?-u:.)", "(?-u:\\xFF)", "[^\\n]",
+            "[a-c]",
+            "[^a]",
+            "\\d",
+            "\\w",
+            "\\s",
+            "\\D",
+            "\\W",
+            ".",
+            "[[:alpha:]]",
+            "[é-ж]",
+            "\\p{Cyrillic}",
+            "[0-9a-f]",
+            "(?-u:\\w)",
+            "(?-u:.)",
+            "(?-u:\\xFF)",
+            "[^\\n]",
         ];
-        const LOOKS: &[&str] =
-            &["^", "$", "\\b", "\\B", "\\A", "\\z", "(?-u:\\b)", "(?m:^)", "(?m:$)"];
+        const LOOKS: &[&str] = &[
+            "^",
+            "$",
+            "\\b",
+            "\\B",
+            "\\A",
+            "\\z",
+            "(?-u:\\b)",
+            "(?m:^)",
+            "(?m:$)",
+        ];
         match self.below(if depth == 0 { 3 } else { 6 }) {
             0 => self.pick(LITERALS).to_string(),
             1 => self.pick(CLASSES).to_string(),
@@ -88,17 +111,50 @@ impl Gen {
 
     fn input(&mut self) -> Vec<u8> {
         const PARTS: &[&[u8]] = &[
-            b"a", b"b", b"c", b"ab", "é".as_bytes(), "É".as_bytes(), "ß".as_bytes(),
-            "ẞ".as_bytes(), "Ж".as_bytes(), "ж".as_bytes(), b"k", b"K", "\u{212A}".as_bytes(),
-            "ſ".as_bytes(), b"s", b"S", b"0", b"1", b" ", b"-", b"/", b".", b"(", "😀".as_bytes(),
-            b"\n", b"x", b"\xFF", b"\xC3", b"\x80", b"_",
+            b"a",
+            b"b",
+            b"c",
+            b"ab",
+            "é".as_bytes(),
+            "É".as_bytes(),
+            "ß".as_bytes(),
+            "ẞ".as_bytes(),
+            "Ж".as_bytes(),
+            "ж".as_bytes(),
+            b"k",
+            b"K",
+            "\u{212A}".as_bytes(),
+            "ſ".as_bytes(),
+            b"s",
+            b"S",
+            b"0",
+            b"1",
+            b" ",
+            b"-",
+            b"/",
+            b".",
+            b"(",
+            "😀".as_bytes(),
+            b"\n",
+            b"x",
+            b"\xFF",
+            b"\xC3",
+            b"\x80",
+            b"_",
         ];
         let n = self.below(12);
-        (0..n).flat_map(|_| PARTS[self.below(PARTS.len())].iter().copied()).collect()
+        (0..n)
+            .flat_map(|_| PARTS[self.below(PARTS.len())].iter().copied())
+            .collect()
     }
 }
 
-fn check_seed(seed: u64, rules_per_set: usize, inputs: usize, cfg: &Config) -> Result<(), TestCaseError> {
+fn check_seed(
+    seed: u64,
+    rules_per_set: usize,
+    inputs: usize,
+    cfg: &Config,
+) -> Result<(), TestCaseError> {
     let mut g = Gen(seed | 1, 0);
     let n = 1 + g.below(rules_per_set);
     let rules = g.rules(n);
@@ -200,8 +256,15 @@ fn fixed_corpus() {
     ];
     for cfg in [
         Config::default(),
-        Config { shard_rules: 1, ..Config::default() },
-        Config { dfa_kind: DfaKind::Sparse, shard_rules: 5, ..Config::default() },
+        Config {
+            shard_rules: 1,
+            ..Config::default()
+        },
+        Config {
+            dfa_kind: DfaKind::Sparse,
+            shard_rules: 5,
+            ..Config::default()
+        },
     ] {
         let oracle = Oracle::new(&rules);
         let mut wasm = Wasm::new(&rules, &cfg).unwrap();
@@ -217,7 +280,11 @@ fn fixed_corpus() {
         let mut wasm = Wasm::new(one, &Config::default()).unwrap();
         for hay in inputs {
             compare(&mut wasm, &oracle, hay).unwrap_or_else(|why| {
-                panic!("rule {i} {:?} on {:?}: {why}", rule.pattern, String::from_utf8_lossy(hay))
+                panic!(
+                    "rule {i} {:?} on {:?}: {why}",
+                    rule.pattern,
+                    String::from_utf8_lossy(hay)
+                )
             });
         }
     }

@@ -17,7 +17,10 @@ use serde_json::Value;
 pub fn binary(name: &str) -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -29,7 +32,10 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Compiles and bakes rules in memory; returns the module bytes.
@@ -47,7 +53,9 @@ impl Wasm {
     /// Bakes `rules` and instantiates the module once.
     pub fn new(rules: &[RuleSpec], cfg: &Config) -> Result<Wasm> {
         let module = MatcherModule::from_bytes(&bake_rules(rules, cfg)?)?;
-        Ok(Wasm { instance: module.instantiate()? })
+        Ok(Wasm {
+            instance: module.instantiate()?,
+        })
     }
 
     /// The `matches` JSON array for one input.
@@ -80,7 +88,12 @@ pub fn parse_first(v: &Value) -> Option<First> {
         .expect("captures")
         .iter()
         .map(|c| {
-            c.as_array().map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize))
+            c.as_array().map(|p| {
+                (
+                    p[0].as_u64().unwrap() as usize,
+                    p[1].as_u64().unwrap() as usize,
+                )
+            })
         })
         .collect();
     Some(First {
@@ -93,7 +106,11 @@ pub fn parse_first(v: &Value) -> Option<First> {
 
 /// Ids from an `all` or `any` JSON array.
 pub fn ids(v: &Value) -> Vec<Value> {
-    v.as_array().expect("array").iter().map(|m| m["id"].clone()).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect()
 }
 
 /// The `regex` crate's answers for the same rules.
@@ -131,16 +148,30 @@ impl Oracle {
                 }
             })
             .collect();
-        let set = RegexSetBuilder::new(&inlined).size_limit(1 << 30).build().expect("oracle set");
-        Oracle { ids: rules.iter().map(|r| serde_json::from_str(&r.id.to_json()).unwrap()).collect(), set, each }
+        let set = RegexSetBuilder::new(&inlined)
+            .size_limit(1 << 30)
+            .build()
+            .expect("oracle set");
+        Oracle {
+            ids: rules
+                .iter()
+                .map(|r| serde_json::from_str(&r.id.to_json()).unwrap())
+                .collect(),
+            set,
+            each,
+        }
     }
 
     /// `RegexSet::matches` as ids, checked against per-rule `is_match`.
     pub fn all(&self, hay: &[u8]) -> Vec<Value> {
         let from_set: Vec<usize> = self.set.matches(hay).into_iter().collect();
-        let from_each: Vec<usize> =
-            (0..self.each.len()).filter(|&i| self.each[i].is_match(hay)).collect();
-        assert_eq!(from_set, from_each, "oracle disagrees with itself on {hay:?}");
+        let from_each: Vec<usize> = (0..self.each.len())
+            .filter(|&i| self.each[i].is_match(hay))
+            .collect();
+        assert_eq!(
+            from_set, from_each,
+            "oracle disagrees with itself on {hay:?}"
+        );
         from_set.into_iter().map(|i| self.ids[i].clone()).collect()
     }
 
@@ -153,7 +184,10 @@ impl Oracle {
                 id: self.ids[i].clone(),
                 start: m.start(),
                 end: m.end(),
-                captures: caps.iter().map(|g| g.map(|g| (g.start(), g.end()))).collect(),
+                captures: caps
+                    .iter()
+                    .map(|g| g.map(|g| (g.start(), g.end())))
+                    .collect(),
             })
         })
     }

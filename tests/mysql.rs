@@ -853,7 +853,7 @@ fn oracle_regexp(rule: &GenRule) -> String {
     pre + &rule.pattern
 }
 
-/// The documented divergences (docs/mysql.md, "Known differences"):
+/// The documented divergences (README.md, "Known differences from MariaDB"):
 /// 1./2. on an input that ends with a line break, PCRE's `$` and `\Z` also
 /// match before that final newline, and PCRE's multi-line `^` does not match
 /// after it; 3. word boundaries next to a character that is a word character

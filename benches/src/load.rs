@@ -131,11 +131,18 @@ fn coldstart(args: &[String]) -> Result<()> {
             .context("spawning the server")?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-        let addr = line.trim().strip_prefix("listening on http://").context("no listening line")?.to_string();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .context("no listening line")?
+            .to_string();
         let stream = TcpStream::connect(&addr)?;
         let mut s = BufReader::new(stream);
         let body = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        let head = format!("POST /match?mode=all HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n", body.len());
+        let head = format!(
+            "POST /match?mode=all HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
         let code = roundtrip(&mut s, head.as_bytes(), body)?;
         let elapsed = t.elapsed();
         let _ = child.kill();
@@ -146,7 +153,12 @@ fn coldstart(args: &[String]) -> Result<()> {
         times.push(elapsed.as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("runs={runs} median_ms={:.1} min_ms={:.1} max_ms={:.1}", times[runs / 2], times[0], times[runs - 1]);
+    println!(
+        "runs={runs} median_ms={:.1} min_ms={:.1} max_ms={:.1}",
+        times[runs / 2],
+        times[0],
+        times[runs - 1]
+    );
     Ok(())
 }
 
@@ -155,6 +167,8 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("load") => load(&args[1..]),
         Some("coldstart") => coldstart(&args[1..]),
-        _ => bail!("usage: dfabake-load load ADDR INPUTS [...] | coldstart [--runs R] -- COMMAND ..."),
+        _ => bail!(
+            "usage: dfabake-load load ADDR INPUTS [...] | coldstart [--runs R] -- COMMAND ..."
+        ),
     }
 }

@@ -55,7 +55,8 @@ fn load(rules: &Path, inputs: &str) -> Result<(Vec<RuleSpec>, Vec<Vec<u8>>)> {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let mut s = RuleSpec::new(RuleId::Int(i as i64 + 1), r["pattern"].as_str().unwrap());
+                let mut s =
+                    RuleSpec::new(RuleId::Int(i as i64 + 1), r["pattern"].as_str().unwrap());
                 s.payload = r.get("url").cloned();
                 s
             })
@@ -69,7 +70,11 @@ fn load(rules: &Path, inputs: &str) -> Result<(Vec<RuleSpec>, Vec<Vec<u8>>)> {
     }
     let specs = load_file(rules, FileFormat::Auto)?;
     let text = std::fs::read(inputs).with_context(|| inputs.to_string())?;
-    let inputs = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let inputs = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
     Ok((specs, inputs))
 }
 
@@ -95,11 +100,16 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
         module = baked;
     }
     let compile_wasm: Vec<f64> = (0..3)
-        .map(|_| time(|| MatcherModule::from_bytes(&module).unwrap()).1.as_secs_f64())
+        .map(|_| {
+            time(|| MatcherModule::from_bytes(&module).unwrap())
+                .1
+                .as_secs_f64()
+        })
         .collect();
     let loaded = MatcherModule::from_bytes(&module)?;
-    let inst_times: Vec<f64> =
-        (0..200).map(|_| time(|| loaded.instantiate().unwrap()).1.as_secs_f64() * 1e6).collect();
+    let inst_times: Vec<f64> = (0..200)
+        .map(|_| time(|| loaded.instantiate().unwrap()).1.as_secs_f64() * 1e6)
+        .collect();
     let mut inst = loaded.instantiate()?;
 
     let db_bytes = dfabake_matcher::module::find_database(&module)?;
@@ -108,10 +118,16 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
 
     let patterns: Vec<String> = rules.iter().map(|r| r.pattern.clone()).collect();
     let (set, set_build) = time(|| {
-        regex::bytes::RegexSetBuilder::new(&patterns).size_limit(1 << 30).build().unwrap()
+        regex::bytes::RegexSetBuilder::new(&patterns)
+            .size_limit(1 << 30)
+            .build()
+            .unwrap()
     });
     let (each, each_build) = time(|| {
-        patterns.iter().map(|p| regex::bytes::Regex::new(p).unwrap()).collect::<Vec<_>>()
+        patterns
+            .iter()
+            .map(|p| regex::bytes::Regex::new(p).unwrap())
+            .collect::<Vec<_>>()
     });
 
     let rounds = 7;
@@ -156,29 +172,77 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
     });
 
     let us = |ns: f64| format!("{:.2} µs", ns / 1000.0);
-    println!("### {name}: {} rules, {} inputs\n", rules.len(), inputs.len());
+    println!(
+        "### {name}: {} rules, {} inputs\n",
+        rules.len(),
+        inputs.len()
+    );
     println!("| measure | value |\n|---|---|");
-    println!("| bake (compile + bake, median of 3) | {:.3} s |", median(bake_times));
+    println!(
+        "| bake (compile + bake, median of 3) | {:.3} s |",
+        median(bake_times)
+    );
     println!("| shards | {shards} |");
-    println!("| module raw / gzip | {} / {} bytes |", module.len(), gzip_len(&module));
-    println!("| wasmtime compile (Cranelift, median of 3) | {:.3} s |", median(compile_wasm));
-    println!("| instantiate + init (median of 200) | {:.1} µs |", median(inst_times));
-    println!("| `regex::bytes::RegexSet::new` at start | {:.3} s |", set_build.as_secs_f64());
-    println!("| `regex::bytes::Regex::new` × {} at start | {:.3} s |", rules.len(), each_build.as_secs_f64());
+    println!(
+        "| module raw / gzip | {} / {} bytes |",
+        module.len(),
+        gzip_len(&module)
+    );
+    println!(
+        "| wasmtime compile (Cranelift, median of 3) | {:.3} s |",
+        median(compile_wasm)
+    );
+    println!(
+        "| instantiate + init (median of 200) | {:.1} µs |",
+        median(inst_times)
+    );
+    println!(
+        "| `regex::bytes::RegexSet::new` at start | {:.3} s |",
+        set_build.as_secs_f64()
+    );
+    println!(
+        "| `regex::bytes::Regex::new` × {} at start | {:.3} s |",
+        rules.len(),
+        each_build.as_secs_f64()
+    );
     println!();
     println!("| per input (median of {rounds} passes) | wasm (wasmtime) | native, same DFAs | regex crate | wasm / regex |");
     println!("|---|---|---|---|---|");
-    println!("| any | {} | {} | {} (`RegexSet::is_match`) | {:.2}× |", us(any_w), us(any_n), us(set_any), any_w / set_any);
-    println!("| all | {} | {} | {} (`RegexSet::matches`) | {:.2}× |", us(all_w), us(all_n), us(set_all), all_w / set_all);
-    println!("| first (warm) | {} | {} | {} (first `Regex::captures` in order) | {:.2}× |", us(first_w), us(first_n), us(seq_first), first_w / seq_first);
-    println!("| first (cold instance: builds each winner's exact engine once) | {} | | | |", us(first_cold));
+    println!(
+        "| any | {} | {} | {} (`RegexSet::is_match`) | {:.2}× |",
+        us(any_w),
+        us(any_n),
+        us(set_any),
+        any_w / set_any
+    );
+    println!(
+        "| all | {} | {} | {} (`RegexSet::matches`) | {:.2}× |",
+        us(all_w),
+        us(all_n),
+        us(set_all),
+        all_w / set_all
+    );
+    println!(
+        "| first (warm) | {} | {} | {} (first `Regex::captures` in order) | {:.2}× |",
+        us(first_w),
+        us(first_n),
+        us(seq_first),
+        first_w / seq_first
+    );
+    println!(
+        "| first (cold instance: builds each winner's exact engine once) | {} | | | |",
+        us(first_cold)
+    );
     println!();
     Ok(())
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    anyhow::ensure!(args.len() % 3 == 0 && !args.is_empty(), "usage: dfabake-bench NAME RULES INPUTS ...");
+    anyhow::ensure!(
+        args.len() % 3 == 0 && !args.is_empty(),
+        "usage: dfabake-bench NAME RULES INPUTS ..."
+    );
     for chunk in args.chunks(3) {
         let (rules, inputs) = load(Path::new(&chunk[1]), &chunk[2])?;
         bench_set(&chunk[0], &rules, &inputs)?;

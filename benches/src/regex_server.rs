@@ -15,14 +15,24 @@ fn main() -> Result<()> {
     let rules = std::path::Path::new(args.first().context("RULES")?);
     let patterns: Vec<String> = if rules.extension().and_then(|e| e.to_str()) == Some("json") {
         let list: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(rules)?)?;
-        list.iter().map(|r| r["pattern"].as_str().unwrap().to_string()).collect()
+        list.iter()
+            .map(|r| r["pattern"].as_str().unwrap().to_string())
+            .collect()
     } else {
         dfabake::rules::load_file(rules, dfabake::rules::FileFormat::Auto)?
             .into_iter()
-            .map(|r| if r.flags.is_empty() { r.pattern } else { format!("(?{}){}", r.flags, r.pattern) })
+            .map(|r| {
+                if r.flags.is_empty() {
+                    r.pattern
+                } else {
+                    format!("(?{}){}", r.flags, r.pattern)
+                }
+            })
             .collect()
     };
-    let set = regex::bytes::RegexSetBuilder::new(&patterns).size_limit(1 << 30).build()?;
+    let set = regex::bytes::RegexSetBuilder::new(&patterns)
+        .size_limit(1 << 30)
+        .build()?;
     let listener = TcpListener::bind(args.get(1).map_or("127.0.0.1:0", String::as_str))?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -48,7 +58,11 @@ fn main() -> Result<()> {
             s.read_exact(&mut body)?;
             let ids: Vec<usize> = set.matches(&body).into_iter().map(|i| i + 1).collect();
             let out = serde_json::json!({ "matches": ids }).to_string();
-            write!(s.get_mut(), "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{out}", out.len())?;
+            write!(
+                s.get_mut(),
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{out}",
+                out.len()
+            )?;
         }
     }
     Ok(())

@@ -68,7 +68,9 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
     })
     .map_err(|e| e.to_string())?;
     if locators != 1 {
-        return Err(format!("the template holds {locators} locators, expected exactly 1"));
+        return Err(format!(
+            "the template holds {locators} locators, expected exactly 1"
+        ));
     }
 
     let mut out = template[..8].to_vec();
@@ -79,7 +81,9 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
         let id = template[pos];
         pos += 1;
         let len = read_leb(template, &mut pos)? as usize;
-        let body = template.get(pos..pos + len).ok_or("section runs past the end")?;
+        let body = template
+            .get(pos..pos + len)
+            .ok_or("section runs past the end")?;
         pos += len;
         match id {
             5 => {
@@ -92,7 +96,11 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
                     return Err(format!("unsupported memory limits flags {flags:#x}"));
                 }
                 let initial = read_leb(body, &mut p)?;
-                let maximum = if flags == 1 { Some(read_leb(body, &mut p)?) } else { None };
+                let maximum = if flags == 1 {
+                    Some(read_leb(body, &mut p)?)
+                } else {
+                    None
+                };
                 let address = initial * PAGE as u64;
                 let pages = (database.len() as u64).div_ceil(PAGE as u64);
                 let new_initial = initial + pages;

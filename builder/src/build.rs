@@ -77,7 +77,10 @@ pub struct BuildReport {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn gzip_len(bytes: &[u8]) -> usize {
@@ -97,7 +100,11 @@ pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Resu
     let aligned = AlignedBytes::copy_from(found);
     let db = Database::from_bytes(aligned.as_bytes()).map_err(|e| e.to_string())?;
     if db.rule_count() != rules.len() {
-        return Err(format!("{} rules read back, {} written", db.rule_count(), rules.len()));
+        return Err(format!(
+            "{} rules read back, {} written",
+            db.rule_count(),
+            rules.len()
+        ));
     }
     for (i, rule) in rules.iter().enumerate() {
         let got = db.rule(i);
@@ -108,7 +115,10 @@ pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Resu
     }
     let in_shards: usize = db.shards().iter().map(|s| s.rule_count()).sum();
     if in_shards != rules.len() {
-        return Err(format!("{in_shards} rules in shards, {} in the database", rules.len()));
+        return Err(format!(
+            "{in_shards} rules in shards, {} in the database",
+            rules.len()
+        ));
     }
     Ok(())
 }
@@ -130,7 +140,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     // bad rows are reported together, or skipped, as the compile path does.
     let mut progress = None;
     let (source_name, rules, pre_errors) = match &opts.source {
-        Source::File(path) => (path.display().to_string(), load_file(path, opts.format)?, vec![]),
+        Source::File(path) => (
+            path.display().to_string(),
+            load_file(path, opts.format)?,
+            vec![],
+        ),
         Source::Rules { name, rules } => (name.clone(), rules.clone(), vec![]),
         Source::MysqlDialectFile(path) => {
             let (good, bad) = crate::dialect::translate_all(&load_file(path, opts.format)?);
@@ -152,7 +166,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         return Err(BuildError::InvalidRows(pre_errors));
     }
     if rules.is_empty() {
-        return Err(BuildError::NoRules { source: source_name, skipped: pre_errors.len() });
+        return Err(BuildError::NoRules {
+            source: source_name,
+            skipped: pre_errors.len(),
+        });
     }
     if let Some(pb) = &progress {
         pb.set_message(format!("compiling {} rules", rules.len()));
@@ -177,7 +194,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let npm = match &opts.npm {
         Some(npm) => {
             let verify = |m: &[u8]| verify_module(m, &compiled.database, &kept);
-            let report = write_package(&staging, npm, &compiled.database, compiled.rule_count, &checksum, verify)?;
+            let report = write_package(
+                &staging,
+                npm,
+                &compiled.database,
+                compiled.rule_count,
+                &checksum,
+                verify,
+            )?;
             let mut entry = report.manifest;
             entry["module"]["gzip_bytes"] = json!(gzip_len(&report.module));
             entry["module"]["sha256"] = json!(sha256_hex(&report.module));
@@ -233,11 +257,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
 
 /// Reads and fully verifies the database of a baked module file.
 pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
-    let module = std::fs::read(module_path)
-        .map_err(|e| BuildError::Io { path: module_path.to_path_buf(), source: e })?;
+    let module = std::fs::read(module_path).map_err(|e| BuildError::Io {
+        path: module_path.to_path_buf(),
+        source: e,
+    })?;
     let found = find_database(&module).map_err(|e| BuildError::Verify(e.to_string()))?;
     let aligned = AlignedBytes::copy_from(found);
-    let db = Database::from_bytes(aligned.as_bytes()).map_err(|e| BuildError::Verify(e.to_string()))?;
+    let db =
+        Database::from_bytes(aligned.as_bytes()).map_err(|e| BuildError::Verify(e.to_string()))?;
     let shards: Vec<_> = db
         .shards()
         .iter()

@@ -154,7 +154,10 @@ pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
             let (span, reason) = match &e {
                 regex_syntax::Error::Parse(e) => (*e.span(), e.kind().to_string()),
                 regex_syntax::Error::Translate(e) => (*e.span(), e.kind().to_string()),
-                _ => (regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1)), e.to_string()),
+                _ => (
+                    regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1)),
+                    e.to_string(),
+                ),
             };
             let pos = Position {
                 offset: span.start.offset,
@@ -168,7 +171,11 @@ pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
     } else {
         // A newline keeps a trailing `#` comment of verbose mode from
         // swallowing anything after it.
-        format!("(?{flags}){}{}", rule.pattern, if flags.contains('x') { "\n" } else { "" })
+        format!(
+            "(?{flags}){}{}",
+            rule.pattern,
+            if flags.contains('x') { "\n" } else { "" }
+        )
     };
     dfabake_matcher::build_exact(&effective)
         .map_err(|e| err(format!("pattern too large to compile: {e}")))?;
@@ -192,13 +199,16 @@ fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<Vec<u8>, dense::BuildErr
     Ok(match cfg.dfa_kind {
         DfaKind::Dense => {
             let mut buf = vec![0; dfa.write_to_len()];
-            dfa.write_to_little_endian(&mut buf).expect("buffer sized by write_to_len");
+            dfa.write_to_little_endian(&mut buf)
+                .expect("buffer sized by write_to_len");
             buf
         }
         DfaKind::Sparse => {
             let sparse = dfa.to_sparse()?;
             let mut buf = vec![0; sparse.write_to_len()];
-            sparse.write_to_little_endian(&mut buf).expect("buffer sized by write_to_len");
+            sparse
+                .write_to_little_endian(&mut buf)
+                .expect("buffer sized by write_to_len");
             buf
         }
     })
@@ -306,26 +316,39 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             continue;
         }
         match check_rule(rule) {
-            Ok((effective, unicode_word_boundary)) => {
-                prepared.push(Prepared { input_index: i, effective, unicode_word_boundary })
-            }
+            Ok((effective, unicode_word_boundary)) => prepared.push(Prepared {
+                input_index: i,
+                effective,
+                unicode_word_boundary,
+            }),
             Err(e) => errors.push((i, e)),
         }
     }
     let group = |uwb: bool| -> Vec<Vec<usize>> {
-        let members: Vec<usize> =
-            (0..prepared.len()).filter(|&p| prepared[p].unicode_word_boundary == uwb).collect();
-        chunk(&members, |p| pattern_hash(&prepared[p].effective), cfg.shard_rules)
+        let members: Vec<usize> = (0..prepared.len())
+            .filter(|&p| prepared[p].unicode_word_boundary == uwb)
+            .collect();
+        chunk(
+            &members,
+            |p| pattern_hash(&prepared[p].effective),
+            cfg.shard_rules,
+        )
     };
     let mut chunks = group(false);
     chunks.extend(group(true));
-    let cache = cfg.cache_dir.as_deref().and_then(|dir| match ShardCache::open(dir) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("dfabake: warning: shard cache {} unusable, compiling everything: {e}", dir.display());
-            None
-        }
-    });
+    let cache = cfg
+        .cache_dir
+        .as_deref()
+        .and_then(|dir| match ShardCache::open(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!(
+                    "dfabake: warning: shard cache {} unusable, compiling everything: {e}",
+                    dir.display()
+                );
+                None
+            }
+        });
     let (built, too_big) = build_shards(chunks, &prepared, cfg, cache.as_ref());
     for (p, why) in too_big {
         let rule = &rules[prepared[p].input_index];
@@ -336,7 +359,9 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     }
     errors.sort_by_key(|(i, _)| *i);
     if !errors.is_empty() && cfg.on_invalid == OnInvalid::Fail {
-        return Err(BuildError::InvalidRows(errors.into_iter().map(|(_, e)| e).collect()));
+        return Err(BuildError::InvalidRows(
+            errors.into_iter().map(|(_, e)| e).collect(),
+        ));
     }
     // Rules keep their relative order; indices are renumbered densely over
     // what is kept. No shard holds a skipped rule: invalid rules never reach
@@ -346,7 +371,10 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         .filter(|&p| !skipped_inputs.contains(&prepared[p].input_index))
         .collect();
     if keep.is_empty() {
-        return Err(BuildError::NoRules { source: source.to_string(), skipped: errors.len() });
+        return Err(BuildError::NoRules {
+            source: source.to_string(),
+            skipped: errors.len(),
+        });
     }
     let mut new_index = vec![u32::MAX; prepared.len()];
     for (n, &p) in keep.iter().enumerate() {
@@ -380,14 +408,25 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             build_seconds: s.seconds,
             cached: s.cached,
         });
-        writer.push_shard(cfg.dfa_kind, if uwb { SHARD_MAY_QUIT } else { 0 }, s.dfa, rules);
+        writer.push_shard(
+            cfg.dfa_kind,
+            if uwb { SHARD_MAY_QUIT } else { 0 },
+            s.dfa,
+            rules,
+        );
     }
     if db_estimate > cfg.max_database_bytes {
-        return Err(BuildError::TooLarge { bytes: db_estimate, limit: cfg.max_database_bytes });
+        return Err(BuildError::TooLarge {
+            bytes: db_estimate,
+            limit: cfg.max_database_bytes,
+        });
     }
     let database = writer.finish();
     if database.len() > cfg.max_database_bytes {
-        return Err(BuildError::TooLarge { bytes: database.len(), limit: cfg.max_database_bytes });
+        return Err(BuildError::TooLarge {
+            bytes: database.len(),
+            limit: cfg.max_database_bytes,
+        });
     }
     Ok(Compiled {
         database,

@@ -47,7 +47,13 @@ fn ser_id<S: serde::Serializer>(id: &Option<RuleId>, s: S) -> Result<S::Ok, S::E
 impl RowError {
     /// An error about a whole rule.
     pub fn new(id: Option<RuleId>, origin: String, reason: impl Into<String>) -> RowError {
-        RowError { id, origin, position: None, reason: reason.into(), pattern: None }
+        RowError {
+            id,
+            origin,
+            position: None,
+            reason: reason.into(),
+            pattern: None,
+        }
     }
 
     /// Adds the pattern and the position inside it.
@@ -130,13 +136,19 @@ impl fmt::Display for BuildError {
                 for r in rows {
                     writeln!(f, "  {}", r.to_string().replace('\n', "\n  "))?;
                 }
-                write!(f, "nothing was written (use --on-invalid skip to build the other rules)")
+                write!(
+                    f,
+                    "nothing was written (use --on-invalid skip to build the other rules)"
+                )
             }
             BuildError::NoRules { source, skipped: 0 } => {
                 write!(f, "no rules in {source}: nothing to build")
             }
             BuildError::NoRules { source, skipped } => {
-                write!(f, "no valid rules in {source}: all {skipped} were skipped as invalid")
+                write!(
+                    f,
+                    "no valid rules in {source}: all {skipped} were skipped as invalid"
+                )
             }
             BuildError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BuildError::TooLarge { bytes, limit } => write!(

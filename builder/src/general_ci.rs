@@ -1,7 +1,7 @@
 // Generated from MariaDB 10.11: every BMP code point whose utf8mb4_general_ci
 // weight (WEIGHT_STRING) it shares with another code point, with that weight.
 // Code points not listed compare equal only to themselves; every supplementary
-// code point has the weight of U+FFFD. Regenerate with the query in docs/mysql.md.
+// code point has the weight of U+FFFD. Regenerate with the query in README.md (MySQL section).
 pub(crate) static GENERAL_CI_WEIGHTS: &[(u32, u16)] = &[
     (0x0041, 0x0041), (0x0042, 0x0042), (0x0043, 0x0043), (0x0044, 0x0044), (0x0045, 0x0045),
     (0x0046, 0x0046), (0x0047, 0x0047), (0x0048, 0x0048), (0x0049, 0x0049), (0x004A, 0x004A),

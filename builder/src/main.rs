@@ -6,14 +6,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dfabake::build::{build, inspect, BuildOptions, Source};
 use dfabake::compile::{Config, OnInvalid};
-use dfabake::npm::NpmOptions;
 use dfabake::dialect::Dialect;
 use dfabake::mysql::{MysqlSource, SslMode};
+use dfabake::npm::NpmOptions;
 use dfabake::rules::FileFormat;
 use dfabake_matcher::format::DfaKind;
 
 #[derive(Parser)]
-#[command(name = "dfabake", version, about = "Compile regex rules once, at build time, into a wasm matcher module")]
+#[command(
+    name = "dfabake",
+    version,
+    about = "Compile regex rules once, at build time, into a wasm matcher module"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,7 +34,12 @@ enum Command {
     /// Compile rules and bake them into OUT/matcher.wasm (+ OUT/manifest.json, OUT/npm/).
     Build {
         /// Patterns file: JSON Lines ({"id", "pattern", "flags", "payload"}) or one pattern a line.
-        #[arg(long, value_name = "FILE", required_unless_present = "mysql", conflicts_with = "mysql")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "mysql",
+            conflicts_with = "mysql"
+        )]
         patterns: Option<PathBuf>,
         /// Read rules from MySQL/MariaDB: mysql://user@host:3306/db (the password may be in the
         /// URL; better, put it in the MYSQL_PWD environment variable, which keeps it out of the
@@ -147,7 +156,11 @@ fn main() -> ExitCode {
                 max_database_bytes,
                 on_invalid,
                 threads,
-                cache_dir: if no_cache { None } else { cache.or_else(default_cache_dir) },
+                cache_dir: if no_cache {
+                    None
+                } else {
+                    cache.or_else(default_cache_dir)
+                },
             };
             let source = match (patterns, mysql) {
                 (_, Some(url)) => Source::Mysql(MysqlSource {
@@ -168,7 +181,10 @@ fn main() -> ExitCode {
                 format,
                 out,
                 config,
-                npm: Some(NpmOptions { name: npm_name, version: npm_version }),
+                npm: Some(NpmOptions {
+                    name: npm_name,
+                    version: npm_version,
+                }),
             };
             build(&opts).map(|report| {
                 if !quiet {

@@ -11,7 +11,8 @@ use crate::error::BuildError;
 use crate::output::Staging;
 
 /// The wasm-bindgen template module (`--target web`), not yet baked.
-pub const NPM_TEMPLATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/npm/dfabake_matcher_bg.wasm"));
+pub const NPM_TEMPLATE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/npm/dfabake_matcher_bg.wasm"));
 /// The wasm-bindgen glue for [`NPM_TEMPLATE`].
 pub const GLUE_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/npm/dfabake_matcher.js"));
 
@@ -37,7 +38,10 @@ pub struct NpmOptions {
 
 impl Default for NpmOptions {
     fn default() -> NpmOptions {
-        NpmOptions { name: "dfabake-rules".into(), version: "0.1.0".into() }
+        NpmOptions {
+            name: "dfabake-rules".into(),
+            version: "0.1.0".into(),
+        }
     }
 }
 
@@ -48,11 +52,14 @@ pub fn check_name(name: &str) -> Result<(), String> {
         !p.is_empty()
             && !p.starts_with('.')
             && !p.starts_with('_')
-            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._~".contains(&b))
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._~".contains(&b))
     };
     let valid = name.len() <= 214
         && match name.strip_prefix('@') {
-            Some(scoped) => matches!(scoped.split_once('/'), Some((s, n)) if ok_part(s) && ok_part(n)),
+            Some(scoped) => {
+                matches!(scoped.split_once('/'), Some((s, n)) if ok_part(s) && ok_part(n))
+            }
             None => ok_part(name),
         };
     if valid {
@@ -67,12 +74,20 @@ pub fn check_version(version: &str) -> Result<(), String> {
     let core = version.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     let valid = parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0')))
-        && version[core.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+        })
+        && version[core.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b));
     if valid {
         Ok(())
     } else {
-        Err(format!("invalid npm package version {version:?} (semver: MAJOR.MINOR.PATCH)"))
+        Err(format!(
+            "invalid npm package version {version:?} (semver: MAJOR.MINOR.PATCH)"
+        ))
     }
 }
 
@@ -81,7 +96,9 @@ pub fn check_version(version: &str) -> Result<(), String> {
 /// sort their keys.
 fn package_json(opts: &NpmOptions, rules: usize, checksum: &str) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap();
-    let description = format!("{rules} regex rules compiled ahead of time into DFAs, baked into WebAssembly (dfabake)");
+    let description = format!(
+        "{rules} regex rules compiled ahead of time into DFAs, baked into WebAssembly (dfabake)"
+    );
     format!(
         r#"{{
   "name": {name},
@@ -159,7 +176,8 @@ pub fn write_package(
 ) -> Result<NpmReport, BuildError> {
     check_name(&opts.name).map_err(BuildError::BadOption)?;
     check_version(&opts.version).map_err(BuildError::BadOption)?;
-    let module = bake(NPM_TEMPLATE, database).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
+    let module =
+        bake(NPM_TEMPLATE, database).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
     verify(&module).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
 
     let package_json = package_json(opts, rules, checksum);
@@ -198,14 +216,21 @@ mod tests {
 
     #[test]
     fn package_json_keeps_condition_order() {
-        let opts = NpmOptions { name: "@acme/rules".into(), version: "1.2.3".into() };
+        let opts = NpmOptions {
+            name: "@acme/rules".into(),
+            version: "1.2.3".into(),
+        };
         let text = package_json(&opts, 7, "xxh3:0123456789abcdef");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["name"], "@acme/rules");
         assert_eq!(v["type"], "module");
         let dot = &text[text.find("\".\": {").unwrap()..];
         let pos = |k: &str| dot.find(&format!("\"{k}\"")).unwrap();
-        assert!(pos("types") < pos("workerd") && pos("workerd") < pos("node") && pos("node") < pos("default"));
+        assert!(
+            pos("types") < pos("workerd")
+                && pos("workerd") < pos("node")
+                && pos("node") < pos("default")
+        );
     }
 
     #[test]
@@ -232,14 +257,38 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let rules = vec![RuleSpec::new(RuleId::Int(1), "Googlebot/"), RuleSpec::new(RuleId::Str("c".into()), "curl/[0-9.]+")];
-        let mut opts = BuildOptions::new(Source::Rules { name: "test".into(), rules }, out.clone());
-        opts.npm = Some(NpmOptions { name: "@acme/ua".into(), version: "2.0.0-rc.1".into() });
+        let rules = vec![
+            RuleSpec::new(RuleId::Int(1), "Googlebot/"),
+            RuleSpec::new(RuleId::Str("c".into()), "curl/[0-9.]+"),
+        ];
+        let mut opts = BuildOptions::new(
+            Source::Rules {
+                name: "test".into(),
+                rules,
+            },
+            out.clone(),
+        );
+        opts.npm = Some(NpmOptions {
+            name: "@acme/ua".into(),
+            version: "2.0.0-rc.1".into(),
+        });
         let report = build(&opts).unwrap();
-        for f in ["package.json", "dfabake_matcher.js", WASM_FILE, "api.js", "node.js", "workerd.js", "init.js", "index.d.ts", "init.d.ts", "README.md"] {
+        for f in [
+            "package.json",
+            "dfabake_matcher.js",
+            WASM_FILE,
+            "api.js",
+            "node.js",
+            "workerd.js",
+            "init.js",
+            "index.d.ts",
+            "init.d.ts",
+            "README.md",
+        ] {
             assert!(out.join("npm").join(f).is_file(), "{f}");
         }
-        let pkg: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("npm/package.json")).unwrap()).unwrap();
+        let pkg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("npm/package.json")).unwrap()).unwrap();
         assert_eq!(pkg["name"], "@acme/ua");
         assert_eq!(pkg["version"], "2.0.0-rc.1");
         assert_eq!(pkg["dfabake"]["rules"], 2);

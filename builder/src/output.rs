@@ -13,7 +13,10 @@ use crate::error::BuildError;
 pub const GENERATOR: &str = "dfabake";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io { path: path.to_path_buf(), source }
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A directory being prepared next to its final place.
@@ -32,12 +35,18 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io(&parent))?;
-        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dir = tempfile::Builder::new()
             .prefix(&format!(".{name}.dfabake-tmp-"))
             .tempdir_in(&parent)
             .map_err(io(&parent))?;
-        Ok(Staging { dir, out: out.to_path_buf() })
+        Ok(Staging {
+            dir,
+            out: out.to_path_buf(),
+        })
     }
 
     /// Path of `name` inside the staging directory.
@@ -69,12 +78,18 @@ impl Staging {
             if let Err(e) = fs::rename(&staged, &self.out) {
                 let _ = fs::rename(&aside, &self.out);
                 let _ = fs::remove_dir_all(&staged);
-                return Err(BuildError::Io { path: self.out.clone(), source: e });
+                return Err(BuildError::Io {
+                    path: self.out.clone(),
+                    source: e,
+                });
             }
             let _ = fs::remove_dir_all(&aside);
         } else if let Err(e) = fs::rename(&staged, &self.out) {
             let _ = fs::remove_dir_all(&staged);
-            return Err(BuildError::Io { path: self.out.clone(), source: e });
+            return Err(BuildError::Io {
+                path: self.out.clone(),
+                source: e,
+            });
         }
         Ok(self.out)
     }

@@ -109,8 +109,10 @@ struct JsonRule {
 /// Reads rules from a patterns file. Every malformed line is reported, not
 /// just the first.
 pub fn load_file(path: &Path, format: FileFormat) -> Result<Vec<RuleSpec>, BuildError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| BuildError::Io { path: path.to_path_buf(), source: e })?;
+    let bytes = std::fs::read(path).map_err(|e| BuildError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -126,13 +128,20 @@ pub fn load_file(path: &Path, format: FileFormat) -> Result<Vec<RuleSpec>, Build
         FileFormat::Jsonl => true,
         FileFormat::Text => false,
         FileFormat::Auto => {
-            matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"))
-                || text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| {
-                    l.trim_start().starts_with('{')
-                })
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("jsonl" | "ndjson")
+            ) || text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.trim_start().starts_with('{'))
         }
     };
-    let rules = if jsonl { parse_jsonl(&text)? } else { parse_text(&text) };
+    let rules = if jsonl {
+        parse_jsonl(&text)?
+    } else {
+        parse_text(&text)
+    };
     Ok(rules)
 }
 

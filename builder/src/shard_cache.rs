@@ -38,7 +38,9 @@ impl ShardCache {
     /// Opens (creating it if needed) a cache directory.
     pub fn open(dir: &Path) -> std::io::Result<ShardCache> {
         std::fs::create_dir_all(dir)?;
-        Ok(ShardCache { dir: dir.to_path_buf() })
+        Ok(ShardCache {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The key of a shard made of `patterns` under these settings.
@@ -73,8 +75,14 @@ impl ShardCache {
         let bytes = bytes.to_vec();
         let aligned = AlignedBytes::copy_from(&bytes);
         let held = match kind {
-            DfaKind::Dense => dense::DFA::from_bytes(aligned.as_bytes()).ok()?.0.pattern_len(),
-            DfaKind::Sparse => sparse::DFA::from_bytes(aligned.as_bytes()).ok()?.0.pattern_len(),
+            DfaKind::Dense => dense::DFA::from_bytes(aligned.as_bytes())
+                .ok()?
+                .0
+                .pattern_len(),
+            DfaKind::Sparse => sparse::DFA::from_bytes(aligned.as_bytes())
+                .ok()?
+                .0
+                .pattern_len(),
         };
         (held == patterns).then_some(Entry::Dfa(bytes))
     }
@@ -96,7 +104,10 @@ impl ShardCache {
             Ok(())
         };
         if let Err(e) = write() {
-            eprintln!("dfabake: warning: cannot write shard cache entry {}: {e}", path.display());
+            eprintln!(
+                "dfabake: warning: cannot write shard cache entry {}: {e}",
+                path.display()
+            );
         }
     }
 }

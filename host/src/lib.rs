@@ -118,12 +118,16 @@ pub struct ModuleInfo {
 pub fn verify_module_bytes(wasm: &[u8]) -> Result<ModuleInfo> {
     let db = find_database(wasm).context("module has no usable dfabake database")?;
     let aligned = AlignedBytes::copy_from(db);
-    let db = Database::from_bytes(aligned.as_bytes()).context("baked database failed verification")?;
+    let db =
+        Database::from_bytes(aligned.as_bytes()).context("baked database failed verification")?;
     Ok(ModuleInfo {
         rules: db.rule_count(),
         shards: db.shards().len(),
         checksum: db.checksum(),
-        sha256: Sha256::digest(wasm).iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: Sha256::digest(wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         module_bytes: wasm.len(),
     })
 }
@@ -164,9 +168,14 @@ impl MatcherModule {
 
     /// Like [`MatcherModule::load`], sharing an engine (all modules of one
     /// server share one engine, and its epoch).
-    pub fn load_with_engine(engine: &Engine, path: &Path, config: &HostConfig) -> Result<MatcherModule> {
+    pub fn load_with_engine(
+        engine: &Engine,
+        path: &Path,
+        config: &HostConfig,
+    ) -> Result<MatcherModule> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_bytes_with(engine, &bytes, config).with_context(|| format!("loading {}", path.display()))
+        Self::from_bytes_with(engine, &bytes, config)
+            .with_context(|| format!("loading {}", path.display()))
     }
 
     /// Verifies and compiles a module held in memory, with default settings.
@@ -176,18 +185,30 @@ impl MatcherModule {
     }
 
     /// Verifies and compiles a module held in memory.
-    pub fn from_bytes_with(engine: &Engine, wasm: &[u8], config: &HostConfig) -> Result<MatcherModule> {
+    pub fn from_bytes_with(
+        engine: &Engine,
+        wasm: &[u8],
+        config: &HostConfig,
+    ) -> Result<MatcherModule> {
         let t = Instant::now();
         let info = verify_module_bytes(wasm)?;
         let (module, code_source) = match &config.cache_dir {
-            None => (Module::new(engine, wasm).wctx("compiling the module")?, CodeSource::Compiled),
+            None => (
+                Module::new(engine, wasm).wctx("compiling the module")?,
+                CodeSource::Compiled,
+            ),
             Some(dir) => Self::compile_cached(engine, wasm, &info, dir)?,
         };
         if module.imports().len() != 0 {
-            bail!("module imports {} items; a dfabake matcher imports nothing", module.imports().len());
+            bail!(
+                "module imports {} items; a dfabake matcher imports nothing",
+                module.imports().len()
+            );
         }
         let linker = Linker::new(engine);
-        let pre = linker.instantiate_pre(&module).wctx("preparing instantiation")?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .wctx("preparing instantiation")?;
         Ok(MatcherModule {
             engine: engine.clone(),
             pre,
@@ -198,7 +219,12 @@ impl MatcherModule {
         })
     }
 
-    fn compile_cached(engine: &Engine, wasm: &[u8], info: &ModuleInfo, dir: &Path) -> Result<(Module, CodeSource)> {
+    fn compile_cached(
+        engine: &Engine,
+        wasm: &[u8],
+        info: &ModuleInfo,
+        dir: &Path,
+    ) -> Result<(Module, CodeSource)> {
         let path = cache_path(dir, engine, info);
         if path.exists() {
             // SAFETY: only files this host wrote (atomically, named by the
@@ -215,11 +241,13 @@ impl MatcherModule {
         }
         let module = Module::new(engine, wasm).wctx("compiling the module")?;
         let code = module.serialize().wctx("serializing compiled code")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating cache dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating cache dir {}", dir.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("writing to cache dir {}", dir.display()))?;
         tmp.write_all(&code).context("writing cache entry")?;
-        tmp.persist(&path).with_context(|| format!("writing {}", path.display()))?;
+        tmp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok((module, CodeSource::Compiled))
     }
 
@@ -245,7 +273,10 @@ impl MatcherModule {
 
     /// A new instance, initialized and ready to match.
     pub fn instantiate(&self) -> Result<MatcherInstance> {
-        let limits = StoreLimitsBuilder::new().memory_size(self.config.memory_limit).instances(1).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.config.memory_limit)
+            .instances(1)
+            .build();
         let mut store = Store::new(&self.engine, limits);
         store.limiter(|l| l);
         let deadline_ticks = self
@@ -255,9 +286,14 @@ impl MatcherModule {
         if deadline_ticks.is_some() {
             // The per-call bound applies to matching; setting up an instance
             // (O(rules + shards)) gets a generous allowance of its own.
-            store.set_epoch_deadline(INIT_DEADLINE.as_micros() as u64 / EPOCH_TICK.as_micros() as u64);
+            store.set_epoch_deadline(
+                INIT_DEADLINE.as_micros() as u64 / EPOCH_TICK.as_micros() as u64,
+            );
         }
-        let instance = self.pre.instantiate(&mut store).wctx("instantiating the module")?;
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .wctx("instantiating the module")?;
         MatcherInstance::new(store, instance, deadline_ticks)
     }
 }
@@ -283,16 +319,25 @@ impl MatcherInstance {
         let version: TypedFunc<(), u32> = instance
             .get_typed_func(&mut store, "dfabake_abi_version")
             .wctx("not a dfabake matcher module (no dfabake_abi_version export)")?;
-        let v = version.call(&mut store, ()).wctx("calling dfabake_abi_version")?;
+        let v = version
+            .call(&mut store, ())
+            .wctx("calling dfabake_abi_version")?;
         if v != ABI_VERSION {
             bail!("module speaks ABI version {v}, this host speaks {ABI_VERSION}");
         }
-        let memory = instance.get_memory(&mut store, "memory").context("module exports no memory")?;
-        let init: TypedFunc<(), i32> =
-            instance.get_typed_func(&mut store, "dfabake_init").wctx("export dfabake_init")?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .context("module exports no memory")?;
+        let init: TypedFunc<(), i32> = instance
+            .get_typed_func(&mut store, "dfabake_init")
+            .wctx("export dfabake_init")?;
         let mut me = MatcherInstance {
-            input: instance.get_typed_func(&mut store, "dfabake_input").wctx("export dfabake_input")?,
-            run: instance.get_typed_func(&mut store, "dfabake_match").wctx("export dfabake_match")?,
+            input: instance
+                .get_typed_func(&mut store, "dfabake_input")
+                .wctx("export dfabake_input")?,
+            run: instance
+                .get_typed_func(&mut store, "dfabake_match")
+                .wctx("export dfabake_match")?,
             output_ptr: instance
                 .get_typed_func(&mut store, "dfabake_output_ptr")
                 .wctx("export dfabake_output_ptr")?,
@@ -312,10 +357,18 @@ impl MatcherInstance {
     }
 
     fn output_string(&mut self) -> Result<String> {
-        let ptr = self.output_ptr.call(&mut self.store, ()).wctx("calling dfabake_output_ptr")? as usize;
-        let len = self.output_len.call(&mut self.store, ()).wctx("calling dfabake_output_len")? as usize;
+        let ptr = self
+            .output_ptr
+            .call(&mut self.store, ())
+            .wctx("calling dfabake_output_ptr")? as usize;
+        let len = self
+            .output_len
+            .call(&mut self.store, ())
+            .wctx("calling dfabake_output_len")? as usize;
         let data = self.memory.data(&self.store);
-        let bytes = data.get(ptr..ptr + len).context("output buffer out of bounds")?;
+        let bytes = data
+            .get(ptr..ptr + len)
+            .context("output buffer out of bounds")?;
         Ok(String::from_utf8_lossy(bytes).into_owned())
     }
 
@@ -330,16 +383,26 @@ impl MatcherInstance {
             self.store.set_epoch_deadline(ticks);
         }
         let len = u32::try_from(input.len()).map_err(|_| MatchError::TooLarge)?;
-        let ptr = self.input.call(&mut self.store, len).map_err(MatchError::from_wasmtime)? as usize;
+        let ptr = self
+            .input
+            .call(&mut self.store, len)
+            .map_err(MatchError::from_wasmtime)? as usize;
         self.memory
             .data_mut(&mut self.store)
             .get_mut(ptr..ptr + input.len())
             .ok_or_else(|| MatchError::Abi("input buffer out of bounds".into()))?
             .copy_from_slice(input);
-        let code = self.run.call(&mut self.store, (mode as u32, len)).map_err(MatchError::from_wasmtime)?;
-        let out = self.output_string().map_err(|e| MatchError::Abi(format!("{e:#}")))?;
+        let code = self
+            .run
+            .call(&mut self.store, (mode as u32, len))
+            .map_err(MatchError::from_wasmtime)?;
+        let out = self
+            .output_string()
+            .map_err(|e| MatchError::Abi(format!("{e:#}")))?;
         if code < 0 {
-            return Err(MatchError::Abi(format!("dfabake_match failed ({code}): {out}")));
+            return Err(MatchError::Abi(format!(
+                "dfabake_match failed ({code}): {out}"
+            )));
         }
         self.last_count = code as usize;
         Ok(out)

@@ -13,7 +13,11 @@ use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
 use dfabake_matcher::Mode;
 
 #[derive(Parser)]
-#[command(name = "dfabake-host", version, about = "Run a baked dfabake matcher module in wasmtime")]
+#[command(
+    name = "dfabake-host",
+    version,
+    about = "Run a baked dfabake matcher module in wasmtime"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -117,7 +121,10 @@ enum Command {
 }
 
 fn run_match(module: PathBuf, mode: Mode, cache: CacheArgs, inputs: Vec<String>) -> Result<()> {
-    let config = HostConfig { cache_dir: cache.dir(), ..HostConfig::default() };
+    let config = HostConfig {
+        cache_dir: cache.dir(),
+        ..HostConfig::default()
+    };
     let module = MatcherModule::load(&module, &config)?;
     let mut instance = module.instantiate()?;
     let stdout = std::io::stdout();
@@ -135,7 +142,11 @@ fn run_match(module: PathBuf, mode: Mode, cache: CacheArgs, inputs: Vec<String>)
         let mut line = Vec::new();
         loop {
             line.clear();
-            if reader.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
+            if reader
+                .read_until(b'\n', &mut line)
+                .context("reading stdin")?
+                == 0
+            {
                 break;
             }
             if line.last() == Some(&b'\n') {
@@ -157,7 +168,12 @@ fn run_match(module: PathBuf, mode: Mode, cache: CacheArgs, inputs: Vec<String>)
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Match { module, mode, cache, inputs } => run_match(module, mode.into(), cache, inputs),
+        Command::Match {
+            module,
+            mode,
+            cache,
+            inputs,
+        } => run_match(module, mode.into(), cache, inputs),
         Command::Serve {
             module,
             listen,
@@ -185,14 +201,24 @@ fn main() -> ExitCode {
             instance_per_request,
         }),
         Command::Compile { module, cache } => (|| {
-            let dir = cache.dir().context("no cache directory (set --cache-dir or HOME)")?;
-            let config = HostConfig { cache_dir: Some(dir.clone()), ..HostConfig::default() };
+            let dir = cache
+                .dir()
+                .context("no cache directory (set --cache-dir or HOME)")?;
+            let config = HostConfig {
+                cache_dir: Some(dir.clone()),
+                ..HostConfig::default()
+            };
             let m = MatcherModule::load(&module, &config)?;
             let what = match m.code_source() {
                 CodeSource::Cache => "already cached",
                 CodeSource::Compiled => "compiled and cached",
             };
-            println!("{}: {what} in {} ({} ms)", module.display(), dir.display(), m.load_time().as_millis());
+            println!(
+                "{}: {what} in {} ({} ms)",
+                module.display(),
+                dir.display(),
+                m.load_time().as_millis()
+            );
             Ok(())
         })(),
     };

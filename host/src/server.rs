@@ -33,7 +33,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use wasmtime::Engine;
 
-use crate::{result_line, CodeSource, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK};
+use crate::{
+    result_line, CodeSource, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK,
+};
 
 /// Everything `dfabake-host serve` takes.
 #[derive(Clone, Debug)]
@@ -61,8 +63,9 @@ struct Loaded {
 }
 
 const CODES: [u16; 8] = [200, 400, 404, 405, 413, 500, 503, 0];
-const BUCKETS: [f64; 12] =
-    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+const BUCKETS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+];
 
 #[derive(Default)]
 struct Metrics {
@@ -80,7 +83,10 @@ struct Metrics {
 
 impl Metrics {
     fn observe(&self, code: StatusCode, elapsed: Duration) {
-        let i = CODES.iter().position(|&c| c == code.as_u16()).unwrap_or(CODES.len() - 1);
+        let i = CODES
+            .iter()
+            .position(|&c| c == code.as_u16())
+            .unwrap_or(CODES.len() - 1);
         self.requests[i].fetch_add(1, Relaxed);
         // One counter per bucket (not cumulative): one atomic add per
         // request; `render_metrics` sums them into Prometheus' cumulative form.
@@ -89,7 +95,8 @@ impl Metrics {
             self.latency_buckets[b].fetch_add(1, Relaxed);
         }
         self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_ns.fetch_add(elapsed.as_nanos() as u64, Relaxed);
+        self.latency_sum_ns
+            .fetch_add(elapsed.as_nanos() as u64, Relaxed);
     }
 }
 
@@ -139,7 +146,9 @@ impl Shared {
             let mut out = Vec::with_capacity(inputs.len());
             for input in inputs {
                 let json = inst.match_json(mode, input)?;
-                self.metrics.matches.fetch_add(inst.last_match_count() as u64, Relaxed);
+                self.metrics
+                    .matches
+                    .fetch_add(inst.last_match_count() as u64, Relaxed);
                 out.push(result_line(input, &json));
             }
             self.metrics.inputs.fetch_add(inputs.len() as u64, Relaxed);
@@ -183,9 +192,11 @@ impl Shared {
                 });
                 reply(StatusCode::OK, "application/json", body.to_string())
             }
-            (Method::GET, "/metrics") => {
-                reply(StatusCode::OK, "text/plain; version=0.0.4", self.render_metrics())
-            }
+            (Method::GET, "/metrics") => reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.render_metrics(),
+            ),
             (Method::POST, "/match") => {
                 let too_big = parts
                     .headers
@@ -197,13 +208,18 @@ impl Shared {
                 }
                 let body = match Limited::new(body, self.cfg.max_body_bytes).collect().await {
                     Ok(b) => b.to_bytes(),
-                    Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                    Err(e)
+                        if e.downcast_ref::<http_body_util::LengthLimitError>()
+                            .is_some() =>
+                    {
                         return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
                     }
                     Err(e) => return error(StatusCode::BAD_REQUEST, &format!("reading body: {e}")),
                 };
                 let query_mode = parts.uri.query().and_then(|q| {
-                    q.split('&').find_map(|kv| kv.strip_prefix("mode=")).map(str::to_string)
+                    q.split('&')
+                        .find_map(|kv| kv.strip_prefix("mode="))
+                        .map(str::to_string)
                 });
                 let json = parts
                     .headers
@@ -215,7 +231,10 @@ impl Shared {
             (_, "/match" | "/healthz" | "/metrics") => {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             }
-            _ => error(StatusCode::NOT_FOUND, "not found: try POST /match, GET /healthz, GET /metrics"),
+            _ => error(
+                StatusCode::NOT_FOUND,
+                "not found: try POST /match, GET /healthz, GET /metrics",
+            ),
         }
     }
 
@@ -229,7 +248,10 @@ impl Shared {
         let parse_mode = |m: Option<&str>| -> Result<Mode, Answer> {
             let m = m.unwrap_or("all");
             Mode::from_name(m).ok_or_else(|| {
-                error(StatusCode::BAD_REQUEST, &format!("unknown mode {m:?} (any, all, first)"))
+                error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("unknown mode {m:?} (any, all, first)"),
+                )
             })
         };
         if json {
@@ -243,7 +265,11 @@ impl Shared {
             };
             let inputs: Vec<&[u8]> = batch.inputs.iter().map(|s| s.as_bytes()).collect();
             match self.run(mode, &inputs) {
-                Ok(lines) => reply(StatusCode::OK, "application/json", format!("[{}]", lines.join(","))),
+                Ok(lines) => reply(
+                    StatusCode::OK,
+                    "application/json",
+                    format!("[{}]", lines.join(",")),
+                ),
                 Err((code, msg)) => error(code, &msg),
             }
         } else {
@@ -262,21 +288,41 @@ impl Shared {
         use std::fmt::Write;
         let m = &self.metrics;
         let mut s = String::new();
-        let _ = writeln!(s, "# HELP dfabake_requests_total HTTP requests by status code.");
+        let _ = writeln!(
+            s,
+            "# HELP dfabake_requests_total HTTP requests by status code."
+        );
         let _ = writeln!(s, "# TYPE dfabake_requests_total counter");
         for (i, code) in CODES.iter().enumerate() {
-            let label = if *code == 0 { "other".to_string() } else { code.to_string() };
-            let _ = writeln!(s, "dfabake_requests_total{{code=\"{label}\"}} {}", m.requests[i].load(Relaxed));
+            let label = if *code == 0 {
+                "other".to_string()
+            } else {
+                code.to_string()
+            };
+            let _ = writeln!(
+                s,
+                "dfabake_requests_total{{code=\"{label}\"}} {}",
+                m.requests[i].load(Relaxed)
+            );
         }
-        let _ = writeln!(s, "# HELP dfabake_request_duration_seconds Request latency.");
+        let _ = writeln!(
+            s,
+            "# HELP dfabake_request_duration_seconds Request latency."
+        );
         let _ = writeln!(s, "# TYPE dfabake_request_duration_seconds histogram");
         let mut cumulative = 0;
         for (b, bound) in BUCKETS.iter().enumerate() {
             cumulative += m.latency_buckets[b].load(Relaxed);
-            let _ = writeln!(s, "dfabake_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                s,
+                "dfabake_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
         }
         let count = m.latency_count.load(Relaxed);
-        let _ = writeln!(s, "dfabake_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            s,
+            "dfabake_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             s,
             "dfabake_request_duration_seconds_sum {}",
@@ -286,19 +332,35 @@ impl Shared {
         for (name, help, v) in [
             ("dfabake_inputs_total", "Inputs matched.", &m.inputs),
             ("dfabake_matches_total", "Matches returned.", &m.matches),
-            ("dfabake_instances_created_total", "Instances created.", &m.instances_created),
+            (
+                "dfabake_instances_created_total",
+                "Instances created.",
+                &m.instances_created,
+            ),
             (
                 "dfabake_instance_recycles_total",
                 "Instances discarded after a trap or timeout.",
                 &m.instance_recycles,
             ),
         ] {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Relaxed)
+            );
         }
         let _ = writeln!(s, "# HELP dfabake_reloads_total Module reloads by result.");
         let _ = writeln!(s, "# TYPE dfabake_reloads_total counter");
-        let _ = writeln!(s, "dfabake_reloads_total{{result=\"ok\"}} {}", m.reloads_ok.load(Relaxed));
-        let _ = writeln!(s, "dfabake_reloads_total{{result=\"error\"}} {}", m.reloads_failed.load(Relaxed));
+        let _ = writeln!(
+            s,
+            "dfabake_reloads_total{{result=\"ok\"}} {}",
+            m.reloads_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "dfabake_reloads_total{{result=\"error\"}} {}",
+            m.reloads_failed.load(Relaxed)
+        );
         let loaded = self.current.read().unwrap().clone();
         let info = loaded.module.info();
         let _ = writeln!(s, "# HELP dfabake_module_info The module being served.");
@@ -382,7 +444,10 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
     );
     let shared = Arc::new(Shared {
         engine: engine.clone(),
-        current: RwLock::new(Arc::new(Loaded { module, generation: 0 })),
+        current: RwLock::new(Arc::new(Loaded {
+            module,
+            generation: 0,
+        })),
         generations: AtomicU64::new(0),
         metrics: Metrics::default(),
         cfg,

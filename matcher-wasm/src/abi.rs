@@ -23,8 +23,8 @@ use core::cell::UnsafeCell;
 
 use crate::format::Database;
 use crate::json::write_matches;
-use crate::matcher::{Matcher, Mode};
 use crate::locator::database_bytes;
+use crate::matcher::{Matcher, Mode};
 
 /// The ABI version of the exports below.
 pub const ABI_VERSION: u32 = 1;
@@ -95,7 +95,10 @@ pub extern "C" fn dfabake_init() -> i32 {
 /// Number of rules in the baked database (0 before `dfabake_init`).
 #[no_mangle]
 pub extern "C" fn dfabake_rule_count() -> u32 {
-    state().matcher.as_ref().map_or(0, |m| m.database().rule_count() as u32)
+    state()
+        .matcher
+        .as_ref()
+        .map_or(0, |m| m.database().rule_count() as u32)
 }
 
 /// Returns a buffer of at least `len` bytes for the next input.
@@ -121,7 +124,13 @@ pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
         return fail(st, -3, "input length exceeds the buffer from dfabake_input");
     }
     let matcher = st.matcher.as_ref().unwrap();
-    let n = write_matches(matcher, mode, &st.input[..len as usize], &mut st.scratch, &mut st.output);
+    let n = write_matches(
+        matcher,
+        mode,
+        &st.input[..len as usize],
+        &mut st.scratch,
+        &mut st.output,
+    );
     n as i32
 }
 

@@ -46,7 +46,9 @@ std::thread_local! {
     static STATE: RefCell<State> = const { RefCell::new(State { matcher: None, scratch: Vec::new() }) };
 }
 
-fn with_matcher<T>(f: impl FnOnce(&Matcher<'static>, &mut Vec<u32>) -> Result<T, JsError>) -> Result<T, JsError> {
+fn with_matcher<T>(
+    f: impl FnOnce(&Matcher<'static>, &mut Vec<u32>) -> Result<T, JsError>,
+) -> Result<T, JsError> {
     STATE.with(|cell| {
         let mut st = cell.borrow_mut();
         let st = &mut *st;
@@ -90,7 +92,9 @@ fn serializer() -> serde_wasm_bindgen::Serializer {
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serializer()).map_err(|e| JsError::new(&e.to_string()))
+    value
+        .serialize(&serializer())
+        .map_err(|e| JsError::new(&e.to_string()))
 }
 
 fn rule_values(db: &Database<'_>, rule: u32) -> Result<(JsValue, JsValue), JsError> {
@@ -123,7 +127,13 @@ fn do_first(hay: &[u8]) -> Result<JsValue, JsError> {
         None => Ok(JsValue::NULL),
         Some(f) => {
             let (id, payload) = rule_values(m.database(), f.rule)?;
-            to_js(&First { id, start: f.start, end: f.end, payload, captures: f.captures })
+            to_js(&First {
+                id,
+                start: f.start,
+                end: f.end,
+                payload,
+                captures: f.captures,
+            })
         }
     })
 }
@@ -174,5 +184,7 @@ pub fn rule_count() -> Result<u32, JsError> {
 /// Throws on a corrupt database.
 #[wasm_bindgen]
 pub fn verify() -> Result<(), JsError> {
-    Database::from_bytes(database_bytes()).map(|_| ()).map_err(|e| JsError::new(&e.to_string()))
+    Database::from_bytes(database_bytes())
+        .map(|_| ())
+        .map_err(|e| JsError::new(&e.to_string()))
 }

@@ -181,7 +181,10 @@ impl AlignedBytes {
             core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), bytes.len())
         };
         dst.copy_from_slice(bytes);
-        AlignedBytes { words, len: bytes.len() }
+        AlignedBytes {
+            words,
+            len: bytes.len(),
+        }
     }
 
     /// The bytes, starting at an 8-aligned address.
@@ -268,7 +271,9 @@ impl<'a> Shard<'a> {
     }
     /// Iterates the global rule indices of this shard, ascending.
     pub fn rules(&self) -> impl Iterator<Item = u32> + '_ {
-        self.rules.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        self.rules
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
     }
     /// The lowest (highest-priority) rule index in this shard.
     pub fn min_rule(&self) -> u32 {
@@ -347,7 +352,10 @@ impl<'a> Database<'a> {
     /// declared length.
     fn check_header(bytes: &'a [u8]) -> Result<&'a [u8], FormatError> {
         if bytes.len() < HEADER_LEN {
-            return Err(FormatError::Truncated { needed: HEADER_LEN, got: bytes.len() });
+            return Err(FormatError::Truncated {
+                needed: HEADER_LEN,
+                got: bytes.len(),
+            });
         }
         if bytes[..8] != MAGIC {
             return Err(FormatError::BadMagic);
@@ -357,14 +365,23 @@ impl<'a> Database<'a> {
             return Err(FormatError::UnsupportedVersion(version));
         }
         if read_u32(bytes, 12) as usize != HEADER_LEN {
-            return Err(FormatError::Corrupt { what: "header length", index: 0 });
+            return Err(FormatError::Corrupt {
+                what: "header length",
+                index: 0,
+            });
         }
         let total = read_u32(bytes, 16) as usize;
         if total > bytes.len() {
-            return Err(FormatError::Truncated { needed: total, got: bytes.len() });
+            return Err(FormatError::Truncated {
+                needed: total,
+                got: bytes.len(),
+            });
         }
         if total < HEADER_LEN {
-            return Err(FormatError::Corrupt { what: "total length", index: 0 });
+            return Err(FormatError::Corrupt {
+                what: "total length",
+                index: 0,
+            });
         }
         if bytes.as_ptr() as usize % DFA_ALIGN != 0 {
             return Err(FormatError::Misaligned);
@@ -382,9 +399,16 @@ impl<'a> Database<'a> {
                 .map(|end| &bytes[off..end])
                 .ok_or(FormatError::Corrupt { what, index: 0 })
         };
-        let rules = section(32, rule_count.saturating_mul(RULE_RECORD_LEN), "rule table bounds")?;
-        let shard_table =
-            section(36, shard_count.saturating_mul(SHARD_RECORD_LEN), "shard table bounds")?;
+        let rules = section(
+            32,
+            rule_count.saturating_mul(RULE_RECORD_LEN),
+            "rule table bounds",
+        )?;
+        let shard_table = section(
+            36,
+            shard_count.saturating_mul(SHARD_RECORD_LEN),
+            "shard table bounds",
+        )?;
         let strings = section(40, read_u32(bytes, 44) as usize, "string section bounds")?;
         let mut db = Database {
             bytes,
@@ -397,7 +421,10 @@ impl<'a> Database<'a> {
             let r = db.rule_record(i);
             for range in [r.id, r.payload, r.pattern] {
                 if (range.0 as usize).saturating_add(range.1 as usize) > strings.len() {
-                    return Err(FormatError::Corrupt { what: "rule string out of bounds", index: i });
+                    return Err(FormatError::Corrupt {
+                        what: "rule string out of bounds",
+                        index: i,
+                    });
                 }
             }
         }
@@ -413,7 +440,9 @@ impl<'a> Database<'a> {
                 return Err(corrupt("DFA out of bounds or misaligned"));
             }
             let list_bytes = list_len.saturating_mul(4);
-            if list_len == 0 || list_off % 4 != 0 || list_off.saturating_add(list_bytes) > bytes.len()
+            if list_len == 0
+                || list_off % 4 != 0
+                || list_off.saturating_add(list_bytes) > bytes.len()
             {
                 return Err(corrupt("shard rule list out of bounds"));
             }
@@ -444,10 +473,12 @@ impl<'a> Database<'a> {
                 // bytes passed `from_bytes` before.
                 unsafe {
                     match kind {
-                        DfaKind::Dense => dense::DFA::from_bytes_unchecked(raw)
-                            .map(|(d, _)| ShardDfa::Dense(d)),
-                        DfaKind::Sparse => sparse::DFA::from_bytes_unchecked(raw)
-                            .map(|(d, _)| ShardDfa::Sparse(d)),
+                        DfaKind::Dense => {
+                            dense::DFA::from_bytes_unchecked(raw).map(|(d, _)| ShardDfa::Dense(d))
+                        }
+                        DfaKind::Sparse => {
+                            sparse::DFA::from_bytes_unchecked(raw).map(|(d, _)| ShardDfa::Sparse(d))
+                        }
                     }
                 }
             }
@@ -459,7 +490,12 @@ impl<'a> Database<'a> {
             if patterns != list_len {
                 return Err(corrupt("DFA pattern count differs from shard rule count"));
             }
-            db.shards.push(Shard { dfa, flags, rules: list, min_rule });
+            db.shards.push(Shard {
+                dfa,
+                flags,
+                rules: list,
+                min_rule,
+            });
         }
         Ok(db)
     }
@@ -497,7 +533,11 @@ impl<'a> Database<'a> {
         let r = self.rule_record(i);
         Rule {
             id_json: self.str(r.id),
-            payload_json: if r.payload.1 == 0 { None } else { Some(self.str(r.payload)) },
+            payload_json: if r.payload.1 == 0 {
+                None
+            } else {
+                Some(self.str(r.payload))
+            },
             pattern: self.str(r.pattern),
         }
     }
@@ -553,7 +593,11 @@ impl Default for DatabaseWriter {
 impl DatabaseWriter {
     /// An empty writer.
     pub fn new() -> DatabaseWriter {
-        DatabaseWriter { rules: Vec::new(), strings: Vec::new(), shards: Vec::new() }
+        DatabaseWriter {
+            rules: Vec::new(),
+            strings: Vec::new(),
+            shards: Vec::new(),
+        }
     }
 
     fn push_str(&mut self, s: &str) -> (u32, u32) {
@@ -567,7 +611,8 @@ impl DatabaseWriter {
         let id = self.push_str(rule.id_json);
         let payload = rule.payload_json.map_or((0, 0), |p| self.push_str(p));
         let pattern = self.push_str(rule.pattern);
-        self.rules.push((id.0, id.1, payload.0, payload.1, pattern.0, pattern.1));
+        self.rules
+            .push((id.0, id.1, payload.0, payload.1, pattern.0, pattern.1));
         (self.rules.len() - 1) as u32
     }
 
@@ -575,12 +620,18 @@ impl DatabaseWriter {
     /// `write_to_little_endian`, whose pattern `k` stands for rule `rules[k]`
     /// (`rules` must be ascending).
     pub fn push_shard(&mut self, kind: DfaKind, flags: u32, dfa: Vec<u8>, rules: Vec<u32>) {
-        self.shards.push(PendingShard { kind, flags, dfa, rules });
+        self.shards.push(PendingShard {
+            kind,
+            flags,
+            dfa,
+            rules,
+        });
     }
 
     /// Lays out the database, computes its checksum and returns its bytes.
     pub fn finish(mut self) -> Vec<u8> {
-        self.shards.sort_by_key(|s| s.rules.first().copied().unwrap_or(u32::MAX));
+        self.shards
+            .sort_by_key(|s| s.rules.first().copied().unwrap_or(u32::MAX));
         let rules_off = HEADER_LEN;
         let shards_off = rules_off + self.rules.len() * RULE_RECORD_LEN;
         let lists_off = shards_off + self.shards.len() * SHARD_RECORD_LEN;

@@ -15,7 +15,11 @@ struct Locator {
 
 /// Patched by the builder at bake time; see [`crate::module`].
 #[used]
-static mut DFABAKE_LOCATOR: Locator = Locator { marker: LOCATOR_MARKER, address: 0, len: 0 };
+static mut DFABAKE_LOCATOR: Locator = Locator {
+    marker: LOCATOR_MARKER,
+    address: 0,
+    len: 0,
+};
 
 /// The database baked into this module (empty in the unbaked template).
 pub(crate) fn database_bytes() -> &'static [u8] {

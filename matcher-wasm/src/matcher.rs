@@ -126,9 +126,17 @@ pub struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     /// A matcher over `db`. Costs O(shards); exact engines are built on demand.
     pub fn new(db: Database<'a>) -> Matcher<'a> {
-        let sets = db.shards().iter().map(|s| PatternSet::new(s.rule_count())).collect();
+        let sets = db
+            .shards()
+            .iter()
+            .map(|s| PatternSet::new(s.rule_count()))
+            .collect();
         let exact = (0..db.rule_count()).map(|_| None).collect();
-        Matcher { db, sets: RefCell::new(sets), exact: RefCell::new(exact) }
+        Matcher {
+            db,
+            sets: RefCell::new(sets),
+            exact: RefCell::new(exact),
+        }
     }
 
     /// The database searched.
@@ -150,14 +158,20 @@ impl<'a> Matcher<'a> {
                 .expect("the builder verified that every baked pattern compiles");
             let cache = regex.create_cache();
             let captures = regex.create_captures();
-            Box::new(ExactRule { regex, cache, captures })
+            Box::new(ExactRule {
+                regex,
+                cache,
+                captures,
+            })
         });
         f(engine)
     }
 
     fn exact_is_match(&self, rule: u32, hay: &[u8]) -> bool {
         self.with_exact(rule, |e| {
-            e.regex.search_half_with(&mut e.cache, &Input::new(hay).earliest(true)).is_some()
+            e.regex
+                .search_half_with(&mut e.cache, &Input::new(hay).earliest(true))
+                .is_some()
         })
     }
 
@@ -244,18 +258,26 @@ impl<'a> Matcher<'a> {
             }
         }
         candidates.sort_unstable();
-        candidates.into_iter().find_map(|rule| self.exact_first(rule, hay))
+        candidates
+            .into_iter()
+            .find_map(|rule| self.exact_first(rule, hay))
     }
 
     /// The leftmost-first match of one rule, with captures.
     pub fn exact_first(&self, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
         self.with_exact(rule, |e| {
-            e.regex.search_captures_with(&mut e.cache, &Input::new(hay), &mut e.captures);
+            e.regex
+                .search_captures_with(&mut e.cache, &Input::new(hay), &mut e.captures);
             let m = e.captures.get_match()?;
             let captures = (0..e.captures.group_len())
                 .map(|g| e.captures.get_group(g).map(|s| (s.start, s.end)))
                 .collect();
-            Some(FirstMatch { rule, start: m.start(), end: m.end(), captures })
+            Some(FirstMatch {
+                rule,
+                start: m.start(),
+                end: m.end(),
+                captures,
+            })
         })
     }
 }

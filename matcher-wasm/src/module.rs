@@ -34,7 +34,10 @@ struct Reader<'m> {
 
 impl<'m> Reader<'m> {
     fn byte(&mut self) -> Result<u8, FormatError> {
-        let b = *self.bytes.get(self.pos).ok_or(FormatError::BadModule("unexpected end"))?;
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .ok_or(FormatError::BadModule("unexpected end"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -88,7 +91,10 @@ pub fn for_each_data_segment<'m>(
     if wasm.len() < 8 || wasm[..4] != *b"\0asm" {
         return Err(FormatError::BadModule("missing \\0asm header"));
     }
-    let mut r = Reader { bytes: wasm, pos: 8 };
+    let mut r = Reader {
+        bytes: wasm,
+        pos: 8,
+    };
     while r.pos < wasm.len() {
         let id = r.byte()?;
         let len = r.leb_u32()? as usize;
@@ -96,7 +102,10 @@ pub fn for_each_data_segment<'m>(
         if id != 11 {
             continue;
         }
-        let mut s = Reader { bytes: body, pos: 0 };
+        let mut s = Reader {
+            bytes: body,
+            pos: 0,
+        };
         for _ in 0..s.leb_u32()? {
             let address = match s.leb_u32()? {
                 0 => Some(const_offset(&mut s)?),
@@ -104,7 +113,11 @@ pub fn for_each_data_segment<'m>(
                 2 => {
                     let mem = s.leb_u32()?;
                     let at = const_offset(&mut s)?;
-                    if mem == 0 { Some(at) } else { None }
+                    if mem == 0 {
+                        Some(at)
+                    } else {
+                        None
+                    }
                 }
                 _ => return Err(FormatError::BadModule("unknown data segment kind")),
             };
@@ -141,7 +154,11 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
     for_each_data_segment(wasm, |seg| {
         // The database segment itself (megabytes) cannot hold the locator.
         let is_database = seg.bytes.len() >= MAGIC.len() && seg.bytes[..MAGIC.len()] == MAGIC;
-        if let Some(at) = if is_database { None } else { find_marker(seg.bytes) } {
+        if let Some(at) = if is_database {
+            None
+        } else {
+            find_marker(seg.bytes)
+        } {
             if seg.bytes.len() >= at + LOCATOR_LEN {
                 let l = &seg.bytes[at + 16..at + LOCATOR_LEN];
                 locator = Some((
@@ -161,7 +178,10 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
         .find(|s| s.address == address)
         .ok_or(FormatError::BadModule("locator points at no data segment"))?;
     if seg.bytes.len() < len as usize {
-        return Err(FormatError::Truncated { needed: len as usize, got: seg.bytes.len() });
+        return Err(FormatError::Truncated {
+            needed: len as usize,
+            got: seg.bytes.len(),
+        });
     }
     let db = &seg.bytes[..len as usize];
     if db.len() < MAGIC.len() || db[..MAGIC.len()] != MAGIC {
@@ -172,5 +192,7 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
 
 /// Offset of the locator marker in `bytes`.
 pub fn find_marker(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(LOCATOR_MARKER.len()).position(|w| w == LOCATOR_MARKER)
+    bytes
+        .windows(LOCATOR_MARKER.len())
+        .position(|w| w == LOCATOR_MARKER)
 }

@@ -3,14 +3,20 @@
 //! (used per instance, after a checked verification) never panics on a
 //! damaged header or table.
 
-use dfabake_matcher::format::{AlignedBytes, Database, DatabaseWriter, DfaKind, RuleEntry, FormatError};
+use dfabake_matcher::format::{
+    AlignedBytes, Database, DatabaseWriter, DfaKind, FormatError, RuleEntry,
+};
 use dfabake_matcher::{Matcher, Mode};
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::MatchKind;
 
 fn dfa(patterns: &[&str]) -> Vec<u8> {
     let d = dense::Builder::new()
-        .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Unanchored))
+        .configure(
+            dense::Config::new()
+                .match_kind(MatchKind::All)
+                .start_kind(StartKind::Unanchored),
+        )
         .build_many(patterns)
         .unwrap();
     let mut buf = vec![0; d.write_to_len()];
@@ -20,9 +26,21 @@ fn dfa(patterns: &[&str]) -> Vec<u8> {
 
 fn sample() -> Vec<u8> {
     let mut w = DatabaseWriter::new();
-    w.push_rule(RuleEntry { id_json: "1", payload_json: Some("{\"k\":1}"), pattern: "(?-u)ab+c" });
-    w.push_rule(RuleEntry { id_json: "\"two\"", payload_json: None, pattern: "(?-u)xyz" });
-    w.push_rule(RuleEntry { id_json: "3", payload_json: None, pattern: "(?-u)q" });
+    w.push_rule(RuleEntry {
+        id_json: "1",
+        payload_json: Some("{\"k\":1}"),
+        pattern: "(?-u)ab+c",
+    });
+    w.push_rule(RuleEntry {
+        id_json: "\"two\"",
+        payload_json: None,
+        pattern: "(?-u)xyz",
+    });
+    w.push_rule(RuleEntry {
+        id_json: "3",
+        payload_json: None,
+        pattern: "(?-u)q",
+    });
     w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)ab+c", "(?-u)q"]), vec![0, 2]);
     w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)xyz"]), vec![1]);
     w.finish()
@@ -43,7 +61,10 @@ fn a_written_database_reads_back_and_matches() {
     assert!(!m.is_match(b"nothing"));
     let mut out = Vec::new();
     dfabake_matcher::json::write_matches(&m, Mode::All, b"xyz q", &mut Vec::new(), &mut out);
-    assert_eq!(out, b"[{\"id\":\"two\",\"payload\":null},{\"id\":3,\"payload\":null}]");
+    assert_eq!(
+        out,
+        b"[{\"id\":\"two\",\"payload\":null},{\"id\":3,\"payload\":null}]"
+    );
 }
 
 #[test]
@@ -54,7 +75,10 @@ fn every_bit_flip_is_detected() {
             let mut bad = good.clone();
             bad[i] ^= 1 << bit;
             let aligned = AlignedBytes::copy_from(&bad);
-            assert!(Database::from_bytes(aligned.as_bytes()).is_err(), "flip of bit {bit} at byte {i} undetected");
+            assert!(
+                Database::from_bytes(aligned.as_bytes()).is_err(),
+                "flip of bit {bit} at byte {i} undetected"
+            );
         }
     }
 }
@@ -66,7 +90,10 @@ fn every_truncation_is_detected() {
         let aligned = AlignedBytes::copy_from(&good[..len]);
         let err = Database::from_bytes(aligned.as_bytes()).unwrap_err();
         assert!(
-            matches!(err, FormatError::Truncated { .. } | FormatError::ChecksumMismatch { .. }),
+            matches!(
+                err,
+                FormatError::Truncated { .. } | FormatError::ChecksumMismatch { .. }
+            ),
             "len {len}: {err:?}"
         );
     }
@@ -96,5 +123,8 @@ fn misaligned_bytes_are_refused() {
     let mut shifted = vec![0u8; good.len() + 1];
     shifted[1..].copy_from_slice(&good);
     let aligned = AlignedBytes::copy_from(&shifted);
-    assert_eq!(Database::from_bytes(&aligned.as_bytes()[1..]).unwrap_err(), FormatError::Misaligned);
+    assert_eq!(
+        Database::from_bytes(&aligned.as_bytes()[1..]).unwrap_err(),
+        FormatError::Misaligned
+    );
 }
