@@ -170,6 +170,12 @@ fn bad_rows_are_all_listed_and_nothing_is_written() {
         "{err}"
     );
     assert!(!out.exists(), "nothing may be written on failure");
+    let deep = dir.path().join("new/deeper/out");
+    assert!(!build(&pats, &deep, &[]).status.success());
+    assert!(
+        !dir.path().join("new").exists(),
+        "parents made for the output are removed again"
+    );
     assert!(
         fs::read_dir(dir.path()).unwrap().count() == 1,
         "no temp dirs left behind"

@@ -6,26 +6,19 @@
 use dfabake::compile::Config;
 use dfabake::rules::{RuleId, RuleSpec};
 use dfabake_matcher::format::DfaKind;
-use dfabake_tests::{compare, Oracle, Wasm};
+use dfabake_tests::{compare, Oracle, Rng, Wasm};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError};
 
 /// Deterministic generator of small, valid, match-prone patterns.
-struct Gen(u64, usize);
+struct Gen(Rng, usize);
 
 impl Gen {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n)
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
+        self.0.pick(xs)
     }
 
     fn atom(&mut self, depth: u32) -> String {
@@ -155,7 +148,7 @@ fn check_seed(
     inputs: usize,
     cfg: &Config,
 ) -> Result<(), TestCaseError> {
-    let mut g = Gen(seed | 1, 0);
+    let mut g = Gen(Rng(seed | 1), 0);
     let n = 1 + g.below(rules_per_set);
     let rules = g.rules(n);
     let oracle = Oracle::new(&rules);

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use dfabake_tests::Rng;
 use mariadb::{release_bin, MariaDb, PASSWORD};
 use mysql::prelude::Queryable;
 
@@ -76,29 +77,9 @@ fn host_match_args(module: &Path, inputs: &[String]) -> Vec<Vec<i64>> {
         .args(inputs)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "dfabake-host failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), inputs.len());
-    lines
+    matches_per_input(out, inputs)
         .iter()
-        .zip(inputs)
-        .map(|(l, i)| {
-            assert_eq!(l["input"].as_str().unwrap(), i);
-            l["matches"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["id"].as_i64().unwrap())
-                .collect()
-        })
+        .map(|m| ids(m))
         .collect()
 }
 
@@ -121,6 +102,14 @@ fn host_match(
     let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()).unwrap());
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
+    matches_per_input(out, inputs)
+}
+
+/// Parses `dfabake-host match` output: one line per input, in order.
+fn matches_per_input(
+    out: Output,
+    inputs: &[String],
+) -> Vec<Vec<(serde_json::Value, serde_json::Value)>> {
     assert!(
         out.status.success(),
         "dfabake-host failed: {}",
@@ -656,27 +645,6 @@ fn connection_dropped_mid_read() {
 
 // ---------------------------------------------------------------------------
 // Differential test against MariaDB.
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const WORDS: &[&str] = &[
     "bot", "Bot", "crawler", "Spider", "curl", "wget", "Mozilla", "café", "Café", "naïve",

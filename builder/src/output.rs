@@ -21,8 +21,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
 
 /// A directory being prepared next to its final place.
 pub struct Staging {
-    dir: tempfile::TempDir,
+    /// `None` once committed.
+    dir: Option<tempfile::TempDir>,
     out: PathBuf,
+    /// The outermost directory this staging created to hold `out`, removed
+    /// again (if still empty) when the build fails.
+    created: Option<PathBuf>,
 }
 
 impl Staging {
@@ -34,6 +38,11 @@ impl Staging {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let created = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .last()
+            .map(Path::to_path_buf);
         fs::create_dir_all(&parent).map_err(io(&parent))?;
         let name = out
             .file_name()
@@ -44,14 +53,15 @@ impl Staging {
             .tempdir_in(&parent)
             .map_err(io(&parent))?;
         Ok(Staging {
-            dir,
+            dir: Some(dir),
             out: out.to_path_buf(),
+            created,
         })
     }
 
     /// Path of `name` inside the staging directory.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir.as_ref().expect("not committed").path().join(name)
     }
 
     /// Writes a file into the staging directory (and syncs it).
@@ -67,9 +77,11 @@ impl Staging {
     }
 
     /// Moves the staged directory into place, replacing a previous output.
-    pub fn commit(self) -> Result<PathBuf, BuildError> {
+    pub fn commit(mut self) -> Result<PathBuf, BuildError> {
         check_replaceable(&self.out)?;
-        let staged = self.dir.keep();
+        let staged = self.dir.take().expect("committed once").keep();
+        // From here on the output directory's parents are in use.
+        self.created = None;
         if self.out.exists() {
             // Rename the old output aside first: both renames are atomic, and
             // the old one is only deleted once the new one is in place.
@@ -91,7 +103,22 @@ impl Staging {
                 source: e,
             });
         }
-        Ok(self.out)
+        Ok(self.out.clone())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // A failed build: the temporary directory goes first (TempDir's own
+        // drop), then the parents it needed, if they are empty.
+        drop(self.dir.take());
+        if let (Some(top), Some(parent)) = (&self.created, self.out.parent()) {
+            for dir in parent.ancestors() {
+                if fs::remove_dir(dir).is_err() || dir == top {
+                    break;
+                }
+            }
+        }
     }
 }
 
