@@ -243,21 +243,82 @@ fn empty_rule_sets_are_refused() {
 fn dfa_size_limit_is_a_clear_error_naming_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let pats = dir.path().join("r.jsonl");
+    // 3,000 alternatives: no repeat to widen, so no approximate DFA either.
+    let words: Vec<String> = (0..3000)
+        .map(|i| format!("w{i}q{}", i * 7919 % 3001))
+        .collect();
+    let rules = [
+        serde_json::json!({"id": 10, "pattern": "abc"}),
+        serde_json::json!({"id": 12, "pattern": words.join("|")}),
+    ];
+    let text: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+    fs::write(&pats, text.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let o = build(&pats, &out, &["--max-dfa-bytes", "200000"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("rule id 12 (line 2)") && err.contains("exceeds the limit of 200000 bytes"),
+        "{err}"
+    );
+    assert!(!err.contains("rule id 10"), "the small rule is fine: {err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("r.jsonl");
     fs::write(
         &pats,
         "{\"id\": 10, \"pattern\": \"abc\"}\n{\"id\": 11, \"pattern\": \"\\\\w{1,40}x\\\\w{20}\"}\n",
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = build(&pats, &out, &["--max-dfa-bytes", "200000"]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(
-        err.contains("rule id 11 (line 2)") && err.contains("exceeds the limit of 200000 bytes"),
-        "{err}"
+    // The exact DFA of rule 11 exceeds 400 kB while being built; its widened
+    // form `\w*x\w*` needs 330 kB.
+    let o = build(
+        &pats,
+        &out,
+        &["--max-dfa-bytes", "400000", "--quiet", "--no-cache"],
     );
-    assert!(!err.contains("rule id 10"), "the small rule is fine: {err}");
-    assert!(!out.exists());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["approximate_rules"], serde_json::json!([11]));
+    let approx: Vec<&Value> = manifest["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["approximate"] == true)
+        .collect();
+    assert_eq!(approx.len(), 1);
+    let rules = load_file(&pats, FileFormat::Auto).unwrap();
+    let oracle = Oracle::new(&rules);
+    let inputs: Vec<String> = vec![
+        format!("a{}x{}", "b".repeat(3), "c".repeat(20)), // matches 11
+        format!("a{}x{}", "b".repeat(3), "c".repeat(19)), // widened DFA says yes, exact says no
+        format!("{}x{} abc", "é".repeat(2), "ж".repeat(20)), // Unicode \w
+        "x".repeat(30),
+        "abc".into(),
+        String::new(),
+    ];
+    let stdin: String = inputs.iter().map(|i| format!("{i}\n")).collect();
+    for mode in ["all", "first", "any"] {
+        let o = host_match(&out.join("matcher.wasm"), mode, stdin.as_bytes());
+        for (line, hay) in lines(&o).iter().zip(&inputs) {
+            let want = oracle.all(hay.as_bytes());
+            match mode {
+                "all" => assert_eq!(ids(&line["matches"]), want, "{hay}"),
+                "first" => assert_eq!(
+                    parse_first(&line["matches"]),
+                    oracle.first(hay.as_bytes()),
+                    "{hay}"
+                ),
+                _ => assert_eq!(ids(&line["matches"]).is_empty(), want.is_empty(), "{hay}"),
+            }
+        }
+    }
 }
 
 #[test]

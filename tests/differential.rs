@@ -11,7 +11,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError};
 
 /// Deterministic generator of small, valid, match-prone patterns.
-struct Gen(Rng, usize);
+/// Random source, capture-group counter, and whether to use large counted
+/// repeats (which push rules onto the approximate-DFA path).
+struct Gen(Rng, usize, bool);
 
 impl Gen {
     fn below(&mut self, n: usize) -> usize {
@@ -79,6 +81,10 @@ impl Gen {
             return atom;
         }
         const REPS: &[&str] = &["", "", "", "*", "+", "?", "{1,3}", "{2}", "*?", "+?", "??"];
+        const BIG: &[&str] = &["{5,9}", "{6}", "{0,12}", "{7,}"];
+        if self.2 && self.below(3) == 0 {
+            return format!("{atom}{}", self.pick(BIG));
+        }
         format!("{atom}{}", self.pick(REPS))
     }
 
@@ -148,7 +154,7 @@ fn check_seed(
     inputs: usize,
     cfg: &Config,
 ) -> Result<(), TestCaseError> {
-    let mut g = Gen(Rng(seed | 1), 0);
+    let mut g = Gen(Rng(seed | 1), 0, cfg.max_dfa_bytes < 100_000);
     let n = 1 + g.below(rules_per_set);
     let rules = g.rules(n);
     let oracle = Oracle::new(&rules);
@@ -156,8 +162,12 @@ fn check_seed(
         Ok(w) => w,
         // A random rule can legitimately need a DFA over the size limit; the
         // builder must then say so (tested in cli.rs), and the case is void.
-        Err(e) if e.to_string().contains("exceeds the limit") => {
-            return Err(TestCaseError::reject("DFA over the size limit"))
+        // Likewise a rule over the exact engine's (the regex crate's) NFA size limit.
+        Err(e)
+            if e.to_string().contains("exceeds the limit")
+                || e.to_string().contains("too large to compile") =>
+        {
+            return Err(TestCaseError::reject("over a size limit"))
         }
         Err(e) => return Err(TestCaseError::fail(e.to_string())),
     };
@@ -190,6 +200,15 @@ proptest! {
     fn random_rules_sparse_many_shards(seed in any::<u64>()) {
         let cfg = Config { dfa_kind: DfaKind::Sparse, shard_rules: 2, ..Config::default() };
         check_seed(seed, 12, 150, &cfg)?;
+    }
+
+    /// Large counted repeats under a tiny DFA size limit: rules whose DFA is
+    /// too big are answered by a widened DFA plus exact confirmation, and
+    /// must still agree with the oracle exactly.
+    #[test]
+    fn random_rules_with_approximate_dfas(seed in any::<u64>()) {
+        let cfg = Config { max_dfa_bytes: 90_000, shard_rules: 4, ..Config::default() };
+        check_seed(seed, 10, 150, &cfg)?;
     }
 }
 

@@ -217,6 +217,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         "rules": compiled.rule_count,
         "skipped": compiled.skipped,
         "shards": compiled.shards,
+        "approximate_rules": compiled.approximate_ids(&rules),
         "database": {
             "bytes": compiled.database.len(),
             "checksum": checksum,

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, SHARD_MAY_QUIT};
+use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, SHARD_CONFIRM, SHARD_MAY_QUIT};
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
@@ -100,6 +100,9 @@ pub struct ShardReport {
     pub build_seconds: f64,
     /// Whether the DFA came from the shard cache.
     pub cached: bool,
+    /// The DFA over-approximates its rules (bounded repeats widened): the
+    /// exact engine confirms each candidate.
+    pub approximate: bool,
 }
 
 /// What [`compile`] produced.
@@ -111,12 +114,25 @@ pub struct Compiled {
     pub rule_count: usize,
     /// Input positions of the rules in the database, in database order.
     pub kept: Vec<usize>,
+    /// Input positions of the rules on the approximate-DFA + confirm path.
+    pub approximate: Vec<usize>,
     /// Rules left out under [`OnInvalid::Skip`].
     pub skipped: Vec<RowError>,
     /// One entry per shard, in database order.
     pub shards: Vec<ShardReport>,
     /// Wall time of the whole compile.
     pub elapsed: Duration,
+}
+
+impl Compiled {
+    /// Ids of the rules answered by an approximate DFA plus exact
+    /// confirmation (rules whose own DFA was over the size limit).
+    pub fn approximate_ids(&self, rules: &[RuleSpec]) -> Vec<serde_json::Value> {
+        self.approximate
+            .iter()
+            .map(|&i| serde_json::from_str(&rules[i].id.to_json()).unwrap())
+            .collect()
+    }
 }
 
 /// Checks one rule and returns the pattern to compile, or why it cannot be.
@@ -219,13 +235,15 @@ struct BuiltShard {
     dfa: Vec<u8>,
     seconds: f64,
     cached: bool,
+    /// The DFA over-approximates (widened repeats): confirm its matches.
+    confirm: bool,
 }
 
 /// Compiles every chunk of prepared rules, splitting chunks whose DFA is over
 /// the limit. Returns built shards and the rules too big on their own.
 fn build_shards(
     chunks: Vec<Vec<usize>>,
-    prepared: &[Prepared],
+    patterns_of: &[&str],
     cfg: &Config,
     cache: Option<&ShardCache>,
 ) -> (Vec<BuiltShard>, Vec<(usize, String)>) {
@@ -250,7 +268,7 @@ fn build_shards(
                 };
                 let t = Instant::now();
                 let patterns: Vec<&str> =
-                    chunk.iter().map(|&p| prepared[p].effective.as_str()).collect();
+                    chunk.iter().map(|&p| patterns_of[p]).collect();
                 let key = ShardCache::key(&patterns, cfg.dfa_kind, cfg.max_dfa_bytes);
                 let result = match cache.and_then(|c| c.get(&key, cfg.dfa_kind, patterns.len())) {
                     Some(Entry::Dfa(dfa)) => Ok((dfa, true)),
@@ -268,7 +286,8 @@ fn build_shards(
                 match result {
                     Ok((dfa, cached)) => {
                         let seconds = if cached { 0.0 } else { t.elapsed().as_secs_f64() };
-                        built.lock().unwrap().push(BuiltShard { members: chunk, dfa, seconds, cached });
+                        built.lock().unwrap().push(BuiltShard {
+                            confirm: false, members: chunk, dfa, seconds, cached });
                     }
                     Err(e) if chunk.len() > 1 && over_limit(&e) => {
                         let mut q = queue.lock().unwrap();
@@ -349,8 +368,40 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 None
             }
         });
-    let (built, too_big) = build_shards(chunks, &prepared, cfg, cache.as_ref());
+    let effective: Vec<&str> = prepared.iter().map(|p| p.effective.as_str()).collect();
+    let (mut built, too_big) = build_shards(chunks, &effective, cfg, cache.as_ref());
+    // A rule too big alone gets a second chance: a DFA of its widened form
+    // filters, and its exact engine confirms the candidates.
+    let mut widened: Vec<String> = vec![String::new(); prepared.len()];
+    let mut confirm_members = Vec::new();
+    let mut too_big_rows = Vec::new();
     for (p, why) in too_big {
+        match crate::relax::widened(&prepared[p].effective) {
+            Some(w) => {
+                widened[p] = w;
+                confirm_members.push(p);
+            }
+            None => too_big_rows.push((p, why)),
+        }
+    }
+    confirm_members.sort_unstable();
+    if !confirm_members.is_empty() {
+        let chunks = chunk(
+            &confirm_members,
+            |p| pattern_hash(&widened[p]),
+            cfg.shard_rules,
+        );
+        let patterns: Vec<&str> = widened.iter().map(String::as_str).collect();
+        let (more, still_too_big) = build_shards(chunks, &patterns, cfg, cache.as_ref());
+        built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
+        too_big_rows.extend(still_too_big.into_iter().map(|(p, why)| {
+            (
+                p,
+                format!("{why} (even with its bounded repeats widened for an approximate DFA)"),
+            )
+        }));
+    }
+    for (p, why) in too_big_rows {
         let rule = &rules[prepared[p].input_index];
         errors.push((
             prepared[p].input_index,
@@ -392,13 +443,19 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             pattern: &prepared[p].effective,
         });
     }
-    let mut built = built;
+    let approximate_inputs: Vec<usize> = built
+        .iter()
+        .filter(|s| s.confirm)
+        .flat_map(|s| s.members.iter().map(|&p| prepared[p].input_index))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     built.sort_by_key(|s| new_index[s.members[0]]);
     let mut shards = Vec::new();
     let mut db_estimate = 0usize;
     for s in built {
         let rules: Vec<u32> = s.members.iter().map(|&p| new_index[p]).collect();
-        let uwb = prepared[s.members[0]].unicode_word_boundary;
+        let uwb = s.members.iter().any(|&p| prepared[p].unicode_word_boundary);
         db_estimate += s.dfa.len();
         shards.push(ShardReport {
             rules: rules.len(),
@@ -407,10 +464,11 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             unicode_word_boundary: uwb,
             build_seconds: s.seconds,
             cached: s.cached,
+            approximate: s.confirm,
         });
         writer.push_shard(
             cfg.dfa_kind,
-            if uwb { SHARD_MAY_QUIT } else { 0 },
+            if uwb { SHARD_MAY_QUIT } else { 0 } | if s.confirm { SHARD_CONFIRM } else { 0 },
             s.dfa,
             rules,
         );
@@ -432,6 +490,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         database,
         rule_count: keep.len(),
         kept: keep.iter().map(|&p| prepared[p].input_index).collect(),
+        approximate: approximate_inputs,
         skipped: errors.into_iter().map(|(_, e)| e).collect(),
         shards,
         elapsed: start.elapsed(),

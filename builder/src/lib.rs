@@ -20,6 +20,7 @@ pub mod error;
 pub mod mysql;
 pub mod npm;
 pub mod output;
+pub mod relax;
 pub mod rules;
 pub mod shard_cache;
 

@@ -56,6 +56,11 @@ pub const DFA_ALIGN: usize = 8;
 /// engine for that shard's rules.
 pub const SHARD_MAY_QUIT: u32 = 1;
 
+/// Shard flag: the DFA over-approximates its rules (large bounded repeats
+/// widened, so that it fits the size limit); every rule it reports is a
+/// candidate that the matcher confirms with the rule's exact engine.
+pub const SHARD_CONFIRM: u32 = 2;
+
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DfaKind {
@@ -282,6 +287,10 @@ impl<'a> Shard<'a> {
     /// Whether the DFA can give up on non-ASCII input (Unicode `\b`).
     pub fn may_quit(&self) -> bool {
         self.flags & SHARD_MAY_QUIT != 0
+    }
+    /// Whether the DFA over-approximates and its matches need confirming.
+    pub fn needs_confirm(&self) -> bool {
+        self.flags & SHARD_CONFIRM != 0
     }
     /// Dense or sparse.
     pub fn kind(&self) -> DfaKind {

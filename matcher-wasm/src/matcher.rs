@@ -11,7 +11,8 @@
 //! regex, configured exactly as `regex::bytes::Regex`) is built lazily, only
 //! for rules that need it, and cached for the life of the matcher: the winner
 //! of `first` (for its span and captures), and the rules of a shard whose DFA
-//! gave up on non-ASCII input (Unicode `\b`).
+//! gave up on non-ASCII input (Unicode `\b`), and the candidates of a shard
+//! whose DFA over-approximates its rules (large bounded repeats widened).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -179,7 +180,17 @@ impl<'a> Matcher<'a> {
     /// rule that does (not necessarily the highest-priority one).
     pub fn find_any(&self, hay: &[u8]) -> Option<u32> {
         let input = Input::new(hay).earliest(true);
-        for shard in self.db.shards() {
+        let mut candidates = Vec::new();
+        for (si, shard) in self.db.shards().iter().enumerate() {
+            if shard.needs_confirm() {
+                // The DFA's first hit may be a false positive: confirm all.
+                candidates.clear();
+                self.shard_matches(si, shard, hay, &mut candidates);
+                if let Some(&r) = candidates.first() {
+                    return Some(r);
+                }
+                continue;
+            }
             let found = match &shard.dfa {
                 ShardDfa::Dense(d) => d.try_search_fwd(&input),
                 ShardDfa::Sparse(d) => d.try_search_fwd(&input),
@@ -213,6 +224,16 @@ impl<'a> Matcher<'a> {
             ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, set),
         };
         match res {
+            Ok(()) if shard.needs_confirm() => {
+                let candidates: Vec<u32> =
+                    set.iter().map(|pid| shard.rule(pid.as_usize())).collect();
+                drop(sets);
+                out.extend(
+                    candidates
+                        .into_iter()
+                        .filter(|&r| self.exact_is_match(r, hay)),
+                );
+            }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
             Err(_) => {
                 drop(sets);
