@@ -3,7 +3,7 @@
 # module, and answer examples/inputs.txt through dfabake-host in all modes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup target add wasm32-unknown-unknown
+bash .ci/setup --build
 cargo build --release -p dfabake -p dfabake-host
 ./target/release/dfabake build --patterns examples/rules.jsonl --out out/example
 for mode in any all first; do
