@@ -4,11 +4,8 @@
 # the examples set and on it, side by side, in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash benches/fetch-data.sh
 data=target/bench-data
-mkdir -p "$data"
-if [ ! -f "$data/package/crawler-user-agents.json" ]; then
-  (cd "$data" && npm pack --silent crawler-user-agents@1.60.0 >/dev/null && tar xzf crawler-user-agents-1.60.0.tgz)
-fi
 cargo build --release -p dfabake-benches
 ./target/release/dfabake-bench \
   examples examples/rules.jsonl examples/inputs.txt \

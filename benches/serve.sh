@@ -5,11 +5,8 @@
 # Bounded: fixed request counts, 30 s cap per load run, loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash benches/fetch-data.sh
 data=target/bench-data
-mkdir -p "$data"
-if [ ! -f "$data/package/crawler-user-agents.json" ]; then
-  (cd "$data" && npm pack --silent crawler-user-agents@1.60.0 >/dev/null && tar xzf crawler-user-agents-1.60.0.tgz)
-fi
 cargo build --release -p dfabake -p dfabake-host -p dfabake-benches
 python3 - "$data" <<'PY'
 import json, sys
