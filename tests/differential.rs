@@ -13,7 +13,23 @@ use proptest::test_runner::{Config as PtConfig, TestCaseError};
 /// Deterministic generator of small, valid, match-prone patterns.
 /// Random source, capture-group counter, and whether to use large counted
 /// repeats (which push rules onto the approximate-DFA path).
-struct Gen(Rng, usize, bool);
+/// Random rules and inputs: `Gen(rng, groups so far, big repeats, words)`.
+/// With `words`, literals are mostly whole words and inputs mostly ASCII
+/// text made of them, so that the literal prefilter and the ASCII-widened
+/// DFAs (exact on ASCII input only) are what decides.
+struct Gen(Rng, usize, bool, bool);
+
+const WORDS: &[&str] = &[
+    "bot", "Googlebot", "crawl", "spider", "ſpider", "KELVIN", "\\x{212A}elvin", "Straße",
+    "éclair", "abc", "http://", "Mozilla/5\\.0", "bingbot", "(?i:BingBot)", "(?-i:Spider)",
+];
+const WORD_INPUTS: &[&str] = &[
+    "bot", "Googlebot", "GOOGLEBOT", "crawl", "Spider", "spider", "KELVIN", "kelvin", "abc",
+    "ABC", "http://", "Mozilla/5.0", " ", "/", "1.2", "(", ";", "bingbot", "BINGBOT", "x", "_",
+    "22", "ab", "c",
+];
+const WORD_INPUTS_NON_ASCII: &[&str] =
+    &["\u{212A}ELVIN", "ſpider", "Straße", "STRASSE", "éclair", "Ж", "\u{0663}"];
 
 impl Gen {
     fn below(&mut self, n: usize) -> usize {
@@ -58,6 +74,7 @@ impl Gen {
             "(?m:$)",
         ];
         match self.below(if depth == 0 { 3 } else { 6 }) {
+            0 if self.3 && self.below(3) != 0 => self.pick(WORDS).to_string(),
             0 => self.pick(LITERALS).to_string(),
             1 => self.pick(CLASSES).to_string(),
             2 => self.pick(LOOKS).to_string(),
@@ -141,6 +158,19 @@ impl Gen {
             b"\x80",
             b"_",
         ];
+        if self.3 {
+            let n = self.below(10);
+            return (0..n)
+                .flat_map(|_| {
+                    let part = if self.below(12) == 0 {
+                        self.pick(WORD_INPUTS_NON_ASCII)
+                    } else {
+                        self.pick(WORD_INPUTS)
+                    };
+                    part.as_bytes().to_vec()
+                })
+                .collect();
+        }
         let n = self.below(12);
         (0..n)
             .flat_map(|_| PARTS[self.below(PARTS.len())].iter().copied())
@@ -153,8 +183,9 @@ fn check_seed(
     rules_per_set: usize,
     inputs: usize,
     cfg: &Config,
+    words: bool,
 ) -> Result<(), TestCaseError> {
-    let mut g = Gen(Rng(seed | 1), 0, cfg.max_dfa_bytes < 100_000);
+    let mut g = Gen(Rng(seed | 1), 0, cfg.max_dfa_bytes < 100_000, words);
     let n = 1 + g.below(rules_per_set);
     let rules = g.rules(n);
     let oracle = Oracle::new(&rules);
@@ -191,7 +222,7 @@ proptest! {
     /// inputs, three modes each), dense DFAs, default sharding.
     #[test]
     fn random_rules_dense(seed in any::<u64>()) {
-        check_seed(seed, 12, 250, &Config::default())?;
+        check_seed(seed, 12, 250, &Config::default(), false)?;
     }
 
     /// Sparse DFAs and tiny shards: many shards per module, so shard merging
@@ -199,7 +230,7 @@ proptest! {
     #[test]
     fn random_rules_sparse_many_shards(seed in any::<u64>()) {
         let cfg = Config { dfa_kind: DfaKind::Sparse, shard_rules: 2, ..Config::default() };
-        check_seed(seed, 12, 150, &cfg)?;
+        check_seed(seed, 12, 150, &cfg, false)?;
     }
 
     /// Large counted repeats under a tiny DFA size limit: rules whose DFA is
@@ -208,7 +239,18 @@ proptest! {
     #[test]
     fn random_rules_with_approximate_dfas(seed in any::<u64>()) {
         let cfg = Config { max_dfa_bytes: 90_000, shard_rules: 4, ..Config::default() };
-        check_seed(seed, 10, 150, &cfg)?;
+        check_seed(seed, 10, 150, &cfg, false)?;
+    }
+
+    /// Rules built mostly from words (case-sensitive, `(?i)`, with Unicode
+    /// case variants such as `ſ` and the Kelvin sign) on mostly-ASCII text
+    /// of those words: the literal prefilter decides which DFAs run, pure
+    /// literal rules have none, and ASCII-widened DFAs must fall back to the
+    /// exact engine on non-ASCII input. Also without the prefilter.
+    #[test]
+    fn random_rules_prefiltered(seed in any::<u64>()) {
+        check_seed(seed, 30, 200, &Config { shard_rules: 4, ..Config::default() }, true)?;
+        check_seed(seed, 30, 100, &Config { prefilter: false, ..Config::default() }, true)?;
     }
 }
 

@@ -113,11 +113,28 @@ pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Resu
             return Err(format!("rule {i} (id {}) reads back differently", rule.id));
         }
     }
-    let in_shards: usize = db.shards().iter().map(|s| s.rule_count()).sum();
-    if in_shards != rules.len() {
+    // Every rule is decided by exactly one shard or by the prefilter alone.
+    let mut deciders = vec![0u32; rules.len()];
+    for s in db.shards() {
+        for r in s.rules() {
+            deciders[r as usize] += 1;
+        }
+    }
+    if let Some(pf) = db.prefilter() {
+        let mut complete: Vec<u32> = pf.complete_rules().collect();
+        complete.sort_unstable();
+        complete.dedup();
+        for r in complete {
+            deciders[r as usize] += 1;
+        }
+        if let Some(s) = pf.shard_targets().find(|&s| !db.shards()[s as usize].is_triggered()) {
+            return Err(format!("the prefilter triggers shard {s}, which runs on every input"));
+        }
+    }
+    if let Some(r) = deciders.iter().position(|&n| n != 1) {
         return Err(format!(
-            "{in_shards} rules in shards, {} in the database",
-            rules.len()
+            "rule {r} (id {}) is decided {} times, not once",
+            rules[r].id, deciders[r]
         ));
     }
     Ok(())
@@ -218,6 +235,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         "skipped": compiled.skipped,
         "shards": compiled.shards,
         "approximate_rules": compiled.approximate_ids(&rules),
+        "rule_paths": compiled.paths_json(&rules),
         "database": {
             "bytes": compiled.database.len(),
             "checksum": checksum,
@@ -269,11 +287,21 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
     let shards: Vec<_> = db
         .shards()
         .iter()
-        .map(|s| json!({"rules": s.rule_count(), "kind": s.kind().name(), "unicode_word_boundary": s.may_quit()}))
+        .map(|s| {
+            json!({
+                "rules": s.rule_count(),
+                "kind": s.kind().name(),
+                "unicode_word_boundary": s.may_quit(),
+                "approximate": s.needs_confirm(),
+                "triggered": s.is_triggered(),
+                "ascii_widened": s.is_ascii_widened(),
+            })
+        })
         .collect();
     Ok(json!({
         "rules": db.rule_count(),
         "shards": shards,
+        "prefilter_literals": db.prefilter().map_or(0, |p| p.literal_count()),
         "database": {"bytes": db.as_bytes().len(), "checksum": format!("xxh3:{:016x}", db.checksum())},
         "module": {"bytes": module.len(), "sha256": sha256_hex(&module)},
     }))

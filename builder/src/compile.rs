@@ -15,7 +15,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, SHARD_CONFIRM, SHARD_MAY_QUIT};
+use dfabake_matcher::format::{
+    DatabaseWriter, DfaKind, RuleEntry, SHARD_ASCII_EXACT, SHARD_CONFIRM, SHARD_MAY_QUIT,
+    SHARD_TRIGGERED,
+};
+use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
@@ -23,6 +27,7 @@ use regex_automata::MatchKind;
 use serde::Serialize;
 
 use crate::error::{BuildError, Position, RowError};
+use crate::literals::Plan;
 use crate::rules::{duplicate_ids, RuleSpec};
 use crate::shard_cache::{chunk, pattern_hash, Entry, ShardCache};
 
@@ -42,6 +47,12 @@ pub struct Config {
     /// Dense DFAs search fastest; sparse ones are several times smaller.
     #[serde(serialize_with = "ser_kind")]
     pub dfa_kind: DfaKind,
+    /// With [`DfaKind::Dense`]: a DFA whose dense form is bigger than this
+    /// is stored sparse (`None`: always dense).
+    pub sparse_above: Option<usize>,
+    /// Extract required literals into a prefilter, so that only the DFAs
+    /// of rules whose literals occur run (and pure-literal rules need none).
+    pub prefilter: bool,
     /// Most rules in one shard DFA.
     pub shard_rules: usize,
     /// Largest DFA (and determinizer working memory) of one shard, in bytes.
@@ -56,6 +67,9 @@ pub struct Config {
     pub cache_dir: Option<std::path::PathBuf>,
 }
 
+/// Default of [`Config::sparse_above`]: dense DFAs up to 256 KiB.
+pub const DEFAULT_SPARSE_ABOVE: usize = 256 << 10;
+
 fn ser_kind<S: serde::Serializer>(k: &DfaKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.name())
 }
@@ -64,6 +78,8 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             dfa_kind: DfaKind::Dense,
+            sparse_above: Some(DEFAULT_SPARSE_ABOVE),
+            prefilter: true,
             shard_rules: 32,
             max_dfa_bytes: 32 << 20,
             max_database_bytes: 512 << 20,
@@ -79,10 +95,16 @@ impl Default for Config {
 struct Prepared {
     /// Index in the input order.
     input_index: usize,
-    /// The pattern the DFA and exact engine compile: flags inlined.
+    /// The pattern the exact engine compiles: flags inlined.
     effective: String,
+    /// The pattern the DFA compiles: `effective`, or its ASCII-widened form.
+    dfa_pattern: String,
+    /// `dfa_pattern` is ASCII-widened (exact on ASCII input only).
+    ascii_widened: bool,
     /// Uses a Unicode word boundary (`\b`, `\B` under Unicode).
     unicode_word_boundary: bool,
+    /// How the prefilter handles the rule.
+    plan: Plan,
 }
 
 /// One compiled shard, as the manifest describes it.
@@ -103,6 +125,24 @@ pub struct ShardReport {
     /// The DFA over-approximates its rules (bounded repeats widened): the
     /// exact engine confirms each candidate.
     pub approximate: bool,
+    /// The DFA runs only when the prefilter finds one of its rule's literals.
+    pub triggered: bool,
+    /// The DFA is built from the rules' ASCII-widened form: exact on ASCII
+    /// input, confirmed by the exact engine on other input.
+    pub ascii_widened: bool,
+}
+
+/// Which path each rule takes at match time (input positions of the rules).
+#[derive(Clone, Debug, Default)]
+pub struct RulePaths {
+    /// Decided by the prefilter alone: the rule is a set of literals.
+    pub literal: Vec<usize>,
+    /// Own DFA, run when the prefilter finds one of the rule's literals.
+    pub prefiltered: Vec<usize>,
+    /// In a shard that runs on every input (no usable literal).
+    pub always: Vec<usize>,
+    /// DFA built from the ASCII-widened rule (exact on ASCII input).
+    pub ascii_widened: Vec<usize>,
 }
 
 /// What [`compile`] produced.
@@ -120,6 +160,10 @@ pub struct Compiled {
     pub skipped: Vec<RowError>,
     /// One entry per shard, in database order.
     pub shards: Vec<ShardReport>,
+    /// Which path each kept rule takes.
+    pub paths: RulePaths,
+    /// Distinct literals in the prefilter.
+    pub prefilter_literals: usize,
     /// Wall time of the whole compile.
     pub elapsed: Duration,
 }
@@ -128,11 +172,30 @@ impl Compiled {
     /// Ids of the rules answered by an approximate DFA plus exact
     /// confirmation (rules whose own DFA was over the size limit).
     pub fn approximate_ids(&self, rules: &[RuleSpec]) -> Vec<serde_json::Value> {
-        self.approximate
-            .iter()
-            .map(|&i| serde_json::from_str(&rules[i].id.to_json()).unwrap())
-            .collect()
+        ids(&self.approximate, rules)
     }
+
+    /// The manifest's `rule_paths`: for each match-time path, how many
+    /// rules take it and their ids.
+    pub fn paths_json(&self, rules: &[RuleSpec]) -> serde_json::Value {
+        let p = &self.paths;
+        let entry = |v: &[usize]| serde_json::json!({"count": v.len(), "ids": ids(v, rules)});
+        serde_json::json!({
+            "literal": entry(&p.literal),
+            "prefiltered": entry(&p.prefiltered),
+            "always": entry(&p.always),
+            "ascii_widened": entry(&p.ascii_widened),
+            "approximate": entry(&self.approximate),
+            "prefilter_literals": self.prefilter_literals,
+        })
+    }
+}
+
+fn ids(inputs: &[usize], rules: &[RuleSpec]) -> Vec<serde_json::Value> {
+    inputs
+        .iter()
+        .map(|&i| serde_json::from_str(&rules[i].id.to_json()).unwrap())
+        .collect()
 }
 
 /// Checks one rule and returns the pattern to compile, or why it cannot be.
@@ -199,7 +262,7 @@ pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
     Ok((effective, unicode_word_boundary))
 }
 
-fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<Vec<u8>, dense::BuildError> {
+fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<(DfaKind, Vec<u8>), dense::BuildError> {
     let dfa = dense::Builder::new()
         .configure(
             dense::Config::new()
@@ -212,12 +275,16 @@ fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<Vec<u8>, dense::BuildErr
         .syntax(syntax::Config::new().utf8(false))
         .thompson(thompson::Config::new().utf8(false))
         .build_many(patterns)?;
-    Ok(match cfg.dfa_kind {
+    let kind = match (cfg.dfa_kind, cfg.sparse_above) {
+        (DfaKind::Dense, Some(limit)) if dfa.write_to_len() > limit => DfaKind::Sparse,
+        (kind, _) => kind,
+    };
+    Ok(match kind {
         DfaKind::Dense => {
             let mut buf = vec![0; dfa.write_to_len()];
             dfa.write_to_little_endian(&mut buf)
                 .expect("buffer sized by write_to_len");
-            buf
+            (kind, buf)
         }
         DfaKind::Sparse => {
             let sparse = dfa.to_sparse()?;
@@ -225,13 +292,14 @@ fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<Vec<u8>, dense::BuildErr
             sparse
                 .write_to_little_endian(&mut buf)
                 .expect("buffer sized by write_to_len");
-            buf
+            (kind, buf)
         }
     })
 }
 
 struct BuiltShard {
     members: Vec<usize>,
+    kind: DfaKind,
     dfa: Vec<u8>,
     seconds: f64,
     cached: bool,
@@ -269,25 +337,25 @@ fn build_shards(
                 let t = Instant::now();
                 let patterns: Vec<&str> =
                     chunk.iter().map(|&p| patterns_of[p]).collect();
-                let key = ShardCache::key(&patterns, cfg.dfa_kind, cfg.max_dfa_bytes);
-                let result = match cache.and_then(|c| c.get(&key, cfg.dfa_kind, patterns.len())) {
-                    Some(Entry::Dfa(dfa)) => Ok((dfa, true)),
+                let key = ShardCache::key(&patterns, cfg.dfa_kind, cfg.sparse_above, cfg.max_dfa_bytes);
+                let result = match cache.and_then(|c| c.get(&key)) {
+                    Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, true)),
                     Some(Entry::TooBig) => Err(None),
-                    None => build_dfa(&patterns, cfg).map(|d| (d, false)).map_err(Some),
+                    None => build_dfa(&patterns, cfg).map(|(k, d)| (k, d, false)).map_err(Some),
                 };
                 if let Some(c) = cache {
                     match &result {
-                        Ok((dfa, false)) => c.put(&key, &Entry::Dfa(dfa.clone())),
+                        Ok((kind, dfa, false)) => c.put(&key, &Entry::Dfa(*kind, dfa.clone())),
                         Err(Some(e)) if e.is_size_limit_exceeded() => c.put(&key, &Entry::TooBig),
                         _ => {}
                     }
                 }
                 let over_limit = |e: &Option<dense::BuildError>| e.as_ref().is_none_or(|e| e.is_size_limit_exceeded());
                 match result {
-                    Ok((dfa, cached)) => {
+                    Ok((kind, dfa, cached)) => {
                         let seconds = if cached { 0.0 } else { t.elapsed().as_secs_f64() };
                         built.lock().unwrap().push(BuiltShard {
-                            confirm: false, members: chunk, dfa, seconds, cached });
+                            confirm: false, members: chunk, kind, dfa, seconds, cached });
                     }
                     Err(e) if chunk.len() > 1 && over_limit(&e) => {
                         let mut q = queue.lock().unwrap();
@@ -316,6 +384,40 @@ fn build_shards(
     (built.into_inner().unwrap(), too_big.into_inner().unwrap())
 }
 
+/// Groups rules needing a DFA into chunks to compile: a prefiltered rule
+/// alone (its DFA runs when its literals occur), the others in content-defined
+/// shards of at most `shard_rules`, kept apart by how their DFA behaves
+/// (Unicode word boundary, ASCII-widened), so that a shard's flags hold for
+/// all its rules.
+fn make_chunks(
+    members: &[usize],
+    prepared: &[Prepared],
+    patterns: &[&str],
+    shard_rules: usize,
+) -> Vec<Vec<usize>> {
+    let mut chunks = Vec::new();
+    for uwb in [false, true] {
+        for wide in [false, true] {
+            let group: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    let r = &prepared[p];
+                    r.plan == Plan::Always && r.unicode_word_boundary == uwb && r.ascii_widened == wide
+                })
+                .collect();
+            chunks.extend(chunk(&group, |p| pattern_hash(patterns[p]), shard_rules));
+        }
+    }
+    chunks.extend(
+        members
+            .iter()
+            .filter(|&&p| matches!(prepared[p].plan, Plan::Triggered(_)))
+            .map(|&p| vec![p]),
+    );
+    chunks
+}
+
 /// Compiles rules (in priority order) into a database.
 ///
 /// ```
@@ -335,26 +437,30 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             continue;
         }
         match check_rule(rule) {
-            Ok((effective, unicode_word_boundary)) => prepared.push(Prepared {
-                input_index: i,
-                effective,
-                unicode_word_boundary,
-            }),
+            Ok((effective, unicode_word_boundary)) => {
+                let hir = regex_syntax::ParserBuilder::new()
+                    .utf8(false)
+                    .build()
+                    .parse(&effective)
+                    .expect("check_rule parsed this pattern");
+                let plan = if cfg.prefilter {
+                    crate::literals::plan(&hir)
+                } else {
+                    Plan::Always
+                };
+                let widened = crate::relax::ascii_widened(&hir);
+                prepared.push(Prepared {
+                    input_index: i,
+                    dfa_pattern: widened.clone().unwrap_or_else(|| effective.clone()),
+                    ascii_widened: widened.is_some(),
+                    effective,
+                    unicode_word_boundary,
+                    plan,
+                })
+            }
             Err(e) => errors.push((i, e)),
         }
     }
-    let group = |uwb: bool| -> Vec<Vec<usize>> {
-        let members: Vec<usize> = (0..prepared.len())
-            .filter(|&p| prepared[p].unicode_word_boundary == uwb)
-            .collect();
-        chunk(
-            &members,
-            |p| pattern_hash(&prepared[p].effective),
-            cfg.shard_rules,
-        )
-    };
-    let mut chunks = group(false);
-    chunks.extend(group(true));
     let cache = cfg
         .cache_dir
         .as_deref()
@@ -368,15 +474,19 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 None
             }
         });
-    let effective: Vec<&str> = prepared.iter().map(|p| p.effective.as_str()).collect();
-    let (mut built, too_big) = build_shards(chunks, &effective, cfg, cache.as_ref());
+    let needs_dfa: Vec<usize> = (0..prepared.len())
+        .filter(|&p| !matches!(prepared[p].plan, Plan::Complete(_)))
+        .collect();
+    let dfa_patterns: Vec<&str> = prepared.iter().map(|p| p.dfa_pattern.as_str()).collect();
+    let chunks = make_chunks(&needs_dfa, &prepared, &dfa_patterns, cfg.shard_rules);
+    let (mut built, too_big) = build_shards(chunks, &dfa_patterns, cfg, cache.as_ref());
     // A rule too big alone gets a second chance: a DFA of its widened form
     // filters, and its exact engine confirms the candidates.
     let mut widened: Vec<String> = vec![String::new(); prepared.len()];
     let mut confirm_members = Vec::new();
     let mut too_big_rows = Vec::new();
     for (p, why) in too_big {
-        match crate::relax::widened(&prepared[p].effective) {
+        match crate::relax::widened(&prepared[p].dfa_pattern) {
             Some(w) => {
                 widened[p] = w;
                 confirm_members.push(p);
@@ -386,12 +496,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     }
     confirm_members.sort_unstable();
     if !confirm_members.is_empty() {
-        let chunks = chunk(
-            &confirm_members,
-            |p| pattern_hash(&widened[p]),
-            cfg.shard_rules,
-        );
         let patterns: Vec<&str> = widened.iter().map(String::as_str).collect();
+        let chunks = make_chunks(&confirm_members, &prepared, &patterns, cfg.shard_rules);
         let (more, still_too_big) = build_shards(chunks, &patterns, cfg, cache.as_ref());
         built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
         too_big_rows.extend(still_too_big.into_iter().map(|(p, why)| {
@@ -417,7 +523,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     // Rules keep their relative order; indices are renumbered densely over
     // what is kept. No shard holds a skipped rule: invalid rules never reach
     // a shard, and a rule too big alone was split away from its shard.
-    let skipped_inputs: Vec<usize> = errors.iter().map(|(i, _)| *i).collect();
+    let skipped_inputs: std::collections::HashSet<usize> =
+        errors.iter().map(|(i, _)| *i).collect();
     let keep: Vec<usize> = (0..prepared.len())
         .filter(|&p| !skipped_inputs.contains(&prepared[p].input_index))
         .collect();
@@ -433,15 +540,32 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     }
     let mut writer = DatabaseWriter::new();
     let mut id_json = Vec::with_capacity(keep.len());
+    let mut paths = RulePaths::default();
+    let mut literals = std::collections::HashSet::new();
     for &p in &keep {
-        let rule = &rules[prepared[p].input_index];
+        let prep = &prepared[p];
+        let rule = &rules[prep.input_index];
         let payload = rule.payload.as_ref().map(|v| v.to_string());
         id_json.push(rule.id.to_json());
         writer.push_rule(RuleEntry {
             id_json: id_json.last().unwrap(),
             payload_json: payload.as_deref(),
-            pattern: &prepared[p].effective,
+            pattern: &prep.effective,
         });
+        match &prep.plan {
+            Plan::Complete(lits) => {
+                paths.literal.push(prep.input_index);
+                for lit in lits {
+                    literals.insert(lit.clone());
+                    writer.push_literal(lit.clone(), Target::Rule(new_index[p]));
+                }
+            }
+            Plan::Triggered(_) => paths.prefiltered.push(prep.input_index),
+            Plan::Always => paths.always.push(prep.input_index),
+        }
+        if prep.ascii_widened && !matches!(prep.plan, Plan::Complete(_)) {
+            paths.ascii_widened.push(prep.input_index);
+        }
     }
     let approximate_inputs: Vec<usize> = built
         .iter()
@@ -456,22 +580,37 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     for s in built {
         let rules: Vec<u32> = s.members.iter().map(|&p| new_index[p]).collect();
         let uwb = s.members.iter().any(|&p| prepared[p].unicode_word_boundary);
+        let wide = s.members.iter().any(|&p| prepared[p].ascii_widened);
+        let trigger = match &prepared[s.members[0]].plan {
+            Plan::Triggered(lits) => Some(lits.clone()),
+            _ => None,
+        };
         db_estimate += s.dfa.len();
         shards.push(ShardReport {
             rules: rules.len(),
-            kind: cfg.dfa_kind.name(),
+            kind: s.kind.name(),
             bytes: s.dfa.len(),
             unicode_word_boundary: uwb,
             build_seconds: s.seconds,
             cached: s.cached,
             approximate: s.confirm,
+            triggered: trigger.is_some(),
+            ascii_widened: wide,
         });
-        writer.push_shard(
-            cfg.dfa_kind,
-            if uwb { SHARD_MAY_QUIT } else { 0 } | if s.confirm { SHARD_CONFIRM } else { 0 },
-            s.dfa,
-            rules,
-        );
+        let flags = [
+            (uwb, SHARD_MAY_QUIT),
+            (s.confirm, SHARD_CONFIRM),
+            (trigger.is_some(), SHARD_TRIGGERED),
+            (wide, SHARD_ASCII_EXACT),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, f)| acc | f);
+        let number = writer.push_shard(s.kind, flags, s.dfa, rules);
+        for lit in trigger.into_iter().flatten() {
+            literals.insert(lit.clone());
+            writer.push_literal(lit, Target::Shard(number));
+        }
     }
     if db_estimate > cfg.max_database_bytes {
         return Err(BuildError::TooLarge {
@@ -493,6 +632,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         approximate: approximate_inputs,
         skipped: errors.into_iter().map(|(_, e)| e).collect(),
         shards,
+        paths,
+        prefilter_literals: literals.len(),
         elapsed: start.elapsed(),
     })
 }

@@ -17,6 +17,7 @@ pub mod build;
 pub mod compile;
 pub mod dialect;
 pub mod error;
+pub mod literals;
 pub mod mysql;
 pub mod npm;
 pub mod output;

@@ -25,7 +25,11 @@ struct Cli {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum KindArg {
+    /// Dense, unless the dense DFA is bigger than --sparse-above.
+    Auto,
+    /// Always dense: fastest search, largest.
     Dense,
+    /// Always sparse: several times smaller, slower.
     Sparse,
 }
 
@@ -74,9 +78,15 @@ enum Command {
         /// What to do with rules that cannot be compiled.
         #[arg(long, value_enum, default_value = "fail")]
         on_invalid: OnInvalid,
-        /// DFA representation: dense is fastest, sparse is smaller.
-        #[arg(long, value_enum, default_value = "dense")]
+        /// DFA representation: dense is fastest, sparse is smaller; auto picks per DFA by size.
+        #[arg(long, value_enum, default_value = "auto")]
         dfa: KindArg,
+        /// With --dfa auto: a DFA bigger than this many bytes when dense is stored sparse.
+        #[arg(long, value_name = "BYTES", default_value_t = dfabake::compile::DEFAULT_SPARSE_ABOVE)]
+        sparse_above: usize,
+        /// Run every DFA on every input: no literal prefilter (for comparison).
+        #[arg(long)]
+        no_prefilter: bool,
         /// Most rules in one shard DFA.
         #[arg(long, default_value_t = Config::default().shard_rules)]
         shard_rules: usize,
@@ -136,6 +146,8 @@ fn main() -> ExitCode {
             out,
             on_invalid,
             dfa,
+            sparse_above,
+            no_prefilter,
             shard_rules,
             max_dfa_bytes,
             max_database_bytes,
@@ -148,9 +160,11 @@ fn main() -> ExitCode {
         } => {
             let config = Config {
                 dfa_kind: match dfa {
-                    KindArg::Dense => DfaKind::Dense,
+                    KindArg::Auto | KindArg::Dense => DfaKind::Dense,
                     KindArg::Sparse => DfaKind::Sparse,
                 },
+                sparse_above: matches!(dfa, KindArg::Auto).then_some(sparse_above),
+                prefilter: !no_prefilter,
                 shard_rules,
                 max_dfa_bytes,
                 max_database_bytes,

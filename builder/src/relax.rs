@@ -6,7 +6,10 @@
 //! only adds strings to the language, so the widened DFA matches everything
 //! the rule matches (and some more): a filter with no false negatives.
 
-use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
+use regex_syntax::hir::{
+    Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
+    Repetition,
+};
 
 /// Repetitions with a bound above this are widened.
 pub const WIDEN_ABOVE: u32 = 4;
@@ -52,4 +55,85 @@ pub fn widened(pattern: &str) -> Option<String> {
         .ok()?;
     let wide = widen(&hir);
     (wide != hir).then(|| wide.to_string())
+}
+
+/// Whether a Unicode class needs widening: it holds some non-ASCII
+/// characters but not all of them (`\d`, `\w`, `\s`, `[Kk\u{212A}]`).
+/// Classes with no non-ASCII member, or with every one (`.`, `[^;]`), are
+/// cheap as they are.
+fn partly_non_ascii(c: &ClassUnicode) -> bool {
+    let all = ClassUnicode::new([ClassUnicodeRange::new('\u{80}', '\u{10FFFF}')]);
+    let mut non_ascii = c.clone();
+    non_ascii.intersect(&all);
+    !non_ascii.ranges().is_empty() && non_ascii != all
+}
+
+fn widen_ascii(h: &Hir) -> Hir {
+    match h.kind() {
+        HirKind::Class(Class::Unicode(c)) if partly_non_ascii(c) => {
+            let ascii: Vec<ClassBytesRange> = c
+                .ranges()
+                .iter()
+                .filter(|r| r.start() <= '\x7F')
+                .map(|r| ClassBytesRange::new(r.start() as u8, (r.end() as u32).min(0x7F) as u8))
+                .collect();
+            // Any non-ASCII character, as UTF-8: a lead byte, then
+            // continuation bytes.
+            let any_non_ascii = Hir::concat(vec![
+                Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(0xC0, 0xFF)]))),
+                Hir::repetition(Repetition {
+                    min: 0,
+                    max: None,
+                    greedy: true,
+                    sub: Box::new(Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(
+                        0x80, 0xBF,
+                    )])))),
+                }),
+            ]);
+            if ascii.is_empty() {
+                any_non_ascii
+            } else {
+                Hir::alternation(vec![Hir::class(Class::Bytes(ClassBytes::new(ascii))), any_non_ascii])
+            }
+        }
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(widen_ascii(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            index: c.index,
+            name: c.name.clone(),
+            sub: Box::new(widen_ascii(&c.sub)),
+        }),
+        HirKind::Concat(xs) => Hir::concat(xs.iter().map(widen_ascii).collect()),
+        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(widen_ascii).collect()),
+        _ => h.clone(),
+    }
+}
+
+/// The ASCII-widened form of a rule for its DFA, or `None` when it has no
+/// class to widen.
+///
+/// Unicode classes such as `\d`, `\w`, `\s` or a case-folded `k` make DFAs
+/// several times bigger and slower to build. Widened, such a class keeps
+/// its ASCII members and accepts any non-ASCII character. On ASCII input
+/// the widened rule matches exactly what the rule does; on other input it
+/// matches a superset (the matcher then confirms with the exact engine).
+/// Rules with a Unicode word boundary are not widened: `\b` decides
+/// differently on non-ASCII text, which no superset covers.
+///
+/// ```
+/// let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(r"v\d+").unwrap();
+/// let wide = dfabake::relax::ascii_widened(&hir).unwrap();
+/// let re = regex::bytes::Regex::new(&wide).unwrap();
+/// assert!(re.is_match(b"v42") && !re.is_match(b"vx"));
+/// assert!(re.is_match("v\u{0663}".as_bytes())); // ARABIC-INDIC DIGIT THREE, as \d does
+/// assert!(dfabake::relax::ascii_widened(&regex_syntax::Parser::new().parse("a[^;]*b").unwrap()).is_none());
+/// ```
+pub fn ascii_widened(hir: &Hir) -> Option<String> {
+    if hir.properties().look_set().contains_word_unicode() {
+        return None;
+    }
+    let wide = widen_ascii(hir);
+    (wide != *hir).then(|| wide.to_string())
 }

@@ -5,9 +5,10 @@
 //! format, the regex-automata version, the DFA kind and size limit, and the
 //! effective patterns of its rules in order. Entries are written atomically
 //! (temp file + rename), start with the SHA-256 of the DFA bytes, and are
-//! validated when read (that hash, regex-automata's checked deserialization
-//! and the pattern count), so a damaged entry is rebuilt, never baked. A shard found too big is remembered too, so a rebuild splits
-//! it straight away instead of determinizing it again up to the limit.
+//! checked against that hash when read, so a damaged entry is rebuilt, never
+//! baked (and the baked database is verified in full afterwards). A shard
+//! found too big is remembered too, so a rebuild splits it straight away
+//! instead of determinizing it again up to the limit.
 //!
 //! Shard boundaries are content-defined (see [`chunk`]): inserting or
 //! deleting a rule moves at most the boundaries around it, so the other
@@ -16,14 +17,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dfabake_matcher::format::{AlignedBytes, DfaKind};
-use regex_automata::dfa::{dense, sparse, Automaton};
+use dfabake_matcher::format::DfaKind;
 use sha2::{Digest, Sha256};
 
 /// What the cache knows about a shard.
 pub enum Entry {
-    /// Its serialized DFA.
-    Dfa(Vec<u8>),
+    /// Its serialized DFA and how it is represented.
+    Dfa(DfaKind, Vec<u8>),
     /// Its DFA exceeds the size limit: split it.
     TooBig,
 }
@@ -44,12 +44,18 @@ impl ShardCache {
     }
 
     /// The key of a shard made of `patterns` under these settings.
-    pub fn key(patterns: &[&str], kind: DfaKind, max_dfa_bytes: usize) -> String {
+    pub fn key(
+        patterns: &[&str],
+        kind: DfaKind,
+        sparse_above: Option<usize>,
+        max_dfa_bytes: usize,
+    ) -> String {
         let mut h = Sha256::new();
-        h.update(b"dfabake-shard-v1\0");
+        h.update(b"dfabake-shard-v2\0");
         h.update(dfabake_matcher::REGEX_AUTOMATA_VERSION.as_bytes());
         h.update([0]);
         h.update(kind.name().as_bytes());
+        h.update(sparse_above.map_or(u64::MAX, |n| n as u64).to_le_bytes());
         h.update(max_dfa_bytes.to_le_bytes());
         for p in patterns {
             h.update((p.len() as u64).to_le_bytes());
@@ -62,36 +68,34 @@ impl ShardCache {
         self.dir.join(&key[..2]).join(format!("{key}.{ext}"))
     }
 
-    /// Looks a shard up; `patterns` is how many rules the DFA must hold.
-    pub fn get(&self, key: &str, kind: DfaKind, patterns: usize) -> Option<Entry> {
+    /// Looks a shard up. The entry's SHA-256 guards against damage; the
+    /// baked database is verified in full (every DFA) after the build anyway.
+    pub fn get(&self, key: &str) -> Option<Entry> {
         if self.path(key, "toobig").exists() {
             return Some(Entry::TooBig);
         }
         let file = std::fs::read(self.path(key, "dfa")).ok()?;
-        let (sum, bytes) = file.split_at_checked(32)?;
-        if Sha256::digest(bytes)[..] != *sum {
+        let (sum, rest) = file.split_at_checked(32)?;
+        if Sha256::digest(rest)[..] != *sum {
             return None;
         }
-        let bytes = bytes.to_vec();
-        let aligned = AlignedBytes::copy_from(&bytes);
-        let held = match kind {
-            DfaKind::Dense => dense::DFA::from_bytes(aligned.as_bytes())
-                .ok()?
-                .0
-                .pattern_len(),
-            DfaKind::Sparse => sparse::DFA::from_bytes(aligned.as_bytes())
-                .ok()?
-                .0
-                .pattern_len(),
+        let (&kind, bytes) = rest.split_first()?;
+        let kind = match kind {
+            b'd' => DfaKind::Dense,
+            b's' => DfaKind::Sparse,
+            _ => return None,
         };
-        (held == patterns).then_some(Entry::Dfa(bytes))
+        Some(Entry::Dfa(kind, bytes.to_vec()))
     }
 
     /// Stores an entry. Failures only cost a rebuild next time, so they are
     /// reported as warnings, not errors.
     pub fn put(&self, key: &str, entry: &Entry) {
         let (ext, bytes): (&str, Vec<u8>) = match entry {
-            Entry::Dfa(b) => ("dfa", [&Sha256::digest(b)[..], b].concat()),
+            Entry::Dfa(kind, b) => {
+                let tagged = [&[if *kind == DfaKind::Dense { b'd' } else { b's' }][..], b].concat();
+                ("dfa", [&Sha256::digest(&tagged)[..], &tagged].concat())
+            }
             Entry::TooBig => ("toobig", Vec::new()),
         };
         let path = self.path(key, ext);

@@ -13,7 +13,11 @@
 //! rule lists    u32 rule indices of each shard, ascending
 //! strings       UTF-8: each rule's id and payload as JSON text, and its pattern
 //! DFAs          serialized regex-automata DFAs, each 8-aligned
+//! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
 //! ```
+//!
+//! Shards without [`SHARD_TRIGGERED`] run on every input; triggered shards
+//! run only when the prefilter saw one of their literals.
 //!
 //! The checksum is XXH3-64 over the whole database with the checksum field
 //! read as zero. It is verified once per module (by the builder after baking
@@ -39,10 +43,12 @@ use core::fmt;
 
 use regex_automata::dfa::{dense, sparse};
 
+use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
+
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 const RULE_RECORD_LEN: usize = 32;
@@ -60,6 +66,17 @@ pub const SHARD_MAY_QUIT: u32 = 1;
 /// widened, so that it fits the size limit); every rule it reports is a
 /// candidate that the matcher confirms with the rule's exact engine.
 pub const SHARD_CONFIRM: u32 = 2;
+
+/// Shard flag: the DFA runs only when the prefilter reports one of its
+/// rules' literals in the input.
+pub const SHARD_TRIGGERED: u32 = 4;
+
+/// Shard flag: the DFA was built from the rules' ASCII-widened form (each
+/// Unicode class that holds some but not all non-ASCII characters, such as
+/// `\d`, `\w` or a case-folded `k`, keeps its ASCII part and accepts any
+/// non-ASCII character). It is exact on ASCII input and over-approximates
+/// on other input, where the matcher confirms its candidates exactly.
+pub const SHARD_ASCII_EXACT: u32 = 8;
 
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +309,24 @@ impl<'a> Shard<'a> {
     pub fn needs_confirm(&self) -> bool {
         self.flags & SHARD_CONFIRM != 0
     }
+    /// Whether the DFA's matches need confirming on this input: always for
+    /// an approximate DFA, on non-ASCII input for an ASCII-widened one.
+    #[inline]
+    pub fn needs_confirm_on(&self, input_is_ascii: bool) -> bool {
+        self.flags & SHARD_CONFIRM != 0 || (self.flags & SHARD_ASCII_EXACT != 0 && !input_is_ascii)
+    }
+    /// Whether the DFA runs only when the prefilter triggers it.
+    pub fn is_triggered(&self) -> bool {
+        self.flags & SHARD_TRIGGERED != 0
+    }
+    /// Whether the DFA is the rules' ASCII-widened form.
+    pub fn is_ascii_widened(&self) -> bool {
+        self.flags & SHARD_ASCII_EXACT != 0
+    }
+    /// The shard's flags (`SHARD_*`).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
     /// Dense or sparse.
     pub fn kind(&self) -> DfaKind {
         match self.dfa {
@@ -312,6 +347,7 @@ pub struct Database<'a> {
     rules: &'a [u8],
     strings: &'a [u8],
     shards: Vec<Shard<'a>>,
+    prefilter: Option<Prefilter<'a>>,
     checksum: u64,
 }
 
@@ -424,6 +460,7 @@ impl<'a> Database<'a> {
             rules,
             strings,
             shards: Vec::with_capacity(shard_count),
+            prefilter: None,
             checksum: read_u64(bytes, CHECKSUM_AT),
         };
         for i in 0..rule_count {
@@ -506,6 +543,14 @@ impl<'a> Database<'a> {
                 min_rule,
             });
         }
+        let (pf_off, pf_len) = (read_u32(bytes, 56) as usize, read_u32(bytes, 60) as usize);
+        if pf_len > 0 {
+            let sec = section(56, pf_len, "prefilter bounds")?;
+            if pf_off % 4 != 0 {
+                return Err(FormatError::Corrupt { what: "prefilter misaligned", index: 0 });
+            }
+            db.prefilter = Some(Prefilter::from_bytes(sec, rule_count, shard_count)?);
+        }
         Ok(db)
     }
 
@@ -556,6 +601,11 @@ impl<'a> Database<'a> {
         &self.shards
     }
 
+    /// The literal prefilter, if the database has one.
+    pub fn prefilter(&self) -> Option<&Prefilter<'a>> {
+        self.prefilter.as_ref()
+    }
+
     /// The database's stored checksum (its identity).
     pub fn checksum(&self) -> u64 {
         self.checksum
@@ -591,6 +641,7 @@ pub struct DatabaseWriter {
     rules: Vec<(u32, u32, u32, u32, u32, u32)>,
     strings: Vec<u8>,
     shards: Vec<PendingShard>,
+    literals: Vec<(Literal, Target)>,
 }
 
 impl Default for DatabaseWriter {
@@ -606,6 +657,7 @@ impl DatabaseWriter {
             rules: Vec::new(),
             strings: Vec::new(),
             shards: Vec::new(),
+            literals: Vec::new(),
         }
     }
 
@@ -628,19 +680,48 @@ impl DatabaseWriter {
     /// Appends a shard: `dfa` is the DFA serialized with
     /// `write_to_little_endian`, whose pattern `k` stands for rule `rules[k]`
     /// (`rules` must be ascending).
-    pub fn push_shard(&mut self, kind: DfaKind, flags: u32, dfa: Vec<u8>, rules: Vec<u32>) {
+    /// Returns the shard's number for [`DatabaseWriter::push_literal`].
+    pub fn push_shard(&mut self, kind: DfaKind, flags: u32, dfa: Vec<u8>, rules: Vec<u32>) -> u32 {
         self.shards.push(PendingShard {
             kind,
             flags,
             dfa,
             rules,
         });
+        (self.shards.len() - 1) as u32
+    }
+
+    /// Makes an occurrence of `literal` in the input trigger `target`: a
+    /// shard by the number [`DatabaseWriter::push_shard`] returned (it must
+    /// have [`SHARD_TRIGGERED`]), or a rule that matches whenever one of its
+    /// literals occurs.
+    pub fn push_literal(&mut self, literal: Literal, target: Target) {
+        self.literals.push((literal, target));
     }
 
     /// Lays out the database, computes its checksum and returns its bytes.
     pub fn finish(mut self) -> Vec<u8> {
-        self.shards
-            .sort_by_key(|s| s.rules.first().copied().unwrap_or(u32::MAX));
+        let mut order: Vec<usize> = (0..self.shards.len()).collect();
+        order.sort_by_key(|&i| self.shards[i].rules.first().copied().unwrap_or(u32::MAX));
+        let mut new_number = alloc::vec![0u32; order.len()];
+        for (n, &i) in order.iter().enumerate() {
+            new_number[i] = n as u32;
+        }
+        let mut pending: Vec<Option<PendingShard>> = self.shards.drain(..).map(Some).collect();
+        self.shards = order.iter().map(|&i| pending[i].take().unwrap()).collect();
+        let prefilter = if self.literals.is_empty() {
+            Vec::new()
+        } else {
+            let mut w = PrefilterWriter::new();
+            for (lit, t) in self.literals.drain(..) {
+                let t = match t {
+                    Target::Shard(s) => Target::Shard(new_number[s as usize]),
+                    rule => rule,
+                };
+                w.push(lit, t);
+            }
+            w.finish()
+        };
         let rules_off = HEADER_LEN;
         let shards_off = rules_off + self.rules.len() * RULE_RECORD_LEN;
         let lists_off = shards_off + self.shards.len() * SHARD_RECORD_LEN;
@@ -700,6 +781,13 @@ impl DatabaseWriter {
             out.extend_from_slice(&s.dfa);
         }
         out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
+        if !prefilter.is_empty() {
+            let at = out.len() as u32;
+            out[56..60].copy_from_slice(&at.to_le_bytes());
+            out[60..64].copy_from_slice(&(prefilter.len() as u32).to_le_bytes());
+            out.extend_from_slice(&prefilter);
+            out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
+        }
         let total = out.len() as u32;
         out[16..20].copy_from_slice(&total.to_le_bytes());
         let sum = checksum(&out);

@@ -24,6 +24,7 @@ pub mod format;
 pub mod json;
 mod matcher;
 pub mod module;
+pub mod prefilter;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;

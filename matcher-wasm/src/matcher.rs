@@ -7,7 +7,8 @@
 //!   leftmost-first span and capture groups that `regex::bytes::Regex` reports
 //!   for that rule alone.
 //!
-//! Shard DFAs answer `any` and `all`. The exact engine (regex-automata's meta
+//! A literal prefilter picks the shard DFAs worth running (see
+//! [`crate::prefilter`]); shard DFAs answer `any` and `all`. The exact engine (regex-automata's meta
 //! regex, configured exactly as `regex::bytes::Regex`) is built lazily, only
 //! for rules that need it, and cached for the life of the matcher: the winner
 //! of `first` (for its span and captures), and the rules of a shard whose DFA
@@ -22,7 +23,8 @@ use regex_automata::dfa::Automaton;
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, util::syntax, Input, MatchKind, PatternSet};
 
-use crate::format::{Database, Shard, ShardDfa};
+use crate::format::{Database, ShardDfa};
+use crate::prefilter::Target;
 
 /// A match mode. Its `u32` code is what the wasm ABI takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,8 +105,23 @@ struct ExactRule {
     captures: Captures,
 }
 
+/// Per-search scratch space: which shards and rules the prefilter triggered.
+struct Scratch {
+    /// Per shard, the search generation that last triggered it.
+    stamp: Vec<u32>,
+    generation: u32,
+    /// Shards triggered in this search, each once.
+    triggered: Vec<u32>,
+    /// Rules that matched by their literals alone (may repeat).
+    complete: Vec<u32>,
+}
+
 /// Searches a [`Database`]. Holds the per-instance caches (pattern sets, lazily
-/// built exact engines), so it is `!Sync`: make one per thread or instance.
+/// built exact engines, prefilter scratch), so it is `!Sync`: make one per
+/// thread or instance.
+///
+/// A search runs the literal prefilter once, then the DFAs of the shards that
+/// run on every input and of the shards whose literals occurred.
 ///
 /// # Example
 ///
@@ -120,8 +137,11 @@ struct ExactRule {
 /// ```
 pub struct Matcher<'a> {
     db: Database<'a>,
+    /// Shards that run on every input.
+    always: Vec<u32>,
     sets: RefCell<Vec<PatternSet>>,
     exact: RefCell<Vec<Option<Box<ExactRule>>>>,
+    scratch: RefCell<Scratch>,
 }
 
 impl<'a> Matcher<'a> {
@@ -133,10 +153,21 @@ impl<'a> Matcher<'a> {
             .map(|s| PatternSet::new(s.rule_count()))
             .collect();
         let exact = (0..db.rule_count()).map(|_| None).collect();
+        let always = (0..db.shards().len() as u32)
+            .filter(|&i| !db.shards()[i as usize].is_triggered())
+            .collect();
+        let scratch = Scratch {
+            stamp: alloc::vec![0; db.shards().len()],
+            generation: 0,
+            triggered: Vec::new(),
+            complete: Vec::new(),
+        };
         Matcher {
             db,
+            always,
             sets: RefCell::new(sets),
             exact: RefCell::new(exact),
+            scratch: RefCell::new(scratch),
         }
     }
 
@@ -176,36 +207,62 @@ impl<'a> Matcher<'a> {
         })
     }
 
+    /// Runs the prefilter over `hay`, leaving the triggered shards and the
+    /// rules matched by literals alone in `s`.
+    fn prefilter(&self, hay: &[u8], s: &mut Scratch) {
+        s.triggered.clear();
+        s.complete.clear();
+        let Some(pf) = self.db.prefilter() else { return };
+        s.generation = s.generation.wrapping_add(1);
+        if s.generation == 0 {
+            s.stamp.fill(0);
+            s.generation = 1;
+        }
+        let Scratch { stamp, generation, triggered, complete } = s;
+        pf.scan(hay, |t| match t {
+            Target::Shard(i) => {
+                if stamp[i as usize] != *generation {
+                    stamp[i as usize] = *generation;
+                    triggered.push(i);
+                }
+            }
+            Target::Rule(r) => complete.push(r),
+        });
+    }
+
+    /// Whether any rule of shard `si` matches; if so, one that does.
+    fn shard_any(&self, si: u32, hay: &[u8], ascii: bool) -> Option<u32> {
+        let shard = &self.db.shards()[si as usize];
+        if shard.needs_confirm_on(ascii) {
+            // The DFA's first hit may be a false positive: confirm all.
+            let mut candidates = Vec::new();
+            self.shard_matches(si, hay, ascii, &mut candidates);
+            return candidates.first().copied();
+        }
+        let input = Input::new(hay).earliest(true);
+        let found = match &shard.dfa {
+            ShardDfa::Dense(d) => d.try_search_fwd(&input),
+            ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+        };
+        match found {
+            Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
+            Err(_) => shard.rules().find(|&r| self.exact_is_match(r, hay)),
+        }
+    }
+
     /// Whether any rule matches anywhere in `hay`; if so, the index of one
     /// rule that does (not necessarily the highest-priority one).
     pub fn find_any(&self, hay: &[u8]) -> Option<u32> {
-        let input = Input::new(hay).earliest(true);
-        let mut candidates = Vec::new();
-        for (si, shard) in self.db.shards().iter().enumerate() {
-            if shard.needs_confirm() {
-                // The DFA's first hit may be a false positive: confirm all.
-                candidates.clear();
-                self.shard_matches(si, shard, hay, &mut candidates);
-                if let Some(&r) = candidates.first() {
-                    return Some(r);
-                }
-                continue;
-            }
-            let found = match &shard.dfa {
-                ShardDfa::Dense(d) => d.try_search_fwd(&input),
-                ShardDfa::Sparse(d) => d.try_search_fwd(&input),
-            };
-            match found {
-                Ok(Some(hm)) => return Some(shard.rule(hm.pattern().as_usize())),
-                Ok(None) => {}
-                Err(_) => {
-                    if let Some(r) = shard.rules().find(|&r| self.exact_is_match(r, hay)) {
-                        return Some(r);
-                    }
-                }
-            }
+        let ascii = hay.is_ascii();
+        let mut s = self.scratch.borrow_mut();
+        self.prefilter(hay, &mut s);
+        if let Some(&r) = s.complete.first() {
+            return Some(r);
         }
-        None
+        s.triggered
+            .iter()
+            .chain(&self.always)
+            .find_map(|&si| self.shard_any(si, hay, ascii))
     }
 
     /// Whether any rule matches anywhere in `hay`.
@@ -214,9 +271,28 @@ impl<'a> Matcher<'a> {
     }
 
     /// Appends to `out` the matches of one shard, ascending.
-    fn shard_matches(&self, si: usize, shard: &Shard<'a>, hay: &[u8], out: &mut Vec<u32>) {
+    fn shard_matches(&self, si: u32, hay: &[u8], ascii: bool, out: &mut Vec<u32>) {
+        let shard = &self.db.shards()[si as usize];
+        let confirm = shard.needs_confirm_on(ascii);
+        if shard.rule_count() == 1 {
+            // One rule: the earliest match is enough, no pattern set needed.
+            let rule = shard.rule(0);
+            let input = Input::new(hay).earliest(true);
+            let found = match &shard.dfa {
+                ShardDfa::Dense(d) => d.try_search_fwd(&input),
+                ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+            };
+            let matched = match found {
+                Ok(hm) => hm.is_some() && (!confirm || self.exact_is_match(rule, hay)),
+                Err(_) => self.exact_is_match(rule, hay),
+            };
+            if matched {
+                out.push(rule);
+            }
+            return;
+        }
         let mut sets = self.sets.borrow_mut();
-        let set = &mut sets[si];
+        let set = &mut sets[si as usize];
         set.clear();
         let input = Input::new(hay);
         let res = match &shard.dfa {
@@ -224,7 +300,7 @@ impl<'a> Matcher<'a> {
             ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, set),
         };
         match res {
-            Ok(()) if shard.needs_confirm() => {
+            Ok(()) if confirm => {
                 let candidates: Vec<u32> =
                     set.iter().map(|pid| shard.rule(pid.as_usize())).collect();
                 drop(sets);
@@ -246,12 +322,15 @@ impl<'a> Matcher<'a> {
     /// order, written to `out` (cleared first).
     pub fn matches_into(&self, hay: &[u8], out: &mut Vec<u32>) {
         out.clear();
-        for (si, shard) in self.db.shards().iter().enumerate() {
-            self.shard_matches(si, shard, hay, out);
+        let ascii = hay.is_ascii();
+        let mut s = self.scratch.borrow_mut();
+        self.prefilter(hay, &mut s);
+        out.extend_from_slice(&s.complete);
+        for &si in s.triggered.iter().chain(&self.always) {
+            self.shard_matches(si, hay, ascii, out);
         }
-        if self.db.shards().len() > 1 {
-            out.sort_unstable();
-        }
+        out.sort_unstable();
+        out.dedup();
     }
 
     /// Every rule that matches anywhere in `hay`, in priority order.
@@ -265,20 +344,7 @@ impl<'a> Matcher<'a> {
     /// captures of its leftmost-first match.
     pub fn first(&self, hay: &[u8]) -> Option<FirstMatch> {
         let mut candidates = Vec::new();
-        let mut best = u32::MAX;
-        // Shards are ordered by their lowest rule, so once a shard's lowest
-        // rule cannot beat the best found, no later shard can either.
-        for (si, shard) in self.db.shards().iter().enumerate() {
-            if shard.min_rule() >= best {
-                break;
-            }
-            let from = candidates.len();
-            self.shard_matches(si, shard, hay, &mut candidates);
-            if let Some(&m) = candidates[from..].first() {
-                best = best.min(m);
-            }
-        }
-        candidates.sort_unstable();
+        self.matches_into(hay, &mut candidates);
         candidates
             .into_iter()
             .find_map(|rule| self.exact_first(rule, hay))

@@ -1,0 +1,282 @@
+//! Which literals a rule needs: the builder's half of the literal prefilter
+//! (the matcher's half is [`dfabake_matcher::prefilter`]).
+//!
+//! For each rule we look for a small set of literals such that every match
+//! of the rule contains one of them (its *required* literals), preferring
+//! long ones, which occur in fewer inputs. Three outcomes:
+//!
+//! * [`Plan::Complete`]: the rule *is* a finite set of literals
+//!   (`Googlebot`, `(?i)bingbot|msnbot`): an occurrence decides it, no DFA;
+//! * [`Plan::Triggered`]: its DFA runs only on inputs holding a literal;
+//! * [`Plan::Always`]: no literal of at least [`KEY_LEN`] bytes is required
+//!   (`\d{3}-\d{4}`, `^ab`): its shard runs on every input.
+//!
+//! Case-insensitive letters (`(?i)`, which regex-syntax turns into classes
+//! such as `[Gg]`) become literals compared ASCII-case-insensitively; a
+//! class with non-ASCII case variants (`[Kk\u{212A}]`) becomes one literal
+//! per variant, so no match is ever missed.
+
+use dfabake_matcher::prefilter::{Literal, KEY_LEN};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Most literals one rule may contribute; more mean a weak filter.
+const MAX_LITERALS: usize = 32;
+/// Most members a class may have to be expanded into literals.
+const MAX_CLASS_EXPANSION: u32 = 4;
+/// Length beyond which longer literals are not considered more selective.
+const ENOUGH_LEN: usize = 8;
+
+/// How the prefilter handles a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// The rule matches exactly when one of these literals occurs.
+    Complete(Vec<Literal>),
+    /// Every match contains one of these literals; the rule's DFA confirms.
+    Triggered(Vec<Literal>),
+    /// No usable literal: the rule's shard runs on every input.
+    Always,
+}
+
+/// A literal being assembled: `exact` says whether comparing it as
+/// `case_insensitive` says accepts exactly the strings the HIR does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Piece {
+    bytes: Vec<u8>,
+    case_insensitive: bool,
+    exact: bool,
+}
+
+impl Piece {
+    fn then(&self, next: &Piece) -> Piece {
+        let ci = self.case_insensitive || next.case_insensitive;
+        // Compared case-insensitively, a case-sensitive part with letters
+        // accepts more than it should: still a valid filter, not exact.
+        let loses = |p: &Piece| ci && !p.case_insensitive && p.bytes.iter().any(u8::is_ascii_alphabetic);
+        Piece {
+            bytes: [&self.bytes[..], &next.bytes[..]].concat(),
+            case_insensitive: ci,
+            exact: self.exact && next.exact && !loses(self) && !loses(next),
+        }
+    }
+}
+
+/// The members of a class, if it has at most `MAX_CLASS_EXPANSION`, as
+/// pieces; an ASCII letter pair such as `[Gg]` is one case-insensitive piece.
+fn class_pieces(class: &Class) -> Option<Vec<Piece>> {
+    let members: Vec<Vec<u8>> = match class {
+        Class::Unicode(c) => {
+            let n: u32 = c.ranges().iter().map(|r| r.end() as u32 - r.start() as u32 + 1).sum();
+            if n > MAX_CLASS_EXPANSION {
+                return None;
+            }
+            c.ranges()
+                .iter()
+                .flat_map(|r| (r.start()..=r.end()).map(|ch| ch.to_string().into_bytes()))
+                .collect()
+        }
+        Class::Bytes(c) => {
+            let n: u32 = c.ranges().iter().map(|r| u32::from(r.end() - r.start()) + 1).sum();
+            if n > MAX_CLASS_EXPANSION {
+                return None;
+            }
+            c.ranges().iter().flat_map(|r| (r.start()..=r.end()).map(|b| vec![b])).collect()
+        }
+    };
+    if let [a, b] = &members[..] {
+        if a.len() == 1 && b.len() == 1 && a[0] != b[0] && a[0].eq_ignore_ascii_case(&b[0]) {
+            return Some(vec![Piece {
+                bytes: vec![a[0].to_ascii_lowercase()],
+                case_insensitive: true,
+                exact: true,
+            }]);
+        }
+    }
+    Some(
+        members
+            .into_iter()
+            .map(|bytes| Piece { bytes, case_insensitive: false, exact: true })
+            .collect(),
+    )
+}
+
+fn cross(a: &[Piece], b: &[Piece]) -> Option<Vec<Piece>> {
+    if a.len() * b.len() > MAX_LITERALS {
+        return None;
+    }
+    Some(a.iter().flat_map(|x| b.iter().map(move |y| x.then(y))).collect())
+}
+
+/// The HIR's whole language as a finite set of literals, if it is one.
+fn language(h: &Hir) -> Option<Vec<Piece>> {
+    match h.kind() {
+        HirKind::Literal(l) => Some(vec![Piece { bytes: l.0.to_vec(), case_insensitive: false, exact: true }]),
+        HirKind::Class(c) => class_pieces(c),
+        HirKind::Capture(c) => language(&c.sub),
+        HirKind::Concat(xs) => xs.iter().try_fold(vec![Piece { bytes: vec![], case_insensitive: false, exact: true }], |acc, x| {
+            cross(&acc, &language(x)?)
+        }),
+        HirKind::Alternation(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(language(x)?);
+            }
+            (all.len() <= MAX_LITERALS).then_some(all)
+        }
+        HirKind::Repetition(r) if Some(r.min) == r.max && r.min <= 4 => {
+            let n = r.min;
+            let sub = language(&r.sub)?;
+            (0..n).try_fold(vec![Piece { bytes: vec![], case_insensitive: false, exact: true }], |acc, _| cross(&acc, &sub))
+        }
+        _ => None,
+    }
+}
+
+/// How good a literal set is as a filter: longer shortest literal first,
+/// then fewer literals.
+fn score(set: &[Piece]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = set.iter().map(|p| p.bytes.len()).min().unwrap_or(0);
+    (shortest.min(ENOUGH_LEN), std::cmp::Reverse(set.len()))
+}
+
+fn best(a: Option<Vec<Piece>>, b: Option<Vec<Piece>>) -> Option<Vec<Piece>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if score(&b) > score(&a) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A set of literals one of which occurs in every match of `h`.
+fn required(h: &Hir) -> Option<Vec<Piece>> {
+    if let Some(set) = language(h) {
+        return Some(set);
+    }
+    match h.kind() {
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Alternation(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(required(x)?);
+            }
+            (all.len() <= MAX_LITERALS).then_some(all)
+        }
+        HirKind::Concat(xs) => {
+            // Runs of children with a finite language concatenate into
+            // longer literals; any other child may require literals itself.
+            let mut found = None;
+            let mut run: Option<Vec<Piece>> = None;
+            for x in xs {
+                match language(x) {
+                    Some(lang) => {
+                        run = match run.take() {
+                            None => Some(lang),
+                            Some(r) => match cross(&r, &lang) {
+                                Some(longer) => Some(longer),
+                                None => {
+                                    found = best(found, Some(r));
+                                    Some(lang)
+                                }
+                            },
+                        };
+                    }
+                    None => {
+                        found = best(found, run.take());
+                        found = best(found, required(x));
+                    }
+                }
+            }
+            best(found, run)
+        }
+        _ => None,
+    }
+}
+
+fn finish(set: Vec<Piece>) -> Vec<Literal> {
+    let mut lits: Vec<Literal> = set
+        .into_iter()
+        .map(|p| {
+            let mut bytes = p.bytes;
+            if p.case_insensitive {
+                bytes.make_ascii_lowercase();
+            }
+            Literal { bytes, case_insensitive: p.case_insensitive }
+        })
+        .collect();
+    lits.sort();
+    lits.dedup();
+    lits
+}
+
+/// How the prefilter handles the rule whose pattern parses to `hir`.
+///
+/// ```
+/// use dfabake::literals::{plan, Plan};
+/// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
+/// assert!(matches!(plan(&parse("Googlebot")), Plan::Complete(_)));
+/// assert!(matches!(plan(&parse(r"(?i)bingbot/\d+")), Plan::Triggered(_)));
+/// assert_eq!(plan(&parse(r"^\d+$")), Plan::Always);
+/// ```
+pub fn plan(hir: &Hir) -> Plan {
+    let usable = |set: &[Piece]| !set.is_empty() && set.iter().all(|p| p.bytes.len() >= KEY_LEN && p.bytes.len() <= 0xFFFF);
+    if let Some(set) = language(hir) {
+        if usable(&set) && set.iter().all(|p| p.exact) {
+            return Plan::Complete(finish(set));
+        }
+    }
+    match required(hir) {
+        Some(set) if usable(&set) => Plan::Triggered(finish(set)),
+        _ => Plan::Always,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(p: &str) -> Hir {
+        regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap()
+    }
+
+    fn lits(plan: Plan) -> Vec<(String, bool)> {
+        match plan {
+            Plan::Complete(l) | Plan::Triggered(l) => l
+                .into_iter()
+                .map(|l| (String::from_utf8(l.bytes).unwrap(), l.case_insensitive))
+                .collect(),
+            Plan::Always => vec![],
+        }
+    }
+
+    #[test]
+    fn picks_the_longest_required_literal() {
+        assert_eq!(lits(plan(&parse(r"Mozilla.*Googlebot/\d"))), vec![("Googlebot/".into(), false)]);
+        assert_eq!(
+            lits(plan(&parse(r"(?:Google|Bing)bot\d"))),
+            vec![("Bingbot".into(), false), ("Googlebot".into(), false)]
+        );
+    }
+
+    #[test]
+    fn case_insensitive_letters_fold_but_kelvin_stays_apart() {
+        assert_eq!(plan(&parse("(?i)googlebot")), Plan::Complete(vec![Literal { bytes: b"googlebot".to_vec(), case_insensitive: true }]));
+        // `k` also matches U+212A KELVIN SIGN under Unicode case folding.
+        let got = lits(plan(&parse("(?i)kbot")));
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got.contains(&("\u{212A}bot".into(), true)));
+    }
+
+    #[test]
+    fn mixed_case_sensitivity_is_a_filter_not_a_decision() {
+        assert!(matches!(plan(&parse("Bot(?i:x)y")), Plan::Triggered(_)));
+        assert!(matches!(plan(&parse("bot-(?i:abc)")), Plan::Triggered(_)));
+        assert!(matches!(plan(&parse("123(?i:abc)")), Plan::Complete(_)));
+    }
+
+    #[test]
+    fn no_literal_means_always() {
+        assert_eq!(plan(&parse(r"\d{3}-\d{4}")), Plan::Always);
+        assert_eq!(plan(&parse(r"ab|cde")), Plan::Always);
+        assert_eq!(plan(&parse(r"(?:abc)?x")), Plan::Always);
+        assert_eq!(plan(&parse(r"\babc\b")), Plan::Triggered(vec![Literal { bytes: b"abc".to_vec(), case_insensitive: false }]));
+    }
+}
