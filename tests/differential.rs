@@ -200,7 +200,10 @@ fn check_seed(
         {
             return Err(TestCaseError::reject("over a size limit"))
         }
-        Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        Err(e) => {
+            let pats: Vec<_> = rules.iter().map(|r| (&r.pattern, &r.flags)).collect();
+            return Err(TestCaseError::fail(format!("{e}\nrules: {pats:?}")));
+        }
     };
     for _ in 0..inputs {
         let hay = g.input();

@@ -97,7 +97,9 @@ struct Prepared {
     input_index: usize,
     /// The pattern the exact engine compiles: flags inlined.
     effective: String,
-    /// The pattern the DFA compiles: `effective`, or its ASCII-widened form.
+    /// The pattern the DFA compiles: `effective` reduced to what decides
+    /// whether it matches ([`crate::relax::reduced_for_search`]), ASCII-widened
+    /// when it has Unicode classes.
     dfa_pattern: String,
     /// `dfa_pattern` is ASCII-widened (exact on ASCII input only).
     ascii_widened: bool,
@@ -443,6 +445,9 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                     .build()
                     .parse(&effective)
                     .expect("check_rule parsed this pattern");
+                // `any` and `all` only ask whether a rule matches: DFAs and
+                // literals come from the part of the rule that decides it.
+                let hir = crate::relax::reduced_for_search(&hir);
                 let plan = if cfg.prefilter {
                     crate::literals::plan(&hir)
                 } else {
@@ -451,7 +456,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 let widened = crate::relax::ascii_widened(&hir);
                 prepared.push(Prepared {
                     input_index: i,
-                    dfa_pattern: widened.clone().unwrap_or_else(|| effective.clone()),
+                    dfa_pattern: widened.clone().unwrap_or_else(|| hir.to_string()),
                     ascii_widened: widened.is_some(),
                     effective,
                     unicode_word_boundary,

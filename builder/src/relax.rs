@@ -137,3 +137,102 @@ pub fn ascii_widened(hir: &Hir) -> Option<String> {
     let wide = widen_ascii(hir);
     (wide != *hir).then(|| wide.to_string())
 }
+
+/// Whether `h` can match the empty string with no look-around: such a part
+/// at either end of a rule never decides *whether* the rule matches.
+fn droppable(h: &Hir) -> bool {
+    h.properties().minimum_len() == Some(0) && h.properties().look_set().is_empty()
+}
+
+fn repeat(sub: &Hir, n: u32) -> Vec<Hir> {
+    (0..n).map(|_| sub.clone()).collect()
+}
+
+/// `h` at the end of a rule, reduced to what decides whether a match ends
+/// somewhere: trailing optional parts dropped, `Y{n,m}` cut to `Y{n}`.
+fn reduce_end(h: &Hir) -> Hir {
+    match h.kind() {
+        _ if droppable(h) => Hir::empty(),
+        HirKind::Capture(c) => reduce_end(&c.sub),
+        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(reduce_end).collect()),
+        HirKind::Repetition(r) if r.min >= 1 && r.sub.properties().look_set().is_empty() => {
+            let mut parts = repeat(&r.sub, r.min - 1);
+            parts.push(reduce_end(&r.sub));
+            Hir::concat(parts)
+        }
+        HirKind::Concat(xs) => {
+            let mut xs = xs.clone();
+            while xs.last().is_some_and(droppable) {
+                xs.pop();
+            }
+            if let Some(last) = xs.pop() {
+                xs.push(reduce_end(&last));
+            }
+            Hir::concat(xs)
+        }
+        _ => h.clone(),
+    }
+}
+
+/// The mirror of [`reduce_end`] for the start of a rule (searches are
+/// unanchored, so what precedes the decisive part does not matter).
+fn reduce_start(h: &Hir) -> Hir {
+    match h.kind() {
+        _ if droppable(h) => Hir::empty(),
+        HirKind::Capture(c) => reduce_start(&c.sub),
+        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(reduce_start).collect()),
+        HirKind::Repetition(r) if r.min >= 1 && r.sub.properties().look_set().is_empty() => {
+            let mut parts = vec![reduce_start(&r.sub)];
+            parts.extend(repeat(&r.sub, r.min - 1));
+            Hir::concat(parts)
+        }
+        HirKind::Concat(xs) => {
+            let mut xs: std::collections::VecDeque<Hir> = xs.iter().cloned().collect();
+            while xs.front().is_some_and(droppable) {
+                xs.pop_front();
+            }
+            if let Some(first) = xs.pop_front() {
+                xs.push_front(reduce_start(&first));
+            }
+            Hir::concat(xs.into())
+        }
+        _ => h.clone(),
+    }
+}
+
+/// The part of a rule that decides *whether* it matches somewhere, which is
+/// all that modes `any` and `all` ask: an input holds a match of the rule
+/// exactly when it holds a match of the reduced rule. Optional parts at
+/// either end go (`^bot(?:/[\d.]+)?` → `^bot`, `compatible; x[^;]*` →
+/// `compatible; x`), a repetition at an end keeps its minimum (`v\d+` →
+/// `v\d`), and capture groups go. Parts with look-around stay. Spans and
+/// captures (mode `first`) still come from the rule itself.
+///
+/// DFAs of reduced rules are smaller, and a reduced rule that is a plain
+/// literal needs no DFA at all.
+///
+/// ```
+/// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
+/// let reduced = dfabake::relax::reduced_for_search(&parse(r"^bot(?:/[\d.]+)?(?: \(\+https?://[^)]+\))?"));
+/// assert_eq!(reduced, parse("^bot"));
+/// assert_eq!(dfabake::relax::reduced_for_search(&parse(r"[^;]*(x\d+)")), parse(r"x\d"));
+/// // Look-around stays; before it, one `a` decides as well as many.
+/// assert_eq!(dfabake::relax::reduced_for_search(&parse(r"a+\b")), parse(r"a\b"));
+/// ```
+pub fn reduced_for_search(hir: &Hir) -> Hir {
+    // Without groups, parts can be repeated without duplicating group names.
+    reduce_start(&reduce_end(&without_captures(hir)))
+}
+
+fn without_captures(h: &Hir) -> Hir {
+    match h.kind() {
+        HirKind::Capture(c) => without_captures(&c.sub),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(without_captures(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Concat(xs) => Hir::concat(xs.iter().map(without_captures).collect()),
+        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(without_captures).collect()),
+        _ => h.clone(),
+    }
+}

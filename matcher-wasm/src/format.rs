@@ -39,6 +39,7 @@
 //! ```
 
 use alloc::vec::Vec;
+use core::cell::OnceCell;
 use core::fmt;
 
 use regex_automata::dfa::{dense, sparse};
@@ -275,7 +276,11 @@ pub(crate) enum ShardDfa<'a> {
 /// A group of rules answered by one multi-pattern DFA.
 #[derive(Clone, Debug)]
 pub struct Shard<'a> {
-    pub(crate) dfa: ShardDfa<'a>,
+    raw: &'a [u8],
+    kind: DfaKind,
+    /// Deserialized on first use: a search touches few of many shards, and
+    /// instantiation stays O(shards) with a tiny constant.
+    dfa: OnceCell<ShardDfa<'a>>,
     pub(crate) flags: u32,
     rules: &'a [u8],
     min_rule: u32,
@@ -329,10 +334,24 @@ impl<'a> Shard<'a> {
     }
     /// Dense or sparse.
     pub fn kind(&self) -> DfaKind {
-        match self.dfa {
-            ShardDfa::Dense(_) => DfaKind::Dense,
-            ShardDfa::Sparse(_) => DfaKind::Sparse,
-        }
+        self.kind
+    }
+    /// The shard's DFA.
+    #[inline]
+    pub(crate) fn dfa(&self) -> &ShardDfa<'a> {
+        self.dfa.get_or_init(|| {
+            // SAFETY: a DFA not deserialized by `Database::from_bytes` belongs
+            // to a database read by `from_bytes_unchecked`, whose caller
+            // promises these bytes passed `from_bytes` (which deserialized
+            // this DFA checked) before.
+            unsafe {
+                match self.kind {
+                    DfaKind::Dense => dense::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Dense(d)),
+                    DfaKind::Sparse => sparse::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Sparse(d)),
+                }
+            }
+            .expect("verified DFA")
+        })
     }
 }
 
@@ -507,36 +526,27 @@ impl<'a> Database<'a> {
             }
             last_min = min_rule;
             let raw = &bytes[dfa_off..dfa_off + dfa_len];
-            let dfa = if checked {
-                match kind {
+            let dfa = OnceCell::new();
+            if checked {
+                let checked = match kind {
                     DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
                     DfaKind::Sparse => {
                         sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d))
                     }
                 }
-            } else {
-                // SAFETY: the caller of `from_bytes_unchecked` promises these
-                // bytes passed `from_bytes` before.
-                unsafe {
-                    match kind {
-                        DfaKind::Dense => {
-                            dense::DFA::from_bytes_unchecked(raw).map(|(d, _)| ShardDfa::Dense(d))
-                        }
-                        DfaKind::Sparse => {
-                            sparse::DFA::from_bytes_unchecked(raw).map(|(d, _)| ShardDfa::Sparse(d))
-                        }
-                    }
+                .map_err(|_| FormatError::BadDfa { shard: i })?;
+                let patterns = match &checked {
+                    ShardDfa::Dense(d) => regex_automata::dfa::Automaton::pattern_len(d),
+                    ShardDfa::Sparse(d) => regex_automata::dfa::Automaton::pattern_len(d),
+                };
+                if patterns != list_len {
+                    return Err(corrupt("DFA pattern count differs from shard rule count"));
                 }
-            }
-            .map_err(|_| FormatError::BadDfa { shard: i })?;
-            let patterns = match &dfa {
-                ShardDfa::Dense(d) => regex_automata::dfa::Automaton::pattern_len(d),
-                ShardDfa::Sparse(d) => regex_automata::dfa::Automaton::pattern_len(d),
-            };
-            if patterns != list_len {
-                return Err(corrupt("DFA pattern count differs from shard rule count"));
+                let _ = dfa.set(checked);
             }
             db.shards.push(Shard {
+                raw,
+                kind,
                 dfa,
                 flags,
                 rules: list,

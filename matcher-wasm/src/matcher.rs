@@ -139,7 +139,8 @@ pub struct Matcher<'a> {
     db: Database<'a>,
     /// Shards that run on every input.
     always: Vec<u32>,
-    sets: RefCell<Vec<PatternSet>>,
+    /// Big enough for any shard: one shard is searched at a time.
+    set: RefCell<PatternSet>,
     exact: RefCell<Vec<Option<Box<ExactRule>>>>,
     scratch: RefCell<Scratch>,
 }
@@ -147,11 +148,7 @@ pub struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     /// A matcher over `db`. Costs O(shards); exact engines are built on demand.
     pub fn new(db: Database<'a>) -> Matcher<'a> {
-        let sets = db
-            .shards()
-            .iter()
-            .map(|s| PatternSet::new(s.rule_count()))
-            .collect();
+        let widest = db.shards().iter().map(|s| s.rule_count()).max().unwrap_or(1);
         let exact = (0..db.rule_count()).map(|_| None).collect();
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].is_triggered())
@@ -165,7 +162,7 @@ impl<'a> Matcher<'a> {
         Matcher {
             db,
             always,
-            sets: RefCell::new(sets),
+            set: RefCell::new(PatternSet::new(widest)),
             exact: RefCell::new(exact),
             scratch: RefCell::new(scratch),
         }
@@ -240,7 +237,7 @@ impl<'a> Matcher<'a> {
             return candidates.first().copied();
         }
         let input = Input::new(hay).earliest(true);
-        let found = match &shard.dfa {
+        let found = match shard.dfa() {
             ShardDfa::Dense(d) => d.try_search_fwd(&input),
             ShardDfa::Sparse(d) => d.try_search_fwd(&input),
         };
@@ -278,7 +275,7 @@ impl<'a> Matcher<'a> {
             // One rule: the earliest match is enough, no pattern set needed.
             let rule = shard.rule(0);
             let input = Input::new(hay).earliest(true);
-            let found = match &shard.dfa {
+            let found = match shard.dfa() {
                 ShardDfa::Dense(d) => d.try_search_fwd(&input),
                 ShardDfa::Sparse(d) => d.try_search_fwd(&input),
             };
@@ -291,19 +288,18 @@ impl<'a> Matcher<'a> {
             }
             return;
         }
-        let mut sets = self.sets.borrow_mut();
-        let set = &mut sets[si as usize];
+        let mut set = self.set.borrow_mut();
         set.clear();
         let input = Input::new(hay);
-        let res = match &shard.dfa {
-            ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, set),
-            ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, set),
+        let res = match shard.dfa() {
+            ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, &mut set),
+            ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, &mut set),
         };
         match res {
             Ok(()) if confirm => {
                 let candidates: Vec<u32> =
                     set.iter().map(|pid| shard.rule(pid.as_usize())).collect();
-                drop(sets);
+                drop(set);
                 out.extend(
                     candidates
                         .into_iter()
@@ -312,7 +308,7 @@ impl<'a> Matcher<'a> {
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
             Err(_) => {
-                drop(sets);
+                drop(set);
                 out.extend(shard.rules().filter(|&r| self.exact_is_match(r, hay)));
             }
         }

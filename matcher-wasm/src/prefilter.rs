@@ -8,15 +8,21 @@
 //! itself, which then needs no DFA at all. Rules with no usable literal live
 //! in shards that run on every input.
 //!
-//! The table is keyed by the first [`KEY_LEN`] bytes of each literal, ASCII
-//! lowercased, so one probe per input position finds case-sensitive and
-//! case-insensitive literals alike; the literal is then compared in full,
-//! case-sensitively or ASCII-case-insensitively as it was extracted.
+//! The table is keyed by [`KEY_LEN`] bytes of each literal, ASCII lowercased,
+//! so one probe per input position finds case-sensitive and case-insensitive
+//! literals alike; the literal is then compared in full, case-sensitively or
+//! ASCII-case-insensitively as it was extracted. The key of a literal is its
+//! *anchor*: of all its windows, the one fewest other literals contain, so
+//! that literals sharing a common start (`bot…`, `spider…`) spread over many
+//! slots and text made of common words rarely reaches a full comparison.
 //!
 //! ```text
 //! header     32 bytes    key length, table bits, literal count, target count, bytes length
+//! filter     2^bits bytes: one bit per hashed key (8 a slot), most positions stop here
 //! table      8 bytes a slot (2^bits slots): first literal, literal count
-//! literals   16 bytes a literal: bytes offset, length, flags, first target, target count
+//! literals   40 bytes a literal: bytes offset, length | anchor << 16, flags, first
+//!            target, target count, its first 8 bytes lowercased (u64) and their
+//!            mask (u64), reserved
 //! targets    u32 each: a shard index, or a rule index with bit 31 set (complete rule)
 //! bytes      the literals' bytes (lowercased when case-insensitive)
 //! ```
@@ -50,7 +56,8 @@ use crate::format::FormatError;
 pub const KEY_LEN: usize = 3;
 const HEADER_LEN: usize = 32;
 const SLOT_LEN: usize = 8;
-const LITERAL_LEN: usize = 16;
+const LITERAL_LEN: usize = 40;
+const LITERAL_WORDS: usize = LITERAL_LEN / 4;
 const COMPLETE_BIT: u32 = 1 << 31;
 const LIT_CASE_INSENSITIVE: u32 = 1;
 
@@ -95,9 +102,16 @@ fn lower(b: u8) -> u8 {
     b.to_ascii_lowercase()
 }
 
+/// The filter bit of a key: 8 bits a slot, so that most positions of an
+/// input are rejected by one load from a table small enough for L1.
+#[inline]
+fn bit_of(key: u32, bits: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B1) >> (32 - (bits + 3))) as usize
+}
+
 #[inline]
 fn slot_of(key: u32, bits: u32) -> usize {
-    (key.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize
+    bit_of(key, bits) >> 3
 }
 
 #[inline]
@@ -113,17 +127,36 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
 #[derive(Clone, Copy, Debug)]
 pub struct Prefilter<'a> {
     bits: u32,
-    table: &'a [u8],
-    literals: &'a [u8],
-    targets: &'a [u8],
+    /// One bit per hashed key, 2^(bits + 3) bits.
+    filter: &'a [u8],
+    /// Per slot: first literal, literal count.
+    table: &'a [u32],
+    /// Per literal: see the module docs (`LITERAL_WORDS` words each).
+    literals: &'a [u32],
+    targets: &'a [u32],
     bytes: &'a [u8],
 }
 
+#[cfg(not(target_endian = "little"))]
+compile_error!("the dfabake database format is read in place as little-endian words");
+
+/// `bytes` as words; `bytes` must start 4-aligned and hold a multiple of 4.
+fn words(bytes: &[u8]) -> &[u32] {
+    debug_assert!(bytes.as_ptr() as usize % 4 == 0 && bytes.len() % 4 == 0);
+    // SAFETY: alignment and length checked by the caller (`from_bytes`);
+    // every bit pattern is a valid u32, and the target is little-endian.
+    unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), bytes.len() / 4) }
+}
+
 impl<'a> Prefilter<'a> {
-    /// Reads a prefilter section and checks that every offset is in bounds
-    /// and every target names one of `shards` shards or `rules` rules.
+    /// Reads a prefilter section (4-aligned in memory) and checks that
+    /// every offset is in bounds and every target names one of `shards`
+    /// shards or `rules` rules.
     pub fn from_bytes(sec: &'a [u8], rules: usize, shards: usize) -> Result<Prefilter<'a>, FormatError> {
         let corrupt = |what| FormatError::Corrupt { what, index: 0 };
+        if sec.as_ptr() as usize % 4 != 0 {
+            return Err(FormatError::Misaligned);
+        }
         if sec.len() < HEADER_LEN {
             return Err(corrupt("prefilter header truncated"));
         }
@@ -131,7 +164,7 @@ impl<'a> Prefilter<'a> {
             return Err(corrupt("prefilter key length"));
         }
         let bits = read_u32(sec, 4);
-        if !(1..=24).contains(&bits) {
+        if !(4..=24).contains(&bits) {
             return Err(corrupt("prefilter table size"));
         }
         let (lits, targets, bytes_len) = (
@@ -139,7 +172,8 @@ impl<'a> Prefilter<'a> {
             read_u32(sec, 12) as usize,
             read_u32(sec, 16) as usize,
         );
-        let table_end = HEADER_LEN + (SLOT_LEN << bits);
+        let filter_end = HEADER_LEN + (1 << bits);
+        let table_end = filter_end + (SLOT_LEN << bits);
         let lits_end = table_end.saturating_add(lits.saturating_mul(LITERAL_LEN));
         let targets_end = lits_end.saturating_add(targets.saturating_mul(4));
         let end = targets_end.saturating_add(bytes_len);
@@ -148,9 +182,10 @@ impl<'a> Prefilter<'a> {
         }
         let pf = Prefilter {
             bits,
-            table: &sec[HEADER_LEN..table_end],
-            literals: &sec[table_end..lits_end],
-            targets: &sec[lits_end..targets_end],
+            filter: &sec[HEADER_LEN..filter_end],
+            table: words(&sec[filter_end..table_end]),
+            literals: words(&sec[table_end..lits_end]),
+            targets: words(&sec[lits_end..targets_end]),
             bytes: &sec[targets_end..end],
         };
         for s in 0..1usize << bits {
@@ -160,13 +195,17 @@ impl<'a> Prefilter<'a> {
             }
         }
         for l in 0..lits {
-            let (off, len, _, tf, tc) = pf.literal(l);
-            if len < KEY_LEN || off.saturating_add(len) > bytes_len || tf.saturating_add(tc) > targets {
+            let (off, len, anchor, tf, tc) = pf.literal(l);
+            if len < KEY_LEN
+                || anchor + KEY_LEN > len
+                || off.saturating_add(len) > bytes_len
+                || tf.saturating_add(tc) > targets
+            {
                 return Err(FormatError::Corrupt { what: "prefilter literal out of bounds", index: l });
             }
         }
-        for t in 0..targets {
-            let ok = match Target::from_code(read_u32(pf.targets, t * 4)) {
+        for (t, &code) in pf.targets.iter().enumerate() {
+            let ok = match Target::from_code(code) {
                 Target::Shard(s) => (s as usize) < shards,
                 Target::Rule(r) => (r as usize) < rules,
             };
@@ -179,31 +218,23 @@ impl<'a> Prefilter<'a> {
 
     #[inline]
     fn slot(&self, s: usize) -> (usize, usize) {
-        (read_u32(self.table, s * SLOT_LEN) as usize, read_u32(self.table, s * SLOT_LEN + 4) as usize)
+        (self.table[2 * s] as usize, self.table[2 * s + 1] as usize)
     }
 
     #[inline]
-    fn literal(&self, l: usize) -> (usize, usize, u32, usize, usize) {
-        let at = l * LITERAL_LEN;
-        let len_flags = read_u32(self.literals, at + 4);
-        (
-            read_u32(self.literals, at) as usize,
-            (len_flags & 0xFFFF) as usize,
-            len_flags >> 16,
-            read_u32(self.literals, at + 8) as usize,
-            read_u32(self.literals, at + 12) as usize,
-        )
+    /// Bytes offset, length, anchor, first target, target count.
+    fn literal(&self, l: usize) -> (usize, usize, usize, usize, usize) {
+        let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * l + 5];
+        (r[0] as usize, (r[1] & 0xFFFF) as usize, (r[1] >> 16) as usize, r[3] as usize, r[4] as usize)
     }
 
     /// Number of distinct literals.
     pub fn literal_count(&self) -> usize {
-        self.literals.len() / LITERAL_LEN
+        self.literals.len() / LITERAL_WORDS
     }
 
     fn all_targets(&self) -> impl Iterator<Item = Target> + '_ {
-        self.targets
-            .chunks_exact(4)
-            .map(|c| Target::from_code(u32::from_le_bytes(c.try_into().unwrap())))
+        self.targets.iter().map(|&c| Target::from_code(c))
     }
 
     /// Rules decided by the prefilter alone (with repeats).
@@ -231,26 +262,98 @@ impl<'a> Prefilter<'a> {
         }
         // `key` rolls: at position i it holds bytes i, i+1, i+2 (lowercased).
         let mut key = u32::from(lower(hay[0])) << 8 | u32::from(lower(hay[1])) << 16;
-        for i in 0..=hay.len() - KEY_LEN {
-            key = key >> 8 | u32::from(lower(hay[i + KEY_LEN - 1])) << 16;
-            let (first, count) = self.slot(slot_of(key, self.bits));
-            for l in first..first + count {
-                let (off, len, flags, tf, tc) = self.literal(l);
-                let Some(window) = hay.get(i..i + len) else { continue };
-                let lit = &self.bytes[off..off + len];
-                let found = if flags & LIT_CASE_INSENSITIVE != 0 {
-                    window.iter().zip(lit).all(|(&h, &l)| lower(h) == l)
-                } else {
-                    window == lit
-                };
-                if found {
-                    for t in tf..tf + tc {
-                        hit(Target::from_code(read_u32(self.targets, t * 4)));
-                    }
+        for (i, &next) in hay[KEY_LEN - 1..].iter().enumerate() {
+            key = key >> 8 | u32::from(lower(next)) << 16;
+            let bit = bit_of(key, self.bits);
+            if self.filter[bit >> 3] & (1 << (bit & 7)) == 0 {
+                continue;
+            }
+            self.probe(hay, i, bit >> 3, &mut hit);
+        }
+    }
+
+    /// Compares the literals of `slot`, whose anchor may be at `i`, with `hay`.
+    #[inline(never)]
+    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target)) {
+        let (first, count) = self.slot(slot);
+        for l in first..first + count {
+            let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
+            let Some(start) = i.checked_sub((r[1] >> 16) as usize) else { continue };
+            // Up to 8 bytes lowercased at once: most literals of the slot
+            // differ from the input within them.
+            let prefix = u64::from(r[5]) | u64::from(r[6]) << 32;
+            let mask = u64::from(r[7]) | u64::from(r[8]) << 32;
+            if lower_word(&hay[start..]) & mask != prefix {
+                continue;
+            }
+            let (off, len, flags) = (r[0] as usize, (r[1] & 0xFFFF) as usize, r[2]);
+            let (tf, tc) = (r[3] as usize, r[4] as usize);
+            let Some(window) = hay.get(start..start + len) else { continue };
+            let lit = &self.bytes[off..off + len];
+            let found = if flags & LIT_CASE_INSENSITIVE != 0 {
+                window.iter().zip(lit).all(|(&h, &l)| lower(h) == l)
+            } else {
+                window == lit
+            };
+            if found {
+                for &t in &self.targets[tf..tf + tc] {
+                    hit(Target::from_code(t));
                 }
             }
         }
     }
+}
+
+/// The first 8 bytes of `bytes` (zero-padded) as a little-endian word,
+/// ASCII letters lowercased (the standard library's SWAR trick).
+#[inline]
+fn lower_word(bytes: &[u8]) -> u64 {
+    let x = match bytes.get(..8) {
+        Some(b) => u64::from_le_bytes(b.try_into().unwrap()),
+        None => {
+            let mut buf = [0u8; 8];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(buf)
+        }
+    };
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    let low7 = x & (0x7F * EACH);
+    let above_z = low7.wrapping_add((0x7F - b'Z') as u64 * EACH);
+    let at_least_a = low7.wrapping_add((0x80 - b'A') as u64 * EACH);
+    let upper = !x & (at_least_a ^ above_z) & (0x80 * EACH);
+    x | upper >> 2
+}
+
+/// For each literal, the offset of its key window: the window contained in
+/// the fewest literals (a proxy for how rare it is in the text the rules
+/// are written for), then the one fewest literals already use.
+fn choose_anchors(literals: &[(Literal, Vec<Target>)]) -> Vec<usize> {
+    use alloc::collections::BTreeMap;
+    fn windows(l: &Literal) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let last = (l.bytes.len() - KEY_LEN).min(0xFFFF);
+        (0..=last).map(move |a| (a, key_at(&l.bytes[a..])))
+    }
+    let mut containing: BTreeMap<u32, u32> = BTreeMap::new();
+    for (l, _) in literals {
+        let mut keys: Vec<u32> = windows(l).map(|(_, k)| k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            *containing.entry(k).or_default() += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..literals.len()).collect();
+    order.sort_by_key(|&i| literals[i].0.bytes.len());
+    let mut used: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut anchors = alloc::vec![0; literals.len()];
+    for i in order {
+        let (a, k) = windows(&literals[i].0)
+            .min_by_key(|&(a, k)| (containing[&k], used.get(&k).copied().unwrap_or(0), a))
+            .unwrap();
+        *used.entry(k).or_default() += 1;
+        anchors[i] = a;
+    }
+    anchors
 }
 
 /// Assembles a prefilter section.
@@ -303,13 +406,20 @@ impl PrefilterWriter {
         while (1usize << bits) < merged.len() * 4 && bits < 24 {
             bits += 1;
         }
+        let anchors = choose_anchors(&merged);
         let mut by_slot: Vec<(usize, usize)> = merged
             .iter()
+            .zip(&anchors)
             .enumerate()
-            .map(|(i, (l, _))| (slot_of(key_at(&l.bytes), bits), i))
+            .map(|(i, ((l, _), &a))| (slot_of(key_at(&l.bytes[a..]), bits), i))
             .collect();
         by_slot.sort_unstable();
         let mut table = alloc::vec![(0u32, 0u32); 1 << bits];
+        let mut filter = alloc::vec![0u8; 1 << bits];
+        for ((l, _), &a) in merged.iter().zip(&anchors) {
+            let bit = bit_of(key_at(&l.bytes[a..]), bits);
+            filter[bit >> 3] |= 1 << (bit & 7);
+        }
         let mut literals = Vec::new();
         let mut targets = Vec::new();
         let mut bytes = Vec::new();
@@ -320,11 +430,20 @@ impl PrefilterWriter {
             }
             table[slot].1 += 1;
             let flags = u32::from(lit.case_insensitive) * LIT_CASE_INSENSITIVE;
+            let head = &lit.bytes[..lit.bytes.len().min(8)];
+            let prefix = lower_word(head);
+            let mask = u64::MAX >> (8 * (8 - head.len()));
             literals.push([
                 bytes.len() as u32,
-                lit.bytes.len() as u32 | flags << 16,
+                lit.bytes.len() as u32 | (anchors[i] as u32) << 16,
+                flags,
                 targets.len() as u32,
                 ts.len() as u32,
+                prefix as u32,
+                (prefix >> 32) as u32,
+                mask as u32,
+                (mask >> 32) as u32,
+                0,
             ]);
             targets.extend(ts.iter().map(|t| t.code()));
             bytes.extend_from_slice(&lit.bytes);
@@ -334,6 +453,7 @@ impl PrefilterWriter {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.resize(HEADER_LEN, 0);
+        out.extend_from_slice(&filter);
         for (first, count) in table {
             out.extend_from_slice(&first.to_le_bytes());
             out.extend_from_slice(&count.to_le_bytes());
@@ -349,5 +469,20 @@ impl PrefilterWriter {
         out.extend_from_slice(&bytes);
         out.resize(out.len().next_multiple_of(4), 0);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_word_lowercases_ascii_letters_only() {
+        let all: Vec<u8> = (0..=255).collect();
+        for chunk in all.chunks(8) {
+            let want: Vec<u8> = chunk.iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(lower_word(chunk).to_le_bytes()[..chunk.len()], want[..]);
+        }
+        assert_eq!(lower_word(b"Ab"), u64::from(b'a') | u64::from(b'b') << 8);
     }
 }
