@@ -153,7 +153,7 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
     eprintln!("[scale] {name}: wasm per-input");
     let mut matches_total = 0;
     for i in &inputs {
-        let v: serde_json::Value = serde_json::from_slice(&inst.match_json(Mode::All, i)?)?;
+        let v: serde_json::Value = serde_json::from_str(&inst.match_json(Mode::All, i)?)?;
         matches_total += v["matches"].as_array().map_or(0, |m| m.len());
     }
     let all_ns = per_input(rounds, &inputs, |i| {
@@ -165,7 +165,10 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
 
     eprintln!("[scale] {name}: regex crate");
     // The regex crate gets each rule's flags the way dfabake applies them.
-    let effective: Vec<String> = rules.iter().map(|r| check_rule(r).map(|(p, _)| p)).collect::<Result<_, _>>()?;
+    let effective: Vec<String> = rules
+        .iter()
+        .map(|r| check_rule(r).map(|(p, _)| p).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<_>>()?;
     let t = Instant::now();
     let set = regex::bytes::RegexSetBuilder::new(&effective)
         .size_limit(1 << 30)
