@@ -84,6 +84,7 @@ struct Figures {
     matches_total: usize,
     set_build: Duration,
     set_all_ns: f64,
+    tuned_all_ns: f64,
     seq_first_ns: f64,
     regex_matches_total: usize,
     hs: serde_json::Value,
@@ -154,7 +155,7 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
     let mut matches_total = 0;
     for i in &inputs {
         let v: serde_json::Value = serde_json::from_str(&inst.match_json(Mode::All, i)?)?;
-        matches_total += v["matches"].as_array().map_or(0, |m| m.len());
+        matches_total += v.as_array().context("`all` answers a JSON array")?.len();
     }
     let all_ns = per_input(rounds, &inputs, |i| {
         inst.match_json(Mode::All, i).unwrap();
@@ -169,19 +170,28 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
         .iter()
         .map(|r| check_rule(r).map(|(p, _)| p).map_err(|e| anyhow::anyhow!("{e}")))
         .collect::<Result<_>>()?;
+    // As users get it (`RegexSet::new` with its default limits, so its lazy
+    // DFA thrashes on big sets) and tuned (1 GiB size limits: after warm-up
+    // its lazy DFA holds every state it needs).
     let t = Instant::now();
     let set = regex::bytes::RegexSetBuilder::new(&effective)
         .size_limit(1 << 30)
-        .dfa_size_limit(1 << 30)
         .build()?;
     let set_build = t.elapsed();
+    let tuned = regex::bytes::RegexSetBuilder::new(&effective)
+        .size_limit(1 << 30)
+        .dfa_size_limit(1 << 30)
+        .build()?;
     let each: Vec<regex::bytes::Regex> = effective
         .iter()
         .map(|p| regex::bytes::RegexBuilder::new(p).size_limit(1 << 30).build())
         .collect::<Result<_, _>>()?;
-    let regex_matches_total: usize = inputs.iter().map(|i| set.matches(i).len()).sum();
+    let regex_matches_total: usize = inputs.iter().map(|i| set.matches(i).iter().count()).sum();
     let set_all_ns = per_input(rounds, &inputs, |i| {
         set.matches(i);
+    });
+    let tuned_all_ns = per_input(rounds, &inputs, |i| {
+        tuned.matches(i);
     });
     let seq_first_ns = per_input(if rules.len() > 5000 { 1 } else { 3 }, &inputs, |i| {
         each.iter().find_map(|r| r.captures(i));
@@ -205,6 +215,7 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
         matches_total,
         set_build,
         set_all_ns,
+        tuned_all_ns,
         seq_first_ns,
         regex_matches_total,
         hs,
@@ -243,8 +254,8 @@ fn report(f: &Figures) -> String {
         f.instantiate_us, hs_ns("load_us")
     );
     s += &format!(
-        "| per input `all` | **{}** (wasmtime, incl. call and JSON answer) | {} (incl. Python call; binding floor {}) | {} (`RegexSet::matches`) |\n",
-        us(f.all_ns), us(hs_ns("all_ns")), us(hs_ns("floor_ns")), us(f.set_all_ns)
+        "| per input `all` | **{}** (wasmtime, incl. call and JSON answer) | {} (incl. Python call; binding floor {}) | {} (`RegexSet::matches`, default limits); {} with 1 GiB limits, warm |\n",
+        us(f.all_ns), us(hs_ns("all_ns")), us(hs_ns("floor_ns")), us(f.set_all_ns), us(f.tuned_all_ns)
     );
     s += &format!(
         "| per input `first` | {} (with span and captures) | {} (lowest id, no span) | {} (first `Regex::captures` in priority order) |\n",
@@ -255,9 +266,11 @@ fn report(f: &Figures) -> String {
         f.matches_total, hs["matches_total"], f.regex_matches_total
     );
     s += &format!(
-        "`all`: dfabake in wasm is **{:.1}×** faster than `RegexSet::matches` and **{:.2}×** Hyperscan's measured time.\n\n",
+        "`all`: dfabake in wasm takes **{:.2}×** Hyperscan's measured time; it is **{:.0}×** faster than \
+         `RegexSet::matches` as `RegexSet::new` builds it, {:.1}× with its limits raised.\n\n",
+        f.all_ns / hs_ns("all_ns"),
         f.set_all_ns / f.all_ns,
-        f.all_ns / hs_ns("all_ns")
+        f.tuned_all_ns / f.all_ns
     );
     s
 }

@@ -22,7 +22,7 @@ use dfabake_matcher::format::{
 use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::nfa::thompson;
-use regex_automata::util::syntax;
+use regex_syntax::hir::Hir;
 use regex_automata::MatchKind;
 use serde::Serialize;
 
@@ -97,11 +97,11 @@ struct Prepared {
     input_index: usize,
     /// The pattern the exact engine compiles: flags inlined.
     effective: String,
-    /// The pattern the DFA compiles: `effective` reduced to what decides
-    /// whether it matches ([`crate::relax::reduced_for_search`]), ASCII-widened
-    /// when it has Unicode classes.
-    dfa_pattern: String,
-    /// `dfa_pattern` is ASCII-widened (exact on ASCII input only).
+    /// What the DFA compiles: the rule reduced to what decides whether it
+    /// matches ([`crate::relax::reduced_for_search`]), ASCII-widened when it
+    /// has Unicode classes.
+    dfa: DfaSource,
+    /// `dfa` is ASCII-widened (exact on ASCII input only).
     ascii_widened: bool,
     /// Uses a Unicode word boundary (`\b`, `\B` under Unicode).
     unicode_word_boundary: bool,
@@ -264,7 +264,47 @@ pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
     Ok((effective, unicode_word_boundary))
 }
 
-fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<(DfaKind, Vec<u8>), dense::BuildError> {
+/// What a rule's DFA is built from: a HIR (never printed and re-parsed: the
+/// printed form of a rewritten HIR is not always faithful), and its Debug
+/// text, which keys the shard cache.
+#[derive(Clone, Debug)]
+struct DfaSource {
+    hir: Hir,
+    key: String,
+}
+
+impl DfaSource {
+    fn new(hir: Hir) -> DfaSource {
+        let key = format!("{hir:?}");
+        DfaSource { hir, key }
+    }
+}
+
+/// Why a DFA was not built.
+#[derive(Debug)]
+enum DfaError {
+    /// Over `--max-dfa-bytes`.
+    SizeLimit,
+    Other(String),
+}
+
+fn dfa_error(e: dense::BuildError) -> DfaError {
+    if e.is_size_limit_exceeded() {
+        DfaError::SizeLimit
+    } else {
+        DfaError::Other(e.to_string())
+    }
+}
+
+fn build_dfa(hirs: &[&Hir], cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
+    let nfa = thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .which_captures(thompson::WhichCaptures::None),
+        )
+        .build_many_from_hir(hirs)
+        .map_err(|e| DfaError::Other(e.to_string()))?;
     let dfa = dense::Builder::new()
         .configure(
             dense::Config::new()
@@ -274,9 +314,8 @@ fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<(DfaKind, Vec<u8>), dens
                 .dfa_size_limit(Some(cfg.max_dfa_bytes))
                 .determinize_size_limit(Some(cfg.max_dfa_bytes)),
         )
-        .syntax(syntax::Config::new().utf8(false))
-        .thompson(thompson::Config::new().utf8(false))
-        .build_many(patterns)?;
+        .build_from_nfa(&nfa)
+        .map_err(dfa_error)?;
     let kind = match (cfg.dfa_kind, cfg.sparse_above) {
         (DfaKind::Dense, Some(limit)) if dfa.write_to_len() > limit => DfaKind::Sparse,
         (kind, _) => kind,
@@ -289,7 +328,7 @@ fn build_dfa(patterns: &[&str], cfg: &Config) -> Result<(DfaKind, Vec<u8>), dens
             (kind, buf)
         }
         DfaKind::Sparse => {
-            let sparse = dfa.to_sparse()?;
+            let sparse = dfa.to_sparse().map_err(dfa_error)?;
             let mut buf = vec![0; sparse.write_to_len()];
             sparse
                 .write_to_little_endian(&mut buf)
@@ -313,7 +352,7 @@ struct BuiltShard {
 /// the limit. Returns built shards and the rules too big on their own.
 fn build_shards(
     chunks: Vec<Vec<usize>>,
-    patterns_of: &[&str],
+    sources: &[DfaSource],
     cfg: &Config,
     cache: Option<&ShardCache>,
 ) -> (Vec<BuiltShard>, Vec<(usize, String)>) {
@@ -337,22 +376,22 @@ fn build_shards(
                     continue;
                 };
                 let t = Instant::now();
-                let patterns: Vec<&str> =
-                    chunk.iter().map(|&p| patterns_of[p]).collect();
-                let key = ShardCache::key(&patterns, cfg.dfa_kind, cfg.sparse_above, cfg.max_dfa_bytes);
+                let keys: Vec<&str> = chunk.iter().map(|&p| sources[p].key.as_str()).collect();
+                let hirs: Vec<&Hir> = chunk.iter().map(|&p| &sources[p].hir).collect();
+                let key = ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, cfg.max_dfa_bytes);
                 let result = match cache.and_then(|c| c.get(&key)) {
                     Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, true)),
                     Some(Entry::TooBig) => Err(None),
-                    None => build_dfa(&patterns, cfg).map(|(k, d)| (k, d, false)).map_err(Some),
+                    None => build_dfa(&hirs, cfg).map(|(k, d)| (k, d, false)).map_err(Some),
                 };
                 if let Some(c) = cache {
                     match &result {
                         Ok((kind, dfa, false)) => c.put(&key, &Entry::Dfa(*kind, dfa.clone())),
-                        Err(Some(e)) if e.is_size_limit_exceeded() => c.put(&key, &Entry::TooBig),
+                        Err(Some(DfaError::SizeLimit)) => c.put(&key, &Entry::TooBig),
                         _ => {}
                     }
                 }
-                let over_limit = |e: &Option<dense::BuildError>| e.as_ref().is_none_or(|e| e.is_size_limit_exceeded());
+                let over_limit = |e: &Option<DfaError>| matches!(e, None | Some(DfaError::SizeLimit));
                 match result {
                     Ok((kind, dfa, cached)) => {
                         let seconds = if cached { 0.0 } else { t.elapsed().as_secs_f64() };
@@ -374,7 +413,10 @@ fn build_shards(
                                 cfg.max_dfa_bytes
                             )
                         } else {
-                            format!("cannot build a DFA: {}", e.unwrap())
+                            match e {
+                                Some(DfaError::Other(why)) => format!("cannot build a DFA: {why}"),
+                                _ => unreachable!("size limit errors are handled above"),
+                            }
                         };
                         too_big.lock().unwrap().push((chunk[0], why));
                     }
@@ -394,7 +436,7 @@ fn build_shards(
 fn make_chunks(
     members: &[usize],
     prepared: &[Prepared],
-    patterns: &[&str],
+    sources: &[DfaSource],
     shard_rules: usize,
 ) -> Vec<Vec<usize>> {
     let mut chunks = Vec::new();
@@ -408,7 +450,7 @@ fn make_chunks(
                     r.plan == Plan::Always && r.unicode_word_boundary == uwb && r.ascii_widened == wide
                 })
                 .collect();
-            chunks.extend(chunk(&group, |p| pattern_hash(patterns[p]), shard_rules));
+            chunks.extend(chunk(&group, |p| pattern_hash(&sources[p].key), shard_rules));
         }
     }
     chunks.extend(
@@ -418,6 +460,33 @@ fn make_chunks(
             .map(|&p| vec![p]),
     );
     chunks
+}
+
+/// Checks one rule and works out how its DFA and the prefilter handle it.
+fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared, RowError> {
+    let (effective, unicode_word_boundary) = check_rule(rule)?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(&effective)
+        .expect("check_rule parsed this pattern");
+    // `any` and `all` only ask whether a rule matches: DFAs and literals
+    // come from the part of the rule that decides it.
+    let hir = crate::relax::reduced_for_search(&hir);
+    let plan = if cfg.prefilter {
+        crate::literals::plan(&hir)
+    } else {
+        Plan::Always
+    };
+    let widened = crate::relax::ascii_widened(&hir);
+    Ok(Prepared {
+        input_index,
+        ascii_widened: widened.is_some(),
+        dfa: DfaSource::new(widened.unwrap_or(hir)),
+        effective,
+        unicode_word_boundary,
+        plan,
+    })
 }
 
 /// Compiles rules (in priority order) into a database.
@@ -433,36 +502,33 @@ fn make_chunks(
 pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compiled, BuildError> {
     let start = Instant::now();
     let mut errors: Vec<(usize, RowError)> = duplicate_ids(rules);
-    let mut prepared = Vec::with_capacity(rules.len());
-    for (i, rule) in rules.iter().enumerate() {
-        if errors.iter().any(|(j, _)| *j == i) {
-            continue;
-        }
-        match check_rule(rule) {
-            Ok((effective, unicode_word_boundary)) => {
-                let hir = regex_syntax::ParserBuilder::new()
-                    .utf8(false)
-                    .build()
-                    .parse(&effective)
-                    .expect("check_rule parsed this pattern");
-                // `any` and `all` only ask whether a rule matches: DFAs and
-                // literals come from the part of the rule that decides it.
-                let hir = crate::relax::reduced_for_search(&hir);
-                let plan = if cfg.prefilter {
-                    crate::literals::plan(&hir)
-                } else {
-                    Plan::Always
-                };
-                let widened = crate::relax::ascii_widened(&hir);
-                prepared.push(Prepared {
-                    input_index: i,
-                    dfa_pattern: widened.clone().unwrap_or_else(|| hir.to_string()),
-                    ascii_widened: widened.is_some(),
-                    effective,
-                    unicode_word_boundary,
-                    plan,
+    // Checking a rule builds its exact engine once: spread over the cores.
+    let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.threads
+    };
+    let per_thread = rules.len().div_ceil(threads).max(1);
+    let checked: Vec<(usize, Result<Prepared, RowError>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..rules.len())
+            .step_by(per_thread)
+            .map(|from| {
+                let duplicates = &duplicates;
+                s.spawn(move || {
+                    (from..(from + per_thread).min(rules.len()))
+                        .filter(|i| !duplicates.contains(i))
+                        .map(|i| (i, prepare(i, &rules[i], cfg)))
+                        .collect::<Vec<_>>()
                 })
-            }
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("rule checking thread")).collect()
+    });
+    let mut prepared = Vec::with_capacity(rules.len());
+    for (i, result) in checked {
+        match result {
+            Ok(p) => prepared.push(p),
             Err(e) => errors.push((i, e)),
         }
     }
@@ -482,18 +548,18 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     let needs_dfa: Vec<usize> = (0..prepared.len())
         .filter(|&p| !matches!(prepared[p].plan, Plan::Complete(_)))
         .collect();
-    let dfa_patterns: Vec<&str> = prepared.iter().map(|p| p.dfa_pattern.as_str()).collect();
-    let chunks = make_chunks(&needs_dfa, &prepared, &dfa_patterns, cfg.shard_rules);
-    let (mut built, too_big) = build_shards(chunks, &dfa_patterns, cfg, cache.as_ref());
+    let sources: Vec<DfaSource> = prepared.iter().map(|p| p.dfa.clone()).collect();
+    let chunks = make_chunks(&needs_dfa, &prepared, &sources, cfg.shard_rules);
+    let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref());
     // A rule too big alone gets a second chance: a DFA of its widened form
     // filters, and its exact engine confirms the candidates.
-    let mut widened: Vec<String> = vec![String::new(); prepared.len()];
+    let mut widened: Vec<DfaSource> = sources.clone();
     let mut confirm_members = Vec::new();
     let mut too_big_rows = Vec::new();
     for (p, why) in too_big {
-        match crate::relax::widened(&prepared[p].dfa_pattern) {
+        match crate::relax::widened_hir(&prepared[p].dfa.hir) {
             Some(w) => {
-                widened[p] = w;
+                widened[p] = DfaSource::new(w);
                 confirm_members.push(p);
             }
             None => too_big_rows.push((p, why)),
@@ -501,9 +567,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     }
     confirm_members.sort_unstable();
     if !confirm_members.is_empty() {
-        let patterns: Vec<&str> = widened.iter().map(String::as_str).collect();
-        let chunks = make_chunks(&confirm_members, &prepared, &patterns, cfg.shard_rules);
-        let (more, still_too_big) = build_shards(chunks, &patterns, cfg, cache.as_ref());
+        let chunks = make_chunks(&confirm_members, &prepared, &widened, cfg.shard_rules);
+        let (more, still_too_big) = build_shards(chunks, &widened, cfg, cache.as_ref());
         built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
         too_big_rows.extend(still_too_big.into_iter().map(|(p, why)| {
             (

@@ -20,7 +20,7 @@ use dfabake_matcher::prefilter::{Literal, KEY_LEN};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Most literals one rule may contribute; more mean a weak filter.
-const MAX_LITERALS: usize = 32;
+const MAX_LITERALS: usize = 64;
 /// Most members a class may have to be expanded into literals.
 const MAX_CLASS_EXPANSION: u32 = 4;
 /// Length beyond which longer literals are not considered more selective.
@@ -82,21 +82,21 @@ fn class_pieces(class: &Class) -> Option<Vec<Piece>> {
             c.ranges().iter().flat_map(|r| (r.start()..=r.end()).map(|b| vec![b])).collect()
         }
     };
-    if let [a, b] = &members[..] {
-        if a.len() == 1 && b.len() == 1 && a[0] != b[0] && a[0].eq_ignore_ascii_case(&b[0]) {
-            return Some(vec![Piece {
-                bytes: vec![a[0].to_ascii_lowercase()],
-                case_insensitive: true,
-                exact: true,
-            }]);
+    // Both cases of an ASCII letter make one case-insensitive piece; other
+    // members (the Kelvin sign beside `k`, `ſ` beside `s`) stay apart.
+    let has = |b: u8| members.iter().any(|m| m[..] == [b]);
+    let mut pieces = Vec::new();
+    for m in &members {
+        match m[..] {
+            [b] if b.is_ascii_alphabetic() && has(b.to_ascii_lowercase()) && has(b.to_ascii_uppercase()) => {
+                if b.is_ascii_lowercase() {
+                    pieces.push(Piece { bytes: vec![b], case_insensitive: true, exact: true });
+                }
+            }
+            _ => pieces.push(Piece { bytes: m.clone(), case_insensitive: false, exact: true }),
         }
     }
-    Some(
-        members
-            .into_iter()
-            .map(|bytes| Piece { bytes, case_insensitive: false, exact: true })
-            .collect(),
-    )
+    Some(pieces)
 }
 
 fn cross(a: &[Piece], b: &[Piece]) -> Option<Vec<Piece>> {
@@ -131,8 +131,8 @@ fn language(h: &Hir) -> Option<Vec<Piece>> {
     }
 }
 
-/// How good a literal set is as a filter: longer shortest literal first,
-/// then fewer literals.
+/// How good a literal set is as a filter: the longer its shortest literal,
+/// the fewer inputs hold one; then the fewer literals the better.
 fn score(set: &[Piece]) -> (usize, std::cmp::Reverse<usize>) {
     let shortest = set.iter().map(|p| p.bytes.len()).min().unwrap_or(0);
     (shortest.min(ENOUGH_LEN), std::cmp::Reverse(set.len()))
@@ -147,12 +147,9 @@ fn best(a: Option<Vec<Piece>>, b: Option<Vec<Piece>>) -> Option<Vec<Piece>> {
 
 /// A set of literals one of which occurs in every match of `h`.
 fn required(h: &Hir) -> Option<Vec<Piece>> {
-    if let Some(set) = language(h) {
-        return Some(set);
-    }
     match h.kind() {
         HirKind::Capture(c) => required(&c.sub),
-        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Repetition(r) if r.min >= 1 => best(language(h), required(&r.sub)),
         HirKind::Alternation(xs) => {
             let mut all = Vec::new();
             for x in xs {
@@ -161,33 +158,32 @@ fn required(h: &Hir) -> Option<Vec<Piece>> {
             (all.len() <= MAX_LITERALS).then_some(all)
         }
         HirKind::Concat(xs) => {
-            // Runs of children with a finite language concatenate into
-            // longer literals; any other child may require literals itself.
+            // Every run of children with a finite language concatenates
+            // into literals (a run need not swallow a class with several
+            // members, such as a case-folded `k`); any other child may
+            // require literals itself.
+            let langs: Vec<Option<Vec<Piece>>> = xs.iter().map(language).collect();
             let mut found = None;
-            let mut run: Option<Vec<Piece>> = None;
-            for x in xs {
-                match language(x) {
-                    Some(lang) => {
-                        run = match run.take() {
-                            None => Some(lang),
-                            Some(r) => match cross(&r, &lang) {
-                                Some(longer) => Some(longer),
-                                None => {
-                                    found = best(found, Some(r));
-                                    Some(lang)
-                                }
-                            },
-                        };
-                    }
-                    None => {
-                        found = best(found, run.take());
-                        found = best(found, required(x));
+            for (start, first) in langs.iter().enumerate() {
+                let Some(first) = first else {
+                    found = best(found, required(&xs[start]));
+                    continue;
+                };
+                let mut run = first.clone();
+                found = best(found, Some(run.clone()));
+                for next in langs[start + 1..].iter() {
+                    match next.as_ref().and_then(|n| cross(&run, n)) {
+                        Some(longer) => {
+                            run = longer;
+                            found = best(found, Some(run.clone()));
+                        }
+                        None => break,
                     }
                 }
             }
-            best(found, run)
+            found
         }
-        _ => None,
+        _ => language(h),
     }
 }
 
@@ -259,12 +255,12 @@ mod tests {
     #[test]
     fn case_insensitive_letters_fold_but_kelvin_stays_apart() {
         assert_eq!(plan(&parse("(?i)googlebot")), Plan::Complete(vec![Literal { bytes: b"googlebot".to_vec(), case_insensitive: true }]));
-        // `k` also matches U+212A KELVIN SIGN under Unicode case folding.
-        // (`K` and `k` fold into one case-insensitive literal.)
-        let got = lits(plan(&parse("(?i)kbot")));
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got.contains(&("kbot".into(), true)));
-        assert!(got.contains(&("\u{212A}bot".into(), true)));
+        // `k` also matches U+212A KELVIN SIGN under Unicode case folding:
+        // its literals keep that variant apart.
+        let k: Vec<Vec<u8>> = language(&parse("(?i)k")).unwrap().into_iter().map(|p| p.bytes).collect();
+        assert!(k.contains(&"\u{212A}".as_bytes().to_vec()), "{k:?}");
+        let got = lits(plan(&parse("(?i)kelvin")));
+        assert_eq!(got, vec![("kelvin".into(), true), ("\u{212A}elvin".into(), true)]);
     }
 
     #[test]
@@ -272,6 +268,17 @@ mod tests {
         assert!(matches!(plan(&parse("Bot(?i:x)y")), Plan::Triggered(_)));
         assert!(matches!(plan(&parse("bot-(?i:abc)")), Plan::Triggered(_)));
         assert!(matches!(plan(&parse("123(?i:abc)")), Plan::Complete(_)));
+    }
+
+    #[test]
+    fn unicode_case_variants_do_not_crowd_out_a_plain_run() {
+        // `s` and `k` fold to three characters each under Unicode `(?i)`,
+        // of which the ASCII two make one case-insensitive literal: 2 × 2 × 2
+        // variants of the whole word, not 27.
+        let got = lits(plan(&parse("(?i)seolinkspider")));
+        assert_eq!(got.len(), 8, "{got:?}");
+        assert!(got.contains(&("seolinkspider".into(), true)));
+        assert!(matches!(plan(&parse("(?i)(?:Mailbotcheck26|Shopindex|seolinkspider)")), Plan::Complete(_)));
     }
 
     #[test]

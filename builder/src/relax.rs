@@ -53,8 +53,13 @@ pub fn widened(pattern: &str) -> Option<String> {
         .build()
         .parse(pattern)
         .ok()?;
-    let wide = widen(&hir);
-    (wide != hir).then(|| wide.to_string())
+    widened_hir(&hir).map(|w| w.to_string())
+}
+
+/// [`widened`] on a HIR: `None` when widening would change nothing.
+pub fn widened_hir(hir: &Hir) -> Option<Hir> {
+    let wide = widen(hir);
+    (wide != *hir).then_some(wide)
 }
 
 /// Whether a Unicode class needs widening: it holds some non-ASCII
@@ -125,17 +130,17 @@ fn widen_ascii(h: &Hir) -> Hir {
 /// ```
 /// let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(r"v\d+").unwrap();
 /// let wide = dfabake::relax::ascii_widened(&hir).unwrap();
-/// let re = regex::bytes::Regex::new(&wide).unwrap();
+/// let re = regex::bytes::Regex::new(&wide.to_string()).unwrap();
 /// assert!(re.is_match(b"v42") && !re.is_match(b"vx"));
 /// assert!(re.is_match("v\u{0663}".as_bytes())); // ARABIC-INDIC DIGIT THREE, as \d does
 /// assert!(dfabake::relax::ascii_widened(&regex_syntax::Parser::new().parse("a[^;]*b").unwrap()).is_none());
 /// ```
-pub fn ascii_widened(hir: &Hir) -> Option<String> {
+pub fn ascii_widened(hir: &Hir) -> Option<Hir> {
     if hir.properties().look_set().contains_word_unicode() {
         return None;
     }
     let wide = widen_ascii(hir);
-    (wide != *hir).then(|| wide.to_string())
+    (wide != *hir).then_some(wide)
 }
 
 /// Whether `h` can match the empty string with no look-around: such a part
