@@ -149,8 +149,19 @@ fn droppable(h: &Hir) -> bool {
     h.properties().minimum_len() == Some(0) && h.properties().look_set().is_empty()
 }
 
+/// `sub{n}`, kept a counted repetition (so that [`widened`] can still
+/// widen it), or nothing for `n == 0`.
 fn repeat(sub: &Hir, n: u32) -> Vec<Hir> {
-    (0..n).map(|_| sub.clone()).collect()
+    match n {
+        0 => vec![],
+        1 => vec![sub.clone()],
+        _ => vec![Hir::repetition(Repetition {
+            min: n,
+            max: Some(n),
+            greedy: true,
+            sub: Box::new(sub.clone()),
+        })],
+    }
 }
 
 /// `h` at the end of a rule, reduced to what decides whether a match ends
