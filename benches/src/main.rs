@@ -10,7 +10,6 @@
 //! is a dfabake patterns file or a `crawler-user-agents.json`, and INPUTS one
 //! input a line or `-` for the `instances` of a crawler-user-agents file.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,34 +17,15 @@ use anyhow::{Context, Result};
 use dfabake::bake::{bake, TEMPLATE};
 use dfabake::compile::{compile, Config};
 use dfabake::rules::{load_file, FileFormat, RuleId, RuleSpec};
+use dfabake_benches::{gzip_len, median, per_input};
 use dfabake_host::MatcherModule;
 use dfabake_matcher::format::{AlignedBytes, Database};
 use dfabake_matcher::{Matcher, Mode};
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
 
 fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let v = f();
     (v, t.elapsed())
-}
-
-/// Median over `rounds` of the mean time per input, in nanoseconds.
-fn per_input(rounds: usize, inputs: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> f64 {
-    median(
-        (0..rounds)
-            .map(|_| {
-                let t = Instant::now();
-                for i in inputs {
-                    f(i);
-                }
-                t.elapsed().as_nanos() as f64 / inputs.len() as f64
-            })
-            .collect(),
-    )
 }
 
 fn load(rules: &Path, inputs: &str) -> Result<(Vec<RuleSpec>, Vec<Vec<u8>>)> {
@@ -76,12 +56,6 @@ fn load(rules: &Path, inputs: &str) -> Result<(Vec<RuleSpec>, Vec<Vec<u8>>)> {
         .map(<[u8]>::to_vec)
         .collect();
     Ok((specs, inputs))
-}
-
-fn gzip_len(bytes: &[u8]) -> usize {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap().len()
 }
 
 fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {

@@ -16,7 +16,6 @@
 //! that take milliseconds an input are timed on a prefix of the inputs
 //! (about 20 s each).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,28 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use dfabake::compile::check_rule;
 use dfabake::rules::{load_file, FileFormat};
+use dfabake_benches::{gzip_len, median, per_input};
 use dfabake_host::MatcherModule;
 use dfabake_matcher::Mode;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
-
-/// Median over `rounds` of the mean time per input, in nanoseconds.
-fn per_input(rounds: usize, inputs: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> f64 {
-    median(
-        (0..rounds)
-            .map(|_| {
-                let t = Instant::now();
-                for i in inputs {
-                    f(i);
-                }
-                t.elapsed().as_nanos() as f64 / inputs.len() as f64
-            })
-            .collect(),
-    )
-}
 
 /// [`per_input`] for baselines that may take milliseconds an input: the
 /// inputs and rounds are cut (a prefix of the inputs, same order) so that the
@@ -76,12 +56,6 @@ fn run_measured(cmd: &mut Command) -> Result<(Duration, u64)> {
         bail!("{cmd:?} failed (status {status})");
     }
     Ok((elapsed, usage.ru_maxrss as u64))
-}
-
-fn gzip_len(bytes: &[u8]) -> usize {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap().len()
 }
 
 struct Figures {

@@ -1,0 +1,32 @@
+//! Measuring helpers shared by the bench binaries.
+
+use std::io::Write;
+use std::time::Instant;
+
+/// The median of `xs` (the upper one for an even count).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+/// Median over `rounds` of the mean time per input, in nanoseconds.
+pub fn per_input(rounds: usize, inputs: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> f64 {
+    median(
+        (0..rounds)
+            .map(|_| {
+                let t = Instant::now();
+                for i in inputs {
+                    f(i);
+                }
+                t.elapsed().as_nanos() as f64 / inputs.len() as f64
+            })
+            .collect(),
+    )
+}
+
+/// Size of `bytes` gzipped at the best compression.
+pub fn gzip_len(bytes: &[u8]) -> usize {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap().len()
+}
