@@ -14,28 +14,40 @@ use regex_syntax::hir::{
 /// Repetitions with a bound above this are widened.
 pub const WIDEN_ABOVE: u32 = 4;
 
-fn widen(h: &Hir) -> Hir {
+/// Rebuilds `h`, offering every node to `node` first: `Some` replaces the
+/// node, `None` keeps it and rebuilds its children the same way.
+fn rewrite(h: &Hir, node: &impl Fn(&Hir) -> Option<Hir>) -> Hir {
+    if let Some(new) = node(h) {
+        return new;
+    }
     match h.kind() {
-        HirKind::Repetition(r) => {
-            let sub = Box::new(widen(&r.sub));
-            let big = r.min > WIDEN_ABOVE || r.max.is_some_and(|m| m > WIDEN_ABOVE);
-            let (min, max) = if big { (0, None) } else { (r.min, r.max) };
-            Hir::repetition(Repetition {
-                min,
-                max,
-                greedy: r.greedy,
-                sub,
-            })
-        }
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(rewrite(&r.sub, node)),
+            ..r.clone()
+        }),
         HirKind::Capture(c) => Hir::capture(Capture {
             index: c.index,
             name: c.name.clone(),
-            sub: Box::new(widen(&c.sub)),
+            sub: Box::new(rewrite(&c.sub, node)),
         }),
-        HirKind::Concat(xs) => Hir::concat(xs.iter().map(widen).collect()),
-        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(widen).collect()),
+        HirKind::Concat(xs) => Hir::concat(xs.iter().map(|x| rewrite(x, node)).collect()),
+        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(|x| rewrite(x, node)).collect()),
         _ => h.clone(),
     }
+}
+
+/// `X{n,m}` with a bound over [`WIDEN_ABOVE`] becomes `X*`.
+fn widen_repetition(h: &Hir) -> Option<Hir> {
+    let HirKind::Repetition(r) = h.kind() else { return None };
+    if r.min <= WIDEN_ABOVE && r.max.is_none_or(|m| m <= WIDEN_ABOVE) {
+        return None;
+    }
+    Some(Hir::repetition(Repetition {
+        min: 0,
+        max: None,
+        greedy: r.greedy,
+        sub: Box::new(rewrite(&r.sub, &widen_repetition)),
+    }))
 }
 
 /// The widened form of `pattern` (flags inlined, as compiled), or `None`
@@ -58,7 +70,7 @@ pub fn widened(pattern: &str) -> Option<String> {
 
 /// [`widened`] on a HIR: `None` when widening would change nothing.
 pub fn widened_hir(hir: &Hir) -> Option<Hir> {
-    let wide = widen(hir);
+    let wide = rewrite(hir, &widen_repetition);
     (wide != *hir).then_some(wide)
 }
 
@@ -73,47 +85,35 @@ fn partly_non_ascii(c: &ClassUnicode) -> bool {
     !non_ascii.ranges().is_empty() && non_ascii != all
 }
 
-fn widen_ascii(h: &Hir) -> Hir {
-    match h.kind() {
-        HirKind::Class(Class::Unicode(c)) if partly_non_ascii(c) => {
-            let ascii: Vec<ClassBytesRange> = c
-                .ranges()
-                .iter()
-                .filter(|r| r.start() <= '\x7F')
-                .map(|r| ClassBytesRange::new(r.start() as u8, (r.end() as u32).min(0x7F) as u8))
-                .collect();
-            // Any non-ASCII character, as UTF-8: a lead byte, then
-            // continuation bytes.
-            let any_non_ascii = Hir::concat(vec![
-                Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(0xC0, 0xFF)]))),
-                Hir::repetition(Repetition {
-                    min: 0,
-                    max: None,
-                    greedy: true,
-                    sub: Box::new(Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(
-                        0x80, 0xBF,
-                    )])))),
-                }),
-            ]);
-            if ascii.is_empty() {
-                any_non_ascii
-            } else {
-                Hir::alternation(vec![Hir::class(Class::Bytes(ClassBytes::new(ascii))), any_non_ascii])
-            }
-        }
-        HirKind::Repetition(r) => Hir::repetition(Repetition {
-            sub: Box::new(widen_ascii(&r.sub)),
-            ..r.clone()
-        }),
-        HirKind::Capture(c) => Hir::capture(Capture {
-            index: c.index,
-            name: c.name.clone(),
-            sub: Box::new(widen_ascii(&c.sub)),
-        }),
-        HirKind::Concat(xs) => Hir::concat(xs.iter().map(widen_ascii).collect()),
-        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(widen_ascii).collect()),
-        _ => h.clone(),
+/// A Unicode class holding some non-ASCII characters becomes its ASCII
+/// part or any non-ASCII character.
+fn widen_class(h: &Hir) -> Option<Hir> {
+    let HirKind::Class(Class::Unicode(c)) = h.kind() else { return None };
+    if !partly_non_ascii(c) {
+        return None;
     }
+    let bytes = |lo, hi| Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(lo, hi)])));
+    let ascii: Vec<ClassBytesRange> = c
+        .ranges()
+        .iter()
+        .filter(|r| r.start() <= '\x7F')
+        .map(|r| ClassBytesRange::new(r.start() as u8, (r.end() as u32).min(0x7F) as u8))
+        .collect();
+    // Any non-ASCII character, as UTF-8: a lead byte, then continuation bytes.
+    let any_non_ascii = Hir::concat(vec![
+        bytes(0xC0, 0xFF),
+        Hir::repetition(Repetition {
+            min: 0,
+            max: None,
+            greedy: true,
+            sub: Box::new(bytes(0x80, 0xBF)),
+        }),
+    ]);
+    Some(if ascii.is_empty() {
+        any_non_ascii
+    } else {
+        Hir::alternation(vec![Hir::class(Class::Bytes(ClassBytes::new(ascii))), any_non_ascii])
+    })
 }
 
 /// The ASCII-widened form of a rule for its DFA, or `None` when it has no
@@ -139,7 +139,7 @@ pub fn ascii_widened(hir: &Hir) -> Option<Hir> {
     if hir.properties().look_set().contains_word_unicode() {
         return None;
     }
-    let wide = widen_ascii(hir);
+    let wide = rewrite(hir, &widen_class);
     (wide != *hir).then_some(wide)
 }
 
@@ -241,14 +241,11 @@ pub fn reduced_for_search(hir: &Hir) -> Hir {
 }
 
 fn without_captures(h: &Hir) -> Hir {
-    match h.kind() {
-        HirKind::Capture(c) => without_captures(&c.sub),
-        HirKind::Repetition(r) => Hir::repetition(Repetition {
-            sub: Box::new(without_captures(&r.sub)),
-            ..r.clone()
-        }),
-        HirKind::Concat(xs) => Hir::concat(xs.iter().map(without_captures).collect()),
-        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(without_captures).collect()),
-        _ => h.clone(),
+    fn strip(h: &Hir) -> Option<Hir> {
+        match h.kind() {
+            HirKind::Capture(c) => Some(rewrite(&c.sub, &strip)),
+            _ => None,
+        }
     }
+    rewrite(h, &strip)
 }
