@@ -251,15 +251,16 @@ impl<'a> Matcher<'a> {
     /// rule that does (not necessarily the highest-priority one).
     pub fn find_any(&self, hay: &[u8]) -> Option<u32> {
         let ascii = hay.is_ascii();
+        // Shards that run anyway first: a hit there spares the prefilter scan.
+        if let Some(r) = self.always.iter().find_map(|&si| self.shard_any(si, hay, ascii)) {
+            return Some(r);
+        }
         let mut s = self.scratch.borrow_mut();
         self.prefilter(hay, &mut s);
         if let Some(&r) = s.complete.first() {
             return Some(r);
         }
-        s.triggered
-            .iter()
-            .chain(&self.always)
-            .find_map(|&si| self.shard_any(si, hay, ascii))
+        s.triggered.iter().find_map(|&si| self.shard_any(si, hay, ascii))
     }
 
     /// Whether any rule matches anywhere in `hay`.
