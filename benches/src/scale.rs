@@ -160,7 +160,7 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
     // The regex crate gets each rule's flags the way dfabake applies them.
     let effective: Vec<String> = rules
         .iter()
-        .map(|r| check_rule(r).map(|(p, _)| p).map_err(|e| anyhow::anyhow!("{e}")))
+        .map(|r| check_rule(r).map(|c| c.effective).map_err(|e| anyhow::anyhow!("{e}")))
         .collect::<Result<_>>()?;
     // As users get it (`RegexSet::new` with its default limits, so its lazy
     // DFA thrashes on big sets) and tuned (1 GiB size limits: after warm-up

@@ -95,8 +95,10 @@ impl Default for Config {
 struct Prepared {
     /// Index in the input order.
     input_index: usize,
-    /// The pattern the exact engine compiles: flags inlined.
+    /// The pattern, flags inlined.
     effective: String,
+    /// Its exact program (NFA).
+    exact_program: Vec<u8>,
     /// What the DFA compiles: the rule reduced to what decides whether it
     /// matches ([`crate::relax::reduced_for_search`]), ASCII-widened when it
     /// has Unicode classes.
@@ -200,8 +202,20 @@ fn ids(inputs: &[usize], rules: &[RuleSpec]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Checks one rule and returns the pattern to compile, or why it cannot be.
-pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
+/// A rule that passed [`check_rule`]: what the matcher needs of it.
+#[derive(Clone, Debug)]
+pub struct CheckedRule {
+    /// The pattern with its flags inlined, in the `regex` crate's syntax.
+    pub effective: String,
+    /// Uses a Unicode word boundary (`\b`, `\B` under Unicode).
+    pub unicode_word_boundary: bool,
+    /// The rule's exact program ([`dfabake_matcher::exact`]): its NFA,
+    /// compiled here once so that no module ever parses a pattern.
+    pub exact_program: Vec<u8>,
+}
+
+/// Checks one rule and compiles its exact engine, or says why it cannot be.
+pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
     let err = |reason: String| RowError::new(Some(rule.id.clone()), rule.origin.clone(), reason);
     let mut flags = String::new();
     for (i, c) in rule.flags.chars().enumerate() {
@@ -258,10 +272,10 @@ pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
             if flags.contains('x') { "\n" } else { "" }
         )
     };
-    dfabake_matcher::build_exact(&effective)
+    let exact_program = dfabake_matcher::exact::compile(&effective)
         .map_err(|e| err(format!("pattern too large to compile: {e}")))?;
     let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
-    Ok((effective, unicode_word_boundary))
+    Ok(CheckedRule { effective, unicode_word_boundary, exact_program })
 }
 
 /// What a rule's DFA is built from: a HIR (never printed and re-parsed: the
@@ -464,7 +478,7 @@ fn make_chunks(
 
 /// Checks one rule and works out how its DFA and the prefilter handle it.
 fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared, RowError> {
-    let (effective, unicode_word_boundary) = check_rule(rule)?;
+    let CheckedRule { effective, unicode_word_boundary, exact_program } = check_rule(rule)?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .build()
@@ -484,6 +498,7 @@ fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared
         ascii_widened: widened.is_some(),
         dfa: DfaSource::new(widened.unwrap_or(hir)),
         effective,
+        exact_program,
         unicode_word_boundary,
         plan,
     })
@@ -621,6 +636,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             id_json: id_json.last().unwrap(),
             payload_json: payload.as_deref(),
             pattern: &prep.effective,
+            exact: &prep.exact_program,
         });
         match &prep.plan {
             Plan::Complete(lits) => {

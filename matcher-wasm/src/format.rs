@@ -11,7 +11,8 @@
 //! rule table    32 bytes a rule, in priority order (index 0 wins `first`)
 //! shard table   32 bytes a shard, ordered by the lowest rule index they hold
 //! rule lists    u32 rule indices of each shard, ascending
-//! strings       UTF-8: each rule's id and payload as JSON text, and its pattern
+//! strings       UTF-8: each rule's id and payload as JSON text, and its pattern;
+//!               then each rule's exact program (see [`crate::exact`])
 //! DFAs          serialized regex-automata DFAs, each 8-aligned
 //! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
 //! ```
@@ -27,15 +28,18 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(feature = "build")] {
 //! use dfabake_matcher::format::{AlignedBytes, Database, DatabaseWriter, DfaKind, RuleEntry};
 //!
 //! let mut w = DatabaseWriter::new();
-//! w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "a+" });
+//! let program = dfabake_matcher::exact::compile("a+").unwrap();
+//! w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "a+", exact: &program });
 //! let bytes = w.finish();
 //! let aligned = AlignedBytes::copy_from(&bytes);
 //! let db = Database::from_bytes(aligned.as_bytes()).unwrap();
 //! assert_eq!(db.rule_count(), 1);
 //! assert_eq!(db.rule(0).id_json(), "1");
+//! # }
 //! ```
 
 use alloc::vec::Vec;
@@ -49,7 +53,7 @@ use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 const RULE_RECORD_LEN: usize = 32;
@@ -240,6 +244,7 @@ struct RuleRecord {
     id: (u32, u32),
     payload: (u32, u32),
     pattern: (u32, u32),
+    exact: (u32, u32),
 }
 
 /// A rule of a [`Database`]: its user id and payload as JSON text, and the
@@ -249,6 +254,7 @@ pub struct Rule<'a> {
     id_json: &'a str,
     payload_json: Option<&'a str>,
     pattern: &'a str,
+    exact: &'a [u8],
 }
 
 impl<'a> Rule<'a> {
@@ -263,6 +269,10 @@ impl<'a> Rule<'a> {
     /// The effective pattern, in the `regex` crate's syntax.
     pub fn pattern(&self) -> &'a str {
         self.pattern
+    }
+    /// The rule's exact program: its NFA, for [`crate::exact::ExactEngine`].
+    pub fn exact_program(&self) -> &'a [u8] {
+        self.exact
     }
 }
 
@@ -385,6 +395,9 @@ impl<'a> Database<'a> {
         let db = Self::parse(bytes, true)?;
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
+            if crate::exact::decode(db.string(r.exact)).is_err() {
+                return Err(FormatError::Corrupt { what: "rule exact program", index: i });
+            }
             for (range, what) in [
                 (r.id, "rule id is not UTF-8"),
                 (r.payload, "rule payload is not UTF-8"),
@@ -484,7 +497,7 @@ impl<'a> Database<'a> {
         };
         for i in 0..rule_count {
             let r = db.rule_record(i);
-            for range in [r.id, r.payload, r.pattern] {
+            for range in [r.id, r.payload, r.pattern, r.exact] {
                 if (range.0 as usize).saturating_add(range.1 as usize) > strings.len() {
                     return Err(FormatError::Corrupt {
                         what: "rule string out of bounds",
@@ -570,6 +583,7 @@ impl<'a> Database<'a> {
             id: (read_u32(r, 0), read_u32(r, 4)),
             payload: (read_u32(r, 8), read_u32(r, 12)),
             pattern: (read_u32(r, 16), read_u32(r, 20)),
+            exact: (read_u32(r, 24), read_u32(r, 28)),
         }
     }
 
@@ -603,6 +617,7 @@ impl<'a> Database<'a> {
                 Some(self.str(r.payload))
             },
             pattern: self.str(r.pattern),
+            exact: self.string(r.exact),
         }
     }
 
@@ -636,6 +651,8 @@ pub struct RuleEntry<'s> {
     pub payload_json: Option<&'s str>,
     /// The effective pattern (regex crate syntax, flags inlined).
     pub pattern: &'s str,
+    /// The pattern's exact program ([`crate::exact::compile`]).
+    pub exact: &'s [u8],
 }
 
 struct PendingShard {
@@ -648,7 +665,7 @@ struct PendingShard {
 /// Assembles a database. Rules are pushed in priority order; shards name the
 /// rules their DFA's patterns stand for, in pattern-id order.
 pub struct DatabaseWriter {
-    rules: Vec<(u32, u32, u32, u32, u32, u32)>,
+    rules: Vec<[u32; 8]>,
     strings: Vec<u8>,
     shards: Vec<PendingShard>,
     literals: Vec<(Literal, Target)>,
@@ -682,8 +699,11 @@ impl DatabaseWriter {
         let id = self.push_str(rule.id_json);
         let payload = rule.payload_json.map_or((0, 0), |p| self.push_str(p));
         let pattern = self.push_str(rule.pattern);
-        self.rules
-            .push((id.0, id.1, payload.0, payload.1, pattern.0, pattern.1));
+        let exact = (self.strings.len() as u32, rule.exact.len() as u32);
+        self.strings.extend_from_slice(rule.exact);
+        self.rules.push([
+            id.0, id.1, payload.0, payload.1, pattern.0, pattern.1, exact.0, exact.1,
+        ]);
         (self.rules.len() - 1) as u32
     }
 
@@ -756,7 +776,7 @@ impl DatabaseWriter {
         }
         out.resize(HEADER_LEN, 0);
         for r in &self.rules {
-            for v in [r.0, r.1, r.2, r.3, r.4, r.5, 0, 0] {
+            for v in r {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }

@@ -20,6 +20,7 @@
 
 extern crate alloc;
 
+pub mod exact;
 pub mod format;
 pub mod json;
 mod matcher;
@@ -34,7 +35,7 @@ pub mod bindgen;
 mod locator;
 
 pub use format::{Database, FormatError};
-pub use matcher::{build_exact, FirstMatch, Matcher, Mode};
+pub use matcher::{FirstMatch, Matcher, Mode};
 
 /// Version of the regex-automata crate whose DFA serialization this build
 /// reads; databases are only portable between builds that agree on it.

@@ -8,9 +8,11 @@
 //!   for that rule alone.
 //!
 //! A literal prefilter picks the shard DFAs worth running (see
-//! [`crate::prefilter`]); shard DFAs answer `any` and `all`. The exact engine (regex-automata's meta
-//! regex, configured exactly as `regex::bytes::Regex`) is built lazily, only
-//! for rules that need it, and cached for the life of the matcher: the winner
+//! [`crate::prefilter`]); shard DFAs answer `any` and `all`. A rule's exact
+//! engine (a PikeVM over the NFA the builder compiled, exactly as
+//! `regex::bytes::Regex` compiles it: see [`crate::exact`]) is rebuilt from
+//! its program lazily, only for rules that need it, and cached for the life
+//! of the matcher: the winner
 //! of `first` (for its span and captures), and the rules of a shard whose DFA
 //! gave up on non-ASCII input (Unicode `\b`), and the candidates of a shard
 //! whose DFA over-approximates its rules (large bounded repeats widened).
@@ -20,9 +22,9 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use regex_automata::dfa::Automaton;
-use regex_automata::util::captures::Captures;
-use regex_automata::{meta, util::syntax, Input, MatchKind, PatternSet};
+use regex_automata::{Input, PatternSet};
 
+use crate::exact::ExactEngine;
 use crate::format::{Database, ShardDfa};
 use crate::prefilter::Target;
 
@@ -82,29 +84,6 @@ pub struct FirstMatch {
     pub captures: Vec<Option<(usize, usize)>>,
 }
 
-/// Builds the exact engine for one pattern, configured exactly as the
-/// `regex` crate configures `regex::bytes::Regex`.
-///
-/// The builder calls this for every rule before baking, so inside a module it
-/// cannot fail.
-pub fn build_exact(pattern: &str) -> Result<meta::Regex, meta::BuildError> {
-    meta::Builder::new()
-        .configure(
-            meta::Config::new()
-                .match_kind(MatchKind::LeftmostFirst)
-                .utf8_empty(false)
-                .nfa_size_limit(Some(10 * (1 << 20))),
-        )
-        .syntax(syntax::Config::new().utf8(false))
-        .build(pattern)
-}
-
-struct ExactRule {
-    regex: meta::Regex,
-    cache: meta::Cache,
-    captures: Captures,
-}
-
 /// Per-search scratch space: which shards and rules the prefilter triggered.
 struct Scratch {
     /// Per shard, the search generation that last triggered it.
@@ -141,7 +120,7 @@ pub struct Matcher<'a> {
     always: Vec<u32>,
     /// Big enough for any shard: one shard is searched at a time.
     set: RefCell<PatternSet>,
-    exact: RefCell<Vec<Option<Box<ExactRule>>>>,
+    exact: RefCell<Vec<Option<Box<ExactEngine>>>>,
     scratch: RefCell<Scratch>,
 }
 
@@ -178,30 +157,20 @@ impl<'a> Matcher<'a> {
         self.exact.borrow().iter().filter(|e| e.is_some()).count()
     }
 
-    fn with_exact<T>(&self, rule: u32, f: impl FnOnce(&mut ExactRule) -> T) -> T {
+    fn with_exact<T>(&self, rule: u32, f: impl FnOnce(&mut ExactEngine) -> T) -> T {
         let mut exact = self.exact.borrow_mut();
         let slot = &mut exact[rule as usize];
         let engine = slot.get_or_insert_with(|| {
-            let pattern = self.db.rule(rule as usize).pattern();
-            let regex = build_exact(pattern)
-                .expect("the builder verified that every baked pattern compiles");
-            let cache = regex.create_cache();
-            let captures = regex.create_captures();
-            Box::new(ExactRule {
-                regex,
-                cache,
-                captures,
-            })
+            let program = self.db.rule(rule as usize).exact_program();
+            let engine = ExactEngine::from_program(program)
+                .expect("the database was verified, and with it every exact program");
+            Box::new(engine)
         });
         f(engine)
     }
 
     fn exact_is_match(&self, rule: u32, hay: &[u8]) -> bool {
-        self.with_exact(rule, |e| {
-            e.regex
-                .search_half_with(&mut e.cache, &Input::new(hay).earliest(true))
-                .is_some()
-        })
+        self.with_exact(rule, |e| e.is_match(hay))
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the
@@ -350,18 +319,9 @@ impl<'a> Matcher<'a> {
     /// The leftmost-first match of one rule, with captures.
     pub fn exact_first(&self, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
         self.with_exact(rule, |e| {
-            e.regex
-                .search_captures_with(&mut e.cache, &Input::new(hay), &mut e.captures);
-            let m = e.captures.get_match()?;
-            let captures = (0..e.captures.group_len())
-                .map(|g| e.captures.get_group(g).map(|s| (s.start, s.end)))
-                .collect();
-            Some(FirstMatch {
-                rule,
-                start: m.start(),
-                end: m.end(),
-                captures,
-            })
+            let captures = e.captures(hay)?;
+            let (start, end) = captures[0]?;
+            Some(FirstMatch { rule, start, end, captures })
         })
     }
 }

@@ -6,6 +6,7 @@
 use dfabake_matcher::format::{
     AlignedBytes, Database, DatabaseWriter, DfaKind, FormatError, RuleEntry,
 };
+use dfabake_matcher::exact::compile;
 use dfabake_matcher::{Matcher, Mode};
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::MatchKind;
@@ -30,16 +31,19 @@ fn sample() -> Vec<u8> {
         id_json: "1",
         payload_json: Some("{\"k\":1}"),
         pattern: "(?-u)ab+c",
+        exact: &compile("(?-u)ab+c").unwrap(),
     });
     w.push_rule(RuleEntry {
         id_json: "\"two\"",
         payload_json: None,
         pattern: "(?-u)xyz",
+        exact: &compile("(?-u)xyz").unwrap(),
     });
     w.push_rule(RuleEntry {
         id_json: "3",
         payload_json: None,
         pattern: "(?-u)q",
+        exact: &compile("(?-u)q").unwrap(),
     });
     w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)ab+c", "(?-u)q"]), vec![0, 2]);
     w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)xyz"]), vec![1]);

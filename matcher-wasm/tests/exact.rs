@@ -1,0 +1,103 @@
+//! Exact programs: an NFA written by the builder and rebuilt in the matcher
+//! answers exactly as `regex::bytes::Regex` does (span and every capture
+//! group), and damaged programs are refused, never a panic.
+
+use dfabake_matcher::exact::{compile, decode, ExactEngine, ProgramError};
+
+const PATTERNS: &[&str] = &[
+    r"(\w+)@(\w+)\.com",
+    r"(?i)googlebot/(\d+)\.(\d+)",
+    r"^(?:Mozilla/\d\.\d) \(([^;)]*)(?:; ([^;)]*))?",
+    r"(a){0}(b)",
+    r"(b)(a){0}",
+    r"(b)(?:(a){0}|c)",
+    r"(a)|(b)|(c)",
+    r"x(y)?z",
+    r"\bcat\b",
+    r"(?-u:\b)cat(?-u:\b)",
+    r"(?m)^line (\d+)$",
+    r"(?s)a.b",
+    r"a.b",
+    r"(?x) (?P<name> [a-z]+ ) \s* = \s* (?P<value> \d+ )",
+    r"é+(ü)",
+    r"(?i)straße",
+    r"\p{Greek}+",
+    r"(?-u:\xff)(\x00)",
+    r"",
+    r"()",
+    r"a*",
+    r"(a*)*b",
+    r"[[:alpha:]]{2,4}([0-9]{1,3})",
+    r"(?R)^ab$",
+    r"(a|ab)(c|bcd)(d*)",
+];
+
+const HAYSTACKS: &[&[u8]] = &[
+    b"",
+    b"mail bob@example.com now",
+    b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    b"Mozilla/5.0 (X11; Linux x86_64) Gecko",
+    b"ab",
+    b"abc",
+    b"xz xyz",
+    b"a cat, concatenate",
+    "h\u{e9}\u{e9}\u{fc}llo".as_bytes(),
+    "the cat\u{e9}".as_bytes(),
+    b"first\nline 42\nline x",
+    b"a\nb",
+    b"count = 17",
+    "STRASSE Stra\u{df}e".as_bytes(),
+    "\u{3b1}\u{3b2}\u{3b3} abc".as_bytes(),
+    b"\xff\x00 invalid utf8 \xfe",
+    b"aaab",
+    b"abcd",
+    b"abcd\r\nab\r\n",
+    b"xyzzy42 ab123",
+];
+
+fn oracle(pattern: &str) -> regex::bytes::Regex {
+    regex::bytes::RegexBuilder::new(pattern).unicode(true).build().unwrap()
+}
+
+#[test]
+fn rebuilt_engines_agree_with_the_regex_crate() {
+    let mut checked = 0;
+    for pattern in PATTERNS {
+        let program = compile(pattern).unwrap();
+        let mut engine = ExactEngine::from_program(&program).unwrap();
+        let re = oracle(pattern);
+        for hay in HAYSTACKS {
+            let want = re.captures(hay).map(|c| {
+                (0..re.captures_len())
+                    .map(|g| c.get(g).map(|m| (m.start(), m.end())))
+                    .collect::<Vec<_>>()
+            });
+            let got = engine.captures(hay);
+            assert_eq!(got, want, "pattern {pattern:?} on {:?}", String::from_utf8_lossy(hay));
+            assert_eq!(engine.is_match(hay), re.is_match(hay), "pattern {pattern:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, PATTERNS.len() * HAYSTACKS.len());
+}
+
+#[test]
+fn every_truncation_and_most_corruptions_are_refused() {
+    let program = compile(r"(?i)(bot|crawl)er/(\d+)").unwrap();
+    decode(&program).unwrap();
+    for len in 0..program.len() {
+        assert!(decode(&program[..len]).is_err(), "truncated to {len} accepted");
+    }
+    assert_eq!(decode(b"NOPE").unwrap_err(), ProgramError::BadMagic);
+    // Flipping bits may yield another valid NFA (a different byte range),
+    // but must never panic.
+    for i in 4..program.len() {
+        for bit in 0..8 {
+            let mut damaged = program.clone();
+            damaged[i] ^= 1 << bit;
+            if let Ok(mut e) = ExactEngine::from_program(&damaged) {
+                let _ = e.captures(b"Crawler/123 and bot/4");
+            }
+        }
+    }
+}
