@@ -47,6 +47,14 @@ writeFileSync(join(WORK, "crawler.jsonl"), crawlerJson.map((r, i) =>
   JSON.stringify({ id: i + 1, pattern: r.pattern, payload: { url: r.url ?? null } })).join("\n") + "\n");
 const crawlerInputs = crawlerJson.flatMap((r) => r.instances ?? []).concat(generated.slice(0, 1000));
 
+// A bigger set, where compiling at start costs what users of big rule tables
+// know (about a second here): dfabake-synth's seeded, realistic user-agent rules.
+log("building dfabake-synth; generating 2,000 synthetic rules");
+execFileSync("cargo", ["build", "--quiet", "--release", "-p", "dfabake-benches", "--bin", "dfabake-synth"], { cwd: ROOT, stdio: "inherit" });
+execFileSync(join(ROOT, "target/release/dfabake-synth"), ["--rules", "2000", "--seed", "7", "--inputs", "2000",
+  "--out-rules", join(WORK, "synth2k.jsonl"), "--out-inputs", join(WORK, "synth2k.txt")]);
+const synthInputs = readFileSync(join(WORK, "synth2k.txt"), "utf8").split("\n").filter(Boolean);
+
 const sets = [
   { name: "examples/rules.jsonl", rules: join(ROOT, "examples/rules.jsonl"), inputs: generated,
     probe: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" },
@@ -54,6 +62,10 @@ const sets = [
     probe: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" },
   { name: `crawler-user-agents ${crawlerVersion} (npm), \`--dfa sparse\``, rules: join(WORK, "crawler.jsonl"), inputs: crawlerInputs,
     probe: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", extra: ["--dfa", "sparse"], kind: "sparse" },
+  { name: "synthetic, 2,000 rules (`dfabake-synth --seed 7`)", rules: join(WORK, "synth2k.jsonl"), inputs: synthInputs,
+    probe: synthInputs[0] },
+  { name: "synthetic, 2,000 rules (`dfabake-synth --seed 7`), `--dfa sparse`", rules: join(WORK, "synth2k.jsonl"), inputs: synthInputs,
+    probe: synthInputs[0], extra: ["--dfa", "sparse"], kind: "sparse" },
 ];
 
 function patternsFile(rulesFile, dest) {

@@ -311,7 +311,11 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
         "rules": db.rule_count(),
         "shards": shards,
         "prefilter_literals": db.prefilter().map_or(0, |p| p.literal_count()),
-        "database": {"bytes": db.as_bytes().len(), "checksum": format!("xxh3:{:016x}", db.checksum())},
+        "database": {
+            "bytes": db.as_bytes().len(),
+            "exact_program_bytes": (0..db.rule_count()).map(|i| db.rule(i).exact_program().len()).sum::<usize>(),
+            "checksum": format!("xxh3:{:016x}", db.checksum()),
+        },
         "module": {"bytes": module.len(), "sha256": sha256_hex(&module)},
     }))
 }

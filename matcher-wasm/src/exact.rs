@@ -15,18 +15,20 @@
 //!
 //! # Program layout
 //!
-//! Little endian throughout; state ids are indices into the state list.
+//! Numbers are unsigned LEB128 varints (`n`): most state ids are small, and
+//! a rule's program is typically 60–100 bytes. State ids are indices into
+//! the state list.
 //!
 //! ```text
-//! header   u32 magic "NFA1", u32 flags (bit 0: utf8), u32 state count,
-//!          u32 anchored start, u32 unanchored start, u32 capture group count
+//! header   magic "NFA1", n flags (bit 0: utf8), n state count,
+//!          n anchored start, n unanchored start, n capture group count
 //! states   one tag byte each, then:
-//!          0 range     start u8, end u8, next u32
-//!          1 sparse    count u32, count × (start u8, end u8, next u32)
-//!          2 look      look u32 (regex-automata's `Look::as_repr`), next u32
-//!          3 union     count u32, count × alternate u32 (earlier preferred)
-//!          4 capture   group u32, next u32 (opens the group)
-//!          5 capture   group u32, next u32 (closes the group)
+//!          0 range     start u8, end u8, n next
+//!          1 sparse    n count, count × (start u8, end u8, n next)
+//!          2 look      n look (regex-automata's `Look::as_repr`), n next
+//!          3 union     n count, count × n alternate (earlier preferred)
+//!          4 capture   n group, n next (opens the group)
+//!          5 capture   n group, n next (closes the group)
 //!          6 fail
 //!          7 match
 //! ```
@@ -56,7 +58,6 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::{Input, MatchKind};
 
 const MAGIC: [u8; 4] = *b"NFA1";
-const HEADER_LEN: usize = 24;
 const FLAG_UTF8: u32 = 1;
 
 const TAG_RANGE: u8 = 0;
@@ -141,7 +142,7 @@ pub fn encode(nfa: &NFA) -> Result<Vec<u8>, ProgramError> {
     if nfa.is_reverse() {
         return Err(ProgramError::Unsupported("reverse NFA"));
     }
-    let mut out = Vec::with_capacity(HEADER_LEN + nfa.states().len() * 8);
+    let mut out = Vec::with_capacity(16 + nfa.states().len() * 4);
     out.extend_from_slice(&MAGIC);
     let groups = nfa
         .group_info()
@@ -153,12 +154,11 @@ pub fn encode(nfa: &NFA) -> Result<Vec<u8>, ProgramError> {
         nfa.start_unanchored().as_u32(),
         groups as u32,
     ] {
-        out.extend_from_slice(&v.to_le_bytes());
+        put(&mut out, v);
     }
-    let put = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
     let put_transition = |out: &mut Vec<u8>, t: &Transition| {
         out.extend_from_slice(&[t.start, t.end]);
-        out.extend_from_slice(&t.next.as_u32().to_le_bytes());
+        put(out, t.next.as_u32());
     };
     for state in nfa.states() {
         match state {
@@ -223,7 +223,16 @@ pub fn encode(nfa: &NFA) -> Result<Vec<u8>, ProgramError> {
     Ok(out)
 }
 
-/// A bounds-checked little-endian reader over a program.
+/// Appends `v` as an unsigned LEB128 varint.
+fn put(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A bounds-checked reader over a program.
 struct Reader<'p> {
     bytes: &'p [u8],
     at: usize,
@@ -236,12 +245,21 @@ impl Reader<'_> {
         Ok(b)
     }
 
+    /// An unsigned LEB128 varint of at most 32 bits.
     fn u32(&mut self) -> Result<u32, ProgramError> {
-        let end = self.at.checked_add(4).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(ProgramError::Truncated { at: self.at })?;
-        let v = u32::from_le_bytes(self.bytes[self.at..end].try_into().unwrap());
-        self.at = end;
-        Ok(v)
+        let at = self.at;
+        let mut v: u32 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = self.u8()?;
+            if shift == 28 && b > 0x0f {
+                return Err(ProgramError::Corrupt { what: "number over 32 bits", at });
+            }
+            v |= u32::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        unreachable!("the fifth byte either ends the number or is refused")
     }
 
     /// A state id, which must name one of `states` states.
@@ -303,7 +321,7 @@ pub fn decode(program: &[u8]) -> Result<NFA, ProgramError> {
             }
             TAG_SPARSE => {
                 let n = r.u32()?;
-                if n as usize > program.len() / 6 {
+                if n as usize > program.len() / 3 {
                     return Err(ProgramError::Corrupt { what: "transition count", at });
                 }
                 let ts = (0..n).map(|_| r.transition(states)).collect::<Result<Vec<_>, _>>()?;
@@ -317,7 +335,7 @@ pub fn decode(program: &[u8]) -> Result<NFA, ProgramError> {
             }
             TAG_UNION => {
                 let n = r.u32()?;
-                if n as usize > program.len() / 4 {
+                if n as usize > program.len() {
                     return Err(ProgramError::Corrupt { what: "alternate count", at });
                 }
                 let alts = (0..n).map(|_| r.state(states)).collect::<Result<Vec<_>, _>>()?;
