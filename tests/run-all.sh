@@ -4,6 +4,8 @@
 # workerd. Expects the setup of .ci/setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Builds the tests run use the default shard cache: keep it in target/, not $HOME.
+export XDG_CACHE_HOME="$PWD/target/test-cache"
 cargo build --release --workspace
 cargo test --release --workspace
 bash tests/npm/run.sh

@@ -67,6 +67,21 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
         }
     })
     .map_err(|e| e.to_string())?;
+    if locators == 0 {
+        let mut other = None;
+        for_each_data_segment(template, |seg| {
+            other = other.or(dfabake_matcher::module::find_marker_of_any_version(seg.bytes));
+        })
+        .map_err(|e| e.to_string())?;
+        if let Some((_, version)) = other {
+            return Err(format!(
+                "the template reads database format version {version}, but this builder writes \
+                 version {}: rebuild the template (a stale DFABAKE_TEMPLATE_WASM or \
+                 DFABAKE_NPM_TEMPLATE_DIR?)",
+                dfabake_matcher::format::VERSION
+            ));
+        }
+    }
     if locators != 1 {
         return Err(format!(
             "the template holds {locators} locators, expected exactly 1"
@@ -162,4 +177,32 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
         return Err("the template has no data section".into());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfabake_matcher::module::{find_database, LOCATOR_MARKER};
+
+    #[test]
+    fn a_template_of_another_format_version_is_refused() {
+        let at = TEMPLATE
+            .windows(LOCATOR_MARKER.len())
+            .position(|w| w == LOCATOR_MARKER)
+            .expect("the template holds its locator");
+        let mut stale = TEMPLATE.to_vec();
+        stale[at + 15] = 2;
+        let mut db = dfabake_matcher::format::MAGIC.to_vec();
+        db.extend_from_slice(&[0; 56]);
+        let err = bake(&stale, &db).unwrap_err();
+        assert!(err.contains("format version 2"), "{err}");
+        // And a module baked by a builder of another version is recognised.
+        let mut module = bake(TEMPLATE, &db).unwrap();
+        let at = module.windows(LOCATOR_MARKER.len()).position(|w| w == LOCATOR_MARKER).unwrap();
+        module[at + 15] = 9;
+        assert_eq!(
+            find_database(&module).unwrap_err(),
+            dfabake_matcher::FormatError::UnsupportedVersion(9)
+        );
+    }
 }

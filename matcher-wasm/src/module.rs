@@ -11,8 +11,16 @@
 
 use crate::format::{FormatError, MAGIC};
 
-/// The bytes that open the locator in the template module's data.
-pub const LOCATOR_MARKER: [u8; 16] = *b"DFABAKE:LOCATOR\0";
+/// The bytes that open the locator in the template module's data: a fixed
+/// prefix, then the database format version the template's code reads, so
+/// that a builder never bakes a database into a template that cannot read
+/// it (see [`find_marker_of_any_version`]).
+pub const LOCATOR_MARKER: [u8; 16] = {
+    let mut m = *LOCATOR_PREFIX;
+    m[15] = crate::format::VERSION as u8;
+    m
+};
+const LOCATOR_PREFIX: &[u8; 16] = b"DFABAKE:LOCATOR\0";
 /// Size of the locator: marker, address (u32 LE), length (u32 LE).
 pub const LOCATOR_LEN: usize = 24;
 /// Wasm page size.
@@ -169,7 +177,13 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
         }
         segments.push(seg);
     })?;
-    let (address, len) = locator.ok_or(FormatError::BadModule("no dfabake locator in module"))?;
+    let Some((address, len)) = locator else {
+        let other = segments.iter().find_map(|s| find_marker_of_any_version(s.bytes));
+        return Err(match other {
+            Some((_, version)) => FormatError::UnsupportedVersion(u32::from(version)),
+            None => FormatError::BadModule("no dfabake locator in module"),
+        });
+    };
     if len == 0 {
         return Err(FormatError::NoDatabase);
     }
@@ -195,4 +209,13 @@ pub fn find_marker(bytes: &[u8]) -> Option<usize> {
     bytes
         .windows(LOCATOR_MARKER.len())
         .position(|w| w == LOCATOR_MARKER)
+}
+
+/// Offset and format version of a locator marker of any format version in
+/// `bytes`: how a template or module of another version is recognised.
+pub fn find_marker_of_any_version(bytes: &[u8]) -> Option<(usize, u8)> {
+    bytes
+        .windows(LOCATOR_MARKER.len())
+        .position(|w| w[..15] == LOCATOR_PREFIX[..15])
+        .map(|at| (at, bytes[at + 15]))
 }
