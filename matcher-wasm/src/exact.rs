@@ -3,15 +3,16 @@
 //!
 //! Every rule carries an *exact program*: its Thompson NFA (regex-automata's
 //! `nfa::thompson::NFA`, compiled exactly as `regex::bytes::Regex` compiles
-//! it) written as a compact table. At match time the matcher turns a
-//! program back into the same NFA with regex-automata's NFA [`Builder`] and
-//! runs a [`PikeVM`] over it, for the span and captures of `first` and to
-//! confirm the candidates of over-approximating DFAs.
+//! it) written as a compact table. At match time an [`ExactEngine`] reads the
+//! table and runs a Pike VM over it (the algorithm of regex-automata's
+//! `PikeVM`, leftmost-first, with capture slots), for the span and captures
+//! of `first` and to confirm the candidates of over-approximating DFAs.
 //!
-//! Nothing parses a pattern inside the module: the wasm templates carry no
-//! regex parser and no Unicode tables (beyond the word table Unicode `\b`
-//! needs), which keeps them small, fast to compile for a JavaScript engine,
-//! and makes the first answer of a fresh instance cheap.
+//! Nothing parses a pattern or builds an automaton inside the module: the
+//! wasm templates carry no regex parser, no NFA compiler and no Unicode
+//! tables (beyond the word table Unicode `\b` needs). That keeps them small
+//! and, since JavaScript engines compile wasm functions lazily on first call,
+//! keeps the code a fresh instance's first answer runs small too.
 //!
 //! # Program layout
 //!
@@ -51,11 +52,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use regex_automata::nfa::thompson::{pikevm, Builder, State, Transition, NFA};
-use regex_automata::util::captures::Captures;
-use regex_automata::util::look::Look;
-use regex_automata::util::primitives::StateID;
-use regex_automata::{Input, MatchKind};
+use regex_automata::util::look::{Look, LookMatcher};
 
 const MAGIC: [u8; 4] = *b"NFA1";
 const FLAG_UTF8: u32 = 1;
@@ -86,8 +83,6 @@ pub enum ProgramError {
         /// Its byte offset in the program.
         at: usize,
     },
-    /// regex-automata refused to build the NFA back.
-    Rebuild,
     /// The NFA is not a forward, single-pattern NFA (the only kind written).
     Unsupported(&'static str),
 }
@@ -100,7 +95,6 @@ impl fmt::Display for ProgramError {
             ProgramError::Corrupt { what, at } => {
                 write!(f, "exact program is corrupt: {what} at byte {at}")
             }
-            ProgramError::Rebuild => write!(f, "exact program does not form a valid NFA"),
             ProgramError::Unsupported(why) => write!(f, "cannot write this NFA: {why}"),
         }
     }
@@ -135,7 +129,11 @@ pub fn compile(pattern: &str) -> Result<Vec<u8>, alloc::string::String> {
 }
 
 /// Writes a forward, single-pattern NFA as an exact program.
-pub fn encode(nfa: &NFA) -> Result<Vec<u8>, ProgramError> {
+#[cfg(feature = "build")]
+pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, ProgramError> {
+    use regex_automata::nfa::thompson::{State, Transition};
+    use regex_automata::util::primitives::StateID;
+
     if nfa.pattern_len() != 1 {
         return Err(ProgramError::Unsupported("more than one pattern"));
     }
@@ -263,163 +261,374 @@ impl Reader<'_> {
     }
 
     /// A state id, which must name one of `states` states.
-    fn state(&mut self, states: u32) -> Result<StateID, ProgramError> {
+    fn state(&mut self, states: u32) -> Result<u32, ProgramError> {
         let at = self.at;
         let id = self.u32()?;
         if id >= states {
             return Err(ProgramError::Corrupt { what: "state id out of range", at });
         }
-        StateID::new(id as usize).map_err(|_| ProgramError::Corrupt { what: "state id", at })
+        Ok(id)
     }
 
-    fn transition(&mut self, states: u32) -> Result<Transition, ProgramError> {
+    fn range(&mut self, states: u32) -> Result<Range, ProgramError> {
         let at = self.at;
         let (start, end) = (self.u8()?, self.u8()?);
         if start > end {
             return Err(ProgramError::Corrupt { what: "byte range reversed", at });
         }
-        Ok(Transition { start, end, next: self.state(states)? })
+        Ok(Range { start, end, next: self.state(states)? })
     }
 }
 
-/// Reads an exact program back into the NFA it was written from.
-///
-/// Every field is bounds-checked, so damaged bytes give an error, not a
-/// panic; state ids come out as they went in.
-pub fn decode(program: &[u8]) -> Result<NFA, ProgramError> {
+/// A byte range and the state it leads to.
+#[derive(Clone, Copy, Debug)]
+struct Range {
+    start: u8,
+    end: u8,
+    next: u32,
+}
+
+/// A state of a decoded program. Lists (sparse transitions, union
+/// alternates) live in [`Program`]'s shared vectors.
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Range(Range),
+    /// `ranges[from..from + len]`, ascending and disjoint.
+    Sparse { from: u32, len: u32 },
+    Look { look: Look, next: u32 },
+    /// `alternates[from..from + len]`, in order of preference.
+    Union { from: u32, len: u32 },
+    /// Records the position in `slot` (2 × group, + 1 when it closes).
+    Capture { slot: u32, next: u32 },
+    Fail,
+    Match,
+}
+
+/// A decoded program: the NFA as flat arrays.
+#[derive(Clone, Debug)]
+struct Program {
+    states: Vec<State>,
+    ranges: Vec<Range>,
+    alternates: Vec<u32>,
+    start: u32,
+    /// Whether every match starts where the search does (`^...`): the
+    /// unanchored start state is the anchored one.
+    anchored: bool,
+    groups: usize,
+}
+
+/// Reads an exact program into its states, checking every field: damaged
+/// bytes give an error, never a panic or an engine that misbehaves.
+fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     let mut r = Reader { bytes: program, at: 0 };
     if program.get(..4) != Some(&MAGIC[..]) {
         return Err(ProgramError::BadMagic);
     }
     r.at = 4;
-    let flags = r.u32()?;
+    // Bit 0 (utf8) changes nothing for a search that never splits code
+    // points, the only kind the builder writes.
+    let _flags = r.u32()?;
+    let count_at = r.at;
     let states = r.u32()?;
-    if states == 0 {
-        return Err(ProgramError::Corrupt { what: "no states", at: 8 });
+    if states == 0 || states as usize > program.len() {
+        return Err(ProgramError::Corrupt { what: "state count", at: count_at });
     }
-    let start_anchored = r.state(states)?;
-    let start_unanchored = r.state(states)?;
+    let start = r.state(states)?;
+    let unanchored = r.state(states)?;
     let groups_at = r.at;
     let groups = r.u32()?;
     if groups == 0 || groups > states {
         return Err(ProgramError::Corrupt { what: "capture group count", at: groups_at });
     }
-    let mut b = Builder::new();
-    b.set_utf8(flags & FLAG_UTF8 != 0);
-    b.start_pattern().map_err(|_| ProgramError::Rebuild)?;
-    // Which groups have states: the builder learns a pattern's groups from
-    // its capture states, and a group compiled away (`(a){0}`) has none.
-    let mut seen = Vec::new();
-    seen.resize(groups as usize, false);
-    let rebuild = |_| ProgramError::Rebuild;
+    let mut p = Program {
+        states: Vec::with_capacity(states as usize),
+        ranges: Vec::new(),
+        alternates: Vec::new(),
+        start,
+        anchored: start == unanchored,
+        groups: groups as usize,
+    };
     for _ in 0..states {
         let at = r.at;
-        match r.u8()? {
-            TAG_RANGE => {
-                let t = r.transition(states)?;
-                b.add_range(t).map_err(rebuild)?;
-            }
+        let state = match r.u8()? {
+            TAG_RANGE => State::Range(r.range(states)?),
             TAG_SPARSE => {
                 let n = r.u32()?;
                 if n as usize > program.len() / 3 {
                     return Err(ProgramError::Corrupt { what: "transition count", at });
                 }
-                let ts = (0..n).map(|_| r.transition(states)).collect::<Result<Vec<_>, _>>()?;
-                b.add_sparse(ts).map_err(rebuild)?;
+                let from = p.ranges.len() as u32;
+                for _ in 0..n {
+                    let range = r.range(states)?;
+                    if p.ranges.len() > from as usize
+                        && p.ranges.last().unwrap().end >= range.start
+                    {
+                        return Err(ProgramError::Corrupt { what: "transitions not ascending", at });
+                    }
+                    p.ranges.push(range);
+                }
+                State::Sparse { from, len: n }
             }
             TAG_LOOK => {
                 let look = Look::from_repr(r.u32()?)
                     .ok_or(ProgramError::Corrupt { what: "unknown look-around", at: at + 1 })?;
-                let next = r.state(states)?;
-                b.add_look(next, look).map_err(rebuild)?;
+                State::Look { look, next: r.state(states)? }
             }
             TAG_UNION => {
                 let n = r.u32()?;
                 if n as usize > program.len() {
                     return Err(ProgramError::Corrupt { what: "alternate count", at });
                 }
-                let alts = (0..n).map(|_| r.state(states)).collect::<Result<Vec<_>, _>>()?;
-                b.add_union(alts).map_err(rebuild)?;
+                let from = p.alternates.len() as u32;
+                for _ in 0..n {
+                    let alt = r.state(states)?;
+                    p.alternates.push(alt);
+                }
+                State::Union { from, len: n }
             }
             tag @ (TAG_CAPTURE_START | TAG_CAPTURE_END) => {
                 let group = r.u32()?;
                 if group >= groups {
                     return Err(ProgramError::Corrupt { what: "capture group out of range", at: at + 1 });
                 }
-                let next = r.state(states)?;
-                if tag == TAG_CAPTURE_START {
-                    seen[group as usize] = true;
-                    b.add_capture_start(next, group, None).map_err(rebuild)?;
-                } else {
-                    b.add_capture_end(next, group).map_err(rebuild)?;
-                }
+                let slot = group * 2 + u32::from(tag == TAG_CAPTURE_END);
+                State::Capture { slot, next: r.state(states)? }
             }
-            TAG_FAIL => {
-                b.add_fail().map_err(rebuild)?;
-            }
-            TAG_MATCH => {
-                b.add_match().map_err(rebuild)?;
-            }
+            TAG_FAIL => State::Fail,
+            TAG_MATCH => State::Match,
             _ => return Err(ProgramError::Corrupt { what: "unknown state tag", at }),
-        }
+        };
+        p.states.push(state);
     }
     if r.at != program.len() {
         return Err(ProgramError::Corrupt { what: "trailing bytes", at: r.at });
     }
-    if seen.first() != Some(&true) {
-        return Err(ProgramError::Corrupt { what: "no group 0", at: groups_at });
-    }
-    // Groups without states still count (the regex crate reports them as
-    // never participating): unreachable states declare the last of them.
-    if let Some(last) = seen.iter().rposition(|&s| !s) {
-        if !seen[last + 1..].iter().any(|&s| s) {
-            let fail = b.add_fail().map_err(rebuild)?;
-            b.add_capture_start(fail, last as u32, None).map_err(rebuild)?;
-            b.add_capture_end(fail, last as u32).map_err(rebuild)?;
-        }
-    }
-    b.finish_pattern(start_anchored).map_err(rebuild)?;
-    b.build(start_anchored, start_unanchored).map_err(rebuild)
+    Ok(p)
 }
 
-/// One rule's exact engine: its NFA under a PikeVM, with the scratch space a
-/// search needs. Build one per rule and keep it: searches allocate nothing.
+/// Slot value of a capture position not (yet) recorded.
+const NONE: usize = usize::MAX;
+
+/// An ordered set of states (insertion order is priority order) with one
+/// row of capture slots per state.
+#[derive(Clone, Debug, Default)]
+struct Threads {
+    dense: Vec<u32>,
+    /// `sparse[s]` is `s`'s index in `dense` if `s` is in the set.
+    sparse: Vec<u32>,
+    /// `slots_per_state` slots for each state, then one scratch row.
+    slots: Vec<usize>,
+}
+
+impl Threads {
+    fn reset(&mut self, states: usize, slots_per_state: usize) {
+        self.dense.clear();
+        self.dense.reserve(states);
+        self.sparse.resize(states, 0);
+        self.slots.clear();
+        self.slots.resize((states + 1) * slots_per_state, NONE);
+    }
+
+    fn contains(&self, s: u32) -> bool {
+        let i = self.sparse[s as usize] as usize;
+        i < self.dense.len() && self.dense[i] == s
+    }
+
+    /// Adds `s`; false if it was there already.
+    fn insert(&mut self, s: u32) -> bool {
+        if self.contains(s) {
+            return false;
+        }
+        self.sparse[s as usize] = self.dense.len() as u32;
+        self.dense.push(s);
+        true
+    }
+}
+
+/// A step of the epsilon closure's explicit stack.
+#[derive(Clone, Copy, Debug)]
+enum Frame {
+    Explore(u32),
+    /// Put back a slot's value once the states after a capture are explored.
+    Restore { slot: u32, value: usize },
+}
+
+/// One rule's exact engine: its program, decoded once, and the scratch
+/// space of its Pike VM. Build one per rule and keep it: searches reuse the
+/// scratch space.
+#[derive(Clone, Debug)]
 pub struct ExactEngine {
-    vm: pikevm::PikeVM,
-    cache: pikevm::Cache,
-    captures: Captures,
+    program: Program,
+    looks: LookMatcher,
+    curr: Threads,
+    next: Threads,
+    stack: Vec<Frame>,
+    /// The slots of the winning thread.
+    found: Vec<usize>,
 }
 
 impl ExactEngine {
-    /// Builds the engine for a program written by [`encode`] (or [`compile`]).
+    /// Builds the engine for a program written by [`encode`] (or `compile`),
+    /// checking it field by field.
     pub fn from_program(program: &[u8]) -> Result<ExactEngine, ProgramError> {
-        let nfa = decode(program)?;
-        let vm = pikevm::PikeVM::builder()
-            .configure(pikevm::Config::new().match_kind(MatchKind::LeftmostFirst))
-            .build_from_nfa(nfa)
-            .map_err(|_| ProgramError::Rebuild)?;
-        let cache = vm.create_cache();
-        let captures = vm.create_captures();
-        Ok(ExactEngine { vm, cache, captures })
+        Ok(ExactEngine {
+            program: decode(program)?,
+            looks: LookMatcher::new(),
+            curr: Threads::default(),
+            next: Threads::default(),
+            stack: Vec::new(),
+            found: Vec::new(),
+        })
     }
 
     /// Whether the rule matches anywhere in `hay`.
     pub fn is_match(&mut self, hay: &[u8]) -> bool {
-        self.vm.is_match(&mut self.cache, Input::new(hay))
+        self.search(hay, 0, true)
     }
 
     /// The leftmost-first match in `hay`: every capture group's span, group
     /// 0 (the whole match) first, `None` for a group that did not take part.
     pub fn captures(&mut self, hay: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
-        self.vm.captures(&mut self.cache, hay, &mut self.captures);
-        if !self.captures.is_match() {
+        let slots = self.program.groups * 2;
+        if !self.search(hay, slots, false) {
             return None;
         }
-        let groups = self.captures.group_len();
         Some(
-            (0..groups)
-                .map(|g| self.captures.get_group(g).map(|s| (s.start, s.end)))
+            self.found
+                .chunks_exact(2)
+                .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
                 .collect(),
         )
+    }
+
+    /// The Pike VM: every thread advances one byte at a time in priority
+    /// order; the first thread to match cuts off all lower-priority ones
+    /// (leftmost-first), and new threads start at each position only until
+    /// a match is found. With `slots == 0` no capture positions are kept.
+    fn search(&mut self, hay: &[u8], slots: usize, earliest: bool) -> bool {
+        let states = self.program.states.len();
+        self.curr.reset(states, slots);
+        self.next.reset(states, slots);
+        self.found.clear();
+        self.found.resize(slots, NONE);
+        let mut matched = false;
+        let mut at = 0;
+        while at <= hay.len() {
+            if self.curr.dense.is_empty() && (matched || (self.program.anchored && at > 0)) {
+                break;
+            }
+            if !matched && (!self.program.anchored || at == 0) {
+                // New threads start outside every group: from the scratch
+                // row, whose slots are all unset.
+                let scratch = states * slots;
+                let mut row = core::mem::take(&mut self.next.slots);
+                row[scratch..scratch + slots].fill(NONE);
+                self.closure(&mut row, scratch, slots, true, hay, at, self.program.start);
+                self.next.slots = row;
+            }
+            if self.step(hay, at, slots) {
+                matched = true;
+                if earliest {
+                    break;
+                }
+            }
+            core::mem::swap(&mut self.curr, &mut self.next);
+            self.next.dense.clear();
+            at += 1;
+        }
+        matched
+    }
+
+    /// Advances every thread of `curr` over `hay[at]` into `next`; true if a
+    /// thread reached the match state (its slots are then in `found`).
+    fn step(&mut self, hay: &[u8], at: usize, slots: usize) -> bool {
+        let byte = hay.get(at).copied();
+        let mut curr_slots = core::mem::take(&mut self.curr.slots);
+        let mut matched = false;
+        for i in 0..self.curr.dense.len() {
+            let s = self.curr.dense[i];
+            let target = match self.program.states[s as usize] {
+                State::Range(r) => byte.filter(|&b| r.start <= b && b <= r.end).map(|_| r.next),
+                State::Sparse { from, len } => byte.and_then(|b| {
+                    let ranges = &self.program.ranges[from as usize..(from + len) as usize];
+                    ranges.iter().find(|r| b <= r.end).filter(|r| r.start <= b).map(|r| r.next)
+                }),
+                State::Match => {
+                    let row = s as usize * slots;
+                    self.found.copy_from_slice(&curr_slots[row..row + slots]);
+                    matched = true;
+                    break;
+                }
+                _ => None,
+            };
+            if let Some(t) = target {
+                self.closure(&mut curr_slots, s as usize * slots, slots, false, hay, at + 1, t);
+            }
+        }
+        self.curr.slots = curr_slots;
+        matched
+    }
+
+    /// Adds to `next` (or, when seeding, to `curr`... see below) every state
+    /// reachable from `start` by epsilon transitions at position `at`, in
+    /// priority order, each with a copy of the thread's slots as they are
+    /// when it gets there. The thread's slots are `row[base..base + slots]`,
+    /// changed while exploring and restored after.
+    #[allow(clippy::too_many_arguments)]
+    fn closure(
+        &mut self,
+        row: &mut [usize],
+        base: usize,
+        slots: usize,
+        seeding: bool,
+        hay: &[u8],
+        at: usize,
+        start: u32,
+    ) {
+        // Seeding adds the new threads behind the ones already in `curr`
+        // (they have priority); stepping fills `next`.
+        let set = if seeding { &mut self.curr } else { &mut self.next };
+        self.stack.push(Frame::Explore(start));
+        while let Some(frame) = self.stack.pop() {
+            let mut s = match frame {
+                Frame::Restore { slot, value } => {
+                    row[base + slot as usize] = value;
+                    continue;
+                }
+                Frame::Explore(s) => s,
+            };
+            loop {
+                if !set.insert(s) {
+                    break;
+                }
+                match self.program.states[s as usize] {
+                    State::Look { look, next } => {
+                        if !self.looks.matches(look, hay, at) {
+                            break;
+                        }
+                        s = next;
+                    }
+                    State::Union { from, len } => {
+                        let alts = &self.program.alternates[from as usize..(from + len) as usize];
+                        let Some((&first, rest)) = alts.split_first() else { break };
+                        self.stack.extend(rest.iter().rev().map(|&a| Frame::Explore(a)));
+                        s = first;
+                    }
+                    State::Capture { slot, next } => {
+                        if (slot as usize) < slots {
+                            let value = row[base + slot as usize];
+                            self.stack.push(Frame::Restore { slot, value });
+                            row[base + slot as usize] = at;
+                        }
+                        s = next;
+                    }
+                    State::Range(_) | State::Sparse { .. } | State::Fail | State::Match => {
+                        let to = s as usize * slots;
+                        set.slots[to..to + slots].copy_from_slice(&row[base..base + slots]);
+                        break;
+                    }
+                }
+            }
+        }
     }
 }

@@ -395,7 +395,7 @@ impl<'a> Database<'a> {
         let db = Self::parse(bytes, true)?;
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
-            if crate::exact::decode(db.string(r.exact)).is_err() {
+            if crate::exact::ExactEngine::from_program(db.string(r.exact)).is_err() {
                 return Err(FormatError::Corrupt { what: "rule exact program", index: i });
             }
             for (range, what) in [

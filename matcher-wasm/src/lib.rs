@@ -33,6 +33,12 @@ pub mod abi;
 pub mod bindgen;
 #[cfg(all(any(feature = "abi", feature = "bindgen"), target_arch = "wasm32"))]
 mod locator;
+#[cfg(all(any(feature = "abi", feature = "bindgen"), target_arch = "wasm32"))]
+mod wasm_alloc;
+
+#[cfg(all(any(feature = "abi", feature = "bindgen"), target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: wasm_alloc::Allocator = wasm_alloc::Allocator::new();
 
 pub use format::{Database, FormatError};
 pub use matcher::{FirstMatch, Matcher, Mode};

@@ -2,7 +2,7 @@
 //! answers exactly as `regex::bytes::Regex` does (span and every capture
 //! group), and damaged programs are refused, never a panic.
 
-use dfabake_matcher::exact::{compile, decode, ExactEngine, ProgramError};
+use dfabake_matcher::exact::{compile, ExactEngine, ProgramError};
 
 const PATTERNS: &[&str] = &[
     r"(\w+)@(\w+)\.com",
@@ -84,11 +84,11 @@ fn rebuilt_engines_agree_with_the_regex_crate() {
 #[test]
 fn every_truncation_and_most_corruptions_are_refused() {
     let program = compile(r"(?i)(bot|crawl)er/(\d+)").unwrap();
-    decode(&program).unwrap();
+    ExactEngine::from_program(&program).unwrap();
     for len in 0..program.len() {
-        assert!(decode(&program[..len]).is_err(), "truncated to {len} accepted");
+        assert!(ExactEngine::from_program(&program[..len]).is_err(), "truncated to {len} accepted");
     }
-    assert_eq!(decode(b"NOPE").unwrap_err(), ProgramError::BadMagic);
+    assert_eq!(ExactEngine::from_program(b"NOPE").unwrap_err(), ProgramError::BadMagic);
     // Flipping bits may yield another valid NFA (a different byte range),
     // but must never panic.
     for i in 4..program.len() {
