@@ -346,3 +346,39 @@ fn fixed_corpus() {
         }
     }
 }
+
+/// Inputs of tens to hundreds of KiB, growing and shrinking, through one
+/// instance: they take the modules' allocator through its page path (runs
+/// grown, released, split and reused) and the exact engines through long
+/// scans, and every answer must still equal the oracle's.
+#[test]
+fn large_inputs_through_one_instance() {
+    let patterns = [r"(\w+)@(\w+)\.com", r"(?i)googlebot/(\d+)", r"x\d{3}y", r"\bzz\b", r"^start", r"end$"];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64 + 1), p))
+        .collect();
+    let oracle = Oracle::new(&rules);
+    let mut wasm = Wasm::new(&rules, &Config::default()).unwrap();
+    let mut rng = Rng(0x5eed_1a2e);
+    let filler = ["lorem ", "ipsum ", "é ", "x12y ", "GOOGLEBOT/ ", "a@b ", "\n"];
+    for (round, kib) in [40usize, 200, 70, 130, 33, 300, 64, 1, 250, 90].into_iter().enumerate() {
+        let mut hay = String::new();
+        if round % 3 == 0 {
+            hay.push_str("start ");
+        }
+        while hay.len() < kib * 1024 {
+            hay.push_str(rng.pick(&filler));
+        }
+        // Matches near the end, so that long prefixes are scanned first.
+        match round % 4 {
+            0 => hay.push_str(" bob@example.com"),
+            1 => hay.push_str(" googlebot/42 zz"),
+            2 => hay.push_str(" x123y"),
+            _ => hay.push_str(" end"),
+        }
+        compare(&mut wasm, &oracle, hay.as_bytes())
+            .unwrap_or_else(|why| panic!("round {round} ({kib} KiB): {why}"));
+    }
+}
