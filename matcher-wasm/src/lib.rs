@@ -13,7 +13,9 @@
 //! 2. the builder bakes the bytes into the module ([`module`] tells where);
 //! 3. [`format::Database::from_bytes`] verifies them once per module;
 //! 4. [`format::Database::from_bytes_unchecked`] reads them per instance;
-//! 5. [`Matcher`] answers `any`, `all` and `first` ([`Mode`]);
+//! 5. [`Matcher`] answers `any`, `all` and `first` ([`Mode`]), with the
+//!    rules' exact engines ([`exact`]: NFAs compiled by the builder, run by a
+//!    Pike VM) for spans, captures and confirmations;
 //!    [`json::write_matches`] renders the answer every flavour returns.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
