@@ -101,3 +101,87 @@ fn every_truncation_and_most_corruptions_are_refused() {
         }
     }
 }
+
+/// A small xorshift generator: the same cases on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+}
+
+const ATOMS: &[&str] = &[
+    "a", "b", "ab", "é", "\\n", "[ab]", "[^a]", "\\w", "\\d", "\\s", ".", "(?s:.)", "\\b", "\\B",
+    "^", "$", "(?m:^)", "(?m:$)", "(?-u:\\b)", "(?i:A)", "(?i:é)", "\\x{212A}", "[[:alpha:]]", "",
+];
+const REPEATS: &[&str] = &["", "", "", "*", "+", "?", "*?", "+?", "??", "{2}", "{1,3}", "{0,2}?"];
+
+fn pattern(rng: &mut Rng, depth: usize) -> String {
+    let mut out = String::new();
+    for _ in 0..1 + rng.below(3) {
+        let atom = if depth < 3 && rng.below(3) == 0 {
+            let open = rng.pick(&["(", "(?:", "(?P<g>", "(?i:"]);
+            // A named group may appear once only.
+            let open = if open == "(?P<g>" && out.contains("(?P<g>") { "(" } else { open };
+            let mut inner = pattern(rng, depth + 1);
+            if rng.below(3) == 0 {
+                inner.push('|');
+                inner.push_str(&pattern(rng, depth + 1));
+            }
+            format!("{open}{inner})")
+        } else {
+            rng.pick(ATOMS).to_string()
+        };
+        out.push_str(&atom);
+        // A repetition of an empty atom is not a valid pattern.
+        if !atom.is_empty() && !atom.starts_with('^') && !atom.starts_with('$') {
+            out.push_str(rng.pick(REPEATS));
+        }
+    }
+    if rng.below(4) == 0 {
+        out.push('|');
+        out.push_str(&pattern(rng, depth + 1));
+    }
+    out
+}
+
+fn haystack(rng: &mut Rng) -> Vec<u8> {
+    let parts: &[&[u8]] = &[b"a", b"b", b"ab", "é".as_bytes(), b"\n", b" ", b"1", b"_", b"A",
+        "\u{212A}".as_bytes(), b"\xff"];
+    (0..rng.below(12)).flat_map(|_| parts[rng.below(parts.len())].iter().copied()).collect()
+}
+
+/// Thousands of generated patterns (groups, alternations, greedy and lazy
+/// repeats, anchors, word boundaries, case folding) on generated inputs:
+/// the engine's span and every group equal the regex crate's.
+#[test]
+fn generated_patterns_agree_with_the_regex_crate() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut patterns, mut checked) = (0, 0);
+    while patterns < 3000 {
+        let p = pattern(&mut rng, 0);
+        let Ok(re) = regex::bytes::Regex::new(&p) else { continue };
+        let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+        let mut engine = ExactEngine::from_program(&program).unwrap();
+        patterns += 1;
+        for _ in 0..20 {
+            let hay = haystack(&mut rng);
+            let want = re.captures(&hay).map(|c| {
+                (0..re.captures_len())
+                    .map(|g| c.get(g).map(|m| (m.start(), m.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(engine.captures(&hay), want, "pattern {p:?} on {:?}", String::from_utf8_lossy(&hay));
+            assert_eq!(engine.is_match(&hay), want.is_some(), "pattern {p:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3000 * 20);
+}
