@@ -142,9 +142,7 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
     }
     let mut out = Vec::with_capacity(16 + nfa.states().len() * 4);
     out.extend_from_slice(&MAGIC);
-    let groups = nfa
-        .group_info()
-        .group_len(regex_automata::PatternID::ZERO);
+    let groups = nfa.group_info().group_len(regex_automata::PatternID::ZERO);
     for v in [
         if nfa.is_utf8() { FLAG_UTF8 } else { 0 },
         nfa.states().len() as u32,
@@ -181,7 +179,11 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
                     }
                     match runs.last_mut() {
                         Some(t) if t.next == next && usize::from(t.end) + 1 == b => t.end = b as u8,
-                        _ => runs.push(Transition { start: b as u8, end: b as u8, next }),
+                        _ => runs.push(Transition {
+                            start: b as u8,
+                            end: b as u8,
+                            next,
+                        }),
                     }
                 }
                 out.push(TAG_SPARSE);
@@ -208,9 +210,18 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
                 put(&mut out, alt1.as_u32());
                 put(&mut out, alt2.as_u32());
             }
-            State::Capture { next, group_index, slot, .. } => {
+            State::Capture {
+                next,
+                group_index,
+                slot,
+                ..
+            } => {
                 // Slots come in (open, close) pairs: even opens, odd closes.
-                out.push(if slot.as_usize() % 2 == 0 { TAG_CAPTURE_START } else { TAG_CAPTURE_END });
+                out.push(if slot.as_usize() % 2 == 0 {
+                    TAG_CAPTURE_START
+                } else {
+                    TAG_CAPTURE_END
+                });
                 put(&mut out, group_index.as_u32());
                 put(&mut out, next.as_u32());
             }
@@ -238,7 +249,10 @@ struct Reader<'p> {
 
 impl Reader<'_> {
     fn u8(&mut self) -> Result<u8, ProgramError> {
-        let b = *self.bytes.get(self.at).ok_or(ProgramError::Truncated { at: self.at })?;
+        let b = *self
+            .bytes
+            .get(self.at)
+            .ok_or(ProgramError::Truncated { at: self.at })?;
         self.at += 1;
         Ok(b)
     }
@@ -250,7 +264,10 @@ impl Reader<'_> {
         for shift in (0..35).step_by(7) {
             let b = self.u8()?;
             if shift == 28 && b > 0x0f {
-                return Err(ProgramError::Corrupt { what: "number over 32 bits", at });
+                return Err(ProgramError::Corrupt {
+                    what: "number over 32 bits",
+                    at,
+                });
             }
             v |= u32::from(b & 0x7f) << shift;
             if b < 0x80 {
@@ -265,7 +282,10 @@ impl Reader<'_> {
         let at = self.at;
         let id = self.u32()?;
         if id >= states {
-            return Err(ProgramError::Corrupt { what: "state id out of range", at });
+            return Err(ProgramError::Corrupt {
+                what: "state id out of range",
+                at,
+            });
         }
         Ok(id)
     }
@@ -274,9 +294,16 @@ impl Reader<'_> {
         let at = self.at;
         let (start, end) = (self.u8()?, self.u8()?);
         if start > end {
-            return Err(ProgramError::Corrupt { what: "byte range reversed", at });
+            return Err(ProgramError::Corrupt {
+                what: "byte range reversed",
+                at,
+            });
         }
-        Ok(Range { start, end, next: self.state(states)? })
+        Ok(Range {
+            start,
+            end,
+            next: self.state(states)?,
+        })
     }
 }
 
@@ -294,12 +321,24 @@ struct Range {
 enum State {
     Range(Range),
     /// `ranges[from..from + len]`, ascending and disjoint.
-    Sparse { from: u32, len: u32 },
-    Look { look: Look, next: u32 },
+    Sparse {
+        from: u32,
+        len: u32,
+    },
+    Look {
+        look: Look,
+        next: u32,
+    },
     /// `alternates[from..from + len]`, in order of preference.
-    Union { from: u32, len: u32 },
+    Union {
+        from: u32,
+        len: u32,
+    },
     /// Records the position in `slot` (2 × group, + 1 when it closes).
-    Capture { slot: u32, next: u32 },
+    Capture {
+        slot: u32,
+        next: u32,
+    },
     Fail,
     Match,
 }
@@ -320,7 +359,10 @@ struct Program {
 /// Reads an exact program into its states, checking every field: damaged
 /// bytes give an error, never a panic or an engine that misbehaves.
 fn decode(program: &[u8]) -> Result<Program, ProgramError> {
-    let mut r = Reader { bytes: program, at: 0 };
+    let mut r = Reader {
+        bytes: program,
+        at: 0,
+    };
     if program.get(..4) != Some(&MAGIC[..]) {
         return Err(ProgramError::BadMagic);
     }
@@ -331,14 +373,20 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     let count_at = r.at;
     let states = r.u32()?;
     if states == 0 || states as usize > program.len() {
-        return Err(ProgramError::Corrupt { what: "state count", at: count_at });
+        return Err(ProgramError::Corrupt {
+            what: "state count",
+            at: count_at,
+        });
     }
     let start = r.state(states)?;
     let unanchored = r.state(states)?;
     let groups_at = r.at;
     let groups = r.u32()?;
     if groups == 0 || groups > states {
-        return Err(ProgramError::Corrupt { what: "capture group count", at: groups_at });
+        return Err(ProgramError::Corrupt {
+            what: "capture group count",
+            at: groups_at,
+        });
     }
     let mut p = Program {
         states: Vec::with_capacity(states as usize),
@@ -355,29 +403,42 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             TAG_SPARSE => {
                 let n = r.u32()?;
                 if n as usize > program.len() / 3 {
-                    return Err(ProgramError::Corrupt { what: "transition count", at });
+                    return Err(ProgramError::Corrupt {
+                        what: "transition count",
+                        at,
+                    });
                 }
                 let from = p.ranges.len() as u32;
                 for _ in 0..n {
                     let range = r.range(states)?;
-                    if p.ranges.len() > from as usize
-                        && p.ranges.last().unwrap().end >= range.start
+                    if p.ranges.len() > from as usize && p.ranges.last().unwrap().end >= range.start
                     {
-                        return Err(ProgramError::Corrupt { what: "transitions not ascending", at });
+                        return Err(ProgramError::Corrupt {
+                            what: "transitions not ascending",
+                            at,
+                        });
                     }
                     p.ranges.push(range);
                 }
                 State::Sparse { from, len: n }
             }
             TAG_LOOK => {
-                let look = Look::from_repr(r.u32()?)
-                    .ok_or(ProgramError::Corrupt { what: "unknown look-around", at: at + 1 })?;
-                State::Look { look, next: r.state(states)? }
+                let look = Look::from_repr(r.u32()?).ok_or(ProgramError::Corrupt {
+                    what: "unknown look-around",
+                    at: at + 1,
+                })?;
+                State::Look {
+                    look,
+                    next: r.state(states)?,
+                }
             }
             TAG_UNION => {
                 let n = r.u32()?;
                 if n as usize > program.len() {
-                    return Err(ProgramError::Corrupt { what: "alternate count", at });
+                    return Err(ProgramError::Corrupt {
+                        what: "alternate count",
+                        at,
+                    });
                 }
                 let from = p.alternates.len() as u32;
                 for _ in 0..n {
@@ -389,19 +450,33 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             tag @ (TAG_CAPTURE_START | TAG_CAPTURE_END) => {
                 let group = r.u32()?;
                 if group >= groups {
-                    return Err(ProgramError::Corrupt { what: "capture group out of range", at: at + 1 });
+                    return Err(ProgramError::Corrupt {
+                        what: "capture group out of range",
+                        at: at + 1,
+                    });
                 }
                 let slot = group * 2 + u32::from(tag == TAG_CAPTURE_END);
-                State::Capture { slot, next: r.state(states)? }
+                State::Capture {
+                    slot,
+                    next: r.state(states)?,
+                }
             }
             TAG_FAIL => State::Fail,
             TAG_MATCH => State::Match,
-            _ => return Err(ProgramError::Corrupt { what: "unknown state tag", at }),
+            _ => {
+                return Err(ProgramError::Corrupt {
+                    what: "unknown state tag",
+                    at,
+                })
+            }
         };
         p.states.push(state);
     }
     if r.at != program.len() {
-        return Err(ProgramError::Corrupt { what: "trailing bytes", at: r.at });
+        return Err(ProgramError::Corrupt {
+            what: "trailing bytes",
+            at: r.at,
+        });
     }
     Ok(p)
 }
@@ -450,7 +525,10 @@ impl Threads {
 enum Frame {
     Explore(u32),
     /// Put back a slot's value once the states after a capture are explored.
-    Restore { slot: u32, value: usize },
+    Restore {
+        slot: u32,
+        value: usize,
+    },
 }
 
 /// One rule's exact engine: its program, decoded once, and the scratch
@@ -551,7 +629,11 @@ impl ExactEngine {
                 State::Range(r) => byte.filter(|&b| r.start <= b && b <= r.end).map(|_| r.next),
                 State::Sparse { from, len } => byte.and_then(|b| {
                     let ranges = &self.program.ranges[from as usize..(from + len) as usize];
-                    ranges.iter().find(|r| b <= r.end).filter(|r| r.start <= b).map(|r| r.next)
+                    ranges
+                        .iter()
+                        .find(|r| b <= r.end)
+                        .filter(|r| r.start <= b)
+                        .map(|r| r.next)
                 }),
                 State::Match => {
                     let row = s as usize * slots;
@@ -562,18 +644,27 @@ impl ExactEngine {
                 _ => None,
             };
             if let Some(t) = target {
-                self.closure(&mut curr_slots, s as usize * slots, slots, false, hay, at + 1, t);
+                self.closure(
+                    &mut curr_slots,
+                    s as usize * slots,
+                    slots,
+                    false,
+                    hay,
+                    at + 1,
+                    t,
+                );
             }
         }
         self.curr.slots = curr_slots;
         matched
     }
 
-    /// Adds to `next` (or, when seeding, to `curr`... see below) every state
-    /// reachable from `start` by epsilon transitions at position `at`, in
-    /// priority order, each with a copy of the thread's slots as they are
-    /// when it gets there. The thread's slots are `row[base..base + slots]`,
-    /// changed while exploring and restored after.
+    /// Adds every state reachable from `start` by epsilon transitions at
+    /// position `at` to a thread set, in priority order, each with a copy of
+    /// the thread's slots as they are when it gets there: to `curr` when
+    /// `seeding` (new threads, behind the ones already there), else to
+    /// `next`. The thread's slots are `row[base..base + slots]`, changed
+    /// while exploring and restored after.
     #[allow(clippy::too_many_arguments)]
     fn closure(
         &mut self,
@@ -585,9 +676,11 @@ impl ExactEngine {
         at: usize,
         start: u32,
     ) {
-        // Seeding adds the new threads behind the ones already in `curr`
-        // (they have priority); stepping fills `next`.
-        let set = if seeding { &mut self.curr } else { &mut self.next };
+        let set = if seeding {
+            &mut self.curr
+        } else {
+            &mut self.next
+        };
         self.stack.push(Frame::Explore(start));
         while let Some(frame) = self.stack.pop() {
             let mut s = match frame {
@@ -610,8 +703,11 @@ impl ExactEngine {
                     }
                     State::Union { from, len } => {
                         let alts = &self.program.alternates[from as usize..(from + len) as usize];
-                        let Some((&first, rest)) = alts.split_first() else { break };
-                        self.stack.extend(rest.iter().rev().map(|&a| Frame::Explore(a)));
+                        let Some((&first, rest)) = alts.split_first() else {
+                            break;
+                        };
+                        self.stack
+                            .extend(rest.iter().rev().map(|&a| Frame::Explore(a)));
                         s = first;
                     }
                     State::Capture { slot, next } => {

@@ -56,7 +56,10 @@ const HAYSTACKS: &[&[u8]] = &[
 ];
 
 fn oracle(pattern: &str) -> regex::bytes::Regex {
-    regex::bytes::RegexBuilder::new(pattern).unicode(true).build().unwrap()
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(true)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -73,8 +76,17 @@ fn rebuilt_engines_agree_with_the_regex_crate() {
                     .collect::<Vec<_>>()
             });
             let got = engine.captures(hay);
-            assert_eq!(got, want, "pattern {pattern:?} on {:?}", String::from_utf8_lossy(hay));
-            assert_eq!(engine.is_match(hay), re.is_match(hay), "pattern {pattern:?}");
+            assert_eq!(
+                got,
+                want,
+                "pattern {pattern:?} on {:?}",
+                String::from_utf8_lossy(hay)
+            );
+            assert_eq!(
+                engine.is_match(hay),
+                re.is_match(hay),
+                "pattern {pattern:?}"
+            );
             checked += 1;
         }
     }
@@ -86,9 +98,15 @@ fn every_truncation_and_most_corruptions_are_refused() {
     let program = compile(r"(?i)(bot|crawl)er/(\d+)").unwrap();
     ExactEngine::from_program(&program).unwrap();
     for len in 0..program.len() {
-        assert!(ExactEngine::from_program(&program[..len]).is_err(), "truncated to {len} accepted");
+        assert!(
+            ExactEngine::from_program(&program[..len]).is_err(),
+            "truncated to {len} accepted"
+        );
     }
-    assert_eq!(ExactEngine::from_program(b"NOPE").unwrap_err(), ProgramError::BadMagic);
+    assert_eq!(
+        ExactEngine::from_program(b"NOPE").unwrap_err(),
+        ProgramError::BadMagic
+    );
     // Flipping bits may yield another valid NFA (a different byte range),
     // but must never panic.
     for i in 4..program.len() {
@@ -118,10 +136,34 @@ impl Rng {
 }
 
 const ATOMS: &[&str] = &[
-    "a", "b", "ab", "é", "\\n", "[ab]", "[^a]", "\\w", "\\d", "\\s", ".", "(?s:.)", "\\b", "\\B",
-    "^", "$", "(?m:^)", "(?m:$)", "(?-u:\\b)", "(?i:A)", "(?i:é)", "\\x{212A}", "[[:alpha:]]", "",
+    "a",
+    "b",
+    "ab",
+    "é",
+    "\\n",
+    "[ab]",
+    "[^a]",
+    "\\w",
+    "\\d",
+    "\\s",
+    ".",
+    "(?s:.)",
+    "\\b",
+    "\\B",
+    "^",
+    "$",
+    "(?m:^)",
+    "(?m:$)",
+    "(?-u:\\b)",
+    "(?i:A)",
+    "(?i:é)",
+    "\\x{212A}",
+    "[[:alpha:]]",
+    "",
 ];
-const REPEATS: &[&str] = &["", "", "", "*", "+", "?", "*?", "+?", "??", "{2}", "{1,3}", "{0,2}?"];
+const REPEATS: &[&str] = &[
+    "", "", "", "*", "+", "?", "*?", "+?", "??", "{2}", "{1,3}", "{0,2}?",
+];
 
 fn pattern(rng: &mut Rng, depth: usize) -> String {
     let mut out = String::new();
@@ -129,7 +171,11 @@ fn pattern(rng: &mut Rng, depth: usize) -> String {
         let atom = if depth < 3 && rng.below(3) == 0 {
             let open = rng.pick(&["(", "(?:", "(?P<g>", "(?i:"]);
             // A named group may appear once only.
-            let open = if open == "(?P<g>" && out.contains("(?P<g>") { "(" } else { open };
+            let open = if open == "(?P<g>" && out.contains("(?P<g>") {
+                "("
+            } else {
+                open
+            };
             let mut inner = pattern(rng, depth + 1);
             if rng.below(3) == 0 {
                 inner.push('|');
@@ -153,9 +199,22 @@ fn pattern(rng: &mut Rng, depth: usize) -> String {
 }
 
 fn haystack(rng: &mut Rng) -> Vec<u8> {
-    let parts: &[&[u8]] = &[b"a", b"b", b"ab", "é".as_bytes(), b"\n", b" ", b"1", b"_", b"A",
-        "\u{212A}".as_bytes(), b"\xff"];
-    (0..rng.below(12)).flat_map(|_| parts[rng.below(parts.len())].iter().copied()).collect()
+    let parts: &[&[u8]] = &[
+        b"a",
+        b"b",
+        b"ab",
+        "é".as_bytes(),
+        b"\n",
+        b" ",
+        b"1",
+        b"_",
+        b"A",
+        "\u{212A}".as_bytes(),
+        b"\xff",
+    ];
+    (0..rng.below(12))
+        .flat_map(|_| parts[rng.below(parts.len())].iter().copied())
+        .collect()
 }
 
 /// Thousands of generated patterns (groups, alternations, greedy and lazy
@@ -167,7 +226,9 @@ fn generated_patterns_agree_with_the_regex_crate() {
     let (mut patterns, mut checked) = (0, 0);
     while patterns < 3000 {
         let p = pattern(&mut rng, 0);
-        let Ok(re) = regex::bytes::Regex::new(&p) else { continue };
+        let Ok(re) = regex::bytes::Regex::new(&p) else {
+            continue;
+        };
         let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
         let mut engine = ExactEngine::from_program(&program).unwrap();
         patterns += 1;
@@ -178,7 +239,12 @@ fn generated_patterns_agree_with_the_regex_crate() {
                     .map(|g| c.get(g).map(|m| (m.start(), m.end())))
                     .collect::<Vec<_>>()
             });
-            assert_eq!(engine.captures(&hay), want, "pattern {p:?} on {:?}", String::from_utf8_lossy(&hay));
+            assert_eq!(
+                engine.captures(&hay),
+                want,
+                "pattern {p:?} on {:?}",
+                String::from_utf8_lossy(&hay)
+            );
             assert_eq!(engine.is_match(&hay), want.is_some(), "pattern {p:?}");
             checked += 1;
         }
