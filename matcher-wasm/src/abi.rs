@@ -5,7 +5,7 @@
 //!
 //! 1. `dfabake_abi_version() -> u32` (this is version 1);
 //! 2. optionally `dfabake_verify() -> i32`, once per module, if it did not
-//!    verify the database natively (checksum and every DFA: O(size));
+//!    verify the database natively (checksum, every DFA and every exact program: O(size));
 //! 3. `dfabake_init() -> i32`, once per instance: reads the database in place,
 //!    unchecked, in O(rules + shards);
 //! 4. per input: `dfabake_input(len) -> ptr`, copy `len` input bytes to `ptr`,
@@ -64,7 +64,7 @@ pub extern "C" fn dfabake_abi_version() -> u32 {
     ABI_VERSION
 }
 
-/// Fully verifies the baked database (checksum and every DFA). O(size).
+/// Fully verifies the baked database (checksum, every DFA and every exact program). O(size).
 #[no_mangle]
 pub extern "C" fn dfabake_verify() -> i32 {
     let st = state();

@@ -180,7 +180,7 @@ pub fn rule_count() -> Result<u32, JsError> {
     with_matcher(|m, _| Ok(m.database().rule_count() as u32))
 }
 
-/// Fully verifies the baked database (checksum and every DFA); O(size).
+/// Fully verifies the baked database (checksum, every DFA and every exact program); O(size).
 /// Throws on a corrupt database.
 #[wasm_bindgen]
 pub fn verify() -> Result<(), JsError> {

@@ -27,7 +27,7 @@ export function ruleCount() {
   return glue.rule_count();
 }
 
-/** Fully verifies the baked database (checksum and every DFA); throws if it is corrupt. */
+/** Fully verifies the baked database (checksum, every DFA and every exact program); throws if it is corrupt. */
 export function verify() {
   glue.verify();
 }

@@ -28,5 +28,5 @@ export function matches(input: Input): Match[];
 export function first(input: Input): FirstMatch | null;
 /** Number of rules in the baked database. */
 export function ruleCount(): number;
-/** Fully verifies the baked database (checksum and every DFA); throws if it is corrupt. */
+/** Fully verifies the baked database (checksum, every DFA and every exact program); throws if it is corrupt. */
 export function verify(): void;
