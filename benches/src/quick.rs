@@ -1,0 +1,68 @@
+//! `dfabake-quick`: per-input times of one baked module, for iterating on
+//! the matcher (a few seconds, no baselines; `benches/scale.sh` is the
+//! reference).
+//!
+//! ```text
+//! dfabake-quick MODULE.wasm INPUTS.txt
+//! ```
+//!
+//! Prints, per input: `all`, `first` and an empty input in wasmtime (the
+//! call floor), and natively `all` and the prefilter scan alone.
+
+use anyhow::{Context, Result};
+use dfabake_benches::per_input;
+use dfabake_host::MatcherModule;
+use dfabake_matcher::format::{AlignedBytes, Database};
+use dfabake_matcher::module::find_database;
+use dfabake_matcher::{Matcher, Mode};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let module = std::fs::read(args.get(1).context("MODULE.wasm")?)?;
+    let inputs: Vec<Vec<u8>> = std::fs::read(args.get(2).context("INPUTS.txt")?)?
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let rounds = 9;
+    let loaded = MatcherModule::from_bytes(&module)?;
+    let mut inst = loaded.instantiate()?;
+    let mut total = 0;
+    for i in &inputs {
+        let v: serde_json::Value = serde_json::from_str(&inst.match_json(Mode::All, i)?)?;
+        total += v.as_array().context("array")?.len();
+    }
+    let wasm_all = per_input(rounds, &inputs, |i| {
+        inst.match_json(Mode::All, i).unwrap();
+    });
+    let wasm_first = per_input(rounds, &inputs, |i| {
+        inst.match_json(Mode::First, i).unwrap();
+    });
+    let empty = vec![Vec::new(); inputs.len()];
+    let wasm_floor = per_input(rounds, &empty, |i| {
+        inst.match_json(Mode::All, i).unwrap();
+    });
+    let aligned = AlignedBytes::copy_from(find_database(&module)?);
+    let db = Database::from_bytes(aligned.as_bytes())?;
+    let pf = db.prefilter().cloned();
+    let m = Matcher::new(db);
+    let mut out = Vec::new();
+    let native_total: usize = inputs.iter().map(|i| m.matches(i).len()).sum();
+    let native_all = per_input(rounds, &inputs, |i| m.matches_into(i, &mut out));
+    let mut hits = 0usize;
+    let scan = per_input(rounds, &inputs, |i| {
+        if let Some(pf) = &pf {
+            pf.scan_at(i, |_, at| hits += at & 1);
+        }
+    });
+    println!(
+        "matches {total} (native {native_total}) | wasm all {:.3} µs, first {:.3} µs, empty {:.3} µs | native all {:.3} µs, scan {:.3} µs",
+        wasm_all / 1e3,
+        wasm_first / 1e3,
+        wasm_floor / 1e3,
+        native_all / 1e3,
+        scan / 1e3
+    );
+    std::hint::black_box(hits);
+    Ok(())
+}
