@@ -3,8 +3,11 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-all|--native-scan]
 //! ```
+//!
+//! With a third argument it only runs that native loop for about 3 s (for
+//! a profiler).
 //!
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
 //! call floor), and natively `all` and the prefilter scan alone.
@@ -25,8 +28,35 @@ fn main() -> Result<()> {
         .map(<[u8]>::to_vec)
         .collect();
     let rounds = 9;
+    if let Some(mode) = args.get(3).filter(|m| *m != "--wasm-all") {
+        // For a profiler: only the native matcher (`all`) or scan, ~3 s.
+        let aligned = AlignedBytes::copy_from(find_database(&module)?);
+        let db = Database::from_bytes(aligned.as_bytes())?;
+        let pf = db.prefilter().cloned().context("no prefilter")?;
+        let m = Matcher::new(db);
+        let mut out = Vec::new();
+        let mut hits = 0usize;
+        let t = std::time::Instant::now();
+        while t.elapsed().as_secs() < 3 {
+            for i in &inputs {
+                match mode.as_str() {
+                    "--native-scan" => pf.scan_at(i, |_, at| hits += at & 1),
+                    _ => m.matches_into(i, &mut out),
+                }
+            }
+        }
+        std::hint::black_box(hits);
+        return Ok(());
+    }
     let loaded = MatcherModule::from_bytes(&module)?;
     let mut inst = loaded.instantiate()?;
+    if args.get(3).map(String::as_str) == Some("--wasm-all") {
+        let t = std::time::Instant::now();
+        while t.elapsed().as_secs() < 3 {
+            for i in &inputs { inst.match_json(Mode::All, i).unwrap(); }
+        }
+        return Ok(());
+    }
     let mut total = 0;
     for i in &inputs {
         let v: serde_json::Value = serde_json::from_str(&inst.match_json(Mode::All, i)?)?;

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dfabake_matcher::format::{
-    DatabaseWriter, DfaKind, RuleEntry, SHARD_ASCII_EXACT, SHARD_CONFIRM, SHARD_MAY_QUIT,
-    SHARD_TRIGGERED,
+    DatabaseWriter, DfaKind, RuleEntry, SHARD_ANCHORED, SHARD_ASCII_EXACT, SHARD_CONFIRM,
+    SHARD_MAY_QUIT, SHARD_TRIGGERED,
 };
 use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
@@ -129,6 +129,8 @@ pub struct ShardReport {
     pub approximate: bool,
     /// The DFA runs only when the prefilter finds one of its rule's literals.
     pub triggered: bool,
+    /// The DFA runs anchored at each occurrence of its rule's literals.
+    pub anchored: bool,
     /// The DFA is built from the rules' ASCII-widened form: exact on ASCII
     /// input, confirmed by the exact engine on other input.
     pub ascii_widened: bool,
@@ -141,6 +143,9 @@ pub struct RulePaths {
     pub literal: Vec<usize>,
     /// Own DFA, run when the prefilter finds one of the rule's literals.
     pub prefiltered: Vec<usize>,
+    /// Of `prefiltered`: every match starts with one of the rule's
+    /// literals, so the DFA runs anchored at each occurrence.
+    pub anchored: Vec<usize>,
     /// In a shard that runs on every input (no usable literal).
     pub always: Vec<usize>,
     /// DFA built from the ASCII-widened rule (exact on ASCII input).
@@ -185,6 +190,7 @@ impl Compiled {
         serde_json::json!({
             "literal": entry(&p.literal),
             "prefiltered": entry(&p.prefiltered),
+            "anchored": entry(&p.anchored),
             "always": entry(&p.always),
             "ascii_widened": entry(&p.ascii_widened),
             "approximate": entry(&self.approximate),
@@ -265,18 +271,20 @@ pub fn check_rule(rule: &RuleSpec) -> Result<(String, bool), RowError> {
 }
 
 /// What a rule's DFA is built from: a HIR (never printed and re-parsed: the
-/// printed form of a rewritten HIR is not always faithful), and its Debug
-/// text, which keys the shard cache.
+/// printed form of a rewritten HIR is not always faithful), whether the DFA
+/// is searched anchored ([`Plan::Anchored`]: anchored start states only) or
+/// unanchored, and a text of both, which keys the shard cache.
 #[derive(Clone, Debug)]
 struct DfaSource {
     hir: Hir,
+    anchored: bool,
     key: String,
 }
 
 impl DfaSource {
-    fn new(hir: Hir) -> DfaSource {
-        let key = format!("{hir:?}");
-        DfaSource { hir, key }
+    fn new(hir: Hir, anchored: bool) -> DfaSource {
+        let key = if anchored { format!("anchored {hir:?}") } else { format!("{hir:?}") };
+        DfaSource { hir, anchored, key }
     }
 }
 
@@ -296,7 +304,7 @@ fn dfa_error(e: dense::BuildError) -> DfaError {
     }
 }
 
-fn build_dfa(hirs: &[&Hir], cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
+fn build_dfa(hirs: &[&Hir], anchored: bool, cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
     let nfa = thompson::Compiler::new()
         .configure(
             thompson::Config::new()
@@ -309,7 +317,10 @@ fn build_dfa(hirs: &[&Hir], cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError
         .configure(
             dense::Config::new()
                 .match_kind(MatchKind::All)
-                .start_kind(StartKind::Unanchored)
+                // An anchored DFA lacks the unanchored `.*?` prefix: fewer
+                // states, and a search stops where the match can no longer
+                // start at the literal.
+                .start_kind(if anchored { StartKind::Anchored } else { StartKind::Unanchored })
                 .unicode_word_boundary(true)
                 .dfa_size_limit(Some(cfg.max_dfa_bytes))
                 .determinize_size_limit(Some(cfg.max_dfa_bytes)),
@@ -382,7 +393,9 @@ fn build_shards(
                 let result = match cache.and_then(|c| c.get(&key)) {
                     Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, true)),
                     Some(Entry::TooBig) => Err(None),
-                    None => build_dfa(&hirs, cfg).map(|(k, d)| (k, d, false)).map_err(Some),
+                    None => build_dfa(&hirs, sources[chunk[0]].anchored, cfg)
+                        .map(|(k, d)| (k, d, false))
+                        .map_err(Some),
                 };
                 if let Some(c) = cache {
                     match &result {
@@ -456,7 +469,7 @@ fn make_chunks(
     chunks.extend(
         members
             .iter()
-            .filter(|&&p| matches!(prepared[p].plan, Plan::Triggered(_)))
+            .filter(|&&p| matches!(prepared[p].plan, Plan::Triggered(_) | Plan::Anchored(_)))
             .map(|&p| vec![p]),
     );
     chunks
@@ -482,7 +495,7 @@ fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared
     Ok(Prepared {
         input_index,
         ascii_widened: widened.is_some(),
-        dfa: DfaSource::new(widened.unwrap_or(hir)),
+        dfa: DfaSource::new(widened.unwrap_or(hir), matches!(plan, Plan::Anchored(_))),
         effective,
         unicode_word_boundary,
         plan,
@@ -559,7 +572,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     for (p, why) in too_big {
         match crate::relax::widened_hir(&prepared[p].dfa.hir) {
             Some(w) => {
-                widened[p] = DfaSource::new(w);
+                widened[p] = DfaSource::new(w, prepared[p].dfa.anchored);
                 confirm_members.push(p);
             }
             None => too_big_rows.push((p, why)),
@@ -631,6 +644,10 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 }
             }
             Plan::Triggered(_) => paths.prefiltered.push(prep.input_index),
+            Plan::Anchored(_) => {
+                paths.prefiltered.push(prep.input_index);
+                paths.anchored.push(prep.input_index);
+            }
             Plan::Always => paths.always.push(prep.input_index),
         }
         if prep.ascii_widened && !matches!(prep.plan, Plan::Complete(_)) {
@@ -652,9 +669,10 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         let uwb = s.members.iter().any(|&p| prepared[p].unicode_word_boundary);
         let wide = s.members.iter().any(|&p| prepared[p].ascii_widened);
         let trigger = match &prepared[s.members[0]].plan {
-            Plan::Triggered(lits) => Some(lits.clone()),
+            Plan::Triggered(lits) | Plan::Anchored(lits) => Some(lits.clone()),
             _ => None,
         };
+        let anchored = s.members.iter().all(|&p| prepared[p].dfa.anchored);
         db_estimate += s.dfa.len();
         shards.push(ShardReport {
             rules: rules.len(),
@@ -665,6 +683,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             cached: s.cached,
             approximate: s.confirm,
             triggered: trigger.is_some(),
+            anchored,
             ascii_widened: wide,
         });
         let flags = [
@@ -672,6 +691,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             (s.confirm, SHARD_CONFIRM),
             (trigger.is_some(), SHARD_TRIGGERED),
             (wide, SHARD_ASCII_EXACT),
+            (anchored, SHARD_ANCHORED),
         ]
         .iter()
         .filter(|(on, _)| *on)

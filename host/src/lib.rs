@@ -369,7 +369,10 @@ impl MatcherInstance {
         let bytes = data
             .get(ptr..ptr + len)
             .context("output buffer out of bounds")?;
-        Ok(String::from_utf8_lossy(bytes).into_owned())
+        // Answers are UTF-8 (a module that broke that gets U+FFFD): the
+        // checked copy is the fast path.
+        Ok(String::from_utf8(bytes.to_vec())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
     /// Matches one input and returns the JSON array of matches (see

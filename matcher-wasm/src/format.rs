@@ -17,7 +17,9 @@
 //! ```
 //!
 //! Shards without [`SHARD_TRIGGERED`] run on every input; triggered shards
-//! run only when the prefilter saw one of their literals.
+//! run only when the prefilter saw one of their literals. A triggered shard
+//! with [`SHARD_ANCHORED`] runs anchored, at each place where one of its
+//! literals starts, instead of over the whole input.
 //!
 //! The checksum is XXH3-64 over the whole database with the checksum field
 //! read as zero. It is verified once per module (by the builder after baking
@@ -42,14 +44,14 @@ use alloc::vec::Vec;
 use core::cell::OnceCell;
 use core::fmt;
 
-use regex_automata::dfa::{dense, sparse};
+use regex_automata::dfa::{dense, sparse, StartKind};
 
 use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
 
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 const RULE_RECORD_LEN: usize = 32;
@@ -78,6 +80,13 @@ pub const SHARD_TRIGGERED: u32 = 4;
 /// non-ASCII character). It is exact on ASCII input and over-approximates
 /// on other input, where the matcher confirms its candidates exactly.
 pub const SHARD_ASCII_EXACT: u32 = 8;
+
+/// Shard flag (only with [`SHARD_TRIGGERED`]): every match of the shard's
+/// rules starts where one of their literals starts, so the DFA (built with
+/// anchored start states) runs anchored at each occurrence the prefilter
+/// reports, reading only as far as the match or its dead state, never the
+/// whole input.
+pub const SHARD_ANCHORED: u32 = 16;
 
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,6 +333,11 @@ impl<'a> Shard<'a> {
     pub fn is_triggered(&self) -> bool {
         self.flags & SHARD_TRIGGERED != 0
     }
+    /// Whether the DFA runs anchored at each occurrence of its literals.
+    #[inline]
+    pub fn is_anchored(&self) -> bool {
+        self.flags & SHARD_ANCHORED != 0
+    }
     /// Whether the DFA is the rules' ASCII-widened form.
     pub fn is_ascii_widened(&self) -> bool {
         self.flags & SHARD_ASCII_EXACT != 0
@@ -499,6 +513,10 @@ impl<'a> Database<'a> {
             let corrupt = |what| FormatError::Corrupt { what, index: i };
             let kind = DfaKind::from_code(read_u32(rec, 0)).ok_or(corrupt("unknown DFA kind"))?;
             let flags = read_u32(rec, 4);
+            if flags & SHARD_ANCHORED != 0 && flags & SHARD_TRIGGERED == 0 {
+                // Only literal occurrences give an anchored DFA its starts.
+                return Err(corrupt("anchored shard is not triggered"));
+            }
             let (dfa_off, dfa_len) = (read_u32(rec, 8) as usize, read_u32(rec, 12) as usize);
             let (list_off, list_len) = (read_u32(rec, 16) as usize, read_u32(rec, 20) as usize);
             if dfa_off % DFA_ALIGN != 0 || dfa_off.saturating_add(dfa_len) > bytes.len() {
@@ -541,6 +559,21 @@ impl<'a> Database<'a> {
                 };
                 if patterns != list_len {
                     return Err(corrupt("DFA pattern count differs from shard rule count"));
+                }
+                let start_kind = match &checked {
+                    ShardDfa::Dense(d) => d.start_kind(),
+                    ShardDfa::Sparse(d) => d.start_kind(),
+                };
+                let (anchored, unanchored) = match start_kind {
+                    StartKind::Both => (true, true),
+                    StartKind::Anchored => (true, false),
+                    StartKind::Unanchored => (false, true),
+                };
+                if flags & SHARD_ANCHORED != 0 && !anchored {
+                    return Err(corrupt("anchored shard's DFA has no anchored start states"));
+                }
+                if flags & SHARD_ANCHORED == 0 && !unanchored {
+                    return Err(corrupt("unanchored shard's DFA has no unanchored start states"));
                 }
                 let _ = dfa.set(checked);
             }
@@ -604,6 +637,20 @@ impl<'a> Database<'a> {
             },
             pattern: self.str(r.pattern),
         }
+    }
+
+    /// The id and payload of rule `i` as the JSON bytes stored, without
+    /// the UTF-8 check of [`Database::rule`]: answers write them out as
+    /// they are, and [`Database::from_bytes`] checked them once.
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.rule_count()`.
+    #[inline]
+    pub fn rule_json(&self, i: usize) -> (&'a [u8], Option<&'a [u8]>) {
+        let r = self.rule_record(i);
+        let payload = (r.payload.1 != 0).then(|| self.string(r.payload));
+        (self.string(r.id), payload)
     }
 
     /// The shards, ordered by their lowest rule index.

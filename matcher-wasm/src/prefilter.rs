@@ -8,7 +8,8 @@
 //! itself, which then needs no DFA at all. Rules with no usable literal live
 //! in shards that run on every input.
 //!
-//! The table is keyed by [`KEY_LEN`] bytes of each literal, ASCII lowercased,
+//! The table is keyed by [`KEY_LEN`] bytes of each literal, folded (ASCII letters
+//! lowercased, see [`fold`]),
 //! so one probe per input position finds case-sensitive and case-insensitive
 //! literals alike; the literal is then compared in full, case-sensitively or
 //! ASCII-case-insensitively as it was extracted. The key of a literal is its
@@ -16,9 +17,17 @@
 //! that literals sharing a common start (`bot…`, `spider…`) spread over many
 //! slots and text made of common words rarely reaches a full comparison.
 //!
+//! A second bit filter, keyed by the anchor and the byte after it, stands
+//! between a first-filter hit and the table: text sharing many 3-byte windows
+//! with the literals (names built from a few syllables, version numbers)
+//! mostly stops there, before the two memory loads of a probe. A literal of
+//! [`KEY_LEN`] bytes has no byte after its anchor and sets the second
+//! filter's bit of every possible one.
+//!
 //! ```text
 //! header     32 bytes    key length, table bits, literal count, target count, bytes length
 //! filter     2^bits bytes: one bit per hashed key (8 a slot), most positions stop here
+//! filter4    2^bits bytes: one bit per hashed key and next byte
 //! table      8 bytes a slot (2^bits slots): first literal, literal count
 //! literals   40 bytes a literal: bytes offset, length | anchor << 16, flags, first
 //!            target, target count, its first 8 bytes lowercased (u64) and their
@@ -109,14 +118,32 @@ fn bit_of(key: u32, bits: u32) -> usize {
     (key.wrapping_mul(0x9E37_79B1) >> (32 - (bits + 3))) as usize
 }
 
+/// The second filter's bit of a key and the byte after it (`key4` holds
+/// that byte, folded, in bits 24..32): a hash independent of [`bit_of`].
+#[inline]
+fn bit4_of(key4: u32, bits: u32) -> usize {
+    (key4.wrapping_mul(0x85EB_CA77).rotate_left(13).wrapping_mul(0xC2B2_AE3D) >> (32 - (bits + 3))) as usize
+}
+
 #[inline]
 fn slot_of(key: u32, bits: u32) -> usize {
     bit_of(key, bits) >> 3
 }
 
+/// A byte as it keys the filters and the table: with bit 5 set, which
+/// lowercases ASCII letters at the cost of one OR (and folds a few other
+/// pairs such as `@` and `` ` ``, which only makes a probe compare more).
+/// Keys of case-insensitive literals, stored lowercased, thus match the
+/// input in either case.
+#[inline]
+fn fold(b: u8) -> u8 {
+    b | 0x20
+}
+
+/// The folded key of the window at the start of `bytes`.
 #[inline]
 fn key_at(bytes: &[u8]) -> u32 {
-    u32::from(lower(bytes[0])) | u32::from(lower(bytes[1])) << 8 | u32::from(lower(bytes[2])) << 16
+    u32::from(fold(bytes[0])) | u32::from(fold(bytes[1])) << 8 | u32::from(fold(bytes[2])) << 16
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
@@ -129,6 +156,8 @@ pub struct Prefilter<'a> {
     bits: u32,
     /// One bit per hashed key, 2^(bits + 3) bits.
     filter: &'a [u8],
+    /// One bit per hashed key and next byte, 2^(bits + 3) bits.
+    filter4: &'a [u8],
     /// Per slot: first literal, literal count.
     table: &'a [u32],
     /// Per literal: see the module docs (`LITERAL_WORDS` words each).
@@ -173,7 +202,8 @@ impl<'a> Prefilter<'a> {
             read_u32(sec, 16) as usize,
         );
         let filter_end = HEADER_LEN + (1 << bits);
-        let table_end = filter_end + (SLOT_LEN << bits);
+        let filter4_end = filter_end + (1 << bits);
+        let table_end = filter4_end + (SLOT_LEN << bits);
         let lits_end = table_end.saturating_add(lits.saturating_mul(LITERAL_LEN));
         let targets_end = lits_end.saturating_add(targets.saturating_mul(4));
         let end = targets_end.saturating_add(bytes_len);
@@ -183,7 +213,8 @@ impl<'a> Prefilter<'a> {
         let pf = Prefilter {
             bits,
             filter: &sec[HEADER_LEN..filter_end],
-            table: words(&sec[filter_end..table_end]),
+            filter4: &sec[filter_end..filter4_end],
+            table: words(&sec[filter4_end..table_end]),
             literals: words(&sec[table_end..lits_end]),
             targets: words(&sec[lits_end..targets_end]),
             bytes: &sec[targets_end..end],
@@ -257,24 +288,49 @@ impl<'a> Prefilter<'a> {
     /// (a target once per occurrence of one of its literals).
     #[inline]
     pub fn scan(&self, hay: &[u8], mut hit: impl FnMut(Target)) {
-        if hay.len() < KEY_LEN {
-            return;
-        }
-        // `key` rolls: at position i it holds bytes i, i+1, i+2 (lowercased).
-        let mut key = u32::from(lower(hay[0])) << 8 | u32::from(lower(hay[1])) << 16;
-        for (i, &next) in hay[KEY_LEN - 1..].iter().enumerate() {
-            key = key >> 8 | u32::from(lower(next)) << 16;
-            let bit = bit_of(key, self.bits);
-            if self.filter[bit >> 3] & (1 << (bit & 7)) == 0 {
-                continue;
+        self.scan_at(hay, |t, _| hit(t));
+    }
+
+    /// [`Prefilter::scan`], also telling where in `hay` each occurrence
+    /// starts: `hit(target, start)`.
+    #[inline]
+    pub fn scan_at(&self, hay: &[u8], mut hit: impl FnMut(Target, usize)) {
+        const FOLD: u32 = 0x2020_2020;
+        let mut i = 0;
+        // Each window and the byte after it, as one little-endian load.
+        while i + 4 <= hay.len() {
+            // SAFETY: bytes i..i+4 are in `hay` (loop condition).
+            let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
+            let key4 = u32::from_le(word) | FOLD;
+            if self.filter_has(&self.filter, bit_of(key4 & 0xFF_FFFF, self.bits))
+                && self.filter_has(&self.filter4, bit4_of(key4, self.bits))
+            {
+                self.probe(hay, i, slot_of(key4 & 0xFF_FFFF, self.bits), &mut hit);
             }
-            self.probe(hay, i, bit >> 3, &mut hit);
+            i += 1;
         }
+        // The last window has no byte after it: only a literal of KEY_LEN
+        // bytes can start there, and the table decides.
+        if i + KEY_LEN == hay.len() {
+            let key = key_at(&hay[i..]);
+            if self.filter_has(&self.filter, bit_of(key, self.bits)) {
+                self.probe(hay, i, slot_of(key, self.bits), &mut hit);
+            }
+        }
+    }
+
+    /// Whether bit `bit` of a filter (`self.filter` or `self.filter4`) is set.
+    #[inline(always)]
+    fn filter_has(&self, filter: &[u8], bit: usize) -> bool {
+        debug_assert!(bit >> 3 < filter.len());
+        // SAFETY: hashes have `bits + 3` bits, and `from_bytes` checked that
+        // both filters hold 2^bits bytes.
+        unsafe { *filter.get_unchecked(bit >> 3) & (1 << (bit & 7)) != 0 }
     }
 
     /// Compares the literals of `slot`, whose anchor may be at `i`, with `hay`.
     #[inline(never)]
-    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target)) {
+    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target, usize)) {
         let (first, count) = self.slot(slot);
         for l in first..first + count {
             let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
@@ -297,7 +353,7 @@ impl<'a> Prefilter<'a> {
             };
             if found {
                 for &t in &self.targets[tf..tf + tc] {
-                    hit(Target::from_code(t));
+                    hit(Target::from_code(t), start);
                 }
             }
         }
@@ -330,7 +386,9 @@ fn lower_word(bytes: &[u8]) -> u64 {
 fn choose_anchors(literals: &[(Literal, Vec<Target>)]) -> Vec<usize> {
     use alloc::collections::BTreeMap;
     fn windows(l: &Literal) -> impl Iterator<Item = (usize, u32)> + '_ {
-        let last = (l.bytes.len() - KEY_LEN).min(0xFFFF);
+        // A byte after the anchor keys the second filter, so the last
+        // window is the anchor only of a literal of KEY_LEN bytes.
+        let last = (l.bytes.len() - KEY_LEN).saturating_sub(1).min(0xFFFF);
         (0..=last).map(move |a| (a, key_at(&l.bytes[a..])))
     }
     let mut containing: BTreeMap<u32, u32> = BTreeMap::new();
@@ -416,9 +474,20 @@ impl PrefilterWriter {
         by_slot.sort_unstable();
         let mut table = alloc::vec![(0u32, 0u32); 1 << bits];
         let mut filter = alloc::vec![0u8; 1 << bits];
+        let mut filter4 = alloc::vec![0u8; 1 << bits];
         for ((l, _), &a) in merged.iter().zip(&anchors) {
-            let bit = bit_of(key_at(&l.bytes[a..]), bits);
+            let key = key_at(&l.bytes[a..]);
+            let bit = bit_of(key, bits);
             filter[bit >> 3] |= 1 << (bit & 7);
+            let mut set4 = |next: u8| {
+                let bit4 = bit4_of(key | u32::from(next) << 24, bits);
+                filter4[bit4 >> 3] |= 1 << (bit4 & 7);
+            };
+            match l.bytes.get(a + KEY_LEN) {
+                Some(&next) => set4(fold(next)),
+                // Any byte may follow a literal of KEY_LEN bytes.
+                None => (0..=255u8).filter(|&b| fold(b) == b).for_each(set4),
+            }
         }
         let mut literals = Vec::new();
         let mut targets = Vec::new();
@@ -454,6 +523,7 @@ impl PrefilterWriter {
         }
         out.resize(HEADER_LEN, 0);
         out.extend_from_slice(&filter);
+        out.extend_from_slice(&filter4);
         for (first, count) in table {
             out.extend_from_slice(&first.to_le_bytes());
             out.extend_from_slice(&count.to_le_bytes());
