@@ -546,6 +546,40 @@ impl PrefilterWriter {
 mod tests {
     use super::*;
 
+    fn scan_all(literals: &[(&str, bool)], hay: &[u8]) -> Vec<(u32, usize)> {
+        let mut w = PrefilterWriter::new();
+        for (i, (l, ci)) in literals.iter().enumerate() {
+            w.push(Literal { bytes: l.as_bytes().to_vec(), case_insensitive: *ci }, Target::Rule(i as u32));
+        }
+        let bytes = w.finish();
+        let words: Vec<u32> = bytes.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        // SAFETY: `words` holds `bytes` (a multiple of 4 long), 4-aligned.
+        let aligned: &[u8] = unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), bytes.len()) };
+        let pf = Prefilter::from_bytes(aligned, literals.len(), 0).unwrap();
+        let mut hits = Vec::new();
+        pf.scan_at(hay, |t, at| match t {
+            Target::Rule(r) => hits.push((r, at)),
+            Target::Shard(_) => unreachable!(),
+        });
+        hits.sort_unstable();
+        hits
+    }
+
+    #[test]
+    fn scan_reports_every_occurrence_where_it_starts() {
+        let lits = [("bot", false), ("Crawler", true), ("a@b", false), ("aaa", false)];
+        // A literal of KEY_LEN bytes in the middle (any byte after it), at
+        // the very end (none), overlapping itself.
+        assert_eq!(scan_all(&lits, b"bot1 xbot"), vec![(0, 0), (0, 6)]);
+        assert_eq!(scan_all(&lits, b"aaaa"), vec![(3, 0), (3, 1)]);
+        assert_eq!(scan_all(&lits, b"bo"), vec![]);
+        // Case-insensitive in either case; case-sensitive exactly.
+        assert_eq!(scan_all(&lits, b"a CRAWLER, crawler"), vec![(1, 2), (1, 11)]);
+        assert_eq!(scan_all(&lits, b"BOT"), vec![]);
+        // Keys fold `@` and `` ` `` together; comparisons do not.
+        assert_eq!(scan_all(&lits, b"a`b a@b"), vec![(2, 4)]);
+    }
+
     #[test]
     fn lower_word_lowercases_ascii_letters_only() {
         let all: Vec<u8> = (0..=255).collect();

@@ -128,3 +128,63 @@ fn misaligned_bytes_are_refused() {
         FormatError::Misaligned
     );
 }
+
+fn anchored_dfa(patterns: &[&str], kind: StartKind) -> Vec<u8> {
+    let d = dense::Builder::new()
+        .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(kind))
+        .build_many(patterns)
+        .unwrap();
+    let mut buf = vec![0; d.write_to_len()];
+    d.write_to_little_endian(&mut buf).unwrap();
+    buf
+}
+
+/// A database of two anchored rules, `abc\d` and `\bxyz!` (literals `abc`
+/// and `xyz`), each shard with `flags` and a DFA with start states `kind`.
+fn anchored_sample(flags: u32, kind: StartKind) -> Vec<u8> {
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let mut w = DatabaseWriter::new();
+    for (i, (pattern, lit)) in [(r"(?-u)abc\d", "abc"), (r"(?-u)\bxyz!", "xyz")].into_iter().enumerate() {
+        w.push_rule(RuleEntry { id_json: ["1", "2"][i], payload_json: None, pattern });
+        let s = w.push_shard(DfaKind::Dense, flags, anchored_dfa(&[pattern], kind), vec![i as u32]);
+        w.push_literal(Literal { bytes: lit.into(), case_insensitive: false }, Target::Shard(s));
+    }
+    w.finish()
+}
+
+#[test]
+fn anchored_shards_run_at_every_literal_occurrence() {
+    use dfabake_matcher::format::{SHARD_ANCHORED, SHARD_TRIGGERED};
+    let bytes = AlignedBytes::copy_from(&anchored_sample(SHARD_TRIGGERED | SHARD_ANCHORED, StartKind::Anchored));
+    let db = Database::from_bytes(bytes.as_bytes()).unwrap();
+    assert!(db.shards().iter().all(|s| s.is_anchored()));
+    let m = Matcher::new(db);
+    // The second occurrence matches where the first does not.
+    assert_eq!(m.matches(b"abcx abc7"), vec![0]);
+    assert_eq!(m.find_any(b"abcx abc7"), Some(0));
+    assert_eq!(m.matches(b"abcx"), Vec::<u32>::new());
+    // `\b` sees the byte before the occurrence.
+    assert_eq!(m.matches(b"axyz! xyz!"), vec![1]);
+    assert_eq!(m.matches(b"axyz!"), Vec::<u32>::new());
+    assert_eq!(m.matches(b"xyz!abc0"), vec![0, 1]);
+    assert!(!m.is_match(b"axyz! abc"));
+}
+
+#[test]
+fn anchored_flags_must_fit_the_dfa() {
+    use dfabake_matcher::format::{SHARD_ANCHORED, SHARD_TRIGGERED};
+    let err = |flags, kind| {
+        let bytes = AlignedBytes::copy_from(&anchored_sample(flags, kind));
+        Database::from_bytes(bytes.as_bytes()).unwrap_err()
+    };
+    let corrupt = |what| FormatError::Corrupt { what, index: 0 };
+    assert_eq!(
+        err(SHARD_TRIGGERED | SHARD_ANCHORED, StartKind::Unanchored),
+        corrupt("anchored shard's DFA has no anchored start states")
+    );
+    assert_eq!(
+        err(SHARD_TRIGGERED, StartKind::Anchored),
+        corrupt("unanchored shard's DFA has no unanchored start states")
+    );
+    assert_eq!(err(SHARD_ANCHORED, StartKind::Both), corrupt("anchored shard is not triggered"));
+}
