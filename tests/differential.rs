@@ -379,6 +379,10 @@ fn anchored_literal_rules() {
         .collect();
     let compiled = dfabake::compile::compile(&rules, &Config::default(), "test").unwrap();
     assert_eq!(compiled.paths.anchored.len(), rules.len(), "every rule takes the anchored path");
+    // Those made of a literal and a rest run only the rest's DFA (shared by
+    // rules with the same rest), after the literal.
+    let after: Vec<usize> = compiled.paths.after_literal.clone();
+    assert_eq!(after, vec![0, 1, 7, 8, 9, 10, 11], "rules run after their literal");
     let inputs: &[&[u8]] = &[
         b"botx bot12",
         b"xbot1",

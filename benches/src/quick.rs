@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         while t.elapsed().as_secs() < 3 {
             for i in &inputs {
                 match mode.as_str() {
-                    "--native-scan" => pf.scan_at(i, |_, at| hits += at & 1),
+                    "--native-scan" => pf.scan_at(i, |_, at, _| hits += at & 1),
                     _ => m.matches_into(i, &mut out),
                 }
             }
@@ -75,6 +75,23 @@ fn main() -> Result<()> {
     let aligned = AlignedBytes::copy_from(find_database(&module)?);
     let db = Database::from_bytes(aligned.as_bytes())?;
     let pf = db.prefilter().cloned();
+    let (mut anchored, mut unanchored, mut rules) = (0usize, 0usize, 0usize);
+    if let Some(pf) = &pf {
+        for i in &inputs {
+            pf.scan_at(i, |t, _, _| match t {
+                dfabake_matcher::prefilter::Target::Shard(s) if db.shards()[s as usize].is_anchored() => anchored += 1,
+                dfabake_matcher::prefilter::Target::Shard(_) => unanchored += 1,
+                dfabake_matcher::prefilter::Target::Rule(_) => rules += 1,
+            });
+        }
+    }
+    let n = inputs.len() as f64;
+    println!(
+        "prefilter hits per input: {:.2} anchored shards, {:.2} unanchored shards, {:.2} literal rules",
+        anchored as f64 / n,
+        unanchored as f64 / n,
+        rules as f64 / n
+    );
     let m = Matcher::new(db);
     let mut out = Vec::new();
     let native_total: usize = inputs.iter().map(|i| m.matches(i).len()).sum();
@@ -82,7 +99,7 @@ fn main() -> Result<()> {
     let mut hits = 0usize;
     let scan = per_input(rounds, &inputs, |i| {
         if let Some(pf) = &pf {
-            pf.scan_at(i, |_, at| hits += at & 1);
+            pf.scan_at(i, |_, at, _| hits += at & 1);
         }
     });
     println!(

@@ -11,6 +11,10 @@
 //! * [`Plan::Anchored`]: the same, and every match *starts* with one of the
 //!   literals (`Googlebot/\d`, `^name`, `\(name[^;)]*;`), so its DFA runs
 //!   anchored at each occurrence instead of over the whole input;
+//! * [`Plan::AfterLiteral`]: the rule is one of its literals followed by a
+//!   rest (`name/\d+`: `name/`, then `\d+`): the literal occurrence itself
+//!   decides the first part, and only the rest's DFA runs, anchored where
+//!   the occurrence ends;
 //! * [`Plan::Always`]: no literal of at least [`KEY_LEN`] bytes is required
 //!   (`\d{3}-\d{4}`, `^ab`): its shard runs on every input.
 //!
@@ -40,6 +44,10 @@ pub enum Plan {
     /// assertions aside): the rule's DFA confirms, anchored at each
     /// occurrence.
     Anchored(Vec<Literal>),
+    /// Every match is one of these literals (each occurrence is exactly
+    /// what the rule's first part accepts) followed by a match of the HIR:
+    /// its DFA runs anchored where an occurrence ends.
+    AfterLiteral(Vec<Literal>, Hir),
     /// No usable literal: the rule's shard runs on every input.
     Always,
 }
@@ -231,6 +239,21 @@ fn prefixes(h: &Hir) -> Option<Vec<Piece>> {
     }
 }
 
+/// When `h` is a run of parts with finite languages, compared exactly by
+/// the literals `chosen` (the run's whole language, no assertion before or
+/// in it), followed by the rest: that rest.
+fn rest_after(h: &Hir, chosen: &[Literal]) -> Option<Hir> {
+    let HirKind::Concat(xs) = h.kind() else { return None };
+    let mut run = vec![Piece { bytes: vec![], case_insensitive: false, exact: true }];
+    for (j, x) in xs.iter().enumerate() {
+        run = cross(&run, &language(x)?)?;
+        if run.iter().all(|p| p.exact) && finish(run.clone()) == chosen {
+            return Some(Hir::concat(xs[j + 1..].to_vec()));
+        }
+    }
+    None
+}
+
 fn finish(set: Vec<Piece>) -> Vec<Literal> {
     let mut lits: Vec<Literal> = set
         .into_iter()
@@ -253,7 +276,8 @@ fn finish(set: Vec<Piece>) -> Vec<Literal> {
 /// use dfabake::literals::{plan, Plan};
 /// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
 /// assert!(matches!(plan(&parse("Googlebot")), Plan::Complete(_)));
-/// assert!(matches!(plan(&parse(r"(?i)bingbot/\d+")), Plan::Anchored(_)));
+/// assert!(matches!(plan(&parse(r"(?i)bingbot/\d+")), Plan::AfterLiteral(..)));
+/// assert!(matches!(plan(&parse(r"^bingbot/\d+")), Plan::Anchored(_)));
 /// assert!(matches!(plan(&parse(r"\d+ bingbot")), Plan::Triggered(_)));
 /// assert_eq!(plan(&parse(r"^\d+$")), Plan::Always);
 /// ```
@@ -268,7 +292,13 @@ pub fn plan(hir: &Hir) -> Plan {
         Some(set) if usable(&set) => match prefixes(hir) {
             // A prefix set as selective as the best set lets the DFA start
             // at the occurrence instead of reading the whole input.
-            Some(pre) if usable(&pre) && score(&pre).0 >= score(&set).0 => Plan::Anchored(finish(pre)),
+            Some(pre) if usable(&pre) && score(&pre).0 >= score(&set).0 => {
+                let lits = finish(pre);
+                match rest_after(hir, &lits) {
+                    Some(rest) => Plan::AfterLiteral(lits, rest),
+                    None => Plan::Anchored(lits),
+                }
+            }
             _ => Plan::Triggered(finish(set)),
         },
         _ => Plan::Always,
@@ -285,7 +315,7 @@ mod tests {
 
     fn lits(plan: Plan) -> Vec<(String, bool)> {
         match plan {
-            Plan::Complete(l) | Plan::Triggered(l) | Plan::Anchored(l) => l
+            Plan::Complete(l) | Plan::Triggered(l) | Plan::Anchored(l) | Plan::AfterLiteral(l, _) => l
                 .into_iter()
                 .map(|l| (String::from_utf8(l.bytes).unwrap(), l.case_insensitive))
                 .collect(),
@@ -337,11 +367,16 @@ mod tests {
         // Leading assertions are checked by the DFA itself at the literal.
         assert_eq!(plan(&parse(r"^Googlebot/\d")), Plan::Anchored(vec![lit("Googlebot/")]));
         assert_eq!(plan(&parse(r"\bbot\w")), Plan::Anchored(vec![lit("bot")]));
-        assert_eq!(plan(&parse(r"\(name[^;)]*;")), Plan::Anchored(vec![lit("(name")]));
+        assert_eq!(plan(&parse(r"\(name[^;)]*;")), Plan::AfterLiteral(vec![lit("(name")], parse(r"[^;)]*;")));
         assert_eq!(
             plan(&parse(r"(?:Google|Bing)bot\d")),
-            Plan::Anchored(vec![lit("Bingbot"), lit("Googlebot")])
+            Plan::AfterLiteral(vec![lit("Bingbot"), lit("Googlebot")], parse(r"\d"))
         );
+        // An inexact literal (case-sensitive letters compared without
+        // case) only says where to start: the DFA reads it again.
+        assert!(matches!(plan(&parse(r"Bot(?i:x)\d")), Plan::Anchored(_)));
+        // A literal as long as the rule's: nothing after it to run.
+        assert_eq!(plan(&parse(r"name\b")), Plan::AfterLiteral(vec![lit("name")], parse(r"\b")));
         assert_eq!(plan(&parse(r"(?:abc\d|xyz\s)+")), Plan::Anchored(vec![lit("abc"), lit("xyz")]));
         // Something may come before the literal: not anchored.
         assert_eq!(plan(&parse(r"\d+ Googlebot")), Plan::Triggered(vec![lit(" Googlebot")]));

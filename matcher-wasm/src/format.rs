@@ -12,7 +12,8 @@
 //! shard table   32 bytes a shard, ordered by the lowest rule index they hold
 //! rule lists    u32 rule indices of each shard, ascending
 //! strings       UTF-8: each rule's id and payload as JSON text, and its pattern
-//! DFAs          serialized regex-automata DFAs, each 8-aligned
+//! DFAs          serialized regex-automata DFAs, each 8-aligned (shards whose
+//!               DFAs are byte-identical share one copy)
 //! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
 //! ```
 //!
@@ -87,6 +88,13 @@ pub const SHARD_ASCII_EXACT: u32 = 8;
 /// reports, reading only as far as the match or its dead state, never the
 /// whole input.
 pub const SHARD_ANCHORED: u32 = 16;
+
+/// Shard flag (only with [`SHARD_ANCHORED`]): the shard's rule is one of its
+/// literals (each occurrence is exactly what the rule's first part accepts)
+/// followed by a rest, and the DFA holds only that rest: it runs anchored
+/// where each occurrence *ends*. Rules with the same rest (`name/\d`,
+/// `other/\d`) share one DFA's bytes.
+pub const SHARD_AFTER_LITERAL: u32 = 32;
 
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,6 +346,12 @@ impl<'a> Shard<'a> {
     pub fn is_anchored(&self) -> bool {
         self.flags & SHARD_ANCHORED != 0
     }
+    /// Whether the DFA runs anchored where each occurrence of its literals
+    /// ends (it holds the rule's part after them).
+    #[inline]
+    pub fn is_after_literal(&self) -> bool {
+        self.flags & SHARD_AFTER_LITERAL != 0
+    }
     /// Whether the DFA is the rules' ASCII-widened form.
     pub fn is_ascii_widened(&self) -> bool {
         self.flags & SHARD_ASCII_EXACT != 0
@@ -516,6 +530,9 @@ impl<'a> Database<'a> {
             if flags & SHARD_ANCHORED != 0 && flags & SHARD_TRIGGERED == 0 {
                 // Only literal occurrences give an anchored DFA its starts.
                 return Err(corrupt("anchored shard is not triggered"));
+            }
+            if flags & SHARD_AFTER_LITERAL != 0 && flags & SHARD_ANCHORED == 0 {
+                return Err(corrupt("after-literal shard is not anchored"));
             }
             let (dfa_off, dfa_len) = (read_u32(rec, 8) as usize, read_u32(rec, 12) as usize);
             let (list_off, list_len) = (read_u32(rec, 16) as usize, read_u32(rec, 20) as usize);
@@ -809,11 +826,32 @@ impl DatabaseWriter {
         }
         let mut list_off = lists_off;
         let mut dfa_offsets = Vec::with_capacity(self.shards.len());
-        for s in &self.shards {
+        // Byte-identical DFAs (the same rest after different literals) are
+        // stored once: by length and hash, then compared in full.
+        let mut stored: alloc::collections::BTreeMap<(usize, u64), Vec<usize>> =
+            alloc::collections::BTreeMap::new();
+        let mut copies = Vec::with_capacity(self.shards.len());
+        for (n, s) in self.shards.iter().enumerate() {
+            let same = stored.entry((s.dfa.len(), xxhash_rust::xxh3::xxh3_64(&s.dfa))).or_default();
+            let first = same.iter().copied().find(|&m| self.shards[m].dfa == s.dfa);
+            if first.is_none() {
+                same.push(n);
+            }
+            copies.push(first);
+        }
+        for (n, s) in self.shards.iter().enumerate() {
+            let this_off = match copies[n] {
+                Some(m) => dfa_offsets[m],
+                None => {
+                    let at = dfa_off;
+                    dfa_off = (dfa_off + s.dfa.len()).next_multiple_of(DFA_ALIGN);
+                    at
+                }
+            };
             let rec = [
                 s.kind.code(),
                 s.flags,
-                dfa_off as u32,
+                this_off as u32,
                 s.dfa.len() as u32,
                 list_off as u32,
                 s.rules.len() as u32,
@@ -823,9 +861,8 @@ impl DatabaseWriter {
             for v in rec {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            dfa_offsets.push(dfa_off);
+            dfa_offsets.push(this_off);
             list_off += s.rules.len() * 4;
-            dfa_off = (dfa_off + s.dfa.len()).next_multiple_of(DFA_ALIGN);
         }
         for s in &self.shards {
             for r in &s.rules {
@@ -833,9 +870,11 @@ impl DatabaseWriter {
             }
         }
         out.extend_from_slice(&self.strings);
-        for (s, off) in self.shards.iter().zip(dfa_offsets) {
-            out.resize(off, 0);
-            out.extend_from_slice(&s.dfa);
+        for ((s, off), copy) in self.shards.iter().zip(dfa_offsets).zip(copies) {
+            if copy.is_none() {
+                out.resize(off, 0);
+                out.extend_from_slice(&s.dfa);
+            }
         }
         out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
         if !prefilter.is_empty() {

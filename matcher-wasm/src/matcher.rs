@@ -113,8 +113,9 @@ struct Scratch {
     generation: u32,
     /// Unanchored shards triggered in this search, each once.
     triggered: Vec<u32>,
-    /// Anchored shards triggered in this search, with where the literal
-    /// occurrence starts (once per occurrence).
+    /// Anchored shards triggered in this search, with where their DFA starts:
+    /// where the literal occurrence starts, or ends for an after-literal
+    /// shard (once per occurrence).
     anchored: Vec<(u32, usize)>,
     /// Rules that matched by their literals alone (may repeat).
     complete: Vec<u32>,
@@ -223,9 +224,10 @@ impl<'a> Matcher<'a> {
         }
         let Scratch { stamp, generation, triggered, anchored, complete } = s;
         let shards = self.db.shards();
-        pf.scan_at(hay, |t, start| match t {
+        pf.scan_at(hay, |t, start, end| match t {
             Target::Shard(i) if shards[i as usize].is_anchored() => {
-                anchored.push((i, start));
+                let at = if shards[i as usize].is_after_literal() { end } else { start };
+                anchored.push((i, at));
             }
             Target::Shard(i) => {
                 if stamp[i as usize] != *generation {

@@ -288,13 +288,13 @@ impl<'a> Prefilter<'a> {
     /// (a target once per occurrence of one of its literals).
     #[inline]
     pub fn scan(&self, hay: &[u8], mut hit: impl FnMut(Target)) {
-        self.scan_at(hay, |t, _| hit(t));
+        self.scan_at(hay, |t, _, _| hit(t));
     }
 
     /// [`Prefilter::scan`], also telling where in `hay` each occurrence
-    /// starts: `hit(target, start)`.
+    /// starts and ends: `hit(target, start, end)`.
     #[inline]
-    pub fn scan_at(&self, hay: &[u8], mut hit: impl FnMut(Target, usize)) {
+    pub fn scan_at(&self, hay: &[u8], mut hit: impl FnMut(Target, usize, usize)) {
         const FOLD: u32 = 0x2020_2020;
         let mut i = 0;
         // Each window and the byte after it, as one little-endian load.
@@ -330,7 +330,7 @@ impl<'a> Prefilter<'a> {
 
     /// Compares the literals of `slot`, whose anchor may be at `i`, with `hay`.
     #[inline(never)]
-    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target, usize)) {
+    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target, usize, usize)) {
         let (first, count) = self.slot(slot);
         for l in first..first + count {
             let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
@@ -353,7 +353,7 @@ impl<'a> Prefilter<'a> {
             };
             if found {
                 for &t in &self.targets[tf..tf + tc] {
-                    hit(Target::from_code(t), start);
+                    hit(Target::from_code(t), start, start + len);
                 }
             }
         }
@@ -547,6 +547,7 @@ mod tests {
     use super::*;
 
     fn scan_all(literals: &[(&str, bool)], hay: &[u8]) -> Vec<(u32, usize)> {
+        let len = |r: u32| literals[r as usize].0.len();
         let mut w = PrefilterWriter::new();
         for (i, (l, ci)) in literals.iter().enumerate() {
             w.push(Literal { bytes: l.as_bytes().to_vec(), case_insensitive: *ci }, Target::Rule(i as u32));
@@ -557,8 +558,11 @@ mod tests {
         let aligned: &[u8] = unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), bytes.len()) };
         let pf = Prefilter::from_bytes(aligned, literals.len(), 0).unwrap();
         let mut hits = Vec::new();
-        pf.scan_at(hay, |t, at| match t {
-            Target::Rule(r) => hits.push((r, at)),
+        pf.scan_at(hay, |t, start, end| match t {
+            Target::Rule(r) => {
+                assert_eq!(end - start, len(r));
+                hits.push((r, start));
+            }
             Target::Shard(_) => unreachable!(),
         });
         hits.sort_unstable();

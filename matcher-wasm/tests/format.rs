@@ -171,8 +171,35 @@ fn anchored_shards_run_at_every_literal_occurrence() {
 }
 
 #[test]
+fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
+    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_TRIGGERED};
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let build = |share: bool| {
+        let mut w = DatabaseWriter::new();
+        let flags = SHARD_TRIGGERED | SHARD_ANCHORED | SHARD_AFTER_LITERAL;
+        // `abc\d` and `wxyz\d`: both DFAs are `\d` (for the size
+        // comparison only, the second one is `\d\d` when not shared).
+        for (i, lit) in ["abc", "wxyz"].into_iter().enumerate() {
+            w.push_rule(RuleEntry { id_json: ["1", "2"][i], payload_json: None, pattern: "x" });
+            let rest: &[&str] = if share || i == 0 { &[r"(?-u)\d"] } else { &[r"(?-u)\d\d"] };
+            let s = w.push_shard(DfaKind::Dense, flags, anchored_dfa(rest, StartKind::Anchored), vec![i as u32]);
+            w.push_literal(Literal { bytes: lit.into(), case_insensitive: false }, Target::Shard(s));
+        }
+        w.finish()
+    };
+    let (shared, apart) = (build(true), build(false));
+    let one = anchored_dfa(&[r"(?-u)\d"], StartKind::Anchored).len();
+    assert!(shared.len() + one / 2 < apart.len(), "{} vs {}", shared.len(), apart.len());
+    let bytes = AlignedBytes::copy_from(&shared);
+    let m = Matcher::new(Database::from_bytes(bytes.as_bytes()).unwrap());
+    assert_eq!(m.matches(b"abcx abc7"), vec![0]);
+    assert_eq!(m.matches(b"wxyz1 abc"), vec![1]);
+    assert_eq!(m.matches(b"abc wxyz"), Vec::<u32>::new());
+}
+
+#[test]
 fn anchored_flags_must_fit_the_dfa() {
-    use dfabake_matcher::format::{SHARD_ANCHORED, SHARD_TRIGGERED};
+    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_TRIGGERED};
     let err = |flags, kind| {
         let bytes = AlignedBytes::copy_from(&anchored_sample(flags, kind));
         Database::from_bytes(bytes.as_bytes()).unwrap_err()
@@ -187,4 +214,8 @@ fn anchored_flags_must_fit_the_dfa() {
         corrupt("unanchored shard's DFA has no unanchored start states")
     );
     assert_eq!(err(SHARD_ANCHORED, StartKind::Both), corrupt("anchored shard is not triggered"));
+    assert_eq!(
+        err(SHARD_TRIGGERED | SHARD_AFTER_LITERAL, StartKind::Both),
+        corrupt("after-literal shard is not anchored")
+    );
 }
