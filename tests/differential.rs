@@ -382,7 +382,7 @@ fn anchored_literal_rules() {
     // Those made of a literal and a rest run only the rest's DFA (shared by
     // rules with the same rest), after the literal.
     let after: Vec<usize> = compiled.paths.after_literal.clone();
-    assert_eq!(after, vec![0, 1, 7, 8, 9, 10, 11], "rules run after their literal");
+    assert_eq!(after, vec![0, 1, 2, 7, 8, 9, 10, 11], "rules run after their literal");
     let inputs: &[&[u8]] = &[
         b"botx bot12",
         b"xbot1",

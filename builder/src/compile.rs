@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use dfabake_matcher::format::{
     DatabaseWriter, DfaKind, RuleEntry, SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_ASCII_EXACT,
-    SHARD_CONFIRM, SHARD_MAY_QUIT, SHARD_TRIGGERED,
+    SHARD_AT_START, SHARD_CONFIRM, SHARD_MAY_QUIT, SHARD_TRIGGERED,
 };
 use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
@@ -519,7 +519,7 @@ fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared
     // After a literal, the DFA holds only the rest of the rule: the literal
     // occurrence decided its first part.
     let (hir, anchored) = match &plan {
-        Plan::AfterLiteral(_, rest) => (rest.clone(), true),
+        Plan::AfterLiteral(_, rest, _) => (rest.clone(), true),
         Plan::Anchored(_) => (hir, true),
         _ => (hir, false),
     };
@@ -706,11 +706,12 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         let uwb = s.members.iter().any(|&p| prepared[p].unicode_word_boundary);
         let wide = s.members.iter().any(|&p| prepared[p].ascii_widened);
         let trigger = match &prepared[s.members[0]].plan {
-            Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, _) => Some(lits.clone()),
+            Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => Some(lits.clone()),
             _ => None,
         };
         let anchored = s.members.iter().all(|&p| prepared[p].dfa.anchored);
         let after_literal = s.members.iter().all(|&p| matches!(prepared[p].plan, Plan::AfterLiteral(..)));
+        let at_start = s.members.iter().all(|&p| matches!(prepared[p].plan, Plan::AfterLiteral(_, _, true)));
         db_estimate += s.dfa.len();
         shards.push(ShardReport {
             rules: rules.len(),
@@ -732,6 +733,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             (wide, SHARD_ASCII_EXACT),
             (anchored, SHARD_ANCHORED),
             (after_literal, SHARD_AFTER_LITERAL),
+            (at_start, SHARD_AT_START),
         ]
         .iter()
         .filter(|(on, _)| *on)

@@ -24,7 +24,7 @@
 //! per variant, so no match is ever missed.
 
 use dfabake_matcher::prefilter::{Literal, KEY_LEN};
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// Most literals one rule may contribute; more mean a weak filter.
 const MAX_LITERALS: usize = 64;
@@ -46,8 +46,10 @@ pub enum Plan {
     Anchored(Vec<Literal>),
     /// Every match is one of these literals (each occurrence is exactly
     /// what the rule's first part accepts) followed by a match of the HIR:
-    /// its DFA runs anchored where an occurrence ends.
-    AfterLiteral(Vec<Literal>, Hir),
+    /// its DFA runs anchored where an occurrence ends. With `true`, the
+    /// rule starts with `^` (or `\A`): only an occurrence at the input's
+    /// start counts.
+    AfterLiteral(Vec<Literal>, Hir, bool),
     /// No usable literal: the rule's shard runs on every input.
     Always,
 }
@@ -240,15 +242,18 @@ fn prefixes(h: &Hir) -> Option<Vec<Piece>> {
 }
 
 /// When `h` is a run of parts with finite languages, compared exactly by
-/// the literals `chosen` (the run's whole language, no assertion before or
-/// in it), followed by the rest: that rest.
-fn rest_after(h: &Hir, chosen: &[Literal]) -> Option<Hir> {
+/// the literals `chosen` (the run's whole language, no assertion in it and
+/// none before it but `^`/`\A`), followed by the rest: that rest, and
+/// whether the rule starts with `^`.
+fn rest_after(h: &Hir, chosen: &[Literal]) -> Option<(Hir, bool)> {
     let HirKind::Concat(xs) = h.kind() else { return None };
+    let is_start = |x: &Hir| matches!(x.kind(), HirKind::Look(Look::Start));
+    let skip = xs.iter().take_while(|x| is_start(x)).count();
     let mut run = vec![Piece { bytes: vec![], case_insensitive: false, exact: true }];
-    for (j, x) in xs.iter().enumerate() {
+    for (j, x) in xs.iter().enumerate().skip(skip) {
         run = cross(&run, &language(x)?)?;
         if run.iter().all(|p| p.exact) && finish(run.clone()) == chosen {
-            return Some(Hir::concat(xs[j + 1..].to_vec()));
+            return Some((Hir::concat(xs[j + 1..].to_vec()), skip > 0));
         }
     }
     None
@@ -277,7 +282,8 @@ fn finish(set: Vec<Piece>) -> Vec<Literal> {
 /// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
 /// assert!(matches!(plan(&parse("Googlebot")), Plan::Complete(_)));
 /// assert!(matches!(plan(&parse(r"(?i)bingbot/\d+")), Plan::AfterLiteral(..)));
-/// assert!(matches!(plan(&parse(r"^bingbot/\d+")), Plan::Anchored(_)));
+/// assert!(matches!(plan(&parse(r"^bingbot/\d+")), Plan::AfterLiteral(_, _, true)));
+/// assert!(matches!(plan(&parse(r"\bbingbot/\d+")), Plan::Anchored(_)));
 /// assert!(matches!(plan(&parse(r"\d+ bingbot")), Plan::Triggered(_)));
 /// assert_eq!(plan(&parse(r"^\d+$")), Plan::Always);
 /// ```
@@ -295,7 +301,7 @@ pub fn plan(hir: &Hir) -> Plan {
             Some(pre) if usable(&pre) && score(&pre).0 >= score(&set).0 => {
                 let lits = finish(pre);
                 match rest_after(hir, &lits) {
-                    Some(rest) => Plan::AfterLiteral(lits, rest),
+                    Some((rest, at_start)) => Plan::AfterLiteral(lits, rest, at_start),
                     None => Plan::Anchored(lits),
                 }
             }
@@ -315,7 +321,7 @@ mod tests {
 
     fn lits(plan: Plan) -> Vec<(String, bool)> {
         match plan {
-            Plan::Complete(l) | Plan::Triggered(l) | Plan::Anchored(l) | Plan::AfterLiteral(l, _) => l
+            Plan::Complete(l) | Plan::Triggered(l) | Plan::Anchored(l) | Plan::AfterLiteral(l, ..) => l
                 .into_iter()
                 .map(|l| (String::from_utf8(l.bytes).unwrap(), l.case_insensitive))
                 .collect(),
@@ -365,18 +371,19 @@ mod tests {
     fn prefix_literals_anchor_the_dfa() {
         let lit = |b: &str| Literal { bytes: b.as_bytes().to_vec(), case_insensitive: false };
         // Leading assertions are checked by the DFA itself at the literal.
-        assert_eq!(plan(&parse(r"^Googlebot/\d")), Plan::Anchored(vec![lit("Googlebot/")]));
+        assert_eq!(plan(&parse(r"^Googlebot/\d")), Plan::AfterLiteral(vec![lit("Googlebot/")], parse(r"\d"), true));
+        assert_eq!(plan(&parse(r"(?m)^Googlebot/\d")), Plan::Anchored(vec![lit("Googlebot/")]));
         assert_eq!(plan(&parse(r"\bbot\w")), Plan::Anchored(vec![lit("bot")]));
-        assert_eq!(plan(&parse(r"\(name[^;)]*;")), Plan::AfterLiteral(vec![lit("(name")], parse(r"[^;)]*;")));
+        assert_eq!(plan(&parse(r"\(name[^;)]*;")), Plan::AfterLiteral(vec![lit("(name")], parse(r"[^;)]*;"), false));
         assert_eq!(
             plan(&parse(r"(?:Google|Bing)bot\d")),
-            Plan::AfterLiteral(vec![lit("Bingbot"), lit("Googlebot")], parse(r"\d"))
+            Plan::AfterLiteral(vec![lit("Bingbot"), lit("Googlebot")], parse(r"\d"), false)
         );
         // An inexact literal (case-sensitive letters compared without
         // case) only says where to start: the DFA reads it again.
         assert!(matches!(plan(&parse(r"Bot(?i:x)\d")), Plan::Anchored(_)));
         // A literal as long as the rule's: nothing after it to run.
-        assert_eq!(plan(&parse(r"name\b")), Plan::AfterLiteral(vec![lit("name")], parse(r"\b")));
+        assert_eq!(plan(&parse(r"name\b")), Plan::AfterLiteral(vec![lit("name")], parse(r"\b"), false));
         assert_eq!(plan(&parse(r"(?:abc\d|xyz\s)+")), Plan::Anchored(vec![lit("abc"), lit("xyz")]));
         // Something may come before the literal: not anchored.
         assert_eq!(plan(&parse(r"\d+ Googlebot")), Plan::Triggered(vec![lit(" Googlebot")]));

@@ -96,6 +96,11 @@ pub const SHARD_ANCHORED: u32 = 16;
 /// `other/\d`) share one DFA's bytes.
 pub const SHARD_AFTER_LITERAL: u32 = 32;
 
+/// Shard flag (only with [`SHARD_AFTER_LITERAL`]): the rule starts with `^`
+/// (or `\A`) before its literal, so only an occurrence at the input's start
+/// counts (the DFA of the rest cannot see the assertion).
+pub const SHARD_AT_START: u32 = 64;
+
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DfaKind {
@@ -352,6 +357,11 @@ impl<'a> Shard<'a> {
     pub fn is_after_literal(&self) -> bool {
         self.flags & SHARD_AFTER_LITERAL != 0
     }
+    /// Whether only an occurrence at the input's start counts.
+    #[inline]
+    pub fn is_at_start(&self) -> bool {
+        self.flags & SHARD_AT_START != 0
+    }
     /// Whether the DFA is the rules' ASCII-widened form.
     pub fn is_ascii_widened(&self) -> bool {
         self.flags & SHARD_ASCII_EXACT != 0
@@ -533,6 +543,9 @@ impl<'a> Database<'a> {
             }
             if flags & SHARD_AFTER_LITERAL != 0 && flags & SHARD_ANCHORED == 0 {
                 return Err(corrupt("after-literal shard is not anchored"));
+            }
+            if flags & SHARD_AT_START != 0 && flags & SHARD_AFTER_LITERAL == 0 {
+                return Err(corrupt("at-start shard is not after-literal"));
             }
             let (dfa_off, dfa_len) = (read_u32(rec, 8) as usize, read_u32(rec, 12) as usize);
             let (list_off, list_len) = (read_u32(rec, 16) as usize, read_u32(rec, 20) as usize);

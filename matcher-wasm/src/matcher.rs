@@ -226,8 +226,15 @@ impl<'a> Matcher<'a> {
         let shards = self.db.shards();
         pf.scan_at(hay, |t, start, end| match t {
             Target::Shard(i) if shards[i as usize].is_anchored() => {
-                let at = if shards[i as usize].is_after_literal() { end } else { start };
-                anchored.push((i, at));
+                let shard = &shards[i as usize];
+                if shard.is_after_literal() {
+                    // `^literal…`: an occurrence elsewhere is no match.
+                    if start == 0 || !shard.is_at_start() {
+                        anchored.push((i, end));
+                    }
+                } else {
+                    anchored.push((i, start));
+                }
             }
             Target::Shard(i) => {
                 if stamp[i as usize] != *generation {

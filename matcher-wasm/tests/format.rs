@@ -199,7 +199,7 @@ fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
 
 #[test]
 fn anchored_flags_must_fit_the_dfa() {
-    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_TRIGGERED};
+    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_AT_START, SHARD_TRIGGERED};
     let err = |flags, kind| {
         let bytes = AlignedBytes::copy_from(&anchored_sample(flags, kind));
         Database::from_bytes(bytes.as_bytes()).unwrap_err()
@@ -217,5 +217,9 @@ fn anchored_flags_must_fit_the_dfa() {
     assert_eq!(
         err(SHARD_TRIGGERED | SHARD_AFTER_LITERAL, StartKind::Both),
         corrupt("after-literal shard is not anchored")
+    );
+    assert_eq!(
+        err(SHARD_TRIGGERED | SHARD_ANCHORED | SHARD_AT_START, StartKind::Anchored),
+        corrupt("at-start shard is not after-literal")
     );
 }
