@@ -8,30 +8,33 @@
 //! itself, which then needs no DFA at all. Rules with no usable literal live
 //! in shards that run on every input.
 //!
-//! The table is keyed by [`KEY_LEN`] bytes of each literal, folded (ASCII letters
-//! lowercased, see [`fold`]),
-//! so one probe per input position finds case-sensitive and case-insensitive
-//! literals alike; the literal is then compared in full, case-sensitively or
-//! ASCII-case-insensitively as it was extracted. The key of a literal is its
-//! *anchor*: of all its windows, the one fewest other literals contain, so
-//! that literals sharing a common start (`bot…`, `spider…`) spread over many
-//! slots and text made of common words rarely reaches a full comparison.
+//! Each literal has an *anchor*: of all its windows of [`KEY_LEN`] bytes,
+//! the one fewest other literals contain, so that literals sharing a common
+//! start (`bot…`, `spider…`) spread out and text made of common words rarely
+//! reaches a comparison; it is never a literal's last window when a byte
+//! follows it. Windows are *folded* (see [`fold`]: ASCII letters lowercased),
+//! so one lookup finds case-sensitive and case-insensitive literals alike;
+//! the literal is then compared in full, case-sensitively or
+//! ASCII-case-insensitively as it was extracted.
 //!
-//! A second bit filter, keyed by the anchor and the byte after it, stands
-//! between a first-filter hit and the table: text sharing many 3-byte windows
-//! with the literals (names built from a few syllables, version numbers)
-//! mostly stops there, before the two memory loads of a probe. A literal of
-//! [`KEY_LEN`] bytes has no byte after its anchor and sets the second
-//! filter's bit of every possible one.
+//! Each input position costs a first bit filter keyed by its window; the
+//! few that pass (text sharing 3-byte windows with the literals: names built
+//! from a few syllables, version numbers) meet a second one keyed by the
+//! window and the byte after it, which is also what picks the table slot:
+//! a probe reads only literals whose anchor and next byte both agree. A
+//! literal of [`KEY_LEN`] bytes has no next byte and is listed under every
+//! possible one (a record each, sharing its bytes and targets).
 //!
 //! ```text
-//! header     32 bytes    key length, table bits, literal count, target count, bytes length
-//! filter     2^bits bytes: one bit per hashed key (8 a slot), most positions stop here
-//! filter4    2^bits bytes: one bit per hashed key and next byte
-//! table      8 bytes a slot (2^bits slots): first literal, literal count
-//! literals   40 bytes a literal: bytes offset, length | anchor << 16, flags, first
-//!            target, target count, its first 8 bytes lowercased (u64) and their
-//!            mask (u64), reserved
+//! header     32 bytes    key length, table bits, record count, target count, bytes length,
+//!                        distinct literal count
+//! filter     2^bits bytes: one bit per hashed window (8 a slot), most positions stop here
+//! filter4    2^bits bytes: one bit per hashed window and next byte; bit b is in byte
+//!            b >> 3, whose table slot (b >> 3) lists the literals with that key
+//! table      8 bytes a slot (2^bits slots): first record, record count
+//! records    40 bytes a record: bytes offset, length | anchor << 16, flags, first
+//!            target, target count, the literal's first 8 bytes lowercased (u64)
+//!            and their mask (u64), reserved
 //! targets    u32 each: a shard index, or a rule index with bit 31 set (complete rule)
 //! bytes      the literals' bytes (lowercased when case-insensitive)
 //! ```
@@ -125,9 +128,11 @@ fn bit4_of(key4: u32, bits: u32) -> usize {
     (key4.wrapping_mul(0x85EB_CA77).rotate_left(13).wrapping_mul(0xC2B2_AE3D) >> (32 - (bits + 3))) as usize
 }
 
+/// The table slot of a key and the byte after it: the byte of `filter4`
+/// that holds its bit, so that the second filter tells empty slots apart.
 #[inline]
-fn slot_of(key: u32, bits: u32) -> usize {
-    bit_of(key, bits) >> 3
+fn slot4_of(key4: u32, bits: u32) -> usize {
+    bit4_of(key4, bits) >> 3
 }
 
 /// A byte as it keys the filters and the table: with bit 5 set, which
@@ -164,6 +169,8 @@ pub struct Prefilter<'a> {
     literals: &'a [u32],
     targets: &'a [u32],
     bytes: &'a [u8],
+    /// Distinct literals (a literal of KEY_LEN bytes has many records).
+    distinct: usize,
 }
 
 #[cfg(not(target_endian = "little"))]
@@ -218,6 +225,7 @@ impl<'a> Prefilter<'a> {
             literals: words(&sec[table_end..lits_end]),
             targets: words(&sec[lits_end..targets_end]),
             bytes: &sec[targets_end..end],
+            distinct: read_u32(sec, 20) as usize,
         };
         for s in 0..1usize << bits {
             let (first, count) = pf.slot(s);
@@ -261,7 +269,7 @@ impl<'a> Prefilter<'a> {
 
     /// Number of distinct literals.
     pub fn literal_count(&self) -> usize {
-        self.literals.len() / LITERAL_WORDS
+        self.distinct
     }
 
     fn all_targets(&self) -> impl Iterator<Item = Target> + '_ {
@@ -302,19 +310,22 @@ impl<'a> Prefilter<'a> {
             // SAFETY: bytes i..i+4 are in `hay` (loop condition).
             let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
             let key4 = u32::from_le(word) | FOLD;
-            if self.filter_has(&self.filter, bit_of(key4 & 0xFF_FFFF, self.bits))
-                && self.filter_has(&self.filter4, bit4_of(key4, self.bits))
-            {
-                self.probe(hay, i, slot_of(key4 & 0xFF_FFFF, self.bits), &mut hit);
+            if self.filter_has(&self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
+                let bit4 = bit4_of(key4, self.bits);
+                if self.filter_has(&self.filter4, bit4) {
+                    self.probe(hay, i, bit4 >> 3, &mut hit);
+                }
             }
             i += 1;
         }
         // The last window has no byte after it: only a literal of KEY_LEN
-        // bytes can start there, and the table decides.
+        // bytes can start there, listed under every byte after it; any one
+        // (here a space) finds it.
         if i + KEY_LEN == hay.len() {
-            let key = key_at(&hay[i..]);
-            if self.filter_has(&self.filter, bit_of(key, self.bits)) {
-                self.probe(hay, i, slot_of(key, self.bits), &mut hit);
+            let key4 = key_at(&hay[i..]) | u32::from(b' ') << 24;
+            let bit4 = bit4_of(key4, self.bits);
+            if self.filter_has(&self.filter4, bit4) {
+                self.probe(hay, i, bit4 >> 3, &mut hit);
             }
         }
     }
@@ -459,54 +470,63 @@ impl PrefilterWriter {
             ts.sort_unstable();
             ts.dedup();
         }
+        let anchors = choose_anchors(&merged);
+        // The keys of each literal: its anchor window and the byte after it;
+        // any (folded) byte after a literal of KEY_LEN bytes, which is then
+        // listed under each of them.
+        let keys4 = |i: usize| -> Vec<u32> {
+            let (l, a) = (&merged[i].0, anchors[i]);
+            let key = key_at(&l.bytes[a..]);
+            match l.bytes.get(a + KEY_LEN) {
+                Some(&next) => alloc::vec![key | u32::from(fold(next)) << 24],
+                None => (0..=255u8).filter(|&b| fold(b) == b).map(|b| key | u32::from(b) << 24).collect(),
+            }
+        };
+        let entries: Vec<(u32, usize)> =
+            (0..merged.len()).flat_map(|i| keys4(i).into_iter().map(move |k| (k, i))).collect();
         // About four slots per key keeps most probes on an empty slot.
         let mut bits = 4;
-        while (1usize << bits) < merged.len() * 4 && bits < 24 {
+        while (1usize << bits) < entries.len() * 4 && bits < 24 {
             bits += 1;
         }
-        let anchors = choose_anchors(&merged);
-        let mut by_slot: Vec<(usize, usize)> = merged
-            .iter()
-            .zip(&anchors)
-            .enumerate()
-            .map(|(i, ((l, _), &a))| (slot_of(key_at(&l.bytes[a..]), bits), i))
-            .collect();
+        let mut by_slot: Vec<(usize, usize)> =
+            entries.iter().map(|&(k, i)| (slot4_of(k, bits), i)).collect();
         by_slot.sort_unstable();
         let mut table = alloc::vec![(0u32, 0u32); 1 << bits];
         let mut filter = alloc::vec![0u8; 1 << bits];
         let mut filter4 = alloc::vec![0u8; 1 << bits];
-        for ((l, _), &a) in merged.iter().zip(&anchors) {
-            let key = key_at(&l.bytes[a..]);
-            let bit = bit_of(key, bits);
+        for &(key4, _) in &entries {
+            let bit = bit_of(key4 & 0xFF_FFFF, bits);
             filter[bit >> 3] |= 1 << (bit & 7);
-            let mut set4 = |next: u8| {
-                let bit4 = bit4_of(key | u32::from(next) << 24, bits);
-                filter4[bit4 >> 3] |= 1 << (bit4 & 7);
-            };
-            match l.bytes.get(a + KEY_LEN) {
-                Some(&next) => set4(fold(next)),
-                // Any byte may follow a literal of KEY_LEN bytes.
-                None => (0..=255u8).filter(|&b| fold(b) == b).for_each(set4),
-            }
+            let bit4 = bit4_of(key4, bits);
+            filter4[bit4 >> 3] |= 1 << (bit4 & 7);
         }
         let mut literals = Vec::new();
         let mut targets = Vec::new();
         let mut bytes = Vec::new();
+        // Where each literal's bytes and targets went (its records share them).
+        let mut stored: Vec<Option<(u32, u32)>> = alloc::vec![None; merged.len()];
         for (n, &(slot, i)) in by_slot.iter().enumerate() {
             let (lit, ts) = &merged[i];
             if table[slot].1 == 0 {
                 table[slot].0 = n as u32;
             }
             table[slot].1 += 1;
+            let (bytes_at, targets_at) = *stored[i].get_or_insert_with(|| {
+                let at = (bytes.len() as u32, targets.len() as u32);
+                targets.extend(ts.iter().map(|t| t.code()));
+                bytes.extend_from_slice(&lit.bytes);
+                at
+            });
             let flags = u32::from(lit.case_insensitive) * LIT_CASE_INSENSITIVE;
             let head = &lit.bytes[..lit.bytes.len().min(8)];
             let prefix = lower_word(head);
             let mask = u64::MAX >> (8 * (8 - head.len()));
             literals.push([
-                bytes.len() as u32,
+                bytes_at,
                 lit.bytes.len() as u32 | (anchors[i] as u32) << 16,
                 flags,
-                targets.len() as u32,
+                targets_at,
                 ts.len() as u32,
                 prefix as u32,
                 (prefix >> 32) as u32,
@@ -514,11 +534,16 @@ impl PrefilterWriter {
                 (mask >> 32) as u32,
                 0,
             ]);
-            targets.extend(ts.iter().map(|t| t.code()));
-            bytes.extend_from_slice(&lit.bytes);
         }
         let mut out = Vec::new();
-        for v in [KEY_LEN as u32, bits, literals.len() as u32, targets.len() as u32, bytes.len() as u32] {
+        for v in [
+            KEY_LEN as u32,
+            bits,
+            literals.len() as u32,
+            targets.len() as u32,
+            bytes.len() as u32,
+            merged.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.resize(HEADER_LEN, 0);
