@@ -350,7 +350,8 @@ fn fixed_corpus() {
 /// Rules whose matches start with their literal run their DFA anchored at
 /// each occurrence: a later occurrence may match where an earlier one does
 /// not, leading assertions are judged on the bytes before the occurrence
-/// (Unicode `\b` there gives up on non-ASCII look-behind), case-insensitive
+/// (Unicode `\b` there, or after a literal ending in a non-ASCII letter,
+/// gives up on non-ASCII look-behind), case-insensitive
 /// and Kelvin-sign variants, ASCII-widened classes on non-ASCII input.
 #[test]
 fn anchored_literal_rules() {
@@ -367,6 +368,7 @@ fn anchored_literal_rules() {
         (r"bot$", ""),
         (r"(?:abc|xyz)\d", ""),
         (r"aab\d", ""),
+        (r"botЖ\b", ""),
     ];
     let rules: Vec<RuleSpec> = patterns
         .iter()
@@ -382,7 +384,7 @@ fn anchored_literal_rules() {
     // Those made of a literal and a rest run only the rest's DFA (shared by
     // rules with the same rest), after the literal.
     let after: Vec<usize> = compiled.paths.after_literal.clone();
-    assert_eq!(after, vec![0, 1, 2, 7, 8, 9, 10, 11], "rules run after their literal");
+    assert_eq!(after, vec![0, 1, 2, 7, 8, 9, 10, 11, 12], "rules run after their literal");
     let inputs: &[&[u8]] = &[
         b"botx bot12",
         b"xbot1",
@@ -401,6 +403,8 @@ fn anchored_literal_rules() {
         b"abcx xyz9",
         b"aaab1",
         b"bot\xFFbot3",
+        "botЖa botЖ".as_bytes(),
+        "botЖж".as_bytes(),
     ];
     for cfg in [Config::default(), Config { dfa_kind: DfaKind::Sparse, ..Config::default() }] {
         let oracle = Oracle::new(&rules);
