@@ -3,11 +3,12 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt [--native-all|--native-scan]
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-all|--native-scan|--native-hot|--wasm-all]
 //! ```
 //!
-//! With a third argument it only runs that native loop for about 3 s (for
-//! a profiler).
+//! With a third argument it only runs that loop for about 3 s (for a
+//! profiler), or with `--native-hot` times the first 1, 10, 100 and all
+//! inputs over and over natively.
 //!
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
 //! call floor), and natively `all` and the prefilter scan alone.
@@ -36,6 +37,22 @@ fn main() -> Result<()> {
         let m = Matcher::new(db);
         let mut out = Vec::new();
         let mut hits = 0usize;
+        if mode == "--native-hot" {
+            // The first n inputs over and over: how much of a search is
+            // memory the database has to bring into cache.
+            for n in [1usize, 10, 100, inputs.len()] {
+                let few = &inputs[..n.min(inputs.len())];
+                let reps = (200_000 / few.len()).max(1);
+                let t = std::time::Instant::now();
+                for _ in 0..reps {
+                    for i in few {
+                        m.matches_into(i, &mut out);
+                    }
+                }
+                println!("{n} inputs: {:.3} µs", t.elapsed().as_secs_f64() * 1e6 / (reps * few.len()) as f64);
+            }
+            return Ok(());
+        }
         let t = std::time::Instant::now();
         while t.elapsed().as_secs() < 3 {
             for i in &inputs {

@@ -31,7 +31,8 @@
 //! filter     2^bits bytes: one bit per hashed window (8 a slot), most positions stop here
 //! filter4    2^bits bytes: one bit per hashed window and next byte; bit b is in byte
 //!            b >> 3, whose table slot (b >> 3) lists the literals with that key
-//! table      8 bytes a slot (2^bits slots): first record, record count
+//! table      u32 a slot (2^bits slots, and one more): the slot's first record;
+//!            the next slot's first ends it
 //! records    40 bytes a record: bytes offset, length | anchor << 16, flags, first
 //!            target, target count, the literal's first 8 bytes lowercased (u64)
 //!            and their mask (u64), reserved
@@ -67,7 +68,7 @@ use crate::format::FormatError;
 /// Bytes of a literal that key the table; shorter literals are not used.
 pub const KEY_LEN: usize = 3;
 const HEADER_LEN: usize = 32;
-const SLOT_LEN: usize = 8;
+const SLOT_LEN: usize = 4;
 const LITERAL_LEN: usize = 40;
 const LITERAL_WORDS: usize = LITERAL_LEN / 4;
 const COMPLETE_BIT: u32 = 1 << 31;
@@ -210,7 +211,7 @@ impl<'a> Prefilter<'a> {
         );
         let filter_end = HEADER_LEN + (1 << bits);
         let filter4_end = filter_end + (1 << bits);
-        let table_end = filter4_end + (SLOT_LEN << bits);
+        let table_end = filter4_end + (SLOT_LEN << bits) + SLOT_LEN;
         let lits_end = table_end.saturating_add(lits.saturating_mul(LITERAL_LEN));
         let targets_end = lits_end.saturating_add(targets.saturating_mul(4));
         let end = targets_end.saturating_add(bytes_len);
@@ -227,11 +228,10 @@ impl<'a> Prefilter<'a> {
             bytes: &sec[targets_end..end],
             distinct: read_u32(sec, 20) as usize,
         };
-        for s in 0..1usize << bits {
-            let (first, count) = pf.slot(s);
-            if first.saturating_add(count) > lits {
-                return Err(FormatError::Corrupt { what: "prefilter slot out of bounds", index: s });
-            }
+        // Slot s holds records table[s]..table[s + 1]: ascending, ending
+        // at the record count.
+        if pf.table.windows(2).any(|w| w[0] > w[1]) || pf.table.last() != Some(&(lits as u32)) {
+            return Err(corrupt("prefilter slots out of order or bounds"));
         }
         for l in 0..lits {
             let (off, len, anchor, tf, tc) = pf.literal(l);
@@ -257,7 +257,8 @@ impl<'a> Prefilter<'a> {
 
     #[inline]
     fn slot(&self, s: usize) -> (usize, usize) {
-        (self.table[2 * s] as usize, self.table[2 * s + 1] as usize)
+        let first = self.table[s] as usize;
+        (first, self.table[s + 1] as usize - first)
     }
 
     #[inline]
@@ -492,7 +493,8 @@ impl PrefilterWriter {
         let mut by_slot: Vec<(usize, usize)> =
             entries.iter().map(|&(k, i)| (slot4_of(k, bits), i)).collect();
         by_slot.sort_unstable();
-        let mut table = alloc::vec![(0u32, 0u32); 1 << bits];
+        // Per slot its first record; one more entry closes the last slot.
+        let mut table = alloc::vec![0u32; (1 << bits) + 1];
         let mut filter = alloc::vec![0u8; 1 << bits];
         let mut filter4 = alloc::vec![0u8; 1 << bits];
         for &(key4, _) in &entries {
@@ -508,10 +510,8 @@ impl PrefilterWriter {
         let mut stored: Vec<Option<(u32, u32)>> = alloc::vec![None; merged.len()];
         for (n, &(slot, i)) in by_slot.iter().enumerate() {
             let (lit, ts) = &merged[i];
-            if table[slot].1 == 0 {
-                table[slot].0 = n as u32;
-            }
-            table[slot].1 += 1;
+            // Records are sorted by slot: this slot ends after this one.
+            table[slot + 1] = n as u32 + 1;
             let (bytes_at, targets_at) = *stored[i].get_or_insert_with(|| {
                 let at = (bytes.len() as u32, targets.len() as u32);
                 targets.extend(ts.iter().map(|t| t.code()));
@@ -549,9 +549,12 @@ impl PrefilterWriter {
         out.resize(HEADER_LEN, 0);
         out.extend_from_slice(&filter);
         out.extend_from_slice(&filter4);
-        for (first, count) in table {
+        // An empty slot starts (and ends) where the one before it ended.
+        for s in 1..table.len() {
+            table[s] = table[s].max(table[s - 1]);
+        }
+        for first in table {
             out.extend_from_slice(&first.to_le_bytes());
-            out.extend_from_slice(&count.to_le_bytes());
         }
         for rec in literals {
             for v in rec {
