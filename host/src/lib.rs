@@ -306,6 +306,9 @@ pub struct MatcherInstance {
     run: TypedFunc<(u32, u32), i32>,
     output_ptr: TypedFunc<(), u32>,
     output_len: TypedFunc<(), u32>,
+    /// Where the module keeps the output's pointer and length (two u32),
+    /// when it exports `dfabake_output_slot`: read there, not by two calls.
+    output_slot: Option<usize>,
     deadline_ticks: Option<u64>,
     last_count: usize,
 }
@@ -346,9 +349,13 @@ impl MatcherInstance {
                 .wctx("export dfabake_output_len")?,
             store,
             memory,
+            output_slot: None,
             deadline_ticks,
             last_count: 0,
         };
+        if let Ok(slot) = instance.get_typed_func::<(), u32>(&mut me.store, "dfabake_output_slot") {
+            me.output_slot = Some(slot.call(&mut me.store, ()).wctx("calling dfabake_output_slot")? as usize);
+        }
         let code = init.call(&mut me.store, ()).wctx("calling dfabake_init")?;
         if code != 0 {
             bail!("dfabake_init failed: {}", me.output_string()?);
@@ -357,14 +364,24 @@ impl MatcherInstance {
     }
 
     fn output_string(&mut self) -> Result<String> {
-        let ptr = self
-            .output_ptr
-            .call(&mut self.store, ())
-            .wctx("calling dfabake_output_ptr")? as usize;
-        let len = self
-            .output_len
-            .call(&mut self.store, ())
-            .wctx("calling dfabake_output_len")? as usize;
+        let (ptr, len) = match self.output_slot {
+            Some(at) => {
+                let data = self.memory.data(&self.store);
+                let word = |i: usize| -> Result<usize> {
+                    let b = data.get(at + 4 * i..at + 4 * i + 4).context("output slot out of bounds")?;
+                    Ok(u32::from_le_bytes(b.try_into().unwrap()) as usize)
+                };
+                (word(0)?, word(1)?)
+            }
+            None => (
+                self.output_ptr
+                    .call(&mut self.store, ())
+                    .wctx("calling dfabake_output_ptr")? as usize,
+                self.output_len
+                    .call(&mut self.store, ())
+                    .wctx("calling dfabake_output_len")? as usize,
+            ),
+        };
         let data = self.memory.data(&self.store);
         let bytes = data
             .get(ptr..ptr + len)

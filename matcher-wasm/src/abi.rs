@@ -11,7 +11,10 @@
 //! 4. per input: `dfabake_input(len) -> ptr`, copy `len` input bytes to `ptr`,
 //!    then `dfabake_match(mode, len) -> i32` with mode 0 = any, 1 = all,
 //!    2 = first. The JSON array of matches is then at `dfabake_output_ptr()`,
-//!    `dfabake_output_len()` bytes long.
+//!    `dfabake_output_len()` bytes long. Those two are also kept, after
+//!    every call, as two u32 at the address `dfabake_output_slot()` returns
+//!    (fixed for the instance's life): a host that reads them there makes
+//!    two calls an input instead of four.
 //!
 //! Negative results are errors, and the output buffer then holds a UTF-8
 //! message: -1 no or bad database, -2 unknown mode, -3 input length larger
@@ -34,6 +37,14 @@ struct State {
     input: Vec<u8>,
     output: Vec<u8>,
     scratch: Vec<u32>,
+    /// Where `output` is and how long: see `dfabake_output_slot`.
+    slot: [u32; 2],
+}
+
+impl State {
+    fn output_changed(&mut self) {
+        self.slot = [self.output.as_ptr() as u32, self.output.len() as u32];
+    }
 }
 
 struct Global(UnsafeCell<State>);
@@ -45,6 +56,7 @@ static STATE: Global = Global(UnsafeCell::new(State {
     input: Vec::new(),
     output: Vec::new(),
     scratch: Vec::new(),
+    slot: [0; 2],
 }));
 
 fn state() -> &'static mut State {
@@ -55,6 +67,7 @@ fn state() -> &'static mut State {
 fn fail(st: &mut State, code: i32, msg: &str) -> i32 {
     st.output.clear();
     st.output.extend_from_slice(msg.as_bytes());
+    st.output_changed();
     code
 }
 
@@ -131,6 +144,7 @@ pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
         &mut st.scratch,
         &mut st.output,
     );
+    st.output_changed();
     n as i32
 }
 
@@ -144,4 +158,11 @@ pub extern "C" fn dfabake_output_ptr() -> *const u8 {
 #[no_mangle]
 pub extern "C" fn dfabake_output_len() -> u32 {
     state().output.len() as u32
+}
+
+/// Address of two u32: what `dfabake_output_ptr` and `dfabake_output_len`
+/// would return, updated by every call. The address never changes.
+#[no_mangle]
+pub extern "C" fn dfabake_output_slot() -> *const u32 {
+    state().slot.as_ptr()
 }
