@@ -306,8 +306,9 @@ pub struct MatcherInstance {
     run: TypedFunc<(u32, u32), i32>,
     output_ptr: TypedFunc<(), u32>,
     output_len: TypedFunc<(), u32>,
-    /// Where the module keeps the output's pointer and length (two u32),
-    /// when it exports `dfabake_output_slot`: read there, not by two calls.
+    /// Where the module keeps the output's pointer and length, then its
+    /// input buffer's (four u32), when it exports `dfabake_output_slot`:
+    /// read there, not by calls, and inputs that fit go straight in.
     output_slot: Option<usize>,
     deadline_ticks: Option<u64>,
     last_count: usize,
@@ -363,17 +364,30 @@ impl MatcherInstance {
         Ok(me)
     }
 
+    /// Word `i` of the module's output slot, if it has one.
+    fn slot_word(&self, i: usize) -> Option<Result<usize>> {
+        let at = self.output_slot? + 4 * i;
+        let data = self.memory.data(&self.store);
+        Some(
+            data.get(at..at + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+                .context("output slot out of bounds"),
+        )
+    }
+
+    /// The module's input buffer and its size, as its slot says (a zero
+    /// size before the first `dfabake_input`).
+    fn slot_input(&self) -> Option<(usize, usize)> {
+        match (self.slot_word(2)?, self.slot_word(3)?) {
+            (Ok(ptr), Ok(size)) => Some((ptr, size)),
+            _ => None,
+        }
+    }
+
     fn output_string(&mut self) -> Result<String> {
-        let (ptr, len) = match self.output_slot {
-            Some(at) => {
-                let data = self.memory.data(&self.store);
-                let word = |i: usize| -> Result<usize> {
-                    let b = data.get(at + 4 * i..at + 4 * i + 4).context("output slot out of bounds")?;
-                    Ok(u32::from_le_bytes(b.try_into().unwrap()) as usize)
-                };
-                (word(0)?, word(1)?)
-            }
-            None => (
+        let (ptr, len) = match (self.slot_word(0), self.slot_word(1)) {
+            (Some(ptr), Some(len)) => (ptr?, len?),
+            _ => (
                 self.output_ptr
                     .call(&mut self.store, ())
                     .wctx("calling dfabake_output_ptr")? as usize,
@@ -403,10 +417,13 @@ impl MatcherInstance {
             self.store.set_epoch_deadline(ticks);
         }
         let len = u32::try_from(input.len()).map_err(|_| MatchError::TooLarge)?;
-        let ptr = self
-            .input
-            .call(&mut self.store, len)
-            .map_err(MatchError::from_wasmtime)? as usize;
+        let ptr = match self.slot_input() {
+            Some((ptr, size)) if input.len() <= size => ptr,
+            _ => self
+                .input
+                .call(&mut self.store, len)
+                .map_err(MatchError::from_wasmtime)? as usize,
+        };
         self.memory
             .data_mut(&mut self.store)
             .get_mut(ptr..ptr + input.len())
