@@ -382,3 +382,82 @@ fn large_inputs_through_one_instance() {
             .unwrap_or_else(|why| panic!("round {round} ({kib} KiB): {why}"));
     }
 }
+
+/// Rules whose matches start with their literal run their DFA anchored at
+/// each occurrence: a later occurrence may match where an earlier one does
+/// not, leading assertions are judged on the bytes before the occurrence
+/// (Unicode `\b` there, or after a literal ending in a non-ASCII letter,
+/// gives up on non-ASCII look-behind), case-insensitive
+/// and Kelvin-sign variants, ASCII-widened classes on non-ASCII input.
+#[test]
+fn anchored_literal_rules() {
+    let patterns: &[(&str, &str)] = &[
+        (r"bot\d+", ""),
+        (r"Bot[-_]?x", "i"),
+        (r"^bot", ""),
+        (r"^bot\d", "m"),
+        (r"\bbot\b", ""),
+        (r"\bbote\w", ""),
+        (r"(?-u:\b)bot=", ""),
+        (r"kbot\s\d", "i"),
+        (r"\(bot[^;)]*;", ""),
+        (r"bot$", ""),
+        (r"(?:abc|xyz)\d", ""),
+        (r"aab\d", ""),
+        (r"botЖ\b", ""),
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, (p, f))| {
+            let mut r = RuleSpec::new(RuleId::Int(i as i64), p);
+            r.flags = f.to_string();
+            r
+        })
+        .collect();
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "test").unwrap();
+    assert_eq!(compiled.paths.anchored.len(), rules.len(), "every rule takes the anchored path");
+    // Those made of a literal and a rest run only the rest's DFA (shared by
+    // rules with the same rest), after the literal.
+    let after: Vec<usize> = compiled.paths.after_literal.clone();
+    assert_eq!(after, vec![0, 1, 2, 7, 8, 9, 10, 11, 12], "rules run after their literal");
+    let inputs: &[&[u8]] = &[
+        b"botx bot12",
+        b"xbot1",
+        b"BOT_x and bot-x",
+        b"bot",
+        b"a\nbot7",
+        b"xbot bot",
+        "ébote1 bote2".as_bytes(),
+        "ébote1".as_bytes(),
+        "éboteé".as_bytes(),
+        b"abot= bot=",
+        "\u{212A}BOT 7".as_bytes(),
+        "kbot\u{2003}7".as_bytes(),
+        b"(bot) (bot x; y",
+        b"bot bot",
+        b"abcx xyz9",
+        b"aaab1",
+        b"bot\xFFbot3",
+        "botЖa botЖ".as_bytes(),
+        "botЖж".as_bytes(),
+    ];
+    for cfg in [Config::default(), Config { dfa_kind: DfaKind::Sparse, ..Config::default() }] {
+        let oracle = Oracle::new(&rules);
+        let mut wasm = Wasm::new(&rules, &cfg).unwrap();
+        for hay in inputs {
+            compare(&mut wasm, &oracle, hay)
+                .unwrap_or_else(|why| panic!("{cfg:?} {:?}: {why}", String::from_utf8_lossy(hay)));
+        }
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let one = std::slice::from_ref(rule);
+        let oracle = Oracle::new(one);
+        let mut wasm = Wasm::new(one, &Config::default()).unwrap();
+        for hay in inputs {
+            compare(&mut wasm, &oracle, hay).unwrap_or_else(|why| {
+                panic!("rule {i} {:?} on {:?}: {why}", rule.pattern, String::from_utf8_lossy(hay))
+            });
+        }
+    }
+}

@@ -223,9 +223,9 @@ fn report(f: &Figures) -> String {
     let mut s = String::new();
     s += &format!("### {}: {} rules, {} inputs\n\n", f.name, f.rules, f.inputs);
     s += &format!(
-        "Rule paths: {} decided by the literal prefilter alone, {} prefiltered DFAs, {} in always-run shards; \
-         {} ASCII-widened, {} approximate; {} distinct literals; {} shard DFAs.\n\n",
-        count("literal"), count("prefiltered"), count("always"), count("ascii_widened"), count("approximate"),
+        "Rule paths: {} decided by the literal prefilter alone, {} prefiltered DFAs ({} of them anchored at the literal), \
+         {} in always-run shards; {} ASCII-widened, {} approximate; {} distinct literals; {} shard DFAs.\n\n",
+        count("literal"), count("prefiltered"), count("anchored"), count("always"), count("ascii_widened"), count("approximate"),
         f.paths["prefilter_literals"], f.shards
     );
     s += "| | dfabake | Hyperscan 5.4 (PyPI wheel) | `regex` crate at start |\n|---|---:|---:|---:|\n";

@@ -303,6 +303,7 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
                 "unicode_word_boundary": s.may_quit(),
                 "approximate": s.needs_confirm(),
                 "triggered": s.is_triggered(),
+                "anchored": s.is_anchored(),
                 "ascii_widened": s.is_ascii_widened(),
             })
         })

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dfabake_matcher::format::{
-    DatabaseWriter, DfaKind, RuleEntry, SHARD_ASCII_EXACT, SHARD_CONFIRM, SHARD_MAY_QUIT,
-    SHARD_TRIGGERED,
+    DatabaseWriter, DfaKind, RuleEntry, SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_ASCII_EXACT,
+    SHARD_AT_START, SHARD_CONFIRM, SHARD_MAY_QUIT, SHARD_TRIGGERED,
 };
 use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
@@ -131,6 +131,11 @@ pub struct ShardReport {
     pub approximate: bool,
     /// The DFA runs only when the prefilter finds one of its rule's literals.
     pub triggered: bool,
+    /// The DFA runs anchored at each occurrence of its rule's literals.
+    pub anchored: bool,
+    /// The DFA holds the rule's part after its literal and runs where an
+    /// occurrence ends.
+    pub after_literal: bool,
     /// The DFA is built from the rules' ASCII-widened form: exact on ASCII
     /// input, confirmed by the exact engine on other input.
     pub ascii_widened: bool,
@@ -143,6 +148,12 @@ pub struct RulePaths {
     pub literal: Vec<usize>,
     /// Own DFA, run when the prefilter finds one of the rule's literals.
     pub prefiltered: Vec<usize>,
+    /// Of `prefiltered`: every match starts with one of the rule's
+    /// literals, so the DFA runs anchored at each occurrence.
+    pub anchored: Vec<usize>,
+    /// Of `anchored`: the rule is one of its literals followed by a rest,
+    /// and only the rest's DFA runs, where the occurrence ends.
+    pub after_literal: Vec<usize>,
     /// In a shard that runs on every input (no usable literal).
     pub always: Vec<usize>,
     /// DFA built from the ASCII-widened rule (exact on ASCII input).
@@ -187,6 +198,8 @@ impl Compiled {
         serde_json::json!({
             "literal": entry(&p.literal),
             "prefiltered": entry(&p.prefiltered),
+            "anchored": entry(&p.anchored),
+            "after_literal": entry(&p.after_literal),
             "always": entry(&p.always),
             "ascii_widened": entry(&p.ascii_widened),
             "approximate": entry(&self.approximate),
@@ -279,18 +292,20 @@ pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
 }
 
 /// What a rule's DFA is built from: a HIR (never printed and re-parsed: the
-/// printed form of a rewritten HIR is not always faithful), and its Debug
-/// text, which keys the shard cache.
+/// printed form of a rewritten HIR is not always faithful), whether the DFA
+/// is searched anchored ([`Plan::Anchored`]: anchored start states only) or
+/// unanchored, and a text of both, which keys the shard cache.
 #[derive(Clone, Debug)]
 struct DfaSource {
     hir: Hir,
+    anchored: bool,
     key: String,
 }
 
 impl DfaSource {
-    fn new(hir: Hir) -> DfaSource {
-        let key = format!("{hir:?}");
-        DfaSource { hir, key }
+    fn new(hir: Hir, anchored: bool) -> DfaSource {
+        let key = if anchored { format!("anchored {hir:?}") } else { format!("{hir:?}") };
+        DfaSource { hir, anchored, key }
     }
 }
 
@@ -310,7 +325,7 @@ fn dfa_error(e: dense::BuildError) -> DfaError {
     }
 }
 
-fn build_dfa(hirs: &[&Hir], cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
+fn build_dfa(hirs: &[&Hir], anchored: bool, cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
     let nfa = thompson::Compiler::new()
         .configure(
             thompson::Config::new()
@@ -323,7 +338,10 @@ fn build_dfa(hirs: &[&Hir], cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError
         .configure(
             dense::Config::new()
                 .match_kind(MatchKind::All)
-                .start_kind(StartKind::Unanchored)
+                // An anchored DFA lacks the unanchored `.*?` prefix: fewer
+                // states, and a search stops where the match can no longer
+                // start at the literal.
+                .start_kind(if anchored { StartKind::Anchored } else { StartKind::Unanchored })
                 .unicode_word_boundary(true)
                 .dfa_size_limit(Some(cfg.max_dfa_bytes))
                 .determinize_size_limit(Some(cfg.max_dfa_bytes)),
@@ -374,6 +392,10 @@ fn build_shards(
     let pending = Mutex::new(queue.lock().unwrap().len());
     let built = Mutex::new(Vec::new());
     let too_big = Mutex::new(Vec::new());
+    // DFAs compiled in this build by key: many rules share the same rest
+    // after their literal (`/\d`), which is compiled once.
+    // A copy counts as cached when the original came from the cache.
+    let compiled: Mutex<std::collections::HashMap<String, (DfaKind, Vec<u8>, bool)>> = Mutex::default();
     let threads = if cfg.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -393,22 +415,36 @@ fn build_shards(
                 let keys: Vec<&str> = chunk.iter().map(|&p| sources[p].key.as_str()).collect();
                 let hirs: Vec<&Hir> = chunk.iter().map(|&p| &sources[p].hir).collect();
                 let key = ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, cfg.max_dfa_bytes);
-                let result = match cache.and_then(|c| c.get(&key)) {
-                    Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, true)),
-                    Some(Entry::TooBig) => Err(None),
-                    None => build_dfa(&hirs, cfg).map(|(k, d)| (k, d, false)).map_err(Some),
+                // Where the DFA came from: compiled now, the shard cache, or
+                // this build, for another shard (from the cache or not).
+                #[derive(PartialEq)]
+                enum From { Built, Cache, ThisBuild(bool) }
+                let known = compiled.lock().unwrap().get(&key).cloned();
+                let result = match known {
+                    Some((kind, dfa, cached)) => Ok((kind, dfa, From::ThisBuild(cached))),
+                    None => match cache.and_then(|c| c.get(&key)) {
+                        Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, From::Cache)),
+                        Some(Entry::TooBig) => Err(None),
+                        None => build_dfa(&hirs, sources[chunk[0]].anchored, cfg)
+                            .map(|(k, d)| (k, d, From::Built))
+                            .map_err(Some),
+                    },
                 };
+                if let Ok((kind, dfa, from @ (From::Built | From::Cache))) = &result {
+                    compiled.lock().unwrap().insert(key.clone(), (*kind, dfa.clone(), *from == From::Cache));
+                }
                 if let Some(c) = cache {
                     match &result {
-                        Ok((kind, dfa, false)) => c.put(&key, &Entry::Dfa(*kind, dfa.clone())),
+                        Ok((kind, dfa, From::Built)) => c.put(&key, &Entry::Dfa(*kind, dfa.clone())),
                         Err(Some(DfaError::SizeLimit)) => c.put(&key, &Entry::TooBig),
                         _ => {}
                     }
                 }
                 let over_limit = |e: &Option<DfaError>| matches!(e, None | Some(DfaError::SizeLimit));
                 match result {
-                    Ok((kind, dfa, cached)) => {
-                        let seconds = if cached { 0.0 } else { t.elapsed().as_secs_f64() };
+                    Ok((kind, dfa, from)) => {
+                        let seconds = if from == From::Built { t.elapsed().as_secs_f64() } else { 0.0 };
+                        let cached = matches!(from, From::Cache | From::ThisBuild(true));
                         built.lock().unwrap().push(BuiltShard {
                             confirm: false, members: chunk, kind, dfa, seconds, cached });
                     }
@@ -470,7 +506,9 @@ fn make_chunks(
     chunks.extend(
         members
             .iter()
-            .filter(|&&p| matches!(prepared[p].plan, Plan::Triggered(_)))
+            .filter(|&&p| {
+                matches!(prepared[p].plan, Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..))
+            })
             .map(|&p| vec![p]),
     );
     chunks
@@ -492,11 +530,18 @@ fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared
     } else {
         Plan::Always
     };
+    // After a literal, the DFA holds only the rest of the rule: the literal
+    // occurrence decided its first part.
+    let (hir, anchored) = match &plan {
+        Plan::AfterLiteral(_, rest, _) => (rest.clone(), true),
+        Plan::Anchored(_) => (hir, true),
+        _ => (hir, false),
+    };
     let widened = crate::relax::ascii_widened(&hir);
     Ok(Prepared {
         input_index,
         ascii_widened: widened.is_some(),
-        dfa: DfaSource::new(widened.unwrap_or(hir)),
+        dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
         effective,
         exact_program,
         unicode_word_boundary,
@@ -574,7 +619,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     for (p, why) in too_big {
         match crate::relax::widened_hir(&prepared[p].dfa.hir) {
             Some(w) => {
-                widened[p] = DfaSource::new(w);
+                widened[p] = DfaSource::new(w, prepared[p].dfa.anchored);
                 confirm_members.push(p);
             }
             None => too_big_rows.push((p, why)),
@@ -647,6 +692,15 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 }
             }
             Plan::Triggered(_) => paths.prefiltered.push(prep.input_index),
+            Plan::Anchored(_) => {
+                paths.prefiltered.push(prep.input_index);
+                paths.anchored.push(prep.input_index);
+            }
+            Plan::AfterLiteral(..) => {
+                paths.prefiltered.push(prep.input_index);
+                paths.anchored.push(prep.input_index);
+                paths.after_literal.push(prep.input_index);
+            }
             Plan::Always => paths.always.push(prep.input_index),
         }
         if prep.ascii_widened && !matches!(prep.plan, Plan::Complete(_)) {
@@ -668,9 +722,12 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         let uwb = s.members.iter().any(|&p| prepared[p].unicode_word_boundary);
         let wide = s.members.iter().any(|&p| prepared[p].ascii_widened);
         let trigger = match &prepared[s.members[0]].plan {
-            Plan::Triggered(lits) => Some(lits.clone()),
+            Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => Some(lits.clone()),
             _ => None,
         };
+        let anchored = s.members.iter().all(|&p| prepared[p].dfa.anchored);
+        let after_literal = s.members.iter().all(|&p| matches!(prepared[p].plan, Plan::AfterLiteral(..)));
+        let at_start = s.members.iter().all(|&p| matches!(prepared[p].plan, Plan::AfterLiteral(_, _, true)));
         db_estimate += s.dfa.len();
         shards.push(ShardReport {
             rules: rules.len(),
@@ -681,6 +738,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             cached: s.cached,
             approximate: s.confirm,
             triggered: trigger.is_some(),
+            anchored,
+            after_literal,
             ascii_widened: wide,
         });
         let flags = [
@@ -688,6 +747,9 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
             (s.confirm, SHARD_CONFIRM),
             (trigger.is_some(), SHARD_TRIGGERED),
             (wide, SHARD_ASCII_EXACT),
+            (anchored, SHARD_ANCHORED),
+            (after_literal, SHARD_AFTER_LITERAL),
+            (at_start, SHARD_AT_START),
         ]
         .iter()
         .filter(|(on, _)| *on)

@@ -8,6 +8,13 @@
 //! * [`Plan::Complete`]: the rule *is* a finite set of literals
 //!   (`Googlebot`, `(?i)bingbot|msnbot`): an occurrence decides it, no DFA;
 //! * [`Plan::Triggered`]: its DFA runs only on inputs holding a literal;
+//! * [`Plan::Anchored`]: the same, and every match *starts* with one of the
+//!   literals (`Googlebot/\d`, `^name`, `\(name[^;)]*;`), so its DFA runs
+//!   anchored at each occurrence instead of over the whole input;
+//! * [`Plan::AfterLiteral`]: the rule is one of its literals followed by a
+//!   rest (`name/\d+`: `name/`, then `\d+`): the literal occurrence itself
+//!   decides the first part, and only the rest's DFA runs, anchored where
+//!   the occurrence ends;
 //! * [`Plan::Always`]: no literal of at least [`KEY_LEN`] bytes is required
 //!   (`\d{3}-\d{4}`, `^ab`): its shard runs on every input.
 //!
@@ -17,7 +24,7 @@
 //! per variant, so no match is ever missed.
 
 use dfabake_matcher::prefilter::{Literal, KEY_LEN};
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// Most literals one rule may contribute; more mean a weak filter.
 const MAX_LITERALS: usize = 64;
@@ -33,6 +40,16 @@ pub enum Plan {
     Complete(Vec<Literal>),
     /// Every match contains one of these literals; the rule's DFA confirms.
     Triggered(Vec<Literal>),
+    /// Every match starts where one of these literals starts (zero-width
+    /// assertions aside): the rule's DFA confirms, anchored at each
+    /// occurrence.
+    Anchored(Vec<Literal>),
+    /// Every match is one of these literals (each occurrence is exactly
+    /// what the rule's first part accepts) followed by a match of the HIR:
+    /// its DFA runs anchored where an occurrence ends. With `true`, the
+    /// rule starts with `^` (or `\A`): only an occurrence at the input's
+    /// start counts.
+    AfterLiteral(Vec<Literal>, Hir, bool),
     /// No usable literal: the rule's shard runs on every input.
     Always,
 }
@@ -187,6 +204,61 @@ fn required(h: &Hir) -> Option<Vec<Piece>> {
     }
 }
 
+/// A set of literals such that every match of `h` starts with one of them,
+/// leading zero-width assertions (`^`, `\b`) aside: an anchored search at
+/// the literal's start checks those against the bytes before it.
+fn prefixes(h: &Hir) -> Option<Vec<Piece>> {
+    match h.kind() {
+        HirKind::Capture(c) => prefixes(&c.sub),
+        // Every match of `X{n,}` (n ≥ 1) starts with a match of `X`.
+        HirKind::Repetition(r) if r.min >= 1 => best(language(h), prefixes(&r.sub)),
+        HirKind::Alternation(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(prefixes(x)?);
+            }
+            (all.len() <= MAX_LITERALS).then_some(all)
+        }
+        HirKind::Concat(xs) => {
+            let mut rest = xs.iter().skip_while(|x| matches!(x.kind(), HirKind::Look(_)));
+            let first = rest.next()?;
+            let Some(mut run) = language(first) else { return prefixes(first) };
+            // The run of finite languages from the start, as long as it
+            // stays a small set: each longer run is also a prefix set.
+            let mut found = Some(run.clone());
+            for next in rest {
+                match language(next).and_then(|n| cross(&run, &n)) {
+                    Some(longer) => {
+                        run = longer;
+                        found = best(found, Some(run.clone()));
+                    }
+                    None => break,
+                }
+            }
+            found
+        }
+        _ => language(h),
+    }
+}
+
+/// When `h` is a run of parts with finite languages, compared exactly by
+/// the literals `chosen` (the run's whole language, no assertion in it and
+/// none before it but `^`/`\A`), followed by the rest: that rest, and
+/// whether the rule starts with `^`.
+fn rest_after(h: &Hir, chosen: &[Literal]) -> Option<(Hir, bool)> {
+    let HirKind::Concat(xs) = h.kind() else { return None };
+    let is_start = |x: &Hir| matches!(x.kind(), HirKind::Look(Look::Start));
+    let skip = xs.iter().take_while(|x| is_start(x)).count();
+    let mut run = vec![Piece { bytes: vec![], case_insensitive: false, exact: true }];
+    for (j, x) in xs.iter().enumerate().skip(skip) {
+        run = cross(&run, &language(x)?)?;
+        if run.iter().all(|p| p.exact) && finish(run.clone()) == chosen {
+            return Some((Hir::concat(xs[j + 1..].to_vec()), skip > 0));
+        }
+    }
+    None
+}
+
 fn finish(set: Vec<Piece>) -> Vec<Literal> {
     let mut lits: Vec<Literal> = set
         .into_iter()
@@ -209,7 +281,10 @@ fn finish(set: Vec<Piece>) -> Vec<Literal> {
 /// use dfabake::literals::{plan, Plan};
 /// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
 /// assert!(matches!(plan(&parse("Googlebot")), Plan::Complete(_)));
-/// assert!(matches!(plan(&parse(r"(?i)bingbot/\d+")), Plan::Triggered(_)));
+/// assert!(matches!(plan(&parse(r"(?i)bingbot/\d+")), Plan::AfterLiteral(..)));
+/// assert!(matches!(plan(&parse(r"^bingbot/\d+")), Plan::AfterLiteral(_, _, true)));
+/// assert!(matches!(plan(&parse(r"\bbingbot/\d+")), Plan::Anchored(_)));
+/// assert!(matches!(plan(&parse(r"\d+ bingbot")), Plan::Triggered(_)));
 /// assert_eq!(plan(&parse(r"^\d+$")), Plan::Always);
 /// ```
 pub fn plan(hir: &Hir) -> Plan {
@@ -220,7 +295,18 @@ pub fn plan(hir: &Hir) -> Plan {
         }
     }
     match required(hir) {
-        Some(set) if usable(&set) => Plan::Triggered(finish(set)),
+        Some(set) if usable(&set) => match prefixes(hir) {
+            // A prefix set as selective as the best set lets the DFA start
+            // at the occurrence instead of reading the whole input.
+            Some(pre) if usable(&pre) && score(&pre).0 >= score(&set).0 => {
+                let lits = finish(pre);
+                match rest_after(hir, &lits) {
+                    Some((rest, at_start)) => Plan::AfterLiteral(lits, rest, at_start),
+                    None => Plan::Anchored(lits),
+                }
+            }
+            _ => Plan::Triggered(finish(set)),
+        },
         _ => Plan::Always,
     }
 }
@@ -235,7 +321,7 @@ mod tests {
 
     fn lits(plan: Plan) -> Vec<(String, bool)> {
         match plan {
-            Plan::Complete(l) | Plan::Triggered(l) => l
+            Plan::Complete(l) | Plan::Triggered(l) | Plan::Anchored(l) | Plan::AfterLiteral(l, ..) => l
                 .into_iter()
                 .map(|l| (String::from_utf8(l.bytes).unwrap(), l.case_insensitive))
                 .collect(),
@@ -265,8 +351,8 @@ mod tests {
 
     #[test]
     fn mixed_case_sensitivity_is_a_filter_not_a_decision() {
-        assert!(matches!(plan(&parse("Bot(?i:x)y")), Plan::Triggered(_)));
-        assert!(matches!(plan(&parse("bot-(?i:abc)")), Plan::Triggered(_)));
+        assert!(matches!(plan(&parse("Bot(?i:x)y")), Plan::Anchored(_)));
+        assert!(matches!(plan(&parse("bot-(?i:abc)")), Plan::Anchored(_)));
         assert!(matches!(plan(&parse("123(?i:abc)")), Plan::Complete(_)));
     }
 
@@ -282,10 +368,36 @@ mod tests {
     }
 
     #[test]
+    fn prefix_literals_anchor_the_dfa() {
+        let lit = |b: &str| Literal { bytes: b.as_bytes().to_vec(), case_insensitive: false };
+        // Leading assertions are checked by the DFA itself at the literal.
+        assert_eq!(plan(&parse(r"^Googlebot/\d")), Plan::AfterLiteral(vec![lit("Googlebot/")], parse(r"\d"), true));
+        assert_eq!(plan(&parse(r"(?m)^Googlebot/\d")), Plan::Anchored(vec![lit("Googlebot/")]));
+        assert_eq!(plan(&parse(r"\bbot\w")), Plan::Anchored(vec![lit("bot")]));
+        assert_eq!(plan(&parse(r"\(name[^;)]*;")), Plan::AfterLiteral(vec![lit("(name")], parse(r"[^;)]*;"), false));
+        assert_eq!(
+            plan(&parse(r"(?:Google|Bing)bot\d")),
+            Plan::AfterLiteral(vec![lit("Bingbot"), lit("Googlebot")], parse(r"\d"), false)
+        );
+        // An inexact literal (case-sensitive letters compared without
+        // case) only says where to start: the DFA reads it again.
+        assert!(matches!(plan(&parse(r"Bot(?i:x)\d")), Plan::Anchored(_)));
+        // A literal as long as the rule's: nothing after it to run.
+        assert_eq!(plan(&parse(r"name\b")), Plan::AfterLiteral(vec![lit("name")], parse(r"\b"), false));
+        assert_eq!(plan(&parse(r"(?:abc\d|xyz\s)+")), Plan::Anchored(vec![lit("abc"), lit("xyz")]));
+        // Something may come before the literal: not anchored.
+        assert_eq!(plan(&parse(r"\d+ Googlebot")), Plan::Triggered(vec![lit(" Googlebot")]));
+        assert_eq!(plan(&parse(r"(?:\d|x)Googlebot\d")), Plan::Triggered(vec![lit("Googlebot")]));
+        assert_eq!(plan(&parse(r"(?:^|x)Googlebot\d")), Plan::Triggered(vec![lit("Googlebot")]));
+        // A longer literal later beats a short one at the start.
+        assert_eq!(plan(&parse(r"abc\d+Googlebot")), Plan::Triggered(vec![lit("Googlebot")]));
+    }
+
+    #[test]
     fn no_literal_means_always() {
         assert_eq!(plan(&parse(r"\d{3}-\d{4}")), Plan::Always);
         assert_eq!(plan(&parse(r"ab|cde")), Plan::Always);
         assert_eq!(plan(&parse(r"(?:abc)?x")), Plan::Always);
-        assert_eq!(plan(&parse(r"\babc\b")), Plan::Triggered(vec![Literal { bytes: b"abc".to_vec(), case_insensitive: false }]));
+        assert_eq!(plan(&parse(r"\babc\b")), Plan::Anchored(vec![Literal { bytes: b"abc".to_vec(), case_insensitive: false }]));
     }
 }

@@ -306,6 +306,10 @@ pub struct MatcherInstance {
     run: TypedFunc<(u32, u32), i32>,
     output_ptr: TypedFunc<(), u32>,
     output_len: TypedFunc<(), u32>,
+    /// Where the module keeps the output's pointer and length, then its
+    /// input buffer's (four u32), when it exports `dfabake_output_slot`:
+    /// read there, not by calls, and inputs that fit go straight in.
+    output_slot: Option<usize>,
     deadline_ticks: Option<u64>,
     last_count: usize,
 }
@@ -346,9 +350,13 @@ impl MatcherInstance {
                 .wctx("export dfabake_output_len")?,
             store,
             memory,
+            output_slot: None,
             deadline_ticks,
             last_count: 0,
         };
+        if let Ok(slot) = instance.get_typed_func::<(), u32>(&mut me.store, "dfabake_output_slot") {
+            me.output_slot = Some(slot.call(&mut me.store, ()).wctx("calling dfabake_output_slot")? as usize);
+        }
         let code = init.call(&mut me.store, ()).wctx("calling dfabake_init")?;
         if code != 0 {
             bail!("dfabake_init failed: {}", me.output_string()?);
@@ -356,20 +364,46 @@ impl MatcherInstance {
         Ok(me)
     }
 
+    /// Word `i` of the module's output slot, if it has one.
+    fn slot_word(&self, i: usize) -> Option<Result<usize>> {
+        let at = self.output_slot? + 4 * i;
+        let data = self.memory.data(&self.store);
+        Some(
+            data.get(at..at + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+                .context("output slot out of bounds"),
+        )
+    }
+
+    /// The module's input buffer and its size, as its slot says (a zero
+    /// size before the first `dfabake_input`).
+    fn slot_input(&self) -> Option<(usize, usize)> {
+        match (self.slot_word(2)?, self.slot_word(3)?) {
+            (Ok(ptr), Ok(size)) => Some((ptr, size)),
+            _ => None,
+        }
+    }
+
     fn output_string(&mut self) -> Result<String> {
-        let ptr = self
-            .output_ptr
-            .call(&mut self.store, ())
-            .wctx("calling dfabake_output_ptr")? as usize;
-        let len = self
-            .output_len
-            .call(&mut self.store, ())
-            .wctx("calling dfabake_output_len")? as usize;
+        let (ptr, len) = match (self.slot_word(0), self.slot_word(1)) {
+            (Some(ptr), Some(len)) => (ptr?, len?),
+            _ => (
+                self.output_ptr
+                    .call(&mut self.store, ())
+                    .wctx("calling dfabake_output_ptr")? as usize,
+                self.output_len
+                    .call(&mut self.store, ())
+                    .wctx("calling dfabake_output_len")? as usize,
+            ),
+        };
         let data = self.memory.data(&self.store);
         let bytes = data
             .get(ptr..ptr + len)
             .context("output buffer out of bounds")?;
-        Ok(String::from_utf8_lossy(bytes).into_owned())
+        // Answers are UTF-8 (a module that broke that gets U+FFFD): the
+        // checked copy is the fast path.
+        Ok(String::from_utf8(bytes.to_vec())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
     /// Matches one input and returns the JSON array of matches (see
@@ -383,10 +417,13 @@ impl MatcherInstance {
             self.store.set_epoch_deadline(ticks);
         }
         let len = u32::try_from(input.len()).map_err(|_| MatchError::TooLarge)?;
-        let ptr = self
-            .input
-            .call(&mut self.store, len)
-            .map_err(MatchError::from_wasmtime)? as usize;
+        let ptr = match self.slot_input() {
+            Some((ptr, size)) if input.len() <= size => ptr,
+            _ => self
+                .input
+                .call(&mut self.store, len)
+                .map_err(MatchError::from_wasmtime)? as usize,
+        };
         self.memory
             .data_mut(&mut self.store)
             .get_mut(ptr..ptr + input.len())

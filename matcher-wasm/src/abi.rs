@@ -11,7 +11,11 @@
 //! 4. per input: `dfabake_input(len) -> ptr`, copy `len` input bytes to `ptr`,
 //!    then `dfabake_match(mode, len) -> i32` with mode 0 = any, 1 = all,
 //!    2 = first. The JSON array of matches is then at `dfabake_output_ptr()`,
-//!    `dfabake_output_len()` bytes long.
+//!    `dfabake_output_len()` bytes long. Those two are also kept, after
+//!    every call, as two u32 at the address `dfabake_output_slot()` returns
+//!    (fixed for the instance's life), followed by the input buffer's
+//!    address and size: a host that reads them there, and writes an input
+//!    that fits straight into that buffer, makes one call an input.
 //!
 //! Negative results are errors, and the output buffer then holds a UTF-8
 //! message: -1 no or bad database, -2 unknown mode, -3 input length larger
@@ -34,6 +38,15 @@ struct State {
     input: Vec<u8>,
     output: Vec<u8>,
     scratch: Vec<u32>,
+    /// Where `output` is and how long, then where `input` is and how long:
+    /// see `dfabake_output_slot`.
+    slot: [u32; 4],
+}
+
+impl State {
+    fn output_changed(&mut self) {
+        self.slot[..2].copy_from_slice(&[self.output.as_ptr() as u32, self.output.len() as u32]);
+    }
 }
 
 struct Global(UnsafeCell<State>);
@@ -45,6 +58,7 @@ static STATE: Global = Global(UnsafeCell::new(State {
     input: Vec::new(),
     output: Vec::new(),
     scratch: Vec::new(),
+    slot: [0; 4],
 }));
 
 fn state() -> &'static mut State {
@@ -55,6 +69,7 @@ fn state() -> &'static mut State {
 fn fail(st: &mut State, code: i32, msg: &str) -> i32 {
     st.output.clear();
     st.output.extend_from_slice(msg.as_bytes());
+    st.output_changed();
     code
 }
 
@@ -105,8 +120,12 @@ pub extern "C" fn dfabake_rule_count() -> u32 {
 #[no_mangle]
 pub extern "C" fn dfabake_input(len: u32) -> *mut u8 {
     let st = state();
-    st.input.clear();
-    st.input.resize(len as usize, 0);
+    // Never shrinks: a host may reuse the buffer for any input that fits
+    // (its address and size are in the output slot).
+    if st.input.len() < len as usize {
+        st.input.resize(len as usize, 0);
+    }
+    st.slot[2..].copy_from_slice(&[st.input.as_ptr() as u32, st.input.len() as u32]);
     st.input.as_mut_ptr()
 }
 
@@ -131,6 +150,7 @@ pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
         &mut st.scratch,
         &mut st.output,
     );
+    st.output_changed();
     n as i32
 }
 
@@ -144,4 +164,13 @@ pub extern "C" fn dfabake_output_ptr() -> *const u8 {
 #[no_mangle]
 pub extern "C" fn dfabake_output_len() -> u32 {
     state().output.len() as u32
+}
+
+/// Address of four u32: what `dfabake_output_ptr` and `dfabake_output_len`
+/// would return, updated by every call, then the address and size of the
+/// input buffer (zero before the first `dfabake_input`), which stays valid
+/// until a `dfabake_input` asks for more. The address never changes.
+#[no_mangle]
+pub extern "C" fn dfabake_output_slot() -> *const u32 {
+    state().slot.as_ptr()
 }

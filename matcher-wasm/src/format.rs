@@ -13,12 +13,15 @@
 //! rule lists    u32 rule indices of each shard, ascending
 //! strings       UTF-8: each rule's id and payload as JSON text, and its pattern;
 //!               then each rule's exact program (see [`crate::exact`])
-//! DFAs          serialized regex-automata DFAs, each 8-aligned
+//! DFAs          serialized regex-automata DFAs, each 8-aligned (shards whose
+//!               DFAs are byte-identical share one copy)
 //! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
 //! ```
 //!
 //! Shards without [`SHARD_TRIGGERED`] run on every input; triggered shards
-//! run only when the prefilter saw one of their literals.
+//! run only when the prefilter saw one of their literals. A triggered shard
+//! with [`SHARD_ANCHORED`] runs anchored, at each place where one of its
+//! literals starts, instead of over the whole input.
 //!
 //! The checksum is XXH3-64 over the whole database with the checksum field
 //! read as zero. It is verified once per module (by the builder after baking
@@ -46,7 +49,7 @@ use alloc::vec::Vec;
 use core::cell::OnceCell;
 use core::fmt;
 
-use regex_automata::dfa::{dense, sparse};
+use regex_automata::dfa::{dense, sparse, StartKind};
 
 use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
 
@@ -82,6 +85,25 @@ pub const SHARD_TRIGGERED: u32 = 4;
 /// non-ASCII character). It is exact on ASCII input and over-approximates
 /// on other input, where the matcher confirms its candidates exactly.
 pub const SHARD_ASCII_EXACT: u32 = 8;
+
+/// Shard flag (only with [`SHARD_TRIGGERED`]): every match of the shard's
+/// rules starts where one of their literals starts, so the DFA (built with
+/// anchored start states) runs anchored at each occurrence the prefilter
+/// reports, reading only as far as the match or its dead state, never the
+/// whole input.
+pub const SHARD_ANCHORED: u32 = 16;
+
+/// Shard flag (only with [`SHARD_ANCHORED`]): the shard's rule is one of its
+/// literals (each occurrence is exactly what the rule's first part accepts)
+/// followed by a rest, and the DFA holds only that rest: it runs anchored
+/// where each occurrence *ends*. Rules with the same rest (`name/\d`,
+/// `other/\d`) share one DFA's bytes.
+pub const SHARD_AFTER_LITERAL: u32 = 32;
+
+/// Shard flag (only with [`SHARD_AFTER_LITERAL`]): the rule starts with `^`
+/// (or `\A`) before its literal, so only an occurrence at the input's start
+/// counts (the DFA of the rest cannot see the assertion).
+pub const SHARD_AT_START: u32 = 64;
 
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,6 +356,22 @@ impl<'a> Shard<'a> {
     pub fn is_triggered(&self) -> bool {
         self.flags & SHARD_TRIGGERED != 0
     }
+    /// Whether the DFA runs anchored at each occurrence of its literals.
+    #[inline]
+    pub fn is_anchored(&self) -> bool {
+        self.flags & SHARD_ANCHORED != 0
+    }
+    /// Whether the DFA runs anchored where each occurrence of its literals
+    /// ends (it holds the rule's part after them).
+    #[inline]
+    pub fn is_after_literal(&self) -> bool {
+        self.flags & SHARD_AFTER_LITERAL != 0
+    }
+    /// Whether only an occurrence at the input's start counts.
+    #[inline]
+    pub fn is_at_start(&self) -> bool {
+        self.flags & SHARD_AT_START != 0
+    }
     /// Whether the DFA is the rules' ASCII-widened form.
     pub fn is_ascii_widened(&self) -> bool {
         self.flags & SHARD_ASCII_EXACT != 0
@@ -516,6 +554,16 @@ impl<'a> Database<'a> {
             let corrupt = |what| FormatError::Corrupt { what, index: i };
             let kind = DfaKind::from_code(read_u32(rec, 0)).ok_or(corrupt("unknown DFA kind"))?;
             let flags = read_u32(rec, 4);
+            if flags & SHARD_ANCHORED != 0 && flags & SHARD_TRIGGERED == 0 {
+                // Only literal occurrences give an anchored DFA its starts.
+                return Err(corrupt("anchored shard is not triggered"));
+            }
+            if flags & SHARD_AFTER_LITERAL != 0 && flags & SHARD_ANCHORED == 0 {
+                return Err(corrupt("after-literal shard is not anchored"));
+            }
+            if flags & SHARD_AT_START != 0 && flags & SHARD_AFTER_LITERAL == 0 {
+                return Err(corrupt("at-start shard is not after-literal"));
+            }
             let (dfa_off, dfa_len) = (read_u32(rec, 8) as usize, read_u32(rec, 12) as usize);
             let (list_off, list_len) = (read_u32(rec, 16) as usize, read_u32(rec, 20) as usize);
             if dfa_off % DFA_ALIGN != 0 || dfa_off.saturating_add(dfa_len) > bytes.len() {
@@ -558,6 +606,21 @@ impl<'a> Database<'a> {
                 };
                 if patterns != list_len {
                     return Err(corrupt("DFA pattern count differs from shard rule count"));
+                }
+                let start_kind = match &checked {
+                    ShardDfa::Dense(d) => d.start_kind(),
+                    ShardDfa::Sparse(d) => d.start_kind(),
+                };
+                let (anchored, unanchored) = match start_kind {
+                    StartKind::Both => (true, true),
+                    StartKind::Anchored => (true, false),
+                    StartKind::Unanchored => (false, true),
+                };
+                if flags & SHARD_ANCHORED != 0 && !anchored {
+                    return Err(corrupt("anchored shard's DFA has no anchored start states"));
+                }
+                if flags & SHARD_ANCHORED == 0 && !unanchored {
+                    return Err(corrupt("unanchored shard's DFA has no unanchored start states"));
                 }
                 let _ = dfa.set(checked);
             }
@@ -625,6 +688,20 @@ impl<'a> Database<'a> {
             pattern: self.str(r.pattern),
             exact: self.string(r.exact),
         }
+    }
+
+    /// The id and payload of rule `i` as the JSON bytes stored, without
+    /// the UTF-8 check of [`Database::rule`]: answers write them out as
+    /// they are, and [`Database::from_bytes`] checked them once.
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.rule_count()`.
+    #[inline]
+    pub fn rule_json(&self, i: usize) -> (&'a [u8], Option<&'a [u8]>) {
+        let r = self.rule_record(i);
+        let payload = (r.payload.1 != 0).then(|| self.string(r.payload));
+        (self.string(r.id), payload)
     }
 
     /// The shards, ordered by their lowest rule index.
@@ -788,11 +865,32 @@ impl DatabaseWriter {
         }
         let mut list_off = lists_off;
         let mut dfa_offsets = Vec::with_capacity(self.shards.len());
-        for s in &self.shards {
+        // Byte-identical DFAs (the same rest after different literals) are
+        // stored once: by length and hash, then compared in full.
+        let mut stored: alloc::collections::BTreeMap<(usize, u64), Vec<usize>> =
+            alloc::collections::BTreeMap::new();
+        let mut copies = Vec::with_capacity(self.shards.len());
+        for (n, s) in self.shards.iter().enumerate() {
+            let same = stored.entry((s.dfa.len(), xxhash_rust::xxh3::xxh3_64(&s.dfa))).or_default();
+            let first = same.iter().copied().find(|&m| self.shards[m].dfa == s.dfa);
+            if first.is_none() {
+                same.push(n);
+            }
+            copies.push(first);
+        }
+        for (n, s) in self.shards.iter().enumerate() {
+            let this_off = match copies[n] {
+                Some(m) => dfa_offsets[m],
+                None => {
+                    let at = dfa_off;
+                    dfa_off = (dfa_off + s.dfa.len()).next_multiple_of(DFA_ALIGN);
+                    at
+                }
+            };
             let rec = [
                 s.kind.code(),
                 s.flags,
-                dfa_off as u32,
+                this_off as u32,
                 s.dfa.len() as u32,
                 list_off as u32,
                 s.rules.len() as u32,
@@ -802,9 +900,8 @@ impl DatabaseWriter {
             for v in rec {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            dfa_offsets.push(dfa_off);
+            dfa_offsets.push(this_off);
             list_off += s.rules.len() * 4;
-            dfa_off = (dfa_off + s.dfa.len()).next_multiple_of(DFA_ALIGN);
         }
         for s in &self.shards {
             for r in &s.rules {
@@ -812,9 +909,11 @@ impl DatabaseWriter {
             }
         }
         out.extend_from_slice(&self.strings);
-        for (s, off) in self.shards.iter().zip(dfa_offsets) {
-            out.resize(off, 0);
-            out.extend_from_slice(&s.dfa);
+        for ((s, off), copy) in self.shards.iter().zip(dfa_offsets).zip(copies) {
+            if copy.is_none() {
+                out.resize(off, 0);
+                out.extend_from_slice(&s.dfa);
+            }
         }
         out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
         if !prefilter.is_empty() {

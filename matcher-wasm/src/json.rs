@@ -30,13 +30,13 @@ fn push_usize(out: &mut Vec<u8>, mut n: usize) {
 
 fn push_rule_head(out: &mut Vec<u8>, db: &Database<'_>, rule: u32) {
     out.extend_from_slice(b"{\"id\":");
-    out.extend_from_slice(db.rule(rule as usize).id_json().as_bytes());
+    out.extend_from_slice(db.rule_json(rule as usize).0);
 }
 
 fn push_payload(out: &mut Vec<u8>, db: &Database<'_>, rule: u32) {
     out.extend_from_slice(b",\"payload\":");
-    let payload = db.rule(rule as usize).payload_json().unwrap_or("null");
-    out.extend_from_slice(payload.as_bytes());
+    let payload = db.rule_json(rule as usize).1.unwrap_or(b"null");
+    out.extend_from_slice(payload);
 }
 
 /// Runs `mode` on `hay` and writes the JSON array of matches to `out`

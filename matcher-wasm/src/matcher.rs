@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use regex_automata::dfa::Automaton;
-use regex_automata::{Input, PatternSet};
+use regex_automata::{Anchored, Input, PatternSet};
 
 use crate::exact::ExactEngine;
 use crate::format::{Database, ShardDfa};
@@ -86,11 +86,16 @@ pub struct FirstMatch {
 
 /// Per-search scratch space: which shards and rules the prefilter triggered.
 struct Scratch {
-    /// Per shard, the search generation that last triggered it.
+    /// Per shard, the search generation that last triggered it (an
+    /// unanchored shard) or whose rule it decided (a one-rule anchored shard).
     stamp: Vec<u32>,
     generation: u32,
-    /// Shards triggered in this search, each once.
+    /// Unanchored shards triggered in this search, each once.
     triggered: Vec<u32>,
+    /// Anchored shards triggered in this search, with where their DFA starts:
+    /// where the literal occurrence starts, or ends for an after-literal
+    /// shard (once per occurrence).
+    anchored: Vec<(u32, usize)>,
     /// Rules that matched by their literals alone (may repeat).
     complete: Vec<u32>,
 }
@@ -136,6 +141,7 @@ impl<'a> Matcher<'a> {
             stamp: alloc::vec![0; db.shards().len()],
             generation: 0,
             triggered: Vec::new(),
+            anchored: Vec::new(),
             complete: Vec::new(),
         };
         Matcher {
@@ -177,6 +183,7 @@ impl<'a> Matcher<'a> {
     /// rules matched by literals alone in `s`.
     fn prefilter(&self, hay: &[u8], s: &mut Scratch) {
         s.triggered.clear();
+        s.anchored.clear();
         s.complete.clear();
         let Some(pf) = self.db.prefilter() else { return };
         s.generation = s.generation.wrapping_add(1);
@@ -184,8 +191,20 @@ impl<'a> Matcher<'a> {
             s.stamp.fill(0);
             s.generation = 1;
         }
-        let Scratch { stamp, generation, triggered, complete } = s;
-        pf.scan(hay, |t| match t {
+        let Scratch { stamp, generation, triggered, anchored, complete } = s;
+        let shards = self.db.shards();
+        pf.scan_at(hay, |t, start, end| match t {
+            Target::Shard(i) if shards[i as usize].is_anchored() => {
+                let shard = &shards[i as usize];
+                if shard.is_after_literal() {
+                    // `^literal…`: an occurrence elsewhere is no match.
+                    if start == 0 || !shard.is_at_start() {
+                        anchored.push((i, end));
+                    }
+                } else {
+                    anchored.push((i, start));
+                }
+            }
             Target::Shard(i) => {
                 if stamp[i as usize] != *generation {
                     stamp[i as usize] = *generation;
@@ -196,16 +215,30 @@ impl<'a> Matcher<'a> {
         });
     }
 
-    /// Whether any rule of shard `si` matches; if so, one that does.
-    fn shard_any(&self, si: u32, hay: &[u8], ascii: bool) -> Option<u32> {
+    /// The input a shard's DFA searches: all of `hay`, or for an anchored
+    /// shard, a match starting exactly at `at` (look-behind still sees the
+    /// bytes before it).
+    #[inline]
+    fn shard_input<'h>(hay: &'h [u8], at: Option<usize>) -> Input<'h> {
+        let input = Input::new(hay);
+        match at {
+            Some(at) => input.range(at..).anchored(Anchored::Yes),
+            None => input,
+        }
+    }
+
+    /// Whether any rule of shard `si` matches (for an anchored shard: a
+    /// match starting at `at`, or, where the exact engine has to decide,
+    /// anywhere); if so, one that does.
+    fn shard_any(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool) -> Option<u32> {
         let shard = &self.db.shards()[si as usize];
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
             let mut candidates = Vec::new();
-            self.shard_matches(si, hay, ascii, &mut candidates);
+            self.shard_matches(si, hay, at, ascii, &mut candidates);
             return candidates.first().copied();
         }
-        let input = Input::new(hay).earliest(true);
+        let input = Self::shard_input(hay, at).earliest(true);
         let found = match shard.dfa() {
             ShardDfa::Dense(d) => d.try_search_fwd(&input),
             ShardDfa::Sparse(d) => d.try_search_fwd(&input),
@@ -221,7 +254,7 @@ impl<'a> Matcher<'a> {
     pub fn find_any(&self, hay: &[u8]) -> Option<u32> {
         let ascii = hay.is_ascii();
         // Shards that run anyway first: a hit there spares the prefilter scan.
-        if let Some(r) = self.always.iter().find_map(|&si| self.shard_any(si, hay, ascii)) {
+        if let Some(r) = self.always.iter().find_map(|&si| self.shard_any(si, hay, None, ascii)) {
             return Some(r);
         }
         let mut s = self.scratch.borrow_mut();
@@ -229,7 +262,12 @@ impl<'a> Matcher<'a> {
         if let Some(&r) = s.complete.first() {
             return Some(r);
         }
-        s.triggered.iter().find_map(|&si| self.shard_any(si, hay, ascii))
+        if let Some(r) = s.triggered.iter().find_map(|&si| self.shard_any(si, hay, None, ascii)) {
+            return Some(r);
+        }
+        s.anchored
+            .iter()
+            .find_map(|&(si, at)| self.shard_any(si, hay, Some(at), ascii))
     }
 
     /// Whether any rule matches anywhere in `hay`.
@@ -237,30 +275,36 @@ impl<'a> Matcher<'a> {
         self.find_any(hay).is_some()
     }
 
-    /// Appends to `out` the matches of one shard, ascending.
-    fn shard_matches(&self, si: u32, hay: &[u8], ascii: bool, out: &mut Vec<u32>) {
+    /// Appends to `out` the matches of one shard, ascending (for an
+    /// anchored shard, of matches starting at `at`). Returns whether the
+    /// shard's rules are decided for the whole input: a one-rule shard that
+    /// matched, or whose rule the exact engine answered.
+    fn shard_matches(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool, out: &mut Vec<u32>) -> bool {
         let shard = &self.db.shards()[si as usize];
         let confirm = shard.needs_confirm_on(ascii);
         if shard.rule_count() == 1 {
             // One rule: the earliest match is enough, no pattern set needed.
             let rule = shard.rule(0);
-            let input = Input::new(hay).earliest(true);
+            let input = Self::shard_input(hay, at).earliest(true);
             let found = match shard.dfa() {
                 ShardDfa::Dense(d) => d.try_search_fwd(&input),
                 ShardDfa::Sparse(d) => d.try_search_fwd(&input),
             };
-            let matched = match found {
-                Ok(hm) => hm.is_some() && (!confirm || self.exact_is_match(rule, hay)),
-                Err(_) => self.exact_is_match(rule, hay),
+            // The exact engine always answers for the whole input.
+            let (matched, decided) = match found {
+                Ok(None) => (false, false),
+                Ok(Some(_)) if confirm => (self.exact_is_match(rule, hay), true),
+                Ok(Some(_)) => (true, true),
+                Err(_) => (self.exact_is_match(rule, hay), true),
             };
             if matched {
                 out.push(rule);
             }
-            return;
+            return decided;
         }
         let mut set = self.set.borrow_mut();
         set.clear();
-        let input = Input::new(hay);
+        let input = Self::shard_input(hay, at);
         let res = match shard.dfa() {
             ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, &mut set),
             ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, &mut set),
@@ -282,6 +326,7 @@ impl<'a> Matcher<'a> {
                 out.extend(shard.rules().filter(|&r| self.exact_is_match(r, hay)));
             }
         }
+        false
     }
 
     /// Every rule that matches anywhere in `hay`, as rule indices in priority
@@ -293,7 +338,14 @@ impl<'a> Matcher<'a> {
         self.prefilter(hay, &mut s);
         out.extend_from_slice(&s.complete);
         for &si in s.triggered.iter().chain(&self.always) {
-            self.shard_matches(si, hay, ascii, out);
+            self.shard_matches(si, hay, None, ascii, out);
+        }
+        let Scratch { stamp, generation, anchored, .. } = &mut *s;
+        for &(si, at) in anchored.iter() {
+            // A one-rule shard decided at one occurrence needs no more runs.
+            if stamp[si as usize] != *generation && self.shard_matches(si, hay, Some(at), ascii, out) {
+                stamp[si as usize] = *generation;
+            }
         }
         out.sort_unstable();
         out.dedup();

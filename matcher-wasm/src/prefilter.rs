@@ -8,21 +8,34 @@
 //! itself, which then needs no DFA at all. Rules with no usable literal live
 //! in shards that run on every input.
 //!
-//! The table is keyed by [`KEY_LEN`] bytes of each literal, ASCII lowercased,
-//! so one probe per input position finds case-sensitive and case-insensitive
-//! literals alike; the literal is then compared in full, case-sensitively or
-//! ASCII-case-insensitively as it was extracted. The key of a literal is its
-//! *anchor*: of all its windows, the one fewest other literals contain, so
-//! that literals sharing a common start (`bot…`, `spider…`) spread over many
-//! slots and text made of common words rarely reaches a full comparison.
+//! Each literal has an *anchor*: of all its windows of [`KEY_LEN`] bytes,
+//! the one fewest other literals contain, so that literals sharing a common
+//! start (`bot…`, `spider…`) spread out and text made of common words rarely
+//! reaches a comparison; it is never a literal's last window when a byte
+//! follows it. Windows are *folded* (see [`fold`]: ASCII letters lowercased),
+//! so one lookup finds case-sensitive and case-insensitive literals alike;
+//! the literal is then compared in full, case-sensitively or
+//! ASCII-case-insensitively as it was extracted.
+//!
+//! Each input position costs a first bit filter keyed by its window; the
+//! few that pass (text sharing 3-byte windows with the literals: names built
+//! from a few syllables, version numbers) meet a second one keyed by the
+//! window and the byte after it, which is also what picks the table slot:
+//! a probe reads only literals whose anchor and next byte both agree. A
+//! literal of [`KEY_LEN`] bytes has no next byte and is listed under every
+//! possible one (a record each, sharing its bytes and targets).
 //!
 //! ```text
-//! header     32 bytes    key length, table bits, literal count, target count, bytes length
-//! filter     2^bits bytes: one bit per hashed key (8 a slot), most positions stop here
-//! table      8 bytes a slot (2^bits slots): first literal, literal count
-//! literals   40 bytes a literal: bytes offset, length | anchor << 16, flags, first
-//!            target, target count, its first 8 bytes lowercased (u64) and their
-//!            mask (u64), reserved
+//! header     32 bytes    key length, table bits, record count, target count, bytes length,
+//!                        distinct literal count
+//! filter     2^bits bytes: one bit per hashed window (8 a slot), most positions stop here
+//! filter4    2^bits bytes: one bit per hashed window and next byte; bit b is in byte
+//!            b >> 3, whose table slot (b >> 3) lists the literals with that key
+//! table      u32 a slot (2^bits slots, and one more): the slot's first record;
+//!            the next slot's first ends it
+//! records    40 bytes a record: bytes offset, length | anchor << 16, flags, first
+//!            target, target count, the literal's first 8 bytes lowercased (u64)
+//!            and their mask (u64), reserved
 //! targets    u32 each: a shard index, or a rule index with bit 31 set (complete rule)
 //! bytes      the literals' bytes (lowercased when case-insensitive)
 //! ```
@@ -55,7 +68,7 @@ use crate::format::FormatError;
 /// Bytes of a literal that key the table; shorter literals are not used.
 pub const KEY_LEN: usize = 3;
 const HEADER_LEN: usize = 32;
-const SLOT_LEN: usize = 8;
+const SLOT_LEN: usize = 4;
 const LITERAL_LEN: usize = 40;
 const LITERAL_WORDS: usize = LITERAL_LEN / 4;
 const COMPLETE_BIT: u32 = 1 << 31;
@@ -109,14 +122,34 @@ fn bit_of(key: u32, bits: u32) -> usize {
     (key.wrapping_mul(0x9E37_79B1) >> (32 - (bits + 3))) as usize
 }
 
+/// The second filter's bit of a key and the byte after it (`key4` holds
+/// that byte, folded, in bits 24..32): a hash independent of [`bit_of`].
 #[inline]
-fn slot_of(key: u32, bits: u32) -> usize {
-    bit_of(key, bits) >> 3
+fn bit4_of(key4: u32, bits: u32) -> usize {
+    (key4.wrapping_mul(0x85EB_CA77).rotate_left(13).wrapping_mul(0xC2B2_AE3D) >> (32 - (bits + 3))) as usize
 }
 
+/// The table slot of a key and the byte after it: the byte of `filter4`
+/// that holds its bit, so that the second filter tells empty slots apart.
+#[inline]
+fn slot4_of(key4: u32, bits: u32) -> usize {
+    bit4_of(key4, bits) >> 3
+}
+
+/// A byte as it keys the filters and the table: with bit 5 set, which
+/// lowercases ASCII letters at the cost of one OR (and folds a few other
+/// pairs such as `@` and `` ` ``, which only makes a probe compare more).
+/// Keys of case-insensitive literals, stored lowercased, thus match the
+/// input in either case.
+#[inline]
+fn fold(b: u8) -> u8 {
+    b | 0x20
+}
+
+/// The folded key of the window at the start of `bytes`.
 #[inline]
 fn key_at(bytes: &[u8]) -> u32 {
-    u32::from(lower(bytes[0])) | u32::from(lower(bytes[1])) << 8 | u32::from(lower(bytes[2])) << 16
+    u32::from(fold(bytes[0])) | u32::from(fold(bytes[1])) << 8 | u32::from(fold(bytes[2])) << 16
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
@@ -129,12 +162,16 @@ pub struct Prefilter<'a> {
     bits: u32,
     /// One bit per hashed key, 2^(bits + 3) bits.
     filter: &'a [u8],
+    /// One bit per hashed key and next byte, 2^(bits + 3) bits.
+    filter4: &'a [u8],
     /// Per slot: first literal, literal count.
     table: &'a [u32],
     /// Per literal: see the module docs (`LITERAL_WORDS` words each).
     literals: &'a [u32],
     targets: &'a [u32],
     bytes: &'a [u8],
+    /// Distinct literals (a literal of KEY_LEN bytes has many records).
+    distinct: usize,
 }
 
 #[cfg(not(target_endian = "little"))]
@@ -173,7 +210,8 @@ impl<'a> Prefilter<'a> {
             read_u32(sec, 16) as usize,
         );
         let filter_end = HEADER_LEN + (1 << bits);
-        let table_end = filter_end + (SLOT_LEN << bits);
+        let filter4_end = filter_end + (1 << bits);
+        let table_end = filter4_end + (SLOT_LEN << bits) + SLOT_LEN;
         let lits_end = table_end.saturating_add(lits.saturating_mul(LITERAL_LEN));
         let targets_end = lits_end.saturating_add(targets.saturating_mul(4));
         let end = targets_end.saturating_add(bytes_len);
@@ -183,16 +221,17 @@ impl<'a> Prefilter<'a> {
         let pf = Prefilter {
             bits,
             filter: &sec[HEADER_LEN..filter_end],
-            table: words(&sec[filter_end..table_end]),
+            filter4: &sec[filter_end..filter4_end],
+            table: words(&sec[filter4_end..table_end]),
             literals: words(&sec[table_end..lits_end]),
             targets: words(&sec[lits_end..targets_end]),
             bytes: &sec[targets_end..end],
+            distinct: read_u32(sec, 20) as usize,
         };
-        for s in 0..1usize << bits {
-            let (first, count) = pf.slot(s);
-            if first.saturating_add(count) > lits {
-                return Err(FormatError::Corrupt { what: "prefilter slot out of bounds", index: s });
-            }
+        // Slot s holds records table[s]..table[s + 1]: ascending, ending
+        // at the record count.
+        if pf.table.windows(2).any(|w| w[0] > w[1]) || pf.table.last() != Some(&(lits as u32)) {
+            return Err(corrupt("prefilter slots out of order or bounds"));
         }
         for l in 0..lits {
             let (off, len, anchor, tf, tc) = pf.literal(l);
@@ -218,7 +257,8 @@ impl<'a> Prefilter<'a> {
 
     #[inline]
     fn slot(&self, s: usize) -> (usize, usize) {
-        (self.table[2 * s] as usize, self.table[2 * s + 1] as usize)
+        let first = self.table[s] as usize;
+        (first, self.table[s + 1] as usize - first)
     }
 
     #[inline]
@@ -230,7 +270,7 @@ impl<'a> Prefilter<'a> {
 
     /// Number of distinct literals.
     pub fn literal_count(&self) -> usize {
-        self.literals.len() / LITERAL_WORDS
+        self.distinct
     }
 
     fn all_targets(&self) -> impl Iterator<Item = Target> + '_ {
@@ -257,24 +297,52 @@ impl<'a> Prefilter<'a> {
     /// (a target once per occurrence of one of its literals).
     #[inline]
     pub fn scan(&self, hay: &[u8], mut hit: impl FnMut(Target)) {
-        if hay.len() < KEY_LEN {
-            return;
-        }
-        // `key` rolls: at position i it holds bytes i, i+1, i+2 (lowercased).
-        let mut key = u32::from(lower(hay[0])) << 8 | u32::from(lower(hay[1])) << 16;
-        for (i, &next) in hay[KEY_LEN - 1..].iter().enumerate() {
-            key = key >> 8 | u32::from(lower(next)) << 16;
-            let bit = bit_of(key, self.bits);
-            if self.filter[bit >> 3] & (1 << (bit & 7)) == 0 {
-                continue;
+        self.scan_at(hay, |t, _, _| hit(t));
+    }
+
+    /// [`Prefilter::scan`], also telling where in `hay` each occurrence
+    /// starts and ends: `hit(target, start, end)`.
+    #[inline]
+    pub fn scan_at(&self, hay: &[u8], mut hit: impl FnMut(Target, usize, usize)) {
+        const FOLD: u32 = 0x2020_2020;
+        let mut i = 0;
+        // Each window and the byte after it, as one little-endian load.
+        while i + 4 <= hay.len() {
+            // SAFETY: bytes i..i+4 are in `hay` (loop condition).
+            let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
+            let key4 = u32::from_le(word) | FOLD;
+            if self.filter_has(&self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
+                let bit4 = bit4_of(key4, self.bits);
+                if self.filter_has(&self.filter4, bit4) {
+                    self.probe(hay, i, bit4 >> 3, &mut hit);
+                }
             }
-            self.probe(hay, i, bit >> 3, &mut hit);
+            i += 1;
         }
+        // The last window has no byte after it: only a literal of KEY_LEN
+        // bytes can start there, listed under every byte after it; any one
+        // (here a space) finds it.
+        if i + KEY_LEN == hay.len() {
+            let key4 = key_at(&hay[i..]) | u32::from(b' ') << 24;
+            let bit4 = bit4_of(key4, self.bits);
+            if self.filter_has(&self.filter4, bit4) {
+                self.probe(hay, i, bit4 >> 3, &mut hit);
+            }
+        }
+    }
+
+    /// Whether bit `bit` of a filter (`self.filter` or `self.filter4`) is set.
+    #[inline(always)]
+    fn filter_has(&self, filter: &[u8], bit: usize) -> bool {
+        debug_assert!(bit >> 3 < filter.len());
+        // SAFETY: hashes have `bits + 3` bits, and `from_bytes` checked that
+        // both filters hold 2^bits bytes.
+        unsafe { *filter.get_unchecked(bit >> 3) & (1 << (bit & 7)) != 0 }
     }
 
     /// Compares the literals of `slot`, whose anchor may be at `i`, with `hay`.
     #[inline(never)]
-    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target)) {
+    fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target, usize, usize)) {
         let (first, count) = self.slot(slot);
         for l in first..first + count {
             let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
@@ -297,7 +365,7 @@ impl<'a> Prefilter<'a> {
             };
             if found {
                 for &t in &self.targets[tf..tf + tc] {
-                    hit(Target::from_code(t));
+                    hit(Target::from_code(t), start, start + len);
                 }
             }
         }
@@ -330,7 +398,9 @@ fn lower_word(bytes: &[u8]) -> u64 {
 fn choose_anchors(literals: &[(Literal, Vec<Target>)]) -> Vec<usize> {
     use alloc::collections::BTreeMap;
     fn windows(l: &Literal) -> impl Iterator<Item = (usize, u32)> + '_ {
-        let last = (l.bytes.len() - KEY_LEN).min(0xFFFF);
+        // A byte after the anchor keys the second filter, so the last
+        // window is the anchor only of a literal of KEY_LEN bytes.
+        let last = (l.bytes.len() - KEY_LEN).saturating_sub(1).min(0xFFFF);
         (0..=last).map(move |a| (a, key_at(&l.bytes[a..])))
     }
     let mut containing: BTreeMap<u32, u32> = BTreeMap::new();
@@ -401,43 +471,62 @@ impl PrefilterWriter {
             ts.sort_unstable();
             ts.dedup();
         }
+        let anchors = choose_anchors(&merged);
+        // The keys of each literal: its anchor window and the byte after it;
+        // any (folded) byte after a literal of KEY_LEN bytes, which is then
+        // listed under each of them.
+        let keys4 = |i: usize| -> Vec<u32> {
+            let (l, a) = (&merged[i].0, anchors[i]);
+            let key = key_at(&l.bytes[a..]);
+            match l.bytes.get(a + KEY_LEN) {
+                Some(&next) => alloc::vec![key | u32::from(fold(next)) << 24],
+                None => (0..=255u8).filter(|&b| fold(b) == b).map(|b| key | u32::from(b) << 24).collect(),
+            }
+        };
+        let entries: Vec<(u32, usize)> =
+            (0..merged.len()).flat_map(|i| keys4(i).into_iter().map(move |k| (k, i))).collect();
         // About four slots per key keeps most probes on an empty slot.
         let mut bits = 4;
-        while (1usize << bits) < merged.len() * 4 && bits < 24 {
+        while (1usize << bits) < entries.len() * 4 && bits < 24 {
             bits += 1;
         }
-        let anchors = choose_anchors(&merged);
-        let mut by_slot: Vec<(usize, usize)> = merged
-            .iter()
-            .zip(&anchors)
-            .enumerate()
-            .map(|(i, ((l, _), &a))| (slot_of(key_at(&l.bytes[a..]), bits), i))
-            .collect();
+        let mut by_slot: Vec<(usize, usize)> =
+            entries.iter().map(|&(k, i)| (slot4_of(k, bits), i)).collect();
         by_slot.sort_unstable();
-        let mut table = alloc::vec![(0u32, 0u32); 1 << bits];
+        // Per slot its first record; one more entry closes the last slot.
+        let mut table = alloc::vec![0u32; (1 << bits) + 1];
         let mut filter = alloc::vec![0u8; 1 << bits];
-        for ((l, _), &a) in merged.iter().zip(&anchors) {
-            let bit = bit_of(key_at(&l.bytes[a..]), bits);
+        let mut filter4 = alloc::vec![0u8; 1 << bits];
+        for &(key4, _) in &entries {
+            let bit = bit_of(key4 & 0xFF_FFFF, bits);
             filter[bit >> 3] |= 1 << (bit & 7);
+            let bit4 = bit4_of(key4, bits);
+            filter4[bit4 >> 3] |= 1 << (bit4 & 7);
         }
         let mut literals = Vec::new();
         let mut targets = Vec::new();
         let mut bytes = Vec::new();
+        // Where each literal's bytes and targets went (its records share them).
+        let mut stored: Vec<Option<(u32, u32)>> = alloc::vec![None; merged.len()];
         for (n, &(slot, i)) in by_slot.iter().enumerate() {
             let (lit, ts) = &merged[i];
-            if table[slot].1 == 0 {
-                table[slot].0 = n as u32;
-            }
-            table[slot].1 += 1;
+            // Records are sorted by slot: this slot ends after this one.
+            table[slot + 1] = n as u32 + 1;
+            let (bytes_at, targets_at) = *stored[i].get_or_insert_with(|| {
+                let at = (bytes.len() as u32, targets.len() as u32);
+                targets.extend(ts.iter().map(|t| t.code()));
+                bytes.extend_from_slice(&lit.bytes);
+                at
+            });
             let flags = u32::from(lit.case_insensitive) * LIT_CASE_INSENSITIVE;
             let head = &lit.bytes[..lit.bytes.len().min(8)];
             let prefix = lower_word(head);
             let mask = u64::MAX >> (8 * (8 - head.len()));
             literals.push([
-                bytes.len() as u32,
+                bytes_at,
                 lit.bytes.len() as u32 | (anchors[i] as u32) << 16,
                 flags,
-                targets.len() as u32,
+                targets_at,
                 ts.len() as u32,
                 prefix as u32,
                 (prefix >> 32) as u32,
@@ -445,18 +534,27 @@ impl PrefilterWriter {
                 (mask >> 32) as u32,
                 0,
             ]);
-            targets.extend(ts.iter().map(|t| t.code()));
-            bytes.extend_from_slice(&lit.bytes);
         }
         let mut out = Vec::new();
-        for v in [KEY_LEN as u32, bits, literals.len() as u32, targets.len() as u32, bytes.len() as u32] {
+        for v in [
+            KEY_LEN as u32,
+            bits,
+            literals.len() as u32,
+            targets.len() as u32,
+            bytes.len() as u32,
+            merged.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.resize(HEADER_LEN, 0);
         out.extend_from_slice(&filter);
-        for (first, count) in table {
+        out.extend_from_slice(&filter4);
+        // An empty slot starts (and ends) where the one before it ended.
+        for s in 1..table.len() {
+            table[s] = table[s].max(table[s - 1]);
+        }
+        for first in table {
             out.extend_from_slice(&first.to_le_bytes());
-            out.extend_from_slice(&count.to_le_bytes());
         }
         for rec in literals {
             for v in rec {
@@ -475,6 +573,44 @@ impl PrefilterWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scan_all(literals: &[(&str, bool)], hay: &[u8]) -> Vec<(u32, usize)> {
+        let len = |r: u32| literals[r as usize].0.len();
+        let mut w = PrefilterWriter::new();
+        for (i, (l, ci)) in literals.iter().enumerate() {
+            w.push(Literal { bytes: l.as_bytes().to_vec(), case_insensitive: *ci }, Target::Rule(i as u32));
+        }
+        let bytes = w.finish();
+        let words: Vec<u32> = bytes.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        // SAFETY: `words` holds `bytes` (a multiple of 4 long), 4-aligned.
+        let aligned: &[u8] = unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), bytes.len()) };
+        let pf = Prefilter::from_bytes(aligned, literals.len(), 0).unwrap();
+        let mut hits = Vec::new();
+        pf.scan_at(hay, |t, start, end| match t {
+            Target::Rule(r) => {
+                assert_eq!(end - start, len(r));
+                hits.push((r, start));
+            }
+            Target::Shard(_) => unreachable!(),
+        });
+        hits.sort_unstable();
+        hits
+    }
+
+    #[test]
+    fn scan_reports_every_occurrence_where_it_starts() {
+        let lits = [("bot", false), ("Crawler", true), ("a@b", false), ("aaa", false)];
+        // A literal of KEY_LEN bytes in the middle (any byte after it), at
+        // the very end (none), overlapping itself.
+        assert_eq!(scan_all(&lits, b"bot1 xbot"), vec![(0, 0), (0, 6)]);
+        assert_eq!(scan_all(&lits, b"aaaa"), vec![(3, 0), (3, 1)]);
+        assert_eq!(scan_all(&lits, b"bo"), vec![]);
+        // Case-insensitive in either case; case-sensitive exactly.
+        assert_eq!(scan_all(&lits, b"a CRAWLER, crawler"), vec![(1, 2), (1, 11)]);
+        assert_eq!(scan_all(&lits, b"BOT"), vec![]);
+        // Keys fold `@` and `` ` `` together; comparisons do not.
+        assert_eq!(scan_all(&lits, b"a`b a@b"), vec![(2, 4)]);
+    }
 
     #[test]
     fn lower_word_lowercases_ascii_letters_only() {

@@ -132,3 +132,98 @@ fn misaligned_bytes_are_refused() {
         FormatError::Misaligned
     );
 }
+
+fn anchored_dfa(patterns: &[&str], kind: StartKind) -> Vec<u8> {
+    let d = dense::Builder::new()
+        .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(kind))
+        .build_many(patterns)
+        .unwrap();
+    let mut buf = vec![0; d.write_to_len()];
+    d.write_to_little_endian(&mut buf).unwrap();
+    buf
+}
+
+/// A database of two anchored rules, `abc\d` and `\bxyz!` (literals `abc`
+/// and `xyz`), each shard with `flags` and a DFA with start states `kind`.
+fn anchored_sample(flags: u32, kind: StartKind) -> Vec<u8> {
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let mut w = DatabaseWriter::new();
+    for (i, (pattern, lit)) in [(r"(?-u)abc\d", "abc"), (r"(?-u)\bxyz!", "xyz")].into_iter().enumerate() {
+        w.push_rule(RuleEntry { id_json: ["1", "2"][i], payload_json: None, pattern, exact: &compile(pattern).unwrap() });
+        let s = w.push_shard(DfaKind::Dense, flags, anchored_dfa(&[pattern], kind), vec![i as u32]);
+        w.push_literal(Literal { bytes: lit.into(), case_insensitive: false }, Target::Shard(s));
+    }
+    w.finish()
+}
+
+#[test]
+fn anchored_shards_run_at_every_literal_occurrence() {
+    use dfabake_matcher::format::{SHARD_ANCHORED, SHARD_TRIGGERED};
+    let bytes = AlignedBytes::copy_from(&anchored_sample(SHARD_TRIGGERED | SHARD_ANCHORED, StartKind::Anchored));
+    let db = Database::from_bytes(bytes.as_bytes()).unwrap();
+    assert!(db.shards().iter().all(|s| s.is_anchored()));
+    let m = Matcher::new(db);
+    // The second occurrence matches where the first does not.
+    assert_eq!(m.matches(b"abcx abc7"), vec![0]);
+    assert_eq!(m.find_any(b"abcx abc7"), Some(0));
+    assert_eq!(m.matches(b"abcx"), Vec::<u32>::new());
+    // `\b` sees the byte before the occurrence.
+    assert_eq!(m.matches(b"axyz! xyz!"), vec![1]);
+    assert_eq!(m.matches(b"axyz!"), Vec::<u32>::new());
+    assert_eq!(m.matches(b"xyz!abc0"), vec![0, 1]);
+    assert!(!m.is_match(b"axyz! abc"));
+}
+
+#[test]
+fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
+    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_TRIGGERED};
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let build = |share: bool| {
+        let mut w = DatabaseWriter::new();
+        let flags = SHARD_TRIGGERED | SHARD_ANCHORED | SHARD_AFTER_LITERAL;
+        // `abc\d` and `wxyz\d`: both DFAs are `\d` (for the size
+        // comparison only, the second one is `\d\d` when not shared).
+        for (i, lit) in ["abc", "wxyz"].into_iter().enumerate() {
+            w.push_rule(RuleEntry { id_json: ["1", "2"][i], payload_json: None, pattern: "x", exact: &compile("x").unwrap() });
+            let rest: &[&str] = if share || i == 0 { &[r"(?-u)\d"] } else { &[r"(?-u)\d\d"] };
+            let s = w.push_shard(DfaKind::Dense, flags, anchored_dfa(rest, StartKind::Anchored), vec![i as u32]);
+            w.push_literal(Literal { bytes: lit.into(), case_insensitive: false }, Target::Shard(s));
+        }
+        w.finish()
+    };
+    let (shared, apart) = (build(true), build(false));
+    let one = anchored_dfa(&[r"(?-u)\d"], StartKind::Anchored).len();
+    assert!(shared.len() + one / 2 < apart.len(), "{} vs {}", shared.len(), apart.len());
+    let bytes = AlignedBytes::copy_from(&shared);
+    let m = Matcher::new(Database::from_bytes(bytes.as_bytes()).unwrap());
+    assert_eq!(m.matches(b"abcx abc7"), vec![0]);
+    assert_eq!(m.matches(b"wxyz1 abc"), vec![1]);
+    assert_eq!(m.matches(b"abc wxyz"), Vec::<u32>::new());
+}
+
+#[test]
+fn anchored_flags_must_fit_the_dfa() {
+    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_AT_START, SHARD_TRIGGERED};
+    let err = |flags, kind| {
+        let bytes = AlignedBytes::copy_from(&anchored_sample(flags, kind));
+        Database::from_bytes(bytes.as_bytes()).unwrap_err()
+    };
+    let corrupt = |what| FormatError::Corrupt { what, index: 0 };
+    assert_eq!(
+        err(SHARD_TRIGGERED | SHARD_ANCHORED, StartKind::Unanchored),
+        corrupt("anchored shard's DFA has no anchored start states")
+    );
+    assert_eq!(
+        err(SHARD_TRIGGERED, StartKind::Anchored),
+        corrupt("unanchored shard's DFA has no unanchored start states")
+    );
+    assert_eq!(err(SHARD_ANCHORED, StartKind::Both), corrupt("anchored shard is not triggered"));
+    assert_eq!(
+        err(SHARD_TRIGGERED | SHARD_AFTER_LITERAL, StartKind::Both),
+        corrupt("after-literal shard is not anchored")
+    );
+    assert_eq!(
+        err(SHARD_TRIGGERED | SHARD_ANCHORED | SHARD_AT_START, StartKind::Anchored),
+        corrupt("at-start shard is not after-literal")
+    );
+}

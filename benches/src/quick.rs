@@ -1,0 +1,132 @@
+//! `dfabake-quick`: per-input times of one baked module, for iterating on
+//! the matcher (a few seconds, no baselines; `benches/scale.sh` is the
+//! reference).
+//!
+//! ```text
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-all|--native-scan|--native-hot|--wasm-all]
+//! ```
+//!
+//! With a third argument it only runs that loop for about 3 s (for a
+//! profiler), or with `--native-hot` times the first 1, 10, 100 and all
+//! inputs over and over natively.
+//!
+//! Prints, per input: `all`, `first` and an empty input in wasmtime (the
+//! call floor), and natively `all` and the prefilter scan alone.
+
+use anyhow::{Context, Result};
+use dfabake_benches::per_input;
+use dfabake_host::MatcherModule;
+use dfabake_matcher::format::{AlignedBytes, Database};
+use dfabake_matcher::module::find_database;
+use dfabake_matcher::{Matcher, Mode};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let module = std::fs::read(args.get(1).context("MODULE.wasm")?)?;
+    let inputs: Vec<Vec<u8>> = std::fs::read(args.get(2).context("INPUTS.txt")?)?
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let rounds = 9;
+    if let Some(mode) = args.get(3).filter(|m| *m != "--wasm-all") {
+        // For a profiler: only the native matcher (`all`) or scan, ~3 s.
+        let aligned = AlignedBytes::copy_from(find_database(&module)?);
+        let db = Database::from_bytes(aligned.as_bytes())?;
+        let pf = db.prefilter().cloned().context("no prefilter")?;
+        let m = Matcher::new(db);
+        let mut out = Vec::new();
+        let mut hits = 0usize;
+        if mode == "--native-hot" {
+            // The first n inputs over and over: how much of a search is
+            // memory the database has to bring into cache.
+            for n in [1usize, 10, 100, inputs.len()] {
+                let few = &inputs[..n.min(inputs.len())];
+                let reps = (200_000 / few.len()).max(1);
+                let t = std::time::Instant::now();
+                for _ in 0..reps {
+                    for i in few {
+                        m.matches_into(i, &mut out);
+                    }
+                }
+                println!("{n} inputs: {:.3} µs", t.elapsed().as_secs_f64() * 1e6 / (reps * few.len()) as f64);
+            }
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        while t.elapsed().as_secs() < 3 {
+            for i in &inputs {
+                match mode.as_str() {
+                    "--native-scan" => pf.scan_at(i, |_, at, _| hits += at & 1),
+                    _ => m.matches_into(i, &mut out),
+                }
+            }
+        }
+        std::hint::black_box(hits);
+        return Ok(());
+    }
+    let loaded = MatcherModule::from_bytes(&module)?;
+    let mut inst = loaded.instantiate()?;
+    if args.get(3).map(String::as_str) == Some("--wasm-all") {
+        let t = std::time::Instant::now();
+        while t.elapsed().as_secs() < 3 {
+            for i in &inputs { inst.match_json(Mode::All, i).unwrap(); }
+        }
+        return Ok(());
+    }
+    let mut total = 0;
+    for i in &inputs {
+        let v: serde_json::Value = serde_json::from_str(&inst.match_json(Mode::All, i)?)?;
+        total += v.as_array().context("array")?.len();
+    }
+    let wasm_all = per_input(rounds, &inputs, |i| {
+        inst.match_json(Mode::All, i).unwrap();
+    });
+    let wasm_first = per_input(rounds, &inputs, |i| {
+        inst.match_json(Mode::First, i).unwrap();
+    });
+    let empty = vec![Vec::new(); inputs.len()];
+    let wasm_floor = per_input(rounds, &empty, |i| {
+        inst.match_json(Mode::All, i).unwrap();
+    });
+    let aligned = AlignedBytes::copy_from(find_database(&module)?);
+    let db = Database::from_bytes(aligned.as_bytes())?;
+    let pf = db.prefilter().cloned();
+    let (mut anchored, mut unanchored, mut rules) = (0usize, 0usize, 0usize);
+    if let Some(pf) = &pf {
+        for i in &inputs {
+            pf.scan_at(i, |t, _, _| match t {
+                dfabake_matcher::prefilter::Target::Shard(s) if db.shards()[s as usize].is_anchored() => anchored += 1,
+                dfabake_matcher::prefilter::Target::Shard(_) => unanchored += 1,
+                dfabake_matcher::prefilter::Target::Rule(_) => rules += 1,
+            });
+        }
+    }
+    let n = inputs.len() as f64;
+    println!(
+        "prefilter hits per input: {:.2} anchored shards, {:.2} unanchored shards, {:.2} literal rules",
+        anchored as f64 / n,
+        unanchored as f64 / n,
+        rules as f64 / n
+    );
+    let m = Matcher::new(db);
+    let mut out = Vec::new();
+    let native_total: usize = inputs.iter().map(|i| m.matches(i).len()).sum();
+    let native_all = per_input(rounds, &inputs, |i| m.matches_into(i, &mut out));
+    let mut hits = 0usize;
+    let scan = per_input(rounds, &inputs, |i| {
+        if let Some(pf) = &pf {
+            pf.scan_at(i, |_, at, _| hits += at & 1);
+        }
+    });
+    println!(
+        "matches {total} (native {native_total}) | wasm all {:.3} µs, first {:.3} µs, empty {:.3} µs | native all {:.3} µs, scan {:.3} µs",
+        wasm_all / 1e3,
+        wasm_first / 1e3,
+        wasm_floor / 1e3,
+        native_all / 1e3,
+        scan / 1e3
+    );
+    std::hint::black_box(hits);
+    Ok(())
+}
