@@ -16,20 +16,21 @@
 //!
 //! # Program layout
 //!
-//! Numbers are unsigned LEB128 varints (`n`): most state ids are small, and
-//! a rule's program is typically 60–100 bytes. State ids are indices into
-//! the state list.
+//! Numbers are unsigned LEB128 varints (`n`). A reference to a state (`r`)
+//! is its index in the state list relative to the referring state's (to
+//! state 0 in the header), zigzag-encoded: mostly one byte, and the same
+//! sub-automaton is the same bytes wherever it sits.
 //!
 //! ```text
 //! header   magic "NFA1", n flags (bit 0: utf8), n state count,
-//!          n anchored start, n unanchored start, n capture group count
+//!          r anchored start, r unanchored start, n capture group count
 //! states   one tag byte each, then:
-//!          0 range     start u8, end u8, n next
-//!          1 sparse    n count, count × (start u8, end u8, n next)
-//!          2 look      n look (regex-automata's `Look::as_repr`), n next
-//!          3 union     n count, count × n alternate (earlier preferred)
-//!          4 capture   n group, n next (opens the group)
-//!          5 capture   n group, n next (closes the group)
+//!          0 range     start u8, end u8, r next
+//!          1 sparse    n count, count × (start u8, end u8, r next)
+//!          2 look      n look (regex-automata's `Look::as_repr`), r next
+//!          3 union     n count, count × r alternate (earlier preferred)
+//!          4 capture   n group, r next (opens the group)
+//!          5 capture   n group, r next (closes the group)
 //!          6 fail
 //!          7 match
 //! ```
@@ -143,30 +144,26 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
     let mut out = Vec::with_capacity(16 + nfa.states().len() * 4);
     out.extend_from_slice(&MAGIC);
     let groups = nfa.group_info().group_len(regex_automata::PatternID::ZERO);
-    for v in [
-        if nfa.is_utf8() { FLAG_UTF8 } else { 0 },
-        nfa.states().len() as u32,
-        nfa.start_anchored().as_u32(),
-        nfa.start_unanchored().as_u32(),
-        groups as u32,
-    ] {
-        put(&mut out, v);
-    }
-    let put_transition = |out: &mut Vec<u8>, t: &Transition| {
+    put(&mut out, if nfa.is_utf8() { FLAG_UTF8 } else { 0 });
+    put(&mut out, nfa.states().len() as u32);
+    put_ref(&mut out, 0, nfa.start_anchored());
+    put_ref(&mut out, 0, nfa.start_unanchored());
+    put(&mut out, groups as u32);
+    let put_transition = |out: &mut Vec<u8>, from: usize, t: &Transition| {
         out.extend_from_slice(&[t.start, t.end]);
-        put(out, t.next.as_u32());
+        put_ref(out, from, t.next);
     };
-    for state in nfa.states() {
+    for (i, state) in nfa.states().iter().enumerate() {
         match state {
             State::ByteRange { trans } => {
                 out.push(TAG_RANGE);
-                put_transition(&mut out, trans);
+                put_transition(&mut out, i, trans);
             }
             State::Sparse(sparse) => {
                 out.push(TAG_SPARSE);
                 put(&mut out, sparse.transitions.len() as u32);
                 for t in sparse.transitions.iter() {
-                    put_transition(&mut out, t);
+                    put_transition(&mut out, i, t);
                 }
             }
             State::Dense(dense) => {
@@ -189,26 +186,26 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
                 out.push(TAG_SPARSE);
                 put(&mut out, runs.len() as u32);
                 for t in &runs {
-                    put_transition(&mut out, t);
+                    put_transition(&mut out, i, t);
                 }
             }
             State::Look { look, next } => {
                 out.push(TAG_LOOK);
                 put(&mut out, look.as_repr());
-                put(&mut out, next.as_u32());
+                put_ref(&mut out, i, *next);
             }
             State::Union { alternates } => {
                 out.push(TAG_UNION);
                 put(&mut out, alternates.len() as u32);
-                for a in alternates.iter() {
-                    put(&mut out, a.as_u32());
+                for &a in alternates.iter() {
+                    put_ref(&mut out, i, a);
                 }
             }
             State::BinaryUnion { alt1, alt2 } => {
                 out.push(TAG_UNION);
                 put(&mut out, 2);
-                put(&mut out, alt1.as_u32());
-                put(&mut out, alt2.as_u32());
+                put_ref(&mut out, i, *alt1);
+                put_ref(&mut out, i, *alt2);
             }
             State::Capture {
                 next,
@@ -223,13 +220,23 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
                     TAG_CAPTURE_END
                 });
                 put(&mut out, group_index.as_u32());
-                put(&mut out, next.as_u32());
+                put_ref(&mut out, i, *next);
             }
             State::Fail => out.push(TAG_FAIL),
             State::Match { .. } => out.push(TAG_MATCH),
         }
     }
     Ok(out)
+}
+
+/// Appends a reference from state `from` to state `to`, relative to `from`
+/// (zigzag): NFA states mostly point at near neighbours, so references are
+/// one byte, and the same sub-automaton (say a Unicode class) is written as
+/// the same bytes wherever it sits, which compresses well across rules.
+#[cfg(feature = "build")]
+fn put_ref(out: &mut Vec<u8>, from: usize, to: regex_automata::util::primitives::StateID) {
+    let delta = to.as_usize() as i64 - from as i64;
+    put(out, ((delta << 1) ^ (delta >> 63)) as u32);
 }
 
 /// Appends `v` as an unsigned LEB128 varint.
@@ -277,20 +284,23 @@ impl Reader<'_> {
         unreachable!("the fifth byte either ends the number or is refused")
     }
 
-    /// A state id, which must name one of `states` states.
-    fn state(&mut self, states: u32) -> Result<u32, ProgramError> {
+    /// A reference from state `from` (see `put_ref`), which must name one of
+    /// `states` states.
+    fn state(&mut self, from: u32, states: u32) -> Result<u32, ProgramError> {
         let at = self.at;
-        let id = self.u32()?;
-        if id >= states {
+        let zigzag = self.u32()?;
+        let delta = i64::from(zigzag >> 1) ^ -i64::from(zigzag & 1);
+        let id = i64::from(from) + delta;
+        if !(0..i64::from(states)).contains(&id) {
             return Err(ProgramError::Corrupt {
                 what: "state id out of range",
                 at,
             });
         }
-        Ok(id)
+        Ok(id as u32)
     }
 
-    fn range(&mut self, states: u32) -> Result<Range, ProgramError> {
+    fn range(&mut self, from: u32, states: u32) -> Result<Range, ProgramError> {
         let at = self.at;
         let (start, end) = (self.u8()?, self.u8()?);
         if start > end {
@@ -302,7 +312,7 @@ impl Reader<'_> {
         Ok(Range {
             start,
             end,
-            next: self.state(states)?,
+            next: self.state(from, states)?,
         })
     }
 }
@@ -378,8 +388,8 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             at: count_at,
         });
     }
-    let start = r.state(states)?;
-    let unanchored = r.state(states)?;
+    let start = r.state(0, states)?;
+    let unanchored = r.state(0, states)?;
     let groups_at = r.at;
     let groups = r.u32()?;
     if groups == 0 || groups > states {
@@ -396,10 +406,10 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         anchored: start == unanchored,
         groups: groups as usize,
     };
-    for _ in 0..states {
+    for current in 0..states {
         let at = r.at;
         let state = match r.u8()? {
-            TAG_RANGE => State::Range(r.range(states)?),
+            TAG_RANGE => State::Range(r.range(current, states)?),
             TAG_SPARSE => {
                 let n = r.u32()?;
                 if n as usize > program.len() / 3 {
@@ -410,7 +420,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
                 }
                 let from = p.ranges.len() as u32;
                 for _ in 0..n {
-                    let range = r.range(states)?;
+                    let range = r.range(current, states)?;
                     if p.ranges.len() > from as usize && p.ranges.last().unwrap().end >= range.start
                     {
                         return Err(ProgramError::Corrupt {
@@ -429,7 +439,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
                 })?;
                 State::Look {
                     look,
-                    next: r.state(states)?,
+                    next: r.state(current, states)?,
                 }
             }
             TAG_UNION => {
@@ -442,7 +452,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
                 }
                 let from = p.alternates.len() as u32;
                 for _ in 0..n {
-                    let alt = r.state(states)?;
+                    let alt = r.state(current, states)?;
                     p.alternates.push(alt);
                 }
                 State::Union { from, len: n }
@@ -458,7 +468,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
                 let slot = group * 2 + u32::from(tag == TAG_CAPTURE_END);
                 State::Capture {
                     slot,
-                    next: r.state(states)?,
+                    next: r.state(current, states)?,
                 }
             }
             TAG_FAIL => State::Fail,

@@ -12,7 +12,8 @@
 //! shard table   32 bytes a shard, ordered by the lowest rule index they hold
 //! rule lists    u32 rule indices of each shard, ascending
 //! strings       UTF-8: each rule's id and payload as JSON text, and its pattern;
-//!               then each rule's exact program (see [`crate::exact`])
+//!               then, after all of those, each rule's exact program (see
+//!               [`crate::exact`])
 //! DFAs          serialized regex-automata DFAs, each 8-aligned (shards whose
 //!               DFAs are byte-identical share one copy)
 //! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
@@ -750,6 +751,9 @@ struct PendingShard {
 pub struct DatabaseWriter {
     rules: Vec<[u32; 8]>,
     strings: Vec<u8>,
+    /// Exact programs, laid out after all the strings (which a search reads
+    /// for its answer) so that they stay close together.
+    programs: Vec<u8>,
     shards: Vec<PendingShard>,
     literals: Vec<(Literal, Target)>,
 }
@@ -766,6 +770,7 @@ impl DatabaseWriter {
         DatabaseWriter {
             rules: Vec::new(),
             strings: Vec::new(),
+            programs: Vec::new(),
             shards: Vec::new(),
             literals: Vec::new(),
         }
@@ -782,8 +787,9 @@ impl DatabaseWriter {
         let id = self.push_str(rule.id_json);
         let payload = rule.payload_json.map_or((0, 0), |p| self.push_str(p));
         let pattern = self.push_str(rule.pattern);
-        let exact = (self.strings.len() as u32, rule.exact.len() as u32);
-        self.strings.extend_from_slice(rule.exact);
+        // Relative to the programs for now; `finish` moves them.
+        let exact = (self.programs.len() as u32, rule.exact.len() as u32);
+        self.programs.extend_from_slice(rule.exact);
         self.rules.push([
             id.0, id.1, payload.0, payload.1, pattern.0, pattern.1, exact.0, exact.1,
         ]);
@@ -814,6 +820,11 @@ impl DatabaseWriter {
 
     /// Lays out the database, computes its checksum and returns its bytes.
     pub fn finish(mut self) -> Vec<u8> {
+        let programs_at = self.strings.len() as u32;
+        self.strings.append(&mut self.programs);
+        for r in &mut self.rules {
+            r[6] += programs_at;
+        }
         let mut order: Vec<usize> = (0..self.shards.len()).collect();
         order.sort_by_key(|&i| self.shards[i].rules.first().copied().unwrap_or(u32::MAX));
         let mut new_number = alloc::vec![0u32; order.len()];
