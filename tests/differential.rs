@@ -323,25 +323,30 @@ fn fixed_corpus() {
             ..Config::default()
         },
     ] {
-        let oracle = Oracle::new(&rules);
-        let mut wasm = Wasm::new(&rules, &cfg).unwrap();
-        for hay in inputs {
-            // Every rule alone, too: `first` for each rule is then exercised.
-            compare(&mut wasm, &oracle, hay)
-                .unwrap_or_else(|why| panic!("{cfg:?} {:?}: {why}", String::from_utf8_lossy(hay)));
-        }
+        check_corpus(&rules, inputs, &cfg);
     }
+    check_each_rule_alone(&rules, inputs);
+}
+
+/// The whole rule set under `cfg` against the oracle on every input.
+fn check_corpus(rules: &[RuleSpec], inputs: &[&[u8]], cfg: &Config) {
+    let oracle = Oracle::new(rules);
+    let mut wasm = Wasm::new(rules, cfg).unwrap();
+    for hay in inputs {
+        compare(&mut wasm, &oracle, hay)
+            .unwrap_or_else(|why| panic!("{cfg:?} {:?}: {why}", String::from_utf8_lossy(hay)));
+    }
+}
+
+/// Every rule alone, too: `first` for each rule is then exercised.
+fn check_each_rule_alone(rules: &[RuleSpec], inputs: &[&[u8]]) {
     for (i, rule) in rules.iter().enumerate() {
         let one = std::slice::from_ref(rule);
         let oracle = Oracle::new(one);
         let mut wasm = Wasm::new(one, &Config::default()).unwrap();
         for hay in inputs {
             compare(&mut wasm, &oracle, hay).unwrap_or_else(|why| {
-                panic!(
-                    "rule {i} {:?} on {:?}: {why}",
-                    rule.pattern,
-                    String::from_utf8_lossy(hay)
-                )
+                panic!("rule {i} {:?} on {:?}: {why}", rule.pattern, String::from_utf8_lossy(hay))
             });
         }
     }
@@ -443,21 +448,7 @@ fn anchored_literal_rules() {
         "botЖж".as_bytes(),
     ];
     for cfg in [Config::default(), Config { dfa_kind: DfaKind::Sparse, ..Config::default() }] {
-        let oracle = Oracle::new(&rules);
-        let mut wasm = Wasm::new(&rules, &cfg).unwrap();
-        for hay in inputs {
-            compare(&mut wasm, &oracle, hay)
-                .unwrap_or_else(|why| panic!("{cfg:?} {:?}: {why}", String::from_utf8_lossy(hay)));
-        }
+        check_corpus(&rules, inputs, &cfg);
     }
-    for (i, rule) in rules.iter().enumerate() {
-        let one = std::slice::from_ref(rule);
-        let oracle = Oracle::new(one);
-        let mut wasm = Wasm::new(one, &Config::default()).unwrap();
-        for hay in inputs {
-            compare(&mut wasm, &oracle, hay).unwrap_or_else(|why| {
-                panic!("rule {i} {:?} on {:?}: {why}", rule.pattern, String::from_utf8_lossy(hay))
-            });
-        }
-    }
+    check_each_rule_alone(&rules, inputs);
 }
