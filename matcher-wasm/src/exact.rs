@@ -56,6 +56,7 @@ use core::fmt;
 use regex_automata::util::look::{Look, LookMatcher};
 
 const MAGIC: [u8; 4] = *b"NFA1";
+#[cfg(feature = "build")]
 const FLAG_UTF8: u32 = 1;
 
 const TAG_RANGE: u8 = 0;
@@ -240,6 +241,7 @@ fn put_ref(out: &mut Vec<u8>, from: usize, to: regex_automata::util::primitives:
 }
 
 /// Appends `v` as an unsigned LEB128 varint.
+#[cfg(feature = "build")]
 fn put(out: &mut Vec<u8>, mut v: u32) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -282,6 +284,16 @@ impl Reader<'_> {
             }
         }
         unreachable!("the fifth byte either ends the number or is refused")
+    }
+
+    /// A list length, at most `max` (what the rest of the program can hold).
+    fn count(&mut self, max: usize, what: &'static str) -> Result<u32, ProgramError> {
+        let at = self.at;
+        let n = self.u32()?;
+        if n as usize > max {
+            return Err(ProgramError::Corrupt { what, at });
+        }
+        Ok(n)
     }
 
     /// A reference from state `from` (see `put_ref`), which must name one of
@@ -411,13 +423,8 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         let state = match r.u8()? {
             TAG_RANGE => State::Range(r.range(current, states)?),
             TAG_SPARSE => {
-                let n = r.u32()?;
-                if n as usize > program.len() / 3 {
-                    return Err(ProgramError::Corrupt {
-                        what: "transition count",
-                        at,
-                    });
-                }
+                // A transition takes at least 3 bytes.
+                let n = r.count(program.len() / 3, "transition count")?;
                 let from = p.ranges.len() as u32;
                 for _ in 0..n {
                     let range = r.range(current, states)?;
@@ -443,13 +450,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
                 }
             }
             TAG_UNION => {
-                let n = r.u32()?;
-                if n as usize > program.len() {
-                    return Err(ProgramError::Corrupt {
-                        what: "alternate count",
-                        at,
-                    });
-                }
+                let n = r.count(program.len(), "alternate count")?;
                 let from = p.alternates.len() as u32;
                 for _ in 0..n {
                     let alt = r.state(current, states)?;
@@ -506,11 +507,12 @@ struct Threads {
 }
 
 impl Threads {
+    /// Empties the set for a search. Slot rows keep stale values: a row is
+    /// written whenever its state is inserted, before anything reads it.
     fn reset(&mut self, states: usize, slots_per_state: usize) {
         self.dense.clear();
         self.dense.reserve(states);
         self.sparse.resize(states, 0);
-        self.slots.clear();
         self.slots.resize((states + 1) * slots_per_state, NONE);
     }
 
