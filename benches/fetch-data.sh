@@ -8,3 +8,9 @@ mkdir -p "$data"
 if [ ! -f "$data/package/crawler-user-agents.json" ]; then
   (cd "$data" && npm pack --silent crawler-user-agents@1.60.0 >/dev/null && tar xzf crawler-user-agents-1.60.0.tgz)
 fi
+# uap-core (the ua-parser project's regexes.yaml, 1,179 ordered rules in
+# three sections) as dfabake JSON Lines: target/bench-data/uap*.jsonl.
+if [ ! -f "$data/uap.jsonl" ]; then
+  (cd "$data" && npm pack --silent uap-core@0.18.0 >/dev/null && mkdir -p uap-core && tar xzf uap-core-0.18.0.tgz -C uap-core)
+  python3 benches/uap-to-jsonl.py "$data/uap-core/package/regexes.yaml" "$data"
+fi
