@@ -22,7 +22,7 @@ use dfabake_matcher::format::{
 use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::nfa::thompson;
-use regex_syntax::hir::Hir;
+use regex_syntax::hir::{Hir, HirKind};
 use regex_automata::MatchKind;
 use serde::Serialize;
 
@@ -55,8 +55,15 @@ pub struct Config {
     pub prefilter: bool,
     /// Most rules in one shard DFA.
     pub shard_rules: usize,
-    /// Largest DFA (and determinizer working memory) of one shard, in bytes.
+    /// Largest DFA (and determinizer working memory) of a shard of several
+    /// rules, in bytes: a shard over it is split in two.
     pub max_dfa_bytes: usize,
+    /// Largest DFA of one rule, or of one branch of a rule decomposed at its
+    /// top-level alternation, in bytes. Past it the DFA is built from the
+    /// rule's widened form (the exact engine confirms its candidates), and
+    /// past it again the rule is answered by its exact engine alone. Small,
+    /// so that an attempt that would blow up is abandoned in milliseconds.
+    pub max_rule_dfa_bytes: usize,
     /// Largest database, in bytes.
     pub max_database_bytes: usize,
     /// What to do with rules that cannot be compiled.
@@ -81,7 +88,8 @@ impl Default for Config {
             sparse_above: Some(DEFAULT_SPARSE_ABOVE),
             prefilter: true,
             shard_rules: 32,
-            max_dfa_bytes: 32 << 20,
+            max_dfa_bytes: 8 << 20,
+            max_rule_dfa_bytes: 256 << 10,
             max_database_bytes: 512 << 20,
             on_invalid: OnInvalid::Fail,
             threads: 0,
@@ -99,16 +107,29 @@ struct Prepared {
     effective: String,
     /// Its exact program (NFA).
     exact_program: Vec<u8>,
-    /// What the DFA compiles: the rule reduced to what decides whether it
-    /// matches ([`crate::relax::reduced_for_search`]), ASCII-widened when it
-    /// has Unicode classes.
+    /// Split at its top-level alternation: its units are its branches.
+    decomposed: bool,
+}
+
+/// What the prefilter and one DFA handle: a whole rule or, for a rule
+/// decomposed at its top-level alternation, one branch of it (the rule
+/// matches wherever one of its branches does). A rule's branches with no
+/// usable literal stay together in one unit, so that no shard holds a rule
+/// twice.
+#[derive(Clone, Debug)]
+struct Unit {
+    /// Index of the unit's rule in the prepared rules.
+    rule: usize,
+    /// How the prefilter handles the unit.
+    plan: Plan,
+    /// What the DFA compiles: the unit reduced to what decides whether it
+    /// matches ([`crate::relax::reduced_for_search`]), after its literal for
+    /// [`Plan::AfterLiteral`], ASCII-widened when it has Unicode classes.
     dfa: DfaSource,
     /// `dfa` is ASCII-widened (exact on ASCII input only).
     ascii_widened: bool,
-    /// Uses a Unicode word boundary (`\b`, `\B` under Unicode).
+    /// `dfa` uses a Unicode word boundary (`\b`, `\B` under Unicode).
     unicode_word_boundary: bool,
-    /// How the prefilter handles the rule.
-    plan: Plan,
 }
 
 /// One compiled shard, as the manifest describes it.
@@ -141,9 +162,18 @@ pub struct ShardReport {
     pub ascii_widened: bool,
 }
 
-/// Which path each rule takes at match time (input positions of the rules).
+/// Which path each rule takes at match time (input positions of the rules,
+/// ascending). A decomposed rule is listed under each path one of its
+/// branches takes.
 #[derive(Clone, Debug, Default)]
 pub struct RulePaths {
+    /// Split at their top-level alternation into branches, each with its own
+    /// literals and DFA; with how many units each got.
+    pub decomposed: Vec<(usize, usize)>,
+    /// Answered by the exact engine alone (when the prefilter finds one of
+    /// the unit's literals, or on every input without one), and why: even
+    /// its widened DFA was over `--max-rule-dfa-bytes`.
+    pub exact_only: Vec<(usize, String)>,
     /// Decided by the prefilter alone: the rule is a set of literals.
     pub literal: Vec<usize>,
     /// Own DFA, run when the prefilter finds one of the rule's literals.
@@ -203,6 +233,19 @@ impl Compiled {
             "always": entry(&p.always),
             "ascii_widened": entry(&p.ascii_widened),
             "approximate": entry(&self.approximate),
+            "decomposed": {
+                "count": p.decomposed.len(),
+                "rules": p.decomposed.iter().map(|&(i, units)| serde_json::json!({
+                    "id": ids(&[i], rules)[0], "units": units,
+                })).collect::<Vec<_>>(),
+            },
+            "exact_only": {
+                "count": p.exact_only.iter().map(|(i, _)| i).collect::<std::collections::BTreeSet<_>>().len(),
+                "ids": ids(&p.exact_only.iter().map(|(i, _)| *i).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(), rules),
+                "why": p.exact_only.iter().map(|(i, why)| serde_json::json!({
+                    "id": ids(&[*i], rules)[0], "reason": why,
+                })).collect::<Vec<_>>(),
+            },
             "prefilter_literals": self.prefilter_literals,
         })
     }
@@ -325,7 +368,7 @@ fn dfa_error(e: dense::BuildError) -> DfaError {
     }
 }
 
-fn build_dfa(hirs: &[&Hir], anchored: bool, cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
+fn build_dfa(hirs: &[&Hir], anchored: bool, limit: usize, cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
     let nfa = thompson::Compiler::new()
         .configure(
             thompson::Config::new()
@@ -343,13 +386,14 @@ fn build_dfa(hirs: &[&Hir], anchored: bool, cfg: &Config) -> Result<(DfaKind, Ve
                 // start at the literal.
                 .start_kind(if anchored { StartKind::Anchored } else { StartKind::Unanchored })
                 .unicode_word_boundary(true)
-                .dfa_size_limit(Some(cfg.max_dfa_bytes))
-                .determinize_size_limit(Some(cfg.max_dfa_bytes)),
+                .dfa_size_limit(Some(limit))
+                .determinize_size_limit(Some(limit)),
         )
         .build_from_nfa(&nfa)
         .map_err(dfa_error)?;
     let kind = match (cfg.dfa_kind, cfg.sparse_above) {
         (DfaKind::Dense, Some(limit)) if dfa.write_to_len() > limit => DfaKind::Sparse,
+        (DfaKind::Exact, _) => unreachable!("no DFA is built for exact-only shards"),
         (kind, _) => kind,
     };
     Ok(match kind {
@@ -359,6 +403,7 @@ fn build_dfa(hirs: &[&Hir], anchored: bool, cfg: &Config) -> Result<(DfaKind, Ve
                 .expect("buffer sized by write_to_len");
             (kind, buf)
         }
+        DfaKind::Exact => unreachable!("chosen above"),
         DfaKind::Sparse => {
             let sparse = dfa.to_sparse().map_err(dfa_error)?;
             let mut buf = vec![0; sparse.write_to_len()];
@@ -380,8 +425,17 @@ struct BuiltShard {
     confirm: bool,
 }
 
-/// Compiles every chunk of prepared rules, splitting chunks whose DFA is over
-/// the limit. Returns built shards and the rules too big on their own.
+/// The DFA size limit of a chunk: a unit alone has its own, smaller limit.
+fn chunk_limit(chunk_len: usize, cfg: &Config) -> usize {
+    if chunk_len == 1 {
+        cfg.max_rule_dfa_bytes
+    } else {
+        cfg.max_dfa_bytes
+    }
+}
+
+/// Compiles every chunk of units, splitting chunks whose DFA is over the
+/// limit. Returns built shards and the units too big on their own.
 fn build_shards(
     chunks: Vec<Vec<usize>>,
     sources: &[DfaSource],
@@ -414,7 +468,8 @@ fn build_shards(
                 let t = Instant::now();
                 let keys: Vec<&str> = chunk.iter().map(|&p| sources[p].key.as_str()).collect();
                 let hirs: Vec<&Hir> = chunk.iter().map(|&p| &sources[p].hir).collect();
-                let key = ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, cfg.max_dfa_bytes);
+                let limit = chunk_limit(chunk.len(), cfg);
+                let key = ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, limit);
                 // Where the DFA came from: compiled now, the shard cache, or
                 // this build, for another shard (from the cache or not).
                 #[derive(PartialEq)]
@@ -425,7 +480,7 @@ fn build_shards(
                     None => match cache.and_then(|c| c.get(&key)) {
                         Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, From::Cache)),
                         Some(Entry::TooBig) => Err(None),
-                        None => build_dfa(&hirs, sources[chunk[0]].anchored, cfg)
+                        None => build_dfa(&hirs, sources[chunk[0]].anchored, limit, cfg)
                             .map(|(k, d)| (k, d, From::Built))
                             .map_err(Some),
                     },
@@ -458,9 +513,8 @@ fn build_shards(
                     Err(e) => {
                         let why = if over_limit(&e) {
                             format!(
-                                "the DFA for this rule alone exceeds the limit of {} bytes \
-                                 (--max-dfa-bytes); simplify large bounded repeats such as .{{0,200}}",
-                                cfg.max_dfa_bytes
+                                "its DFA alone exceeds {} bytes (--max-rule-dfa-bytes)",
+                                limit
                             )
                         } else {
                             match e {
@@ -478,58 +532,51 @@ fn build_shards(
     (built.into_inner().unwrap(), too_big.into_inner().unwrap())
 }
 
-/// Groups rules needing a DFA into chunks to compile: a prefiltered rule
-/// alone (its DFA runs when its literals occur), the others in content-defined
-/// shards of at most `shard_rules`, kept apart by how their DFA behaves
-/// (Unicode word boundary, ASCII-widened), so that a shard's flags hold for
-/// all its rules.
-fn make_chunks(
-    members: &[usize],
-    prepared: &[Prepared],
-    sources: &[DfaSource],
-    shard_rules: usize,
-) -> Vec<Vec<usize>> {
+/// Groups units needing a DFA into chunks to compile: a prefiltered unit
+/// alone (its DFA runs when its literals occur), the others in
+/// content-defined shards of at most `shard_rules`, kept apart by how their
+/// DFA behaves (Unicode word boundary, ASCII-widened), so that a shard's
+/// flags hold for all its units.
+fn make_chunks(members: &[usize], units: &[Unit], sources: &[DfaSource], shard_rules: usize) -> Vec<Vec<usize>> {
     let mut chunks = Vec::new();
     for uwb in [false, true] {
         for wide in [false, true] {
             let group: Vec<usize> = members
                 .iter()
                 .copied()
-                .filter(|&p| {
-                    let r = &prepared[p];
-                    r.plan == Plan::Always && r.unicode_word_boundary == uwb && r.ascii_widened == wide
+                .filter(|&u| {
+                    let unit = &units[u];
+                    unit.plan == Plan::Always && unit.unicode_word_boundary == uwb && unit.ascii_widened == wide
                 })
                 .collect();
-            chunks.extend(chunk(&group, |p| pattern_hash(&sources[p].key), shard_rules));
+            chunks.extend(chunk(&group, |u| pattern_hash(&sources[u].key), shard_rules));
         }
     }
     chunks.extend(
         members
             .iter()
-            .filter(|&&p| {
-                matches!(prepared[p].plan, Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..))
-            })
-            .map(|&p| vec![p]),
+            .filter(|&&u| matches!(units[u].plan, Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..)))
+            .map(|&u| vec![u]),
     );
     chunks
 }
 
-/// Checks one rule and works out how its DFA and the prefilter handle it.
-fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared, RowError> {
-    let CheckedRule { effective, unicode_word_boundary, exact_program } = check_rule(rule)?;
+/// Checks one rule; returns it with its HIR reduced to what decides whether
+/// it matches (`any` and `all` ask nothing else: DFAs and literals come from
+/// that part).
+fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowError> {
+    let CheckedRule { effective, exact_program, .. } = check_rule(rule)?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .build()
         .parse(&effective)
         .expect("check_rule parsed this pattern");
-    // `any` and `all` only ask whether a rule matches: DFAs and literals
-    // come from the part of the rule that decides it.
-    let hir = crate::relax::reduced_for_search(&hir);
-    let plan = if cfg.prefilter {
-        crate::literals::plan(&hir)
-    } else {
-        Plan::Always
-    };
+    let reduced = crate::relax::reduced_for_search(&hir);
+    Ok((Prepared { input_index, effective, exact_program, decomposed: false }, reduced))
+}
+
+/// A unit of rule `rule` for the reduced HIR `hir` and its plan.
+fn unit(rule: usize, hir: Hir, plan: Plan) -> Unit {
     // After a literal, the DFA holds only the rest of the rule: the literal
     // occurrence decided its first part.
     let (hir, anchored) = match &plan {
@@ -537,16 +584,102 @@ fn prepare(input_index: usize, rule: &RuleSpec, cfg: &Config) -> Result<Prepared
         Plan::Anchored(_) => (hir, true),
         _ => (hir, false),
     };
+    let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
     let widened = crate::relax::ascii_widened(&hir);
-    Ok(Prepared {
-        input_index,
-        ascii_widened: widened.is_some(),
-        dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
-        effective,
-        exact_program,
-        unicode_word_boundary,
+    Unit {
+        rule,
         plan,
-    })
+        ascii_widened: widened.is_some(),
+        unicode_word_boundary,
+        dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
+    }
+}
+
+/// Most branches a rule is decomposed into.
+const MAX_BRANCHES: usize = 1024;
+
+/// The branches of a top-level alternation, `A|B|C`, or of one inside a
+/// concatenation, `P(?:A|B|C)S` → `PAS`, `PBS`, `PCS` (the widest one when
+/// there are several): the rule matches wherever one of them does.
+fn branches(h: &Hir) -> Option<Vec<Hir>> {
+    let found = match h.kind() {
+        HirKind::Alternation(bs) => bs.clone(),
+        HirKind::Concat(xs) => {
+            let widest = xs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, x)| match x.kind() {
+                    HirKind::Alternation(bs) => Some((bs.len(), std::cmp::Reverse(i))),
+                    _ => None,
+                })
+                .max()?;
+            let i = widest.1 .0;
+            let HirKind::Alternation(bs) = xs[i].kind() else { unreachable!("found above") };
+            bs.iter()
+                .map(|b| Hir::concat([&xs[..i], std::slice::from_ref(b), &xs[i + 1..]].concat()))
+                .collect()
+        }
+        _ => return None,
+    };
+    (2..=MAX_BRANCHES).contains(&found.len()).then_some(found)
+}
+
+/// Splits rules into units and plans each one's literals.
+///
+/// A rule whose reduced form is an alternation, at the top or inside a
+/// concatenation ([`branches`]), and whose literals are weak (none, or
+/// only common ones) is decomposed: each branch gets its own literals and its
+/// own small DFA, which is what keeps an ordered list's giant
+/// `(name|name|…)` rule from one DFA that no size limit admits. Literals that more than
+/// [`crate::literals::COMMON_AFTER`] units would pick (` Build` in a
+/// user-agent list) are avoided where a unit has another choice: a DFA
+/// triggered by them would run on nearly every input.
+fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<Unit> {
+    use crate::literals::{common_literals, plan_avoiding, Common};
+    let plan_of = |h: &Hir, common: &Common| if cfg.prefilter { plan_avoiding(h, common) } else { Plan::Always };
+    let none = Common::new();
+    let whole: Vec<Plan> = reduced.iter().map(|h| plan_of(h, &none)).collect();
+    let common_whole = common_literals(&whole);
+    let mut parts: Vec<(usize, Hir)> = Vec::new();
+    for (r, h) in reduced.iter().enumerate() {
+        // Only where the whole rule has no literal, or only common ones: a
+        // rule with a good literal is served as well by one DFA.
+        let weak = || match plan_of(h, &common_whole) {
+            Plan::Always => true,
+            plan => crate::literals::chosen(&plan).iter().any(|l| common_whole.contains(l)),
+        };
+        match branches(h) {
+            Some(branches) if cfg.prefilter && weak() => {
+                prepared[r].decomposed = true;
+                parts.extend(branches.into_iter().map(|b| (r, b)));
+            }
+            _ => parts.push((r, h.clone())),
+        }
+    }
+    let first: Vec<Plan> = parts.iter().map(|(_, h)| plan_of(h, &none)).collect();
+    let common = common_literals(&first);
+    let plans: Vec<Plan> = if common.is_empty() {
+        first
+    } else {
+        parts.iter().map(|(_, h)| plan_of(h, &common)).collect()
+    };
+    let mut units = Vec::with_capacity(parts.len());
+    let mut without_literal: std::collections::BTreeMap<usize, Vec<Hir>> = Default::default();
+    for ((r, h), plan) in parts.into_iter().zip(plans) {
+        if plan == Plan::Always && prepared[r].decomposed {
+            without_literal.entry(r).or_default().push(h);
+        } else {
+            units.push(unit(r, h, plan));
+        }
+    }
+    for (r, mut branches) in without_literal {
+        let h = if branches.len() == 1 { branches.pop().unwrap() } else { Hir::alternation(branches) };
+        units.push(unit(r, h, Plan::Always));
+    }
+    // By rule (stable: branches keep their order), so that shard rule
+    // lists come out ascending.
+    units.sort_by_key(|u| u.rule);
+    units
 }
 
 /// Compiles rules (in priority order) into a database.
@@ -570,7 +703,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         cfg.threads
     };
     let per_thread = rules.len().div_ceil(threads).max(1);
-    let checked: Vec<(usize, Result<Prepared, RowError>)> = std::thread::scope(|s| {
+    let checked: Vec<(usize, Result<(Prepared, Hir), RowError>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..rules.len())
             .step_by(per_thread)
             .map(|from| {
@@ -578,7 +711,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 s.spawn(move || {
                     (from..(from + per_thread).min(rules.len()))
                         .filter(|i| !duplicates.contains(i))
-                        .map(|i| (i, prepare(i, &rules[i], cfg)))
+                        .map(|i| (i, prepare(i, &rules[i])))
                         .collect::<Vec<_>>()
                 })
             })
@@ -586,12 +719,25 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         workers.into_iter().flat_map(|w| w.join().expect("rule checking thread")).collect()
     });
     let mut prepared = Vec::with_capacity(rules.len());
+    let mut reduced = Vec::with_capacity(rules.len());
     for (i, result) in checked {
         match result {
-            Ok(p) => prepared.push(p),
+            Ok((p, h)) => {
+                prepared.push(p);
+                reduced.push(h);
+            }
             Err(e) => errors.push((i, e)),
         }
     }
+    errors.sort_by_key(|(i, _)| *i);
+    if !errors.is_empty() && cfg.on_invalid == OnInvalid::Fail {
+        return Err(BuildError::InvalidRows(errors.into_iter().map(|(_, e)| e).collect()));
+    }
+    if prepared.is_empty() {
+        return Err(BuildError::NoRules { source: source.to_string(), skipped: errors.len() });
+    }
+    let units = make_units(&mut prepared, &reduced, cfg);
+    drop(reduced);
     let cache = cfg
         .cache_dir
         .as_deref()
@@ -605,132 +751,144 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
                 None
             }
         });
-    let needs_dfa: Vec<usize> = (0..prepared.len())
-        .filter(|&p| !matches!(prepared[p].plan, Plan::Complete(_)))
+    let needs_dfa: Vec<usize> = (0..units.len())
+        .filter(|&u| !matches!(units[u].plan, Plan::Complete(_)))
         .collect();
-    let sources: Vec<DfaSource> = prepared.iter().map(|p| p.dfa.clone()).collect();
-    let chunks = make_chunks(&needs_dfa, &prepared, &sources, cfg.shard_rules);
+    let sources: Vec<DfaSource> = units.iter().map(|u| u.dfa.clone()).collect();
+    let chunks = make_chunks(&needs_dfa, &units, &sources, cfg.shard_rules);
     let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref());
-    // A rule too big alone gets a second chance: a DFA of its widened form
-    // filters, and its exact engine confirms the candidates.
+    // A unit too big alone gets a second chance: a DFA of its widened form
+    // filters, and its rule's exact engine confirms the candidates. A unit
+    // too big even so is answered by the exact engine alone.
     let mut widened: Vec<DfaSource> = sources.clone();
     let mut confirm_members = Vec::new();
-    let mut too_big_rows = Vec::new();
-    for (p, why) in too_big {
-        match crate::relax::widened_hir(&prepared[p].dfa.hir) {
+    let mut exact_only: Vec<(usize, String)> = Vec::new();
+    for (u, why) in too_big {
+        match crate::relax::widened_hir(&sources[u].hir) {
             Some(w) => {
-                widened[p] = DfaSource::new(w, prepared[p].dfa.anchored);
-                confirm_members.push(p);
+                widened[u] = DfaSource::new(w, sources[u].anchored);
+                confirm_members.push(u);
             }
-            None => too_big_rows.push((p, why)),
+            None => exact_only.push((u, why)),
         }
     }
     confirm_members.sort_unstable();
     if !confirm_members.is_empty() {
-        let chunks = make_chunks(&confirm_members, &prepared, &widened, cfg.shard_rules);
+        let chunks = make_chunks(&confirm_members, &units, &widened, cfg.shard_rules);
         let (more, still_too_big) = build_shards(chunks, &widened, cfg, cache.as_ref());
         built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
-        too_big_rows.extend(still_too_big.into_iter().map(|(p, why)| {
-            (
-                p,
-                format!("{why} (even with its bounded repeats widened for an approximate DFA)"),
-            )
-        }));
+        exact_only.extend(
+            still_too_big
+                .into_iter()
+                .map(|(u, why)| (u, format!("{why}, even with its bounded repeats widened"))),
+        );
     }
-    for (p, why) in too_big_rows {
-        let rule = &rules[prepared[p].input_index];
-        errors.push((
-            prepared[p].input_index,
-            RowError::new(Some(rule.id.clone()), rule.origin.clone(), why),
-        ));
-    }
-    errors.sort_by_key(|(i, _)| *i);
-    if !errors.is_empty() && cfg.on_invalid == OnInvalid::Fail {
-        return Err(BuildError::InvalidRows(
-            errors.into_iter().map(|(_, e)| e).collect(),
-        ));
-    }
-    // Rules keep their relative order; indices are renumbered densely over
-    // what is kept. No shard holds a skipped rule: invalid rules never reach
-    // a shard, and a rule too big alone was split away from its shard.
-    let skipped_inputs: std::collections::HashSet<usize> =
-        errors.iter().map(|(i, _)| *i).collect();
-    let keep: Vec<usize> = (0..prepared.len())
-        .filter(|&p| !skipped_inputs.contains(&prepared[p].input_index))
-        .collect();
-    if keep.is_empty() {
-        return Err(BuildError::NoRules {
-            source: source.to_string(),
-            skipped: errors.len(),
+    exact_only.sort_by_key(|(u, _)| *u);
+    for (u, _) in &exact_only {
+        built.push(BuiltShard {
+            members: vec![*u],
+            kind: DfaKind::Exact,
+            dfa: Vec::new(),
+            seconds: 0.0,
+            cached: false,
+            confirm: false,
         });
     }
-    let mut new_index = vec![u32::MAX; prepared.len()];
-    for (n, &p) in keep.iter().enumerate() {
-        new_index[p] = n as u32;
-    }
     let mut writer = DatabaseWriter::new();
-    let mut id_json = Vec::with_capacity(keep.len());
     let mut paths = RulePaths::default();
     let mut literals = std::collections::HashSet::new();
-    for &p in &keep {
-        let prep = &prepared[p];
+    for (n, prep) in prepared.iter().enumerate() {
         let rule = &rules[prep.input_index];
         let payload = rule.payload.as_ref().map(|v| v.to_string());
-        id_json.push(rule.id.to_json());
-        writer.push_rule(RuleEntry {
-            id_json: id_json.last().unwrap(),
+        let id_json = rule.id.to_json();
+        let index = writer.push_rule(RuleEntry {
+            id_json: &id_json,
             payload_json: payload.as_deref(),
             pattern: &prep.effective,
             exact: &prep.exact_program,
         });
-        match &prep.plan {
+        debug_assert_eq!(index as usize, n, "every prepared rule is kept, in order");
+    }
+    // Each path lists a rule once, however many of its units take it.
+    let mut path_sets: [std::collections::BTreeSet<usize>; 6] = Default::default();
+    let mut units_of = vec![0usize; prepared.len()];
+    for u in &units {
+        units_of[u.rule] += 1;
+        let input = prepared[u.rule].input_index;
+        match &u.plan {
             Plan::Complete(lits) => {
-                paths.literal.push(prep.input_index);
+                path_sets[0].insert(input);
                 for lit in lits {
                     literals.insert(lit.clone());
-                    writer.push_literal(lit.clone(), Target::Rule(new_index[p]));
+                    writer.push_literal(lit.clone(), Target::Rule(u.rule as u32));
                 }
             }
-            Plan::Triggered(_) => paths.prefiltered.push(prep.input_index),
+            Plan::Triggered(_) => {
+                path_sets[1].insert(input);
+            }
             Plan::Anchored(_) => {
-                paths.prefiltered.push(prep.input_index);
-                paths.anchored.push(prep.input_index);
+                path_sets[1].insert(input);
+                path_sets[2].insert(input);
             }
             Plan::AfterLiteral(..) => {
-                paths.prefiltered.push(prep.input_index);
-                paths.anchored.push(prep.input_index);
-                paths.after_literal.push(prep.input_index);
+                path_sets[1].insert(input);
+                path_sets[2].insert(input);
+                path_sets[3].insert(input);
             }
-            Plan::Always => paths.always.push(prep.input_index),
+            Plan::Always => {
+                path_sets[4].insert(input);
+            }
         }
-        if prep.ascii_widened && !matches!(prep.plan, Plan::Complete(_)) {
-            paths.ascii_widened.push(prep.input_index);
+        if u.ascii_widened && !matches!(u.plan, Plan::Complete(_)) {
+            path_sets[5].insert(input);
         }
     }
+    let [literal, prefiltered, anchored, after_literal, always, ascii_widened] =
+        path_sets.map(|set| set.into_iter().collect::<Vec<_>>());
+    paths.literal = literal;
+    paths.prefiltered = prefiltered;
+    paths.anchored = anchored;
+    paths.after_literal = after_literal;
+    paths.always = always;
+    paths.ascii_widened = ascii_widened;
+    paths.decomposed = prepared
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.decomposed)
+        .map(|(r, p)| (p.input_index, units_of[r]))
+        .collect();
+    paths.exact_only = exact_only
+        .iter()
+        .map(|(u, why)| (prepared[units[*u].rule].input_index, why.clone()))
+        .collect();
     let approximate_inputs: Vec<usize> = built
         .iter()
         .filter(|s| s.confirm)
-        .flat_map(|s| s.members.iter().map(|&p| prepared[p].input_index))
+        .flat_map(|s| s.members.iter().map(|&u| prepared[units[u].rule].input_index))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    built.sort_by_key(|s| new_index[s.members[0]]);
+    built.sort_by_key(|s| units[s.members[0]].rule);
     let mut shards = Vec::new();
     let mut db_estimate = 0usize;
     for s in built {
-        let rules: Vec<u32> = s.members.iter().map(|&p| new_index[p]).collect();
-        let uwb = s.members.iter().any(|&p| prepared[p].unicode_word_boundary);
-        let wide = s.members.iter().any(|&p| prepared[p].ascii_widened);
-        let trigger = match &prepared[s.members[0]].plan {
+        let members: Vec<&Unit> = s.members.iter().map(|&u| &units[u]).collect();
+        let rule_list: Vec<u32> = members.iter().map(|u| u.rule as u32).collect();
+        let exact = s.kind == DfaKind::Exact;
+        let uwb = !exact && members.iter().any(|u| u.unicode_word_boundary);
+        let wide = !exact && members.iter().any(|u| u.ascii_widened);
+        let trigger = match &members[0].plan {
             Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => Some(lits.clone()),
             _ => None,
         };
-        let anchored = s.members.iter().all(|&p| prepared[p].dfa.anchored);
-        let after_literal = s.members.iter().all(|&p| matches!(prepared[p].plan, Plan::AfterLiteral(..)));
-        let at_start = s.members.iter().all(|&p| matches!(prepared[p].plan, Plan::AfterLiteral(_, _, true)));
+        // The exact engine reads the whole input: an exact-only shard is
+        // never anchored at an occurrence.
+        let anchored = !exact && members.iter().all(|u| u.dfa.anchored);
+        let after_literal = !exact && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(..)));
+        let at_start = after_literal && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(_, _, true)));
         db_estimate += s.dfa.len();
         shards.push(ShardReport {
-            rules: rules.len(),
+            rules: rule_list.len(),
             kind: s.kind.name(),
             bytes: s.dfa.len(),
             unicode_word_boundary: uwb,
@@ -754,7 +912,7 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         .iter()
         .filter(|(on, _)| *on)
         .fold(0, |acc, (_, f)| acc | f);
-        let number = writer.push_shard(s.kind, flags, s.dfa, rules);
+        let number = writer.push_shard(s.kind, flags, s.dfa, rule_list);
         for lit in trigger.into_iter().flatten() {
             literals.insert(lit.clone());
             writer.push_literal(lit, Target::Shard(number));
@@ -775,8 +933,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     }
     Ok(Compiled {
         database,
-        rule_count: keep.len(),
-        kept: keep.iter().map(|&p| prepared[p].input_index).collect(),
+        rule_count: prepared.len(),
+        kept: prepared.iter().map(|p| p.input_index).collect(),
         approximate: approximate_inputs,
         skipped: errors.into_iter().map(|(_, e)| e).collect(),
         shards,

@@ -148,29 +148,36 @@ fn language(h: &Hir) -> Option<Vec<Piece>> {
     }
 }
 
-/// How good a literal set is as a filter: the longer its shortest literal,
-/// the fewer inputs hold one; then the fewer literals the better.
-fn score(set: &[Piece]) -> (usize, std::cmp::Reverse<usize>) {
+/// Literals that many rules of a list would pick (` Build`, `AppleWebKit`
+/// in a user-agent parser): nearly every input holds them, so a rule
+/// triggered by one runs on nearly every input. Keys are ASCII-lowercased.
+pub type Common = std::collections::HashSet<Vec<u8>>;
+
+/// How good a literal set is as a filter: a set with no common literal
+/// first, then the longer its shortest literal, the fewer inputs hold one;
+/// then the fewer literals the better.
+fn score(set: &[Piece], common: &Common) -> (bool, usize, std::cmp::Reverse<usize>) {
+    let rare = !set.iter().any(|p| common.contains(&p.bytes.to_ascii_lowercase()));
     let shortest = set.iter().map(|p| p.bytes.len()).min().unwrap_or(0);
-    (shortest.min(ENOUGH_LEN), std::cmp::Reverse(set.len()))
+    (rare && shortest >= KEY_LEN, shortest.min(ENOUGH_LEN), std::cmp::Reverse(set.len()))
 }
 
-fn best(a: Option<Vec<Piece>>, b: Option<Vec<Piece>>) -> Option<Vec<Piece>> {
+fn best(a: Option<Vec<Piece>>, b: Option<Vec<Piece>>, common: &Common) -> Option<Vec<Piece>> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if score(&b) > score(&a) { b } else { a }),
+        (Some(a), Some(b)) => Some(if score(&b, common) > score(&a, common) { b } else { a }),
         (a, b) => a.or(b),
     }
 }
 
 /// A set of literals one of which occurs in every match of `h`.
-fn required(h: &Hir) -> Option<Vec<Piece>> {
+fn required(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
     match h.kind() {
-        HirKind::Capture(c) => required(&c.sub),
-        HirKind::Repetition(r) if r.min >= 1 => best(language(h), required(&r.sub)),
+        HirKind::Capture(c) => required(&c.sub, common),
+        HirKind::Repetition(r) if r.min >= 1 => best(language(h), required(&r.sub, common), common),
         HirKind::Alternation(xs) => {
             let mut all = Vec::new();
             for x in xs {
-                all.extend(required(x)?);
+                all.extend(required(x, common)?);
             }
             (all.len() <= MAX_LITERALS).then_some(all)
         }
@@ -183,16 +190,16 @@ fn required(h: &Hir) -> Option<Vec<Piece>> {
             let mut found = None;
             for (start, first) in langs.iter().enumerate() {
                 let Some(first) = first else {
-                    found = best(found, required(&xs[start]));
+                    found = best(found, required(&xs[start], common), common);
                     continue;
                 };
                 let mut run = first.clone();
-                found = best(found, Some(run.clone()));
+                found = best(found, Some(run.clone()), common);
                 for next in langs[start + 1..].iter() {
                     match next.as_ref().and_then(|n| cross(&run, n)) {
                         Some(longer) => {
                             run = longer;
-                            found = best(found, Some(run.clone()));
+                            found = best(found, Some(run.clone()), common);
                         }
                         None => break,
                     }
@@ -207,22 +214,22 @@ fn required(h: &Hir) -> Option<Vec<Piece>> {
 /// A set of literals such that every match of `h` starts with one of them,
 /// leading zero-width assertions (`^`, `\b`) aside: an anchored search at
 /// the literal's start checks those against the bytes before it.
-fn prefixes(h: &Hir) -> Option<Vec<Piece>> {
+fn prefixes(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
     match h.kind() {
-        HirKind::Capture(c) => prefixes(&c.sub),
+        HirKind::Capture(c) => prefixes(&c.sub, common),
         // Every match of `X{n,}` (n ≥ 1) starts with a match of `X`.
-        HirKind::Repetition(r) if r.min >= 1 => best(language(h), prefixes(&r.sub)),
+        HirKind::Repetition(r) if r.min >= 1 => best(language(h), prefixes(&r.sub, common), common),
         HirKind::Alternation(xs) => {
             let mut all = Vec::new();
             for x in xs {
-                all.extend(prefixes(x)?);
+                all.extend(prefixes(x, common)?);
             }
             (all.len() <= MAX_LITERALS).then_some(all)
         }
         HirKind::Concat(xs) => {
             let mut rest = xs.iter().skip_while(|x| matches!(x.kind(), HirKind::Look(_)));
             let first = rest.next()?;
-            let Some(mut run) = language(first) else { return prefixes(first) };
+            let Some(mut run) = language(first) else { return prefixes(first, common) };
             // The run of finite languages from the start, as long as it
             // stays a small set: each longer run is also a prefix set.
             let mut found = Some(run.clone());
@@ -230,7 +237,7 @@ fn prefixes(h: &Hir) -> Option<Vec<Piece>> {
                 match language(next).and_then(|n| cross(&run, &n)) {
                     Some(longer) => {
                         run = longer;
-                        found = best(found, Some(run.clone()));
+                        found = best(found, Some(run.clone()), common);
                     }
                     None => break,
                 }
@@ -288,17 +295,56 @@ fn finish(set: Vec<Piece>) -> Vec<Literal> {
 /// assert_eq!(plan(&parse(r"^\d+$")), Plan::Always);
 /// ```
 pub fn plan(hir: &Hir) -> Plan {
+    plan_avoiding(hir, &Common::new())
+}
+
+/// The literals [`plan_avoiding`] chose for a rule, ASCII-lowercased: what
+/// [`common_literals`] counts.
+pub fn chosen(plan: &Plan) -> Vec<Vec<u8>> {
+    match plan {
+        Plan::Triggered(l) | Plan::Anchored(l) | Plan::AfterLiteral(l, ..) => {
+            l.iter().map(|l| l.bytes.to_ascii_lowercase()).collect()
+        }
+        Plan::Complete(_) | Plan::Always => Vec::new(),
+    }
+}
+
+/// Rules that pick the same trigger literal: past this many, the literal is
+/// taken as common in inputs ([`Common`]).
+pub const COMMON_AFTER: usize = 16;
+
+/// The literals that more than [`COMMON_AFTER`] of `plans` chose as their
+/// trigger.
+pub fn common_literals<'p>(plans: impl IntoIterator<Item = &'p Plan>) -> Common {
+    let mut count: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    for plan in plans {
+        let mut lits = chosen(plan);
+        lits.sort();
+        lits.dedup();
+        for l in lits {
+            *count.entry(l).or_default() += 1;
+        }
+    }
+    count.into_iter().filter(|&(_, n)| n > COMMON_AFTER).map(|(l, _)| l).collect()
+}
+
+/// [`plan`], preferring literal sets with no literal in `common`: a rule
+/// triggered by a literal that most inputs hold would run on most inputs.
+/// A common literal is still used when the rule has no other.
+pub fn plan_avoiding(hir: &Hir, common: &Common) -> Plan {
     let usable = |set: &[Piece]| !set.is_empty() && set.iter().all(|p| p.bytes.len() >= KEY_LEN && p.bytes.len() <= 0xFFFF);
     if let Some(set) = language(hir) {
         if usable(&set) && set.iter().all(|p| p.exact) {
             return Plan::Complete(finish(set));
         }
     }
-    match required(hir) {
-        Some(set) if usable(&set) => match prefixes(hir) {
+    match required(hir, common) {
+        Some(set) if usable(&set) => match prefixes(hir, common) {
             // A prefix set as selective as the best set lets the DFA start
             // at the occurrence instead of reading the whole input.
-            Some(pre) if usable(&pre) && score(&pre).0 >= score(&set).0 => {
+            Some(pre) if usable(&pre) && score(&pre, common).1 >= score(&set, common).1
+                && score(&pre, common).0 >= score(&set, common).0 =>
+            {
                 let lits = finish(pre);
                 match rest_after(hir, &lits) {
                     Some((rest, at_start)) => Plan::AfterLiteral(lits, rest, at_start),

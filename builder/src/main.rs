@@ -90,9 +90,14 @@ enum Command {
         /// Most rules in one shard DFA.
         #[arg(long, default_value_t = Config::default().shard_rules)]
         shard_rules: usize,
-        /// Largest DFA of one shard, in bytes; bigger shards are split.
+        /// Largest DFA of a shard of several rules, in bytes; bigger shards are split.
         #[arg(long, default_value_t = Config::default().max_dfa_bytes)]
         max_dfa_bytes: usize,
+        /// Largest DFA of one rule or branch, in bytes; past it the DFA is
+        /// built from the widened rule (exact confirmation), and past that
+        /// the rule is answered by its exact engine alone.
+        #[arg(long, default_value_t = Config::default().max_rule_dfa_bytes)]
+        max_rule_dfa_bytes: usize,
         /// Largest database, in bytes.
         #[arg(long, default_value_t = Config::default().max_database_bytes)]
         max_database_bytes: usize,
@@ -150,6 +155,7 @@ fn main() -> ExitCode {
             no_prefilter,
             shard_rules,
             max_dfa_bytes,
+            max_rule_dfa_bytes,
             max_database_bytes,
             threads,
             cache,
@@ -167,6 +173,7 @@ fn main() -> ExitCode {
                 prefilter: !no_prefilter,
                 shard_rules,
                 max_dfa_bytes,
+                max_rule_dfa_bytes,
                 max_database_bytes,
                 on_invalid,
                 threads,

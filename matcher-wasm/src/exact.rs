@@ -492,6 +492,37 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     Ok(p)
 }
 
+/// The bytes that can begin a match of `p` (look-around assertions taken
+/// as passing: a superset), or `None` when a match may be empty.
+fn first_bytes(p: &Program) -> Option<[u64; 4]> {
+    let mut set = [0u64; 4];
+    let mut add = |r: &Range| {
+        for b in r.start..=r.end {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+    };
+    let mut seen = alloc::vec![false; p.states.len()];
+    let mut stack = alloc::vec![p.start];
+    while let Some(s) = stack.pop() {
+        if core::mem::replace(&mut seen[s as usize], true) {
+            continue;
+        }
+        match p.states[s as usize] {
+            State::Range(r) => add(&r),
+            State::Sparse { from, len } => {
+                p.ranges[from as usize..(from + len) as usize].iter().for_each(&mut add)
+            }
+            State::Look { next, .. } | State::Capture { next, .. } => stack.push(next),
+            State::Union { from, len } => {
+                stack.extend_from_slice(&p.alternates[from as usize..(from + len) as usize])
+            }
+            State::Fail => {}
+            State::Match => return None,
+        }
+    }
+    Some(set)
+}
+
 /// Slot value of a capture position not (yet) recorded.
 const NONE: usize = usize::MAX;
 
@@ -543,9 +574,39 @@ enum Frame {
     },
 }
 
+/// Most bits of a backtracker's visited set (256 KiB, as regex-automata's
+/// `BoundedBacktracker` by default): a search whose states × positions do
+/// not fit runs the Pike VM instead.
+const VISITED_BITS_MAX: usize = 256 * 1024 * 8;
+
+/// A step of the bounded backtracker's explicit stack.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Explore a state at a position.
+    Visit { state: u32, at: usize },
+    /// Put back a slot's value when backtracking past the capture.
+    Restore { slot: u32, value: usize },
+}
+
+/// Scratch space of the bounded backtracker, shared by every exact engine a
+/// matcher runs (one search at a time), so that each engine does not keep a
+/// visited set of its own.
+#[derive(Clone, Debug, Default)]
+pub struct Backtracker {
+    /// One bit per (state, position): explored already, and failed.
+    visited: Vec<u64>,
+    stack: Vec<Step>,
+}
+
 /// One rule's exact engine: its program, decoded once, and the scratch
 /// space of its Pike VM. Build one per rule and keep it: searches reuse the
 /// scratch space.
+///
+/// Short inputs are searched by a bounded backtracker (depth-first, in
+/// priority order, never exploring a state at a position twice: the same
+/// leftmost-first answer as the Pike VM, several times faster), starting
+/// only at positions whose byte can begin a match; the Pike VM answers when
+/// the visited set would be too big.
 #[derive(Clone, Debug)]
 pub struct ExactEngine {
     program: Program,
@@ -555,32 +616,68 @@ pub struct ExactEngine {
     stack: Vec<Frame>,
     /// The slots of the winning thread.
     found: Vec<usize>,
+    /// Bytes that can begin a match (one bit each), or `None` when a match
+    /// may be empty (it can start anywhere, even at the input's end).
+    first_bytes: Option<[u64; 4]>,
+    /// Scratch for [`ExactEngine::captures`] and [`ExactEngine::is_match`];
+    /// a matcher passes a shared one instead.
+    own: Backtracker,
 }
 
 impl ExactEngine {
     /// Builds the engine for a program written by [`encode`] (or `compile`),
     /// checking it field by field.
     pub fn from_program(program: &[u8]) -> Result<ExactEngine, ProgramError> {
+        let program = decode(program)?;
         Ok(ExactEngine {
-            program: decode(program)?,
+            first_bytes: first_bytes(&program),
+            program,
             looks: LookMatcher::new(),
             curr: Threads::default(),
             next: Threads::default(),
             stack: Vec::new(),
             found: Vec::new(),
+            own: Backtracker::default(),
         })
     }
 
     /// Whether the rule matches anywhere in `hay`.
     pub fn is_match(&mut self, hay: &[u8]) -> bool {
-        self.search(hay, 0, true)
+        let mut bt = core::mem::take(&mut self.own);
+        let found = self.is_match_in(&mut bt, hay);
+        self.own = bt;
+        found
+    }
+
+    /// [`ExactEngine::is_match`] with the backtracker's scratch space given.
+    pub fn is_match_in(&mut self, bt: &mut Backtracker, hay: &[u8]) -> bool {
+        match self.backtrack(bt, hay, 0) {
+            Some(found) => found,
+            None => self.search(hay, 0, true),
+        }
     }
 
     /// The leftmost-first match in `hay`: every capture group's span, group
     /// 0 (the whole match) first, `None` for a group that did not take part.
     pub fn captures(&mut self, hay: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
+        let mut bt = core::mem::take(&mut self.own);
+        let found = self.captures_in(&mut bt, hay);
+        self.own = bt;
+        found
+    }
+
+    /// [`ExactEngine::captures`] with the backtracker's scratch space given.
+    pub fn captures_in(
+        &mut self,
+        bt: &mut Backtracker,
+        hay: &[u8],
+    ) -> Option<Vec<Option<(usize, usize)>>> {
         let slots = self.program.groups * 2;
-        if !self.search(hay, slots, false) {
+        let found = match self.backtrack(bt, hay, slots) {
+            Some(found) => found,
+            None => self.search(hay, slots, false),
+        };
+        if !found {
             return None;
         }
         Some(
@@ -589,6 +686,106 @@ impl ExactEngine {
                 .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
                 .collect(),
         )
+    }
+
+    /// The bounded backtracker (regex-automata's `BoundedBacktracker`
+    /// algorithm): from each start position in turn, a depth-first search
+    /// that tries alternatives in priority order, so the first match it
+    /// reaches is the leftmost-first one. A (state, position) pair explored
+    /// once is never explored again, from any start: it failed the first
+    /// time, so the search is O(states × positions). `None` when that
+    /// visited set would be over [`VISITED_BITS_MAX`].
+    fn backtrack(&mut self, bt: &mut Backtracker, hay: &[u8], slots: usize) -> Option<bool> {
+        let width = hay.len() + 1;
+        let bits = self.program.states.len().checked_mul(width)?;
+        if bits > VISITED_BITS_MAX {
+            return None;
+        }
+        bt.visited.clear();
+        bt.visited.resize(bits.div_ceil(64), 0);
+        self.found.clear();
+        self.found.resize(slots, NONE);
+        let last_start = if self.program.anchored { 0 } else { hay.len() };
+        for start in 0..=last_start {
+            if let Some(first) = &self.first_bytes {
+                match hay.get(start) {
+                    Some(&b) if first[usize::from(b >> 6)] >> (b & 63) & 1 == 1 => {}
+                    _ => continue,
+                }
+            }
+            if self.backtrack_from(bt, hay, start, width) {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
+    /// One depth-first search from `start`; on a match the slots are in
+    /// `found`.
+    fn backtrack_from(&mut self, bt: &mut Backtracker, hay: &[u8], start: usize, width: usize) -> bool {
+        let slots = self.found.len();
+        bt.stack.clear();
+        bt.stack.push(Step::Visit { state: self.program.start, at: start });
+        while let Some(step) = bt.stack.pop() {
+            let (mut s, mut at) = match step {
+                Step::Restore { slot, value } => {
+                    self.found[slot as usize] = value;
+                    continue;
+                }
+                Step::Visit { state, at } => (state, at),
+            };
+            loop {
+                let bit = s as usize * width + at;
+                let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+                if bt.visited[word] & mask != 0 {
+                    break;
+                }
+                bt.visited[word] |= mask;
+                match self.program.states[s as usize] {
+                    State::Range(r) => match hay.get(at) {
+                        Some(&b) if r.start <= b && b <= r.end => {
+                            s = r.next;
+                            at += 1;
+                        }
+                        _ => break,
+                    },
+                    State::Sparse { from, len } => {
+                        let Some(&b) = hay.get(at) else { break };
+                        let ranges = &self.program.ranges[from as usize..(from + len) as usize];
+                        match ranges.iter().find(|r| b <= r.end).filter(|r| r.start <= b) {
+                            Some(r) => {
+                                s = r.next;
+                                at += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    State::Look { look, next } => {
+                        if !self.looks.matches(look, hay, at) {
+                            break;
+                        }
+                        s = next;
+                    }
+                    State::Union { from, len } => {
+                        let alts = &self.program.alternates[from as usize..(from + len) as usize];
+                        let Some((&first, rest)) = alts.split_first() else { break };
+                        bt.stack.extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
+                        s = first;
+                    }
+                    State::Capture { slot, next } => {
+                        if (slot as usize) < slots {
+                            let value = self.found[slot as usize];
+                            bt.stack.push(Step::Restore { slot, value });
+                            self.found[slot as usize] = at;
+                        }
+                        s = next;
+                    }
+                    State::Fail => break,
+                    State::Match => return true,
+                }
+            }
+        }
+        false
     }
 
     /// The Pike VM: every thread advances one byte at a time in priority

@@ -57,7 +57,7 @@ use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 const RULE_RECORD_LEN: usize = 32;
@@ -113,6 +113,10 @@ pub enum DfaKind {
     Dense,
     /// `regex_automata::dfa::sparse::DFA`: several times smaller, slower.
     Sparse,
+    /// No DFA: the shard's rule is answered by its exact engine alone (its
+    /// DFA, even widened, was over the builder's size limit). Such a shard
+    /// is never anchored; triggered, it runs when its literals occur.
+    Exact,
 }
 
 impl DfaKind {
@@ -120,6 +124,7 @@ impl DfaKind {
         match self {
             DfaKind::Dense => 1,
             DfaKind::Sparse => 2,
+            DfaKind::Exact => 3,
         }
     }
 
@@ -127,6 +132,7 @@ impl DfaKind {
         match code {
             1 => Some(DfaKind::Dense),
             2 => Some(DfaKind::Sparse),
+            3 => Some(DfaKind::Exact),
             _ => None,
         }
     }
@@ -136,6 +142,7 @@ impl DfaKind {
         match self {
             DfaKind::Dense => "dense",
             DfaKind::Sparse => "sparse",
+            DfaKind::Exact => "exact",
         }
     }
 }
@@ -304,6 +311,8 @@ impl<'a> Rule<'a> {
 pub(crate) enum ShardDfa<'a> {
     Dense(dense::DFA<&'a [u32]>),
     Sparse(sparse::DFA<&'a [u8]>),
+    /// [`DfaKind::Exact`]: no DFA, the exact engine answers.
+    Exact,
 }
 
 /// A group of rules answered by one multi-pattern DFA.
@@ -397,6 +406,7 @@ impl<'a> Shard<'a> {
                 match self.kind {
                     DfaKind::Dense => dense::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Dense(d)),
                     DfaKind::Sparse => sparse::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Sparse(d)),
+                    DfaKind::Exact => Ok(ShardDfa::Exact),
                 }
             }
             .expect("verified DFA")
@@ -593,17 +603,24 @@ impl<'a> Database<'a> {
             last_min = min_rule;
             let raw = &bytes[dfa_off..dfa_off + dfa_len];
             let dfa = OnceCell::new();
-            if checked {
+            if kind == DfaKind::Exact {
+                const DFA_ONLY: u32 = SHARD_MAY_QUIT | SHARD_CONFIRM | SHARD_ASCII_EXACT | SHARD_ANCHORED;
+                if dfa_len != 0 || flags & DFA_ONLY != 0 || list_len != 1 {
+                    return Err(corrupt("exact-only shard with a DFA, DFA flags or several rules"));
+                }
+            } else if checked {
                 let checked = match kind {
                     DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
                     DfaKind::Sparse => {
                         sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d))
                     }
+                    DfaKind::Exact => unreachable!("exact-only shards are checked above"),
                 }
                 .map_err(|_| FormatError::BadDfa { shard: i })?;
                 let patterns = match &checked {
                     ShardDfa::Dense(d) => regex_automata::dfa::Automaton::pattern_len(d),
                     ShardDfa::Sparse(d) => regex_automata::dfa::Automaton::pattern_len(d),
+                    ShardDfa::Exact => unreachable!("exact-only shards are checked above"),
                 };
                 if patterns != list_len {
                     return Err(corrupt("DFA pattern count differs from shard rule count"));
@@ -611,6 +628,7 @@ impl<'a> Database<'a> {
                 let start_kind = match &checked {
                     ShardDfa::Dense(d) => d.start_kind(),
                     ShardDfa::Sparse(d) => d.start_kind(),
+                    ShardDfa::Exact => unreachable!("exact-only shards are checked above"),
                 };
                 let (anchored, unanchored) = match start_kind {
                     StartKind::Both => (true, true),

@@ -24,8 +24,8 @@ use core::cell::RefCell;
 use regex_automata::dfa::Automaton;
 use regex_automata::{Anchored, Input, PatternSet};
 
-use crate::exact::ExactEngine;
-use crate::format::{Database, ShardDfa};
+use crate::exact::{Backtracker, ExactEngine};
+use crate::format::{Database, DfaKind, ShardDfa};
 use crate::prefilter::Target;
 
 /// A match mode. Its `u32` code is what the wasm ABI takes.
@@ -126,6 +126,8 @@ pub struct Matcher<'a> {
     /// Big enough for any shard: one shard is searched at a time.
     set: RefCell<PatternSet>,
     exact: RefCell<Vec<Option<Box<ExactEngine>>>>,
+    /// The exact engines' shared backtracking scratch space.
+    backtracker: RefCell<Backtracker>,
     scratch: RefCell<Scratch>,
 }
 
@@ -149,6 +151,7 @@ impl<'a> Matcher<'a> {
             always,
             set: RefCell::new(PatternSet::new(widest)),
             exact: RefCell::new(exact),
+            backtracker: RefCell::new(Backtracker::default()),
             scratch: RefCell::new(scratch),
         }
     }
@@ -163,7 +166,7 @@ impl<'a> Matcher<'a> {
         self.exact.borrow().iter().filter(|e| e.is_some()).count()
     }
 
-    fn with_exact<T>(&self, rule: u32, f: impl FnOnce(&mut ExactEngine) -> T) -> T {
+    fn with_exact<T>(&self, rule: u32, f: impl FnOnce(&mut ExactEngine, &mut Backtracker) -> T) -> T {
         let mut exact = self.exact.borrow_mut();
         let slot = &mut exact[rule as usize];
         let engine = slot.get_or_insert_with(|| {
@@ -172,11 +175,11 @@ impl<'a> Matcher<'a> {
                 .expect("the database was verified, and with it every exact program");
             Box::new(engine)
         });
-        f(engine)
+        f(engine, &mut self.backtracker.borrow_mut())
     }
 
     fn exact_is_match(&self, rule: u32, hay: &[u8]) -> bool {
-        self.with_exact(rule, |e| e.is_match(hay))
+        self.with_exact(rule, |e, bt| e.is_match_in(bt, hay))
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the
@@ -232,6 +235,9 @@ impl<'a> Matcher<'a> {
     /// anywhere); if so, one that does.
     fn shard_any(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool) -> Option<u32> {
         let shard = &self.db.shards()[si as usize];
+        if shard.kind() == DfaKind::Exact {
+            return shard.rules().find(|&r| self.exact_is_match(r, hay));
+        }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
             let mut candidates = Vec::new();
@@ -242,6 +248,7 @@ impl<'a> Matcher<'a> {
         let found = match shard.dfa() {
             ShardDfa::Dense(d) => d.try_search_fwd(&input),
             ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+            ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match found {
             Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
@@ -281,6 +288,10 @@ impl<'a> Matcher<'a> {
     /// matched, or whose rule the exact engine answered.
     fn shard_matches(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool, out: &mut Vec<u32>) -> bool {
         let shard = &self.db.shards()[si as usize];
+        if shard.kind() == DfaKind::Exact {
+            out.extend(shard.rules().filter(|&r| self.exact_is_match(r, hay)));
+            return true;
+        }
         let confirm = shard.needs_confirm_on(ascii);
         if shard.rule_count() == 1 {
             // One rule: the earliest match is enough, no pattern set needed.
@@ -289,6 +300,7 @@ impl<'a> Matcher<'a> {
             let found = match shard.dfa() {
                 ShardDfa::Dense(d) => d.try_search_fwd(&input),
                 ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+                ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
             };
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
@@ -308,6 +320,7 @@ impl<'a> Matcher<'a> {
         let res = match shard.dfa() {
             ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, &mut set),
             ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, &mut set),
+            ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match res {
             Ok(()) if confirm => {
@@ -370,8 +383,8 @@ impl<'a> Matcher<'a> {
 
     /// The leftmost-first match of one rule, with captures.
     pub fn exact_first(&self, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
-        self.with_exact(rule, |e| {
-            let captures = e.captures(hay)?;
+        self.with_exact(rule, |e, bt| {
+            let captures = e.captures_in(bt, hay)?;
             let (start, end) = captures[0]?;
             Some(FirstMatch { rule, start, end, captures })
         })
