@@ -130,6 +130,9 @@ struct Unit {
     ascii_widened: bool,
     /// `dfa` uses a Unicode word boundary (`\b`, `\B` under Unicode).
     unicode_word_boundary: bool,
+    /// For a branch of a decomposed rule: the branch's own exact program,
+    /// which confirms its shard's candidates (a fraction of the rule's).
+    program: Option<Vec<u8>>,
 }
 
 /// One compiled shard, as the manifest describes it.
@@ -575,8 +578,20 @@ fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowEr
     Ok((Prepared { input_index, effective, exact_program, decomposed: false }, reduced))
 }
 
-/// A unit of rule `rule` for the reduced HIR `hir` and its plan.
-fn unit(rule: usize, hir: Hir, plan: Plan) -> Unit {
+/// The exact program of a branch (its reduced HIR: no captures, which only
+/// `first` asks of the whole rule).
+fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
+    let nfa = thompson::Compiler::new()
+        .configure(thompson::Config::new().utf8(false).shrink(false).nfa_size_limit(Some(10 << 20)))
+        .build_from_hir(hir)
+        .ok()?;
+    dfabake_matcher::exact::encode(&nfa).ok()
+}
+
+/// A unit of rule `rule` for the reduced HIR `hir` and its plan; `branch`
+/// when the rule is decomposed.
+fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool) -> Unit {
+    let program = (branch && !matches!(plan, Plan::Complete(_))).then(|| branch_program(&hir)).flatten();
     // After a literal, the DFA holds only the rest of the rule: the literal
     // occurrence decided its first part.
     let (hir, anchored) = match &plan {
@@ -592,6 +607,7 @@ fn unit(rule: usize, hir: Hir, plan: Plan) -> Unit {
         ascii_widened: widened.is_some(),
         unicode_word_boundary,
         dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
+        program,
     }
 }
 
@@ -669,12 +685,12 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         if plan == Plan::Always && prepared[r].decomposed {
             without_literal.entry(r).or_default().push(h);
         } else {
-            units.push(unit(r, h, plan));
+            units.push(unit(r, h, plan, prepared[r].decomposed));
         }
     }
     for (r, mut branches) in without_literal {
         let h = if branches.len() == 1 { branches.pop().unwrap() } else { Hir::alternation(branches) };
-        units.push(unit(r, h, Plan::Always));
+        units.push(unit(r, h, Plan::Always, true));
     }
     // By rule (stable: branches keep their order), so that shard rule
     // lists come out ascending.
@@ -912,7 +928,11 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         .iter()
         .filter(|(on, _)| *on)
         .fold(0, |acc, (_, f)| acc | f);
-        let number = writer.push_shard(s.kind, flags, s.dfa, rule_list);
+        let program = match &s.members[..] {
+            [u] => units[*u].program.as_deref(),
+            _ => None,
+        };
+        let number = writer.push_unit_shard(s.kind, flags, s.dfa, rule_list, program);
         for lit in trigger.into_iter().flatten() {
             literals.insert(lit.clone());
             writer.push_literal(lit, Target::Shard(number));

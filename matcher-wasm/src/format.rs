@@ -326,9 +326,16 @@ pub struct Shard<'a> {
     pub(crate) flags: u32,
     rules: &'a [u8],
     min_rule: u32,
+    /// The unit's own exact program (empty: its rule's).
+    program: &'a [u8],
 }
 
 impl<'a> Shard<'a> {
+    /// The exact program of the shard's unit, when it has one of its own (a
+    /// branch of a decomposed rule); otherwise its rule's answers.
+    pub fn unit_program(&self) -> Option<&'a [u8]> {
+        (!self.program.is_empty()).then_some(self.program)
+    }
     /// How many rules this shard's DFA holds.
     pub fn rule_count(&self) -> usize {
         self.rules.len() / 4
@@ -588,6 +595,16 @@ impl<'a> Database<'a> {
                 return Err(corrupt("shard rule list out of bounds"));
             }
             let list = &bytes[list_off..list_off + list_bytes];
+            let (prog_off, prog_len) = (read_u32(rec, 24) as usize, read_u32(rec, 28) as usize);
+            let program = strings
+                .get(prog_off..prog_off.saturating_add(prog_len))
+                .ok_or(corrupt("shard exact program out of bounds"))?;
+            if !program.is_empty() && list_len != 1 {
+                return Err(corrupt("shard with its own exact program holds several rules"));
+            }
+            if checked && !program.is_empty() && crate::exact::ExactEngine::from_program(program).is_err() {
+                return Err(corrupt("shard exact program"));
+            }
             let mut prev = None;
             for c in list.chunks_exact(4) {
                 let r = u32::from_le_bytes(c.try_into().unwrap());
@@ -650,6 +667,7 @@ impl<'a> Database<'a> {
                 flags,
                 rules: list,
                 min_rule,
+                program,
             });
         }
         let (pf_off, pf_len) = (read_u32(bytes, 56) as usize, read_u32(bytes, 60) as usize);
@@ -762,6 +780,8 @@ struct PendingShard {
     flags: u32,
     dfa: Vec<u8>,
     rules: Vec<u32>,
+    /// The unit's own exact program, relative to the programs until `finish`.
+    program: (u32, u32),
 }
 
 /// Assembles a database. Rules are pushed in priority order; shards name the
@@ -819,12 +839,26 @@ impl DatabaseWriter {
     /// (`rules` must be ascending).
     /// Returns the shard's number for [`DatabaseWriter::push_literal`].
     pub fn push_shard(&mut self, kind: DfaKind, flags: u32, dfa: Vec<u8>, rules: Vec<u32>) -> u32 {
-        self.shards.push(PendingShard {
-            kind,
-            flags,
-            dfa,
-            rules,
+        self.push_unit_shard(kind, flags, dfa, rules, None)
+    }
+
+    /// [`DatabaseWriter::push_shard`] for a shard of one rule's unit (a
+    /// branch of a decomposed rule) with its own exact program: the matcher
+    /// confirms the shard's candidates with it, not with the whole rule's.
+    pub fn push_unit_shard(
+        &mut self,
+        kind: DfaKind,
+        flags: u32,
+        dfa: Vec<u8>,
+        rules: Vec<u32>,
+        program: Option<&[u8]>,
+    ) -> u32 {
+        let program = program.map_or((0, 0), |p| {
+            let at = self.programs.len() as u32;
+            self.programs.extend_from_slice(p);
+            (at, p.len() as u32)
         });
+        self.shards.push(PendingShard { kind, flags, dfa, rules, program });
         (self.shards.len() - 1) as u32
     }
 
@@ -842,6 +876,11 @@ impl DatabaseWriter {
         self.strings.append(&mut self.programs);
         for r in &mut self.rules {
             r[6] += programs_at;
+        }
+        for s in &mut self.shards {
+            if s.program.1 != 0 {
+                s.program.0 += programs_at;
+            }
         }
         let mut order: Vec<usize> = (0..self.shards.len()).collect();
         order.sort_by_key(|&i| self.shards[i].rules.first().copied().unwrap_or(u32::MAX));
@@ -923,8 +962,8 @@ impl DatabaseWriter {
                 s.dfa.len() as u32,
                 list_off as u32,
                 s.rules.len() as u32,
-                0,
-                0,
+                s.program.0,
+                s.program.1,
             ];
             for v in rec {
                 out.extend_from_slice(&v.to_le_bytes());

@@ -126,6 +126,9 @@ pub struct Matcher<'a> {
     /// Big enough for any shard: one shard is searched at a time.
     set: RefCell<PatternSet>,
     exact: RefCell<Vec<Option<Box<ExactEngine>>>>,
+    /// Exact engines of shards with a program of their own (branches of
+    /// decomposed rules), built on demand like the rules'.
+    unit_exact: RefCell<Vec<Option<Box<ExactEngine>>>>,
     /// The exact engines' shared backtracking scratch space.
     backtracker: RefCell<Backtracker>,
     scratch: RefCell<Scratch>,
@@ -136,6 +139,7 @@ impl<'a> Matcher<'a> {
     pub fn new(db: Database<'a>) -> Matcher<'a> {
         let widest = db.shards().iter().map(|s| s.rule_count()).max().unwrap_or(1);
         let exact = (0..db.rule_count()).map(|_| None).collect();
+        let unit_exact = (0..db.shards().len()).map(|_| None).collect();
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].is_triggered())
             .collect();
@@ -151,6 +155,7 @@ impl<'a> Matcher<'a> {
             always,
             set: RefCell::new(PatternSet::new(widest)),
             exact: RefCell::new(exact),
+            unit_exact: RefCell::new(unit_exact),
             backtracker: RefCell::new(Backtracker::default()),
             scratch: RefCell::new(scratch),
         }
@@ -180,6 +185,24 @@ impl<'a> Matcher<'a> {
 
     fn exact_is_match(&self, rule: u32, hay: &[u8]) -> bool {
         self.with_exact(rule, |e, bt| e.is_match_in(bt, hay))
+    }
+
+    /// Whether the unit of shard `si` for `rule` matches anywhere in `hay`:
+    /// by the shard's own program (a branch's, much smaller than its whole
+    /// rule's) when it has one, else by the rule's.
+    fn unit_is_match(&self, si: u32, rule: u32, hay: &[u8]) -> bool {
+        let shard = &self.db.shards()[si as usize];
+        let Some(program) = shard.unit_program() else {
+            return self.exact_is_match(rule, hay);
+        };
+        let mut engines = self.unit_exact.borrow_mut();
+        let engine = engines[si as usize].get_or_insert_with(|| {
+            Box::new(
+                ExactEngine::from_program(program)
+                    .expect("the database was verified, and with it every exact program"),
+            )
+        });
+        engine.is_match_in(&mut self.backtracker.borrow_mut(), hay)
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the
@@ -236,7 +259,7 @@ impl<'a> Matcher<'a> {
     fn shard_any(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool) -> Option<u32> {
         let shard = &self.db.shards()[si as usize];
         if shard.kind() == DfaKind::Exact {
-            return shard.rules().find(|&r| self.exact_is_match(r, hay));
+            return shard.rules().find(|&r| self.unit_is_match(si, r, hay));
         }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
@@ -252,7 +275,7 @@ impl<'a> Matcher<'a> {
         };
         match found {
             Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
-            Err(_) => shard.rules().find(|&r| self.exact_is_match(r, hay)),
+            Err(_) => shard.rules().find(|&r| self.unit_is_match(si, r, hay)),
         }
     }
 
@@ -289,7 +312,7 @@ impl<'a> Matcher<'a> {
     fn shard_matches(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool, out: &mut Vec<u32>) -> bool {
         let shard = &self.db.shards()[si as usize];
         if shard.kind() == DfaKind::Exact {
-            out.extend(shard.rules().filter(|&r| self.exact_is_match(r, hay)));
+            out.extend(shard.rules().filter(|&r| self.unit_is_match(si, r, hay)));
             return true;
         }
         let confirm = shard.needs_confirm_on(ascii);
@@ -305,9 +328,9 @@ impl<'a> Matcher<'a> {
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
                 Ok(None) => (false, false),
-                Ok(Some(_)) if confirm => (self.exact_is_match(rule, hay), true),
+                Ok(Some(_)) if confirm => (self.unit_is_match(si, rule, hay), true),
                 Ok(Some(_)) => (true, true),
-                Err(_) => (self.exact_is_match(rule, hay), true),
+                Err(_) => (self.unit_is_match(si, rule, hay), true),
             };
             if matched {
                 out.push(rule);
@@ -330,13 +353,13 @@ impl<'a> Matcher<'a> {
                 out.extend(
                     candidates
                         .into_iter()
-                        .filter(|&r| self.exact_is_match(r, hay)),
+                        .filter(|&r| self.unit_is_match(si, r, hay)),
                 );
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
             Err(_) => {
                 drop(set);
-                out.extend(shard.rules().filter(|&r| self.exact_is_match(r, hay)));
+                out.extend(shard.rules().filter(|&r| self.unit_is_match(si, r, hay)));
             }
         }
         false
@@ -374,11 +397,58 @@ impl<'a> Matcher<'a> {
     /// The highest-priority rule matching anywhere in `hay`, with the span and
     /// captures of its leftmost-first match.
     pub fn first(&self, hay: &[u8]) -> Option<FirstMatch> {
+        if let Some(rule) = self.first_rule(hay) {
+            if let Some(found) = self.exact_first(rule, hay) {
+                return Some(found);
+            }
+        }
+        // Not reached for a verified database (a shard that reports a rule
+        // without confirmation is exact); kept as the safe answer.
         let mut candidates = Vec::new();
         self.matches_into(hay, &mut candidates);
         candidates
             .into_iter()
             .find_map(|rule| self.exact_first(rule, hay))
+    }
+
+    /// The highest-priority rule matching anywhere in `hay`. Shards are
+    /// ordered by their lowest rule, so they run in priority order and the
+    /// search stops at the first shard that cannot beat the best rule found
+    /// so far: a rule early in the list spares every shard after it.
+    fn first_rule(&self, hay: &[u8]) -> Option<u32> {
+        let ascii = hay.is_ascii();
+        let mut s = self.scratch.borrow_mut();
+        self.prefilter(hay, &mut s);
+        let mut best = s.complete.iter().copied().min().unwrap_or(u32::MAX);
+        let Scratch { stamp, generation, triggered, anchored, .. } = &mut *s;
+        // The candidate shards with where an anchored one starts, by shard
+        // (= priority) order; a triggered shard keeps its first place only.
+        let mut runs: Vec<(u32, Option<usize>)> = triggered
+            .iter()
+            .chain(&self.always)
+            .map(|&si| (si, None))
+            .chain(anchored.iter().map(|&(si, at)| (si, Some(at))))
+            .collect();
+        runs.sort_by_key(|&(si, at)| (si, at));
+        let shards = self.db.shards();
+        let mut out = Vec::new();
+        for (si, at) in runs {
+            if shards[si as usize].min_rule() >= best {
+                break;
+            }
+            if at.is_some() && stamp[si as usize] == *generation {
+                continue;
+            }
+            out.clear();
+            let decided = self.shard_matches(si, hay, at, ascii, &mut out);
+            if at.is_some() && decided {
+                stamp[si as usize] = *generation;
+            }
+            if let Some(&r) = out.iter().min() {
+                best = best.min(r);
+            }
+        }
+        (best != u32::MAX).then_some(best)
     }
 
     /// The leftmost-first match of one rule, with captures.
