@@ -240,10 +240,11 @@ fn empty_rule_sets_are_refused() {
 }
 
 #[test]
-fn dfa_size_limit_is_a_clear_error_naming_the_rule() {
+fn a_rule_too_big_for_any_dfa_is_answered_by_its_exact_engine_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let pats = dir.path().join("r.jsonl");
-    // 3,000 alternatives: no repeat to widen, so no approximate DFA either.
+    // 3,000 alternatives, too many to decompose: no repeat to widen, so no
+    // approximate DFA either; nothing is refused, the exact engine answers.
     let words: Vec<String> = (0..3000)
         .map(|i| format!("w{i}q{}", i * 7919 % 3001))
         .collect();
@@ -254,15 +255,36 @@ fn dfa_size_limit_is_a_clear_error_naming_the_rule() {
     let text: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
     fs::write(&pats, text.join("\n")).unwrap();
     let out = dir.path().join("out");
-    let o = build(&pats, &out, &["--max-dfa-bytes", "200000"]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(
-        err.contains("rule id 12 (line 2)") && err.contains("exceeds the limit of 200000 bytes"),
-        "{err}"
-    );
-    assert!(!err.contains("rule id 10"), "the small rule is fine: {err}");
-    assert!(!out.exists());
+    let o = build(&pats, &out, &["--max-rule-dfa-bytes", "200000", "--quiet", "--no-cache"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let exact = &manifest["rule_paths"]["exact_only"];
+    assert_eq!(exact["ids"], serde_json::json!([12]), "{exact}");
+    let why = exact["why"][0]["reason"].as_str().unwrap();
+    assert!(why.contains("200000 bytes (--max-rule-dfa-bytes)"), "{why}");
+    let kinds: Vec<&Value> = manifest["shards"].as_array().unwrap().iter().map(|s| &s["kind"]).collect();
+    assert!(kinds.contains(&&serde_json::json!("exact")), "{kinds:?}");
+    let loaded = load_file(&pats, FileFormat::Auto).unwrap();
+    let oracle = Oracle::new(&loaded);
+    let inputs: Vec<String> = vec![
+        format!("x {} y", words[2999]),
+        format!("abc {}", words[17]),
+        "w1q7920".into(),
+        "w1q792".into(),
+        "abc".into(),
+        String::new(),
+    ];
+    let stdin: String = inputs.iter().map(|i| format!("{i}\n")).collect();
+    for mode in ["all", "first"] {
+        let o = host_match(&out.join("matcher.wasm"), mode, stdin.as_bytes());
+        for (line, hay) in lines(&o).iter().zip(&inputs) {
+            match mode {
+                "all" => assert_eq!(ids(&line["matches"]), oracle.all(hay.as_bytes()), "{hay}"),
+                _ => assert_eq!(parse_first(&line["matches"]), oracle.first(hay.as_bytes()), "{hay}"),
+            }
+        }
+    }
 }
 
 #[test]
@@ -280,7 +302,7 @@ fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
     let o = build(
         &pats,
         &out,
-        &["--max-dfa-bytes", "400000", "--quiet", "--no-cache"],
+        &["--max-rule-dfa-bytes", "400000", "--quiet", "--no-cache"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest: Value =

@@ -241,7 +241,7 @@ proptest! {
     /// must still agree with the oracle exactly.
     #[test]
     fn random_rules_with_approximate_dfas(seed in any::<u64>()) {
-        let cfg = Config { max_dfa_bytes: 90_000, shard_rules: 4, ..Config::default() };
+        let cfg = Config { max_dfa_bytes: 90_000, max_rule_dfa_bytes: 90_000, shard_rules: 4, ..Config::default() };
         check_seed(seed, 10, 150, &cfg, false)?;
     }
 
@@ -451,4 +451,75 @@ fn anchored_literal_rules() {
         check_corpus(&rules, inputs, &cfg);
     }
     check_each_rule_alone(&rules, inputs);
+}
+
+/// The shapes of real user-agent-parser lists: a giant top-level alternation
+/// of names with bounded classes, `.{0,N}` gaps and a Unicode `\b\w{0,N}…`
+/// branch followed by an optional version tail with nested captures; device
+/// rules, many `(?i)`, sharing the common literal ` Build`; `^.{0,N}(a|b|…)`
+/// prefixed alternations. Built with the default limits (decomposition,
+/// common-literal avoidance) and with tiny ones (widened and exact-only
+/// units), `all`, `any` and `first` with spans and captures must equal the
+/// regex crate's on every input.
+#[test]
+fn ua_parser_shapes() {
+    let mut g = Rng(0x5eed_0a5 | 1);
+    let brands = ["Acer", "HTC", "Lenovo", "Nokia", "Xiaomi", "Huawei", "Moto", "Sony", "ZTE", "Asus", "Vivo", "Oppo"];
+    let mut names: Vec<String> = (0..60).map(|i| format!("{}bot{i}", ["Crawl", "Fetch", "Scan", "Index"][i % 4])).collect();
+    names.extend([
+        r"Accoona-[A-z]{1,30}-Agent".to_string(),
+        r"archive.{0,30}\.org_bot".into(),
+        r"\b\w{0,30}favicon\w{0,30}\b".into(),
+        r"Microsoft .{0,30} Bot".into(),
+        r"NewsGator[^/]{0,30}".into(),
+        r"^NING".into(),
+        r"(?:[a-zA-Z]{1,30}-|)Googlebot(?:-[a-zA-Z]{1,30}|)".into(),
+        r"Yandex\w{1,30}".into(),
+    ]);
+    let mut rules = vec![RuleSpec::new(
+        RuleId::Int(1),
+        &format!(r"({})(?:[ /]v?(\d+)(?:\.(\d+)(?:\.(\d+)|)|)|)", names.join("|")),
+    )];
+    rules.push(RuleSpec::new(RuleId::Int(2), r"(Firefox)/(\d+)\.(\d+)(?:\.(\d+)|)"));
+    rules.push(RuleSpec::new(RuleId::Int(3), r"(?:Mobile Safari).*(Chrome)/(\d+)"));
+    rules.push(RuleSpec::new(RuleId::Int(4), r"(Android)[ \-/](\d+)(?:\.(\d+)|)(?:[.\-]([a-z0-9]+)|)"));
+    rules.push(RuleSpec::new(RuleId::Int(5), r"CFNetwork/.{0,100} Darwin/(\d+)\.\d+"));
+    rules.push(RuleSpec::new(RuleId::Int(6), r"^.{0,100}(bot|crawl|spider|^Java/|favicon|slurp)"));
+    let mut id = 100;
+    for b in brands {
+        for pattern in [
+            format!(r"; {{0,2}}({b}[ _-]?[A-Z0-9]+)(?: Build|\) AppleWebKit)"),
+            format!(r"; {{0,2}}(?:{b} )?([A-Z]\d+[^;/]{{0,30}}?) Build/"),
+            format!(r"\b{b}[ _]?(\w+)"),
+        ] {
+            let mut r = RuleSpec::new(RuleId::Int(id), &pattern);
+            if g.below(2) == 0 {
+                r.flags = "i".into();
+            }
+            rules.push(r);
+            id += 1;
+        }
+    }
+    rules.push(RuleSpec::new(RuleId::Int(999), r"Android[- ][\d]+\.[\d]+; [^;]+; ([^;/]+) Build"));
+    let mut inputs: Vec<Vec<u8>> = vec![b"".to_vec(), b"NING/1.0".to_vec(), "x fav\u{e9}icon y".as_bytes().to_vec()];
+    for i in 0..300 {
+        let brand = brands[g.below(brands.len())];
+        let name = &names[g.below(60)];
+        let s = match i % 6 {
+            0 => format!("Mozilla/5.0 (Linux; Android 13; {brand} M{} Build/TP1A) AppleWebKit/537.36 Mobile Safari/537.36 Chrome/120.0", g.below(999)),
+            1 => format!("Mozilla/5.0 (compatible; {name}/{}.{}; +http://x.example/)", g.below(9), g.below(9)),
+            2 => format!("Mozilla/5.0 (X11; Linux x86_64; rv:{}.0) Gecko/20100101 Firefox/{}.0", g.below(130), g.below(130)),
+            3 => format!("App/1 CFNetwork/{} Darwin/22.{}.0", g.below(2000), g.below(9)),
+            4 => format!("Mozilla/5.0 (Linux; U; Android 4.{}; {}; {brand}_{} Build/X)", g.below(9), ["en-us", "fr"][g.below(2)], g.below(99)),
+            _ => format!("{} Accoona-{}-Agent Googlebot-Image/1.0 Yandex{} Microsoft é Bot", ["A", "ж"][g.below(2)], brand, name),
+        };
+        inputs.push(s.into_bytes());
+    }
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_corpus(&rules, &refs, &Config::default());
+    check_corpus(
+        &rules,
+        &refs,
+        &Config { max_rule_dfa_bytes: 6_000, max_dfa_bytes: 20_000, ..Config::default() },
+    );
 }

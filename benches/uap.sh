@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Issue 11 figures (BENCHMARKS.md, "Real UA-parser lists"), side by side in
+# one run on the same inputs (crawler-user-agents' 2,118 `instances`):
+# uap-core 0.18.0's regexes.yaml (1,175 ordered rules) whole and by section,
+# and the crawler list. For each set: a cold default bake by the real CLI
+# (wall time, peak RSS), a rebake after one changed row (warm shard cache),
+# module size raw and gzip, exact-only units, per-input `all` and `first` in
+# wasmtime and natively (`dfabake-quick`), and native Hyperscan (C API,
+# Debian's libhs: `hs-bench`) on the same rules and inputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=target/bench-data
+bash benches/fetch-data.sh
+cargo build --release -p dfabake -p dfabake-benches >&2
+hsb=$(bash benches/hyperscan/native/build.sh | tail -1)
+python3 - "$data" <<'PY'
+import json, sys
+d = sys.argv[1]
+rules = json.load(open(f"{d}/package/crawler-user-agents.json"))
+with open(f"{d}/crawler.jsonl", "w") as f:
+    for i, r in enumerate(rules):
+        f.write(json.dumps({"id": i + 1, "pattern": r["pattern"]}) + "\n")
+with open(f"{d}/crawler-inputs.txt", "w") as f:
+    for r in rules:
+        for s in r.get("instances", []):
+            f.write(s.replace("\n", " ") + "\n")
+PY
+inputs=$data/crawler-inputs.txt
+out=target/uap-benchmarks.md
+{
+  echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` native | Hyperscan native \`all\` |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+} > "$out"
+for set in uap uap-browser uap-os uap-device crawler; do
+  rules=$data/$set.jsonl
+  dir=$(mktemp -d)
+  cache=$dir/cache
+  /usr/bin/time -f "%e %M" -o "$dir/time" ./target/release/dfabake build --patterns "$rules" --out "$dir/out" --cache "$cache" --quiet
+  read -r wall rss < "$dir/time"
+  # One changed row: the last rule's pattern gets a suffix.
+  python3 - "$rules" "$dir/changed.jsonl" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = json.loads(lines[-1]); r["pattern"] += "(?:zz)?"; lines[-1] = json.dumps(r)
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+PY
+  /usr/bin/time -f "%e" -o "$dir/time2" ./target/release/dfabake build --patterns "$dir/changed.jsonl" --out "$dir/out2" --cache "$cache" --quiet
+  rebake=$(cat "$dir/time2")
+  read -r raw gz exact < <(python3 -c "
+import json; m = json.load(open('$dir/out/manifest.json'))
+print(m['module']['bytes'], m['module']['gzip_bytes'], m['rule_paths']['exact_only']['count'])")
+  q=$(./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
+  all=$(sed -E 's/.*wasm all ([0-9.]+) µs.*/\1/' <<<"$q")
+  first=$(sed -E 's/.*first ([0-9.]+) µs.*/\1/' <<<"$q")
+  native=$(sed -E 's/.*native all ([0-9.]+) µs.*/\1/' <<<"$q")
+  "$hsb" "$rules" "$inputs" --json "$dir/hs.json" 2>/dev/null
+  hs=$(python3 -c "import json; h = json.load(open('$dir/hs.json')); print(f\"{h['all_ns']/1000:.2f} µs ({len(h['rejected'])} rules rejected)\")")
+  n=$(wc -l < "$rules")
+  echo "| $set | $n | ${wall} s | $((rss / 1024)) MB | ${rebake} s | $((raw / 1000)) kB / $((gz / 1000)) kB | $exact | ${all} µs | ${first} µs | ${native} µs | $hs |" >> "$out"
+  rm -rf "$dir"
+done
+cat "$out"
