@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 11 figures (BENCHMARKS.md, "Real UA-parser lists"), side by side in
-# one run on the same inputs (crawler-user-agents' 2,118 `instances`):
-# uap-core 0.18.0's regexes.yaml (1,175 ordered rules) whole and by section,
-# and the crawler list. For each set: a cold default bake by the real CLI
+# one run: uap-core 0.18.0's regexes.yaml (1,175 ordered rules) whole and by
+# section, and the crawler list, on crawler-user-agents' 2,118 `instances`;
+# the UA-parser-shaped synthetic set (`dfabake-synth --profile uap`, 1,200
+# rules) and the 10k synthetic set on their own generated inputs. For each set: a cold default bake by the real CLI
 # (wall time, peak RSS), a rebake after one changed row (warm shard cache),
 # module size raw and gzip, exact-only units, per-input `all` and `first` in
 # wasmtime and natively (`dfabake-quick`), and native Hyperscan (C API,
@@ -25,14 +26,18 @@ with open(f"{d}/crawler-inputs.txt", "w") as f:
         for s in r.get("instances", []):
             f.write(s.replace("\n", " ") + "\n")
 PY
-inputs=$data/crawler-inputs.txt
+./target/release/dfabake-synth --profile uap --rules 1200 --seed 7 --inputs 2000 \
+  --out-rules "$data/synth-uap.jsonl" --out-inputs "$data/synth-uap.txt"
+./target/release/dfabake-synth --rules 10000 --seed 7 --inputs 2000 \
+  --out-rules "$data/synth10k.jsonl" --out-inputs "$data/synth10k.txt"
 out=target/uap-benchmarks.md
 {
   echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` native | Hyperscan native \`all\` |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$out"
-for set in uap uap-browser uap-os uap-device crawler; do
+for set in uap uap-browser uap-os uap-device crawler synth-uap synth10k; do
   rules=$data/$set.jsonl
+  case $set in synth*) inputs=$data/$set.txt ;; *) inputs=$data/crawler-inputs.txt ;; esac
   dir=$(mktemp -d)
   cache=$dir/cache
   /usr/bin/time -f "%e %M" -o "$dir/time" ./target/release/dfabake build --patterns "$rules" --out "$dir/out" --cache "$cache" --quiet
