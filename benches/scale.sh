@@ -14,21 +14,17 @@ python3 - "$data" <<'PY'
 import json, sys
 d = sys.argv[1]
 rules = json.load(open(f"{d}/package/crawler-user-agents.json"))
-with open(f"{d}/crawler.jsonl", "w") as f:
+with open(f"{d}/crawler-url.jsonl", "w") as f:
     for i, r in enumerate(rules):
         f.write(json.dumps({"id": i + 1, "pattern": r["pattern"], "payload": {"url": r.get("url")}}) + "\n")
-with open(f"{d}/crawler-inputs.txt", "w") as f:
-    for r in rules:
-        for s in r.get("instances", []):
-            f.write(s.replace("\n", " ") + "\n")
 PY
 ./target/release/dfabake-synth --rules 10000 --seed 7 --inputs 2000 \
   --out-rules "$data/synth10k.jsonl" --out-inputs "$data/synth10k.txt"
 py=$(bash benches/hyperscan/setup.sh | tail -1)
-for set in crawler synth10k; do
-  inputs="$data/$set-inputs.txt"; [ "$set" = synth10k ] && inputs="$data/synth10k.txt"
+for set in crawler-url synth10k; do
+  inputs="$data/crawler-inputs.txt"; [ "$set" = synth10k ] && inputs="$data/synth10k.txt"
   "$py" benches/hyperscan/bench.py "$data/$set.jsonl" "$inputs" --json "$data/hs-$set.json" >&2
 done
 ./target/release/dfabake-scale --dfabake target/release/dfabake --out target/scale-benchmarks.md \
-  crawler-user-agents-1.60.0 "$data/crawler.jsonl" "$data/crawler-inputs.txt" "$data/hs-crawler.json" \
+  crawler-user-agents-1.60.0 "$data/crawler-url.jsonl" "$data/crawler-inputs.txt" "$data/hs-crawler-url.json" \
   synthetic-10k-seed-7 "$data/synth10k.jsonl" "$data/synth10k.txt" "$data/hs-synth10k.json"

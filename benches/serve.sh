@@ -8,18 +8,6 @@ cd "$(dirname "$0")/.."
 bash benches/fetch-data.sh
 data=target/bench-data
 cargo build --release -p dfabake -p dfabake-host -p dfabake-benches
-python3 - "$data" <<'PY'
-import json, sys
-d = sys.argv[1]
-rules = json.load(open(f"{d}/package/crawler-user-agents.json"))
-with open(f"{d}/crawler.jsonl", "w") as f:
-    for i, r in enumerate(rules):
-        f.write(json.dumps({"id": i + 1, "pattern": r["pattern"]}) + "\n")
-with open(f"{d}/crawler-inputs.txt", "w") as f:
-    for r in rules:
-        for s in r.get("instances", []):
-            f.write(s.replace("\n", " ") + "\n")
-PY
 ./target/release/dfabake build --quiet --patterns "$data/crawler.jsonl" --out "$data/crawler-out"
 module="$data/crawler-out/matcher.wasm"
 cache=$(mktemp -d)

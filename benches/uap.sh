@@ -14,18 +14,6 @@ data=target/bench-data
 bash benches/fetch-data.sh
 cargo build --release -p dfabake -p dfabake-benches >&2
 hsb=$(bash benches/hyperscan/native/build.sh | tail -1)
-python3 - "$data" <<'PY'
-import json, sys
-d = sys.argv[1]
-rules = json.load(open(f"{d}/package/crawler-user-agents.json"))
-with open(f"{d}/crawler.jsonl", "w") as f:
-    for i, r in enumerate(rules):
-        f.write(json.dumps({"id": i + 1, "pattern": r["pattern"]}) + "\n")
-with open(f"{d}/crawler-inputs.txt", "w") as f:
-    for r in rules:
-        for s in r.get("instances", []):
-            f.write(s.replace("\n", " ") + "\n")
-PY
 ./target/release/dfabake-synth --profile uap --rules 1200 --seed 7 --inputs 2000 \
   --out-rules "$data/synth-uap.jsonl" --out-inputs "$data/synth-uap.txt"
 ./target/release/dfabake-synth --rules 10000 --seed 7 --inputs 2000 \
