@@ -3,11 +3,12 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt [--native-all|--native-scan|--native-hot|--wasm-all]
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-all|--native-scan|--native-hot|--wasm-all]
 //! ```
 //!
 //! With a third argument it only runs that loop for about 3 s (for a
-//! profiler), or with `--native-hot` times the first 1, 10, 100 and all
+//! profiler), or with `--native-first` times `first` natively and lists the
+//! winning rules that cost it most, or with `--native-hot` times the first 1, 10, 100 and all
 //! inputs over and over natively.
 //!
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
@@ -37,6 +38,31 @@ fn main() -> Result<()> {
         let m = Matcher::new(db);
         let mut out = Vec::new();
         let mut hits = 0usize;
+        if mode == "--native-first" {
+            // Where `first` spends its time: the whole call, and the
+            // winner's exact engine alone, with the costliest winners.
+            let winners: Vec<Option<u32>> = inputs.iter().map(|i| m.first(i).map(|f| f.rule)).collect();
+            let first = per_input(rounds, &inputs, |i| { std::hint::black_box(m.first(i)); });
+            let all = per_input(rounds, &inputs, |i| m.matches_into(i, &mut out));
+            let mut by_rule: std::collections::HashMap<u32, (f64, usize)> = Default::default();
+            for (i, w) in inputs.iter().zip(&winners) {
+                let Some(w) = *w else { continue };
+                let t = std::time::Instant::now();
+                for _ in 0..20 { std::hint::black_box(m.first(i)); }
+                let us = t.elapsed().as_secs_f64() * 1e6 / 20.0;
+                let e = by_rule.entry(w).or_default();
+                e.0 += us;
+                e.1 += 1;
+            }
+            println!("native per input: first {:.3} µs, all {:.3} µs", first / 1e3, all / 1e3);
+            let mut top: Vec<_> = by_rule.into_iter().collect();
+            top.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+            for (rule, (us, n)) in top.iter().take(12) {
+                println!("  rule {} {}: {n} inputs, {:.2} µs each, {:.3} µs per input overall",
+                    rule, m.database().rule(*rule as usize).id_json(), us / *n as f64, us / inputs.len() as f64);
+            }
+            return Ok(());
+        }
         if mode == "--native-hot" {
             // The first n inputs over and over: how much of a search is
             // memory the database has to bring into cache.

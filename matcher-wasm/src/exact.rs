@@ -376,6 +376,114 @@ struct Program {
     /// unanchored start state is the anchored one.
     anchored: bool,
     groups: usize,
+    /// Per state, its [`Dispatch`] in `dispatches` if it is a union wide
+    /// enough to have one, else `u32::MAX`.
+    dispatch_of: Vec<u32>,
+    dispatches: Vec<Dispatch>,
+}
+
+/// Unions with at least this many alternates get a [`Dispatch`].
+const DISPATCH_MIN_ALTERNATES: u32 = 16;
+
+/// A wide union's alternates by the byte they can start with: a giant
+/// `name|name|…` alternation would otherwise push every alternate at every
+/// position, only for all but one or two to fail on the next byte.
+/// `alternates[offsets[b]..offsets[b + 1]]` are the alternates, in priority
+/// order, that can go on at byte `b` (entry 256: at the end of the input).
+/// An alternate whose epsilon closure reaches a match, or that the closure
+/// walk gave up on, is in every list; look-around assertions are taken as
+/// passing. Dropping the others changes no answer: they fail before
+/// reaching another state anyway.
+#[derive(Clone, Debug)]
+struct Dispatch {
+    offsets: Vec<u32>,
+    alternates: Vec<u32>,
+}
+
+impl Program {
+    /// The alternates of union `s` (`from`, `len`) worth trying before
+    /// `byte` (`None`: at the end of the input).
+    #[inline]
+    fn alternates_at(&self, s: u32, from: u32, len: u32, byte: Option<u8>) -> &[u32] {
+        match self.dispatch_of.get(s as usize) {
+            Some(&d) if d != u32::MAX => {
+                let d = &self.dispatches[d as usize];
+                let b = byte.map_or(256, usize::from);
+                &d.alternates[d.offsets[b] as usize..d.offsets[b + 1] as usize]
+            }
+            _ => &self.alternates[from as usize..(from + len) as usize],
+        }
+    }
+
+    /// Builds the dispatch of every wide union.
+    fn build_dispatches(&mut self) {
+        self.dispatch_of = alloc::vec![u32::MAX; self.states.len()];
+        let mut seen = alloc::vec![u32::MAX; self.states.len()];
+        let mut stack = Vec::new();
+        let mut mark = 0u32;
+        for s in 0..self.states.len() {
+            let State::Union { from, len } = self.states[s] else { continue };
+            if len < DISPATCH_MIN_ALTERNATES {
+                continue;
+            }
+            let alts = &self.alternates[from as usize..(from + len) as usize];
+            // Per alternate, the bytes it can go on with (bit 256: the end).
+            let mut sets: Vec<[u64; 5]> = Vec::with_capacity(alts.len());
+            for &a in alts {
+                mark += 1;
+                let mut set = [0u64; 5];
+                let mut budget = 4096u32;
+                stack.clear();
+                stack.push(a);
+                while let Some(t) = stack.pop() {
+                    if seen[t as usize] == mark {
+                        continue;
+                    }
+                    seen[t as usize] = mark;
+                    budget = budget.saturating_sub(1);
+                    if budget == 0 {
+                        set = [u64::MAX; 5];
+                        break;
+                    }
+                    let mut add = |r: &Range| {
+                        for b in r.start..=r.end {
+                            set[usize::from(b >> 6)] |= 1 << (b & 63);
+                        }
+                    };
+                    match self.states[t as usize] {
+                        State::Range(r) => add(&r),
+                        State::Sparse { from, len } => {
+                            self.ranges[from as usize..(from + len) as usize].iter().for_each(&mut add)
+                        }
+                        State::Look { next, .. } | State::Capture { next, .. } => stack.push(next),
+                        State::Union { from, len } => {
+                            stack.extend_from_slice(&self.alternates[from as usize..(from + len) as usize])
+                        }
+                        State::Fail => {}
+                        State::Match => {
+                            set = [u64::MAX; 5];
+                            break;
+                        }
+                    }
+                }
+                sets.push(set);
+            }
+            let mut offsets = Vec::with_capacity(258);
+            let mut by_byte = Vec::new();
+            for b in 0..=256usize {
+                offsets.push(by_byte.len() as u32);
+                by_byte.extend(
+                    alts.iter()
+                        .zip(&sets)
+                        .filter(|(_, set)| set[b >> 6] >> (b & 63) & 1 == 1)
+                        .map(|(&a, _)| a),
+                );
+            }
+            offsets.push(by_byte.len() as u32);
+            self.dispatch_of[s] = self.dispatches.len() as u32;
+            self.dispatches.push(Dispatch { offsets, alternates: by_byte });
+        }
+    }
 }
 
 /// Reads an exact program into its states, checking every field: damaged
@@ -417,6 +525,8 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         start,
         anchored: start == unanchored,
         groups: groups as usize,
+        dispatch_of: Vec::new(),
+        dispatches: Vec::new(),
     };
     for current in 0..states {
         let at = r.at;
@@ -489,6 +599,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             at: r.at,
         });
     }
+    p.build_dispatches();
     Ok(p)
 }
 
@@ -767,7 +878,7 @@ impl ExactEngine {
                         s = next;
                     }
                     State::Union { from, len } => {
-                        let alts = &self.program.alternates[from as usize..(from + len) as usize];
+                        let alts = self.program.alternates_at(s, from, len, hay.get(at).copied());
                         let Some((&first, rest)) = alts.split_first() else { break };
                         bt.stack.extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
                         s = first;
@@ -911,7 +1022,7 @@ impl ExactEngine {
                         s = next;
                     }
                     State::Union { from, len } => {
-                        let alts = &self.program.alternates[from as usize..(from + len) as usize];
+                        let alts = self.program.alternates_at(s, from, len, hay.get(at).copied());
                         let Some((&first, rest)) = alts.split_first() else {
                             break;
                         };

@@ -251,3 +251,50 @@ fn generated_patterns_agree_with_the_regex_crate() {
     }
     assert_eq!(checked, 3000 * 20);
 }
+
+/// Wide alternations (a union of 16 or more alternates gets a per-byte
+/// dispatch): generated alternates, some empty or starting with
+/// look-around, inside groups, repeated, and at the top, on short inputs
+/// (the backtracker) and on long ones (the Pike VM: the visited set would
+/// be too big): the same spans and groups as the regex crate.
+#[test]
+fn wide_alternations_agree_with_the_regex_crate() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut patterns, mut checked) = (0, 0);
+    while patterns < 300 {
+        let alternates: Vec<String> = (0..16 + rng.below(30)).map(|_| pattern(&mut rng, 1)).collect();
+        let alternation = alternates.join("|");
+        let p = match rng.below(4) {
+            0 => alternation,
+            1 => format!("x?({alternation})(a)?"),
+            2 => format!("(?:{alternation})+b"),
+            _ => format!("(?i)\\b({alternation})\\d*"),
+        };
+        let Ok(re) = regex::bytes::Regex::new(&p) else {
+            continue;
+        };
+        let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+        let mut engine = ExactEngine::from_program(&program).unwrap();
+        patterns += 1;
+        for round in 0..12 {
+            let mut hay = haystack(&mut rng);
+            if round % 4 == 3 {
+                // Long enough that states × positions overflow the
+                // backtracker's visited set.
+                while hay.len() < 20_000 {
+                    hay.extend(haystack(&mut rng));
+                    hay.push(b' ');
+                }
+            }
+            let want = re.captures(&hay).map(|c| {
+                (0..re.captures_len())
+                    .map(|g| c.get(g).map(|m| (m.start(), m.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(engine.captures(&hay), want, "pattern {p:?} on input {round}");
+            assert_eq!(engine.is_match(&hay), want.is_some(), "pattern {p:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 300 * 12);
+}
