@@ -506,3 +506,315 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
         vec![Value::from(8), 41.into(), 152.into()]
     );
 }
+
+// ---------------------------------------------------------------------------
+// The output commit: kills at every step, leftovers of older builds, files
+// the user put in DIR, `--out .` and builds run from inside DIR.
+
+/// Names in `dir`, sorted (hidden ones included: leftovers are hidden).
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Starts `dfabake build` paused at `point` (the builder's test hook), waits
+/// until it is there, and kills it with SIGKILL.
+fn kill_build_at(point: &str, pats: &Path, out: &Path) {
+    let flag = pats.with_extension(format!("{point}.flag"));
+    let _ = fs::remove_file(&flag);
+    let mut child = Command::new(binary("dfabake"))
+        .args(["build", "--quiet", "--no-cache", "--patterns"])
+        .arg(pats)
+        .arg("--out")
+        .arg(out)
+        .env(
+            "DFABAKE_TEST_PAUSE",
+            format!("{point}:{}", flag.to_str().unwrap()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !flag.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the build ended ({status}) before pausing at {point}: {err}");
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(120),
+            "the build never reached {point}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed: {status}");
+}
+
+/// `out` is a complete dfabake output: its manifest names the module it
+/// holds (same SHA-256), and the module verifies and answers.
+fn assert_complete(out: &Path) -> Vec<u8> {
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).expect("manifest.json"))
+            .unwrap();
+    let o = dfabake(&["inspect", out.join("matcher.wasm").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["module"]["sha256"], manifest["module"]["sha256"]);
+    assert!(out.join("npm/package.json").is_file());
+    fs::read(out.join("matcher.wasm")).unwrap()
+}
+
+#[test]
+fn a_build_killed_before_its_commit_keeps_the_old_output_and_leaks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "old\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&pats, &out, &["--quiet"]).status.success());
+    let old = assert_complete(&out);
+
+    fs::write(&pats, "new\n").unwrap();
+    kill_build_at("before-commit", &pats, &out);
+    assert_eq!(assert_complete(&out), old, "the old output, untouched");
+
+    // The next build succeeds and removes what the killed one left.
+    let o = build(&pats, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(assert_complete(&out), old);
+    assert_eq!(names(dir.path()), ["out", "p.before-commit.flag", "p.txt"]);
+}
+
+#[test]
+fn a_build_killed_in_the_middle_of_its_commit_leaves_a_complete_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "old\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&pats, &out, &["--quiet"]).status.success());
+    let old = assert_complete(&out);
+
+    // Between the commit's filesystem steps (two renames before; now the
+    // exchange and the removal of the old tree).
+    fs::write(&pats, "new\n").unwrap();
+    kill_build_at("mid-commit", &pats, &out);
+    assert!(
+        out.is_dir(),
+        "the output directory is gone: {:?}",
+        names(dir.path())
+    );
+    let after_kill = assert_complete(&out);
+
+    // Every later build works and cleans up (before: `Directory not empty`).
+    for round in 0..2 {
+        fs::write(&pats, format!("round{round}\n")).unwrap();
+        let o = build(&pats, &out, &["--quiet"]);
+        assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        let now = assert_complete(&out);
+        assert_ne!(now, old);
+        assert_ne!(now, after_kill);
+        assert_eq!(names(dir.path()), ["out", "p.mid-commit.flag", "p.txt"]);
+    }
+}
+
+#[test]
+fn a_build_killed_while_compiling_leaks_no_staging_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "one\n").unwrap();
+    let out = dir.path().join("out");
+    kill_build_at("staged", &pats, &out);
+    assert!(!out.exists());
+    assert!(
+        names(dir.path()).iter().any(|n| n.starts_with(".out.")),
+        "the killed build had staged something: {:?}",
+        names(dir.path())
+    );
+    let o = build(&pats, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_complete(&out);
+    assert_eq!(names(dir.path()), ["out", "p.staged.flag", "p.txt"]);
+
+    // And over an existing output.
+    kill_build_at("staged", &pats, &out);
+    let o = build(&pats, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(dir.path()), ["out", "p.staged.flag", "p.txt"]);
+}
+
+#[test]
+fn the_half_done_commit_of_an_older_dfabake_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "old\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&pats, &out, &["--quiet"]).status.success());
+    let old = assert_complete(&out);
+    // What dfabake before 0.1 left when killed between its two renames.
+    let aside = dir.path().join(".out.old");
+    fs::rename(&out, &aside).unwrap();
+
+    // Even a build that fails puts the old output back first.
+    fs::write(&pats, "(bad\n").unwrap();
+    assert!(!build(&pats, &out, &[]).status.success());
+    assert_eq!(assert_complete(&out), old);
+    assert_eq!(names(dir.path()), ["out", "p.txt"]);
+
+    fs::rename(&out, &aside).unwrap();
+    for round in 0..2 {
+        fs::write(&pats, format!("round{round}\n")).unwrap();
+        let o = build(&pats, &out, &["--quiet"]);
+        assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        assert_ne!(assert_complete(&out), old);
+        assert_eq!(names(dir.path()), ["out", "p.txt"], "round {round}");
+    }
+
+    // Killed while removing the old tree: both exist; the leftover goes.
+    fs::create_dir(&aside).unwrap();
+    fs::write(aside.join("matcher.wasm"), b"half removed").unwrap();
+    let o = build(&pats, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(dir.path()), ["out", "p.txt"]);
+}
+
+#[test]
+fn a_rebuild_refuses_to_delete_files_dfabake_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "old\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&pats, &out, &["--quiet"]).status.success());
+    let old = assert_complete(&out);
+
+    fs::write(&pats, "new\n").unwrap();
+    for user_file in ["notes.txt", "npm/extra.js", "keep/"] {
+        let path = out.join(user_file);
+        if user_file.ends_with('/') {
+            fs::create_dir(&path).unwrap();
+        } else {
+            fs::write(&path, "mine").unwrap();
+        }
+        let o = build(&pats, &out, &[]);
+        assert!(!o.status.success(), "{user_file}: replaced");
+        let err = stderr(&o);
+        assert!(
+            err.contains("dfabake did not write")
+                && err.contains(user_file.trim_end_matches('/'))
+                && err.contains("--force"),
+            "{user_file}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(path.exists(), "{user_file} deleted");
+        assert_eq!(assert_complete(&out), old, "{user_file}: output changed");
+        assert_eq!(names(dir.path()), ["out", "p.txt"]);
+        if user_file.ends_with('/') {
+            fs::remove_dir(&path).unwrap();
+        } else {
+            fs::remove_file(&path).unwrap();
+        }
+    }
+    // A dfabake output with nothing else in it is replaced, and --force
+    // replaces one with other files too.
+    fs::write(out.join("notes.txt"), "mine").unwrap();
+    let o = build(&pats, &out, &["--quiet", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("notes.txt").exists());
+    assert_ne!(assert_complete(&out), old);
+    let o = build(&pats, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(dir.path()), ["out", "p.txt"]);
+}
+
+#[test]
+fn out_dot_and_builds_from_inside_the_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "one\n").unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let in_out = |args: &[&str]| {
+        run(Command::new(binary("dfabake"))
+            .args(["build", "--patterns", pats.to_str().unwrap()])
+            .args(args)
+            .current_dir(&out))
+    };
+
+    // `--out .` in an empty directory, then over its own output.
+    for (round, rule) in ["one", "two"].iter().enumerate() {
+        fs::write(&pats, format!("{rule}\n")).unwrap();
+        let o = in_out(&["--out", "."]);
+        assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(
+                out.canonicalize()
+                    .unwrap()
+                    .join("matcher.wasm")
+                    .to_str()
+                    .unwrap()
+            ),
+            "the message names where the output is: {err}"
+        );
+        if round > 0 {
+            assert!(
+                err.contains("cd ."),
+                "says how to see the new output: {err}"
+            );
+        }
+        assert_complete(&out);
+        assert_eq!(names(dir.path()), ["out", "p.txt"]);
+        assert_eq!(names(&out), ["manifest.json", "matcher.wasm", "npm"]);
+    }
+    let o = host_match(&out.join("matcher.wasm"), "all", b"two\n");
+    assert_eq!(ids(&lines(&o)[0]["matches"]), vec![Value::from(1)]);
+
+    // From inside, by a relative path through `..` and by an absolute one.
+    for target in ["../out", out.to_str().unwrap()] {
+        fs::write(&pats, format!("{}\n", target.len())).unwrap();
+        let o = in_out(&["--out", target, "--quiet"]);
+        assert!(o.status.success(), "{target}: {}", stderr(&o));
+        assert_complete(&out);
+        assert_eq!(names(dir.path()), ["out", "p.txt"]);
+        let o = host_match(
+            &out.join("matcher.wasm"),
+            "all",
+            format!("{}\n", target.len()).as_bytes(),
+        );
+        assert_eq!(ids(&lines(&o)[0]["matches"]), vec![Value::from(1)]);
+    }
+
+    // A user's file in the directory the build runs in is not deleted.
+    fs::write(out.join("notes.txt"), "mine").unwrap();
+    let o = in_out(&["--out", "."]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("notes.txt"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+
+    // The root directory can never be an output, even with --force.
+    let o = in_out(&["--out", "/", "--force"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--out /: "), "{}", stderr(&o));
+}
+
+#[test]
+fn mysql_timeout_is_documented_with_its_default() {
+    let o = dfabake(&["build", "--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout).replace('\n', " ");
+    let at = help
+        .find("--mysql-timeout <SECONDS>")
+        .expect("--mysql-timeout in --help");
+    let rest = &help[at..];
+    let default = rest[rest.find("[default: ").unwrap() + 10..]
+        .split(']')
+        .next()
+        .unwrap();
+    let secs: u64 = default.parse().unwrap();
+    assert!((1..=30).contains(&secs), "default {secs} s");
+}

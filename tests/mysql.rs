@@ -420,6 +420,68 @@ fn server_down() {
 }
 
 #[test]
+fn a_server_that_accepts_and_never_answers_times_out() {
+    // Accepts every connection and holds it open without sending a byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let url = format!("mysql://dfa@127.0.0.1:{port}/app");
+    let t = Instant::now();
+    let err = build_fails(
+        &url,
+        &["--table", "rules", "--mysql-timeout", "2"],
+        Some("x"),
+        &[
+            &format!("MySQL server at 127.0.0.1:{port} did not answer within 2 s"),
+            "--mysql-timeout",
+        ],
+    );
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
+        "took {took:?}: {err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn a_query_that_stalls_times_out() {
+    let db = MariaDb::start();
+    db.sql(RULES_TABLE);
+    db.sql("INSERT INTO rules (id, pattern) VALUES (1, 'x');");
+    let t = Instant::now();
+    let err = build_fails(
+        &db.url(),
+        &[
+            "--query",
+            "SELECT id, pattern FROM rules WHERE SLEEP(20) = 0",
+            "--mysql-timeout",
+            "1",
+        ],
+        Some(PASSWORD),
+        &[
+            &format!(
+                "MySQL server at 127.0.0.1:{} did not answer within 1 s",
+                db.port
+            ),
+            "query",
+            "--mysql-timeout",
+        ],
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "took {:?}: {err}",
+        t.elapsed()
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
 fn wrong_password() {
     let db = MariaDb::start();
     db.sql(RULES_TABLE);

@@ -48,6 +48,8 @@ pub struct BuildOptions {
     pub config: Config,
     /// The npm package written as `OUT/npm/` (`None`: no package).
     pub npm: Option<NpmOptions>,
+    /// Replace `out` even when it holds files dfabake did not write.
+    pub force: bool,
 }
 
 impl BuildOptions {
@@ -59,6 +61,7 @@ impl BuildOptions {
             out,
             config: Config::default(),
             npm: Some(NpmOptions::default()),
+            force: false,
         }
     }
 }
@@ -74,6 +77,9 @@ pub struct BuildReport {
     pub module_path: PathBuf,
     /// The manifest as written to `OUT/manifest.json`.
     pub manifest: serde_json::Value,
+    /// The working directory was the output directory (or inside it), and
+    /// now refers to the old, removed tree: `cd .` finds the new one.
+    pub cwd_replaced: bool,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -150,7 +156,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         crate::npm::check_name(&npm.name).map_err(BuildError::BadOption)?;
         crate::npm::check_version(&npm.version).map_err(BuildError::BadOption)?;
     }
-    let staging = Staging::new(&opts.out)?;
+    let staging = Staging::new(&opts.out, opts.force)?;
     // Sources in another dialect are translated (and checked) first; their
     // bad rows are reported together, or skipped, as the compile path does.
     let mut progress = None;
@@ -269,15 +275,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         manifest["npm"] = npm;
     }
     staging.write("matcher.wasm", &module)?;
+    // The record of what the directory holds: a later build replaces it
+    // only if it holds nothing else.
+    manifest["files"] = json!(staging.files(&["manifest.json"]));
     let mut text = serde_json::to_string_pretty(&manifest).unwrap();
     text.push('\n');
     staging.write("manifest.json", text.as_bytes())?;
-    let out = staging.commit()?;
+    let committed = staging.commit()?;
     Ok(BuildReport {
         rule_count: compiled.rule_count,
         skipped: compiled.skipped,
-        module_path: out.join("matcher.wasm"),
+        module_path: committed.path.join("matcher.wasm"),
         manifest,
+        cwd_replaced: committed.cwd_replaced,
     })
 }
 

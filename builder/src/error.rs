@@ -118,6 +118,22 @@ pub enum BuildError {
     },
     /// The output directory exists and does not look like a dfabake output.
     OutputNotOurs(PathBuf),
+    /// The output directory is a dfabake output holding other files too.
+    ForeignFiles {
+        /// The output directory.
+        dir: PathBuf,
+        /// The first few of those files (directories end in `/`).
+        named: Vec<String>,
+        /// How many there are.
+        count: usize,
+    },
+    /// Another build of the same output directory is running.
+    Busy {
+        /// The output directory.
+        dir: PathBuf,
+        /// The lock file it holds.
+        lock: PathBuf,
+    },
     /// A check of what was built failed: a bug, reported rather than baked.
     Verify(String),
     /// An option is invalid (e.g. the npm package name or version).
@@ -159,8 +175,30 @@ impl fmt::Display for BuildError {
             BuildError::OutputNotOurs(p) => write!(
                 f,
                 "{} exists and is not a dfabake output directory (no manifest.json written by \
-                 dfabake); refusing to replace it",
+                 dfabake); refusing to replace it (--force replaces a directory anyway)",
                 p.display()
+            ),
+            BuildError::ForeignFiles { dir, named, count } => {
+                write!(
+                    f,
+                    "{} holds files dfabake did not write ({}",
+                    dir.display(),
+                    named.join(", ")
+                )?;
+                if *count > named.len() {
+                    write!(f, " and {} more", count - named.len())?;
+                }
+                write!(
+                    f,
+                    "); refusing to replace it (move them out, or pass --force to replace the \
+                     directory and delete them)"
+                )
+            }
+            BuildError::Busy { dir, lock } => write!(
+                f,
+                "another dfabake build is writing {} (it holds {}); wait for it to finish",
+                dir.display(),
+                lock.display()
             ),
             BuildError::Verify(why) => write!(f, "verification of the baked module failed: {why}"),
             BuildError::BadOption(why) => write!(f, "{why}"),

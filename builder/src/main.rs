@@ -69,12 +69,26 @@ enum Command {
         /// verify-identity).
         #[arg(long, value_name = "FILE", requires = "mysql")]
         ssl_ca: Option<PathBuf>,
+        /// With --mysql: seconds allowed for connecting and for each network read and write; a
+        /// server that stops answering fails the build.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = dfabake::mysql::DEFAULT_TIMEOUT.as_secs(),
+            value_parser = clap::value_parser!(u64).range(1..),
+            requires = "mysql"
+        )]
+        mysql_timeout: u64,
         /// How to read the patterns file.
         #[arg(long, value_enum, default_value = "auto")]
         format: FileFormat,
-        /// Output directory; replaced atomically, only if it is empty or a previous dfabake output.
+        /// Output directory; replaced atomically, only if it is empty or a previous dfabake output
+        /// holding nothing but what dfabake wrote.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Replace DIR even if it holds files dfabake did not write (they are deleted).
+        #[arg(long)]
+        force: bool,
         /// What to do with rules that cannot be compiled.
         #[arg(long, value_enum, default_value = "fail")]
         on_invalid: OnInvalid,
@@ -147,8 +161,10 @@ fn main() -> ExitCode {
             dialect,
             ssl_mode,
             ssl_ca,
+            mysql_timeout,
             format,
             out,
+            force,
             on_invalid,
             dfa,
             sparse_above,
@@ -192,6 +208,7 @@ fn main() -> ExitCode {
                     ssl_mode,
                     ssl_ca,
                     progress: !quiet,
+                    timeout: std::time::Duration::from_secs(mysql_timeout),
                 }),
                 (Some(p), None) if dialect == Some(Dialect::Mysql) => Source::MysqlDialectFile(p),
                 (Some(p), None) => Source::File(p),
@@ -206,6 +223,7 @@ fn main() -> ExitCode {
                     name: npm_name,
                     version: npm_version,
                 }),
+                force,
             };
             build(&opts).map(|report| {
                 if !quiet {
@@ -223,6 +241,14 @@ fn main() -> ExitCode {
                         m["shards"].as_array().map_or(0, |s| s.len()),
                         m["build"]["total_seconds"].as_f64().unwrap_or(0.0),
                     );
+                    if report.cwd_replaced {
+                        let dir = report.module_path.parent().unwrap_or(&report.module_path);
+                        eprintln!(
+                            "note: the current directory was the output directory and is now the \
+                             removed old one: `cd .` (or cd {}) to see the new output",
+                            dir.display()
+                        );
+                    }
                 }
             })
         }

@@ -56,7 +56,13 @@ pub struct MysqlSource {
     pub ssl_ca: Option<PathBuf>,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Bound on connecting and on every network read and write: a server
+    /// that stops answering fails the build instead of stalling it.
+    pub timeout: Duration,
 }
+
+/// The default of [`MysqlSource::timeout`] (`--mysql-timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl MysqlSource {
     /// The source without its password, for messages and the manifest.
@@ -118,8 +124,10 @@ pub fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
 fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
     let opts = Opts::from_url(&src.url)
         .map_err(|e| source_err(format!("invalid MySQL URL {}: {e}", redact(&src.url))))?;
-    let mut b =
-        OptsBuilder::from_opts(opts.clone()).tcp_connect_timeout(Some(Duration::from_secs(10)));
+    let mut b = OptsBuilder::from_opts(opts.clone())
+        .tcp_connect_timeout(Some(src.timeout))
+        .read_timeout(Some(src.timeout))
+        .write_timeout(Some(src.timeout));
     if opts.get_pass().is_none() {
         if let Ok(pwd) = std::env::var("MYSQL_PWD") {
             b = b.pass(Some(pwd));
@@ -147,6 +155,7 @@ fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
     }
     let user = opts.get_user().unwrap_or("").to_string();
     Conn::new(b).map_err(|e| match &e {
+        e if is_timeout(e) => timed_out(src, server, "connecting"),
         mysql::Error::MySqlError(me) if me.code == 1045 => source_err(format!(
             "access denied for user '{user}' on MySQL server {server} (check the password in the \
              URL or MYSQL_PWD): {}",
@@ -169,6 +178,37 @@ fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
         )),
         _ => source_err(format!("cannot connect to MySQL server {server}: {}", one_line(&e))),
     })
+}
+
+/// A read, write or connect that ran past its timeout.
+fn is_timeout(e: &mysql::Error) -> bool {
+    use std::error::Error;
+    let io = match e {
+        mysql::Error::IoError(io) => Some(io),
+        mysql::Error::CodecError(c) => c.source().and_then(|s| s.downcast_ref::<std::io::Error>()),
+        mysql::Error::DriverError(mysql::DriverError::ConnectTimeout) => return true,
+        _ => None,
+    };
+    // A socket read timeout is EAGAIN on Unix, a timeout elsewhere.
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        )
+    })
+}
+
+fn timed_out(src: &MysqlSource, server: &str, doing: &str) -> BuildError {
+    let t = src.timeout;
+    let secs = if t.subsec_nanos() == 0 {
+        t.as_secs().to_string()
+    } else {
+        format!("{:.3}", t.as_secs_f64())
+    };
+    source_err(format!(
+        "MySQL server {server} did not answer within {secs} s while {doing} (--mysql-timeout; \
+         raise it if the server is only slow); nothing was written"
+    ))
 }
 
 fn one_line(e: &mysql::Error) -> String {
@@ -254,6 +294,7 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
     let mut conn = connect(src, &server)?;
     pb.set_message(format!("reading {what}"));
     let mut result = conn.query_iter(&sql).map_err(|e| match &e {
+        e if is_timeout(e) => timed_out(src, &server, &format!("reading {what}")),
         mysql::Error::MySqlError(me) if me.code == 1146 => source_err(format!(
             "{what} does not exist on MySQL server {server}: {}",
             me.message
@@ -312,6 +353,13 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
     let mut rows_read = 0usize;
     for row in result.by_ref() {
         let row = row.map_err(|e| {
+            if is_timeout(&e) {
+                return timed_out(
+                    src,
+                    &server,
+                    &format!("reading {what} (after {rows_read} rows)"),
+                );
+            }
             let how = match &e {
                 mysql::Error::IoError(_) | mysql::Error::CodecError(_) => "connection lost",
                 _ => "connection dropped or query aborted",
@@ -502,4 +550,14 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
         errors,
         rows_read,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_server_fails_a_build_within_half_a_minute_by_default() {
+        assert!(DEFAULT_TIMEOUT > Duration::ZERO && DEFAULT_TIMEOUT <= Duration::from_secs(30));
+    }
 }
