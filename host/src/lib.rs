@@ -14,8 +14,6 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
-use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +27,7 @@ use wasmtime::{
     PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
 };
 
+mod cache;
 pub mod server;
 
 /// `anyhow::Context` for wasmtime's own error type.
@@ -49,7 +48,10 @@ pub const ABI_VERSION: u32 = 1;
 #[derive(Clone, Debug)]
 pub struct HostConfig {
     /// Directory of compiled native code, keyed by module hash and engine
-    /// configuration; `None` compiles every time.
+    /// configuration; `None` compiles every time. Entries are used only if
+    /// this user alone could have written them and they authenticate (see
+    /// the README's native-code cache section); others are ignored with a
+    /// warning ([`MatcherModule::warnings`]) and recompiled.
     pub cache_dir: Option<PathBuf>,
     /// Use the pooling allocator (fast instance replacement with
     /// copy-on-write memory images); sized for `max_instances`.
@@ -60,6 +62,13 @@ pub struct HostConfig {
     pub memory_limit: usize,
     /// Per-call time bound, enforced with epoch interruption (`None` = none).
     pub call_timeout: Option<Duration>,
+    /// Compile epoch-interruption checks into the code even without a
+    /// `call_timeout`. Code differs with and without them, and so does its
+    /// cache entry: with this set, every timeout setting (none included)
+    /// shares one entry. The CLI sets it for `match`, `serve` and `compile`.
+    pub interruptible: bool,
+    /// Refuse a module whose SHA-256 (hex, either case) is not this one.
+    pub expect_sha256: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -70,6 +79,8 @@ impl Default for HostConfig {
             max_instances: 64,
             memory_limit: 1 << 30,
             call_timeout: None,
+            interruptible: false,
+            expect_sha256: None,
         }
     }
 }
@@ -84,7 +95,7 @@ impl HostConfig {
     /// A wasmtime engine for this configuration.
     pub fn engine(&self) -> Result<Engine> {
         let mut cfg = Config::new();
-        cfg.epoch_interruption(self.call_timeout.is_some());
+        cfg.epoch_interruption(self.interruptible || self.call_timeout.is_some());
         cfg.memory_init_cow(true);
         if self.pooling {
             let mut pool = PoolingAllocationConfig::default();
@@ -116,6 +127,18 @@ pub struct ModuleInfo {
 /// Verifies the database baked into `wasm` (checksum, structure, every DFA),
 /// natively and without instantiating anything.
 pub fn verify_module_bytes(wasm: &[u8]) -> Result<ModuleInfo> {
+    verify_module_bytes_with_sha256(wasm, sha256_hex(wasm))
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn verify_module_bytes_with_sha256(wasm: &[u8], sha256: String) -> Result<ModuleInfo> {
     let db = find_database(wasm).context("module has no usable dfabake database")?;
     let aligned = AlignedBytes::copy_from(db);
     let db =
@@ -124,10 +147,7 @@ pub fn verify_module_bytes(wasm: &[u8]) -> Result<ModuleInfo> {
         rules: db.rule_count(),
         shards: db.shards().len(),
         checksum: db.checksum(),
-        sha256: Sha256::digest(wasm)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256,
         module_bytes: wasm.len(),
     })
 }
@@ -148,14 +168,9 @@ pub struct MatcherModule {
     info: ModuleInfo,
     config: HostConfig,
     code_source: CodeSource,
+    cache_entry: Option<PathBuf>,
+    warnings: Vec<String>,
     load_time: Duration,
-}
-
-fn cache_path(dir: &Path, engine: &Engine, info: &ModuleInfo) -> PathBuf {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    env!("CARGO_PKG_VERSION").hash(&mut h);
-    dir.join(format!("{}-{:016x}.cwasm", info.sha256, h.finish()))
 }
 
 impl MatcherModule {
@@ -191,13 +206,27 @@ impl MatcherModule {
         config: &HostConfig,
     ) -> Result<MatcherModule> {
         let t = Instant::now();
-        let info = verify_module_bytes(wasm)?;
-        let (module, code_source) = match &config.cache_dir {
+        let sha256 = sha256_hex(wasm);
+        if let Some(want) = &config.expect_sha256 {
+            if !want.eq_ignore_ascii_case(&sha256) {
+                bail!(
+                    "module SHA-256 mismatch: the module's is {sha256}, expected {}",
+                    want.to_ascii_lowercase()
+                );
+            }
+        }
+        let info = verify_module_bytes_with_sha256(wasm, sha256)?;
+        let (module, code_source, cache_entry, warnings) = match &config.cache_dir {
             None => (
                 Module::new(engine, wasm).wctx("compiling the module")?,
                 CodeSource::Compiled,
+                None,
+                Vec::new(),
             ),
-            Some(dir) => Self::compile_cached(engine, wasm, &info, dir)?,
+            Some(dir) => {
+                let o = cache::compile_cached(engine, wasm, &info.sha256, dir)?;
+                (o.module, o.source, o.entry, o.warnings)
+            }
         };
         if module.imports().len() != 0 {
             bail!(
@@ -215,40 +244,10 @@ impl MatcherModule {
             info,
             config: config.clone(),
             code_source,
+            cache_entry,
+            warnings,
             load_time: t.elapsed(),
         })
-    }
-
-    fn compile_cached(
-        engine: &Engine,
-        wasm: &[u8],
-        info: &ModuleInfo,
-        dir: &Path,
-    ) -> Result<(Module, CodeSource)> {
-        let path = cache_path(dir, engine, info);
-        if path.exists() {
-            // SAFETY: only files this host wrote (atomically, named by the
-            // module's SHA-256 and the engine's compatibility hash) live in
-            // the cache directory; wasmtime still checks the header and
-            // engine compatibility, and a failure falls back to compiling.
-            match unsafe { Module::deserialize_file(engine, &path) } {
-                Ok(m) => return Ok((m, CodeSource::Cache)),
-                Err(e) => eprintln!(
-                    "dfabake-host: warning: ignoring unusable cache entry {}: {e}",
-                    path.display()
-                ),
-            }
-        }
-        let module = Module::new(engine, wasm).wctx("compiling the module")?;
-        let code = module.serialize().wctx("serializing compiled code")?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating cache dir {}", dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("writing to cache dir {}", dir.display()))?;
-        tmp.write_all(&code).context("writing cache entry")?;
-        tmp.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok((module, CodeSource::Compiled))
     }
 
     /// What verification found.
@@ -259,6 +258,20 @@ impl MatcherModule {
     /// Whether the code was compiled now or loaded from the cache.
     pub fn code_source(&self) -> CodeSource {
         self.code_source
+    }
+
+    /// The cache entry that holds this module's code (read from it or
+    /// written to it); `None` without a cache, or when the cache was not
+    /// usable (see [`MatcherModule::warnings`]).
+    pub fn cache_entry(&self) -> Option<&Path> {
+        self.cache_entry.as_deref()
+    }
+
+    /// What went wrong but did not stop loading: cache entries or a cache
+    /// directory that were not trusted and so not used. For the caller to
+    /// show (the library prints nothing).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Time spent reading, verifying and compiling (or loading) the module.
@@ -289,6 +302,11 @@ impl MatcherModule {
             store.set_epoch_deadline(
                 INIT_DEADLINE.as_micros() as u64 / EPOCH_TICK.as_micros() as u64,
             );
+        } else {
+            // Code compiled `interruptible` checks the epoch even without a
+            // bound: a deadline it never reaches (the default, 0, traps at
+            // once).
+            store.set_epoch_deadline(u64::MAX / 2);
         }
         let instance = self
             .pre

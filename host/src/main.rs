@@ -65,6 +65,32 @@ impl CacheArgs {
     }
 }
 
+/// The engine settings every subcommand shares. `interruptible` makes the
+/// compiled code the same whatever `serve --timeout-ms` is, so `compile`,
+/// `match` and `serve` read and write one cache entry.
+fn host_config(cache: &CacheArgs, expect_sha256: Option<String>) -> HostConfig {
+    HostConfig {
+        cache_dir: cache.dir(),
+        interruptible: true,
+        expect_sha256,
+        ..HostConfig::default()
+    }
+}
+
+fn print_warnings(module: &MatcherModule) {
+    for w in module.warnings() {
+        eprintln!("dfabake-host: warning: {w}");
+    }
+}
+
+fn parse_sha256(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("want a SHA-256 as 64 hex digits".into())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Match inputs; prints one JSON object a line: {"input": ..., "matches": [...]}.
@@ -76,6 +102,12 @@ enum Command {
         /// highest-priority match with span and captures.
         #[arg(long, value_enum, default_value = "all")]
         mode: ModeArg,
+        /// Refuse the module unless its file's SHA-256 is this (64 hex digits).
+        #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+        expect_sha256: Option<String>,
+        /// Say on stderr where the native code came from, and how long loading took.
+        #[arg(long, short)]
+        verbose: bool,
         #[command(flatten)]
         cache: CacheArgs,
         /// Inputs to match; `-` (or none) reads one input a line from stdin.
@@ -107,6 +139,10 @@ enum Command {
         /// Benchmark baseline: instantiate a fresh instance for every request.
         #[arg(long)]
         instance_per_request: bool,
+        /// Refuse the module unless its file's SHA-256 is this (64 hex digits),
+        /// at start and on every reload (a mismatching reload is refused).
+        #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+        expect_sha256: Option<String>,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -115,17 +151,46 @@ enum Command {
         /// The baked module.
         #[arg(long, value_name = "FILE")]
         module: PathBuf,
+        /// Refuse the module unless its file's SHA-256 is this (64 hex digits).
+        #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+        expect_sha256: Option<String>,
         #[command(flatten)]
         cache: CacheArgs,
     },
 }
 
-fn run_match(module: PathBuf, mode: Mode, cache: CacheArgs, inputs: Vec<String>) -> Result<()> {
-    let config = HostConfig {
-        cache_dir: cache.dir(),
-        ..HostConfig::default()
-    };
-    let module = MatcherModule::load(&module, &config)?;
+struct MatchArgs {
+    module: PathBuf,
+    mode: Mode,
+    expect_sha256: Option<String>,
+    verbose: bool,
+    cache: CacheArgs,
+    inputs: Vec<String>,
+}
+
+fn run_match(args: MatchArgs) -> Result<()> {
+    let MatchArgs {
+        module: path,
+        mode,
+        expect_sha256,
+        verbose,
+        cache,
+        inputs,
+    } = args;
+    let module = MatcherModule::load(&path, &host_config(&cache, expect_sha256))?;
+    print_warnings(&module);
+    if verbose {
+        let source = match module.code_source() {
+            CodeSource::Cache => "native code from cache",
+            CodeSource::Compiled => "compiled",
+        };
+        eprintln!(
+            "dfabake-host: {}: {} rules, {source} in {} ms",
+            path.display(),
+            module.info().rules,
+            module.load_time().as_millis()
+        );
+    }
     let mut instance = module.instantiate()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -171,9 +236,18 @@ fn main() -> ExitCode {
         Command::Match {
             module,
             mode,
+            expect_sha256,
+            verbose,
             cache,
             inputs,
-        } => run_match(module, mode.into(), cache, inputs),
+        } => run_match(MatchArgs {
+            module,
+            mode: mode.into(),
+            expect_sha256,
+            verbose,
+            cache,
+            inputs,
+        }),
         Command::Serve {
             module,
             listen,
@@ -183,6 +257,7 @@ fn main() -> ExitCode {
             timeout_ms,
             memory_limit_bytes,
             instance_per_request,
+            expect_sha256,
             cache,
         } => serve(ServeConfig {
             module_path: module,
@@ -190,25 +265,33 @@ fn main() -> ExitCode {
             workers: workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             host: HostConfig {
-                cache_dir: cache.dir(),
                 pooling: true,
                 memory_limit: memory_limit_bytes,
                 call_timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
-                ..HostConfig::default()
+                ..host_config(&cache, expect_sha256)
             },
             max_body_bytes,
             watch,
             instance_per_request,
         }),
-        Command::Compile { module, cache } => (|| {
-            let dir = cache
-                .dir()
+        Command::Compile {
+            module,
+            expect_sha256,
+            cache,
+        } => (|| {
+            let config = host_config(&cache, expect_sha256);
+            let dir = config
+                .cache_dir
+                .clone()
                 .context("no cache directory (set --cache-dir or HOME)")?;
-            let config = HostConfig {
-                cache_dir: Some(dir.clone()),
-                ..HostConfig::default()
-            };
             let m = MatcherModule::load(&module, &config)?;
+            print_warnings(&m);
+            if m.cache_entry().is_none() {
+                anyhow::bail!(
+                    "{} compiled but not cached: the cache is not usable (see the warning)",
+                    module.display()
+                );
+            }
             let what = match m.code_source() {
                 CodeSource::Cache => "already cached",
                 CodeSource::Compiled => "compiled and cached",

@@ -383,6 +383,9 @@ impl Shared {
         .await;
         match loaded {
             Ok(Ok(module)) => {
+                for w in module.warnings() {
+                    eprintln!("dfabake-host: warning: {w}");
+                }
                 let generation = self.generations.fetch_add(1, Relaxed) + 1;
                 eprintln!(
                     "dfabake-host: reloaded ({why}): generation {generation}, {} rules, sha256 {}",
@@ -427,6 +430,9 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
     let engine = cfg.host.engine()?;
     let module = MatcherModule::load_with_engine(&engine, &cfg.module_path, &cfg.host)?;
     let info = module.info().clone();
+    for w in module.warnings() {
+        eprintln!("dfabake-host: warning: {w}");
+    }
     let source = match module.code_source() {
         CodeSource::Cache => "native code from cache",
         CodeSource::Compiled => "compiled",

@@ -1,0 +1,432 @@
+//! The on-disk native-code cache.
+//!
+//! Loading an entry means running its bytes as machine code, so an entry is
+//! used only when nobody but this user (or root) could have produced it:
+//!
+//! * The directory is created with mode 0700 (parents too). An existing one
+//!   must be owned by the effective user and not group- or world-writable;
+//!   otherwise the cache is not used at all: nothing is read or written there
+//!   (a warning; the module is compiled).
+//! * `hmac.key` holds a random 32-byte key, mode 0600, created whole or not at
+//!   all (written to a temporary file, then linked in without clobbering). A
+//!   key file that is not ours, that others may read or write, or that is not
+//!   32 bytes also disables the cache, with a warning that says to remove it:
+//!   a key that may have leaked is not silently replaced, the operator should
+//!   know the cache was exposed.
+//! * An entry `<module sha256>-<engine hash>.cwasm` is `MAGIC ‖ tag ‖ code`
+//!   with `tag = HMAC-SHA-256(key, MAGIC ‖ entry name ‖ code)`: altered code,
+//!   or genuine code of another module or engine renamed, does not
+//!   authenticate. The file must be ours and not group- or world-writable; it
+//!   is read once through one descriptor (no symlink followed) and the code is
+//!   deserialized from those verified bytes, never from the path again.
+//!   Anything else is ignored with a warning, recompiled, and replaced.
+//! * Entries are written to a temporary file and renamed into place, so a
+//!   half-written entry never has an entry's name.
+//!
+//! Not defended against: root, and this user itself (both can read the key);
+//! the parent directories' permissions are not checked.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use wasmtime::{Engine, Module};
+
+use crate::{CodeSource, WasmContext};
+
+/// The key file's name in the cache directory.
+pub(crate) const KEY_FILE: &str = "hmac.key";
+const KEY_LEN: usize = 32;
+/// Start of every entry; changes whenever the entry layout does.
+const MAGIC: &[u8; 16] = b"dfabake-cwasm-1\n";
+const TAG_LEN: usize = 32;
+
+/// What compiling through the cache produced.
+pub(crate) struct Outcome {
+    pub module: Module,
+    pub source: CodeSource,
+    /// The entry now holding this code, if the cache was usable.
+    pub entry: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Why an object with this owner and mode cannot be trusted by `euid`, if it
+/// cannot; `forbidden` are the permission bits nobody else may hold.
+pub(crate) fn distrust(uid: u32, mode: u32, euid: u32, forbidden: u32) -> Option<String> {
+    if uid != euid {
+        return Some(format!(
+            "it is owned by uid {uid}, not by this user (uid {euid})"
+        ));
+    }
+    let bad = mode & forbidden;
+    if bad & 0o022 != 0 {
+        return Some(format!(
+            "it is group- or world-writable (mode {:04o})",
+            mode & 0o7777
+        ));
+    }
+    if bad != 0 {
+        return Some(format!("others may read it (mode {:04o})", mode & 0o7777));
+    }
+    None
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Opens a file for reading without following a symlink in its last
+/// component, and without blocking on a FIFO planted in its place.
+fn open_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Checks an opened file (its descriptor, not its path) and reads it whole;
+/// at most `limit` bytes, so a huge planted file costs nothing.
+fn read_checked(file: File, forbidden: u32, limit: u64) -> Result<Vec<u8>, String> {
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat it: {e}"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if let Some(why) = distrust(meta.uid(), meta.mode(), euid(), forbidden) {
+        return Err(why);
+    }
+    if meta.len() > limit {
+        return Err(format!("it is too large ({} bytes)", meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(bytes)
+}
+
+/// The name of the entry for a module (its SHA-256, hex) compiled by `engine`.
+pub(crate) fn entry_name(engine: &Engine, sha256: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    format!("{sha256}-{:016x}.cwasm", h.finish())
+}
+
+/// An open, trusted cache directory and its key.
+pub(crate) struct Cache {
+    dir: PathBuf,
+    key: [u8; KEY_LEN],
+}
+
+impl Cache {
+    /// Creates or checks the directory and loads or creates its key; the
+    /// error says why the cache must not be used.
+    pub(crate) fn open(dir: &Path) -> Result<Cache, String> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create it: {e}"))?;
+        let meta = std::fs::metadata(dir).map_err(|e| format!("cannot stat it: {e}"))?;
+        if !meta.is_dir() {
+            return Err("it is not a directory".into());
+        }
+        if let Some(why) = distrust(meta.uid(), meta.mode(), euid(), 0o022) {
+            return Err(format!("{why}; only a directory private to this user is used (chmod 700 it, or choose another --cache-dir)"));
+        }
+        let key = Self::key(dir)?;
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            key,
+        })
+    }
+
+    fn read_key(path: &Path) -> Result<Option<[u8; KEY_LEN]>, String> {
+        let file = match open_private(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open it: {e}")),
+        };
+        let bytes = read_checked(file, 0o077, KEY_LEN as u64)?;
+        bytes
+            .try_into()
+            .map(Some)
+            .map_err(|b: Vec<u8>| format!("it holds {} bytes, not {KEY_LEN}", b.len()))
+    }
+
+    fn key(dir: &Path) -> Result<[u8; KEY_LEN], String> {
+        let path = dir.join(KEY_FILE);
+        let bad = |why: String| {
+            format!(
+                "key file {}: {why}; remove it to start a new key (entries made with the old one are then recompiled)",
+                path.display()
+            )
+        };
+        if let Some(key) = Self::read_key(&path).map_err(bad)? {
+            return Ok(key);
+        }
+        let mut key = [0u8; KEY_LEN];
+        getrandom::fill(&mut key).map_err(|e| bad(format!("no random bytes for it: {e}")))?;
+        // Whole or not at all: a reader never sees a short key, and of two
+        // processes creating it at once, one key wins and both use it.
+        let created = (|| -> io::Result<()> {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".key-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .tempfile_in(dir)?;
+            tmp.write_all(&key)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist_noclobber(&path).map_err(|e| e.error)?;
+            Ok(())
+        })();
+        match created {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::read_key(&path)
+                .map_err(bad)?
+                .ok_or_else(|| bad("it vanished while being created".into())),
+            Err(e) => Err(bad(format!("cannot create it: {e}"))),
+        }
+    }
+
+    fn tag(&self, name: &str, code: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key size");
+        mac.update(MAGIC);
+        mac.update(name.as_bytes());
+        mac.update(code);
+        mac
+    }
+
+    /// The authenticated code of entry `name`: `Ok(None)` if there is none,
+    /// `Err` with the reason it cannot be used.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let file = match open_private(&self.dir.join(name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open it: {e}")),
+        };
+        let mut bytes = read_checked(file, 0o022, 1 << 32)?;
+        if bytes.len() < MAGIC.len() + TAG_LEN || &bytes[..MAGIC.len()] != MAGIC {
+            return Err("it is not in this host's entry format".into());
+        }
+        let (tag, code) = bytes[MAGIC.len()..].split_at(TAG_LEN);
+        self.tag(name, code).verify_slice(tag).map_err(|_| {
+            "it does not authenticate (not written by this host for this module and engine, or altered since)".to_string()
+        })?;
+        bytes.drain(..MAGIC.len() + TAG_LEN);
+        Ok(Some(bytes))
+    }
+
+    /// Stores `code` as entry `name`, replacing whatever had that name.
+    fn write(&self, name: &str, code: &[u8]) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".entry-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .with_context(|| format!("writing to cache dir {}", self.dir.display()))?;
+        let tag = self.tag(name, code).finalize().into_bytes();
+        (|| {
+            tmp.write_all(MAGIC)?;
+            tmp.write_all(&tag)?;
+            tmp.write_all(code)
+        })()
+        .context("writing cache entry")?;
+        tmp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// Loads the module's code from the cache in `dir` if a trusted, authentic
+/// entry is there; otherwise compiles it and stores it (if the cache is
+/// usable at all).
+pub(crate) fn compile_cached(
+    engine: &Engine,
+    wasm: &[u8],
+    sha256: &str,
+    dir: &Path,
+) -> Result<Outcome> {
+    let mut warnings = Vec::new();
+    let compile = || Module::new(engine, wasm).wctx("compiling the module");
+    let cache = match Cache::open(dir) {
+        Ok(c) => c,
+        Err(why) => {
+            warnings.push(format!(
+                "native-code cache {} not used: {why}; compiling without it",
+                dir.display()
+            ));
+            return Ok(Outcome {
+                module: compile()?,
+                source: CodeSource::Compiled,
+                entry: None,
+                warnings,
+            });
+        }
+    };
+    let name = entry_name(engine, sha256);
+    let path = dir.join(&name);
+    let ignored = |why: &str| {
+        format!(
+            "ignoring cache entry {}: {why}; recompiling",
+            path.display()
+        )
+    };
+    match cache.read(&name) {
+        Ok(None) => {}
+        Err(why) => warnings.push(ignored(&why)),
+        Ok(Some(code)) => {
+            // SAFETY: `code` is exactly what this host serialized for this
+            // module and engine: it authenticated under a key only this user
+            // (and root) can read, bound to the entry's name, and it is
+            // deserialized from these verified bytes, not re-read from disk.
+            match unsafe { Module::deserialize(engine, &code) } {
+                Ok(module) => {
+                    return Ok(Outcome {
+                        module,
+                        source: CodeSource::Cache,
+                        entry: Some(path),
+                        warnings,
+                    })
+                }
+                Err(e) => warnings.push(ignored(&format!("wasmtime refused it: {e}"))),
+            }
+        }
+    }
+    let module = compile()?;
+    let code = module.serialize().wctx("serializing compiled code")?;
+    let entry = cache.write(&name, &code)?;
+    Ok(Outcome {
+        module,
+        source: CodeSource::Compiled,
+        entry: Some(entry),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distrust_names_owner_and_mode() {
+        assert_eq!(distrust(1000, 0o40700, 1000, 0o022), None);
+        assert_eq!(distrust(1000, 0o100644, 1000, 0o022), None);
+        let other = distrust(65534, 0o40700, 1000, 0o022).unwrap();
+        assert!(
+            other.contains("uid 65534") && other.contains("uid 1000"),
+            "{other}"
+        );
+        for mode in [0o40770, 0o40707, 0o40777, 0o100620] {
+            let why = distrust(1000, mode, 1000, 0o022).unwrap();
+            assert!(why.contains("writable"), "{mode:o}: {why}");
+        }
+        // The key: not even readable by others.
+        assert_eq!(distrust(0, 0o100600, 0, 0o077), None);
+        let why = distrust(0, 0o100640, 0, 0o077).unwrap();
+        assert!(why.contains("read") && why.contains("0640"), "{why}");
+        // Ownership is checked before the mode: another user's private file
+        // is still another user's.
+        assert!(distrust(7, 0o100600, 0, 0o077).unwrap().contains("uid 7"));
+    }
+
+    #[test]
+    fn entries_authenticate_only_under_their_own_name_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        let cache = Cache::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o700);
+        let key = path.join(KEY_FILE);
+        assert_eq!(std::fs::metadata(&key).unwrap().mode() & 0o7777, 0o600);
+        // Opening again reads the same key.
+        assert_eq!(Cache::open(&path).unwrap().key, cache.key);
+
+        let code = b"not really machine code".to_vec();
+        let written = cache.write("a.cwasm", &code).unwrap();
+        assert_eq!(cache.read("a.cwasm").unwrap(), Some(code.clone()));
+        assert_eq!(cache.read("b.cwasm").unwrap(), None);
+        // Renamed: another entry's genuine bytes.
+        std::fs::rename(&written, path.join("b.cwasm")).unwrap();
+        assert!(cache
+            .read("b.cwasm")
+            .unwrap_err()
+            .contains("does not authenticate"));
+        // Another cache's key.
+        let other = Cache {
+            dir: path.clone(),
+            key: [7; KEY_LEN],
+        };
+        other.write("c.cwasm", &code).unwrap();
+        assert!(cache.read("c.cwasm").is_err());
+        // One flipped bit anywhere.
+        let entry = std::fs::read(path.join("c.cwasm")).unwrap();
+        cache.write("d.cwasm", &code).unwrap();
+        let good = std::fs::read(path.join("d.cwasm")).unwrap();
+        assert_eq!(good.len(), entry.len());
+        for at in [0, MAGIC.len(), MAGIC.len() + TAG_LEN, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            std::fs::write(path.join("d.cwasm"), &bad).unwrap();
+            assert!(cache.read("d.cwasm").is_err(), "flip at {at}");
+        }
+        // A symlink to a genuine entry is not followed.
+        cache.write("e.cwasm", &code).unwrap();
+        std::os::unix::fs::symlink(path.join("e.cwasm"), path.join("f.cwasm")).unwrap();
+        assert!(cache.read("f.cwasm").unwrap_err().contains("cannot open"));
+    }
+
+    #[test]
+    fn timeouts_and_pooling_share_one_entry_when_interruptible() {
+        use crate::HostConfig;
+        use std::time::Duration;
+        let name = |c: &HostConfig| entry_name(&c.engine().unwrap(), "m");
+        // What `match` and `compile` use, and what `serve` adds to it.
+        let cli = HostConfig {
+            interruptible: true,
+            ..HostConfig::default()
+        };
+        let serve = HostConfig {
+            pooling: true,
+            max_instances: 200,
+            memory_limit: 1 << 20,
+            call_timeout: Some(Duration::from_millis(1000)),
+            ..cli.clone()
+        };
+        assert_eq!(name(&cli), name(&serve));
+        // Without it, a timeout compiles epoch checks in: other code, and
+        // another entry (why `serve` used to miss what `compile` wrote).
+        let plain = HostConfig::default();
+        let timed = HostConfig {
+            call_timeout: Some(Duration::from_millis(1000)),
+            ..plain.clone()
+        };
+        assert_ne!(name(&plain), name(&timed));
+    }
+
+    #[test]
+    fn a_bad_key_file_disables_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        Cache::open(&path).unwrap();
+        let key = path.join(KEY_FILE);
+        let chmod = |m| {
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
+        };
+        chmod(0o644);
+        let why = Cache::open(&path).err().unwrap();
+        assert!(why.contains(KEY_FILE) && why.contains("0644"), "{why}");
+        chmod(0o600);
+        std::fs::write(&key, b"short").unwrap();
+        let why = Cache::open(&path).err().unwrap();
+        assert!(why.contains("5 bytes"), "{why}");
+        std::fs::remove_file(&key).unwrap();
+        Cache::open(&path).unwrap();
+    }
+}
