@@ -113,7 +113,8 @@ enum Command {
         #[arg(long, default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
         header_timeout_ms: u64,
         /// Time a client has to send a request body once its header arrived, in
-        /// milliseconds (over: 408, connection closed); 0 = none.
+        /// milliseconds (over: 408, connection closed); also how long an answer's
+        /// writing may stall on a client that does not read; 0 = none.
         #[arg(long, default_value_t = server::DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
         body_timeout_ms: u64,
         /// Most connections open at once; more are answered 503 and closed.
@@ -227,7 +228,8 @@ fn main() -> ExitCode {
             max_body_bytes,
             max_batch_inputs,
             max_response_bytes,
-            header_timeout: (header_timeout_ms > 0).then(|| Duration::from_millis(header_timeout_ms)),
+            header_timeout: (header_timeout_ms > 0)
+                .then(|| Duration::from_millis(header_timeout_ms)),
             body_timeout: (body_timeout_ms > 0).then(|| Duration::from_millis(body_timeout_ms)),
             max_connections: max_connections as usize,
             shutdown_grace: Duration::from_millis(shutdown_grace_ms),

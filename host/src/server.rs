@@ -23,11 +23,14 @@
 
 use std::cell::Cell;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -38,6 +41,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 
@@ -87,7 +91,9 @@ pub struct ServeConfig {
     /// keep-alive connection stays open. `None`: no bound.
     pub header_timeout: Option<Duration>,
     /// Time a client has to send a request's body once its header arrived
-    /// (over: 408 and the connection is closed). `None`: no bound.
+    /// (over: 408 and the connection is closed); also how long writing an
+    /// answer may make no progress (the client not reading) before the
+    /// connection is closed. `None`: no bound.
     pub body_timeout: Option<Duration>,
     /// Most connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
@@ -293,15 +299,13 @@ fn method_not_allowed(allow: &'static str) -> Answer {
 /// `application/json`, any case, with or without parameters (such as
 /// `; charset=utf-8`); `application/jsonx` or `text/json` are not.
 fn is_json(content_type: Option<&HeaderValue>) -> bool {
-    content_type
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        })
+    content_type.and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    })
 }
 
 /// The inputs of a JSON batch, parsed only up to the limit in
@@ -316,7 +320,10 @@ impl<'de> serde::Deserialize<'de> for Inputs {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an array of strings")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Inputs, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Inputs, A::Error> {
                 let max = BATCH_LIMIT.get().0;
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(max).min(1024));
                 while let Some(s) = seq.next_element::<String>()? {
@@ -351,7 +358,10 @@ impl From<MatchError> for Stop {
 impl Shared {
     /// Runs `f` on a matcher thread; `None` if it panicked. A job whose
     /// client has gone away by the time a thread takes it is skipped.
-    async fn on_pool<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             if tx.is_closed() {
@@ -505,7 +515,11 @@ impl Shared {
         }
     }
 
-    async fn post_match(self: Arc<Self>, parts: hyper::http::request::Parts, body: Incoming) -> Answer {
+    async fn post_match(
+        self: Arc<Self>,
+        parts: hyper::http::request::Parts,
+        body: Incoming,
+    ) -> Answer {
         let max = self.cfg.max_body_bytes;
         let too_big = parts
             .headers
@@ -533,7 +547,10 @@ impl Shared {
         };
         let body = match read {
             Ok(b) => b.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
                 return error_closing(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
             }
             Err(e) => return error_closing(StatusCode::BAD_REQUEST, &format!("reading body: {e}")),
@@ -557,13 +574,13 @@ impl Shared {
             let mut lease = me.instances.take();
             me.match_request(&mut lease, body, query_mode, json, deadline)
         })
-            .await
-            .unwrap_or_else(|| {
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error while matching (details in the server log)",
-                )
-            })
+        .await
+        .unwrap_or_else(|| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while matching (details in the server log)",
+            )
+        })
     }
 
     /// Parses, matches and serializes one `POST /match`.
@@ -820,7 +837,10 @@ struct Queue {
 
 impl Queue {
     fn push(&self, job: Job) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).push_back(job);
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(job);
         self.ready.notify_one();
     }
 
@@ -832,6 +852,97 @@ impl Queue {
             }
             jobs = self.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+/// A connection whose writes may make no progress (the client not reading
+/// its answer) for at most `limit`; then writing fails and the connection
+/// is closed, so a client cannot pin an answer, and a connection slot, by
+/// never reading.
+struct StallGuard {
+    inner: tokio::net::TcpStream,
+    limit: Option<Duration>,
+    /// Since when writing has been blocked, as the timer that ends it.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallGuard {
+    fn on_write<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        r: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let Some(limit) = self.limit else {
+            return r;
+        };
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for StallGuard {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallGuard {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_write(cx, buf);
+        me.on_write(cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_write_vectored(cx, bufs);
+        me.on_write(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_flush(cx);
+        me.on_write(cx, r)
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_shutdown(cx);
+        me.on_write(cx, r)
     }
 }
 
@@ -989,7 +1100,9 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
             async move {
                 let t = Instant::now();
                 let probe = match *req.method() {
-                    Method::GET | Method::HEAD => PROBES.iter().position(|p| *p == req.uri().path()),
+                    Method::GET | Method::HEAD => {
+                        PROBES.iter().position(|p| *p == req.uri().path())
+                    }
                     _ => None,
                 };
                 let mut answer = shared.clone().handle(req).await;
@@ -1007,6 +1120,11 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
                 Ok::<_, Infallible>(answer)
             }
         });
+        let stream = StallGuard {
+            inner: stream,
+            limit: shared.cfg.body_timeout,
+            stalled: None,
+        };
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
