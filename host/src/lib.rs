@@ -355,10 +355,7 @@ impl MatcherInstance {
             last_count: 0,
         };
         if let Ok(slot) = instance.get_typed_func::<(), u32>(&mut me.store, "dfabake_output_slot") {
-            me.output_slot = Some(
-                slot.call(&mut me.store, ())
-                    .wctx("calling dfabake_output_slot")? as usize,
-            );
+            me.output_slot = Some(slot.call(&mut me.store, ()).wctx("calling dfabake_output_slot")? as usize);
         }
         let code = init.call(&mut me.store, ()).wctx("calling dfabake_init")?;
         if code != 0 {

@@ -89,7 +89,8 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Worker threads, each reusing its own instance [default: one per core].
+        /// Matcher threads and instances (at most this many requests match at once), and
+        /// I/O threads [default: one per core].
         #[arg(long)]
         workers: Option<usize>,
         /// Reload when the module file is replaced.

@@ -1,6 +1,5 @@
-//! `dfabake-host serve`: an HTTP server that matches on a fixed pool of
-//! matcher threads, each instantiating once and reusing that instance for
-//! every request.
+//! `dfabake-host serve`: an HTTP server with a fixed set of long-lived
+//! instances, each reused for every request it is lent to.
 //!
 //! * `POST /match?mode=any|all|first`, raw body = one input →
 //!   `{"input": …, "matches": […]}`;
@@ -8,9 +7,12 @@
 //!   `{"inputs": ["…", …], "mode": "all"}` → a JSON array of those objects;
 //! * `GET`/`HEAD /healthz`, `GET`/`HEAD /metrics` (Prometheus text).
 //!
-//! The reactor threads only do I/O: parsing, matching and serializing run on
-//! the matcher pool (`workers` threads), so probes never wait behind
-//! matching. Limits: body size and batch length (413), response size (413,
+//! The reactor threads do I/O and answer probes; matching (with parsing and
+//! serializing) runs on a pool of `workers` matcher threads sharing
+//! `workers` instances, so probes never wait behind it. Only one small raw
+//! input (see `INLINE_WORK`: tens of microseconds) is matched on the reactor
+//! thread that read it, when an instance is free: handing it to the pool
+//! would cost more than matching it. Limits: body size and batch length (413), response size (413,
 //! checked while the answer is produced), one deadline per request via epoch
 //! interruption (503; the instance is discarded), per-instance memory (a
 //! trap: 500; the instance is discarded), header and body read timeouts,
@@ -73,8 +75,8 @@ pub struct ServeConfig {
     /// Address to listen on (port 0 picks a free one; the bound address is
     /// printed as `listening on http://ADDR`).
     pub listen: SocketAddr,
-    /// Matcher threads, each with its own long-lived instance (also the
-    /// number of reactor threads doing I/O).
+    /// Matcher threads and instances: at most this many requests match at
+    /// once (also the number of reactor threads doing I/O).
     pub workers: usize,
     /// wasmtime settings: cache, pooling, memory and time limits. The call
     /// timeout bounds a whole request: waiting for a matcher thread and
@@ -115,7 +117,8 @@ const CODES: [u16; 9] = [200, 400, 404, 405, 408, 413, 500, 503, 0];
 const BUCKETS: [f64; 12] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 ];
-/// Probe paths: answered on the reactor, counted apart from match traffic.
+/// Probe paths: answered on the reactor, counted apart from match traffic
+/// (GET and HEAD only).
 const PROBES: [&str; 2] = ["/healthz", "/metrics"];
 
 #[derive(Default)]
