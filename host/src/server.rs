@@ -1093,7 +1093,11 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
         };
         let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
             shared.metrics.connections_rejected.fetch_add(1, Relaxed);
-            let _ = stream.try_write(TOO_MANY_CONNECTIONS.as_bytes());
+            // Written on the plain socket: tokio's `try_write` would refuse
+            // until the reactor has seen the new socket writable.
+            if let Ok(mut plain) = stream.into_std() {
+                let _ = std::io::Write::write(&mut plain, TOO_MANY_CONNECTIONS.as_bytes());
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
