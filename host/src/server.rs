@@ -197,6 +197,9 @@ struct Instances {
 struct InstancesState {
     /// Instances that may still be created or lent.
     free: usize,
+    /// Matcher threads waiting for one: while any wait, a small request
+    /// queues behind them instead of taking a freed instance first.
+    waiting: usize,
     /// Idle instances, with the module generation each belongs to.
     idle: Vec<(u64, MatcherInstance)>,
 }
@@ -214,6 +217,7 @@ impl Instances {
         Instances {
             state: Mutex::new(InstancesState {
                 free: n,
+                waiting: 0,
                 idle: Vec::with_capacity(n),
             }),
             returned: Condvar::new(),
@@ -232,18 +236,20 @@ impl Instances {
         }
     }
 
-    /// A slot if one is free now.
+    /// A slot if one is free now and no matcher thread is waiting for one.
     fn try_take(&self) -> Option<Lease<'_>> {
         let state = self.lock();
-        (state.free > 0).then(|| self.lease(state))
+        (state.free > 0 && state.waiting == 0).then(|| self.lease(state))
     }
 
     /// A slot, waiting for one (matcher threads only).
     fn take(&self) -> Lease<'_> {
         let mut state = self.lock();
+        state.waiting += 1;
         while state.free == 0 {
             state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+        state.waiting -= 1;
         self.lease(state)
     }
 }
