@@ -3,11 +3,15 @@
 # set (instance reuse vs instance per request, same run), and cold start
 # (cold vs warm native-code cache vs a regex-crate host compiling at start).
 # Bounded: fixed request counts, 30 s cap per load run, loopback only.
+# HOST_BIN=PATH measures another dfabake-host binary (e.g. a copy of an older
+# build, to compare two side by side); the default is the one built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash benches/fetch-data.sh
 data=target/bench-data
 cargo build --release -p dfabake -p dfabake-host -p dfabake-benches
+host=${HOST_BIN:-./target/release/dfabake-host}
+echo "== host binary: $host"
 ./target/release/dfabake build --quiet --patterns "$data/crawler.jsonl" --out "$data/crawler-out"
 module="$data/crawler-out/matcher.wasm"
 cache=$(mktemp -d)
@@ -16,7 +20,7 @@ trap 'kill $srv 2>/dev/null || true; rm -rf "$cache"' EXIT
 run_load() { # label, extra serve flags...
   local label=$1; shift
   rm -f "$cache/addr"
-  ./target/release/dfabake-host serve --module "$module" --listen 127.0.0.1:0 --workers 2 \
+  "$host" serve --module "$module" --listen 127.0.0.1:0 --workers 2 \
     --cache-dir "$cache" "$@" > "$cache/addr" 2>/dev/null &
   srv=$!
   until grep -q listening "$cache/addr" 2>/dev/null; do sleep 0.05; done
@@ -31,8 +35,8 @@ run_load "reuse instances"
 run_load "instance per request" --instance-per-request
 
 echo "== cold start: process start -> first answered POST /match (median of 7)"
-cold_cmd() { echo ./target/release/dfabake-host serve --module "$module" --listen 127.0.0.1:0 --workers 2 "$@"; }
+cold_cmd() { echo "$host" serve --module "$module" --listen 127.0.0.1:0 --workers 2 "$@"; }
 echo "dfabake-host, no cache (Cranelift compile): $(./target/release/dfabake-load coldstart --runs 7 -- $(cold_cmd --no-cache))"
-./target/release/dfabake-host compile --module "$module" --cache-dir "$cache/warm" >/dev/null
+"$host" compile --module "$module" --cache-dir "$cache/warm" >/dev/null
 echo "dfabake-host, warm native-code cache: $(./target/release/dfabake-load coldstart --runs 7 -- $(cold_cmd --cache-dir "$cache/warm"))"
 echo "regex crate, RegexSet compiled at start: $(./target/release/dfabake-load coldstart --runs 7 -- ./target/release/regex-baseline-server "$data/crawler.jsonl" 127.0.0.1:0)"

@@ -1,5 +1,6 @@
 //! `dfabake-host serve` over real HTTP on loopback: endpoints, limits,
-//! traps, timeouts, reloads (bad and good, under load) and shutdown.
+//! traps, timeouts, reloads (bad and good, under load), slow and surplus
+//! clients, shutdown, and arbitrary bytes on the request path.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,8 +24,20 @@ struct Server {
 
 impl Server {
     fn start(module: &Path, extra: &[&str], dir: &Path) -> Server {
+        Server::start_in(Command::new(binary("dfabake-host")), module, extra, dir)
+    }
+
+    /// Starts the server with at most `fds` open file descriptors.
+    fn start_with_fd_limit(fds: u32, module: &Path, extra: &[&str], dir: &Path) -> Server {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("ulimit -n {fds} && exec \"$0\" \"$@\"")])
+            .arg(binary("dfabake-host"));
+        Server::start_in(sh, module, extra, dir)
+    }
+
+    fn start_in(mut cmd: Command, module: &Path, extra: &[&str], dir: &Path) -> Server {
         let stderr = dir.join(format!("server-{}.err", std::process::id() ^ rand_u32()));
-        let mut child = Command::new(binary("dfabake-host"))
+        let mut child = cmd
             .args([
                 "serve",
                 "--module",
@@ -94,6 +107,42 @@ impl Server {
     fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap()
     }
+
+    /// Resets the kernel's peak-RSS mark of the server to its current RSS.
+    fn reset_peak_rss(&self) {
+        fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
+    }
+
+    /// The server's (peak, current) resident set size, in bytes.
+    fn rss(&self) -> (u64, u64) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            line.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                * 1024
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    /// Waits (bounded) for the server to exit.
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server still running after {within:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 fn metric_of(text: &str, name: &str) -> f64 {
@@ -156,6 +205,123 @@ fn http(
     (code, body)
 }
 
+/// Like [`http`], but a refused, reset or empty answer is an `Err`.
+fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let _ = s.write_all(req.as_bytes());
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let read = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    match text.get(9..12).and_then(|c| c.parse().ok()) {
+        Some(code) => Ok((
+            code,
+            text.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default(),
+        )),
+        None => Err(format!("no response ({read:?}): {text:?}")),
+    }
+}
+
+/// Sends raw bytes on a new connection and reads until the server closes it.
+fn raw(addr: &str, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+/// One response on a keep-alive connection: status, lower-cased headers,
+/// body (by `content-length`; none for HEAD).
+type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn read_reply(r: &mut BufReader<TcpStream>, head: bool) -> std::io::Result<Reply> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let mut status = String::new();
+    if r.read_line(&mut status)? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed without an answer",
+        ));
+    }
+    let code = status
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad(format!("bad status line {status:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| bad(format!("bad header {line:?}")))?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; if head { 0 } else { len }];
+    r.read_exact(&mut body)?;
+    Ok((code, headers, body))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whether the server closes `s` (EOF or reset) within `within`, reading
+/// and discarding whatever it sends first.
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
 fn bake(patterns: &str, dir: &Path, name: &str) -> PathBuf {
     bake_with(patterns, dir, name, &[])
 }
@@ -178,6 +344,40 @@ fn bake_with(patterns: &str, dir: &Path, name: &str, extra: &[&str]) -> PathBuf 
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out.join("matcher.wasm")
+}
+
+/// Bakes a rules file (JSON Lines with ids and payloads).
+fn bake_rules_file(rules: &str, dir: &Path, name: &str) -> PathBuf {
+    let file = dir.join(format!("{name}.jsonl"));
+    fs::write(&file, rules).unwrap();
+    let out = dir.join(name);
+    let o = Command::new(binary("dfabake"))
+        .args(["build", "--quiet", "--patterns"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out.join("matcher.wasm")
+}
+
+/// 64 single-rule shards without a prefilter: a search costs ~64 DFA steps
+/// a byte, so near-miss inputs of some hundred KB take a noticeable time.
+fn slow_module(dir: &Path) -> PathBuf {
+    let patterns: String = (0..64).map(|i| format!("needle{i}x\n")).collect();
+    bake_with(
+        &patterns,
+        dir,
+        "slow",
+        &["--shard-rules", "1", "--no-prefilter"],
+    )
+}
+
+/// Near-misses that keep every DFA of [`slow_module`] out of its
+/// accelerated (memchr) states.
+fn slow_input(bytes: usize) -> String {
+    "needle1needle".repeat(bytes / 13)
 }
 
 fn example_module(dir: &Path) -> PathBuf {
@@ -307,9 +507,12 @@ fn limits_traps_and_timeouts_never_take_the_server_down() {
     // the instance is replaced, the next request is served.
     let (code, body) = srv.post("/match", &vec![b'a'; 3_000_000]);
     assert_eq!(code, 500, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("trapped"), "{body}");
+    // A short message for the client: no wasm backtrace.
     assert!(
-        body["error"].as_str().unwrap().contains("trapped"),
-        "{body}"
+        !msg.contains("backtrace") && !msg.contains('\n') && msg.len() < 200,
+        "{msg}"
     );
     assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
     assert_eq!(srv.metric("dfabake_instance_recycles_total"), 1.0);
@@ -319,15 +522,14 @@ fn limits_traps_and_timeouts_never_take_the_server_down() {
     // 8 MB; no prefilter, which would settle these literal rules in one
     // pass): 503, instance replaced, the next request is served. Normal
     // requests take microseconds, far under the bound even on a busy machine.
-    let patterns: String = (0..64).map(|i| format!("needle{i}x\n")).collect();
-    let slow_module = bake_with(&patterns, dir.path(), "slow", &["--shard-rules", "1", "--no-prefilter"]);
+    let slow_module = slow_module(dir.path());
     let srv = Server::start(
         &slow_module,
         &["--max-body-bytes", "16000000", "--timeout-ms", "100"],
         dir.path(),
     );
     // Near-misses keep every DFA out of its accelerated (memchr) states.
-    let slow = "needle1needle".repeat(600_000);
+    let slow = slow_input(7_800_000);
     let t = Instant::now();
     let (code, body) = srv.post("/match?mode=all", slow.as_bytes());
     assert_eq!(code, 503, "{}", body.get("error").unwrap_or(&Value::Null));
@@ -489,4 +691,651 @@ fn compile_prewarms_the_cache() {
         .filter(|e| e.as_ref().unwrap().path().extension() == Some("cwasm".as_ref()))
         .count();
     assert_eq!(entries, 1, "one entry (next to the cache's key)");
+}
+
+/// Issue 12, failure 2: batch length and response size are capped; an
+/// over-large answer is refused while it is produced, not built first.
+#[test]
+fn batches_and_responses_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // One rule whose 64 KiB payload comes back with every match: 2,000
+    // matching inputs (a 10 KB request) would make a 131 MB answer.
+    let blob = "x".repeat(64 << 10);
+    let module = bake_rules_file(
+        &format!("{{\"id\": 1, \"pattern\": \"a\", \"payload\": {{\"blob\": \"{blob}\"}}}}\n"),
+        dir.path(),
+        "big",
+    );
+    let json = [("content-type", "application/json")];
+    let batch = |inputs: Vec<&str>| serde_json::json!({ "inputs": inputs }).to_string();
+
+    // Defaults: 10,000 inputs, 16 MiB.
+    let srv = Server::start(&module, &[], dir.path());
+    let (code, text) = srv.request("POST", "/match", &json, batch(vec!["b"; 10_001]).as_bytes());
+    assert_eq!(code, 413, "{text}");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-batch-inputs"),
+        "{err}"
+    );
+    let (code, text) = srv.request("POST", "/match", &json, batch(vec!["b"; 10_000]).as_bytes());
+    assert_eq!(code, 200);
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&text).unwrap().len(),
+        10_000
+    );
+
+    srv.reset_peak_rss();
+    let (_, rss_before) = srv.rss();
+    let t = Instant::now();
+    let (code, text) = srv.request("POST", "/match", &json, batch(vec!["a"; 2_000]).as_bytes());
+    let elapsed = t.elapsed();
+    let (peak, _) = srv.rss();
+    assert_eq!(code, 413, "{}", &text[..text.len().min(300)]);
+    assert!(
+        text.len() < 1000,
+        "a short error, not the answer: {} bytes",
+        text.len()
+    );
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-response-bytes"),
+        "{err}"
+    );
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    // At most about the cap (16 MiB) was built, never the 131 MB answer.
+    let grew = peak.saturating_sub(rss_before);
+    eprintln!(
+        "over-large batch: 413 in {elapsed:?}, peak RSS +{} MiB",
+        grew >> 20
+    );
+    assert!(grew < 80 << 20, "peak RSS grew by {} MiB", grew >> 20);
+    let (code, one) = srv.post("/match", b"a");
+    assert_eq!(code, 200);
+    assert_eq!(
+        one["matches"][0]["payload"]["blob"].as_str().unwrap().len(),
+        64 << 10
+    );
+    drop(srv);
+
+    // The flags; a single raw input is bounded the same way.
+    let srv = Server::start(
+        &module,
+        &["--max-batch-inputs", "3", "--max-response-bytes", "100000"],
+        dir.path(),
+    );
+    assert_eq!(
+        srv.request("POST", "/match", &json, batch(vec!["b"; 4]).as_bytes())
+            .0,
+        413
+    );
+    assert_eq!(
+        srv.request("POST", "/match", &json, batch(vec!["b"; 3]).as_bytes())
+            .0,
+        200
+    );
+    assert_eq!(
+        srv.request("POST", "/match", &json, batch(vec!["a"; 1]).as_bytes())
+            .0,
+        200
+    );
+    assert_eq!(
+        srv.request("POST", "/match", &json, batch(vec!["a"; 2]).as_bytes())
+            .0,
+        413
+    );
+    assert_eq!(srv.post("/match", b"a").0, 200);
+    assert_eq!(srv.post("/match", &[b'a'; 100_000]).0, 413);
+    assert_eq!(srv.metric("dfabake_requests_total{code=\"413\"}"), 3.0);
+}
+
+/// Issue 12, failure 3: `--timeout-ms` bounds a whole batch, and matching
+/// never holds up the probes.
+#[test]
+fn one_deadline_bounds_a_batch_and_probes_never_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = slow_module(dir.path());
+    let srv = Server::start(
+        &module,
+        &["--max-body-bytes", "20000000", "--timeout-ms", "1000"],
+        dir.path(),
+    );
+    // 25 inputs of 600 KB: each well under the 1 s bound (~0.2 s), all
+    // together several seconds. One batch per worker keeps both busy.
+    let body = Arc::new(serde_json::json!({ "inputs": vec![slow_input(600_000); 25] }).to_string());
+    let finished = Arc::new(AtomicUsize::new(0));
+    let batches: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, body, finished) = (srv.addr.clone(), body.clone(), finished.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = http(
+                    &addr,
+                    "POST",
+                    "/match",
+                    &[("content-type", "application/json")],
+                    body.as_bytes(),
+                );
+                finished.fetch_add(1, Ordering::SeqCst);
+                (r, t.elapsed())
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    let mut probes = 0;
+    while finished.load(Ordering::SeqCst) < 2 {
+        let t = Instant::now();
+        let path = if probes % 2 == 0 {
+            "/healthz"
+        } else {
+            "/metrics"
+        };
+        assert_eq!(srv.request("GET", path, &[], b"").0, 200);
+        worst = worst.max(t.elapsed());
+        probes += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for b in batches {
+        let ((code, text), elapsed) = b.join().unwrap();
+        assert_eq!(code, 503, "{}", &text[..text.len().min(300)]);
+        let err: Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            err["error"].as_str().unwrap().contains("time bound"),
+            "{err}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(2500),
+            "batch answered after {elapsed:?}"
+        );
+    }
+    eprintln!("{probes} probes while the batches ran, slowest {worst:?}");
+    assert!(probes >= 3, "only {probes} probes while the batches ran");
+    assert!(
+        worst < Duration::from_millis(500),
+        "a probe waited {worst:?}"
+    );
+    assert_eq!(srv.metric("dfabake_requests_total{code=\"503\"}"), 2.0);
+    let (code, ok) = srv.post("/match?mode=first", b"a needle7x");
+    assert_eq!(code, 200);
+    assert_eq!(ok["matches"][0]["id"], 8);
+}
+
+/// Issue 12, failure 4: idle, half-header and short-body connections are
+/// cut, and connections beyond `--max-connections` are refused at once
+/// instead of taking the server over.
+#[test]
+fn slow_idle_and_surplus_connections_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let srv = Server::start(
+        &module,
+        &[
+            "--max-connections",
+            "8",
+            "--header-timeout-ms",
+            "500",
+            "--body-timeout-ms",
+            "500",
+            "--max-body-bytes",
+            "30000000",
+            "--max-response-bytes",
+            "30000000",
+        ],
+        dir.path(),
+    );
+    let connect = || TcpStream::connect(&srv.addr).unwrap();
+
+    // A header that never ends, and a body that never ends.
+    let mut half = connect();
+    half.write_all(b"POST /match HTTP/1.1\r\nhost: x\r\ncontent-le")
+        .unwrap();
+    let mut short = connect();
+    short
+        .write_all(b"POST /match HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly ten b")
+        .unwrap();
+    let t = Instant::now();
+    short
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut short = BufReader::new(short);
+    let (code, headers, body) = read_reply(&mut short, false).unwrap();
+    assert_eq!(code, 408, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "connection"), Some("close"));
+    assert!(closed_within(short.get_mut(), Duration::from_secs(5)));
+    assert!(
+        closed_within(&mut half, Duration::from_secs(5)),
+        "half header still open"
+    );
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    // Both slots are free again (the metrics connection is the one open).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while srv.metric("dfabake_connections_open") != 1.0 {
+        assert!(Instant::now() < deadline, "connections not released");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Eight idle connections fill the cap; the ninth (accepted after them)
+    // and forty more are refused at once: 503, then closed.
+    let mut idle: Vec<TcpStream> = (0..8).map(|_| connect()).collect();
+    let t = Instant::now();
+    match try_http(&srv.addr, "POST", "/match", &[], b"curl/8.0") {
+        Ok((503, text)) => assert!(text.contains("too many connections"), "{text}"),
+        Ok((code, text)) => panic!("over the cap, answered {code}: {text}"),
+        Err(_) => {} // reset before the 503 could be read: refused too
+    }
+    for _ in 0..40 {
+        let mut s = connect();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)
+            .expect("a surplus connection stayed open");
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+        assert!(
+            answer.ends_with("{\"error\":\"too many connections\"}"),
+            "{answer:?}"
+        );
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // The idle ones are cut by the header timeout; the server is
+    // reachable again.
+    for s in &mut idle {
+        assert!(
+            closed_within(s, Duration::from_secs(5)),
+            "idle connection never cut"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match try_http(&srv.addr, "POST", "/match", &[], b"curl/8.0") {
+            Ok((200, _)) => break,
+            other => assert!(Instant::now() < deadline, "not reachable again: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(srv.metric("dfabake_connections_rejected_total") >= 41.0);
+
+    // A client that never reads its (20 MB) answer loses the connection
+    // once writing has stalled for the body timeout.
+    let mut deaf = connect();
+    let input = vec![b'a'; 20_000_000];
+    deaf.write_all(
+        format!(
+            "POST /match HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            input.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    deaf.write_all(&input).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while srv.metric("dfabake_connections_open") != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "a client that does not read keeps its connection"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(srv.metric("dfabake_requests_total{code=\"200\"}"), 2.0);
+    drop(deaf);
+}
+
+/// Issue 12, failure 4 at the descriptor limit: idle connections beyond
+/// what the process may open do not lock the server out, and failed
+/// accepts back off instead of flooding the log.
+#[test]
+fn out_of_descriptors_the_server_recovers_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let srv = Server::start_with_fd_limit(
+        64,
+        &module,
+        &["--header-timeout-ms", "500", "--no-cache"],
+        dir.path(),
+    );
+    let idle: Vec<TcpStream> = (0..120)
+        .map(|_| TcpStream::connect(&srv.addr).unwrap())
+        .collect();
+    let t = Instant::now();
+    let (code, text) = try_http(&srv.addr, "POST", "/match", &[], b"curl/8.0")
+        .unwrap_or_else(|e| panic!("{e}; stderr: {}", srv.stderr()));
+    assert_eq!(code, 200, "{text}");
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    let failures = srv.stderr().matches("accept failed").count();
+    assert!(
+        (1..=5).contains(&failures),
+        "{failures} accept failure lines: {}",
+        srv.stderr()
+    );
+    drop(idle);
+}
+
+/// Issue 12, failure 5: SIGTERM answers every request already sent on an
+/// open keep-alive connection, read or not: under load, no client loses a
+/// request; each one's last answer says `connection: close`.
+#[test]
+fn sigterm_answers_every_request_already_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = slow_module(dir.path());
+    let mut srv = Server::start(&module, &["--timeout-ms", "0"], dir.path());
+    const N: usize = 32;
+    // Requests of some milliseconds each: with 32 clients and 2 workers,
+    // most are waiting, many not yet read, when the signal arrives.
+    let request = Arc::new({
+        let input = slow_input(20_000);
+        let mut r = format!(
+            "POST /match HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            input.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(input.as_bytes());
+        r
+    });
+    let answered = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..N)
+        .map(|_| {
+            let (addr, request, answered) = (srv.addr.clone(), request.clone(), answered.clone());
+            std::thread::spawn(move || -> Result<usize, (String, Instant)> {
+                let s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let mut r = BufReader::new(s);
+                let mut mine = 0;
+                loop {
+                    let sent = Instant::now();
+                    r.get_mut()
+                        .write_all(&request)
+                        .map_err(|e| (format!("sending after {mine} answers: {e}"), sent))?;
+                    let (code, headers, _) = read_reply(&mut r, false)
+                        .map_err(|e| (format!("after {mine} answers: {e}"), sent))?;
+                    if code != 200 {
+                        return Err((format!("answered {code}"), sent));
+                    }
+                    mine += 1;
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    if header(&headers, "connection") == Some("close") {
+                        return Ok(mine);
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.load(Ordering::SeqCst) < 4 * N {
+        assert!(Instant::now() < deadline, "load never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Instant::now();
+    srv.signal("-TERM");
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let lost: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|(e, sent)| {
+            format!(
+                "{e} (sent {})",
+                if *sent < killed {
+                    "before SIGTERM"
+                } else {
+                    "after SIGTERM"
+                }
+            )
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {N} clients lost a request: {lost:#?}\n{}",
+        lost.len(),
+        srv.stderr()
+    );
+    let status = srv.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+}
+
+/// HEAD wherever GET works, content types matched exactly (any case,
+/// parameters allowed), and probes counted apart from match traffic.
+#[test]
+fn head_content_types_and_probe_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let srv = Server::start(&module, &[], dir.path());
+    for (path, ctype) in [("/healthz", "application/json"), ("/metrics", "text/plain")] {
+        let get = raw(
+            &srv.addr,
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        );
+        let head = raw(
+            &srv.addr,
+            format!("HEAD {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        );
+        assert!(head.starts_with("HTTP/1.1 200 "), "HEAD {path}: {head}");
+        let (head_headers, head_body) = head.split_once("\r\n\r\n").unwrap();
+        assert_eq!(head_body, "", "HEAD {path} has no body");
+        assert!(
+            head_headers.contains(&format!("content-type: {ctype}")),
+            "{head_headers}"
+        );
+        assert!(head_headers.contains("content-length: "), "{head_headers}");
+        assert!(get.starts_with("HTTP/1.1 200 "));
+    }
+    let head_match = raw(
+        &srv.addr,
+        b"HEAD /match HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(head_match.starts_with("HTTP/1.1 405 "), "{head_match}");
+    assert!(head_match.contains("allow: POST"), "{head_match}");
+    let delete = raw(
+        &srv.addr,
+        b"DELETE /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(delete.starts_with("HTTP/1.1 405 "), "{delete}");
+    assert!(delete.contains("allow: GET, HEAD"), "{delete}");
+
+    let body = br#"{"inputs": ["curl/8.0"]}"#;
+    for ctype in [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON;charset=UTF-8",
+    ] {
+        let (code, text) = srv.request("POST", "/match", &[("content-type", ctype)], body);
+        assert_eq!(code, 200);
+        let arr: Vec<Value> =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{ctype}: {text}"));
+        assert_eq!(arr[0]["input"], "curl/8.0", "{ctype}");
+    }
+    for ctype in [
+        "application/jsonx",
+        "text/json",
+        "application/json-seq",
+        "text/plain",
+    ] {
+        let (code, text) = srv.request("POST", "/match", &[("content-type", ctype)], body);
+        assert_eq!(code, 200);
+        let one: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            one["input"],
+            std::str::from_utf8(body).unwrap(),
+            "{ctype}: a raw input"
+        );
+    }
+
+    // Probes so far: GET and HEAD of each path; match traffic: 8 answers
+    // of 200 and 2 of 405.
+    let text = srv.request("GET", "/metrics", &[], b"").1;
+    assert_eq!(
+        metric_of(&text, "dfabake_probe_requests_total{path=\"/healthz\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_probe_requests_total{path=\"/metrics\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_requests_total{code=\"200\"}"),
+        8.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_requests_total{code=\"405\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_request_duration_seconds_count"),
+        10.0
+    );
+    assert_eq!(metric_of(&text, "dfabake_inputs_total"), 8.0);
+}
+
+/// Arbitrary and malformed bytes on the request path: every answer is a
+/// well-formed HTTP response or a closed connection, the server never
+/// panics, and a normal request is served afterwards.
+#[test]
+fn http_request_path_survives_arbitrary_bytes() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let mut srv = Server::start(
+        &module,
+        &[
+            "--header-timeout-ms",
+            "300",
+            "--body-timeout-ms",
+            "300",
+            "--max-body-bytes",
+            "4096",
+            "--max-batch-inputs",
+            "4",
+            "--max-response-bytes",
+            "2048",
+        ],
+        dir.path(),
+    );
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "CONNECT", "G\0T", "",
+    ];
+    let paths = [
+        "/match",
+        "/match?mode=first",
+        "/match?mode=",
+        "/match?mode=all&mode=any",
+        "/healthz",
+        "/metrics",
+        "/",
+        "*",
+        "//match",
+        "/match#x",
+        "http://x/match",
+        "/%ff%00",
+    ];
+    let headers = [
+        "content-type: application/json",
+        "content-type: application/json; charset=utf-8",
+        "content-type: application/jsonx",
+        "content-length: 5",
+        "content-length: 99999999999999999999",
+        "content-length: -1",
+        "content-length: 3\r\ncontent-length: 4",
+        "transfer-encoding: chunked",
+        "transfer-encoding: gzip, chunked",
+        "expect: 100-continue",
+        "connection: keep-alive",
+        "host:",
+        "x: \u{1}\u{7f}",
+        " folded: header",
+    ];
+    let bodies = [
+        "",
+        "curl/8.0",
+        "{\"inputs\": [\"curl/8.0\", \"bingbot\"]}",
+        "{\"inputs\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}",
+        "{\"inputs\": 3}",
+        "{\"inputs\": [\"\\ud800\"]}",
+        "5\r\nhello\r\n0\r\n\r\n",
+        "zz\r\nhello\r\n0\r\n\r\n",
+        "ffffffffffffffff\r\n",
+    ];
+    let structured = (
+        prop::sample::select(methods.to_vec()),
+        prop::sample::select(paths.to_vec()),
+        prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 x", ""]),
+        prop::collection::vec(prop::sample::select(headers.to_vec()), 0..4),
+        prop::sample::select(bodies.to_vec()),
+        any::<Option<(usize, u8)>>(),
+        any::<bool>(),
+    )
+        .prop_map(|(m, p, v, hs, b, flip, truncate)| {
+            let mut req = format!("{m} {p} {v}\r\nhost: x\r\n");
+            for h in hs {
+                req.push_str(h);
+                req.push_str("\r\n");
+            }
+            req.push_str("\r\n");
+            req.push_str(b);
+            let mut bytes = req.into_bytes();
+            if let Some((at, byte)) = flip {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            if truncate {
+                bytes.truncate(bytes.len() / 2);
+            }
+            bytes
+        });
+    let strategy = prop_oneof![
+        3 => structured,
+        1 => prop::collection::vec(any::<u8>(), 0..600),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let addr = srv.addr.clone();
+    let started = Instant::now();
+    runner
+        .run(&strategy, |bytes| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(&bytes);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut resp = Vec::new();
+            match s.read_to_end(&mut resp) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                Err(e) => prop_assert!(false, "no answer and no close: {e}"),
+            }
+            if !resp.is_empty() {
+                let text = String::from_utf8_lossy(&resp);
+                prop_assert!(
+                    text.starts_with("HTTP/1.1 ") || text.starts_with("HTTP/1.0 "),
+                    "not HTTP: {text:?}"
+                );
+                let code: u16 = text[9..12]
+                    .parse()
+                    .map_err(|_| TestCaseError::fail(format!("status {text:?}")))?;
+                prop_assert!((100..600).contains(&code), "{text:?}");
+                prop_assert!(text.contains("\r\n\r\n"), "unterminated header: {text:?}");
+                prop_assert!(code != 500, "internal error: {text:?}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    assert!(srv.child.try_wait().unwrap().is_none(), "server exited");
+    assert!(!srv.stderr().contains("panicked"), "{}", srv.stderr());
 }

@@ -431,7 +431,33 @@ impl MatcherInstance {
     /// timeout, a memory limit): callers that keep instances should discard
     /// this one (see [`MatchError::poisons_instance`]).
     pub fn match_json(&mut self, mode: Mode, input: &[u8]) -> Result<String, MatchError> {
-        if let Some(ticks) = self.deadline_ticks {
+        self.call(mode, input, self.deadline_ticks)
+    }
+
+    /// Like [`MatcherInstance::match_json`], but this call may run for
+    /// `budget` instead of the configured per-call bound: a caller with one
+    /// deadline for several inputs passes what is left of it. Needs a module
+    /// loaded with a `call_timeout` (which turns on epoch interruption);
+    /// without one, `budget` is ignored.
+    pub fn match_json_within(
+        &mut self,
+        mode: Mode,
+        input: &[u8],
+        budget: Duration,
+    ) -> Result<String, MatchError> {
+        let ticks = self
+            .deadline_ticks
+            .map(|_| (budget.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64);
+        self.call(mode, input, ticks)
+    }
+
+    fn call(
+        &mut self,
+        mode: Mode,
+        input: &[u8],
+        deadline_ticks: Option<u64>,
+    ) -> Result<String, MatchError> {
+        if let Some(ticks) = deadline_ticks {
             self.store.set_epoch_deadline(ticks);
         }
         let len = u32::try_from(input.len()).map_err(|_| MatchError::TooLarge)?;
@@ -484,9 +510,12 @@ pub enum MatchError {
 
 impl MatchError {
     fn from_wasmtime(e: wasmtime::Error) -> MatchError {
+        // The trap itself, not the wasm backtrace around it: this message
+        // reaches HTTP clients, and the frames mean nothing to them.
         match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => MatchError::Timeout,
-            _ => MatchError::Trap(format!("{e:#}")),
+            Some(trap) => MatchError::Trap(trap.to_string()),
+            None => MatchError::Trap(e.root_cause().to_string()),
         }
     }
 

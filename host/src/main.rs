@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use dfabake_host::server::{serve, ServeConfig};
+use dfabake_host::server::{self, serve, ServeConfig};
 use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
 use dfabake_matcher::Mode;
 
@@ -121,7 +121,8 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Worker threads, each reusing its own instance [default: one per core].
+        /// Matcher threads and instances (at most this many requests match at once), and
+        /// I/O threads [default: one per core].
         #[arg(long)]
         workers: Option<usize>,
         /// Reload when the module file is replaced.
@@ -130,9 +131,32 @@ enum Command {
         /// Largest request body, in bytes (larger: 413).
         #[arg(long, default_value_t = 1 << 20)]
         max_body_bytes: usize,
-        /// Time bound of one request's matching, in milliseconds (over: 503); 0 = none.
+        /// Time bound of one request, in milliseconds, from the end of its body to its
+        /// answer: waiting for a worker and every input of a batch (over: 503); 0 = none.
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
+        /// Most inputs in one JSON batch (more: 413).
+        #[arg(long, default_value_t = server::DEFAULT_MAX_BATCH_INPUTS)]
+        max_batch_inputs: usize,
+        /// Largest response body, in bytes (over: 413, found while producing it).
+        #[arg(long, default_value_t = server::DEFAULT_MAX_RESPONSE_BYTES)]
+        max_response_bytes: usize,
+        /// Time a client has to send a request header, in milliseconds; also how long an
+        /// idle keep-alive connection stays open; 0 = none.
+        #[arg(long, default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+        header_timeout_ms: u64,
+        /// Time a client has to send a request body once its header arrived, in
+        /// milliseconds (over: 408, connection closed); also how long an answer's
+        /// writing may stall on a client that does not read; 0 = none.
+        #[arg(long, default_value_t = server::DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
+        body_timeout_ms: u64,
+        /// Most connections open at once; more are answered 503 and closed.
+        #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+        max_connections: u64,
+        /// On SIGTERM/SIGINT, how long open connections keep being served (each answer
+        /// closing its connection) before idle ones are closed, in milliseconds.
+        #[arg(long, default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_millis() as u64)]
+        shutdown_grace_ms: u64,
         /// Largest linear memory of one instance, in bytes.
         #[arg(long, default_value_t = 1 << 30)]
         memory_limit_bytes: usize,
@@ -255,6 +279,12 @@ fn main() -> ExitCode {
             watch,
             max_body_bytes,
             timeout_ms,
+            max_batch_inputs,
+            max_response_bytes,
+            header_timeout_ms,
+            body_timeout_ms,
+            max_connections,
+            shutdown_grace_ms,
             memory_limit_bytes,
             instance_per_request,
             expect_sha256,
@@ -271,6 +301,13 @@ fn main() -> ExitCode {
                 ..host_config(&cache, expect_sha256)
             },
             max_body_bytes,
+            max_batch_inputs,
+            max_response_bytes,
+            header_timeout: (header_timeout_ms > 0)
+                .then(|| Duration::from_millis(header_timeout_ms)),
+            body_timeout: (body_timeout_ms > 0).then(|| Duration::from_millis(body_timeout_ms)),
+            max_connections: max_connections as usize,
+            shutdown_grace: Duration::from_millis(shutdown_grace_ms),
             watch,
             instance_per_request,
         }),
