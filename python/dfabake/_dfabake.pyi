@@ -4,7 +4,9 @@ import os
 from collections.abc import Iterable
 from typing import Any, ClassVar, final
 
-Input = str | bytes | bytearray
+__all__ = ["CorruptModule", "DfabakeError", "FORMAT_VERSION", "FirstMatch", "Match", "Matcher"]
+
+_Input = str | bytes | bytearray
 """What the matchers take: str (offsets in characters) or bytes (offsets in bytes)."""
 
 FORMAT_VERSION: int
@@ -27,8 +29,8 @@ class Match:
     @property
     def payload(self) -> Any:
         """The rule's payload (JSON as Python objects; shared between answers: treat it as read-only)."""
-    def __init__(self, id: int | str, payload: Any) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(cls, id: int | str, payload: Any) -> Match: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -47,16 +49,16 @@ class FirstMatch:
     @property
     def captures(self) -> tuple[tuple[int, int] | None, ...]:
         """``captures[i]`` is group i as ``(start, end)``, or None; group 0 is the whole match."""
-    def __init__(
-        self,
+    def __new__(
+        cls,
         id: int | str,
         start: int,
         end: int,
         payload: Any,
         captures: tuple[tuple[int, int] | None, ...],
-    ) -> None: ...
+    ) -> FirstMatch: ...
     def span(self) -> tuple[int, int]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -73,13 +75,13 @@ class Matcher:
     @staticmethod
     def from_bytes(data: bytes | bytearray | memoryview, verify: bool = True) -> Matcher:
         """A matcher over a matcher.wasm's contents. Raises CorruptModule."""
-    def is_match(self, s: Input, /) -> bool:
+    def is_match(self, s: _Input, /) -> bool:
         """Whether any rule matches anywhere in ``s``."""
-    def matches(self, s: Input, /) -> list[Match]:
+    def matches(self, s: _Input, /) -> list[Match]:
         """Every rule matching anywhere in ``s``, each once, in priority order."""
-    def first(self, s: Input, /) -> FirstMatch | None:
+    def first(self, s: _Input, /) -> FirstMatch | None:
         """The highest-priority rule matching ``s``, with span and captures, or None."""
-    def matches_many(self, inputs: Iterable[Input], /) -> list[list[Match]]:
+    def matches_many(self, inputs: Iterable[_Input], /) -> list[list[Match]]:
         """``matches`` of each input, with one release of the GIL."""
     def __len__(self) -> int: ...
     @property

@@ -33,8 +33,10 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOSError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyString, PyTuple};
 use sha2::{Digest, Sha256};
+
+mod json;
 
 create_exception!(
     dfabake,
@@ -287,14 +289,6 @@ impl<'a> Hay<'a> {
     }
 }
 
-fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let loads = LOADS.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py.import("json")?.getattr("loads")?.unbind())
-    })?;
-    Ok(loads.bind(py).call1((text,))?.unbind())
-}
-
 /// A rule that matched: its id and payload (`None` when the rule has none).
 #[pyclass(frozen, module = "dfabake", name = "Match")]
 struct Match {
@@ -502,9 +496,16 @@ impl PyMatcher {
     fn rule_match<'py>(&self, py: Python<'py>, rule: u32) -> PyResult<&Py<Match>> {
         self.rule_matches[rule as usize].get_or_try_init(py, || {
             let (id, payload) = self.loaded.rule_json(rule as usize);
-            let id = json_loads(py, id)?;
+            let parse = |what: &str, text: &str| {
+                json::to_python(py, text).map_err(|e| {
+                    CorruptModule::new_err(format!(
+                        "rule {rule}: its {what} is not valid JSON ({e}): {text:.80}"
+                    ))
+                })
+            };
+            let id = parse("id", id)?;
             let payload = match payload {
-                Some(p) => json_loads(py, p)?,
+                Some(p) => parse("payload", p)?,
                 None => py.None(),
             };
             Py::new(py, Match { id, payload })
@@ -590,9 +591,9 @@ impl PyMatcher {
             b.clone()
         } else if let Ok(b) = data.cast::<PyByteArray>() {
             PyBytes::new(py, &b.to_vec())
-        } else if let Ok(b) = py.get_type::<PyBytes>().call1((data,)) {
+        } else if let Ok(view) = py.get_type::<PyMemoryView>().call1((data,)) {
             // memoryview, array.array, mmap.mmap, ...: one copy.
-            b.cast_into::<PyBytes>()?
+            view.call_method0("tobytes")?.cast_into::<PyBytes>()?
         } else {
             return Err(PyTypeError::new_err(format!(
                 "Matcher.from_bytes takes a bytes-like object (a matcher.wasm's contents), not {}",
@@ -611,6 +612,7 @@ impl PyMatcher {
     }
 
     /// Whether any rule matches anywhere in `s` (str or bytes).
+    #[pyo3(signature = (s, /))]
     fn is_match(&self, py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<bool> {
         let hay = Hay::extract(s)?;
         let bytes: &[u8] = &hay.bytes;
@@ -618,6 +620,7 @@ impl PyMatcher {
     }
 
     /// Every rule matching anywhere in `s`, each once, in priority order.
+    #[pyo3(signature = (s, /))]
     fn matches<'py>(&self, py: Python<'py>, s: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let hay = Hay::extract(s)?;
         let bytes: &[u8] = &hay.bytes;
@@ -631,6 +634,7 @@ impl PyMatcher {
 
     /// The highest-priority rule matching `s`, with the span and captures of
     /// its leftmost-first match (as `re.search` for that rule), or None.
+    #[pyo3(signature = (s, /))]
     fn first(&self, py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<Option<Py<FirstMatch>>> {
         let hay = Hay::extract(s)?;
         let bytes: &[u8] = &hay.bytes;
@@ -644,6 +648,7 @@ impl PyMatcher {
     }
 
     /// `matches` for each input of `inputs`, with one release of the GIL.
+    #[pyo3(signature = (inputs, /))]
     fn matches_many<'py>(
         &self,
         py: Python<'py>,
@@ -741,10 +746,18 @@ impl PyMatcher {
     }
 }
 
+/// The JSON reader the package uses for ids and payloads (exposed for the
+/// tests, which compare it with `json.loads`). Raises ValueError.
+#[pyfunction]
+fn _json_to_python(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    json::to_python(py, text).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
 #[pymodule]
 fn _dfabake(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PyMatcher>()?;
+    m.add_function(wrap_pyfunction!(_json_to_python, m)?)?;
     m.add_class::<Match>()?;
     m.add_class::<FirstMatch>()?;
     m.add("DfabakeError", py.get_type::<DfabakeError>())?;
