@@ -4,7 +4,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, ClassVar, final
 
-__all__ = ["CorruptModule", "DfabakeError", "FORMAT_VERSION", "FirstMatch", "Match", "Matcher"]
+__all__ = ["CorruptModule", "DfabakeError", "FORMAT_VERSION", "FirstMatch", "Match", "Matcher", "_json_to_python"]
 
 _Input = str | bytes | bytearray
 """What the matchers take: str (offsets in characters) or bytes (offsets in bytes)."""
@@ -100,3 +100,6 @@ class Matcher:
     @property
     def in_place(self) -> bool:
         """Whether the database is read in place from the mapped file (no copy)."""
+
+def _json_to_python(text: str) -> Any:
+    """The package's JSON reader for ids and payloads (for its tests)."""
