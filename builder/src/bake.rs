@@ -45,6 +45,32 @@ fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+/// Name of the custom section that pads the module so that the database
+/// starts at an 8-aligned offset of the file.
+pub const ALIGN_SECTION: &[u8] = b"dfabake.align";
+
+/// Before the data section `data` (whose last `db_len` bytes are the
+/// database) is appended to `out`, adds a custom section of padding when
+/// needed so that the database starts at an 8-aligned offset of the file:
+/// a native host that memory-maps the module (the Python package) then
+/// reads the database in place, in pages every process shares, instead of
+/// copying it to align it.
+fn align_database(out: &mut Vec<u8>, data: &[u8], db_len: usize) {
+    let mut header = Vec::new();
+    write_leb(&mut header, data.len() as u64);
+    let at = out.len() + 1 + header.len() + data.len() - db_len;
+    let pad = (8 - at % 8) % 8;
+    if pad == 0 {
+        return;
+    }
+    // id, size and name length take one byte each (the body is under 128
+    // bytes): 3 + 13 = 16 bytes, a multiple of 8, plus `pad`.
+    let mut body = vec![ALIGN_SECTION.len() as u8];
+    body.extend_from_slice(ALIGN_SECTION);
+    body.resize(body.len() + pad, 0);
+    push_section(out, 0, &body);
+}
+
 /// Returns a copy of `template` with `database` baked in.
 ///
 /// ```
@@ -160,6 +186,7 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
                 new.push(0x0b);
                 write_leb(&mut new, database.len() as u64);
                 new.extend_from_slice(database);
+                align_database(&mut out, &new, database.len());
                 push_section(&mut out, 11, &new);
                 wrote_data = true;
             }
@@ -183,6 +210,19 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
     use dfabake_matcher::module::{find_database, LOCATOR_MARKER};
+
+    #[test]
+    fn the_database_starts_at_an_8_aligned_offset_of_the_file() {
+        for extra in 0..20 {
+            let mut db = dfabake_matcher::format::MAGIC.to_vec();
+            db.resize(56 + extra * 37, 7);
+            let module = bake(TEMPLATE, &db).unwrap();
+            let found = find_database(&module).unwrap();
+            let at = found.as_ptr() as usize - module.as_ptr() as usize;
+            assert_eq!(at % 8, 0, "database at offset {at}, length {}", db.len());
+            assert_eq!(found, &db[..]);
+        }
+    }
 
     #[test]
     fn a_template_of_another_format_version_is_refused() {
