@@ -25,7 +25,10 @@ pub fn database_place(module: &[u8]) -> (Range<usize>, u32) {
         }
     })
     .unwrap();
-    (start..start + db.len(), address.expect("the database's segment"))
+    (
+        start..start + db.len(),
+        address.expect("the database's segment"),
+    )
 }
 
 /// A copy of `module` whose database went through `edit`, with the checksum
@@ -140,16 +143,24 @@ pub fn add_data_segment(module: &[u8], address: u32, bytes: &[u8]) -> Vec<u8> {
 /// error message.
 pub fn raw_match(module: &[u8], mode: u32, input: &[u8]) -> Result<String, String> {
     let (mut store, inst) = raw_instance(module);
-    let init = inst.get_typed_func::<(), i32>(&mut store, "dfabake_init").unwrap();
+    let init = inst
+        .get_typed_func::<(), i32>(&mut store, "dfabake_init")
+        .unwrap();
     if init.call(&mut store, ()).unwrap() != 0 {
         return Err(raw_output(&mut store, &inst));
     }
-    let buf = inst.get_typed_func::<u32, u32>(&mut store, "dfabake_input").unwrap();
+    let buf = inst
+        .get_typed_func::<u32, u32>(&mut store, "dfabake_input")
+        .unwrap();
     let ptr = buf.call(&mut store, input.len() as u32).unwrap() as usize;
     let memory = inst.get_memory(&mut store, "memory").unwrap();
     memory.data_mut(&mut store)[ptr..ptr + input.len()].copy_from_slice(input);
-    let run = inst.get_typed_func::<(u32, u32), i32>(&mut store, "dfabake_match").unwrap();
-    let code = run.call(&mut store, (mode, input.len() as u32)).map_err(|e| format!("{e:#}"))?;
+    let run = inst
+        .get_typed_func::<(u32, u32), i32>(&mut store, "dfabake_match")
+        .unwrap();
+    let code = run
+        .call(&mut store, (mode, input.len() as u32))
+        .map_err(|e| format!("{e:#}"))?;
     let out = raw_output(&mut store, &inst);
     if code < 0 {
         Err(out)
@@ -161,7 +172,9 @@ pub fn raw_match(module: &[u8], mode: u32, input: &[u8]) -> Result<String, Strin
 /// What the module's own `dfabake_verify` says: `Ok` or its message.
 pub fn wasm_verify(module: &[u8]) -> Result<(), String> {
     let (mut store, inst) = raw_instance(module);
-    let verify = inst.get_typed_func::<(), i32>(&mut store, "dfabake_verify").unwrap();
+    let verify = inst
+        .get_typed_func::<(), i32>(&mut store, "dfabake_verify")
+        .unwrap();
     match verify.call(&mut store, ()).unwrap() {
         0 => Ok(()),
         _ => Err(raw_output(&mut store, &inst)),
@@ -177,8 +190,12 @@ fn raw_instance(module: &[u8]) -> (wasmtime::Store<()>, wasmtime::Instance) {
 }
 
 fn raw_output(store: &mut wasmtime::Store<()>, inst: &wasmtime::Instance) -> String {
-    let ptr = inst.get_typed_func::<(), u32>(&mut *store, "dfabake_output_ptr").unwrap();
-    let len = inst.get_typed_func::<(), u32>(&mut *store, "dfabake_output_len").unwrap();
+    let ptr = inst
+        .get_typed_func::<(), u32>(&mut *store, "dfabake_output_ptr")
+        .unwrap();
+    let len = inst
+        .get_typed_func::<(), u32>(&mut *store, "dfabake_output_len")
+        .unwrap();
     let (ptr, len) = (
         ptr.call(&mut *store, ()).unwrap() as usize,
         len.call(&mut *store, ()).unwrap() as usize,
