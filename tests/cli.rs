@@ -616,17 +616,7 @@ fn a_data_segment_overlapping_the_database_is_refused() {
 
     // A segment that rewrites the locator (pointing the instance at bytes
     // nobody verified) overlaps another segment: refused as well.
-    let locator_at = {
-        let mut at = None;
-        dfabake_matcher::module::for_each_data_segment(&good, |seg| {
-            if let Some(m) = dfabake_matcher::module::find_marker(seg.bytes) {
-                at = Some(seg.address + m as u32);
-            }
-        })
-        .unwrap();
-        at.unwrap()
-    };
-    let bad = add_data_segment(&good, locator_at + 16, &[0; 8]);
+    let bad = add_data_segment(&good, craft::locator_address(&good) + 16, &[0; 8]);
     assert!(raw_match(&bad, 1, googlebot).is_err(), "the instance lost its database");
     assert_refused(dir.path(), "locator-rewritten", &bad, "overlaps");
 }

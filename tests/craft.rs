@@ -100,6 +100,12 @@ fn read_leb(b: &[u8], pos: &mut usize) -> u64 {
 /// at `address` in linear memory after every other segment (so it wins
 /// where it overlaps them); a data count section, if any, follows.
 pub fn add_data_segment(module: &[u8], address: u32, bytes: &[u8]) -> Vec<u8> {
+    insert_data_segment(module, usize::MAX, address, bytes)
+}
+
+/// [`add_data_segment`] with the new segment at position `index` among
+/// the others (past the end: last).
+pub fn insert_data_segment(module: &[u8], index: usize, address: u32, bytes: &[u8]) -> Vec<u8> {
     let mut out = module[..8].to_vec();
     let mut pos = 8;
     while pos < module.len() {
@@ -112,14 +118,26 @@ pub fn add_data_segment(module: &[u8], address: u32, bytes: &[u8]) -> Vec<u8> {
             11 => {
                 let mut p = 0;
                 let count = read_leb(body, &mut p);
+                // Where segment `index` starts (each is `0, i32.const N, end`
+                // and its bytes, as rustc and `bake` write them).
+                let mut at = p;
+                for _ in 0..(index as u64).min(count) {
+                    assert_eq!(body[at..at + 2], [0, 0x41], "an active segment at an i32.const");
+                    at += 2;
+                    read_leb(body, &mut at);
+                    at += 1; // end
+                    let n = read_leb(body, &mut at) as usize;
+                    at += n;
+                }
                 let mut new = Vec::new();
                 leb(&mut new, count + 1);
-                new.extend_from_slice(&body[p..]);
+                new.extend_from_slice(&body[p..at]);
                 new.extend_from_slice(&[0, 0x41]);
                 sleb(&mut new, i64::from(address as i32));
                 new.push(0x0b);
                 leb(&mut new, bytes.len() as u64);
                 new.extend_from_slice(bytes);
+                new.extend_from_slice(&body[at..]);
                 new
             }
             12 => {
@@ -202,4 +220,32 @@ fn raw_output(store: &mut wasmtime::Store<()>, inst: &wasmtime::Instance) -> Str
     );
     let memory = inst.get_memory(&mut *store, "memory").unwrap();
     String::from_utf8_lossy(&memory.data(&*store)[ptr..ptr + len]).into_owned()
+}
+
+/// Offset in `module` of the first section with id `id` (its id byte).
+pub fn section_at(module: &[u8], id: u8) -> Option<usize> {
+    let mut pos = 8;
+    while pos < module.len() {
+        let start = pos;
+        let this = module[pos];
+        pos += 1;
+        let len = read_leb(module, &mut pos) as usize;
+        if this == id {
+            return Some(start);
+        }
+        pos += len;
+    }
+    None
+}
+
+/// The address of the locator (its marker) in linear memory.
+pub fn locator_address(module: &[u8]) -> u32 {
+    let mut at = None;
+    for_each_data_segment(module, |seg| {
+        if let Some(m) = dfabake_matcher::module::find_marker(seg.bytes) {
+            at = Some(seg.address + m as u32);
+        }
+    })
+    .unwrap();
+    at.expect("a locator")
 }

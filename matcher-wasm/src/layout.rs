@@ -100,6 +100,10 @@ pub fn read(wasm: &[u8]) -> Result<Layout<'_>, FormatError> {
     let mut memories = 0usize;
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| refuse(format!("not a valid wasm module: {e}")))?;
+        if let Payload::StartSection { .. } = payload {
+            // Code run at instantiation, before any export is called.
+            return Err(refuse("the module has a start function".into()));
+        }
         match validator.payload(&payload) {
             // Function bodies are left to the engine (`Module::new`).
             Ok(ValidPayload::Ok | ValidPayload::Func(..) | ValidPayload::End(_)) => {}
@@ -132,9 +136,6 @@ pub fn read(wasm: &[u8]) -> Result<Layout<'_>, FormatError> {
                     layout.initial_pages = memory.initial;
                     layout.maximum_pages = memory.maximum;
                 }
-            }
-            Payload::StartSection { .. } => {
-                return Err(refuse("the module has a start function".into()));
             }
             Payload::DataSection(reader) => {
                 for (i, data) in reader.into_iter().enumerate() {
@@ -185,27 +186,43 @@ fn span(s: &Segment<'_>) -> String {
 pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
     let layout = read(wasm)?;
     let segs = &layout.segments;
+    // (By its magic; the locator says which one it is, below.)
+    let is_database = |s: &Segment<'_>| s.bytes.starts_with(&MAGIC);
     // No two segments overlap: the later one would replace bytes of the
-    // earlier one after they were read here.
-    let mut order: Vec<usize> = (0..segs.len()).collect();
-    order.sort_by_key(|&i| (segs[i].address, segs[i].bytes.len()));
-    for w in order.windows(2) {
-        let (a, b) = (&segs[w[0]], &segs[w[1]]);
-        if !a.bytes.is_empty() && !b.bytes.is_empty() && u64::from(b.address) < a.end() {
-            let (i, j) = (w[0].min(w[1]), w[0].max(w[1]));
-            let what = |k: usize| {
-                let s = &segs[k];
-                if s.bytes.starts_with(&MAGIC) {
-                    format!("the database at {}", span(s))
-                } else {
-                    format!("data segment {k} at {}", span(s))
-                }
-            };
-            return Err(refuse(format!("{} overlaps {}", what(j), what(i))));
+    // earlier one after they were read here (empty ones write nothing).
+    let mut order: Vec<usize> = (0..segs.len())
+        .filter(|&i| !segs[i].bytes.is_empty())
+        .collect();
+    order.sort_by_key(|&i| segs[i].address);
+    // The segment reaching furthest among those starting before.
+    let mut furthest: Option<usize> = None;
+    for &k in &order {
+        if let Some(f) = furthest {
+            if u64::from(segs[k].address) < segs[f].end() {
+                let name = |k: usize| format!("data segment {k} at {}", span(&segs[k]));
+                let (db, other) = match (is_database(&segs[f]), is_database(&segs[k])) {
+                    (true, false) => (f, k),
+                    (false, true) => (k, f),
+                    _ => {
+                        return Err(refuse(format!(
+                            "{} overlaps {}",
+                            name(f.max(k)),
+                            name(f.min(k))
+                        )))
+                    }
+                };
+                return Err(refuse(format!(
+                    "{} overlaps the database at {}",
+                    name(other),
+                    span(&segs[db])
+                )));
+            }
+        }
+        if furthest.is_none_or(|f| segs[k].end() > segs[f].end()) {
+            furthest = Some(k);
         }
     }
     // The locator: in exactly one segment, not the database's.
-    let is_database = |s: &Segment<'_>| s.bytes.starts_with(&MAGIC);
     let mut locators = segs
         .iter()
         .filter(|s| !is_database(s))
