@@ -234,8 +234,8 @@ fn answers_are_json(db: Database<'_>) -> Result<(), TestCaseError> {
     let m = Matcher::new(db);
     let (mut scratch, mut out) = (Vec::new(), Vec::new());
     for hay in INPUTS {
-        let all = m.matches(hay);
-        prop_assert_eq!(m.find_any(hay).is_some(), !all.is_empty());
+        // A tampered database may answer wrongly; it must answer.
+        let _ = (m.matches(hay), m.find_any(hay));
         if let Some(f) = m.first(hay) {
             prop_assert!(f.start <= f.end && f.end <= hay.len());
         }
@@ -379,7 +379,7 @@ proptest! {
         for e in &edits {
             match e {
                 // Splices come from another rule's program half the time.
-                Edit::Splice(from, to, n) if from.index(2) == 1 => {
+                Edit::Splice(from, to, n) if from.index(2) == 1 && !p.is_empty() => {
                     let src = &programs[other.index(programs.len())].1;
                     let (a, b) = (from.index(src.len()), to.index(p.len()));
                     let n = (*n).min(src.len() - a).min(p.len() - b);
@@ -414,8 +414,8 @@ proptest! {
         text in "[ \\[\\]{}\",:0-9.eE+\\-\\\\/abfnrtlsux\u{e9}\t]{0,24}",
     ) {
         // serde_json refuses lone surrogates in \u escapes; the check, like
-        // JSON.parse, does not.
-        prop_assume!(!text.contains("\\u"));
+        // JSON.parse, does not (its unit tests cover \u).
+        let text = text.replace("\\u", "\\n");
         let ours = check_json(text.as_bytes());
         let theirs = serde_json::from_str::<Value>(&text);
         prop_assert_eq!(ours.is_some(), theirs.is_ok(), "{:?}: {:?} vs {:?}", text, ours, theirs);

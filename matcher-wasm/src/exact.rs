@@ -377,6 +377,13 @@ struct Program {
     groups: usize,
 }
 
+/// Checks a program field by field, as [`ExactEngine::from_program`] does,
+/// without building an engine: what a database's verification runs on
+/// every rule's program.
+pub fn check_program(program: &[u8]) -> Result<(), ProgramError> {
+    decode(program).map(|_| ())
+}
+
 /// Reads an exact program into its states, checking every field: damaged
 /// bytes give an error, never a panic or an engine that misbehaves.
 fn decode(program: &[u8]) -> Result<Program, ProgramError> {

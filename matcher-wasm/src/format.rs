@@ -469,7 +469,7 @@ impl<'a> Database<'a> {
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
             let corrupt = |what| FormatError::Corrupt { what, index: i };
-            if crate::exact::ExactEngine::from_program(db.string(r.exact)).is_err() {
+            if crate::exact::check_program(db.string(r.exact)).is_err() {
                 return Err(corrupt("rule exact program"));
             }
             for (range, what) in [
@@ -677,7 +677,7 @@ impl<'a> Database<'a> {
             if !program.is_empty() && list_len != 1 {
                 return Err(corrupt("shard with its own exact program holds several rules"));
             }
-            if checked && !program.is_empty() && crate::exact::ExactEngine::from_program(program).is_err() {
+            if checked && !program.is_empty() && crate::exact::check_program(program).is_err() {
                 return Err(corrupt("shard exact program"));
             }
             let mut prev = None;
