@@ -3,7 +3,8 @@
 #  1. bake examples/rules.jsonl, answer a generated corpus with
 #     `dfabake-host match --mode any|all|first`;
 #  2. `npm pack` OUT/npm, install the tarball into a fresh project, and check
-#     with Node's test runner that the package gives the same answers;
+#     with Node's test runner that the package gives the same answers, and
+#     that a damaged copy of it is refused at load (unless `verify: false`);
 #  3. `tsc --noEmit` a consumer file against the package's types;
 #  4. run the example Worker and a test Worker in real workerd on 127.0.0.1
 #     and check their answers over HTTP.
