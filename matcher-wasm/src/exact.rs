@@ -386,6 +386,7 @@ pub fn check_program(program: &[u8]) -> Result<(), ProgramError> {
 
 /// Reads an exact program into its states, checking every field: damaged
 /// bytes give an error, never a panic or an engine that misbehaves.
+#[inline(never)] // one copy for verification and for engines: module size
 fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     let mut r = Reader {
         bytes: program,

@@ -201,6 +201,7 @@ pub enum FormatError {
     /// A wasm module's data is not laid out as baking lays it out, so its
     /// instances might not read the database that was verified (see
     /// `layout`, feature `layout`).
+    #[cfg(feature = "layout")]
     Layout(alloc::string::String),
 }
 
@@ -230,6 +231,7 @@ impl fmt::Display for FormatError {
                 write!(f, "module has no baked database (is it the unbaked template?)")
             }
             FormatError::BadModule(why) => write!(f, "not a valid wasm module: {why}"),
+            #[cfg(feature = "layout")]
             FormatError::Layout(why) => write!(f, "module layout refused: {why}"),
         }
     }

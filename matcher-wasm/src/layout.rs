@@ -260,7 +260,7 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
     if !is_database(db) {
         return Err(FormatError::BadMagic);
     }
-    if address as usize % PAGE != 0 {
+    if !(address as usize).is_multiple_of(PAGE) {
         return Err(refuse(format!(
             "the database at {} is not page-aligned",
             span(db)

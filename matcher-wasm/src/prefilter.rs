@@ -385,9 +385,12 @@ impl<'a> Prefilter<'a> {
     /// [`crate::format::Database::from_bytes`].
     pub(crate) fn check_literals(&self, mut target: impl FnMut(Target)) -> Result<(), FormatError> {
         let bits = self.bits;
-        // Records of literals that end with their anchor, as (literal, slot):
-        // each literal needs one in the slot of every byte after it.
-        let mut open_ended: Vec<([u32; 5], usize, usize)> = Vec::new();
+        // Literals that end with their anchor need a record in the slot of
+        // every byte that may follow them: per such literal (by its bytes'
+        // offset, which its records share), its record and the slots its
+        // records are in, ascending as the slots are visited.
+        let mut open_ended: Vec<([u32; 5], Vec<u32>, usize)> = Vec::new();
+        let mut by_offset: Vec<u32> = Vec::new();
         for slot in 0..1usize << bits {
             let (first, count) = self.slot(slot);
             for l in first..first + count {
@@ -402,22 +405,34 @@ impl<'a> Prefilter<'a> {
                 if !self.filter_has(self.filter, bit_of(key, bits)) || !self.occurs_at(r, lit, 0) {
                     return Err(corrupt("prefilter literal is never found"));
                 }
-                match lit.get(anchor + KEY_LEN) {
-                    Some(&next) => {
-                        let key4 = key | u32::from(fold(next)) << 24;
-                        if slot4_of(key4, bits) != slot || !self.filter_has(self.filter4, bit4_of(key4, bits)) {
-                            return Err(corrupt("prefilter literal is never found"));
-                        }
-                        self.targets_of(r).for_each(&mut target);
+                let Some(&next) = lit.get(anchor + KEY_LEN) else {
+                    if by_offset.is_empty() {
+                        by_offset = alloc::vec![u32::MAX; self.bytes.len()];
                     }
-                    None => open_ended.push(([r[0], r[1], r[2], r[3], r[4]], slot, l)),
+                    let words = [r[0], r[1], r[2], r[3], r[4]];
+                    let entry = match by_offset[off] {
+                        u32::MAX => {
+                            by_offset[off] = open_ended.len() as u32;
+                            open_ended.push((words, Vec::new(), l));
+                            open_ended.last_mut().unwrap()
+                        }
+                        e => &mut open_ended[e as usize],
+                    };
+                    if entry.0 != words {
+                        return Err(corrupt("prefilter literal records disagree"));
+                    }
+                    entry.1.push(slot as u32);
+                    continue;
+                };
+                let key4 = key | u32::from(fold(next)) << 24;
+                if slot4_of(key4, bits) != slot || !self.filter_has(self.filter4, bit4_of(key4, bits)) {
+                    return Err(corrupt("prefilter literal is never found"));
                 }
+                self.targets_of(r).for_each(&mut target);
             }
         }
-        open_ended.sort_unstable();
-        let mut want = Vec::with_capacity(128);
-        for group in open_ended.chunk_by(|a, b| a.0 == b.0) {
-            let (r, _, first) = group[0];
+        let mut want: Vec<u32> = Vec::with_capacity(128);
+        for (r, slots, first) in &open_ended {
             let (off, len, anchor) = (r[0] as usize, (r[1] & 0xFFFF) as usize, (r[1] >> 16) as usize);
             let key = key_at(&self.bytes[off + anchor..off + len]);
             want.clear();
@@ -427,16 +442,16 @@ impl<'a> Prefilter<'a> {
                     want.clear();
                     break;
                 }
-                want.push(slot4_of(key4, bits));
+                want.push(slot4_of(key4, bits) as u32);
             }
             want.sort_unstable();
-            if !group.iter().map(|&(_, slot, _)| slot).eq(want.iter().copied()) {
+            if *slots != want {
                 return Err(FormatError::Corrupt {
                     what: "prefilter literal is not found before every byte",
-                    index: first,
+                    index: *first,
                 });
             }
-            self.targets_of(&r).for_each(&mut target);
+            self.targets_of(r).for_each(&mut target);
         }
         Ok(())
     }

@@ -317,3 +317,31 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
     });
     assert!(matches!(check(&capital), Err(FormatError::Corrupt { what: "prefilter literal is never found", .. })));
 }
+
+/// A literal of three bytes (the prefilter's key length) has a record for
+/// every byte that may follow it; losing the filter bits of those is refused.
+#[test]
+fn three_byte_literals_are_found_before_every_byte() {
+    use dfabake_matcher::format::{checksum, SHARD_TRIGGERED};
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let mut w = DatabaseWriter::new();
+    w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "(?-u)bot\\d", exact: &compile("(?-u)bot\\d").unwrap() });
+    let s = w.push_shard(DfaKind::Dense, SHARD_TRIGGERED, dfa(&["(?-u)bot\\d"]), vec![0]);
+    w.push_literal(Literal { bytes: b"bot".to_vec(), case_insensitive: false }, Target::Shard(s));
+    let good = w.finish();
+    let aligned = AlignedBytes::copy_from(&good);
+    let m = Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
+    assert_eq!(m.matches(b"xbot1 and bot"), vec![0]);
+    assert_eq!(m.matches(b"bot2"), vec![0]);
+    let mut bad = good.clone();
+    let pf = u32::from_le_bytes(bad[56..60].try_into().unwrap()) as usize;
+    let n = 1usize << u32::from_le_bytes(bad[pf + 4..pf + 8].try_into().unwrap());
+    bad[pf + 32 + n..pf + 32 + 2 * n].fill(0); // the second filter
+    let sum = checksum(&bad);
+    bad[48..56].copy_from_slice(&sum.to_le_bytes());
+    let aligned = AlignedBytes::copy_from(&bad);
+    assert!(matches!(
+        Database::from_bytes(aligned.as_bytes()),
+        Err(FormatError::Corrupt { what: "prefilter literal is not found before every byte", .. })
+    ));
+}
