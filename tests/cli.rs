@@ -620,3 +620,36 @@ fn a_data_segment_overlapping_the_database_is_refused() {
     assert!(raw_match(&bad, 1, googlebot).is_err(), "the instance lost its database");
     assert_refused(dir.path(), "locator-rewritten", &bad, "overlaps");
 }
+
+/// `dfabake inspect` names the template a module was baked from, and
+/// refuses one that has more than its template plus the database: a data
+/// segment planted where the template has none (overlapping nothing, so
+/// a host's layout check, which cannot know the template, lets it pass).
+#[test]
+fn inspect_compares_a_module_with_its_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let (module, good) = baked_examples(dir.path());
+    let npm = module.parent().unwrap().join("npm/dfabake_matcher_bg.wasm");
+    for (path, want) in [(&module, "plain"), (&npm, "npm")] {
+        let o = dfabake(&["inspect", path.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["module"]["template"], want);
+    }
+    let l = dfabake_matcher::layout::read(&good).unwrap();
+    let data_end = l.segments[..l.segments.len() - 1]
+        .iter()
+        .map(|s| s.address as usize + s.bytes.len())
+        .max()
+        .unwrap();
+    let planted = craft::insert_data_segment(&good, 2, data_end as u32 + 8, b"planted");
+    let path = dir.path().join("planted.wasm");
+    fs::write(&path, &planted).unwrap();
+    let o = dfabake(&["inspect", path.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("not baked from this builder's template: 3 data segments besides the database; the template has 2"),
+        "{}",
+        stderr(&o)
+    );
+}
