@@ -605,6 +605,21 @@ fn layout_refusals() {
     let locator = craft::locator_address(good);
     refused("over the locator", &craft::insert_data_segment(good, 2, locator + 16, &[0; 8]), "overlaps");
     refused("straddling", &craft::insert_data_segment(good, 2, address - 4, &[0; 8]), "overlaps the database");
+    // A second locator, planted where nothing else is (here in the stack's
+    // pages), even split between two segments that touch: the native check
+    // could read a different one than the instance's static.
+    let mut fake = LOCATOR_MARKER.to_vec();
+    fake.extend_from_slice(&address.to_le_bytes());
+    fake.extend_from_slice(&(range.len() as u32).to_le_bytes());
+    refused("second locator", &craft::insert_data_segment(good, 0, 0x1000, &fake), "holds 2 dfabake locators");
+    let split = craft::insert_data_segment(good, 0, 0x1000, &fake[..7]);
+    let split = craft::insert_data_segment(&split, 1, 0x1007, &fake[7..]);
+    refused("split locator", &split, "holds 2 dfabake locators");
+    // Bytes after the database's declared length, unverified.
+    let mut longer = samples()[0].database.clone();
+    longer.extend_from_slice(&[0; 64]);
+    let longer = dfabake::bake::bake(dfabake::bake::TEMPLATE, &longer).unwrap();
+    refused("longer", &longer, &format!("its header says {}", range.len()));
     // A zero-length segment there writes nothing; after the database it is
     // no longer the last segment, though.
     refused("empty", &craft::add_data_segment(good, address, b""), "not the last data segment");
@@ -631,6 +646,21 @@ fn layout_refusals() {
     layout::check(&planted).unwrap();
     let e = layout::check_baked_from(&planted, dfabake::bake::TEMPLATE).unwrap_err().to_string();
     assert!(e.contains("3 data segments besides the database; the template has 2"), "{e}");
+}
+
+/// The matcher trusts its locator static only with its marker intact: a
+/// module whose static lost it (so that a host, finding locators by their
+/// marker, would read another one) has no database at run time.
+#[test]
+fn an_instance_ignores_a_locator_without_its_marker() {
+    let good = examples_module();
+    assert!(craft::raw_match(good, 1, b"Googlebot/2.1").is_ok());
+    let at = good.windows(16).position(|w| w == LOCATOR_MARKER).unwrap();
+    let mut bad = good.to_vec();
+    bad[at] ^= 0x20;
+    let e = craft::raw_match(&bad, 1, b"Googlebot/2.1").unwrap_err();
+    assert!(e.contains("truncated"), "{e}");
+    assert!(layout::check(&bad).is_err());
 }
 
 #[test]

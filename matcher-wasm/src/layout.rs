@@ -12,9 +12,13 @@
 //!   imported) and no start function;
 //! * every data segment active, for memory 0, at an `i32.const` address;
 //! * no two segments overlapping;
-//! * exactly one segment holding the locator, which points at the last
-//!   segment: the database, alone on its pages above every other segment,
-//!   exactly as long as the locator says, ending the initial memory.
+//! * the locator's marker exactly once in all the data (the database and
+//!   segments that touch included), the matcher checking at run time that
+//!   its locator static carries it: so the locator read here is the one
+//!   instances read;
+//! * the locator pointing at the last segment, the database, alone on its
+//!   pages above every other segment, exactly as long as the locator and
+//!   its header say, ending the initial memory.
 //!
 //! A host cannot know how many segments the template had; the builder can,
 //! and [`check_baked_from`] compares a module with its template: the same
@@ -28,7 +32,7 @@ use alloc::vec::Vec;
 use wasmparser::{DataKind, Operator, Parser, Payload, TypeRef, ValidPayload, Validator};
 
 use crate::format::{FormatError, MAGIC};
-use crate::module::{find_marker, LOCATOR_LEN, PAGE};
+use crate::module::{find_marker, LOCATOR_LEN, LOCATOR_MARKER, PAGE};
 
 /// An active data segment.
 #[derive(Clone, Copy, Debug)]
@@ -175,6 +179,43 @@ pub fn read(wasm: &[u8]) -> Result<Layout<'_>, FormatError> {
     Ok(layout)
 }
 
+/// Where the locator marker starts in the memory the segments write (the
+/// non-empty ones, `order`ed by address, none overlapping), and the eight
+/// bytes after it if they are written: runs of segments that touch are
+/// searched as one, so that a marker split between segments is found.
+fn markers(segs: &[Segment<'_>], order: &[usize]) -> Vec<(u64, Option<[u8; 8]>)> {
+    let finder = memchr::memmem::Finder::new(&LOCATOR_MARKER);
+    let mut found = Vec::new();
+    let mut search = |start: u64, bytes: &[u8]| {
+        for pos in finder.find_iter(bytes) {
+            let loc = bytes
+                .get(pos + 16..pos + LOCATOR_LEN)
+                .map(|b| b.try_into().unwrap());
+            found.push((start + pos as u64, loc));
+        }
+    };
+    let mut i = 0;
+    while i < order.len() {
+        let first = &segs[order[i]];
+        let mut j = i + 1;
+        while j < order.len() && u64::from(segs[order[j]].address) == segs[order[j - 1]].end() {
+            j += 1;
+        }
+        if j == i + 1 {
+            search(u64::from(first.address), first.bytes);
+        } else {
+            // Segments that touch (rare but for the template's own few).
+            let run: Vec<u8> = order[i..j]
+                .iter()
+                .flat_map(|&k| segs[k].bytes.iter().copied())
+                .collect();
+            search(u64::from(first.address), &run);
+        }
+        i = j;
+    }
+    found
+}
+
 /// Where a segment is, for messages.
 fn span(s: &Segment<'_>) -> String {
     format!("[{:#x}, {:#x})", s.address, s.end())
@@ -222,25 +263,29 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
             furthest = Some(k);
         }
     }
-    // The locator: in exactly one segment, not the database's.
-    let mut locators = segs
-        .iter()
-        .filter(|s| !is_database(s))
-        .filter_map(|s| find_marker(s.bytes).map(|at| (s, at)));
-    let Some((seg, at)) = locators.next() else {
-        // A locator of another format version, or none at all.
-        let e = crate::module::find_database(wasm).err();
-        return Err(e.unwrap_or_else(|| refuse("no dfabake locator in the module".into())));
+    // The locator: the matcher reads the static it was compiled with, and
+    // trusts it only if its marker is intact; here it is found by that
+    // marker. So the marker must occur exactly once in all the memory the
+    // segments write, the database included, across segments that touch:
+    // then the locator read here is the one every instance reads.
+    let found = markers(segs, &order);
+    let (at, loc) = match found[..] {
+        [one] => one,
+        [] => {
+            // A locator of another format version, or none at all.
+            let e = crate::module::find_database(wasm).err();
+            return Err(e.unwrap_or_else(|| refuse("no dfabake locator in the module".into())));
+        }
+        _ => {
+            let at: Vec<String> = found.iter().map(|(a, _)| format!("{a:#x}")).collect();
+            return Err(refuse(format!(
+                "the module's data holds {} dfabake locators, at {}",
+                found.len(),
+                at.join(", ")
+            )));
+        }
     };
-    if locators.next().is_some() {
-        return Err(refuse(
-            "more than one data segment holds a dfabake locator".into(),
-        ));
-    }
-    let loc = seg
-        .bytes
-        .get(at + 16..at + LOCATOR_LEN)
-        .ok_or_else(|| refuse("the locator is cut off".into()))?;
+    let loc = loc.ok_or_else(|| refuse(format!("the locator at {at:#x} is cut off")))?;
     let address = u32::from_le_bytes(loc[..4].try_into().unwrap());
     let len = u32::from_le_bytes(loc[4..].try_into().unwrap());
     if len == 0 {
@@ -259,6 +304,16 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
     };
     if !is_database(db) {
         return Err(FormatError::BadMagic);
+    }
+    // What verification reads is the database's declared length: bytes
+    // after it would be read by nobody but an instance told to.
+    if let Some(total) = db.bytes.get(16..20) {
+        let total = u32::from_le_bytes(total.try_into().unwrap());
+        if total != len {
+            return Err(refuse(format!(
+                "the database segment is {len} bytes, its header says {total}"
+            )));
+        }
     }
     if !(address as usize).is_multiple_of(PAGE) {
         return Err(refuse(format!(
