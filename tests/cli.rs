@@ -818,3 +818,150 @@ fn mysql_timeout_is_documented_with_its_default() {
     let secs: u64 = default.parse().unwrap();
     assert!((1..=30).contains(&secs), "default {secs} s");
 }
+
+#[path = "craft.rs"]
+mod craft;
+
+/// The example rules baked into a module, and where they were written.
+fn baked_examples(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
+    let out = dir.join("good");
+    let o = build(&workspace().join("examples/rules.jsonl"), &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let module = out.join("matcher.wasm");
+    let bytes = fs::read(&module).unwrap();
+    (module, bytes)
+}
+
+/// Every way of loading `bytes` refuses it, naming `needle`: the host's
+/// load (`dfabake-host match`) and `dfabake inspect`.
+fn assert_refused(dir: &Path, name: &str, bytes: &[u8], needle: &str) {
+    let path = dir.join(format!("{name}.wasm"));
+    fs::write(&path, bytes).unwrap();
+    let o = host_match(&path, "all", b"Mozilla/5.0 (compatible; Googlebot/2.1)\n");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{name}: the host loaded it and answered {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(o.stdout.is_empty(), "{name}: no answers from a bad module");
+    let err = stderr(&o);
+    assert!(err.starts_with("dfabake-host: error: loading"), "{name}: {err}");
+    assert!(err.contains(needle), "{name}: want {needle:?} in {err}");
+    let o = dfabake(&["inspect", path.to_str().unwrap()]);
+    assert!(!o.status.success(), "{name}: inspect accepted it");
+    assert!(stderr(&o).contains(needle), "{name}: want {needle:?} in {}", stderr(&o));
+}
+
+/// Issue 12, failure 6: a database edited by someone who recomputes the
+/// checksum is refused by the host, by `dfabake inspect` and by the module's
+/// own `dfabake_verify` when its ids or payloads are not JSON (they are
+/// spliced into the output verbatim), when a prefiltered rule lost its
+/// literals, or when a shard has flag bits this matcher does not know.
+#[test]
+fn tampered_databases_with_a_recomputed_checksum_are_refused() {
+    use craft::{patch_database, raw_match, rule_strings, shard_flags_at, wasm_verify};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, good) = baked_examples(dir.path());
+    assert_eq!(wasm_verify(&good), Ok(()));
+    let googlebot = b"Mozilla/5.0 (compatible; Googlebot/2.1)";
+    let answer: Value = serde_json::from_str(&raw_match(&good, 1, googlebot).unwrap()).unwrap();
+    assert_eq!(answer[0]["id"], 1);
+
+    let bad_id = patch_database(&good, |db| {
+        let [id, ..] = rule_strings(db, 0);
+        assert_eq!(&db[id.clone()], b"1");
+        db[id.start] = b'x';
+    });
+    let bad_payload = patch_database(&good, |db| {
+        let [_, payload, ..] = rule_strings(db, 0);
+        assert_eq!(db[payload.end - 1], b'}');
+        db[payload.end - 1] = b' ';
+    });
+    let no_prefilter = patch_database(&good, |db| db[60..64].fill(0));
+    let unknown_flag = patch_database(&good, |db| {
+        let at = shard_flags_at(db, 0);
+        db[at + 1] |= 0x10; // bit 12: no SHARD_* flag
+    });
+    // What an instance that trusted them would answer: output that is not
+    // JSON, and a rule that silently stopped matching.
+    for bad in [&bad_id, &bad_payload] {
+        let out = raw_match(bad, 1, googlebot).unwrap();
+        assert!(serde_json::from_str::<Value>(&out).is_err(), "{out}");
+    }
+    assert_eq!(raw_match(&no_prefilter, 1, googlebot).unwrap(), "[]");
+
+    for (name, bytes, needle) in [
+        ("bad-id", &bad_id, "rule id is not a JSON integer or string"),
+        ("bad-payload", &bad_payload, "rule payload is not JSON"),
+        ("no-prefilter", &no_prefilter, "no prefilter literal"),
+        ("unknown-shard-flag", &unknown_flag, "unknown shard flag bits"),
+    ] {
+        assert_refused(dir.path(), name, bytes, needle);
+        match wasm_verify(bytes) {
+            Ok(()) => panic!("{name}: dfabake_verify accepted it"),
+            Err(e) => assert!(e.contains(needle), "{name}: want {needle:?} in {e}"),
+        }
+    }
+}
+
+/// Issue 12, failure 6: a second data segment written over the database
+/// (here over a rule's payload) leaves the segment the verifier reads
+/// intact, while every instance reads the overwritten bytes. The module is
+/// real (wasmtime compiles and runs it, and answers the planted payload);
+/// the host and `dfabake inspect` refuse it.
+#[test]
+fn a_data_segment_overlapping_the_database_is_refused() {
+    use craft::{add_data_segment, database_place, raw_match, rule_strings};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, good) = baked_examples(dir.path());
+    let (range, address) = database_place(&good);
+    let db = &good[range];
+    let [_, payload, ..] = rule_strings(db, 0);
+    assert_eq!(&db[payload.clone()], br#"{"kind":"search","owner":"Google"}"#);
+    let planted = br#"{"kind":"search","owner":"Evil!!"}"#;
+    let bad = add_data_segment(&good, address + payload.start as u32, planted);
+    let googlebot = b"Mozilla/5.0 (compatible; Googlebot/2.1)";
+    let out: Value = serde_json::from_str(&raw_match(&bad, 1, googlebot).unwrap()).unwrap();
+    assert_eq!(out[0]["payload"]["owner"], "Evil!!", "the instance reads the planted bytes");
+    assert_refused(dir.path(), "overlapping-segment", &bad, "overlaps the database");
+
+    // A segment that rewrites the locator (pointing the instance at bytes
+    // nobody verified) overlaps another segment: refused as well.
+    let bad = add_data_segment(&good, craft::locator_address(&good) + 16, &[0; 8]);
+    assert!(raw_match(&bad, 1, googlebot).is_err(), "the instance lost its database");
+    assert_refused(dir.path(), "locator-rewritten", &bad, "overlaps");
+}
+
+/// `dfabake inspect` names the template a module was baked from, and
+/// refuses one that has more than its template plus the database: a data
+/// segment planted where the template has none (overlapping nothing, so
+/// a host's layout check, which cannot know the template, lets it pass).
+#[test]
+fn inspect_compares_a_module_with_its_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let (module, good) = baked_examples(dir.path());
+    let npm = module.parent().unwrap().join("npm/dfabake_matcher_bg.wasm");
+    for (path, want) in [(&module, "plain"), (&npm, "npm")] {
+        let o = dfabake(&["inspect", path.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["module"]["template"], want);
+    }
+    let l = dfabake_matcher::layout::read(&good).unwrap();
+    let data_end = l.segments[..l.segments.len() - 1]
+        .iter()
+        .map(|s| s.address as usize + s.bytes.len())
+        .max()
+        .unwrap();
+    let planted = craft::insert_data_segment(&good, 2, data_end as u32 + 8, b"planted");
+    let path = dir.path().join("planted.wasm");
+    fs::write(&path, &planted).unwrap();
+    let o = dfabake(&["inspect", path.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("not baked from this builder's template: 3 data segments besides the database; the template has 2"),
+        "{}",
+        stderr(&o)
+    );
+}

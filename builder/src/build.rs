@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use dfabake_matcher::format::{checksum, AlignedBytes, Database};
+use dfabake_matcher::layout::{check, check_baked_from, read as read_layout};
 use dfabake_matcher::module::find_database;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -95,10 +96,13 @@ fn gzip_len(bytes: &[u8]) -> usize {
     enc.finish().unwrap().len()
 }
 
-/// Checks a baked module natively: its database is found where the locator
-/// says, is byte-identical to what was compiled, passes full verification
-/// (checksum, every DFA) and reads back every rule as written.
+/// Checks a baked module natively: it is the template with the database
+/// baked in and nothing else changed, its database is found where the
+/// locator says, is byte-identical to what was compiled, passes full
+/// verification (checksum, every DFA, every rule reachable) and reads back
+/// every rule as written.
 pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Result<(), String> {
+    check_baked_from(module, TEMPLATE).map_err(|e| e.to_string())?;
     let found = find_database(module).map_err(|e| e.to_string())?;
     if found != database {
         return Err("the database read back from the module differs from the one compiled".into());
@@ -119,28 +123,8 @@ pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Resu
             return Err(format!("rule {i} (id {}) reads back differently", rule.id));
         }
     }
-    // Every rule is decided by a shard or by the prefilter alone: by one,
-    // or by several for a rule decomposed into branches.
-    let mut deciders = vec![0u32; rules.len()];
-    for s in db.shards() {
-        for r in s.rules() {
-            deciders[r as usize] += 1;
-        }
-    }
-    if let Some(pf) = db.prefilter() {
-        let mut complete: Vec<u32> = pf.complete_rules().collect();
-        complete.sort_unstable();
-        complete.dedup();
-        for r in complete {
-            deciders[r as usize] += 1;
-        }
-        if let Some(s) = pf.shard_targets().find(|&s| !db.shards()[s as usize].is_triggered()) {
-            return Err(format!("the prefilter triggers shard {s}, which runs on every input"));
-        }
-    }
-    if let Some(r) = deciders.iter().position(|&n| n == 0) {
-        return Err(format!("rule {r} (id {}) is decided by no shard and no literal", rules[r].id));
-    }
+    // That every rule is decided by a shard or by the prefilter alone is
+    // part of `Database::from_bytes`, which every host runs too.
     Ok(())
 }
 
@@ -216,8 +200,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             Some(npm) => {
                 // The database inside was verified in full just above; the
                 // package's module must hold the very same bytes.
-                let verify = |m: &[u8]| match find_database(m) {
-                    Ok(found) if found == compiled.database.as_slice() => Ok(()),
+                let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
+                    Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
                     Ok(_) => Err("the npm module's database differs from the one compiled".to_string()),
                     Err(e) => Err(e.to_string()),
                 };
@@ -291,13 +275,28 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     })
 }
 
-/// Reads and fully verifies the database of a baked module file.
+/// Reads and fully verifies a baked module file: its layout (as a host
+/// checks it; and, when its code is that of one of this builder's
+/// templates, that nothing but the database was added to it) and its
+/// database.
 pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
     let module = std::fs::read(module_path).map_err(|e| BuildError::Io {
         path: module_path.to_path_buf(),
         source: e,
     })?;
-    let found = find_database(&module).map_err(|e| BuildError::Verify(e.to_string()))?;
+    let verify = |e: dfabake_matcher::FormatError| BuildError::Verify(e.to_string());
+    let found = check(&module).map_err(verify)?.database;
+    // Only this builder's templates are known here; a module baked by
+    // another version gets the checks a host makes.
+    fn code(wasm: &[u8]) -> Option<&[u8]> {
+        read_layout(wasm).ok()?.section(10)
+    }
+    let template = [("plain", TEMPLATE), ("npm", crate::npm::NPM_TEMPLATE)]
+        .into_iter()
+        .find(|(_, t)| code(t).is_some() && code(t) == code(&module));
+    if let Some((_, t)) = template {
+        check_baked_from(&module, t).map_err(verify)?;
+    }
     let aligned = AlignedBytes::copy_from(found);
     let db =
         Database::from_bytes(aligned.as_bytes()).map_err(|e| BuildError::Verify(e.to_string()))?;
@@ -325,6 +324,10 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
             "exact_program_bytes": (0..db.rule_count()).map(|i| db.rule(i).exact_program().len()).sum::<usize>(),
             "checksum": format!("xxh3:{:016x}", db.checksum()),
         },
-        "module": {"bytes": module.len(), "sha256": sha256_hex(&module)},
+        "module": {
+            "bytes": module.len(),
+            "sha256": sha256_hex(&module),
+            "template": template.map(|(name, _)| name),
+        },
     }))
 }

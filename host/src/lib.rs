@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use dfabake_matcher::format::{AlignedBytes, Database};
-use dfabake_matcher::module::find_database;
+use dfabake_matcher::layout;
 use dfabake_matcher::Mode;
 use sha2::{Digest, Sha256};
 use wasmtime::{
@@ -124,8 +124,12 @@ pub struct ModuleInfo {
     pub module_bytes: usize,
 }
 
-/// Verifies the database baked into `wasm` (checksum, structure, every DFA),
-/// natively and without instantiating anything.
+/// Verifies the database baked into `wasm` (checksum, structure, every DFA,
+/// every rule's id, payload and way to be answered), natively and without
+/// instantiating anything, and that it is what every instance will read:
+/// the module's data segments are laid out as baking lays them out, none
+/// writing over the database or its locator (see
+/// [`dfabake_matcher::layout`]).
 pub fn verify_module_bytes(wasm: &[u8]) -> Result<ModuleInfo> {
     verify_module_bytes_with_sha256(wasm, sha256_hex(wasm))
 }
@@ -139,7 +143,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn verify_module_bytes_with_sha256(wasm: &[u8], sha256: String) -> Result<ModuleInfo> {
-    let db = find_database(wasm).context("module has no usable dfabake database")?;
+    let db = layout::check(wasm)
+        .context("module has no usable dfabake database")?
+        .database;
     let aligned = AlignedBytes::copy_from(db);
     let db =
         Database::from_bytes(aligned.as_bytes()).context("baked database failed verification")?;

@@ -22,9 +22,13 @@
 //! encoded by wasm-bindgen straight into linear memory); the package's JS
 //! wrapper picks one by the input's type.
 //!
-//! The database is read in place and unchecked on first use (the builder
-//! verified it natively when it baked the module); [`verify`] runs the full
-//! check on demand.
+//! The package's entry points call [`verify`] once, when they instantiate
+//! the module (unless the caller opts out): a module damaged or tampered
+//! with after the build is refused before it answers anything, and a
+//! failed verification makes every later call throw its error too. The
+//! verified database (its DFAs already deserialized, checked) is the one
+//! matched; without verification it is read in place, unchecked, on first
+//! use.
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -40,10 +44,14 @@ use crate::matcher::Matcher;
 struct State {
     matcher: Option<Matcher<'static>>,
     scratch: Vec<u32>,
+    /// Why verification refused the database: every call answers with it.
+    refused: Option<alloc::string::String>,
 }
 
 std::thread_local! {
-    static STATE: RefCell<State> = const { RefCell::new(State { matcher: None, scratch: Vec::new() }) };
+    static STATE: RefCell<State> = const {
+        RefCell::new(State { matcher: None, scratch: Vec::new(), refused: None })
+    };
 }
 
 fn with_matcher<T>(
@@ -52,9 +60,13 @@ fn with_matcher<T>(
     STATE.with(|cell| {
         let mut st = cell.borrow_mut();
         let st = &mut *st;
+        if let Some(why) = &st.refused {
+            return Err(JsError::new(why));
+        }
         if st.matcher.is_none() {
             // SAFETY: the builder fully verified this database natively when
-            // it baked it into the module; `verify()` re-checks on demand.
+            // it baked it into the module, and the package's entry points
+            // run `verify()` at load unless their caller opted out.
             let db = unsafe { Database::from_bytes_unchecked(database_bytes()) }
                 .map_err(|e| JsError::new(&alloc::format!("dfabake: no usable database: {e}")))?;
             st.matcher = Some(Matcher::new(db));
@@ -180,11 +192,22 @@ pub fn rule_count() -> Result<u32, JsError> {
     with_matcher(|m, _| Ok(m.database().rule_count() as u32))
 }
 
-/// Fully verifies the baked database (checksum, every DFA and every exact program); O(size).
-/// Throws on a corrupt database.
+/// Fully verifies the baked database (checksum, structure, every DFA and
+/// exact program, ids and payloads, every rule reachable); O(size). Throws
+/// on a corrupt database, and every later call throws the same error.
 #[wasm_bindgen]
 pub fn verify() -> Result<(), JsError> {
-    Database::from_bytes(database_bytes())
-        .map(|_| ())
-        .map_err(|e| JsError::new(&e.to_string()))
+    let db = Database::from_bytes(database_bytes()).map_err(|e| {
+        let why = alloc::format!("dfabake: the baked database failed verification: {e}");
+        STATE.with(|cell| cell.borrow_mut().refused = Some(why.clone()));
+        JsError::new(&why)
+    })?;
+    STATE.with(|cell| {
+        let mut st = cell.borrow_mut();
+        // Keep the checked database: its DFAs are deserialized already.
+        if st.matcher.is_none() {
+            st.matcher = Some(Matcher::new(db));
+        }
+    });
+    Ok(())
 }

@@ -56,7 +56,6 @@ use core::fmt;
 use regex_automata::util::look::{Look, LookMatcher};
 
 const MAGIC: [u8; 4] = *b"NFA1";
-#[cfg(feature = "build")]
 const FLAG_UTF8: u32 = 1;
 
 const TAG_RANGE: u8 = 0;
@@ -486,8 +485,16 @@ impl Program {
     }
 }
 
+/// Checks a program field by field, as [`ExactEngine::from_program`] does,
+/// without building an engine: what a database's verification runs on
+/// every rule's program.
+pub fn check_program(program: &[u8]) -> Result<(), ProgramError> {
+    decode(program).map(|_| ())
+}
+
 /// Reads an exact program into its states, checking every field: damaged
 /// bytes give an error, never a panic or an engine that misbehaves.
+#[inline(never)] // one copy for verification and for engines: module size
 fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     let mut r = Reader {
         bytes: program,
@@ -499,7 +506,13 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     r.at = 4;
     // Bit 0 (utf8) changes nothing for a search that never splits code
     // points, the only kind the builder writes.
-    let _flags = r.u32()?;
+    let flags_at = r.at;
+    if r.u32()? & !FLAG_UTF8 != 0 {
+        return Err(ProgramError::Corrupt {
+            what: "unknown flag bits",
+            at: flags_at,
+        });
+    }
     let count_at = r.at;
     let states = r.u32()?;
     if states == 0 || states as usize > program.len() {

@@ -38,6 +38,8 @@
 //! let mut w = DatabaseWriter::new();
 //! let program = dfabake_matcher::exact::compile("a+").unwrap();
 //! w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "a+", exact: &program });
+//! // Every rule needs a way to be answered: here its exact engine alone.
+//! w.push_shard(DfaKind::Exact, 0, Vec::new(), vec![0]);
 //! let bytes = w.finish();
 //! let aligned = AlignedBytes::copy_from(&bytes);
 //! let db = Database::from_bytes(aligned.as_bytes()).unwrap();
@@ -105,6 +107,16 @@ pub const SHARD_AFTER_LITERAL: u32 = 32;
 /// (or `\A`) before its literal, so only an occurrence at the input's start
 /// counts (the DFA of the rest cannot see the assertion).
 pub const SHARD_AT_START: u32 = 64;
+
+/// Every shard flag this format defines; a database with any other bit set
+/// was written by something else, and is refused.
+pub const SHARD_FLAGS: u32 = SHARD_MAY_QUIT
+    | SHARD_CONFIRM
+    | SHARD_TRIGGERED
+    | SHARD_ASCII_EXACT
+    | SHARD_ANCHORED
+    | SHARD_AFTER_LITERAL
+    | SHARD_AT_START;
 
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +198,11 @@ pub enum FormatError {
     NoDatabase,
     /// A wasm module could not be parsed far enough to find its database.
     BadModule(&'static str),
+    /// A wasm module's data is not laid out as baking lays it out, so its
+    /// instances might not read the database that was verified (see
+    /// `layout`, feature `layout`).
+    #[cfg(feature = "layout")]
+    Layout(alloc::string::String),
 }
 
 impl fmt::Display for FormatError {
@@ -214,6 +231,8 @@ impl fmt::Display for FormatError {
                 write!(f, "module has no baked database (is it the unbaked template?)")
             }
             FormatError::BadModule(why) => write!(f, "not a valid wasm module: {why}"),
+            #[cfg(feature = "layout")]
+            FormatError::Layout(why) => write!(f, "module layout refused: {why}"),
         }
     }
 }
@@ -451,8 +470,9 @@ impl<'a> Database<'a> {
         let db = Self::parse(bytes, true)?;
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
-            if crate::exact::ExactEngine::from_program(db.string(r.exact)).is_err() {
-                return Err(FormatError::Corrupt { what: "rule exact program", index: i });
+            let corrupt = |what| FormatError::Corrupt { what, index: i };
+            if crate::exact::check_program(db.string(r.exact)).is_err() {
+                return Err(corrupt("rule exact program"));
             }
             for (range, what) in [
                 (r.id, "rule id is not UTF-8"),
@@ -460,11 +480,57 @@ impl<'a> Database<'a> {
                 (r.pattern, "rule pattern is not UTF-8"),
             ] {
                 if core::str::from_utf8(db.string(range)).is_err() {
-                    return Err(FormatError::Corrupt { what, index: i });
+                    return Err(corrupt(what));
                 }
             }
+            // Answers splice ids and payloads into their JSON verbatim.
+            use crate::json::{check, JsonKind};
+            if !matches!(check(db.string(r.id)), Some(JsonKind::Integer | JsonKind::String)) {
+                return Err(corrupt("rule id is not a JSON integer or string"));
+            }
+            if r.payload.1 != 0 && check(db.string(r.payload)).is_none() {
+                return Err(corrupt("rule payload is not JSON (or nested too deep)"));
+            }
         }
+        db.check_reachable()?;
         Ok(db)
+    }
+
+    /// Checks that every rule is answered the way its database says: each
+    /// rule is held by a shard or is the target of a prefilter literal, each
+    /// triggered shard (the only kind the prefilter may trigger) has a
+    /// literal, and every literal is found where the scan looks for it.
+    /// Otherwise a rule would silently never match.
+    fn check_reachable(&self) -> Result<(), FormatError> {
+        let shards = &self.shards;
+        let mut decided = alloc::vec![false; self.rule_count()];
+        let mut has_literal = alloc::vec![false; shards.len()];
+        for s in shards {
+            for r in s.rules() {
+                decided[r as usize] = true;
+            }
+        }
+        if let Some(pf) = &self.prefilter {
+            pf.check_literals(|t| match t {
+                Target::Shard(s) => has_literal[s as usize] = true,
+                Target::Rule(r) => decided[r as usize] = true,
+            })?;
+        }
+        for (i, s) in shards.iter().enumerate() {
+            let what = match (s.is_triggered(), has_literal[i]) {
+                (true, false) => "triggered shard has no prefilter literal",
+                (false, true) => "prefilter literal triggers a shard that runs on every input",
+                _ => continue,
+            };
+            return Err(FormatError::Corrupt { what, index: i });
+        }
+        match decided.iter().position(|&d| !d) {
+            Some(r) => Err(FormatError::Corrupt {
+                what: "rule is decided by no shard and no prefilter literal",
+                index: r,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Reads a database whose bytes were verified by [`Database::from_bytes`]
@@ -520,6 +586,14 @@ impl<'a> Database<'a> {
         if bytes.as_ptr() as usize % DFA_ALIGN != 0 {
             return Err(FormatError::Misaligned);
         }
+        if read_u32(bytes, 28) != 0 {
+            // No header flag is defined: a database with one set was
+            // written by something that meant more than this reader knows.
+            return Err(FormatError::Corrupt {
+                what: "unknown header flag bits",
+                index: 0,
+            });
+        }
         Ok(&bytes[..total])
     }
 
@@ -572,6 +646,9 @@ impl<'a> Database<'a> {
             let corrupt = |what| FormatError::Corrupt { what, index: i };
             let kind = DfaKind::from_code(read_u32(rec, 0)).ok_or(corrupt("unknown DFA kind"))?;
             let flags = read_u32(rec, 4);
+            if flags & !SHARD_FLAGS != 0 {
+                return Err(corrupt("unknown shard flag bits"));
+            }
             if flags & SHARD_ANCHORED != 0 && flags & SHARD_TRIGGERED == 0 {
                 // Only literal occurrences give an anchored DFA its starts.
                 return Err(corrupt("anchored shard is not triggered"));
@@ -602,7 +679,7 @@ impl<'a> Database<'a> {
             if !program.is_empty() && list_len != 1 {
                 return Err(corrupt("shard with its own exact program holds several rules"));
             }
-            if checked && !program.is_empty() && crate::exact::ExactEngine::from_program(program).is_err() {
+            if checked && !program.is_empty() && crate::exact::check_program(program).is_err() {
                 return Err(corrupt("shard exact program"));
             }
             let mut prev = None;

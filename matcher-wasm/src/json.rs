@@ -103,3 +103,277 @@ pub fn write_matches(
     out.push(b']');
     count
 }
+
+/// The kind of a JSON text's value, as [`check`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// An integer: `-?(0|[1-9][0-9]*)`, no fraction, no exponent.
+    Integer,
+    /// A string.
+    String,
+    /// Any other value (a number with a fraction or exponent, an object, an
+    /// array, `true`, `false`, `null`).
+    Other,
+}
+
+/// Deepest nesting of arrays and objects a stored id or payload may have:
+/// what the JSON parser the builder reads rules with (serde_json) accepts,
+/// so no rules file can produce more, and consumers with the same limit
+/// can read every answer.
+pub const MAX_DEPTH: usize = 127;
+
+/// Checks that `text` is exactly one JSON value (RFC 8259, whitespace
+/// around it allowed, arrays and objects nested at most [`MAX_DEPTH`]
+/// deep) and says what kind. Answers splice ids and payloads into their
+/// output verbatim, so the database's verification runs this on each.
+/// Iterative: no input can exhaust the stack. UTF-8 is checked separately.
+pub fn check(text: &[u8]) -> Option<JsonKind> {
+    let mut p = Parser { b: text, at: 0 };
+    p.ws();
+    // One bit per open container: set for an object.
+    let mut objects = [0u64; MAX_DEPTH.div_ceil(64)];
+    let mut depth = 0usize;
+    let kind = match p.peek()? {
+        b'"' => JsonKind::String,
+        b'-' | b'0'..=b'9' => JsonKind::Integer, // until a fraction or exponent
+        _ => JsonKind::Other,
+    };
+    let mut integer = true;
+    'value: loop {
+        let first = p.peek()?;
+        match first {
+            b'{' | b'[' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                p.at += 1;
+                p.ws();
+                let close = if first == b'{' { b'}' } else { b']' };
+                if p.peek() == Some(close) {
+                    p.at += 1;
+                } else {
+                    let (word, bit) = (depth / 64, 1u64 << (depth % 64));
+                    if first == b'{' {
+                        objects[word] |= bit;
+                        p.key()?;
+                    } else {
+                        objects[word] &= !bit;
+                    }
+                    depth += 1;
+                    continue 'value;
+                }
+            }
+            b'"' => p.string()?,
+            b't' => p.literal(b"true")?,
+            b'f' => p.literal(b"false")?,
+            b'n' => p.literal(b"null")?,
+            // Only a number at the top can make `kind` an integer.
+            _ => integer &= p.number()?,
+        }
+        // After a value: a separator, the end of containers, or the end.
+        loop {
+            p.ws();
+            if depth == 0 {
+                let kind = if kind == JsonKind::Integer && !integer {
+                    JsonKind::Other
+                } else {
+                    kind
+                };
+                return (p.at == text.len()).then_some(kind);
+            }
+            let in_object = objects[(depth - 1) / 64] >> ((depth - 1) % 64) & 1 == 1;
+            match p.peek()? {
+                b',' => {
+                    p.at += 1;
+                    p.ws();
+                    if in_object {
+                        p.key()?;
+                    }
+                    continue 'value;
+                }
+                b'}' if in_object => {}
+                b']' if !in_object => {}
+                _ => return None,
+            }
+            p.at += 1;
+            depth -= 1;
+        }
+    }
+}
+
+struct Parser<'t> {
+    b: &'t [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(word.len())?;
+        (self.b.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// An object key and its colon, then the whitespace before its value.
+    fn key(&mut self) -> Option<()> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.string()?;
+        self.ws();
+        if self.peek()? != b':' {
+            return None;
+        }
+        self.at += 1;
+        self.ws();
+        Some(())
+    }
+
+    fn string(&mut self) -> Option<()> {
+        self.at += 1; // the opening quote
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    self.at += 1;
+                    match self.peek()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                        b'u' => {
+                            let hex = self.b.get(self.at + 1..self.at + 5)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.at += 5;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    /// A number; `Some(true)` if it is an integer.
+    fn number(&mut self) -> Option<bool> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+            integer = false;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+            integer = false;
+        }
+        Some(integer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_texts_are_checked_exactly() {
+        let int = Some(JsonKind::Integer);
+        let string = Some(JsonKind::String);
+        let other = Some(JsonKind::Other);
+        for (text, want) in [
+            ("17", int),
+            ("-0", int),
+            ("\"bot-17\"", string),
+            ("\"a\\u00e9\\n\\\"\"", string),
+            ("1.5", other),
+            ("1e3", other),
+            ("-2.5E-3", other),
+            ("null", other),
+            ("true", other),
+            ("false", other),
+            ("{}", other),
+            ("[]", other),
+            (
+                " {\"k\": [1, {\"x\": null}, \"s\"], \"n\": -1.0e+2 } ",
+                other,
+            ),
+            ("[[[]],[]]", other),
+            ("x", None),
+            ("", None),
+            ("  ", None),
+            ("01", None),
+            ("1.", None),
+            (".5", None),
+            ("1e", None),
+            ("+1", None),
+            ("-", None),
+            ("\"unterminated", None),
+            ("\"bad \\x escape\"", None),
+            ("\"bad \\u12 escape\"", None),
+            ("\"tab\tinside\"", None),
+            ("{\"k\":1", None),
+            ("{\"k\" 1}", None),
+            ("{1:1}", None),
+            ("{\"k\":1,}", None),
+            ("[1,]", None),
+            ("[1 2]", None),
+            ("[1}", None),
+            ("{\"k\":1]", None),
+            ("1 2", None),
+            ("nul", None),
+            ("truex", None),
+            ("[", None),
+            ("]", None),
+        ] {
+            assert_eq!(check(text.as_bytes()), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_iterative() {
+        let ok = alloc::format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(check(ok.as_bytes()), Some(JsonKind::Other));
+        let deep = alloc::format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(check(deep.as_bytes()), None);
+        let objects = alloc::format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert_eq!(check(objects.as_bytes()), Some(JsonKind::Other));
+        // A million open brackets: refused, without recursion.
+        assert_eq!(check("[".repeat(1 << 20).as_bytes()), None);
+    }
+}

@@ -25,6 +25,8 @@ extern crate alloc;
 pub mod exact;
 pub mod format;
 pub mod json;
+#[cfg(feature = "layout")]
+pub mod layout;
 mod matcher;
 pub mod module;
 pub mod prefilter;

@@ -21,11 +21,29 @@ static mut DFABAKE_LOCATOR: Locator = Locator {
     len: 0,
 };
 
+/// The marker as two words, compared as immediates: a copy of its bytes in
+/// the module's data would be a second marker, which hosts refuse.
+const MARKER_WORDS: [u64; 2] = {
+    let m = LOCATOR_MARKER;
+    [
+        u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]]),
+        u64::from_le_bytes([m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]]),
+    ]
+};
+
 /// The database baked into this module (empty in the unbaked template).
 pub(crate) fn database_bytes() -> &'static [u8] {
     // Volatile: the compiler must not fold the template's zeros into the code.
     let loc = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(DFABAKE_LOCATOR)) };
-    if loc.len == 0 {
+    // A host finds the locator by its marker (the only one in the module's
+    // data) and verifies the database it points at; this static is that
+    // locator only if its marker is intact.
+    let m = &loc.marker;
+    let words = [
+        u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]]),
+        u64::from_le_bytes([m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]]),
+    ];
+    if loc.len == 0 || words != MARKER_WORDS {
         return &[];
     }
     // SAFETY: the builder placed `len` bytes of database at `address`, inside

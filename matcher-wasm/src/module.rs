@@ -187,9 +187,10 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
     if len == 0 {
         return Err(FormatError::NoDatabase);
     }
+    // The last one: at instantiation, later segments overwrite earlier ones.
     let seg = segments
         .iter()
-        .find(|s| s.address == address)
+        .rfind(|s| s.address == address)
         .ok_or(FormatError::BadModule("locator points at no data segment"))?;
     if seg.bytes.len() < len as usize {
         return Err(FormatError::Truncated {

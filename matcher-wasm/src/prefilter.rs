@@ -347,28 +347,118 @@ impl<'a> Prefilter<'a> {
         for l in first..first + count {
             let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
             let Some(start) = i.checked_sub((r[1] >> 16) as usize) else { continue };
-            // Up to 8 bytes lowercased at once: most literals of the slot
-            // differ from the input within them.
-            let prefix = u64::from(r[5]) | u64::from(r[6]) << 32;
-            let mask = u64::from(r[7]) | u64::from(r[8]) << 32;
-            if lower_word(&hay[start..]) & mask != prefix {
-                continue;
-            }
-            let (off, len, flags) = (r[0] as usize, (r[1] & 0xFFFF) as usize, r[2]);
-            let (tf, tc) = (r[3] as usize, r[4] as usize);
-            let Some(window) = hay.get(start..start + len) else { continue };
-            let lit = &self.bytes[off..off + len];
-            let found = if flags & LIT_CASE_INSENSITIVE != 0 {
-                window.iter().zip(lit).all(|(&h, &l)| lower(h) == l)
-            } else {
-                window == lit
-            };
-            if found {
+            if self.occurs_at(r, hay, start) {
+                let (tf, tc, len) = (r[3] as usize, r[4] as usize, (r[1] & 0xFFFF) as usize);
                 for &t in &self.targets[tf..tf + tc] {
                     hit(Target::from_code(t), start, start + len);
                 }
             }
         }
+    }
+
+    /// Whether the literal of record `r` occurs in `hay` at `start`.
+    #[inline(always)]
+    fn occurs_at(&self, r: &[u32], hay: &[u8], start: usize) -> bool {
+        // Up to 8 bytes lowercased at once: most literals of the slot
+        // differ from the input within them.
+        let prefix = u64::from(r[5]) | u64::from(r[6]) << 32;
+        let mask = u64::from(r[7]) | u64::from(r[8]) << 32;
+        if lower_word(&hay[start..]) & mask != prefix {
+            return false;
+        }
+        let (off, len, flags) = (r[0] as usize, (r[1] & 0xFFFF) as usize, r[2]);
+        let Some(window) = hay.get(start..start + len) else { return false };
+        let lit = &self.bytes[off..off + len];
+        if flags & LIT_CASE_INSENSITIVE != 0 {
+            window.iter().zip(lit).all(|(&h, &l)| lower(h) == l)
+        } else {
+            window == lit
+        }
+    }
+
+    /// Checks that a scan finds every literal record where it looks for
+    /// it (both filters' bits set, the record in the slot its key picks,
+    /// its prefix, mask and bytes agreeing with it), for every byte that
+    /// may follow a literal that ends with its anchor; then calls `target`
+    /// with the targets of every record. A record that fails would make
+    /// its rules silently never match. O(records + literal bytes), run by
+    /// [`crate::format::Database::from_bytes`].
+    pub(crate) fn check_literals(&self, mut target: impl FnMut(Target)) -> Result<(), FormatError> {
+        let bits = self.bits;
+        // Literals that end with their anchor need a record in the slot of
+        // every byte that may follow them: per such literal (by its bytes'
+        // offset, which its records share), its record and the slots its
+        // records are in, ascending as the slots are visited.
+        let mut open_ended: Vec<([u32; 5], Vec<u32>, usize)> = Vec::new();
+        let mut by_offset: Vec<u32> = Vec::new();
+        for slot in 0..1usize << bits {
+            let (first, count) = self.slot(slot);
+            for l in first..first + count {
+                let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
+                let corrupt = |what| FormatError::Corrupt { what, index: l };
+                if r[2] & !LIT_CASE_INSENSITIVE != 0 {
+                    return Err(corrupt("unknown prefilter literal flag bits"));
+                }
+                let (off, len, anchor, ..) = self.literal(l);
+                let lit = &self.bytes[off..off + len];
+                let key = key_at(&lit[anchor..]);
+                if !self.filter_has(self.filter, bit_of(key, bits)) || !self.occurs_at(r, lit, 0) {
+                    return Err(corrupt("prefilter literal is never found"));
+                }
+                let Some(&next) = lit.get(anchor + KEY_LEN) else {
+                    if by_offset.is_empty() {
+                        by_offset = alloc::vec![u32::MAX; self.bytes.len()];
+                    }
+                    let words = [r[0], r[1], r[2], r[3], r[4]];
+                    let entry = match by_offset[off] {
+                        u32::MAX => {
+                            by_offset[off] = open_ended.len() as u32;
+                            open_ended.push((words, Vec::new(), l));
+                            open_ended.last_mut().unwrap()
+                        }
+                        e => &mut open_ended[e as usize],
+                    };
+                    if entry.0 != words {
+                        return Err(corrupt("prefilter literal records disagree"));
+                    }
+                    entry.1.push(slot as u32);
+                    continue;
+                };
+                let key4 = key | u32::from(fold(next)) << 24;
+                if slot4_of(key4, bits) != slot || !self.filter_has(self.filter4, bit4_of(key4, bits)) {
+                    return Err(corrupt("prefilter literal is never found"));
+                }
+                self.targets_of(r).for_each(&mut target);
+            }
+        }
+        let mut want: Vec<u32> = Vec::with_capacity(128);
+        for (r, slots, first) in &open_ended {
+            let (off, len, anchor) = (r[0] as usize, (r[1] & 0xFFFF) as usize, (r[1] >> 16) as usize);
+            let key = key_at(&self.bytes[off + anchor..off + len]);
+            want.clear();
+            for b in (0..=255u8).filter(|&b| fold(b) == b) {
+                let key4 = key | u32::from(b) << 24;
+                if !self.filter_has(self.filter4, bit4_of(key4, bits)) {
+                    want.clear();
+                    break;
+                }
+                want.push(slot4_of(key4, bits) as u32);
+            }
+            want.sort_unstable();
+            if *slots != want {
+                return Err(FormatError::Corrupt {
+                    what: "prefilter literal is not found before every byte",
+                    index: *first,
+                });
+            }
+            self.targets_of(r).for_each(&mut target);
+        }
+        Ok(())
+    }
+
+    fn targets_of(&self, r: &[u32]) -> impl Iterator<Item = Target> + '_ {
+        let (tf, tc) = (r[3] as usize, r[4] as usize);
+        self.targets[tf..tf + tc].iter().map(|&c| Target::from_code(c))
     }
 }
 

@@ -227,3 +227,121 @@ fn anchored_flags_must_fit_the_dfa() {
         corrupt("at-start shard is not after-literal")
     );
 }
+
+/// Every rule is answered by the path its database says (issue 12): a
+/// triggered shard needs a literal the prefilter finds, a literal may only
+/// trigger a triggered shard, a rule needs a shard or a literal of its own;
+/// ids and payloads are JSON. A database breaking any of it, checksum and
+/// all, is refused, instead of a rule silently never matching or answers
+/// that are not JSON.
+#[test]
+fn every_rule_must_be_reachable_and_its_json_valid() {
+    use dfabake_matcher::format::{checksum, SHARD_TRIGGERED};
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let lit = |s: &str, ci| Literal { bytes: s.into(), case_insensitive: ci };
+    // Rule 0 behind literal `googlebot` (case-insensitive), rule 1 decided by
+    // literal `curl/` alone, rule 2 a shard of its own that always runs.
+    let build = |trigger: Option<Literal>, curl: bool, id: &str, payload: Option<&str>| {
+        let mut w = DatabaseWriter::new();
+        for (i, p) in ["(?i)googlebot/[0-9]", "curl/", "(?-u)q"].into_iter().enumerate() {
+            let id_json = if i == 0 { id } else { ["1", "2", "3"][i] };
+            w.push_rule(RuleEntry { id_json, payload_json: payload, pattern: p, exact: &compile(p).unwrap() });
+        }
+        let s = w.push_shard(DfaKind::Dense, SHARD_TRIGGERED, dfa(&["(?i)googlebot/[0-9]"]), vec![0]);
+        let always = w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)q"]), vec![2]);
+        match trigger {
+            Some(l) => w.push_literal(l, Target::Shard(s)),
+            // Pointed at the shard that runs anyway.
+            None => w.push_literal(lit("googlebot", true), Target::Shard(always)),
+        }
+        if curl {
+            w.push_literal(lit("curl/", false), Target::Rule(1));
+        }
+        w.finish()
+    };
+    let check = |bytes: &[u8]| {
+        let aligned = AlignedBytes::copy_from(bytes);
+        Database::from_bytes(aligned.as_bytes()).map(|db| db.rule_count())
+    };
+    let corrupt = |what, index| Err(FormatError::Corrupt { what, index });
+    let good = build(Some(lit("googlebot", true)), true, "0", Some(r#"{"a":[1,"x"]}"#));
+    assert_eq!(check(&good), Ok(3));
+    let m_bytes = AlignedBytes::copy_from(&good);
+    let m = Matcher::new(Database::from_bytes(m_bytes.as_bytes()).unwrap());
+    assert_eq!(m.matches(b"GoogleBot/2 curl/8 q"), vec![0, 1, 2]);
+
+    assert_eq!(
+        check(&build(Some(lit("googlebot", true)), false, "0", None)),
+        corrupt("rule is decided by no shard and no prefilter literal", 1)
+    );
+    assert_eq!(
+        check(&build(None, true, "0", None)),
+        corrupt("triggered shard has no prefilter literal", 0)
+    );
+    for (id, payload, what) in [
+        ("x", None, "rule id is not a JSON integer or string"),
+        ("1.5", None, "rule id is not a JSON integer or string"),
+        ("{}", None, "rule id is not a JSON integer or string"),
+        ("\"unterminated", None, "rule id is not a JSON integer or string"),
+        ("0", Some("{\"a\":"), "rule payload is not JSON (or nested too deep)"),
+        ("0", Some("nul"), "rule payload is not JSON (or nested too deep)"),
+    ] {
+        let bad = build(Some(lit("googlebot", true)), true, id, payload);
+        assert_eq!(check(&bad), corrupt(what, 0), "{id} {payload:?}");
+    }
+
+    // The prefilter section: zeroed length, emptied filter, a
+    // case-insensitive literal stored with a capital (never equal to the
+    // lowercased input), the checksum recomputed each time.
+    let patched = |edit: &dyn Fn(&mut [u8], usize)| {
+        let mut db = good.clone();
+        let pf = u32::from_le_bytes(db[56..60].try_into().unwrap()) as usize;
+        edit(&mut db, pf);
+        let sum = checksum(&db);
+        db[48..56].copy_from_slice(&sum.to_le_bytes());
+        db
+    };
+    assert_eq!(
+        check(&patched(&|db, _| db[60..64].fill(0))),
+        corrupt("triggered shard has no prefilter literal", 0)
+    );
+    let bits = |db: &[u8], pf: usize| u32::from_le_bytes(db[pf + 4..pf + 8].try_into().unwrap());
+    let no_filter = patched(&|db, pf| {
+        let n = 1 << bits(db, pf);
+        db[pf + 32..pf + 32 + n].fill(0);
+    });
+    assert!(matches!(check(&no_filter), Err(FormatError::Corrupt { what: "prefilter literal is never found", .. })));
+    let capital = patched(&|db, pf| {
+        let at = pf + db[pf..].windows(9).position(|w| w == b"googlebot").unwrap();
+        db[at] = b'G';
+    });
+    assert!(matches!(check(&capital), Err(FormatError::Corrupt { what: "prefilter literal is never found", .. })));
+}
+
+/// A literal of three bytes (the prefilter's key length) has a record for
+/// every byte that may follow it; losing the filter bits of those is refused.
+#[test]
+fn three_byte_literals_are_found_before_every_byte() {
+    use dfabake_matcher::format::{checksum, SHARD_TRIGGERED};
+    use dfabake_matcher::prefilter::{Literal, Target};
+    let mut w = DatabaseWriter::new();
+    w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "(?-u)bot\\d", exact: &compile("(?-u)bot\\d").unwrap() });
+    let s = w.push_shard(DfaKind::Dense, SHARD_TRIGGERED, dfa(&["(?-u)bot\\d"]), vec![0]);
+    w.push_literal(Literal { bytes: b"bot".to_vec(), case_insensitive: false }, Target::Shard(s));
+    let good = w.finish();
+    let aligned = AlignedBytes::copy_from(&good);
+    let m = Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
+    assert_eq!(m.matches(b"xbot1 and bot"), vec![0]);
+    assert_eq!(m.matches(b"bot2"), vec![0]);
+    let mut bad = good.clone();
+    let pf = u32::from_le_bytes(bad[56..60].try_into().unwrap()) as usize;
+    let n = 1usize << u32::from_le_bytes(bad[pf + 4..pf + 8].try_into().unwrap());
+    bad[pf + 32 + n..pf + 32 + 2 * n].fill(0); // the second filter
+    let sum = checksum(&bad);
+    bad[48..56].copy_from_slice(&sum.to_le_bytes());
+    let aligned = AlignedBytes::copy_from(&bad);
+    assert!(matches!(
+        Database::from_bytes(aligned.as_bytes()),
+        Err(FormatError::Corrupt { what: "prefilter literal is not found before every byte", .. })
+    ));
+}

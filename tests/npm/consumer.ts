@@ -17,6 +17,11 @@ const n: number = ruleCount();
 verify();
 void init;
 void initSync;
+// Verification at load can be skipped explicitly.
+const unverified: Parameters<typeof initSync>[0] = { module: new Uint8Array(0), verify: false };
+const lazy: Parameters<typeof init>[0] = { verify: false };
+void unverified;
+void lazy;
 console.log(hit, ids, payload, n);
 
 // @ts-expect-error: inputs are strings or Uint8Arrays only

@@ -3,7 +3,8 @@
 #  1. bake examples/rules.jsonl, answer a generated corpus with
 #     `dfabake-host match --mode any|all|first`;
 #  2. `npm pack` OUT/npm, install the tarball into a fresh project, and check
-#     with Node's test runner that the package gives the same answers;
+#     with Node's test runner that the package gives the same answers, and
+#     that a damaged copy of it is refused at load (unless `verify: false`);
 #  3. `tsc --noEmit` a consumer file against the package's types;
 #  4. run the example Worker and a test Worker in real workerd on 127.0.0.1
 #     and check their answers over HTTP.
@@ -44,7 +45,7 @@ node_tests() {
   local name=$1; shift
   node --test --test-reporter=tap "$@" >"$WORK/tap.log" 2>&1
   local rc=$?
-  grep -E 'checked, [0-9]+ mismatches' "$WORK/tap.log" | sed -e 's/^[# \\]*//' -e "s/^/  [$name] /"
+  grep -E 'checked, [0-9]+ mismatches|with verification' "$WORK/tap.log" | sed -e 's/^[# \\]*//' -e "s/^/  [$name] /"
   local p f
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/tap.log" | tail -1)
   f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/tap.log" | tail -1)
@@ -90,6 +91,11 @@ cp "$HERE/compare.test.mjs" "$HERE/consumer.ts" "$HERE/tsconfig.consumer.json" "
 export CORPUS="$WORK/corpus.txt" HOST_ANY="$WORK/host-any.jsonl" HOST_ALL="$WORK/host-all.jsonl" \
   HOST_FIRST="$WORK/host-first.jsonl" PKG=dfabake-rules
 (cd "$WORK/proj" && node_tests "node" compare.test.mjs; echo "$PASSED $FAILED" >"$WORK/counts")
+read -r PASSED FAILED <"$WORK/counts"
+# 2a. Verification at load: a damaged module is refused, `verify: false` opts out.
+cp "$HERE/verify.test.mjs" "$WORK/proj/"
+(cd "$WORK/proj" && PKG_DIR="$WORK/proj/node_modules/dfabake-rules" node_tests "node, verification at load" verify.test.mjs
+ echo "$PASSED $FAILED" >"$WORK/counts")
 read -r PASSED FAILED <"$WORK/counts"
 
 # 2b. The same differential check on a real rule list: crawler-user-agents

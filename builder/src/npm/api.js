@@ -27,7 +27,11 @@ export function ruleCount() {
   return glue.rule_count();
 }
 
-/** Fully verifies the baked database (checksum, every DFA and every exact program); throws if it is corrupt. */
+/**
+ * Fully verifies the baked database (checksum, structure, every DFA and exact program, ids and
+ * payloads, every rule reachable); throws if it is corrupt, and every later call throws too.
+ * The package runs it once at load already (unless `./init` was given `verify: false`).
+ */
 export function verify() {
   glue.verify();
 }

@@ -4,9 +4,17 @@ export * from "./index.js";
 /** A compiled module, or the bytes of dfabake_matcher_bg.wasm. */
 export type ModuleSource = WebAssembly.Module | BufferSource;
 
-/** Instantiates the matcher synchronously; later calls do nothing. */
-export function initSync(options: { module: ModuleSource }): unknown;
-/** Instantiates the matcher, fetching dfabake_matcher_bg.wasm next to this file by default. */
+/**
+ * Instantiates the matcher synchronously and verifies its database once (throws if it is
+ * damaged; every later call then throws too); `verify: false` skips the check. Later calls
+ * do nothing.
+ */
+export function initSync(options: { module: ModuleSource; verify?: boolean }): unknown;
+/**
+ * Instantiates the matcher, fetching dfabake_matcher_bg.wasm next to this file by default,
+ * and verifies its database once, like `initSync`; `verify: false` skips the check.
+ */
 export default function init(options?: {
   module_or_path?: ModuleSource | URL | string | Request | Response | Promise<Response>;
+  verify?: boolean;
 }): Promise<unknown>;
