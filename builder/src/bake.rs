@@ -9,6 +9,7 @@
 //! 3. the locator in the template's data is patched with that address and the
 //!    database's length (the data count section, if any, is updated too).
 
+use dfabake_matcher::layout::ALIGN_SECTION;
 use dfabake_matcher::module::{find_marker, for_each_data_segment, LOCATOR_LEN, PAGE};
 
 /// The template module this builder carries (plain ABI, no imports).
@@ -44,10 +45,6 @@ fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
     write_leb(out, body.len() as u64);
     out.extend_from_slice(body);
 }
-
-/// Name of the custom section that pads the module so that the database
-/// starts at an 8-aligned offset of the file.
-pub const ALIGN_SECTION: &[u8] = b"dfabake.align";
 
 /// Before the data section `data` (whose last `db_len` bytes are the
 /// database) is appended to `out`, adds a custom section of padding when

@@ -612,7 +612,6 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             at: r.at,
         });
     }
-    p.build_dispatches();
     Ok(p)
 }
 
@@ -752,7 +751,10 @@ impl ExactEngine {
     /// Builds the engine for a program written by [`encode`] (or `compile`),
     /// checking it field by field.
     pub fn from_program(program: &[u8]) -> Result<ExactEngine, ProgramError> {
-        let program = decode(program)?;
+        let mut program = decode(program)?;
+        // Not in `decode`: verification decodes every program, and only
+        // engines search.
+        program.build_dispatches();
         Ok(ExactEngine {
             first_bytes: first_bytes(&program),
             program,

@@ -346,13 +346,34 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
     })
 }
 
+/// Name of the custom section with which baking pads a module so that its
+/// database starts at an 8-aligned offset of the file: a native host that
+/// memory-maps the module reads the database in place.
+pub const ALIGN_SECTION: &[u8] = b"dfabake.align";
+
+/// Whether a section is baking's alignment padding: a custom section named
+/// [`ALIGN_SECTION`] holding fewer than 8 zero bytes.
+fn is_align_padding(id: u8, body: &[u8]) -> bool {
+    id == 0
+        && body.first() == Some(&(ALIGN_SECTION.len() as u8))
+        && body[1..].starts_with(ALIGN_SECTION)
+        && body.len() - 1 - ALIGN_SECTION.len() < 8
+        && body[1 + ALIGN_SECTION.len()..].iter().all(|&b| b == 0)
+}
+
 /// [`check`], and that `wasm` is `template` with a database baked in:
 /// every section byte-identical but the memory's initial (and maximum) size
 /// and the data, whose segments are the template's (its locator patched)
 /// followed by the database's; a data count section, if any, counts it.
 pub fn check_baked_from<'m>(wasm: &'m [u8], template: &[u8]) -> Result<Baked<'m>, FormatError> {
     let baked = check(wasm)?;
-    let module = read(wasm)?;
+    let mut module = read(wasm)?;
+    // Baking may add one padding section (see `ALIGN_SECTION`); nothing else.
+    let before = module.sections.len();
+    module.sections.retain(|&(id, body)| !is_align_padding(id, body));
+    if before - module.sections.len() > 1 {
+        return Err(refuse("more than one alignment padding section".into()));
+    }
     let template = read(template)?;
     let differ = |what: String| refuse(format!("not baked from this builder's template: {what}"));
     let ids = |l: &Layout<'_>| l.sections.iter().map(|&(id, _)| id).collect::<Vec<_>>();
