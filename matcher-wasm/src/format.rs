@@ -347,6 +347,9 @@ pub struct Shard<'a> {
     min_rule: u32,
     /// The unit's own exact program (empty: its rule's).
     program: &'a [u8],
+    /// The DFA was not validated with the database: validate it (checked
+    /// deserialization) on first use. See [`Database::from_bytes_lazy`].
+    check_on_first_use: bool,
 }
 
 impl<'a> Shard<'a> {
@@ -424,6 +427,10 @@ impl<'a> Shard<'a> {
     #[inline]
     pub(crate) fn dfa(&self) -> &ShardDfa<'a> {
         self.dfa.get_or_init(|| {
+            if self.check_on_first_use {
+                return checked_dfa(self.kind, self.raw, self.flags, self.rule_count())
+                    .unwrap_or_else(|what| panic!("a shard's DFA failed verification on first use: {what}"));
+            }
             // SAFETY: a DFA not deserialized by `Database::from_bytes` belongs
             // to a database read by `from_bytes_unchecked`, whose caller
             // promises these bytes passed `from_bytes` (which deserialized
@@ -438,6 +445,50 @@ impl<'a> Shard<'a> {
             .expect("verified DFA")
         })
     }
+}
+
+/// How much of a database [`Database::parse`] validates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// Everything, DFAs included.
+    All,
+    /// Everything but the DFAs' transition tables and the exact programs,
+    /// each checked when a search first needs it.
+    Deferred,
+    /// Bounds only: bytes verified before.
+    None,
+}
+
+/// Deserializes a shard's DFA checked, and checks it agrees with its shard
+/// record (pattern count, start states); the error says what failed
+/// (`"DFA"`: regex-automata refused it).
+fn checked_dfa<'a>(kind: DfaKind, raw: &'a [u8], flags: u32, rules: usize) -> Result<ShardDfa<'a>, &'static str> {
+    let checked = match kind {
+        DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
+        DfaKind::Sparse => sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d)),
+        DfaKind::Exact => return Ok(ShardDfa::Exact),
+    }
+    .map_err(|_| "DFA")?;
+    let (patterns, start_kind) = match &checked {
+        ShardDfa::Dense(d) => (regex_automata::dfa::Automaton::pattern_len(d), d.start_kind()),
+        ShardDfa::Sparse(d) => (regex_automata::dfa::Automaton::pattern_len(d), d.start_kind()),
+        ShardDfa::Exact => unreachable!("exact-only shards return above"),
+    };
+    if patterns != rules {
+        return Err("DFA pattern count differs from shard rule count");
+    }
+    let (anchored, unanchored) = match start_kind {
+        StartKind::Both => (true, true),
+        StartKind::Anchored => (true, false),
+        StartKind::Unanchored => (false, true),
+    };
+    if flags & SHARD_ANCHORED != 0 && !anchored {
+        return Err("anchored shard's DFA has no anchored start states");
+    }
+    if flags & SHARD_ANCHORED == 0 && !unanchored {
+        return Err("unanchored shard's DFA has no unanchored start states");
+    }
+    Ok(checked)
 }
 
 /// A database read in place from its bytes.
@@ -461,17 +512,35 @@ impl<'a> Database<'a> {
     ///
     /// `bytes` must start at an 8-aligned address; see [`AlignedBytes`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
+        Self::verify(bytes, false)
+    }
+
+    /// [`Database::from_bytes`] but for the DFAs' transition tables and the
+    /// exact programs: a DFA is validated (regex-automata's checked
+    /// deserialization) the first time a search runs it, a program when its
+    /// engine is built (always checked, field by field), and a search that
+    /// meets an invalid one panics. Loading costs the checksum and the
+    /// structure, O(rules + shards), instead of O(bytes), for a native host
+    /// that loads big databases often (a Python server's workers). A damaged
+    /// file still fails here, by its checksum; only bytes crafted with a
+    /// recomputed checksum can reach the panic, never an unchecked DFA or
+    /// program.
+    pub fn from_bytes_lazy(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
+        Self::verify(bytes, true)
+    }
+
+    fn verify(bytes: &'a [u8], deferred: bool) -> Result<Database<'a>, FormatError> {
         let bytes = Self::check_header(bytes)?;
         let stored = read_u64(bytes, CHECKSUM_AT);
         let computed = checksum(bytes);
         if stored != computed {
             return Err(FormatError::ChecksumMismatch { stored, computed });
         }
-        let db = Self::parse(bytes, true)?;
+        let db = Self::parse(bytes, if deferred { Check::Deferred } else { Check::All })?;
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
             let corrupt = |what| FormatError::Corrupt { what, index: i };
-            if crate::exact::check_program(db.string(r.exact)).is_err() {
+            if !deferred && crate::exact::check_program(db.string(r.exact)).is_err() {
                 return Err(corrupt("rule exact program"));
             }
             for (range, what) in [
@@ -545,7 +614,7 @@ impl<'a> Database<'a> {
     /// accepted. Otherwise searching may read out of bounds or loop forever.
     pub unsafe fn from_bytes_unchecked(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
         let bytes = Self::check_header(bytes)?;
-        Self::parse(bytes, false)
+        Self::parse(bytes, Check::None)
     }
 
     /// Validates the fixed header and returns the database trimmed to its
@@ -597,7 +666,8 @@ impl<'a> Database<'a> {
         Ok(&bytes[..total])
     }
 
-    fn parse(bytes: &'a [u8], checked: bool) -> Result<Database<'a>, FormatError> {
+    fn parse(bytes: &'a [u8], check: Check) -> Result<Database<'a>, FormatError> {
+        let checked = check != Check::None;
         let rule_count = read_u32(bytes, 20) as usize;
         let shard_count = read_u32(bytes, 24) as usize;
         let section = |off_at: usize, len: usize, what: &'static str| {
@@ -679,7 +749,7 @@ impl<'a> Database<'a> {
             if !program.is_empty() && list_len != 1 {
                 return Err(corrupt("shard with its own exact program holds several rules"));
             }
-            if checked && !program.is_empty() && crate::exact::check_program(program).is_err() {
+            if check == Check::All && !program.is_empty() && crate::exact::check_program(program).is_err() {
                 return Err(corrupt("shard exact program"));
             }
             let mut prev = None;
@@ -702,39 +772,11 @@ impl<'a> Database<'a> {
                 if dfa_len != 0 || flags & DFA_ONLY != 0 || list_len != 1 {
                     return Err(corrupt("exact-only shard with a DFA, DFA flags or several rules"));
                 }
-            } else if checked {
-                let checked = match kind {
-                    DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
-                    DfaKind::Sparse => {
-                        sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d))
-                    }
-                    DfaKind::Exact => unreachable!("exact-only shards are checked above"),
-                }
-                .map_err(|_| FormatError::BadDfa { shard: i })?;
-                let patterns = match &checked {
-                    ShardDfa::Dense(d) => regex_automata::dfa::Automaton::pattern_len(d),
-                    ShardDfa::Sparse(d) => regex_automata::dfa::Automaton::pattern_len(d),
-                    ShardDfa::Exact => unreachable!("exact-only shards are checked above"),
-                };
-                if patterns != list_len {
-                    return Err(corrupt("DFA pattern count differs from shard rule count"));
-                }
-                let start_kind = match &checked {
-                    ShardDfa::Dense(d) => d.start_kind(),
-                    ShardDfa::Sparse(d) => d.start_kind(),
-                    ShardDfa::Exact => unreachable!("exact-only shards are checked above"),
-                };
-                let (anchored, unanchored) = match start_kind {
-                    StartKind::Both => (true, true),
-                    StartKind::Anchored => (true, false),
-                    StartKind::Unanchored => (false, true),
-                };
-                if flags & SHARD_ANCHORED != 0 && !anchored {
-                    return Err(corrupt("anchored shard's DFA has no anchored start states"));
-                }
-                if flags & SHARD_ANCHORED == 0 && !unanchored {
-                    return Err(corrupt("unanchored shard's DFA has no unanchored start states"));
-                }
+            } else if check == Check::All {
+                let checked = checked_dfa(kind, raw, flags, list_len).map_err(|what| match what {
+                    "DFA" => FormatError::BadDfa { shard: i },
+                    what => corrupt(what),
+                })?;
                 let _ = dfa.set(checked);
             }
             db.shards.push(Shard {
@@ -745,6 +787,7 @@ impl<'a> Database<'a> {
                 rules: list,
                 min_rule,
                 program,
+                check_on_first_use: check == Check::Deferred && kind != DfaKind::Exact,
             });
         }
         let (pf_off, pf_len) = (read_u32(bytes, 56) as usize, read_u32(bytes, 60) as usize);

@@ -177,7 +177,7 @@ impl<'a> Matcher<'a> {
         let engine = slot.get_or_insert_with(|| {
             let program = self.db.rule(rule as usize).exact_program();
             let engine = ExactEngine::from_program(program)
-                .expect("the database was verified, and with it every exact program");
+                .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"));
             Box::new(engine)
         });
         f(engine, &mut self.backtracker.borrow_mut())
@@ -199,7 +199,7 @@ impl<'a> Matcher<'a> {
         let engine = engines[si as usize].get_or_insert_with(|| {
             Box::new(
                 ExactEngine::from_program(program)
-                    .expect("the database was verified, and with it every exact program"),
+                    .unwrap_or_else(|e| panic!("an exact program failed verification: {e}")),
             )
         });
         engine.is_match_in(&mut self.backtracker.borrow_mut(), hay)

@@ -345,3 +345,57 @@ fn three_byte_literals_are_found_before_every_byte() {
         Err(FormatError::Corrupt { what: "prefilter literal is not found before every byte", .. })
     ));
 }
+
+/// `Database::from_bytes_lazy` loads without validating DFAs, yet never runs
+/// an unchecked one: a DFA damaged with the checksum recomputed (what only a
+/// crafted file can do) passes the load and is refused, by a panic naming
+/// it, the first time a search would run it; `from_bytes` refuses it at once.
+/// A database damaged without recomputing the checksum fails either load.
+#[test]
+fn lazily_checked_dfas_are_validated_before_their_first_use() {
+    use dfabake_matcher::format::checksum;
+    let table = dfa(&["(?i)googlebot/[0-9]+"]);
+    // A damage regex-automata's checked deserialization refuses.
+    let bad_table = (table.len() / 2..table.len())
+        .map(|at| {
+            let mut t = table.clone();
+            t[at..(at + 4).min(table.len())].fill(0xff);
+            t
+        })
+        .find(|t| {
+            let aligned = AlignedBytes::copy_from(t);
+            dense::DFA::from_bytes(aligned.as_bytes()).is_err()
+        })
+        .expect("some damage is refused");
+    let build = |table: Vec<u8>| {
+        let mut w = DatabaseWriter::new();
+        let p = "(?i)googlebot/[0-9]+";
+        w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: p, exact: &compile(p).unwrap() });
+        w.push_shard(DfaKind::Dense, 0, table, vec![0]);
+        w.finish()
+    };
+    let good = AlignedBytes::copy_from(&build(table));
+    let db = Database::from_bytes_lazy(good.as_bytes()).unwrap();
+    assert_eq!(Matcher::new(db).matches(b"x GoogleBot/21"), vec![0]);
+
+    let mut crafted = build(bad_table);
+    let sum = checksum(&crafted);
+    crafted[48..56].copy_from_slice(&sum.to_le_bytes());
+    let crafted = AlignedBytes::copy_from(&crafted);
+    assert!(matches!(Database::from_bytes(crafted.as_bytes()), Err(FormatError::BadDfa { .. })));
+    let db = Database::from_bytes_lazy(crafted.as_bytes()).unwrap();
+    let m = Matcher::new(db);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.matches(b"googlebot/1")))
+        .expect_err("the damaged DFA must not run");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("failed verification on first use"), "{message}");
+
+    let mut damaged = build(dfa(&["(?i)googlebot/[0-9]+"]));
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let damaged = AlignedBytes::copy_from(&damaged);
+    assert!(matches!(
+        Database::from_bytes_lazy(damaged.as_bytes()),
+        Err(FormatError::ChecksumMismatch { .. })
+    ));
+}

@@ -69,8 +69,9 @@ class Matcher:
     def open(path: str | os.PathLike[str], verify: bool = True) -> Matcher:
         """Memory-maps ``path`` (a matcher.wasm, or the directory holding one).
 
-        ``verify`` checks the whole database first (checksum, structure, every
-        DFA and exact program); pass False only for a module you trust.
+        ``verify`` checks the database's checksum, structure, exact programs,
+        ids and payloads now, and each DFA before its first search; pass
+        False only for a module you trust.
         Raises OSError (FileNotFoundError, ...) or CorruptModule."""
     @staticmethod
     def from_bytes(data: bytes | bytearray | memoryview, verify: bool = True) -> Matcher:

@@ -141,6 +141,10 @@ struct Loaded {
     /// both keep their bytes at a fixed address when the struct moves (a
     /// memory map, a Python bytes object, a heap buffer).
     bytes: &'static [u8],
+    /// Whether `bytes` were verified ([`Database::from_bytes_lazy`]), so
+    /// that every matcher's database validates each DFA before its first
+    /// use; false when the caller vouched for them (`verify=False`).
+    verified: bool,
     rule_count: usize,
     checksum: u64,
     _db_copy: Option<AlignedBytes>,
@@ -149,7 +153,7 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// Finds, aligns and (if `verify`) fully verifies the database of the
+    /// Finds, aligns and (if `verify`) verifies the database of the
     /// module held in `module` (`wasm` being its bytes).
     fn new(module: ModuleBytes, wasm: &[u8], verify: bool) -> Result<Loaded, FormatError> {
         let db = find_database(wasm)?;
@@ -165,7 +169,9 @@ impl Loaded {
         let bytes: &'static [u8] =
             unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
         let db = if verify {
-            Database::from_bytes(bytes)?
+            // Checksum and structure now; each DFA when a search first runs
+            // it (O(rules + shards) to load, never an unchecked DFA).
+            Database::from_bytes_lazy(bytes)?
         } else {
             // SAFETY: the caller vouched for the module (`verify=False` is
             // documented as "only for a module you trust").
@@ -177,6 +183,7 @@ impl Loaded {
         Ok(Loaded {
             pool,
             bytes,
+            verified: verify,
             rule_count,
             checksum,
             _db_copy: db_copy,
@@ -187,10 +194,15 @@ impl Loaded {
 
     /// A new native matcher over the database (O(shards)).
     fn new_matcher(&self) -> Box<NativeMatcher<'static>> {
-        // SAFETY: `bytes` passed `Database::from_bytes` in `new` (or the
-        // caller of `new` vouched for them) and never change.
-        let db = unsafe { Database::from_bytes_unchecked(self.bytes) }
-            .expect("a database read once reads again");
+        let db = if self.verified {
+            // Checked again (checksum and structure: milliseconds for
+            // megabytes), so that this database too checks its DFAs on first use.
+            Database::from_bytes_lazy(self.bytes)
+        } else {
+            // SAFETY: the caller of `new` vouched for these bytes, which never change.
+            unsafe { Database::from_bytes_unchecked(self.bytes) }
+        }
+        .expect("a database read once reads again");
         Box::new(NativeMatcher::new(db))
     }
 
@@ -555,9 +567,9 @@ impl PyMatcher {
 #[pymethods]
 impl PyMatcher {
     /// Opens `DIR/matcher.wasm` (or `DIR` itself, meaning its matcher.wasm),
-    /// memory-mapped. `verify` checks the whole database (checksum,
-    /// structure, every DFA and exact program) first; pass False only for a
-    /// module you trust.
+    /// memory-mapped. `verify` checks the database (checksum, structure,
+    /// exact programs, ids and payloads) now and each DFA before its first
+    /// search; pass False only for a module you trust.
     #[staticmethod]
     #[pyo3(signature = (path, verify = true))]
     fn open(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<PyMatcher> {
