@@ -543,3 +543,40 @@ fn expect_sha256_pins_the_module() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains(&sha_a) && stderr(&o).contains(&sha_b));
 }
+
+#[path = "craft.rs"]
+mod craft;
+
+/// A warm start skips the module's full verification only because an
+/// authenticated entry named by the module's SHA-256 says this host verified
+/// those very bytes: a module tampered after its entry was written (checksum
+/// recomputed, as an attacker would) has another SHA-256, finds no entry, is
+/// verified in full and refused, and leaves no entry behind.
+#[test]
+fn a_cached_module_tampered_afterwards_is_verified_again_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (a, _) = two_modules(dir.path());
+    compile(&a, &cache);
+    let (found, err) = match_ids(&a, &cache, "alpha");
+    assert_eq!(found, vec![Value::from(1)]);
+    assert!(err.contains("native code from cache"), "{err}");
+    let bytes = fs::read(&a).unwrap();
+    let tampered = craft::patch_database(&bytes, |db| {
+        let id = craft::rule_strings(db, 0)[0].clone();
+        db[id].fill(b'x');
+    });
+    let evil = dir.path().join("evil.wasm");
+    fs::write(&evil, tampered).unwrap();
+    let o = host(&[
+        "match",
+        "--module",
+        evil.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "alpha",
+    ]);
+    assert!(!o.status.success(), "a tampered module was answered");
+    assert!(stderr(&o).contains("not a JSON integer or string"), "{}", stderr(&o));
+    assert_eq!(entries(&cache).len(), 1, "the refused module left an entry");
+}

@@ -42,8 +42,11 @@ use crate::{CodeSource, WasmContext};
 /// The key file's name in the cache directory.
 pub(crate) const KEY_FILE: &str = "hmac.key";
 const KEY_LEN: usize = 32;
-/// Start of every entry; changes whenever the entry layout does.
-const MAGIC: &[u8; 16] = b"dfabake-cwasm-1\n";
+/// Start of every entry; changes whenever the entry layout, or what an
+/// entry vouches for, does. Version 2: the module was fully verified before
+/// its entry was written (so a later load may skip that; see
+/// [`compile_cached`]).
+const MAGIC: &[u8; 16] = b"dfabake-cwasm-2\n";
 const TAG_LEN: usize = 32;
 
 /// What compiling through the cache produced.
@@ -248,14 +251,23 @@ impl Cache {
 /// Loads the module's code from the cache in `dir` if a trusted, authentic
 /// entry is there; otherwise compiles it and stores it (if the cache is
 /// usable at all).
+///
+/// `verify` runs before anything is compiled, and only then: an entry that
+/// authenticates was written by this host (same version: the entry name
+/// hashes it) after `verify` accepted the module with this SHA-256, so
+/// loading it again needs no second full verification.
 pub(crate) fn compile_cached(
     engine: &Engine,
     wasm: &[u8],
     sha256: &str,
     dir: &Path,
+    verify: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Outcome> {
     let mut warnings = Vec::new();
-    let compile = || Module::new(engine, wasm).wctx("compiling the module");
+    let mut compile = || {
+        verify()?;
+        Module::new(engine, wasm).wctx("compiling the module")
+    };
     let cache = match Cache::open(dir) {
         Ok(c) => c,
         Err(why) => {
