@@ -418,7 +418,6 @@ impl Program {
     fn build_dispatches(&mut self) {
         self.dispatch_of = alloc::vec![u32::MAX; self.states.len()];
         let mut seen = alloc::vec![u32::MAX; self.states.len()];
-        let mut stack = Vec::new();
         let mut mark = 0u32;
         for s in 0..self.states.len() {
             let State::Union { from, len } = self.states[s] else { continue };
@@ -430,41 +429,12 @@ impl Program {
             let mut sets: Vec<[u64; 5]> = Vec::with_capacity(alts.len());
             for &a in alts {
                 mark += 1;
-                let mut set = [0u64; 5];
-                let mut budget = 4096u32;
-                stack.clear();
-                stack.push(a);
-                while let Some(t) = stack.pop() {
-                    if seen[t as usize] == mark {
-                        continue;
-                    }
-                    seen[t as usize] = mark;
-                    budget = budget.saturating_sub(1);
-                    if budget == 0 {
-                        set = [u64::MAX; 5];
-                        break;
-                    }
-                    let mut add = |r: &Range| {
-                        for b in r.start..=r.end {
-                            set[usize::from(b >> 6)] |= 1 << (b & 63);
-                        }
-                    };
-                    match self.states[t as usize] {
-                        State::Range(r) => add(&r),
-                        State::Sparse { from, len } => {
-                            self.ranges[from as usize..(from + len) as usize].iter().for_each(&mut add)
-                        }
-                        State::Look { next, .. } | State::Capture { next, .. } => stack.push(next),
-                        State::Union { from, len } => {
-                            stack.extend_from_slice(&self.alternates[from as usize..(from + len) as usize])
-                        }
-                        State::Fail => {}
-                        State::Match => {
-                            set = [u64::MAX; 5];
-                            break;
-                        }
-                    }
-                }
+                // Bit 256: the end of the input, where only an alternate
+                // that may match empty goes on (`None`, as a walk over budget).
+                let set = match bytes_from(self, a, &mut seen, mark, 4096) {
+                    Some([w0, w1, w2, w3]) => [w0, w1, w2, w3, 0],
+                    None => [u64::MAX; 5],
+                };
                 sets.push(set);
             }
             let mut offsets = Vec::with_capacity(258);
@@ -618,17 +588,31 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
 /// The bytes that can begin a match of `p` (look-around assertions taken
 /// as passing: a superset), or `None` when a match may be empty.
 fn first_bytes(p: &Program) -> Option<[u64; 4]> {
+    let mut seen = alloc::vec![0; p.states.len()];
+    bytes_from(p, p.start, &mut seen, 1, usize::MAX)
+}
+
+/// The bytes with which a match can go on from state `from` (look-around
+/// taken as passing: a superset), or `None` when it may end there without
+/// one, or the walk would visit more than `budget` states. `seen[s] == mark`
+/// marks states visited; callers walking many times change `mark` instead
+/// of clearing `seen`.
+fn bytes_from(p: &Program, from: u32, seen: &mut [u32], mark: u32, budget: usize) -> Option<[u64; 4]> {
     let mut set = [0u64; 4];
     let mut add = |r: &Range| {
         for b in r.start..=r.end {
             set[usize::from(b >> 6)] |= 1 << (b & 63);
         }
     };
-    let mut seen = alloc::vec![false; p.states.len()];
-    let mut stack = alloc::vec![p.start];
+    let mut stack = alloc::vec![from];
+    let mut visited = 0usize;
     while let Some(s) = stack.pop() {
-        if core::mem::replace(&mut seen[s as usize], true) {
+        if core::mem::replace(&mut seen[s as usize], mark) == mark {
             continue;
+        }
+        visited += 1;
+        if visited > budget {
+            return None;
         }
         match p.states[s as usize] {
             State::Range(r) => add(&r),
