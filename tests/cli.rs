@@ -965,3 +965,29 @@ fn inspect_compares_a_module_with_its_template() {
         stderr(&o)
     );
 }
+
+/// `dfabake inspect … | head`: a reader that stops early ends the output
+/// quietly (exit 0), instead of a panic on the broken pipe (issue 15).
+#[test]
+fn inspect_into_a_pipe_closed_early_exits_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // Enough rules that the summary overflows a pipe's buffer.
+    let patterns: String = (0..3000).map(|i| format!("agent{i}bot/\\d+\n")).collect();
+    let rules = dir.path().join("rules.txt");
+    fs::write(&rules, patterns).unwrap();
+    let out = dir.path().join("out");
+    let o = build(&rules, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = Command::new(binary("dfabake"))
+        .args(["inspect", out.join("matcher.wasm").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}: {}", o.status, stderr(&o));
+    assert_eq!(stderr(&o), "");
+}

@@ -252,8 +252,10 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Inspect { module } => inspect(&module)
-            .map(|summary| println!("{}", serde_json::to_string_pretty(&summary).unwrap())),
+        Command::Inspect { module } => inspect(&module).and_then(|summary| {
+            print_stdout(&serde_json::to_string_pretty(&summary).unwrap())
+                .map_err(|source| dfabake::BuildError::Io { path: "standard output".into(), source })
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -261,5 +263,16 @@ fn main() -> ExitCode {
             eprintln!("dfabake: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes `text` and a newline to stdout. A reader that stopped reading
+/// (`dfabake inspect … | head`) is not an error: the rest is not wanted.
+fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
