@@ -313,6 +313,16 @@ struct Match {
     payload: Py<PyAny>,
 }
 
+/// The answer of `==` / `!=` given whether two results are equal; other
+/// comparisons are not defined for them.
+fn compared(py: Python<'_>, op: CompareOp, eq: bool) -> PyResult<Py<PyAny>> {
+    match op {
+        CompareOp::Eq => Ok(eq.into_pyobject(py)?.to_owned().into_any().unbind()),
+        CompareOp::Ne => Ok((!eq).into_pyobject(py)?.to_owned().into_any().unbind()),
+        _ => Ok(py.NotImplemented()),
+    }
+}
+
 #[pymethods]
 impl Match {
     #[new]
@@ -345,11 +355,7 @@ impl Match {
         let other = other.get();
         let eq = self.id.bind(py).eq(other.id.bind(py))?
             && self.payload.bind(py).eq(other.payload.bind(py))?;
-        match op {
-            CompareOp::Eq => Ok(eq.into_pyobject(py)?.to_owned().into_any().unbind()),
-            CompareOp::Ne => Ok((!eq).into_pyobject(py)?.to_owned().into_any().unbind()),
-            _ => Ok(py.NotImplemented()),
-        }
+        compared(py, op, eq)
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
@@ -441,11 +447,7 @@ impl FirstMatch {
             && self.id.bind(py).eq(o.id.bind(py))?
             && self.payload.bind(py).eq(o.payload.bind(py))?
             && self.captures.bind(py).eq(o.captures.bind(py))?;
-        match op {
-            CompareOp::Eq => Ok(eq.into_pyobject(py)?.to_owned().into_any().unbind()),
-            CompareOp::Ne => Ok((!eq).into_pyobject(py)?.to_owned().into_any().unbind()),
-            _ => Ok(py.NotImplemented()),
-        }
+        compared(py, op, eq)
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
