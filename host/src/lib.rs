@@ -148,14 +148,22 @@ fn verify_module_bytes_with_sha256(wasm: &[u8], sha256: String, full: bool) -> R
     let db = layout::check(wasm)
         .context("module has no usable dfabake database")?
         .database;
-    let aligned = AlignedBytes::copy_from(db);
+    // Baking places the database 8-aligned in the file, so in a buffer
+    // that is itself aligned it is read in place; otherwise copied.
+    let copy;
+    let db = if db.as_ptr() as usize % 8 == 0 {
+        db
+    } else {
+        copy = AlignedBytes::copy_from(db);
+        copy.as_bytes()
+    };
     let db = if full {
-        Database::from_bytes(aligned.as_bytes())
+        Database::from_bytes(db)
     } else {
         // SAFETY: these bytes (SHA-256 equal to the cache entry's name)
         // passed `Database::from_bytes` when the entry was written, and the
         // database is only read for its header here.
-        unsafe { Database::from_bytes_unchecked(aligned.as_bytes()) }
+        unsafe { Database::from_bytes_unchecked(db) }
     }
     .context("baked database failed verification")?;
     Ok(ModuleInfo {
