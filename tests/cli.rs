@@ -991,3 +991,39 @@ fn inspect_into_a_pipe_closed_early_exits_quietly() {
     assert!(o.status.success(), "{}: {}", o.status, stderr(&o));
     assert_eq!(stderr(&o), "");
 }
+
+/// The database does not depend on which compile thread finishes first: the
+/// same rules bake to the same bytes with one thread or several, from a cold
+/// shard cache or a warm one.
+#[test]
+fn bakes_are_reproducible_whatever_the_threads_and_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("rules.jsonl");
+    let synth = run(Command::new(binary("dfabake-synth")).args([
+        "--profile",
+        "uap",
+        "--rules",
+        "300",
+        "--seed",
+        "11",
+        "--out-rules",
+        pats.to_str().unwrap(),
+    ]));
+    assert!(synth.status.success(), "{}", stderr(&synth));
+    let cache = dir.path().join("cache");
+    let bake = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let o = build(&pats, &out, extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+        fs::read(out.join("matcher.wasm")).unwrap()
+    };
+    let cache_arg = ["--cache", cache.to_str().unwrap()];
+    let one = bake("one", &[&["--threads", "1"][..], &cache_arg].concat());
+    for (name, extra) in [
+        ("two-warm", [&["--threads", "2"][..], &cache_arg].concat()),
+        ("four-cold", vec!["--threads", "4", "--no-cache"]),
+        ("four-warm", [&["--threads", "4"][..], &cache_arg].concat()),
+    ] {
+        assert!(bake(name, &extra) == one, "{name}: other bytes than with one thread");
+    }
+}

@@ -532,7 +532,12 @@ fn build_shards(
             });
         }
     });
-    (built.into_inner().unwrap(), too_big.into_inner().unwrap())
+    // Threads finish in any order; the database must not depend on it.
+    let mut built = built.into_inner().unwrap();
+    built.sort_by(|a, b| a.members.cmp(&b.members));
+    let mut too_big = too_big.into_inner().unwrap();
+    too_big.sort();
+    (built, too_big)
 }
 
 /// Groups units needing a DFA into chunks to compile: a prefiltered unit
