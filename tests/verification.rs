@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use dfabake::compile::{compile, Config};
 use dfabake::rules::{load_file, FileFormat, RuleId, RuleSpec};
-use dfabake_matcher::exact::{compile as compile_program, ExactEngine};
+use dfabake_matcher::exact::{compile as compile_program, ExactCache, ExactEngine};
 use dfabake_matcher::format::{checksum, AlignedBytes, Database, DfaKind};
 use dfabake_matcher::json::{check as check_json, JsonKind};
 use dfabake_matcher::module::{find_database, LOCATOR_MARKER, PAGE};
@@ -232,15 +232,16 @@ fn fix_checksum(db: &mut [u8]) {
 /// and must be valid JSON (ids and payloads are spliced in verbatim).
 fn answers_are_json(db: Database<'_>) -> Result<(), TestCaseError> {
     let m = Matcher::new(db);
+    let mut cache = m.create_cache();
     let (mut scratch, mut out) = (Vec::new(), Vec::new());
     for hay in INPUTS {
         // A tampered database may answer wrongly; it must answer.
-        let _ = (m.matches(hay), m.find_any(hay));
-        if let Some(f) = m.first(hay) {
+        let _ = (m.matches(&mut cache, hay), m.find_any(&mut cache, hay));
+        if let Some(f) = m.first(&mut cache, hay) {
             prop_assert!(f.start <= f.end && f.end <= hay.len());
         }
         for mode in [Mode::Any, Mode::All, Mode::First] {
-            dfabake_matcher::json::write_matches(&m, mode, hay, &mut scratch, &mut out);
+            dfabake_matcher::json::write_matches(&m, &mut cache, mode, hay, &mut scratch, &mut out);
             if let Err(e) = serde_json::from_slice::<Value>(&out) {
                 return Err(TestCaseError::fail(format!(
                     "{mode:?} answered {:?}: {e}",
@@ -388,17 +389,18 @@ proptest! {
                 e => apply(&mut p, e),
             }
         }
-        if let Ok(mut engine) = ExactEngine::from_program(&p) {
+        if let Ok(engine) = ExactEngine::from_program(&p) {
+            let mut cache = ExactCache::new();
             for hay in INPUTS {
-                let found = engine.is_match(hay);
-                let caps = engine.captures(hay);
+                let found = engine.is_match(&mut cache, hay);
+                let caps = engine.captures(&mut cache, hay);
                 prop_assert_eq!(found, caps.is_some());
             }
             if long {
                 // Too long for the backtracker: the Pike VM answers.
                 let hay = INPUTS.concat().repeat(200);
-                let found = engine.is_match(&hay);
-                prop_assert_eq!(found, engine.captures(&hay).is_some());
+                let found = engine.is_match(&mut cache, &hay);
+                prop_assert_eq!(found, engine.captures(&mut cache, &hay).is_some());
             }
         }
     }

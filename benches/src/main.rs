@@ -114,20 +114,21 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
         }
     });
     let first_cold = first_cold.as_nanos() as f64 / inputs.len() as f64;
+    let mut cache = native.create_cache();
     let mut row = |mode: Mode| -> (f64, f64) {
         let wasm = per_input(rounds, inputs, |i| {
             inst.match_json(mode, i).unwrap();
         });
         let nat = match mode {
             Mode::Any => per_input(rounds, inputs, |i| {
-                native.is_match(i);
+                native.is_match(&mut cache, i);
             }),
             Mode::All => {
                 let mut out = Vec::new();
-                per_input(rounds, inputs, |i| native.matches_into(i, &mut out))
+                per_input(rounds, inputs, |i| native.matches_into(&mut cache, i, &mut out))
             }
             Mode::First => per_input(rounds, inputs, |i| {
-                native.first(i);
+                native.first(&mut cache, i);
             }),
         };
         (wasm, nat)

@@ -36,19 +36,20 @@ fn main() -> Result<()> {
         let db = Database::from_bytes(aligned.as_bytes())?;
         let pf = db.prefilter().cloned().context("no prefilter")?;
         let m = Matcher::new(db);
+        let mut cache = m.create_cache();
         let mut out = Vec::new();
         let mut hits = 0usize;
         if mode == "--native-first" {
             // Where `first` spends its time: the whole call, and the
             // winner's exact engine alone, with the costliest winners.
-            let winners: Vec<Option<u32>> = inputs.iter().map(|i| m.first(i).map(|f| f.rule)).collect();
-            let first = per_input(rounds, &inputs, |i| { std::hint::black_box(m.first(i)); });
-            let all = per_input(rounds, &inputs, |i| m.matches_into(i, &mut out));
+            let winners: Vec<Option<u32>> = inputs.iter().map(|i| m.first(&mut cache, i).map(|f| f.rule)).collect();
+            let first = per_input(rounds, &inputs, |i| { std::hint::black_box(m.first(&mut cache, i)); });
+            let all = per_input(rounds, &inputs, |i| m.matches_into(&mut cache, i, &mut out));
             let mut by_rule: std::collections::HashMap<u32, (f64, usize)> = Default::default();
             for (i, w) in inputs.iter().zip(&winners) {
                 let Some(w) = *w else { continue };
                 let t = std::time::Instant::now();
-                for _ in 0..20 { std::hint::black_box(m.first(i)); }
+                for _ in 0..20 { std::hint::black_box(m.first(&mut cache, i)); }
                 let us = t.elapsed().as_secs_f64() * 1e6 / 20.0;
                 let e = by_rule.entry(w).or_default();
                 e.0 += us;
@@ -72,7 +73,7 @@ fn main() -> Result<()> {
                 let t = std::time::Instant::now();
                 for _ in 0..reps {
                     for i in few {
-                        m.matches_into(i, &mut out);
+                        m.matches_into(&mut cache, i, &mut out);
                     }
                 }
                 println!("{n} inputs: {:.3} µs", t.elapsed().as_secs_f64() * 1e6 / (reps * few.len()) as f64);
@@ -84,7 +85,7 @@ fn main() -> Result<()> {
             for i in &inputs {
                 match mode.as_str() {
                     "--native-scan" => pf.scan_at(i, |_, at, _| hits += at & 1),
-                    _ => m.matches_into(i, &mut out),
+                    _ => m.matches_into(&mut cache, i, &mut out),
                 }
             }
         }
@@ -136,9 +137,10 @@ fn main() -> Result<()> {
         rules as f64 / n
     );
     let m = Matcher::new(db);
+    let mut cache = m.create_cache();
     let mut out = Vec::new();
-    let native_total: usize = inputs.iter().map(|i| m.matches(i).len()).sum();
-    let native_all = per_input(rounds, &inputs, |i| m.matches_into(i, &mut out));
+    let native_total: usize = inputs.iter().map(|i| m.matches(&mut cache, i).len()).sum();
+    let native_all = per_input(rounds, &inputs, |i| m.matches_into(&mut cache, i, &mut out));
     let mut hits = 0usize;
     let scan = per_input(rounds, &inputs, |i| {
         if let Some(pf) = &pf {

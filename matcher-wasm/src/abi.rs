@@ -28,13 +28,14 @@ use core::cell::UnsafeCell;
 use crate::format::Database;
 use crate::json::write_matches;
 use crate::locator::database_bytes;
-use crate::matcher::{Matcher, Mode};
+use crate::matcher::{Cache, Matcher, Mode};
 
 /// The ABI version of the exports below.
 pub const ABI_VERSION: u32 = 1;
 
 struct State {
     matcher: Option<Matcher<'static>>,
+    cache: Option<Cache>,
     input: Vec<u8>,
     output: Vec<u8>,
     scratch: Vec<u32>,
@@ -55,6 +56,7 @@ unsafe impl Sync for Global {}
 
 static STATE: Global = Global(UnsafeCell::new(State {
     matcher: None,
+    cache: None,
     input: Vec::new(),
     output: Vec::new(),
     scratch: Vec::new(),
@@ -100,7 +102,9 @@ pub extern "C" fn dfabake_init() -> i32 {
     // `dfabake_verify`) before instantiating it for matching.
     match unsafe { Database::from_bytes_unchecked(database_bytes()) } {
         Ok(db) => {
-            st.matcher = Some(Matcher::new(db));
+            let matcher = Matcher::new(db);
+            st.cache = Some(matcher.create_cache());
+            st.matcher = Some(matcher);
             0
         }
         Err(e) => fail(st, -1, &e.to_string()),
@@ -142,9 +146,12 @@ pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
     if len as usize > st.input.len() {
         return fail(st, -3, "input length exceeds the buffer from dfabake_input");
     }
-    let matcher = st.matcher.as_ref().unwrap();
+    let (Some(matcher), Some(cache)) = (st.matcher.as_ref(), st.cache.as_mut()) else {
+        unreachable!("dfabake_init succeeded")
+    };
     let n = write_matches(
         matcher,
+        cache,
         mode,
         &st.input[..len as usize],
         &mut st.scratch,

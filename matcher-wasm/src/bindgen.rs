@@ -39,10 +39,11 @@ use wasm_bindgen::prelude::*;
 
 use crate::format::Database;
 use crate::locator::database_bytes;
-use crate::matcher::Matcher;
+use crate::matcher::{Cache, Matcher};
 
 struct State {
     matcher: Option<Matcher<'static>>,
+    cache: Option<Cache>,
     scratch: Vec<u32>,
     /// Why verification refused the database: every call answers with it.
     refused: Option<alloc::string::String>,
@@ -50,12 +51,12 @@ struct State {
 
 std::thread_local! {
     static STATE: RefCell<State> = const {
-        RefCell::new(State { matcher: None, scratch: Vec::new(), refused: None })
+        RefCell::new(State { matcher: None, cache: None, scratch: Vec::new(), refused: None })
     };
 }
 
 fn with_matcher<T>(
-    f: impl FnOnce(&Matcher<'static>, &mut Vec<u32>) -> Result<T, JsError>,
+    f: impl FnOnce(&Matcher<'static>, &mut Cache, &mut Vec<u32>) -> Result<T, JsError>,
 ) -> Result<T, JsError> {
     STATE.with(|cell| {
         let mut st = cell.borrow_mut();
@@ -71,7 +72,9 @@ fn with_matcher<T>(
                 .map_err(|e| JsError::new(&alloc::format!("dfabake: no usable database: {e}")))?;
             st.matcher = Some(Matcher::new(db));
         }
-        f(st.matcher.as_ref().unwrap(), &mut st.scratch)
+        let matcher = st.matcher.as_ref().unwrap();
+        let cache = st.cache.get_or_insert_with(|| matcher.create_cache());
+        f(matcher, cache, &mut st.scratch)
     })
 }
 
@@ -119,12 +122,12 @@ fn rule_values(db: &Database<'_>, rule: u32) -> Result<(JsValue, JsValue), JsErr
 }
 
 fn do_is_match(hay: &[u8]) -> Result<bool, JsError> {
-    with_matcher(|m, _| Ok(m.is_match(hay)))
+    with_matcher(|m, cache, _| Ok(m.is_match(cache, hay)))
 }
 
 fn do_matches(hay: &[u8]) -> Result<JsValue, JsError> {
-    with_matcher(|m, scratch| {
-        m.matches_into(hay, scratch);
+    with_matcher(|m, cache, scratch| {
+        m.matches_into(cache, hay, scratch);
         let db = m.database();
         let hits = scratch
             .iter()
@@ -135,7 +138,7 @@ fn do_matches(hay: &[u8]) -> Result<JsValue, JsError> {
 }
 
 fn do_first(hay: &[u8]) -> Result<JsValue, JsError> {
-    with_matcher(|m, _| match m.first(hay) {
+    with_matcher(|m, cache, _| match m.first(cache, hay) {
         None => Ok(JsValue::NULL),
         Some(f) => {
             let (id, payload) = rule_values(m.database(), f.rule)?;
@@ -189,7 +192,7 @@ pub fn first_str(input: &str) -> Result<JsValue, JsError> {
 /// Number of rules in the baked database.
 #[wasm_bindgen]
 pub fn rule_count() -> Result<u32, JsError> {
-    with_matcher(|m, _| Ok(m.database().rule_count() as u32))
+    with_matcher(|m, _, _| Ok(m.database().rule_count() as u32))
 }
 
 /// Fully verifies the baked database (checksum, structure, every DFA and

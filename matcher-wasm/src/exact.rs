@@ -695,19 +695,38 @@ enum Step {
     Restore { slot: u32, value: usize },
 }
 
-/// Scratch space of the bounded backtracker, shared by every exact engine a
-/// matcher runs (one search at a time), so that each engine does not keep a
-/// visited set of its own.
+/// Scratch space of the bounded backtracker.
 #[derive(Clone, Debug, Default)]
-pub struct Backtracker {
+struct Backtracker {
     /// One bit per (state, position): explored already, and failed.
     visited: Vec<u64>,
     stack: Vec<Step>,
 }
 
-/// One rule's exact engine: its program, decoded once, and the scratch
-/// space of its Pike VM. Build one per rule and keep it: searches reuse the
-/// scratch space.
+/// The scratch space of a search by an [`ExactEngine`]: the Pike VM's thread
+/// sets and stack, the backtracker's visited set, the winner's slots. One
+/// cache serves every engine, one search at a time (regex-automata's
+/// engine + `Cache` split): engines are immutable and can be shared by
+/// threads, each thread bringing its own cache.
+#[derive(Clone, Debug, Default)]
+pub struct ExactCache {
+    curr: Threads,
+    next: Threads,
+    stack: Vec<Frame>,
+    /// The slots of the winning thread.
+    found: Vec<usize>,
+    bt: Backtracker,
+}
+
+impl ExactCache {
+    /// An empty cache; it grows to what the searches it serves need.
+    pub fn new() -> ExactCache {
+        ExactCache::default()
+    }
+}
+
+/// One rule's exact engine: its program, decoded once. Immutable (`Sync`):
+/// every search brings its scratch space in an [`ExactCache`].
 ///
 /// Short inputs are searched by a bounded backtracker (depth-first, in
 /// priority order, never exploring a state at a position twice: the same
@@ -718,17 +737,9 @@ pub struct Backtracker {
 pub struct ExactEngine {
     program: Program,
     looks: LookMatcher,
-    curr: Threads,
-    next: Threads,
-    stack: Vec<Frame>,
-    /// The slots of the winning thread.
-    found: Vec<usize>,
     /// Bytes that can begin a match (one bit each), or `None` when a match
     /// may be empty (it can start anywhere, even at the input's end).
     first_bytes: Option<[u64; 4]>,
-    /// Scratch for [`ExactEngine::captures`] and [`ExactEngine::is_match`];
-    /// a matcher passes a shared one instead.
-    own: Backtracker,
 }
 
 impl ExactEngine {
@@ -743,55 +754,35 @@ impl ExactEngine {
             first_bytes: first_bytes(&program),
             program,
             looks: LookMatcher::new(),
-            curr: Threads::default(),
-            next: Threads::default(),
-            stack: Vec::new(),
-            found: Vec::new(),
-            own: Backtracker::default(),
         })
     }
 
     /// Whether the rule matches anywhere in `hay`.
-    pub fn is_match(&mut self, hay: &[u8]) -> bool {
-        let mut bt = core::mem::take(&mut self.own);
-        let found = self.is_match_in(&mut bt, hay);
-        self.own = bt;
-        found
-    }
-
-    /// [`ExactEngine::is_match`] with the backtracker's scratch space given.
-    pub fn is_match_in(&mut self, bt: &mut Backtracker, hay: &[u8]) -> bool {
-        match self.backtrack(bt, hay, 0) {
+    pub fn is_match(&self, cache: &mut ExactCache, hay: &[u8]) -> bool {
+        match self.backtrack(cache, hay, 0) {
             Some(found) => found,
-            None => self.search(hay, 0, true),
+            None => self.search(cache, hay, 0, true),
         }
     }
 
     /// The leftmost-first match in `hay`: every capture group's span, group
     /// 0 (the whole match) first, `None` for a group that did not take part.
-    pub fn captures(&mut self, hay: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
-        let mut bt = core::mem::take(&mut self.own);
-        let found = self.captures_in(&mut bt, hay);
-        self.own = bt;
-        found
-    }
-
-    /// [`ExactEngine::captures`] with the backtracker's scratch space given.
-    pub fn captures_in(
-        &mut self,
-        bt: &mut Backtracker,
+    pub fn captures(
+        &self,
+        cache: &mut ExactCache,
         hay: &[u8],
     ) -> Option<Vec<Option<(usize, usize)>>> {
         let slots = self.program.groups * 2;
-        let found = match self.backtrack(bt, hay, slots) {
+        let found = match self.backtrack(cache, hay, slots) {
             Some(found) => found,
-            None => self.search(hay, slots, false),
+            None => self.search(cache, hay, slots, false),
         };
         if !found {
             return None;
         }
         Some(
-            self.found
+            cache
+                .found
                 .chunks_exact(2)
                 .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
                 .collect(),
@@ -805,16 +796,16 @@ impl ExactEngine {
     /// once is never explored again, from any start: it failed the first
     /// time, so the search is O(states × positions). `None` when that
     /// visited set would be over [`VISITED_BITS_MAX`].
-    fn backtrack(&mut self, bt: &mut Backtracker, hay: &[u8], slots: usize) -> Option<bool> {
+    fn backtrack(&self, c: &mut ExactCache, hay: &[u8], slots: usize) -> Option<bool> {
         let width = hay.len() + 1;
         let bits = self.program.states.len().checked_mul(width)?;
         if bits > VISITED_BITS_MAX {
             return None;
         }
-        bt.visited.clear();
-        bt.visited.resize(bits.div_ceil(64), 0);
-        self.found.clear();
-        self.found.resize(slots, NONE);
+        c.bt.visited.clear();
+        c.bt.visited.resize(bits.div_ceil(64), 0);
+        c.found.clear();
+        c.found.resize(slots, NONE);
         let last_start = if self.program.anchored { 0 } else { hay.len() };
         for start in 0..=last_start {
             if let Some(first) = &self.first_bytes {
@@ -823,7 +814,7 @@ impl ExactEngine {
                     _ => continue,
                 }
             }
-            if self.backtrack_from(bt, hay, start, width) {
+            if self.backtrack_from(c, hay, start, width) {
                 return Some(true);
             }
         }
@@ -832,14 +823,15 @@ impl ExactEngine {
 
     /// One depth-first search from `start`; on a match the slots are in
     /// `found`.
-    fn backtrack_from(&mut self, bt: &mut Backtracker, hay: &[u8], start: usize, width: usize) -> bool {
-        let slots = self.found.len();
+    fn backtrack_from(&self, c: &mut ExactCache, hay: &[u8], start: usize, width: usize) -> bool {
+        let ExactCache { bt, found, .. } = c;
+        let slots = found.len();
         bt.stack.clear();
         bt.stack.push(Step::Visit { state: self.program.start, at: start });
         while let Some(step) = bt.stack.pop() {
             let (mut s, mut at) = match step {
                 Step::Restore { slot, value } => {
-                    self.found[slot as usize] = value;
+                    found[slot as usize] = value;
                     continue;
                 }
                 Step::Visit { state, at } => (state, at),
@@ -884,9 +876,9 @@ impl ExactEngine {
                     }
                     State::Capture { slot, next } => {
                         if (slot as usize) < slots {
-                            let value = self.found[slot as usize];
+                            let value = found[slot as usize];
                             bt.stack.push(Step::Restore { slot, value });
-                            self.found[slot as usize] = at;
+                            found[slot as usize] = at;
                         }
                         s = next;
                     }
@@ -902,35 +894,35 @@ impl ExactEngine {
     /// order; the first thread to match cuts off all lower-priority ones
     /// (leftmost-first), and new threads start at each position only until
     /// a match is found. With `slots == 0` no capture positions are kept.
-    fn search(&mut self, hay: &[u8], slots: usize, earliest: bool) -> bool {
+    fn search(&self, c: &mut ExactCache, hay: &[u8], slots: usize, earliest: bool) -> bool {
         let states = self.program.states.len();
-        self.curr.reset(states, slots);
-        self.next.reset(states, slots);
-        self.found.clear();
-        self.found.resize(slots, NONE);
+        c.curr.reset(states, slots);
+        c.next.reset(states, slots);
+        c.found.clear();
+        c.found.resize(slots, NONE);
         let mut matched = false;
         let mut at = 0;
         while at <= hay.len() {
-            if self.curr.dense.is_empty() && (matched || (self.program.anchored && at > 0)) {
+            if c.curr.dense.is_empty() && (matched || (self.program.anchored && at > 0)) {
                 break;
             }
             if !matched && (!self.program.anchored || at == 0) {
                 // New threads start outside every group: from the scratch
                 // row, whose slots are all unset.
                 let scratch = states * slots;
-                let mut row = core::mem::take(&mut self.next.slots);
+                let mut row = core::mem::take(&mut c.next.slots);
                 row[scratch..scratch + slots].fill(NONE);
-                self.closure(&mut row, scratch, slots, true, hay, at, self.program.start);
-                self.next.slots = row;
+                self.closure(c, &mut row, scratch, slots, true, hay, at, self.program.start);
+                c.next.slots = row;
             }
-            if self.step(hay, at, slots) {
+            if self.step(c, hay, at, slots) {
                 matched = true;
                 if earliest {
                     break;
                 }
             }
-            core::mem::swap(&mut self.curr, &mut self.next);
-            self.next.dense.clear();
+            core::mem::swap(&mut c.curr, &mut c.next);
+            c.next.dense.clear();
             at += 1;
         }
         matched
@@ -938,12 +930,12 @@ impl ExactEngine {
 
     /// Advances every thread of `curr` over `hay[at]` into `next`; true if a
     /// thread reached the match state (its slots are then in `found`).
-    fn step(&mut self, hay: &[u8], at: usize, slots: usize) -> bool {
+    fn step(&self, c: &mut ExactCache, hay: &[u8], at: usize, slots: usize) -> bool {
         let byte = hay.get(at).copied();
-        let mut curr_slots = core::mem::take(&mut self.curr.slots);
+        let mut curr_slots = core::mem::take(&mut c.curr.slots);
         let mut matched = false;
-        for i in 0..self.curr.dense.len() {
-            let s = self.curr.dense[i];
+        for i in 0..c.curr.dense.len() {
+            let s = c.curr.dense[i];
             let target = match self.program.states[s as usize] {
                 State::Range(r) => byte.filter(|&b| r.start <= b && b <= r.end).map(|_| r.next),
                 State::Sparse { from, len } => byte.and_then(|b| {
@@ -956,7 +948,7 @@ impl ExactEngine {
                 }),
                 State::Match => {
                     let row = s as usize * slots;
-                    self.found.copy_from_slice(&curr_slots[row..row + slots]);
+                    c.found.copy_from_slice(&curr_slots[row..row + slots]);
                     matched = true;
                     break;
                 }
@@ -964,6 +956,7 @@ impl ExactEngine {
             };
             if let Some(t) = target {
                 self.closure(
+                    c,
                     &mut curr_slots,
                     s as usize * slots,
                     slots,
@@ -974,7 +967,7 @@ impl ExactEngine {
                 );
             }
         }
-        self.curr.slots = curr_slots;
+        c.curr.slots = curr_slots;
         matched
     }
 
@@ -986,7 +979,8 @@ impl ExactEngine {
     /// while exploring and restored after.
     #[allow(clippy::too_many_arguments)]
     fn closure(
-        &mut self,
+        &self,
+        c: &mut ExactCache,
         row: &mut [usize],
         base: usize,
         slots: usize,
@@ -996,12 +990,12 @@ impl ExactEngine {
         start: u32,
     ) {
         let set = if seeding {
-            &mut self.curr
+            &mut c.curr
         } else {
-            &mut self.next
+            &mut c.next
         };
-        self.stack.push(Frame::Explore(start));
-        while let Some(frame) = self.stack.pop() {
+        c.stack.push(Frame::Explore(start));
+        while let Some(frame) = c.stack.pop() {
             let mut s = match frame {
                 Frame::Restore { slot, value } => {
                     row[base + slot as usize] = value;
@@ -1025,14 +1019,14 @@ impl ExactEngine {
                         let Some((&first, rest)) = alts.split_first() else {
                             break;
                         };
-                        self.stack
+                        c.stack
                             .extend(rest.iter().rev().map(|&a| Frame::Explore(a)));
                         s = first;
                     }
                     State::Capture { slot, next } => {
                         if (slot as usize) < slots {
                             let value = row[base + slot as usize];
-                            self.stack.push(Frame::Restore { slot, value });
+                            c.stack.push(Frame::Restore { slot, value });
                             row[base + slot as usize] = at;
                         }
                         s = next;

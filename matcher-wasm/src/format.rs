@@ -49,7 +49,7 @@
 //! ```
 
 use alloc::vec::Vec;
-use core::cell::OnceCell;
+use crate::lazy::LazyInPlace;
 use core::fmt;
 
 use regex_automata::dfa::{dense, sparse, StartKind};
@@ -341,7 +341,7 @@ pub struct Shard<'a> {
     kind: DfaKind,
     /// Deserialized on first use: a search touches few of many shards, and
     /// instantiation stays O(shards) with a tiny constant.
-    dfa: OnceCell<ShardDfa<'a>>,
+    dfa: LazyInPlace<ShardDfa<'a>>,
     pub(crate) flags: u32,
     rules: &'a [u8],
     min_rule: u32,
@@ -766,7 +766,7 @@ impl<'a> Database<'a> {
             }
             last_min = min_rule;
             let raw = &bytes[dfa_off..dfa_off + dfa_len];
-            let dfa = OnceCell::new();
+            let mut dfa = LazyInPlace::new();
             if kind == DfaKind::Exact {
                 const DFA_ONLY: u32 = SHARD_MAY_QUIT | SHARD_CONFIRM | SHARD_ASCII_EXACT | SHARD_ANCHORED;
                 if dfa_len != 0 || flags & DFA_ONLY != 0 || list_len != 1 {
@@ -777,7 +777,7 @@ impl<'a> Database<'a> {
                     "DFA" => FormatError::BadDfa { shard: i },
                     what => corrupt(what),
                 })?;
-                let _ = dfa.set(checked);
+                dfa = LazyInPlace::with(checked);
             }
             db.shards.push(Shard {
                 raw,

@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 
 use crate::format::Database;
-use crate::matcher::{Matcher, Mode};
+use crate::matcher::{Cache, Matcher, Mode};
 
 fn push_usize(out: &mut Vec<u8>, mut n: usize) {
     let mut buf = [0u8; 20];
@@ -44,6 +44,7 @@ fn push_payload(out: &mut Vec<u8>, db: &Database<'_>, rule: u32) {
 /// between calls to avoid allocating.
 pub fn write_matches(
     matcher: &Matcher<'_>,
+    cache: &mut Cache,
     mode: Mode,
     hay: &[u8],
     scratch: &mut Vec<u32>,
@@ -56,9 +57,9 @@ pub fn write_matches(
         Mode::Any | Mode::All => {
             scratch.clear();
             if mode == Mode::Any {
-                scratch.extend(matcher.find_any(hay));
+                scratch.extend(matcher.find_any(cache, hay));
             } else {
-                matcher.matches_into(hay, scratch);
+                matcher.matches_into(cache, hay, scratch);
             }
             for (i, &rule) in scratch.iter().enumerate() {
                 if i > 0 {
@@ -70,7 +71,7 @@ pub fn write_matches(
             }
             scratch.len()
         }
-        Mode::First => match matcher.first(hay) {
+        Mode::First => match matcher.first(cache, hay) {
             None => 0,
             Some(m) => {
                 push_rule_head(out, db, m.rule);

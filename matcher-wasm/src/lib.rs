@@ -27,6 +27,7 @@ pub mod format;
 pub mod json;
 #[cfg(feature = "layout")]
 pub mod layout;
+mod lazy;
 mod matcher;
 pub mod module;
 pub mod prefilter;
@@ -45,7 +46,7 @@ mod wasm_alloc;
 static ALLOCATOR: wasm_alloc::Allocator = wasm_alloc::Allocator::new();
 
 pub use format::{Database, FormatError};
-pub use matcher::{FirstMatch, Matcher, Mode};
+pub use matcher::{Cache, FirstMatch, Matcher, Mode};
 
 /// Version of the regex-automata crate whose DFA serialization this build
 /// reads; databases are only portable between builds that agree on it.

@@ -17,15 +17,14 @@
 //! gave up on non-ASCII input (Unicode `\b`), and the candidates of a shard
 //! whose DFA over-approximates its rules (large bounded repeats widened).
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 
 use regex_automata::dfa::Automaton;
 use regex_automata::{Anchored, Input, PatternSet};
 
-use crate::exact::{Backtracker, ExactEngine};
+use crate::exact::{ExactCache, ExactEngine};
 use crate::format::{Database, DfaKind, ShardDfa};
+use crate::lazy::Lazy;
 use crate::prefilter::Target;
 
 /// A match mode. Its `u32` code is what the wasm ABI takes.
@@ -100,9 +99,10 @@ struct Scratch {
     complete: Vec<u32>,
 }
 
-/// Searches a [`Database`]. Holds the per-instance caches (pattern sets, lazily
-/// built exact engines, prefilter scratch), so it is `!Sync`: make one per
-/// thread or instance.
+/// Searches a [`Database`]. Immutable once made, so one matcher serves many
+/// threads (`Sync` whenever its database is); each search brings its
+/// scratch space, a [`Cache`] (as regex-automata's engines and their
+/// caches): make one per thread or instance with [`Matcher::create_cache`].
 ///
 /// A search runs the literal prefilter once, then the DFAs of the shards that
 /// run on every input and of the shards whose literals occurred.
@@ -115,7 +115,8 @@ struct Scratch {
 /// # fn get_db() -> Option<Database<'static>> { None }
 /// if let Some(db) = get_db() {
 ///     let m = Matcher::new(db);
-///     let _ = m.is_match(b"Mozilla/5.0 (compatible; Googlebot/2.1)");
+///     let mut cache = m.create_cache();
+///     let _ = m.is_match(&mut cache, b"Mozilla/5.0 (compatible; Googlebot/2.1)");
 /// }
 /// # }
 /// ```
@@ -123,41 +124,79 @@ pub struct Matcher<'a> {
     db: Database<'a>,
     /// Shards that run on every input.
     always: Vec<u32>,
+    /// Rules in the widest shard: what a cache's pattern set must hold.
+    widest: usize,
+    /// Per rule, its exact engine once a search needed it.
+    exact: Vec<Lazy<ExactEngine>>,
+    /// Per shard, the exact engine of a shard with a program of its own (a
+    /// branch of a decomposed rule), built on demand like the rules'.
+    unit_exact: Vec<Lazy<ExactEngine>>,
+}
+
+// One matcher serves every thread: the engine holds nothing a search
+// changes but what it builds once (`Lazy`).
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Matcher<'static>>();
+    shared::<Database<'static>>();
+    fn movable<T: Send>() {}
+    movable::<Cache>();
+};
+
+/// The scratch space of searches by a [`Matcher`]: one search at a time.
+/// Made by [`Matcher::create_cache`]; a cache made for another matcher is
+/// resized on first use, so it is never wrong, only slower once.
+pub struct Cache {
+    scratch: Scratch,
+    work: Work,
+}
+
+/// What running one shard needs.
+struct Work {
     /// Big enough for any shard: one shard is searched at a time.
-    set: RefCell<PatternSet>,
-    exact: RefCell<Vec<Option<Box<ExactEngine>>>>,
-    /// Exact engines of shards with a program of their own (branches of
-    /// decomposed rules), built on demand like the rules'.
-    unit_exact: RefCell<Vec<Option<Box<ExactEngine>>>>,
-    /// The exact engines' shared backtracking scratch space.
-    backtracker: RefCell<Backtracker>,
-    scratch: RefCell<Scratch>,
+    set: PatternSet,
+    exact: ExactCache,
 }
 
 impl<'a> Matcher<'a> {
     /// A matcher over `db`. Costs O(shards); exact engines are built on demand.
     pub fn new(db: Database<'a>) -> Matcher<'a> {
         let widest = db.shards().iter().map(|s| s.rule_count()).max().unwrap_or(1);
-        let exact = (0..db.rule_count()).map(|_| None).collect();
-        let unit_exact = (0..db.shards().len()).map(|_| None).collect();
+        let exact = (0..db.rule_count()).map(|_| Lazy::new()).collect();
+        let unit_exact = (0..db.shards().len()).map(|_| Lazy::new()).collect();
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].is_triggered())
             .collect();
-        let scratch = Scratch {
-            stamp: alloc::vec![0; db.shards().len()],
-            generation: 0,
-            triggered: Vec::new(),
-            anchored: Vec::new(),
-            complete: Vec::new(),
-        };
         Matcher {
             db,
             always,
-            set: RefCell::new(PatternSet::new(widest)),
-            exact: RefCell::new(exact),
-            unit_exact: RefCell::new(unit_exact),
-            backtracker: RefCell::new(Backtracker::default()),
-            scratch: RefCell::new(scratch),
+            widest,
+            exact,
+            unit_exact,
+        }
+    }
+
+    /// Scratch space for this matcher's searches.
+    pub fn create_cache(&self) -> Cache {
+        Cache {
+            work: Work {
+                set: PatternSet::new(self.widest),
+                exact: ExactCache::new(),
+            },
+            scratch: Scratch {
+                stamp: alloc::vec![0; self.db.shards().len()],
+                generation: 0,
+                triggered: Vec::new(),
+                anchored: Vec::new(),
+                complete: Vec::new(),
+            },
+        }
+    }
+
+    /// Makes `cache` fit this matcher, if it was made for another.
+    fn fit(&self, cache: &mut Cache) {
+        if cache.scratch.stamp.len() != self.db.shards().len() || cache.work.set.capacity() < self.widest {
+            *cache = self.create_cache();
         }
     }
 
@@ -168,41 +207,34 @@ impl<'a> Matcher<'a> {
 
     /// How many exact engines this matcher has built so far.
     pub fn exact_engines_built(&self) -> usize {
-        self.exact.borrow().iter().filter(|e| e.is_some()).count()
+        self.exact.iter().filter(|e| e.get().is_some()).count()
     }
 
-    fn with_exact<T>(&self, rule: u32, f: impl FnOnce(&mut ExactEngine, &mut Backtracker) -> T) -> T {
-        let mut exact = self.exact.borrow_mut();
-        let slot = &mut exact[rule as usize];
-        let engine = slot.get_or_insert_with(|| {
+    fn exact_engine(&self, rule: u32) -> &ExactEngine {
+        self.exact[rule as usize].get_or_init(|| {
             let program = self.db.rule(rule as usize).exact_program();
-            let engine = ExactEngine::from_program(program)
-                .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"));
-            Box::new(engine)
-        });
-        f(engine, &mut self.backtracker.borrow_mut())
+            ExactEngine::from_program(program)
+                .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"))
+        })
     }
 
-    fn exact_is_match(&self, rule: u32, hay: &[u8]) -> bool {
-        self.with_exact(rule, |e, bt| e.is_match_in(bt, hay))
+    fn exact_is_match(&self, c: &mut ExactCache, rule: u32, hay: &[u8]) -> bool {
+        self.exact_engine(rule).is_match(c, hay)
     }
 
     /// Whether the unit of shard `si` for `rule` matches anywhere in `hay`:
     /// by the shard's own program (a branch's, much smaller than its whole
     /// rule's) when it has one, else by the rule's.
-    fn unit_is_match(&self, si: u32, rule: u32, hay: &[u8]) -> bool {
+    fn unit_is_match(&self, c: &mut ExactCache, si: u32, rule: u32, hay: &[u8]) -> bool {
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
-            return self.exact_is_match(rule, hay);
+            return self.exact_is_match(c, rule, hay);
         };
-        let mut engines = self.unit_exact.borrow_mut();
-        let engine = engines[si as usize].get_or_insert_with(|| {
-            Box::new(
-                ExactEngine::from_program(program)
-                    .unwrap_or_else(|e| panic!("an exact program failed verification: {e}")),
-            )
+        let engine = self.unit_exact[si as usize].get_or_init(|| {
+            ExactEngine::from_program(program)
+                .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"))
         });
-        engine.is_match_in(&mut self.backtracker.borrow_mut(), hay)
+        engine.is_match(c, hay)
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the
@@ -256,15 +288,15 @@ impl<'a> Matcher<'a> {
     /// Whether any rule of shard `si` matches (for an anchored shard: a
     /// match starting at `at`, or, where the exact engine has to decide,
     /// anywhere); if so, one that does.
-    fn shard_any(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool) -> Option<u32> {
+    fn shard_any(&self, w: &mut Work, si: u32, hay: &[u8], at: Option<usize>, ascii: bool) -> Option<u32> {
         let shard = &self.db.shards()[si as usize];
         if shard.kind() == DfaKind::Exact {
-            return shard.rules().find(|&r| self.unit_is_match(si, r, hay));
+            return shard.rules().find(|&r| self.unit_is_match(&mut w.exact, si, r, hay));
         }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
             let mut candidates = Vec::new();
-            self.shard_matches(si, hay, at, ascii, &mut candidates);
+            self.shard_matches(w, si, hay, at, ascii, &mut candidates);
             return candidates.first().copied();
         }
         let input = Self::shard_input(hay, at).earliest(true);
@@ -275,44 +307,46 @@ impl<'a> Matcher<'a> {
         };
         match found {
             Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
-            Err(_) => shard.rules().find(|&r| self.unit_is_match(si, r, hay)),
+            Err(_) => shard.rules().find(|&r| self.unit_is_match(&mut w.exact, si, r, hay)),
         }
     }
 
     /// Whether any rule matches anywhere in `hay`; if so, the index of one
     /// rule that does (not necessarily the highest-priority one).
-    pub fn find_any(&self, hay: &[u8]) -> Option<u32> {
+    pub fn find_any(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
+        self.fit(cache);
+        let Cache { scratch: s, work: w } = cache;
         let ascii = hay.is_ascii();
         // Shards that run anyway first: a hit there spares the prefilter scan.
-        if let Some(r) = self.always.iter().find_map(|&si| self.shard_any(si, hay, None, ascii)) {
+        if let Some(r) = self.always.iter().find_map(|&si| self.shard_any(w, si, hay, None, ascii)) {
             return Some(r);
         }
-        let mut s = self.scratch.borrow_mut();
-        self.prefilter(hay, &mut s);
+        self.prefilter(hay, s);
         if let Some(&r) = s.complete.first() {
             return Some(r);
         }
-        if let Some(r) = s.triggered.iter().find_map(|&si| self.shard_any(si, hay, None, ascii)) {
+        if let Some(r) = s.triggered.iter().find_map(|&si| self.shard_any(w, si, hay, None, ascii)) {
             return Some(r);
         }
         s.anchored
             .iter()
-            .find_map(|&(si, at)| self.shard_any(si, hay, Some(at), ascii))
+            .find_map(|&(si, at)| self.shard_any(w, si, hay, Some(at), ascii))
     }
 
     /// Whether any rule matches anywhere in `hay`.
-    pub fn is_match(&self, hay: &[u8]) -> bool {
-        self.find_any(hay).is_some()
+    pub fn is_match(&self, cache: &mut Cache, hay: &[u8]) -> bool {
+        self.find_any(cache, hay).is_some()
     }
 
     /// Appends to `out` the matches of one shard, ascending (for an
     /// anchored shard, of matches starting at `at`). Returns whether the
     /// shard's rules are decided for the whole input: a one-rule shard that
     /// matched, or whose rule the exact engine answered.
-    fn shard_matches(&self, si: u32, hay: &[u8], at: Option<usize>, ascii: bool, out: &mut Vec<u32>) -> bool {
+    fn shard_matches(&self, w: &mut Work, si: u32, hay: &[u8], at: Option<usize>, ascii: bool, out: &mut Vec<u32>) -> bool {
         let shard = &self.db.shards()[si as usize];
+        let Work { set, exact: c } = w;
         if shard.kind() == DfaKind::Exact {
-            out.extend(shard.rules().filter(|&r| self.unit_is_match(si, r, hay)));
+            out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
             return true;
         }
         let confirm = shard.needs_confirm_on(ascii);
@@ -328,38 +362,33 @@ impl<'a> Matcher<'a> {
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
                 Ok(None) => (false, false),
-                Ok(Some(_)) if confirm => (self.unit_is_match(si, rule, hay), true),
+                Ok(Some(_)) if confirm => (self.unit_is_match(c, si, rule, hay), true),
                 Ok(Some(_)) => (true, true),
-                Err(_) => (self.unit_is_match(si, rule, hay), true),
+                Err(_) => (self.unit_is_match(c, si, rule, hay), true),
             };
             if matched {
                 out.push(rule);
             }
             return decided;
         }
-        let mut set = self.set.borrow_mut();
         set.clear();
         let input = Self::shard_input(hay, at);
         let res = match shard.dfa() {
-            ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, &mut set),
-            ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, &mut set),
+            ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, set),
+            ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, set),
             ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match res {
             Ok(()) if confirm => {
-                let candidates: Vec<u32> =
-                    set.iter().map(|pid| shard.rule(pid.as_usize())).collect();
-                drop(set);
                 out.extend(
-                    candidates
-                        .into_iter()
-                        .filter(|&r| self.unit_is_match(si, r, hay)),
+                    set.iter()
+                        .map(|pid| shard.rule(pid.as_usize()))
+                        .filter(|&r| self.unit_is_match(c, si, r, hay)),
                 );
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
             Err(_) => {
-                drop(set);
-                out.extend(shard.rules().filter(|&r| self.unit_is_match(si, r, hay)));
+                out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
             }
         }
         false
@@ -367,19 +396,20 @@ impl<'a> Matcher<'a> {
 
     /// Every rule that matches anywhere in `hay`, as rule indices in priority
     /// order, written to `out` (cleared first).
-    pub fn matches_into(&self, hay: &[u8], out: &mut Vec<u32>) {
+    pub fn matches_into(&self, cache: &mut Cache, hay: &[u8], out: &mut Vec<u32>) {
+        self.fit(cache);
+        let Cache { scratch: s, work: w } = cache;
         out.clear();
         let ascii = hay.is_ascii();
-        let mut s = self.scratch.borrow_mut();
-        self.prefilter(hay, &mut s);
+        self.prefilter(hay, s);
         out.extend_from_slice(&s.complete);
         for &si in s.triggered.iter().chain(&self.always) {
-            self.shard_matches(si, hay, None, ascii, out);
+            self.shard_matches(w, si, hay, None, ascii, out);
         }
-        let Scratch { stamp, generation, anchored, .. } = &mut *s;
+        let Scratch { stamp, generation, anchored, .. } = s;
         for &(si, at) in anchored.iter() {
             // A one-rule shard decided at one occurrence needs no more runs.
-            if stamp[si as usize] != *generation && self.shard_matches(si, hay, Some(at), ascii, out) {
+            if stamp[si as usize] != *generation && self.shard_matches(w, si, hay, Some(at), ascii, out) {
                 stamp[si as usize] = *generation;
             }
         }
@@ -388,39 +418,40 @@ impl<'a> Matcher<'a> {
     }
 
     /// Every rule that matches anywhere in `hay`, in priority order.
-    pub fn matches(&self, hay: &[u8]) -> Vec<u32> {
+    pub fn matches(&self, cache: &mut Cache, hay: &[u8]) -> Vec<u32> {
         let mut out = Vec::new();
-        self.matches_into(hay, &mut out);
+        self.matches_into(cache, hay, &mut out);
         out
     }
 
     /// The highest-priority rule matching anywhere in `hay`, with the span and
     /// captures of its leftmost-first match.
-    pub fn first(&self, hay: &[u8]) -> Option<FirstMatch> {
-        if let Some(rule) = self.first_rule(hay) {
-            if let Some(found) = self.exact_first(rule, hay) {
+    pub fn first(&self, cache: &mut Cache, hay: &[u8]) -> Option<FirstMatch> {
+        if let Some(rule) = self.first_rule(cache, hay) {
+            if let Some(found) = self.exact_first(cache, rule, hay) {
                 return Some(found);
             }
         }
         // Not reached for a verified database (a shard that reports a rule
         // without confirmation is exact); kept as the safe answer.
         let mut candidates = Vec::new();
-        self.matches_into(hay, &mut candidates);
+        self.matches_into(cache, hay, &mut candidates);
         candidates
             .into_iter()
-            .find_map(|rule| self.exact_first(rule, hay))
+            .find_map(|rule| self.exact_first(cache, rule, hay))
     }
 
     /// The highest-priority rule matching anywhere in `hay`. Shards are
     /// ordered by their lowest rule, so they run in priority order and the
     /// search stops at the first shard that cannot beat the best rule found
     /// so far: a rule early in the list spares every shard after it.
-    fn first_rule(&self, hay: &[u8]) -> Option<u32> {
+    fn first_rule(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
+        self.fit(cache);
+        let Cache { scratch: s, work: w } = cache;
         let ascii = hay.is_ascii();
-        let mut s = self.scratch.borrow_mut();
-        self.prefilter(hay, &mut s);
+        self.prefilter(hay, s);
         let mut best = s.complete.iter().copied().min().unwrap_or(u32::MAX);
-        let Scratch { stamp, generation, triggered, anchored, .. } = &mut *s;
+        let Scratch { stamp, generation, triggered, anchored, .. } = s;
         // The candidate shards with where an anchored one starts, by shard
         // (= priority) order; a triggered shard keeps its first place only.
         let mut runs: Vec<(u32, Option<usize>)> = triggered
@@ -440,7 +471,7 @@ impl<'a> Matcher<'a> {
                 continue;
             }
             out.clear();
-            let decided = self.shard_matches(si, hay, at, ascii, &mut out);
+            let decided = self.shard_matches(w, si, hay, at, ascii, &mut out);
             if at.is_some() && decided {
                 stamp[si as usize] = *generation;
             }
@@ -452,11 +483,9 @@ impl<'a> Matcher<'a> {
     }
 
     /// The leftmost-first match of one rule, with captures.
-    pub fn exact_first(&self, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
-        self.with_exact(rule, |e, bt| {
-            let captures = e.captures_in(bt, hay)?;
-            let (start, end) = captures[0]?;
-            Some(FirstMatch { rule, start, end, captures })
-        })
+    pub fn exact_first(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
+        let captures = self.exact_engine(rule).captures(&mut cache.work.exact, hay)?;
+        let (start, end) = captures[0]?;
+        Some(FirstMatch { rule, start, end, captures })
     }
 }

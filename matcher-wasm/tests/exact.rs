@@ -2,7 +2,7 @@
 //! answers exactly as `regex::bytes::Regex` does (span and every capture
 //! group), and damaged programs are refused, never a panic.
 
-use dfabake_matcher::exact::{compile, ExactEngine, ProgramError};
+use dfabake_matcher::exact::{compile, ExactCache, ExactEngine, ProgramError};
 
 const PATTERNS: &[&str] = &[
     r"(\w+)@(\w+)\.com",
@@ -67,7 +67,8 @@ fn rebuilt_engines_agree_with_the_regex_crate() {
     let mut checked = 0;
     for pattern in PATTERNS {
         let program = compile(pattern).unwrap();
-        let mut engine = ExactEngine::from_program(&program).unwrap();
+        let engine = ExactEngine::from_program(&program).unwrap();
+        let mut cache = ExactCache::new();
         let re = oracle(pattern);
         for hay in HAYSTACKS {
             let want = re.captures(hay).map(|c| {
@@ -75,7 +76,7 @@ fn rebuilt_engines_agree_with_the_regex_crate() {
                     .map(|g| c.get(g).map(|m| (m.start(), m.end())))
                     .collect::<Vec<_>>()
             });
-            let got = engine.captures(hay);
+            let got = engine.captures(&mut cache, hay);
             assert_eq!(
                 got,
                 want,
@@ -83,7 +84,7 @@ fn rebuilt_engines_agree_with_the_regex_crate() {
                 String::from_utf8_lossy(hay)
             );
             assert_eq!(
-                engine.is_match(hay),
+                engine.is_match(&mut cache, hay),
                 re.is_match(hay),
                 "pattern {pattern:?}"
             );
@@ -113,8 +114,8 @@ fn every_truncation_and_most_corruptions_are_refused() {
         for bit in 0..8 {
             let mut damaged = program.clone();
             damaged[i] ^= 1 << bit;
-            if let Ok(mut e) = ExactEngine::from_program(&damaged) {
-                let _ = e.captures(b"Crawler/123 and bot/4");
+            if let Ok(e) = ExactEngine::from_program(&damaged) {
+                let _ = e.captures(&mut ExactCache::new(), b"Crawler/123 and bot/4");
             }
         }
     }
@@ -230,7 +231,8 @@ fn generated_patterns_agree_with_the_regex_crate() {
             continue;
         };
         let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
-        let mut engine = ExactEngine::from_program(&program).unwrap();
+        let engine = ExactEngine::from_program(&program).unwrap();
+        let mut cache = ExactCache::new();
         patterns += 1;
         for _ in 0..20 {
             let hay = haystack(&mut rng);
@@ -240,12 +242,12 @@ fn generated_patterns_agree_with_the_regex_crate() {
                     .collect::<Vec<_>>()
             });
             assert_eq!(
-                engine.captures(&hay),
+                engine.captures(&mut cache, &hay),
                 want,
                 "pattern {p:?} on {:?}",
                 String::from_utf8_lossy(&hay)
             );
-            assert_eq!(engine.is_match(&hay), want.is_some(), "pattern {p:?}");
+            assert_eq!(engine.is_match(&mut cache, &hay), want.is_some(), "pattern {p:?}");
             checked += 1;
         }
     }
@@ -274,7 +276,8 @@ fn wide_alternations_agree_with_the_regex_crate() {
             continue;
         };
         let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
-        let mut engine = ExactEngine::from_program(&program).unwrap();
+        let engine = ExactEngine::from_program(&program).unwrap();
+        let mut cache = ExactCache::new();
         patterns += 1;
         for round in 0..12 {
             let mut hay = haystack(&mut rng);
@@ -291,8 +294,8 @@ fn wide_alternations_agree_with_the_regex_crate() {
                     .map(|g| c.get(g).map(|m| (m.start(), m.end())))
                     .collect::<Vec<_>>()
             });
-            assert_eq!(engine.captures(&hay), want, "pattern {p:?} on input {round}");
-            assert_eq!(engine.is_match(&hay), want.is_some(), "pattern {p:?}");
+            assert_eq!(engine.captures(&mut cache, &hay), want, "pattern {p:?} on input {round}");
+            assert_eq!(engine.is_match(&mut cache, &hay), want.is_some(), "pattern {p:?}");
             checked += 1;
         }
     }

@@ -59,12 +59,12 @@ fn a_written_database_reads_back_and_matches() {
     assert_eq!(db.rule(0).payload_json(), Some("{\"k\":1}"));
     assert_eq!(db.shards().len(), 2);
     let m = Matcher::new(db);
-    assert_eq!(m.matches(b"--xyz--abbc-q"), vec![0, 1, 2]);
-    let f = m.first(b"xyz abbbc").unwrap();
+    assert_eq!(m.matches(&mut m.create_cache(), b"--xyz--abbc-q"), vec![0, 1, 2]);
+    let f = m.first(&mut m.create_cache(), b"xyz abbbc").unwrap();
     assert_eq!((f.rule, f.start, f.end), (0, 4, 9));
-    assert!(!m.is_match(b"nothing"));
+    assert!(!m.is_match(&mut m.create_cache(), b"nothing"));
     let mut out = Vec::new();
-    dfabake_matcher::json::write_matches(&m, Mode::All, b"xyz q", &mut Vec::new(), &mut out);
+    dfabake_matcher::json::write_matches(&m, &mut m.create_cache(), Mode::All, b"xyz q", &mut Vec::new(), &mut out);
     assert_eq!(
         out,
         b"[{\"id\":\"two\",\"payload\":null},{\"id\":3,\"payload\":null}]"
@@ -164,14 +164,14 @@ fn anchored_shards_run_at_every_literal_occurrence() {
     assert!(db.shards().iter().all(|s| s.is_anchored()));
     let m = Matcher::new(db);
     // The second occurrence matches where the first does not.
-    assert_eq!(m.matches(b"abcx abc7"), vec![0]);
-    assert_eq!(m.find_any(b"abcx abc7"), Some(0));
-    assert_eq!(m.matches(b"abcx"), Vec::<u32>::new());
+    assert_eq!(m.matches(&mut m.create_cache(), b"abcx abc7"), vec![0]);
+    assert_eq!(m.find_any(&mut m.create_cache(), b"abcx abc7"), Some(0));
+    assert_eq!(m.matches(&mut m.create_cache(), b"abcx"), Vec::<u32>::new());
     // `\b` sees the byte before the occurrence.
-    assert_eq!(m.matches(b"axyz! xyz!"), vec![1]);
-    assert_eq!(m.matches(b"axyz!"), Vec::<u32>::new());
-    assert_eq!(m.matches(b"xyz!abc0"), vec![0, 1]);
-    assert!(!m.is_match(b"axyz! abc"));
+    assert_eq!(m.matches(&mut m.create_cache(), b"axyz! xyz!"), vec![1]);
+    assert_eq!(m.matches(&mut m.create_cache(), b"axyz!"), Vec::<u32>::new());
+    assert_eq!(m.matches(&mut m.create_cache(), b"xyz!abc0"), vec![0, 1]);
+    assert!(!m.is_match(&mut m.create_cache(), b"axyz! abc"));
 }
 
 #[test]
@@ -196,9 +196,9 @@ fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
     assert!(shared.len() + one / 2 < apart.len(), "{} vs {}", shared.len(), apart.len());
     let bytes = AlignedBytes::copy_from(&shared);
     let m = Matcher::new(Database::from_bytes(bytes.as_bytes()).unwrap());
-    assert_eq!(m.matches(b"abcx abc7"), vec![0]);
-    assert_eq!(m.matches(b"wxyz1 abc"), vec![1]);
-    assert_eq!(m.matches(b"abc wxyz"), Vec::<u32>::new());
+    assert_eq!(m.matches(&mut m.create_cache(), b"abcx abc7"), vec![0]);
+    assert_eq!(m.matches(&mut m.create_cache(), b"wxyz1 abc"), vec![1]);
+    assert_eq!(m.matches(&mut m.create_cache(), b"abc wxyz"), Vec::<u32>::new());
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
     assert_eq!(check(&good), Ok(3));
     let m_bytes = AlignedBytes::copy_from(&good);
     let m = Matcher::new(Database::from_bytes(m_bytes.as_bytes()).unwrap());
-    assert_eq!(m.matches(b"GoogleBot/2 curl/8 q"), vec![0, 1, 2]);
+    assert_eq!(m.matches(&mut m.create_cache(), b"GoogleBot/2 curl/8 q"), vec![0, 1, 2]);
 
     assert_eq!(
         check(&build(Some(lit("googlebot", true)), false, "0", None)),
@@ -331,8 +331,8 @@ fn three_byte_literals_are_found_before_every_byte() {
     let good = w.finish();
     let aligned = AlignedBytes::copy_from(&good);
     let m = Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
-    assert_eq!(m.matches(b"xbot1 and bot"), vec![0]);
-    assert_eq!(m.matches(b"bot2"), vec![0]);
+    assert_eq!(m.matches(&mut m.create_cache(), b"xbot1 and bot"), vec![0]);
+    assert_eq!(m.matches(&mut m.create_cache(), b"bot2"), vec![0]);
     let mut bad = good.clone();
     let pf = u32::from_le_bytes(bad[56..60].try_into().unwrap()) as usize;
     let n = 1usize << u32::from_le_bytes(bad[pf + 4..pf + 8].try_into().unwrap());
@@ -376,7 +376,8 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
     };
     let good = AlignedBytes::copy_from(&build(table));
     let db = Database::from_bytes_lazy(good.as_bytes()).unwrap();
-    assert_eq!(Matcher::new(db).matches(b"x GoogleBot/21"), vec![0]);
+    let m = Matcher::new(db);
+    assert_eq!(m.matches(&mut m.create_cache(), b"x GoogleBot/21"), vec![0]);
 
     let mut crafted = build(bad_table);
     let sum = checksum(&crafted);
@@ -385,7 +386,7 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
     assert!(matches!(Database::from_bytes(crafted.as_bytes()), Err(FormatError::BadDfa { .. })));
     let db = Database::from_bytes_lazy(crafted.as_bytes()).unwrap();
     let m = Matcher::new(db);
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.matches(b"googlebot/1")))
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.matches(&mut m.create_cache(), b"googlebot/1")))
         .expect_err("the damaged DFA must not run");
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("failed verification on first use"), "{message}");
@@ -398,4 +399,44 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
         Database::from_bytes_lazy(damaged.as_bytes()),
         Err(FormatError::ChecksumMismatch { .. })
     ));
+}
+
+/// One matcher serves many threads at once (each with its own cache), and
+/// each thread gets what one thread alone gets: the exact engines and lazily
+/// read DFAs built on first use are shared, not rebuilt per thread.
+#[test]
+fn one_matcher_serves_many_threads() {
+    let bytes = AlignedBytes::copy_from(&sample());
+    let db = Database::from_bytes_lazy(bytes.as_bytes()).unwrap();
+    let m = Matcher::new(db);
+    let inputs: Vec<&[u8]> = vec![b"--xyz--abbc-q", b"xyz abbbc", b"nothing", b"q", b"abc xyz"];
+    let alone: Vec<_> = {
+        let mut cache = m.create_cache();
+        inputs
+            .iter()
+            .map(|i| (m.matches(&mut cache, i), m.first(&mut cache, i), m.is_match(&mut cache, i)))
+            .collect()
+    };
+    let m = &m;
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut cache = m.create_cache();
+                    (0..200)
+                        .flat_map(|_| inputs.iter())
+                        .map(|i| (m.matches(&mut cache, i), m.first(&mut cache, i), m.is_match(&mut cache, i)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for t in threads {
+            let got = t.join().unwrap();
+            for (n, answer) in got.iter().enumerate() {
+                assert_eq!(answer, &alone[n % inputs.len()], "input {}", n % inputs.len());
+            }
+        }
+    });
+    // Every rule that won `first` had its engine built once, for all threads.
+    assert_eq!(m.exact_engines_built(), 2);
 }

@@ -8,15 +8,16 @@
 //! and every worker forked after loading, shares its pages. Otherwise the
 //! database (not the module) is copied once into an aligned buffer.
 //!
-//! Threads: [`dfabake_matcher::Matcher`] keeps per-search caches in `RefCell`s
-//! (it is `!Sync`), so a Python `Matcher` owns one verified database and a
-//! small pool of native matchers over it. A search takes a native matcher from
-//! the pool, runs with the GIL released, and puts it back; with more threads
-//! searching at once than matchers pooled, a new one is made (`Matcher::new`
-//! is O(shards), microseconds). The pool is a fixed array of atomic slots, not
-//! a lock: a `fork()` can never leave a child waiting for a lock that a thread
-//! of the parent held (such a thread simply does not exist in the child, and
-//! the matcher it had taken is not in the child's pool).
+//! Threads: one [`dfabake_matcher::Matcher`] over the verified database
+//! serves every thread (it is `Sync`: its DFAs and exact engines are built
+//! once, on first use, and shared); each search brings its scratch space, a
+//! `Cache`, from a small pool. A search takes a cache from the pool, runs with
+//! the GIL released, and puts it back; with more threads searching at once
+//! than caches pooled, a new one is made (microseconds). The pool is a fixed
+//! array of atomic slots, not a lock: a `fork()` can never leave a child
+//! waiting for a lock that a thread of the parent held (such a thread simply
+//! does not exist in the child, and the cache it had taken is not in the
+//! child's pool).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use dfabake_matcher::format::{AlignedBytes, Database, FormatError};
 use dfabake_matcher::module::find_database;
-use dfabake_matcher::Matcher as NativeMatcher;
+use dfabake_matcher::{Cache, Matcher as NativeMatcher};
 use memmap2::Mmap;
 use pyo3::basic::CompareOp;
 use pyo3::create_exception;
@@ -60,24 +61,23 @@ enum ModuleBytes {
     Python(Py<PyBytes>),
 }
 
-/// How many native matchers a `Matcher` keeps for reuse. Beyond this many
-/// threads searching at once, the extra matchers are dropped after use.
+/// How many search caches a `Matcher` keeps for reuse. Beyond this many
+/// threads searching at once, the extra caches are dropped after use.
 const POOL_SLOTS: usize = 32;
 
-/// A lock-free pool of native matchers: each slot holds one or is null.
+/// A lock-free pool of search caches: each slot holds one or is null.
 struct Pool {
-    slots: [AtomicPtr<NativeMatcher<'static>>; POOL_SLOTS],
+    slots: [AtomicPtr<Cache>; POOL_SLOTS],
 }
 
-// A native matcher moves between threads through the pool (never shared:
-// one thread at a time uses it). The pool's `AtomicPtr`s would hide a
-// non-`Send` matcher from the compiler, so check it here. (A `Database` is
-// `Send` but not `Sync`: it deserializes its DFAs lazily into `OnceCell`s.
-// So no `Database` is shared between threads here either: each native
-// matcher reads its own from the verified bytes.)
+// Caches move between threads through the pool; the matcher is shared.
+// The pool's `AtomicPtr`s would hide a non-`Send` cache from the compiler,
+// so check both here.
 const _: fn() = || {
     fn send<T: Send>() {}
-    send::<NativeMatcher<'static>>();
+    fn shared<T: Send + Sync>() {}
+    send::<Cache>();
+    shared::<NativeMatcher<'static>>();
 };
 
 impl Pool {
@@ -87,7 +87,7 @@ impl Pool {
         }
     }
 
-    fn take(&self) -> Option<Box<NativeMatcher<'static>>> {
+    fn take(&self) -> Option<Box<Cache>> {
         for slot in &self.slots {
             if slot.load(Ordering::Relaxed).is_null() {
                 continue;
@@ -102,7 +102,7 @@ impl Pool {
         None
     }
 
-    fn put(&self, m: Box<NativeMatcher<'static>>) {
+    fn put(&self, m: Box<Cache>) {
         let p = Box::into_raw(m);
         for slot in &self.slots {
             if slot
@@ -129,22 +129,13 @@ impl Drop for Pool {
     }
 }
 
-/// A verified database and what owns its bytes.
+/// A verified database, its matcher, and what owns its bytes.
 ///
-/// Field order is drop order: the pooled matchers borrow the bytes of
-/// `db_copy` or `module`, which are dropped after them.
+/// Field order is drop order: the matcher borrows the bytes of `db_copy`
+/// or `module`, which are dropped after it.
 struct Loaded {
+    matcher: NativeMatcher<'static>,
     pool: Pool,
-    /// The database's bytes, verified when loaded (unless the caller
-    /// vouched for them). SAFETY: `'static` stands for "as long as
-    /// `db_copy` and `module`", which this struct owns and never replaces;
-    /// both keep their bytes at a fixed address when the struct moves (a
-    /// memory map, a Python bytes object, a heap buffer).
-    bytes: &'static [u8],
-    /// Whether `bytes` were verified ([`Database::from_bytes_lazy`]), so
-    /// that every matcher's database validates each DFA before its first
-    /// use; false when the caller vouched for them (`verify=False`).
-    verified: bool,
     rule_count: usize,
     checksum: u64,
     _db_copy: Option<AlignedBytes>,
@@ -164,8 +155,10 @@ impl Loaded {
             None => db,
         };
         // SAFETY: the bytes belong to `db_copy` or to `module` (a memory
-        // map or a Python bytes object, both immutable), moved into the
-        // returned struct; see the field comment on `bytes`.
+        // map, a Python bytes object or a heap buffer: immutable, at a fixed
+        // address when the struct moves), moved into the returned struct,
+        // which drops the matcher borrowing them first. `'static` stands
+        // for "as long as that struct".
         let bytes: &'static [u8] =
             unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
         let db = if verify {
@@ -178,12 +171,9 @@ impl Loaded {
             unsafe { Database::from_bytes_unchecked(bytes)? }
         };
         let (rule_count, checksum) = (db.rule_count(), db.checksum());
-        let pool = Pool::new();
-        pool.put(Box::new(NativeMatcher::new(db)));
         Ok(Loaded {
-            pool,
-            bytes,
-            verified: verify,
+            matcher: NativeMatcher::new(db),
+            pool: Pool::new(),
             rule_count,
             checksum,
             _db_copy: db_copy,
@@ -192,51 +182,38 @@ impl Loaded {
         })
     }
 
-    /// A new native matcher over the database (O(shards)).
-    fn new_matcher(&self) -> Box<NativeMatcher<'static>> {
-        let db = if self.verified {
-            // Checked again (checksum and structure: milliseconds for
-            // megabytes), so that this database too checks its DFAs on first use.
-            Database::from_bytes_lazy(self.bytes)
-        } else {
-            // SAFETY: the caller of `new` vouched for these bytes, which never change.
-            unsafe { Database::from_bytes_unchecked(self.bytes) }
-        }
-        .expect("a database read once reads again");
-        Box::new(NativeMatcher::new(db))
-    }
-
-    /// Runs `f` with a native matcher of the pool (or a new one).
-    fn with<T>(&self, f: impl FnOnce(&NativeMatcher<'static>) -> T) -> T {
+    /// Runs `f` with the matcher and a search cache of the pool (or a new one).
+    fn with<T>(&self, f: impl FnOnce(&NativeMatcher<'static>, &mut Cache) -> T) -> T {
         struct Lease<'p> {
             pool: &'p Pool,
-            m: Option<Box<NativeMatcher<'static>>>,
+            cache: Option<Box<Cache>>,
         }
         impl Drop for Lease<'_> {
             fn drop(&mut self) {
-                // A matcher whose search panicked may hold half-updated
-                // caches: drop it rather than pool it.
-                if let Some(m) = self.m.take() {
+                // A cache whose search panicked may be half-updated: drop it
+                // rather than pool it.
+                if let Some(c) = self.cache.take() {
                     if !std::thread::panicking() {
-                        self.pool.put(m);
+                        self.pool.put(c);
                     }
                 }
             }
         }
-        let m = self.pool.take().unwrap_or_else(|| self.new_matcher());
-        let lease = Lease {
+        let cache = self
+            .pool
+            .take()
+            .unwrap_or_else(|| Box::new(self.matcher.create_cache()));
+        let mut lease = Lease {
             pool: &self.pool,
-            m: Some(m),
+            cache: Some(cache),
         };
-        f(lease.m.as_ref().unwrap())
+        f(&self.matcher, lease.cache.as_mut().unwrap())
     }
 
     /// Rule `i`'s id and payload as JSON text.
     fn rule_json(&self, i: usize) -> (&'static str, Option<&'static str>) {
-        self.with(|m| {
-            let r = m.database().rule(i);
-            (r.id_json(), r.payload_json())
-        })
+        let r = self.matcher.database().rule(i);
+        (r.id_json(), r.payload_json())
     }
 }
 
@@ -630,7 +607,7 @@ impl PyMatcher {
     fn is_match(&self, py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<bool> {
         let hay = Hay::extract(s)?;
         let bytes: &[u8] = &hay.bytes;
-        Ok(py.detach(|| self.loaded.with(|m| m.is_match(bytes))))
+        Ok(py.detach(|| self.loaded.with(|m, c| m.is_match(c, bytes))))
     }
 
     /// Every rule matching anywhere in `s`, each once, in priority order.
@@ -640,7 +617,7 @@ impl PyMatcher {
         let bytes: &[u8] = &hay.bytes;
         let rules = py.detach(|| {
             let mut out = Vec::new();
-            self.loaded.with(|m| m.matches_into(bytes, &mut out));
+            self.loaded.with(|m, c| m.matches_into(c, bytes, &mut out));
             out
         });
         self.match_list(py, &rules)
@@ -654,7 +631,7 @@ impl PyMatcher {
         let bytes: &[u8] = &hay.bytes;
         let is_str = hay.is_str;
         let (found, ascii) = py.detach(|| {
-            let found = self.loaded.with(|m| m.first(bytes));
+            let found = self.loaded.with(|m, c| m.first(c, bytes));
             let ascii = !is_str || found.is_none() || bytes.is_ascii();
             (found, ascii)
         });
@@ -677,12 +654,12 @@ impl PyMatcher {
             .collect::<PyResult<Vec<_>>>()?;
         let slices: Vec<&[u8]> = hays.iter().map(|h| &*h.bytes).collect();
         let answers = py.detach(|| {
-            self.loaded.with(|m| {
+            self.loaded.with(|m, c| {
                 slices
                     .iter()
                     .map(|hay| {
                         let mut out = Vec::new();
-                        m.matches_into(hay, &mut out);
+                        m.matches_into(c, hay, &mut out);
                         out
                     })
                     .collect::<Vec<_>>()
