@@ -1460,7 +1460,21 @@ fn environment_variables_configure_the_server_and_flags_win() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--listen") && err.contains("DFABAKE_LISTEN"), "{err}");
+    assert!(
+        err.contains("--listen") && err.contains("DFABAKE_LISTEN"),
+        "{err}"
+    );
+    // An empty variable is unset, not an empty value.
+    let empty = [
+        ("DFABAKE_MODULE", m),
+        ("DFABAKE_LISTEN", "127.0.0.1:0"),
+        ("DFABAKE_WORKERS", ""),
+        ("DFABAKE_ACCESS_LOG", ""),
+        ("DFABAKE_WATCH", ""),
+    ];
+    let srv = serve_from_env(&empty, &[], dir.path());
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    drop(srv);
     // match's output-shaping flags take no variable.
     let o = Command::new(binary("dfabake-host"))
         .args(["match", "--module", m, "curl/8.0"])
@@ -1493,7 +1507,10 @@ fn readyz_and_probes_stay_out_of_match_metrics() {
     let text = srv.request("GET", "/metrics", &[], b"").1;
     for path in ["/healthz", "/readyz"] {
         assert_eq!(
-            metric_of(&text, &format!("dfabake_probe_requests_total{{path=\"{path}\"}}")),
+            metric_of(
+                &text,
+                &format!("dfabake_probe_requests_total{{path=\"{path}\"}}")
+            ),
             3.0
         );
     }
@@ -1503,19 +1520,30 @@ fn readyz_and_probes_stay_out_of_match_metrics() {
         3.0
     );
     // Match traffic: the POST /readyz (405) and the POST /match only.
-    assert_eq!(metric_of(&text, "dfabake_request_duration_seconds_count"), 2.0);
-    assert_eq!(metric_of(&text, "dfabake_requests_total{code=\"200\"}"), 1.0);
-    assert_eq!(metric_of(&text, "dfabake_requests_total{code=\"405\"}"), 1.0);
+    assert_eq!(
+        metric_of(&text, "dfabake_request_duration_seconds_count"),
+        2.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_requests_total{code=\"200\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_requests_total{code=\"405\"}"),
+        1.0
+    );
 
     let s = TcpStream::connect(&srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
-    w.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    w.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_reply(&mut r, false).unwrap().0, 200);
     srv.signal("-TERM");
     std::thread::sleep(Duration::from_millis(300));
-    w.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    w.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     let (code, headers, body) = read_reply(&mut r, false).unwrap();
     assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
     assert_eq!(header(&headers, "connection"), Some("close"));
@@ -1541,14 +1569,20 @@ fn process_and_build_info_metrics() {
         ("process_max_fds", "gauge"),
         ("dfabake_build_info", "gauge"),
     ] {
-        assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}: {text}");
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name}: {text}"
+        );
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
     let started = metric_of(&text, "process_start_time_seconds");
-    assert!(started <= now + 1.0 && started > now - 120.0, "{started} vs now {now}");
+    assert!(
+        started <= now + 1.0 && started > now - 120.0,
+        "{started} vs now {now}"
+    );
     let (_, rss) = srv.rss();
     let reported = metric_of(&text, "process_resident_memory_bytes");
     assert!(
@@ -1557,24 +1591,35 @@ fn process_and_build_info_metrics() {
     );
     let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as f64;
     let open = metric_of(&text, "process_open_fds");
-    assert!((open - fds).abs() <= 3.0, "{open} vs {fds} in /proc/{pid}/fd");
+    assert!(
+        (open - fds).abs() <= 3.0,
+        "{open} vs {fds} in /proc/{pid}/fd"
+    );
     // Five more connections held open: five more descriptors.
     let held: Vec<TcpStream> = (0..5)
         .map(|_| {
             let mut s = TcpStream::connect(&srv.addr).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
             assert_eq!(read_reply(&mut r, false).unwrap().0, 200);
             s
         })
         .collect();
-    let more = metric_of(&srv.request("GET", "/metrics", &[], b"").1, "process_open_fds");
-    assert!(more >= open + 5.0, "{more} after 5 more connections, {open} before");
+    let more = metric_of(
+        &srv.request("GET", "/metrics", &[], b"").1,
+        "process_open_fds",
+    );
+    assert!(
+        more >= open + 5.0,
+        "{more} after 5 more connections, {open} before"
+    );
     drop(held);
     // CPU time grows with work.
     let cpu = metric_of(&text, "process_cpu_seconds_total");
-    let body = serde_json::json!({ "inputs": vec!["Mozilla/5.0 (compatible; Googlebot/2.1)"; 5000] })
-        .to_string();
+    let body =
+        serde_json::json!({ "inputs": vec!["Mozilla/5.0 (compatible; Googlebot/2.1)"; 5000] })
+            .to_string();
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(800) {
         let (code, _) = srv.request(
@@ -1638,7 +1683,11 @@ fn access_log_one_line_per_request_never_blocking() {
     drop(quiet);
 
     let log = dir.path().join("access.log");
-    let mut srv = Server::start(&module, &["--access-log", log.to_str().unwrap()], dir.path());
+    let mut srv = Server::start(
+        &module,
+        &["--access-log", log.to_str().unwrap()],
+        dir.path(),
+    );
     // Requests with known answers, each from a connection whose local
     // address is the peer the log must name.
     let mut sent = Vec::new();
@@ -1693,7 +1742,11 @@ fn access_log_one_line_per_request_never_blocking() {
     }
 
     // Rotation: rename the file, SIGHUP, and the next line goes to a new file.
-    let srv = Server::start(&module, &["--access-log", log.to_str().unwrap()], dir.path());
+    let srv = Server::start(
+        &module,
+        &["--access-log", log.to_str().unwrap()],
+        dir.path(),
+    );
     let rotated = dir.path().join("access.log.1");
     fs::rename(&log, &rotated).unwrap();
     srv.signal("-HUP");
@@ -1704,17 +1757,28 @@ fn access_log_one_line_per_request_never_blocking() {
     }
     assert_eq!(srv.request("GET", "/after-rotation", &[], b"").0, 404);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !fs::read_to_string(&log).unwrap_or_default().contains(" /after-rotation ") {
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(" /after-rotation ")
+    {
         assert!(Instant::now() < deadline, "no line in the reopened log");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!fs::read_to_string(&rotated).unwrap().contains("/after-rotation"));
+    assert!(!fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("/after-rotation"));
     drop(srv);
 
     // To stderr, set by its variable.
     let mut cmd = Command::new(binary("dfabake-host"));
-    cmd.args(["serve", "--module", module.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .env("DFABAKE_ACCESS_LOG", "-");
+    cmd.args([
+        "serve",
+        "--module",
+        module.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("DFABAKE_ACCESS_LOG", "-");
     let srv = Server::spawn(cmd, dir.path());
     assert_eq!(srv.request("GET", "/to-stderr", &[], b"").0, 404);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1727,7 +1791,11 @@ fn access_log_one_line_per_request_never_blocking() {
     // A log whose writes block (a FIFO opened for reading and never read,
     // so its 64 KiB buffer fills): answers keep coming at full speed.
     let fifo = dir.path().join("stuck.fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     // O_NONBLOCK, so opening the read end does not wait for a writer.
     let _reader = {
         use std::os::unix::fs::OpenOptionsExt;
@@ -1737,7 +1805,11 @@ fn access_log_one_line_per_request_never_blocking() {
             .open(&fifo)
             .unwrap()
     };
-    let mut srv = Server::start(&module, &["--access-log", fifo.to_str().unwrap()], dir.path());
+    let mut srv = Server::start(
+        &module,
+        &["--access-log", fifo.to_str().unwrap()],
+        dir.path(),
+    );
     let s = TcpStream::connect(&srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -1802,7 +1874,10 @@ fn query_strings_are_percent_decoded_and_the_default_mode_is_all() {
     let all = srv.post("/match?mode=all", input).1;
     assert_eq!(srv.post("/match", input).1, all);
     assert!(ids(&all["matches"]).len() >= 2, "{all}");
-    let batch = format!(r#"{{"inputs": [{}]}}"#, serde_json::to_string(std::str::from_utf8(input).unwrap()).unwrap());
+    let batch = format!(
+        r#"{{"inputs": [{}]}}"#,
+        serde_json::to_string(std::str::from_utf8(input).unwrap()).unwrap()
+    );
     let (code, text) = srv.request(
         "POST",
         "/match",
@@ -1856,7 +1931,10 @@ impl Stage {
             .current_dir(&self.workdir)
             .env(
                 "PATH",
-                format!("{}:/usr/bin:/bin", self.root.join("usr/local/bin").display()),
+                format!(
+                    "{}:/usr/bin:/bin",
+                    self.root.join("usr/local/bin").display()
+                ),
             )
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
@@ -1892,7 +1970,9 @@ fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
 fn key_values(args: &str) -> Vec<(String, String)> {
     args.split_whitespace()
         .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("not KEY=VALUE: {kv}"));
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not KEY=VALUE: {kv}"));
             (k.to_string(), v.trim_matches('"').to_string())
         })
         .collect()
@@ -1915,7 +1995,10 @@ fn dockerfile_builds_and_starts_from_the_cache() {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     for must in ["target", ".git"] {
-        assert!(ignored.contains(&must), "the build context must leave out {must}");
+        assert!(
+            ignored.contains(&must),
+            "the build context must leave out {must}"
+        );
     }
     let tmp = tempfile::tempdir().unwrap();
     let mut stages: Vec<Stage> = Vec::new();
@@ -1926,7 +2009,9 @@ fn dockerfile_builds_and_starts_from_the_cache() {
             let name = args
                 .split_once(" AS ")
                 .or_else(|| args.split_once(" as "))
-                .map_or(format!("stage{}", stages.len()), |(_, n)| n.trim().to_string());
+                .map_or(format!("stage{}", stages.len()), |(_, n)| {
+                    n.trim().to_string()
+                });
             let root = tmp.path().join(&name);
             fs::create_dir_all(&root).unwrap();
             stages.push(Stage {
@@ -2064,10 +2149,18 @@ fn dockerfile_builds_and_starts_from_the_cache() {
     let runtime = stages.last().unwrap();
     assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
     assert!(
-        runtime.user.as_deref().is_some_and(|u| u != "root" && u != "0"),
+        runtime
+            .user
+            .as_deref()
+            .is_some_and(|u| u != "root" && u != "0"),
         "the server must not run as root"
     );
-    let listen = &runtime.env.iter().find(|(k, _)| k == "DFABAKE_LISTEN").unwrap().1;
+    let listen = &runtime
+        .env
+        .iter()
+        .find(|(k, _)| k == "DFABAKE_LISTEN")
+        .unwrap()
+        .1;
     assert_eq!(Some(listen.rsplit(':').next().unwrap()), exposed.as_deref());
     // The runtime stage has what serving needs: the binaries and the module.
     assert!(runtime.root.join("usr/local/bin/dfabake-host").exists());
@@ -2083,10 +2176,14 @@ fn dockerfile_builds_and_starts_from_the_cache() {
             .to_str()
             .unwrap(),
     );
-    cmd.args(&cmd_line[1..]).env("DFABAKE_LISTEN", "127.0.0.1:0");
+    cmd.args(&cmd_line[1..])
+        .env("DFABAKE_LISTEN", "127.0.0.1:0");
     let srv = Server::spawn(cmd, tmp.path());
     let err = srv.stderr();
-    assert!(err.contains("native code from cache"), "not from the cache: {err}");
+    assert!(
+        err.contains("native code from cache"),
+        "not from the cache: {err}"
+    );
     assert!(!err.contains("warning"), "{err}");
     assert!(srv.addr.starts_with("127.0.0.1:"));
     let (code, one) = srv.post("/match?mode=first", b"curl/8.0");
@@ -2120,7 +2217,11 @@ fn systemd_unit_starts_from_the_cache_and_verifies() {
         .map(|l| l.split_once('=').unwrap())
         .collect();
     let get = |key: &str| -> Vec<&str> {
-        settings.iter().filter(|(k, _)| *k == key).map(|(_, v)| *v).collect()
+        settings
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .collect()
     };
     for (key, want) in [
         ("DynamicUser", "yes"),
@@ -2152,7 +2253,12 @@ fn systemd_unit_starts_from_the_cache_and_verifies() {
         env.push((k.to_string(), v));
     }
     // The module and binary where the unit's comment installs them.
-    let module = env.iter().find(|(k, _)| k == "DFABAKE_MODULE").unwrap().1.clone();
+    let module = env
+        .iter()
+        .find(|(k, _)| k == "DFABAKE_MODULE")
+        .unwrap()
+        .1
+        .clone();
     fs::create_dir_all(Path::new(&module).parent().unwrap()).unwrap();
     let baked = example_module(tmp.path());
     fs::copy(&baked, &module).unwrap();
@@ -2183,11 +2289,17 @@ fn systemd_unit_starts_from_the_cache_and_verifies() {
     let run = |exec: &str| -> Command {
         let words: Vec<&str> = exec.split_whitespace().collect();
         let mut cmd = Command::new(under(words[0]));
-        cmd.env_clear().args(&words[1..]).envs(env.iter().map(|(k, v)| (k, v)));
+        cmd.env_clear()
+            .args(&words[1..])
+            .envs(env.iter().map(|(k, v)| (k, v)));
         cmd
     };
     let pre = run(get("ExecStartPre")[0]).output().unwrap();
-    assert!(pre.status.success(), "{}", String::from_utf8_lossy(&pre.stderr));
+    assert!(
+        pre.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pre.stderr)
+    );
     assert!(String::from_utf8_lossy(&pre.stdout).contains("compiled and cached"));
     let srv = Server::spawn(run(get("ExecStart")[0]), tmp.path());
     assert!(
@@ -2222,9 +2334,16 @@ fn systemd_unit_starts_from_the_cache_and_verifies() {
     let stand_in = sd.join("usr/local/bin/dfabake-host");
     fs::write(&stand_in, "#!/bin/sh\n").unwrap();
     fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
-    let kill = ["/bin/kill", "/usr/bin/kill"].into_iter().find(|p| Path::new(p).exists()).unwrap();
+    let kill = ["/bin/kill", "/usr/bin/kill"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
     fs::copy(kill, sd.join("bin/kill")).unwrap();
-    fs::write(sd.join("etc/systemd/system/dfabake-host.service"), &unit_text).unwrap();
+    fs::write(
+        sd.join("etc/systemd/system/dfabake-host.service"),
+        &unit_text,
+    )
+    .unwrap();
     let o = Command::new("systemd-analyze")
         .args(["verify", "--root"])
         .arg(&sd)
@@ -2232,5 +2351,8 @@ fn systemd_unit_starts_from_the_cache_and_verifies() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success() && out.trim().is_empty(), "systemd-analyze verify:\n{out}");
+    assert!(
+        o.status.success() && out.trim().is_empty(),
+        "systemd-analyze verify:\n{out}"
+    );
 }

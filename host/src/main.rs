@@ -301,6 +301,14 @@ fn with_env_vars(cli: clap::Command) -> clap::Command {
 /// conflict, so a first parse without conflicts finds where each value came
 /// from and such variables are dropped before the real parse.
 fn parse_cli() -> Cli {
+    // An empty variable (`DFABAKE_WORKERS=` in an env file) counts as unset,
+    // as it does for most tools, rather than as an invalid empty value.
+    for (var, value) in std::env::vars_os() {
+        if value.is_empty() && var.to_string_lossy().starts_with("DFABAKE_") {
+            // Still single-threaded: no one else reads the environment.
+            std::env::remove_var(var);
+        }
+    }
     let cli = with_env_vars(Cli::command());
     let loose = cli.clone().mut_subcommands(|sub| {
         sub.mut_args(|a| a.conflicts_with(clap::builder::Resettable::Reset))
