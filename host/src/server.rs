@@ -5,7 +5,13 @@
 //!   `{"input": …, "matches": […]}`;
 //! * `POST /match` with `Content-Type: application/json` and
 //!   `{"inputs": ["…", …], "mode": "all"}` → a JSON array of those objects;
-//! * `GET`/`HEAD /healthz`, `GET`/`HEAD /metrics` (Prometheus text).
+//! * `GET`/`HEAD /healthz`, `/readyz` (503 once shutting down) and
+//!   `/metrics` (Prometheus text, see `metrics.rs`); probes are not counted
+//!   as match traffic;
+//! * an optional access log (`access_log.rs`).
+//!
+//! The mode is the batch's `mode`, else the query's (percent-decoded), else
+//! `all`.
 //!
 //! The reactor threads do I/O and answer probes; matching (with parsing and
 //! serializing) runs on a pool of `workers` matcher threads sharing
