@@ -36,18 +36,24 @@ impl Server {
     }
 
     fn start_in(mut cmd: Command, module: &Path, extra: &[&str], dir: &Path) -> Server {
+        cmd.args([
+            "serve",
+            "--module",
+            module.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+        ])
+        .args(extra);
+        Server::spawn(cmd, dir)
+    }
+
+    /// Starts `cmd` (arguments and environment complete) and waits for its
+    /// `listening on` line.
+    fn spawn(mut cmd: Command, dir: &Path) -> Server {
         let stderr = dir.join(format!("server-{}.err", std::process::id() ^ rand_u32()));
         let mut child = cmd
-            .args([
-                "serve",
-                "--module",
-                module.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--workers",
-                "2",
-            ])
-            .args(extra)
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).unwrap())
             .spawn()
@@ -1338,4 +1344,1015 @@ fn http_request_path_survives_arbitrary_bytes() {
     assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
     assert!(srv.child.try_wait().unwrap().is_none(), "server exited");
     assert!(!srv.stderr().contains("panicked"), "{}", srv.stderr());
+}
+
+// ---- Issue 15: server operations ----
+
+/// `dfabake-host serve` with no flags: everything comes from `env`.
+fn serve_from_env(env: &[(&str, &str)], extra: &[&str], dir: &Path) -> Server {
+    let mut cmd = Command::new(binary("dfabake-host"));
+    cmd.arg("serve").args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Server::spawn(cmd, dir)
+}
+
+/// Every flag of `serve` and `compile` has a `DFABAKE_*` variable that sets
+/// it (shown by `--help`); a flag on the command line wins, also over the
+/// variable of a flag it excludes; a bad value names its variable.
+#[test]
+fn environment_variables_configure_the_server_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let cache = dir.path().join("cache");
+    let m = module.to_str().unwrap();
+    let c = cache.to_str().unwrap();
+
+    for sub in ["serve", "compile"] {
+        let help = Command::new(binary("dfabake-host"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8(help.stdout).unwrap();
+        let flags: Vec<&str> = help
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--"))
+            .map(|l| l.split([' ', ',']).next().unwrap())
+            .filter(|f| *f != "help")
+            .collect();
+        assert!(flags.len() >= if sub == "serve" { 17 } else { 4 }, "{help}");
+        for flag in flags {
+            let var = format!("DFABAKE_{}", flag.replace('-', "_").to_ascii_uppercase());
+            assert!(
+                help.contains(&format!("[env: {var}=")),
+                "{sub} --{flag}: no {var} in --help:\n{help}"
+            );
+        }
+    }
+
+    let big = vec![b'a'; 200];
+    let env = [
+        ("DFABAKE_MODULE", m),
+        ("DFABAKE_LISTEN", "127.0.0.1:0"),
+        ("DFABAKE_WORKERS", "1"),
+        ("DFABAKE_MAX_BODY_BYTES", "100"),
+        ("DFABAKE_CACHE_DIR", c),
+    ];
+    let srv = serve_from_env(&env, &[], dir.path());
+    assert_eq!(srv.post("/match", &big).0, 413, "DFABAKE_MAX_BODY_BYTES");
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    assert!(cache.join("hmac.key").exists(), "DFABAKE_CACHE_DIR");
+    drop(srv);
+    // The flag wins over the variable.
+    let srv = serve_from_env(&env, &["--max-body-bytes", "1000"], dir.path());
+    assert_eq!(srv.post("/match", &big).0, 200, "--max-body-bytes");
+    assert!(
+        srv.stderr().contains("native code from cache"),
+        "{}",
+        srv.stderr()
+    );
+    drop(srv);
+    // DFABAKE_WATCH: on/off values as people write them.
+    let mut on = env.to_vec();
+    on.push(("DFABAKE_WATCH", "1"));
+    let srv = serve_from_env(&on, &[], dir.path());
+    let other = bake("other\n", dir.path(), "watched");
+    replace_file(&module, &fs::read(&other).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.metric("dfabake_reloads_total{result=\"ok\"}") < 1.0 {
+        assert!(Instant::now() < deadline, "DFABAKE_WATCH=1 did not watch");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(srv);
+
+    // --cache-dir on the command line beats DFABAKE_NO_CACHE (no conflict
+    // error), and --no-cache beats DFABAKE_CACHE_DIR.
+    let cache2 = dir.path().join("cache2");
+    let o = Command::new(binary("dfabake-host"))
+        .args(["compile", "--module", m, "--cache-dir"])
+        .arg(&cache2)
+        .env("DFABAKE_NO_CACHE", "true")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(cache2.join("hmac.key").exists());
+    let cache3 = dir.path().join("cache3");
+    let o = Command::new(binary("dfabake-host"))
+        .args(["match", "--module", m, "--no-cache", "curl/8.0"])
+        .env("DFABAKE_CACHE_DIR", &cache3)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!cache3.exists(), "--no-cache lost to DFABAKE_CACHE_DIR");
+    // Both from the command line is still a usage error.
+    let o = Command::new(binary("dfabake-host"))
+        .args(["compile", "--module", m, "--no-cache", "--cache-dir", c])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+
+    // A bad value from a variable says which variable.
+    let o = Command::new(binary("dfabake-host"))
+        .args(["serve", "--module", m])
+        .env("DFABAKE_LISTEN", "localhost-8080")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--listen") && err.contains("DFABAKE_LISTEN"),
+        "{err}"
+    );
+    // An empty variable is unset, not an empty value.
+    let empty = [
+        ("DFABAKE_MODULE", m),
+        ("DFABAKE_LISTEN", "127.0.0.1:0"),
+        ("DFABAKE_WORKERS", ""),
+        ("DFABAKE_ACCESS_LOG", ""),
+        ("DFABAKE_WATCH", ""),
+    ];
+    let srv = serve_from_env(&empty, &[], dir.path());
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    drop(srv);
+    // match's output-shaping flags take no variable.
+    let o = Command::new(binary("dfabake-host"))
+        .args(["match", "--module", m, "curl/8.0"])
+        .env("DFABAKE_MODE", "first")
+        .output()
+        .unwrap();
+    let line: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(line["matches"][0].get("start").is_none(), "{line}");
+}
+
+/// `/readyz` answers 200 while serving and 503 once shutting down (on a
+/// connection still open in the grace period); probes — GET and HEAD of
+/// `/healthz`, `/readyz`, `/metrics` — are never match traffic.
+#[test]
+fn readyz_and_probes_stay_out_of_match_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let mut srv = Server::start(&module, &["--shutdown-grace-ms", "5000"], dir.path());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        for method in ["GET", "HEAD", "GET"] {
+            let (code, body) = srv.request(method, path, &[], b"");
+            assert_eq!(code, 200, "{method} {path}");
+            if method == "GET" && path == "/readyz" {
+                assert_eq!(body, r#"{"status":"ready"}"#);
+            }
+        }
+    }
+    assert_eq!(srv.request("POST", "/readyz", &[], b"").0, 405);
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    let text = srv.request("GET", "/metrics", &[], b"").1;
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            metric_of(
+                &text,
+                &format!("dfabake_probe_requests_total{{path=\"{path}\"}}")
+            ),
+            3.0
+        );
+    }
+    // Three counted before this one was rendered.
+    assert_eq!(
+        metric_of(&text, "dfabake_probe_requests_total{path=\"/metrics\"}"),
+        3.0
+    );
+    // Match traffic: the POST /readyz (405) and the POST /match only.
+    assert_eq!(
+        metric_of(&text, "dfabake_request_duration_seconds_count"),
+        2.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_requests_total{code=\"200\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric_of(&text, "dfabake_requests_total{code=\"405\"}"),
+        1.0
+    );
+
+    let s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    w.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut r, false).unwrap().0, 200);
+    srv.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    w.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let (code, headers, body) = read_reply(&mut r, false).unwrap();
+    assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "connection"), Some("close"));
+    drop((r, w));
+    assert!(srv.wait_exit(Duration::from_secs(20)).success());
+}
+
+/// The `process_*` metrics Prometheus' client libraries export, from
+/// `/proc`, agree with what `/proc/<pid>` says from outside; build info
+/// names the version and the module served (following reloads).
+#[test]
+fn process_and_build_info_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let srv = Server::start(&module, &[], dir.path());
+    let pid = srv.child.id();
+    let text = srv.request("GET", "/metrics", &[], b"").1;
+    for (name, kind) in [
+        ("process_start_time_seconds", "gauge"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_cpu_seconds_total", "counter"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("dfabake_build_info", "gauge"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name}: {text}"
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = metric_of(&text, "process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 120.0,
+        "{started} vs now {now}"
+    );
+    let (_, rss) = srv.rss();
+    let reported = metric_of(&text, "process_resident_memory_bytes");
+    assert!(
+        reported > rss as f64 / 2.0 && reported < rss as f64 * 2.0,
+        "{reported} vs VmRSS {rss}"
+    );
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as f64;
+    let open = metric_of(&text, "process_open_fds");
+    assert!(
+        (open - fds).abs() <= 3.0,
+        "{open} vs {fds} in /proc/{pid}/fd"
+    );
+    // Five more connections held open: five more descriptors.
+    let held: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = TcpStream::connect(&srv.addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            assert_eq!(read_reply(&mut r, false).unwrap().0, 200);
+            s
+        })
+        .collect();
+    let more = metric_of(
+        &srv.request("GET", "/metrics", &[], b"").1,
+        "process_open_fds",
+    );
+    assert!(
+        more >= open + 5.0,
+        "{more} after 5 more connections, {open} before"
+    );
+    drop(held);
+    // CPU time grows with work.
+    let cpu = metric_of(&text, "process_cpu_seconds_total");
+    let body =
+        serde_json::json!({ "inputs": vec!["Mozilla/5.0 (compatible; Googlebot/2.1)"; 5000] })
+            .to_string();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(800) {
+        let (code, _) = srv.request(
+            "POST",
+            "/match",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(code, 200);
+    }
+    assert!(srv.metric("process_cpu_seconds_total") > cpu);
+
+    let sha = |p: &Path| {
+        use sha2::Digest;
+        sha2::Sha256::digest(fs::read(p).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let info = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with("dfabake_build_info{"))
+            .unwrap_or_else(|| panic!("no dfabake_build_info in {text}"))
+            .to_string()
+    };
+    let want = format!(
+        "dfabake_build_info{{version=\"{}\",module_sha256=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        sha(&module)
+    );
+    assert_eq!(info(&text), want);
+    let other = bake("other\n", dir.path(), "other");
+    replace_file(&module, &fs::read(&other).unwrap());
+    srv.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.metric("dfabake_reloads_total{result=\"ok\"}") < 1.0 {
+        assert!(Instant::now() < deadline, "no reload: {}", srv.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = info(&srv.request("GET", "/metrics", &[], b"").1);
+    assert!(after.contains(&sha(&other)), "{after}");
+}
+
+/// One access log line per request: `TIME PEER METHOD TARGET STATUS BYTES
+/// MICROS`; off by default; to a file (reopened on SIGHUP, for rotation) or
+/// stderr (`-`); and a log that cannot be written (a FIFO nobody reads)
+/// never holds up answers.
+#[test]
+fn access_log_one_line_per_request_never_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+
+    // Off by default.
+    let srv = Server::start(&module, &[], dir.path());
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    drop(srv);
+    let quiet = Server::start(&module, &[], dir.path());
+    assert_eq!(quiet.request("GET", "/nope", &[], b"").0, 404);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!quiet.stderr().contains(" /nope "), "{}", quiet.stderr());
+    drop(quiet);
+
+    let log = dir.path().join("access.log");
+    let mut srv = Server::start(
+        &module,
+        &["--access-log", log.to_str().unwrap()],
+        dir.path(),
+    );
+    // Requests with known answers, each from a connection whose local
+    // address is the peer the log must name.
+    let mut sent = Vec::new();
+    for (method, target, body) in [
+        ("POST", "/match?mode=first", &b"curl/8.0"[..]),
+        ("GET", "/healthz", b""),
+        ("HEAD", "/metrics", b""),
+        ("GET", "/missing%20page", b""),
+        ("POST", "/match?mode=%zz", b"x"),
+    ] {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        let peer = s.local_addr().unwrap().to_string();
+        s.write_all(
+            format!(
+                "{method} {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut r = BufReader::new(s);
+        let (code, headers, got) = read_reply(&mut r, method == "HEAD").unwrap();
+        let len: usize = header(&headers, "content-length").unwrap().parse().unwrap();
+        let bytes = if method == "HEAD" { 0 } else { got.len() };
+        assert!(method == "HEAD" || len == bytes);
+        sent.push(format!("{peer} {method} {target} {code} {bytes}"));
+    }
+    srv.signal("-TERM");
+    assert!(srv.wait_exit(Duration::from_secs(20)).success());
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), sent.len(), "{text}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (line, want) in lines.iter().zip(&sent) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 7, "{line}");
+        assert_eq!(fields[1..6].join(" "), *want, "{line}");
+        let micros: u64 = fields[6].parse().unwrap();
+        assert!(micros < 5_000_000, "{line}");
+        // RFC 3339 UTC, this very day (compared with `date`).
+        let day = Command::new("date")
+            .args(["-u", "-d", &format!("@{now}"), "+%Y-%m-%dT"])
+            .output()
+            .unwrap();
+        let day = String::from_utf8(day.stdout).unwrap();
+        assert!(fields[0].starts_with(day.trim()), "{line} (today {day})");
+        assert!(fields[0].ends_with('Z') && fields[0].len() == 27, "{line}");
+    }
+
+    // Rotation: rename the file, SIGHUP, and the next line goes to a new file.
+    let srv = Server::start(
+        &module,
+        &["--access-log", log.to_str().unwrap()],
+        dir.path(),
+    );
+    let rotated = dir.path().join("access.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    srv.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.metric("dfabake_reloads_total{result=\"ok\"}") < 1.0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(srv.request("GET", "/after-rotation", &[], b"").0, 404);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(" /after-rotation ")
+    {
+        assert!(Instant::now() < deadline, "no line in the reopened log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("/after-rotation"));
+    drop(srv);
+
+    // To stderr, set by its variable.
+    let mut cmd = Command::new(binary("dfabake-host"));
+    cmd.args([
+        "serve",
+        "--module",
+        module.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("DFABAKE_ACCESS_LOG", "-");
+    let srv = Server::spawn(cmd, dir.path());
+    assert_eq!(srv.request("GET", "/to-stderr", &[], b"").0, 404);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !srv.stderr().contains(" GET /to-stderr 404 ") {
+        assert!(Instant::now() < deadline, "{}", srv.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(srv);
+
+    // A log whose writes block (a FIFO opened for reading and never read,
+    // so its 64 KiB buffer fills): answers keep coming at full speed.
+    let fifo = dir.path().join("stuck.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // O_NONBLOCK, so opening the read end does not wait for a writer.
+    let _reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(0o4000)
+            .open(&fifo)
+            .unwrap()
+    };
+    let mut srv = Server::start(
+        &module,
+        &["--access-log", fifo.to_str().unwrap()],
+        dir.path(),
+    );
+    let s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    // About 1.3 KB of log a request: some 20 times the FIFO's buffer.
+    let target = format!("/healthz?{}", "p".repeat(1200));
+    let t = Instant::now();
+    for i in 0..1000 {
+        w.write_all(format!("GET {target} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let (code, _, _) = read_reply(&mut r, false)
+            .unwrap_or_else(|e| panic!("request {i} with the log stuck: {e}"));
+        assert_eq!(code, 200);
+    }
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    drop((r, w));
+    // Shutdown does not hang on the stuck log either.
+    srv.signal("-TERM");
+    assert!(srv.wait_exit(Duration::from_secs(20)).success());
+}
+
+/// `?mode=%61ll` is `mode=all`: query strings are percent-decoded, and a bad
+/// escape is a 400 naming the parameter. Without a mode, a raw body and a
+/// batch are matched in mode `all` (the documented default).
+#[test]
+fn query_strings_are_percent_decoded_and_the_default_mode_is_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let srv = Server::start(&module, &[], dir.path());
+    let input = b"Mozilla/5.0 (compatible; Googlebot/2.1) curl/8.0";
+    for (plain, encoded) in [
+        ("all", "%61ll"),
+        ("any", "%61%6E%79"),
+        ("first", "fir%73t"),
+        ("all", "%61%6c%6c"),
+    ] {
+        let (code, want) = srv.post(&format!("/match?mode={plain}"), input);
+        assert_eq!(code, 200);
+        let (code, got) = srv.post(&format!("/match?mode={encoded}"), input);
+        assert_eq!(code, 200, "mode={encoded}: {got}");
+        assert_eq!(got, want, "mode={encoded}");
+        let (code, got) = srv.post(&format!("/match?%6Dode={encoded}&x=1"), input);
+        assert_eq!((code, &got), (200, &want), "an encoded parameter name");
+    }
+    for (query, names) in [
+        ("mode=%6", "\"mode\""),
+        ("mode=%zzll", "\"mode\""),
+        ("mode=%C3%28", "\"mode\""),
+        ("trace=%G1&mode=all", "\"trace\""),
+    ] {
+        let (code, body) = srv.post(&format!("/match?{query}"), input);
+        assert_eq!(code, 400, "{query}: {body}");
+        let msg = body["error"].as_str().unwrap();
+        assert!(msg.contains(names), "{query}: {msg}");
+    }
+    // Still an unknown mode once decoded.
+    let (code, body) = srv.post("/match?mode=%61l", input);
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("\"al\""), "{body}");
+
+    // The default mode: all, for a raw body and a batch.
+    let all = srv.post("/match?mode=all", input).1;
+    assert_eq!(srv.post("/match", input).1, all);
+    assert!(ids(&all["matches"]).len() >= 2, "{all}");
+    let batch = format!(
+        r#"{{"inputs": [{}]}}"#,
+        serde_json::to_string(std::str::from_utf8(input).unwrap()).unwrap()
+    );
+    let (code, text) = srv.request(
+        "POST",
+        "/match",
+        &[("content-type", "application/json")],
+        batch.as_bytes(),
+    );
+    assert_eq!(code, 200);
+    let arr: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(arr[0], all);
+    // And it is stated where users look.
+    let help = Command::new(binary("dfabake-host"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("mode all unless given"), "{help}");
+    let readme = fs::read_to_string(workspace().join("README.md")).unwrap();
+    assert!(readme.contains("Without a mode, `POST /match` answers in mode `all`"));
+}
+
+/// One build stage of a Dockerfile run outside a container: `root` stands
+/// for the stage's file system; absolute paths (WORKDIR, COPY, ENV values)
+/// are taken under it.
+struct Stage {
+    name: String,
+    root: PathBuf,
+    workdir: PathBuf,
+    env: Vec<(String, String)>,
+    user: Option<String>,
+}
+
+impl Stage {
+    fn path(&self, p: &str) -> PathBuf {
+        match p.strip_prefix('/') {
+            Some(abs) => self.root.join(abs),
+            None => self.workdir.join(p),
+        }
+    }
+
+    /// An ENV or ARG value: an absolute path is taken under the root.
+    fn value(&self, v: &str) -> String {
+        match v.strip_prefix('/') {
+            Some(abs) => self.root.join(abs).to_str().unwrap().to_string(),
+            None => v.to_string(),
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .current_dir(&self.workdir)
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/bin:/bin",
+                    self.root.join("usr/local/bin").display()
+                ),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+}
+
+/// Dockerfile instructions, comments dropped and continuation lines joined.
+fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if current.is_empty() && (t.is_empty() || t.starts_with('#')) {
+            continue;
+        }
+        match t.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(t);
+                let (op, args) = current.split_once(' ').unwrap();
+                out.push((op.to_ascii_uppercase(), args.trim().to_string()));
+                current.clear();
+            }
+        }
+    }
+    out
+}
+
+/// `KEY=VALUE KEY2=VALUE2` (unquoted values).
+fn key_values(args: &str) -> Vec<(String, String)> {
+    args.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not KEY=VALUE: {kv}"));
+            (k.to_string(), v.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+/// examples/Dockerfile, run outside a container (no registry here): every
+/// RUN, COPY, ENV and WORKDIR step in a temporary directory per stage, the
+/// toolchain steps (`rustup`, `cargo`) standing in for by the binaries this
+/// test was built with. Then its CMD starts the server: it must say it
+/// loaded the module's native code from the cache that `dfabake-host
+/// compile` filled at build time, and answer over HTTP on 127.0.0.1.
+#[test]
+fn dockerfile_builds_and_starts_from_the_cache() {
+    let ws = workspace();
+    let text = fs::read_to_string(ws.join("examples/Dockerfile")).unwrap();
+    let ignore = fs::read_to_string(ws.join("examples/Dockerfile.dockerignore")).unwrap();
+    let ignored: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for must in ["target", ".git"] {
+        assert!(
+            ignored.contains(&must),
+            "the build context must leave out {must}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut cmd_line: Option<Vec<String>> = None;
+    let mut exposed = None;
+    for (op, args) in dockerfile_instructions(&text) {
+        if op == "FROM" {
+            let name = args
+                .split_once(" AS ")
+                .or_else(|| args.split_once(" as "))
+                .map_or(format!("stage{}", stages.len()), |(_, n)| {
+                    n.trim().to_string()
+                });
+            let root = tmp.path().join(&name);
+            fs::create_dir_all(&root).unwrap();
+            stages.push(Stage {
+                name,
+                workdir: root.clone(),
+                root,
+                env: Vec::new(),
+                user: None,
+            });
+            continue;
+        }
+        let stage = stages.last_mut().expect("an instruction before FROM");
+        match op.as_str() {
+            "WORKDIR" => {
+                stage.workdir = stage.path(&args);
+                fs::create_dir_all(&stage.workdir).unwrap();
+            }
+            "ARG" | "ENV" => {
+                for (k, v) in key_values(&args) {
+                    let v = stage.value(&v);
+                    stage.env.push((k, v));
+                }
+            }
+            "USER" => stage.user = Some(args.clone()),
+            "EXPOSE" => exposed = Some(args.clone()),
+            "CMD" => cmd_line = Some(serde_json::from_str(&args).expect("CMD in exec (JSON) form")),
+            "COPY" => {
+                let mut words: Vec<&str> = args.split_whitespace().collect();
+                let from = words
+                    .first()
+                    .and_then(|w| w.strip_prefix("--from="))
+                    .map(str::to_string);
+                if from.is_some() {
+                    words.remove(0);
+                }
+                let dest = words.pop().unwrap();
+                let dest_path = stage.path(dest);
+                if words == ["."] && dest == "." {
+                    // The build context, as .dockerignore leaves it.
+                    for e in fs::read_dir(&ws).unwrap() {
+                        let e = e.unwrap();
+                        let name = e.file_name().into_string().unwrap();
+                        if !ignored.contains(&name.as_str()) {
+                            std::os::unix::fs::symlink(e.path(), dest_path.join(&name)).unwrap();
+                        }
+                    }
+                    continue;
+                }
+                assert!(dest.ends_with('/') || words.len() == 1, "COPY {args}");
+                fs::create_dir_all(if dest.ends_with('/') {
+                    &dest_path
+                } else {
+                    dest_path.parent().unwrap()
+                })
+                .unwrap();
+                for src in words {
+                    let src_path = match &from {
+                        Some(f) => {
+                            let other = stages.iter().find(|s| &s.name == f).expect("--from stage");
+                            other.root.join(src.trim_start_matches('/'))
+                        }
+                        None => ws.join(src),
+                    };
+                    let to = if dest.ends_with('/') {
+                        dest_path.join(src_path.file_name().unwrap())
+                    } else {
+                        dest_path.clone()
+                    };
+                    // Linked, not copied: executing a file just written
+                    // fails (ETXTBSY) while another test thread forks.
+                    fs::hard_link(&src_path, &to)
+                        .unwrap_or_else(|e| panic!("COPY {}: {e}", src_path.display()));
+                }
+            }
+            "RUN" => {
+                let stage = stages.last().unwrap();
+                for step in args.split("&&").map(str::trim) {
+                    let words: Vec<&str> = step.split_whitespace().collect();
+                    match words[0] {
+                        "rustup" => {}
+                        "cargo" if words[1] == "install" => {}
+                        "cargo" => {
+                            // `cargo build --release -p A -p B`: what this
+                            // test's own build made, in the stage's target.
+                            assert_eq!(words[1], "build", "{step}");
+                            assert!(words.contains(&"--release") && words.contains(&"--locked"));
+                            let out = stage.workdir.join("target/release");
+                            fs::create_dir_all(&out).unwrap();
+                            let packages: Vec<&str> = words
+                                .windows(2)
+                                .filter(|w| w[0] == "-p")
+                                .map(|w| w[1])
+                                .collect();
+                            assert_eq!(packages, ["dfabake", "dfabake-host"], "{step}");
+                            for bin in packages {
+                                std::os::unix::fs::symlink(binary(bin), out.join(bin)).unwrap();
+                            }
+                        }
+                        "useradd" => {
+                            // Outside a container the test's own user stands for it:
+                            // its home (the cache's parent) is made, private.
+                            let home = words
+                                .windows(2)
+                                .find(|w| w[0] == "--home-dir")
+                                .map(|w| w[1])
+                                .expect("useradd --home-dir");
+                            let home = stage.path(home);
+                            fs::create_dir_all(&home).unwrap();
+                            use std::os::unix::fs::PermissionsExt;
+                            fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+                        }
+                        _ => {
+                            let o = stage.command("sh").args(["-c", step]).output().unwrap();
+                            assert!(
+                                o.status.success(),
+                                "RUN {step}: {}{}",
+                                String::from_utf8_lossy(&o.stdout),
+                                String::from_utf8_lossy(&o.stderr)
+                            );
+                            if step.contains("dfabake-host compile") {
+                                let out = String::from_utf8_lossy(&o.stdout);
+                                assert!(out.contains("compiled and cached"), "{out}");
+                                assert!(
+                                    stage.user.as_deref().is_some_and(|u| u != "root"),
+                                    "the cache must be filled by the user that serves"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            other => panic!("instruction {other} not handled by this test"),
+        }
+    }
+    let runtime = stages.last().unwrap();
+    assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
+    assert!(
+        runtime
+            .user
+            .as_deref()
+            .is_some_and(|u| u != "root" && u != "0"),
+        "the server must not run as root"
+    );
+    let listen = &runtime
+        .env
+        .iter()
+        .find(|(k, _)| k == "DFABAKE_LISTEN")
+        .unwrap()
+        .1;
+    assert_eq!(Some(listen.rsplit(':').next().unwrap()), exposed.as_deref());
+    // The runtime stage has what serving needs: the binaries and the module.
+    assert!(runtime.root.join("usr/local/bin/dfabake-host").exists());
+    assert!(runtime.root.join("usr/local/bin/dfabake").exists());
+
+    // `docker run -e DFABAKE_LISTEN=127.0.0.1:0 IMAGE`.
+    let cmd_line = cmd_line.expect("a CMD");
+    let mut cmd = runtime.command(
+        runtime
+            .root
+            .join("usr/local/bin")
+            .join(&cmd_line[0])
+            .to_str()
+            .unwrap(),
+    );
+    cmd.args(&cmd_line[1..])
+        .env("DFABAKE_LISTEN", "127.0.0.1:0");
+    let srv = Server::spawn(cmd, tmp.path());
+    let err = srv.stderr();
+    assert!(
+        err.contains("native code from cache"),
+        "not from the cache: {err}"
+    );
+    assert!(!err.contains("warning"), "{err}");
+    assert!(srv.addr.starts_with("127.0.0.1:"));
+    let (code, one) = srv.post("/match?mode=first", b"curl/8.0");
+    assert_eq!(code, 200, "{one}");
+    assert!(!one["matches"].as_array().unwrap().is_empty(), "{one}");
+    let manifest: Value = serde_json::from_str(
+        &fs::read_to_string(runtime.root.join("srv/dfabake/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let health: Value = serde_json::from_str(&srv.request("GET", "/healthz", &[], b"").1).unwrap();
+    assert_eq!(
+        health["module_sha256"].as_str(),
+        manifest.pointer("/module/sha256").and_then(Value::as_str),
+        "{manifest}"
+    );
+}
+
+/// examples/dfabake-host.service outside systemd: its ExecStartPre
+/// (`compile`) and ExecStart (`serve`) with its Environment= lines, an
+/// EnvironmentFile, and the cache directory systemd would make; `serve`
+/// starts from the cache. Where `systemd-analyze` is installed, the unit
+/// also passes `systemd-analyze verify` without a warning.
+#[test]
+fn systemd_unit_starts_from_the_cache_and_verifies() {
+    let ws = workspace();
+    let unit_text = fs::read_to_string(ws.join("examples/dfabake-host.service")).unwrap();
+    let settings: Vec<(&str, &str)> = unit_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('['))
+        .map(|l| l.split_once('=').unwrap())
+        .collect();
+    let get = |key: &str| -> Vec<&str> {
+        settings
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    for (key, want) in [
+        ("DynamicUser", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("CacheDirectory", "dfabake-host"),
+    ] {
+        assert_eq!(get(key), [want], "{key}");
+    }
+    // wasmtime maps compiled code executable.
+    assert!(get("MemoryDenyWriteExecute").is_empty());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let under = |p: &str| root.join(p.trim_start_matches('/'));
+    let cache_base = tmp.path().join("var-cache");
+    let mut env: Vec<(String, String)> = Vec::new();
+    for line in get("Environment") {
+        let (k, v) = line.split_once('=').unwrap();
+        let v = v.replace("%C", cache_base.to_str().unwrap());
+        let v = if v.starts_with('/') && !v.starts_with(cache_base.to_str().unwrap()) {
+            under(&v).to_str().unwrap().to_string()
+        } else {
+            v
+        };
+        env.push((k.to_string(), v));
+    }
+    // The module and binary where the unit's comment installs them.
+    let module = env
+        .iter()
+        .find(|(k, _)| k == "DFABAKE_MODULE")
+        .unwrap()
+        .1
+        .clone();
+    fs::create_dir_all(Path::new(&module).parent().unwrap()).unwrap();
+    let baked = example_module(tmp.path());
+    fs::copy(&baked, &module).unwrap();
+    fs::create_dir_all(under("/usr/local/bin")).unwrap();
+    // Linked: executing a file just written fails (ETXTBSY) while another
+    // test thread forks.
+    std::os::unix::fs::symlink(binary("dfabake-host"), under("/usr/local/bin/dfabake-host"))
+        .unwrap();
+    // systemd makes CacheDirectory= with CacheDirectoryMode=.
+    let cache = cache_base.join(get("CacheDirectory")[0]);
+    fs::create_dir_all(&cache).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o700)).unwrap();
+    // The optional env file, overriding Environment=.
+    let env_file = get("EnvironmentFile")[0];
+    let env_file = env_file.strip_prefix('-').expect("an optional env file");
+    fs::create_dir_all(under(env_file).parent().unwrap()).unwrap();
+    fs::write(
+        under(env_file),
+        "DFABAKE_LISTEN=127.0.0.1:0\nDFABAKE_WORKERS=1\n",
+    )
+    .unwrap();
+    for line in fs::read_to_string(under(env_file)).unwrap().lines() {
+        let (k, v) = line.split_once('=').unwrap();
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    let run = |exec: &str| -> Command {
+        let words: Vec<&str> = exec.split_whitespace().collect();
+        let mut cmd = Command::new(under(words[0]));
+        cmd.env_clear()
+            .args(&words[1..])
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    };
+    let pre = run(get("ExecStartPre")[0]).output().unwrap();
+    assert!(
+        pre.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pre.stderr)
+    );
+    assert!(String::from_utf8_lossy(&pre.stdout).contains("compiled and cached"));
+    let srv = Server::spawn(run(get("ExecStart")[0]), tmp.path());
+    assert!(
+        srv.stderr().contains("native code from cache") && srv.stderr().contains("1 workers"),
+        "{}",
+        srv.stderr()
+    );
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    assert_eq!(get("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
+
+    // `systemd-analyze verify` needs no running systemd, with --root holding
+    // the unit, the executables it names and the units it depends on.
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("systemd-analyze not installed: skipping the unit's verification");
+        return;
+    };
+    assert!(version.status.success());
+    let units = Path::new("/usr/lib/systemd/system");
+    let sd = tmp.path().join("sdroot");
+    fs::create_dir_all(sd.join("etc/systemd/system")).unwrap();
+    fs::create_dir_all(sd.join("usr/local/bin")).unwrap();
+    fs::create_dir_all(sd.join("bin")).unwrap();
+    fs::create_dir_all(sd.join("usr/lib/systemd")).unwrap();
+    assert!(Command::new("cp")
+        .args(["-r"])
+        .arg(units)
+        .arg(sd.join("usr/lib/systemd/"))
+        .status()
+        .unwrap()
+        .success());
+    // Only checked to be executable (a symlink out of the root would not resolve).
+    let stand_in = sd.join("usr/local/bin/dfabake-host");
+    fs::write(&stand_in, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
+    let kill = ["/bin/kill", "/usr/bin/kill"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    fs::copy(kill, sd.join("bin/kill")).unwrap();
+    fs::write(
+        sd.join("etc/systemd/system/dfabake-host.service"),
+        &unit_text,
+    )
+    .unwrap();
+    let o = Command::new("systemd-analyze")
+        .args(["verify", "--root"])
+        .arg(&sd)
+        .arg("/etc/systemd/system/dfabake-host.service")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.trim().is_empty(),
+        "systemd-analyze verify:\n{out}"
+    );
 }

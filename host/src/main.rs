@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::error::ContextKind;
+use clap::parser::ValueSource;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dfabake_host::server::{self, serve, ServeConfig};
 use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
 use dfabake_matcher::Mode;
@@ -16,7 +19,11 @@ use dfabake_matcher::Mode;
 #[command(
     name = "dfabake-host",
     version,
-    about = "Run a baked dfabake matcher module in wasmtime"
+    about = "Run a baked dfabake matcher module in wasmtime",
+    after_help = "Every flag of serve and compile, and match's --module, --expect-sha256 and cache \
+flags, can also be set by an environment variable DFABAKE_<FLAG> (--max-body-bytes: \
+DFABAKE_MAX_BODY_BYTES; on/off flags take true/false, 1/0, yes/no, on/off); a flag on the \
+command line wins. Each subcommand's --help names its variables."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -113,7 +120,12 @@ enum Command {
         /// Inputs to match; `-` (or none) reads one input a line from stdin.
         inputs: Vec<String>,
     },
-    /// Serve matches over HTTP: POST /match, GET /healthz, GET /metrics.
+    /// Serve matches over HTTP: POST /match[?mode=any|all|first] (mode all unless given), GET
+    /// /healthz, /readyz, /metrics.
+    ///
+    /// POST /match: a raw body is one input, answered {"input": ..., "matches": [...]}; with
+    /// Content-Type application/json, {"inputs": [...], "mode": ...} is a batch answered with
+    /// a JSON array. The mode is the batch's "mode", else the query's mode=, else all.
     Serve {
         /// The baked module; reloaded on SIGHUP (or when replaced, with --watch).
         #[arg(long, value_name = "FILE")]
@@ -163,6 +175,10 @@ enum Command {
         /// Benchmark baseline: instantiate a fresh instance for every request.
         #[arg(long)]
         instance_per_request: bool,
+        /// Log one line per request (time, peer, method, path, status, body bytes, duration
+        /// in microseconds) to FILE (appended), or to stderr with `-` [default: no log].
+        #[arg(long, value_name = "FILE|-")]
+        access_log: Option<PathBuf>,
         /// Refuse the module unless its file's SHA-256 is this (64 hex digits),
         /// at start and on every reload (a mismatching reload is refused).
         #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
@@ -254,8 +270,110 @@ fn run_match(args: MatchArgs) -> Result<()> {
     out.flush().context("writing to stdout")
 }
 
+/// Flags that shape one invocation's output rather than a deployment: no
+/// environment variable, so a variable left in a shell cannot change it.
+const NOT_FROM_ENV: &[(&str, &str)] = &[("match", "mode"), ("match", "verbose")];
+
+/// Gives every flag of the subcommands (but those in `NOT_FROM_ENV`) the
+/// environment variable `DFABAKE_<FLAG>`. Done here, not on each flag, so
+/// that a flag added later gets its variable too.
+fn with_env_vars(cli: clap::Command) -> clap::Command {
+    cli.mut_subcommands(|sub| {
+        let name = sub.get_name().to_string();
+        sub.mut_args(|arg| {
+            let id = arg.get_id().as_str().to_string();
+            if arg.is_positional() || NOT_FROM_ENV.contains(&(name.as_str(), id.as_str())) {
+                return arg;
+            }
+            let arg = arg.env(format!("DFABAKE_{}", id.to_ascii_uppercase()));
+            if matches!(arg.get_action(), ArgAction::SetTrue) {
+                arg.value_parser(BoolishValueParser::new())
+            } else {
+                arg
+            }
+        })
+    })
+}
+
+/// Parses the command line and the `DFABAKE_*` variables. A flag on the
+/// command line wins over a variable, also over one of a flag it excludes
+/// (`--cache-dir` with `DFABAKE_NO_CACHE=1` set): clap would call that a
+/// conflict, so a first parse without conflicts finds where each value came
+/// from and such variables are dropped before the real parse.
+fn parse_cli() -> Cli {
+    // An empty variable (`DFABAKE_WORKERS=` in an env file) counts as unset,
+    // as it does for most tools, rather than as an invalid empty value.
+    for (var, value) in std::env::vars_os() {
+        if value.is_empty() && var.to_string_lossy().starts_with("DFABAKE_") {
+            // Still single-threaded: no one else reads the environment.
+            std::env::remove_var(var);
+        }
+    }
+    let cli = with_env_vars(Cli::command());
+    let loose = cli.clone().mut_subcommands(|sub| {
+        sub.mut_args(|a| a.conflicts_with(clap::builder::Resettable::Reset))
+    });
+    if let Ok(m) = loose.try_get_matches_from(std::env::args_os()) {
+        if let Some((name, sub_m)) = m.subcommand() {
+            let sub = cli.find_subcommand(name).expect("parsed subcommand");
+            let from = |a: &clap::Arg| sub_m.value_source(a.get_id().as_str());
+            for arg in sub.get_arguments() {
+                for other in sub.get_arg_conflicts_with(arg) {
+                    for (flag, var) in [(arg, other), (other, arg)] {
+                        if from(flag) == Some(ValueSource::CommandLine)
+                            && from(var) == Some(ValueSource::EnvVariable)
+                        {
+                            // Still single-threaded: no one else reads the environment.
+                            std::env::remove_var(var.get_env().expect("from a variable"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Built again: clap reads the variables when they are declared.
+    let cli = with_env_vars(Cli::command());
+    match cli
+        .clone()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if let Some(var) = blamed_variable(&cli, &e) {
+                eprintln!("(the value came from the environment variable {var})");
+            }
+            std::process::exit(e.exit_code())
+        }
+    }
+}
+
+/// The variable that gave the value clap refused, if it came from one:
+/// clap's message names only the flag.
+fn blamed_variable(cli: &clap::Command, e: &clap::Error) -> Option<String> {
+    let Some(clap::error::ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = shown.strip_prefix("--")?.split([' ', '=']).next()?;
+    let given_as_flag = std::env::args().any(|a| {
+        a.strip_prefix("--")
+            .is_some_and(|f| f == long || f.starts_with(&format!("{long}=")))
+    });
+    if given_as_flag {
+        return None;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let sub = cli.find_subcommand(args.get(1)?)?;
+    let var = sub
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?;
+    std::env::var_os(var).map(|_| var.to_string_lossy().into_owned())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let result = match cli.command {
         Command::Match {
             module,
@@ -287,6 +405,7 @@ fn main() -> ExitCode {
             shutdown_grace_ms,
             memory_limit_bytes,
             instance_per_request,
+            access_log,
             expect_sha256,
             cache,
         } => serve(ServeConfig {
@@ -310,6 +429,13 @@ fn main() -> ExitCode {
             shutdown_grace: Duration::from_millis(shutdown_grace_ms),
             watch,
             instance_per_request,
+            access_log: access_log.map(|p| {
+                if p.as_os_str() == "-" {
+                    server::AccessLogTarget::Stderr
+                } else {
+                    server::AccessLogTarget::File(p)
+                }
+            }),
         }),
         Command::Compile {
             module,

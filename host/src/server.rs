@@ -5,7 +5,13 @@
 //!   `{"input": …, "matches": […]}`;
 //! * `POST /match` with `Content-Type: application/json` and
 //!   `{"inputs": ["…", …], "mode": "all"}` → a JSON array of those objects;
-//! * `GET`/`HEAD /healthz`, `GET`/`HEAD /metrics` (Prometheus text).
+//! * `GET`/`HEAD /healthz`, `/readyz` (503 once shutting down) and
+//!   `/metrics` (Prometheus text, see `metrics.rs`); probes are not counted
+//!   as match traffic;
+//! * an optional access log (`access_log.rs`).
+//!
+//! The mode is the batch's `mode`, else the query's (percent-decoded), else
+//! `all`.
 //!
 //! The reactor threads do I/O and answer probes; matching (with parsing and
 //! serializing) runs on a pool of `workers` matcher threads sharing
@@ -50,6 +56,13 @@ use wasmtime::Engine;
 use crate::{
     result_line, CodeSource, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK,
 };
+
+mod access_log;
+mod metrics;
+
+use access_log::AccessLog;
+pub use access_log::AccessLogTarget;
+use metrics::{Metrics, Snapshot, PROBES};
 
 /// Default of [`ServeConfig::max_batch_inputs`].
 pub const DEFAULT_MAX_BATCH_INPUTS: usize = 10_000;
@@ -106,54 +119,13 @@ pub struct ServeConfig {
     pub watch: bool,
     /// Benchmark baseline: a fresh instance for every request.
     pub instance_per_request: bool,
+    /// Where to log one line per request (`None`: no access log).
+    pub access_log: Option<AccessLogTarget>,
 }
 
 struct Loaded {
     module: MatcherModule,
     generation: u64,
-}
-
-const CODES: [u16; 9] = [200, 400, 404, 405, 408, 413, 500, 503, 0];
-const BUCKETS: [f64; 12] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
-];
-/// Probe paths: answered on the reactor, counted apart from match traffic
-/// (GET and HEAD only).
-const PROBES: [&str; 2] = ["/healthz", "/metrics"];
-
-#[derive(Default)]
-struct Metrics {
-    requests: [AtomicU64; CODES.len()],
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_ns: AtomicU64,
-    probes: [AtomicU64; PROBES.len()],
-    inputs: AtomicU64,
-    matches: AtomicU64,
-    instances_created: AtomicU64,
-    instance_recycles: AtomicU64,
-    reloads_ok: AtomicU64,
-    reloads_failed: AtomicU64,
-    connections_rejected: AtomicU64,
-}
-
-impl Metrics {
-    fn observe(&self, code: StatusCode, elapsed: Duration) {
-        let i = CODES
-            .iter()
-            .position(|&c| c == code.as_u16())
-            .unwrap_or(CODES.len() - 1);
-        self.requests[i].fetch_add(1, Relaxed);
-        // One counter per bucket (not cumulative): one atomic add per
-        // request; `render_metrics` sums them into Prometheus' cumulative form.
-        let secs = elapsed.as_secs_f64();
-        if let Some(b) = BUCKETS.iter().position(|bound| secs <= *bound) {
-            self.latency_buckets[b].fetch_add(1, Relaxed);
-        }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_ns
-            .fetch_add(elapsed.as_nanos() as u64, Relaxed);
-    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -177,6 +149,7 @@ struct Shared {
     connections: Arc<Semaphore>,
     /// Set on SIGTERM/SIGINT: every answer closes its connection.
     draining: AtomicBool,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 /// How much matching a request may need, in input bytes times shards, to
@@ -509,6 +482,19 @@ impl Shared {
                 });
                 reply(StatusCode::OK, "application/json", body.to_string())
             }
+            (&Method::GET | &Method::HEAD, "/readyz") => {
+                // Not ready once shutting down, so a load balancer sends no
+                // new requests during the grace period.
+                if self.draining.load(Relaxed) {
+                    reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "application/json",
+                        r#"{"status":"shutting down"}"#,
+                    )
+                } else {
+                    reply(StatusCode::OK, "application/json", r#"{"status":"ready"}"#)
+                }
+            }
             (&Method::GET | &Method::HEAD, "/metrics") => reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
@@ -516,10 +502,10 @@ impl Shared {
             ),
             (&Method::POST, "/match") => self.post_match(parts, body).await,
             (_, "/match") => method_not_allowed("POST"),
-            (_, "/healthz" | "/metrics") => method_not_allowed("GET, HEAD"),
+            (_, "/healthz" | "/readyz" | "/metrics") => method_not_allowed("GET, HEAD"),
             _ => error(
                 StatusCode::NOT_FOUND,
-                "not found: try POST /match, GET /healthz, GET /metrics",
+                "not found: try POST /match, GET /healthz, GET /readyz, GET /metrics",
             ),
         }
     }
@@ -567,11 +553,10 @@ impl Shared {
         // The request's one deadline: waiting for a matcher thread and
         // every input of a batch come out of it.
         let deadline = self.cfg.host.call_timeout.map(|t| Instant::now() + t);
-        let query_mode = parts.uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("mode="))
-                .map(str::to_string)
-        });
+        let query_mode = match query_param(parts.uri.query().unwrap_or(""), "mode") {
+            Ok(m) => m,
+            Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
+        };
         let json = is_json(parts.headers.get(CONTENT_TYPE));
         if !json && body.len() <= self.inline_max_bytes.load(Relaxed) {
             if let Some(mut lease) = self.instances.try_take() {
@@ -657,114 +642,13 @@ impl Shared {
     }
 
     fn render_metrics(&self) -> String {
-        use std::fmt::Write;
-        let m = &self.metrics;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP dfabake_requests_total HTTP requests by status code (probes apart)."
-        );
-        let _ = writeln!(s, "# TYPE dfabake_requests_total counter");
-        for (i, code) in CODES.iter().enumerate() {
-            let label = if *code == 0 {
-                "other".to_string()
-            } else {
-                code.to_string()
-            };
-            let _ = writeln!(
-                s,
-                "dfabake_requests_total{{code=\"{label}\"}} {}",
-                m.requests[i].load(Relaxed)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP dfabake_request_duration_seconds Request latency."
-        );
-        let _ = writeln!(s, "# TYPE dfabake_request_duration_seconds histogram");
-        let mut cumulative = 0;
-        for (b, bound) in BUCKETS.iter().enumerate() {
-            cumulative += m.latency_buckets[b].load(Relaxed);
-            let _ = writeln!(
-                s,
-                "dfabake_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let count = m.latency_count.load(Relaxed);
-        let _ = writeln!(
-            s,
-            "dfabake_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            s,
-            "dfabake_request_duration_seconds_sum {}",
-            m.latency_sum_ns.load(Relaxed) as f64 / 1e9
-        );
-        let _ = writeln!(s, "dfabake_request_duration_seconds_count {count}");
-        for (name, help, v) in [
-            ("dfabake_inputs_total", "Inputs matched.", &m.inputs),
-            ("dfabake_matches_total", "Matches returned.", &m.matches),
-            (
-                "dfabake_instances_created_total",
-                "Instances created.",
-                &m.instances_created,
-            ),
-            (
-                "dfabake_instance_recycles_total",
-                "Instances discarded after a trap or timeout.",
-                &m.instance_recycles,
-            ),
-        ] {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Relaxed)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP dfabake_probe_requests_total GET and HEAD of the probe paths (not in dfabake_requests_total)."
-        );
-        let _ = writeln!(s, "# TYPE dfabake_probe_requests_total counter");
-        for (i, path) in PROBES.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "dfabake_probe_requests_total{{path=\"{path}\"}} {}",
-                m.probes[i].load(Relaxed)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP dfabake_connections_open Connections open now.\n# TYPE dfabake_connections_open gauge\ndfabake_connections_open {}",
-            self.cfg.max_connections - self.connections.available_permits()
-        );
-        let _ = writeln!(
-            s,
-            "# HELP dfabake_connections_rejected_total Connections closed at once because --max-connections were open.\n# TYPE dfabake_connections_rejected_total counter\ndfabake_connections_rejected_total {}",
-            m.connections_rejected.load(Relaxed)
-        );
-        let _ = writeln!(s, "# HELP dfabake_reloads_total Module reloads by result.");
-        let _ = writeln!(s, "# TYPE dfabake_reloads_total counter");
-        let _ = writeln!(
-            s,
-            "dfabake_reloads_total{{result=\"ok\"}} {}",
-            m.reloads_ok.load(Relaxed)
-        );
-        let _ = writeln!(
-            s,
-            "dfabake_reloads_total{{result=\"error\"}} {}",
-            m.reloads_failed.load(Relaxed)
-        );
         let loaded = self.current.read().unwrap().clone();
-        let info = loaded.module.info();
-        let _ = writeln!(s, "# HELP dfabake_module_info The module being served.");
-        let _ = writeln!(s, "# TYPE dfabake_module_info gauge");
-        let _ = writeln!(
-            s,
-            "dfabake_module_info{{sha256=\"{}\",checksum=\"{:016x}\",rules=\"{}\",generation=\"{}\"}} 1",
-            info.sha256, info.checksum, info.rules, loaded.generation
-        );
-        s
+        self.metrics.render(&Snapshot {
+            connections_open: self.cfg.max_connections - self.connections.available_permits(),
+            module: loaded.module.info(),
+            generation: loaded.generation,
+            access_log_dropped: self.access_log.as_ref().map(|log| log.dropped()),
+        })
     }
 
     /// Loads, verifies and compiles the module file again; swaps it in only
@@ -801,6 +685,56 @@ impl Shared {
             }
         }
     }
+}
+
+/// The first value of parameter `name` in a query string, percent-decoded
+/// (`+` is a space, as in HTML forms). Every parameter is decoded, so a bad
+/// escape anywhere is an error naming its parameter, not silently skipped.
+fn query_param(query: &str, name: &str) -> Result<Option<String>, String> {
+    let mut found = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode(raw_key)
+            .map_err(|why| format!("query parameter {raw_key:?}: its name has {why}"))?;
+        let value = percent_decode(raw_value)
+            .map_err(|why| format!("query parameter {key:?}: its value has {why}"))?;
+        if key == name && found.is_none() {
+            found = Some(value);
+        }
+    }
+    Ok(found)
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+                let Some(b) = hex.filter(|_| bytes[i + 1].is_ascii_hexdigit()) else {
+                    let bad: String = s[i..].chars().take(3).collect();
+                    return Err(format!(
+                        "a bad percent-escape {bad:?} (want % and two hex digits)"
+                    ));
+                };
+                out.push(b);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| "escapes that do not decode to UTF-8".to_string())
 }
 
 fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64, u64)> {
@@ -989,6 +923,7 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
         CodeSource::Cache => "native code from cache",
         CodeSource::Compiled => "compiled",
     };
+    let access_log = cfg.access_log.as_ref().map(AccessLog::start).transpose()?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -1013,6 +948,7 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
         inline_max_bytes: AtomicUsize::new(INLINE_WORK / info.shards.max(1)),
         connections: Arc::new(Semaphore::new(cfg.max_connections)),
         draining: AtomicBool::new(false),
+        access_log,
         cfg,
     });
 
@@ -1040,6 +976,9 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
             .context("installing the SIGHUP handler")?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
+                if let Some(log) = &shared.access_log {
+                    log.reopen();
+                }
                 shared.reload("SIGHUP").await;
             }
         });
@@ -1084,10 +1023,10 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
                 backoff = Duration::from_millis(5);
-                stream
+                accepted
             }
             Err(e) => {
                 unreported += 1;
@@ -1124,17 +1063,37 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
                     }
                     _ => None,
                 };
+                // Taken before the request is consumed, only when logged.
+                let logged = shared.access_log.as_ref().map(|_| {
+                    let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
+                    (req.method().clone(), target.to_string())
+                });
                 let mut answer = shared.clone().handle(req).await;
                 if shared.draining.load(Relaxed) {
                     answer
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
+                let elapsed = t.elapsed();
                 match probe {
-                    Some(i) => {
-                        shared.metrics.probes[i].fetch_add(1, Relaxed);
-                    }
-                    None => shared.metrics.observe(answer.status(), t.elapsed()),
+                    Some(i) => shared.metrics.observe_probe(i),
+                    None => shared.metrics.observe(answer.status(), elapsed),
+                }
+                if let (Some(log), Some((method, target))) = (&shared.access_log, logged) {
+                    let bytes = match method {
+                        Method::HEAD => 0,
+                        _ => hyper::body::Body::size_hint(answer.body())
+                            .exact()
+                            .unwrap_or(0),
+                    };
+                    log.record(
+                        peer,
+                        method.as_str(),
+                        &target,
+                        answer.status().as_u16(),
+                        bytes,
+                        elapsed,
+                    );
                 }
                 Ok::<_, Infallible>(answer)
             }
@@ -1169,5 +1128,8 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
         }
     }
     stop.store(true, Relaxed);
+    if let Some(log) = &shared.access_log {
+        log.close();
+    }
     Ok(())
 }
