@@ -14,7 +14,7 @@
 #  5. run the example Worker and a test Worker in real workerd on 127.0.0.1
 #     and check their answers over HTTP.
 # Every tool comes from tests/npm/package.json (npm ci): Node 18 and 22,
-# Bun, Deno, esbuild, publint, attw, TypeScript, workerd.
+# Bun, Deno, esbuild, webpack, Vite, publint, attw, TypeScript, workerd.
 # Prints `N passed, M failed` last; exits non-zero on any failure.
 # Env: DFABAKE_NO_BUILD=1 skips `cargo build --release`; KEEP=1 keeps the temp dir.
 set -uo pipefail
@@ -142,7 +142,8 @@ BUN="$NM/.bin/bun"
 DENO="$NM/.bin/deno"
 ESBUILD="$NM/.bin/esbuild"
 if [ ! -x "$WORKERD" ] || [ ! -x "$TSC" ] || [ ! -x "$NODE18" ] || [ ! -x "$NODE22" ] || [ ! -e "$BUN" ] \
-  || [ ! -e "$DENO" ] || [ ! -e "$ESBUILD" ] || [ ! -e "$NM/.bin/publint" ] || [ ! -e "$NM/.bin/attw" ]; then
+  || [ ! -e "$DENO" ] || [ ! -e "$ESBUILD" ] || [ ! -e "$NM/.bin/publint" ] || [ ! -e "$NM/.bin/attw" ] \
+  || [ ! -e "$NM/.bin/webpack" ] || [ ! -e "$NM/.bin/vite" ]; then
   step "npm ci (tests/npm)" npm ci --prefix "$HERE" --no-audit --no-fund || finish
 fi
 
@@ -194,7 +195,7 @@ printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$WORK/pro
 step "npm install the tarballs in a fresh project" \
   npm install --prefix "$WORK/proj" --no-audit --no-fund --offline "$TARBALL" "$TARBALL_INLINE" || finish
 cp "$HERE/compare.test.mjs" "$HERE/consumer.mts" "$HERE/consumer.cts" "$HERE/tsconfig.consumer.json" \
-  "$HERE/tsconfig.node16.json" "$HERE/run-bundle.mjs" "$WORK/proj/"
+  "$HERE/tsconfig.node16.json" "$HERE/run-bundle.mjs" "$HERE/webpack.config.mjs" "$HERE/vite.config.mjs" "$WORK/proj/"
 export CORPUS="$WORK/corpus.txt" HOST_ANY="$WORK/host-any.jsonl" HOST_ALL="$WORK/host-all.jsonl" \
   HOST_FIRST="$WORK/host-first.jsonl" PKG=dfabake-rules
 (
@@ -296,6 +297,17 @@ step "tsc --noEmit on .mts and .cts consumers (module node16, no DOM lib)" "$TSC
     step "  browser bundle in Deno: calls before init() throw DFABAKE_NOT_INITIALIZED, then init() serves them" \
       bundle_runs "$WORK/b6.json" "$NOT_INIT" env DENO_DIR="$WORK/deno-dir" DENO_NO_UPDATE_CHECK=1 "$DENO" run -A \
       run-bundle.mjs dist/browser-file.mjs node_modules/dfabake-rules/dfabake_matcher_bg.wasm
+  fi
+  # webpack 5 and Vite follow browser.js's `new URL("./dfabake_matcher_bg.wasm",
+  # import.meta.url)`: the bundle carries the module, and `await init()` loads it.
+  if step "webpack (target web, ES module output)" env APP=app-dfabake-rules.mjs "$NM/.bin/webpack" --config webpack.config.mjs; then
+    step "  webpack bundle runs in Deno: await init() loads the .wasm webpack emitted" bundle_runs "$WORK/b8.json" "$NOT_INIT" \
+      env DENO_DIR="$WORK/deno-dir" DENO_NO_UPDATE_CHECK=1 "$DENO" run -A run-bundle.mjs dist/webpack/app.mjs
+  fi
+  if step "vite build (library mode)" env APP=app-dfabake-rules.mjs "$NM/.bin/vite" build --config vite.config.mjs; then
+    step "  Vite bundle runs in Deno: await init() loads the module Vite carried" bundle_runs "$WORK/b9.json" "$NOT_INIT" \
+      env DENO_DIR="$WORK/deno-dir" DENO_NO_UPDATE_CHECK=1 "$DENO" run -A run-bundle.mjs dist/vite/app.js
+    step "  Vite bundle runs in Node 22" bundle_runs "$WORK/b10.json" "$NOT_INIT" "$NODE22" run-bundle.mjs dist/vite/app.js
   fi
   if step "esbuild --platform=node --format=cjs" esb app-dfabake-rules.mjs --platform=node --format=cjs --outfile=dist/node-file.cjs; then
     step "  Node bundle without its .wasm fails at load, pointing to --npm-inline-wasm" sh -c \
