@@ -16,7 +16,8 @@
 # Every tool comes from tests/npm/package.json (npm ci): Node 18 and 22,
 # Bun, Deno, esbuild, webpack, Vite, publint, attw, TypeScript, workerd.
 # Prints `N passed, M failed` last; exits non-zero on any failure.
-# Env: DFABAKE_NO_BUILD=1 skips `cargo build --release`; KEEP=1 keeps the temp dir.
+# Env: DFABAKE_NO_BUILD=1 skips `cargo build --release`; DFABAKE_BIN=path runs another
+# dfabake binary (an older one, to see which tests fail on it); KEEP=1 keeps the temp dir.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -131,7 +132,7 @@ cd "$ROOT" || exit 2
 if [ "${DFABAKE_NO_BUILD:-0}" != 1 ]; then
   step "cargo build --release" cargo build --release --quiet || finish
 fi
-DFABAKE="$ROOT/target/release/dfabake"
+DFABAKE="${DFABAKE_BIN:-$ROOT/target/release/dfabake}"
 HOST="$ROOT/target/release/dfabake-host"
 NM="$HERE/node_modules"
 WORKERD="$NM/@cloudflare/workerd-linux-64/bin/workerd"
