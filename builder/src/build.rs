@@ -137,8 +137,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     if let Some(npm) = &opts.npm {
-        crate::npm::check_name(&npm.name).map_err(BuildError::BadOption)?;
-        crate::npm::check_version(&npm.version).map_err(BuildError::BadOption)?;
+        npm.check().map_err(BuildError::BadOption)?;
     }
     let staging = Staging::new(&opts.out, opts.force)?;
     // Sources in another dialect are translated (and checked) first; their

@@ -131,6 +131,19 @@ enum Command {
         /// `version` of the npm package written to OUT/npm/.
         #[arg(long, value_name = "SEMVER", default_value = "0.1.0")]
         npm_version: String,
+        /// `license` of the npm package: an SPDX expression (MIT, "Apache-2.0 OR MIT") or UNLICENSED.
+        #[arg(long, value_name = "SPDX")]
+        npm_license: Option<String>,
+        /// `repository` of the npm package: a URL, or owner/repo, github:owner/repo, gitlab:owner/repo.
+        #[arg(long, value_name = "URL")]
+        npm_repository: Option<String>,
+        /// `keywords` of the npm package, comma-separated.
+        #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+        npm_keywords: Vec<String>,
+        /// Also carry the module inside the npm package's JS (base64, +33%), so
+        /// that bundlers (esbuild, webpack, Vite) need no .wasm loader or copy.
+        #[arg(long)]
+        npm_inline_wasm: bool,
         /// Print nothing on success.
         #[arg(long, short)]
         quiet: bool,
@@ -178,6 +191,10 @@ fn main() -> ExitCode {
             no_cache,
             npm_name,
             npm_version,
+            npm_license,
+            npm_repository,
+            npm_keywords,
+            npm_inline_wasm,
             quiet,
         } => {
             let config = Config {
@@ -222,6 +239,10 @@ fn main() -> ExitCode {
                 npm: Some(NpmOptions {
                     name: npm_name,
                     version: npm_version,
+                    license: npm_license,
+                    repository: npm_repository,
+                    keywords: npm_keywords,
+                    inline_wasm: npm_inline_wasm,
                 }),
                 force,
             };

@@ -2,12 +2,18 @@
 // corpus, in all three modes, for string and Uint8Array inputs.
 // Run by tests/npm/run.sh from a fresh project where the packed package is
 // installed; env: CORPUS (one input a line), HOST_ANY, HOST_ALL, HOST_FIRST
-// (the host's JSON-lines outputs for that corpus), PKG (the package name).
+// (the host's JSON-lines outputs for that corpus), PKG (the package name),
+// LOAD=require to load it with require() (its CommonJS entry) instead of import.
+// Runs under Node's test runner (Node 18 and 22), `bun test` and `deno test`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 
-const pkg = await import(process.env.PKG ?? "dfabake-rules");
+const name = process.env.PKG ?? "dfabake-rules";
+const pkg = process.env.LOAD === "require"
+  ? createRequire(`${process.cwd()}/`)(name)
+  : await import(name);
 const { isMatch, matches, first, ruleCount, verify } = pkg;
 
 function lines(buf) {
@@ -84,8 +90,27 @@ test("results are fresh plain objects", () => {
   assert.ok(Array.isArray(a.captures));
 });
 
+test(`loaded through ${process.env.LOAD === "require" ? "require() (CommonJS)" : "import (ESM)"}`, () => {
+  assert.equal(typeof pkg.isMatch, "function");
+  assert.equal(pkg.isInitialized(), true);
+});
+
+test("the .wasm subpath resolves to the module file", () => {
+  const path = createRequire(`${process.cwd()}/`).resolve(`${name}/dfabake_matcher_bg.wasm`);
+  assert.deepStrictEqual([...readFileSync(path).subarray(0, 4)], [0x00, 0x61, 0x73, 0x6d]);
+});
+
 test("bad inputs throw TypeError", () => {
-  for (const bad of [undefined, null, 42, {}, [1, 2]]) {
+  for (const bad of [42, {}, [1, 2], new ArrayBuffer(2)]) {
     assert.throws(() => matches(bad), TypeError);
+    assert.throws(() => isMatch(bad), TypeError);
+  }
+});
+
+test("a missing input (null, undefined) matches nothing and does not throw", () => {
+  for (const missing of [undefined, null]) {
+    assert.equal(isMatch(missing), false);
+    assert.deepStrictEqual(matches(missing), []);
+    assert.equal(first(missing), null);
   }
 });

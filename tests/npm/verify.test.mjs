@@ -10,6 +10,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
 
 const PKG_DIR = process.env.PKG_DIR;
 const WASM = "dfabake_matcher_bg.wasm";
@@ -73,4 +74,42 @@ test("verify: false opts out: the damaged payload comes back as is", async () =>
   // An explicit check still finds it, and from then on the package refuses.
   assert.throws(() => verify(), /checksum mismatch/);
   assert.throws(() => first(UA), /failed verification/);
+});
+
+test("require() verifies too: a damaged module makes the CommonJS entry throw", () => {
+  const pkg = copy("damaged-require", damaged);
+  const require = createRequire(pkg.url("package.json"));
+  assert.throws(() => require(join(pkg.dir, "node.cjs")), /^Error: dfabake: the baked database failed verification: database checksum mismatch/);
+  const intact = copy("intact-require");
+  assert.equal(createRequire(intact.url("package.json"))(join(intact.dir, "node.cjs")).first(UA).payload.owner, "Google");
+});
+
+test("before initialization every call throws a clear error, and init() then serves them", async () => {
+  const pkg = copy("uninitialized");
+  const api = await import(pkg.url("browser.js"));
+  assert.equal(api.isInitialized(), false);
+  const calls = [() => api.isMatch(UA), () => api.matches(UA), () => api.first(UA), () => api.ruleCount(), () => api.verify(),
+    () => api.isMatch(undefined)];
+  for (const call of calls) {
+    assert.throws(call, (e) => {
+      assert.equal(e.code, "DFABAKE_NOT_INITIALIZED");
+      assert.match(e.message, /^dfabake: dfabake-rules is not initialized: `await init\(\)`/);
+      return true;
+    });
+  }
+  const pending = api.init({ module_or_path: pkg.wasm });
+  assert.throws(() => api.isMatch(UA), /dfabake-rules is still initializing: `await init\(\)` before matching/);
+  const matcher = await pending;
+  assert.equal(api.isInitialized(), true);
+  assert.equal(matcher.first(UA).payload.owner, "Google");
+  assert.equal(api.isMatch(undefined), false);
+  // Later inits are no-ops.
+  assert.strictEqual(await api.init(), matcher);
+  assert.strictEqual(api.initSync({ module: new Uint8Array(0) }), matcher);
+});
+
+test("initSync without a module says what it needs", async () => {
+  const pkg = copy("no-module");
+  const { initSync } = await import(pkg.url("init.js"));
+  assert.throws(() => initSync({}), /initSync\(\{ module \}\) needs a WebAssembly.Module or the bytes of dfabake_matcher_bg.wasm/);
 });

@@ -20,17 +20,76 @@ export interface FirstMatch extends Match {
   captures: Array<[number, number] | null>;
 }
 
-/** Whether any rule matches anywhere in `input`. */
-export function isMatch(input: Input): boolean;
-/** Every matching rule, in priority order. */
-export function matches(input: Input): Match[];
-/** The highest-priority matching rule with its leftmost-first span and captures, or `null`. */
-export function first(input: Input): FirstMatch | null;
-/** Number of rules in the baked database. */
-export function ruleCount(): number;
 /**
- * Fully verifies the baked database (checksum, structure, every DFA and exact program, ids and
- * payloads, every rule reachable); throws if it is corrupt, and every later call throws too.
- * The package runs it once at load already (unless `./init` was given `verify: false`).
+ * Before the module is instantiated every function below throws an `Error` with
+ * `code: "DFABAKE_NOT_INITIALIZED"`. The package instantiates it by itself, at import, in Node,
+ * Bun, Deno and Cloudflare Workers (and everywhere for a package built with
+ * `--npm-inline-wasm`); in browsers and bundles otherwise, `await init()` first.
+ * `init()` resolves at once where the import did it, so portable code can always await it.
  */
-export function verify(): void;
+export interface Matcher {
+  /** Whether any rule matches anywhere in `input`; `false` for `null`/`undefined`. */
+  isMatch(input: Input | null | undefined): boolean;
+  /** Every matching rule, in priority order; `[]` for `null`/`undefined`. */
+  matches(input: Input | null | undefined): Match[];
+  /** The highest-priority matching rule with its leftmost-first span and captures, or `null` (also for `null`/`undefined`). */
+  first(input: Input | null | undefined): FirstMatch | null;
+  /** Number of rules in the baked database. */
+  ruleCount(): number;
+  /**
+   * Fully verifies the baked database (checksum, structure, every DFA and exact program, ids and
+   * payloads, every rule reachable); throws if it is corrupt, and every later call throws too.
+   * Initialization runs it once already (unless given `verify: false`).
+   */
+  verify(): void;
+}
+
+/** Whether any rule matches anywhere in `input`; `false` for `null`/`undefined`. @throws before initialization (see {@link Matcher}). */
+export declare function isMatch(input: Input | null | undefined): boolean;
+/** Every matching rule, in priority order; `[]` for `null`/`undefined`. @throws before initialization (see {@link Matcher}). */
+export declare function matches(input: Input | null | undefined): Match[];
+/** The highest-priority matching rule with its span and captures, or `null`. @throws before initialization (see {@link Matcher}). */
+export declare function first(input: Input | null | undefined): FirstMatch | null;
+/** Number of rules in the baked database. @throws before initialization (see {@link Matcher}). */
+export declare function ruleCount(): number;
+/** Verifies the baked database again; throws if it is corrupt. @throws before initialization (see {@link Matcher}). */
+export declare function verify(): void;
+/** Whether the module is instantiated, so that the functions above can be called. */
+export declare function isInitialized(): boolean;
+
+// Empty declarations merge with the DOM's or @types/node's, and keep these
+// types valid for consumers that have neither.
+declare global {
+  namespace WebAssembly {
+    interface Module {}
+  }
+  interface Response {}
+  interface URL {}
+}
+
+/** A compiled module, or the bytes of dfabake_matcher_bg.wasm. */
+export type ModuleSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView;
+
+export interface InitSyncOptions {
+  module: ModuleSource;
+  /** `false` skips verifying the database at load. */
+  verify?: boolean;
+}
+
+export interface InitOptions {
+  /** Where the module comes from; by default the entry point's own copy of dfabake_matcher_bg.wasm. */
+  module_or_path?: ModuleSource | URL | string | Response | Promise<Response>;
+  /** `false` skips verifying the database at load. */
+  verify?: boolean;
+}
+
+/**
+ * Instantiates the matcher synchronously and verifies its database (throws if it is damaged;
+ * every later call then throws too). Does nothing once initialized.
+ */
+export declare function initSync(options: InitSyncOptions): Matcher;
+/**
+ * Instantiates the matcher (fetching dfabake_matcher_bg.wasm next to the entry point by default)
+ * and verifies its database, like `initSync`. Resolves at once once initialized.
+ */
+export declare function init(options?: InitOptions): Promise<Matcher>;
