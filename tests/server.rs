@@ -884,8 +884,10 @@ fn slow_idle_and_surplus_connections_are_cut() {
         &[
             "--max-connections",
             "8",
+            // Long enough that the idle connections below outlive the 40
+            // refused ones on a loaded machine.
             "--header-timeout-ms",
-            "500",
+            "2000",
             "--body-timeout-ms",
             "500",
             "--max-body-bytes",
