@@ -175,6 +175,10 @@ fn verify_module_bytes_with_sha256(wasm: &[u8], sha256: String, full: bool) -> R
     })
 }
 
+/// Why the npm package's module is refused (it needs its JavaScript glue).
+const NPM_FLAVOUR: &str = "this is the npm flavour of a dfabake module (wasm-bindgen, run by the \
+     npm package's JavaScript), not the plain module dfabake-host runs";
+
 /// Where the compiled module came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeSource {
@@ -212,6 +216,21 @@ impl MatcherModule {
         config: &HostConfig,
     ) -> Result<MatcherModule> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if layout::is_wasm_bindgen(&bytes) {
+            // `dfabake build --out OUT` writes OUT/matcher.wasm and OUT/npm/.
+            let plain = path
+                .parent()
+                .filter(|dir| dir.file_name().is_some_and(|n| n == "npm"))
+                .and_then(Path::parent)
+                .map(|out| out.join("matcher.wasm"))
+                .filter(|plain| plain.is_file());
+            let hint = match plain {
+                Some(plain) => format!("use {}", plain.display()),
+                None => "use OUT/matcher.wasm, which `dfabake build --out OUT` writes next to OUT/npm/"
+                    .to_string(),
+            };
+            bail!("{}: {NPM_FLAVOUR}; {hint}", path.display());
+        }
         Self::from_bytes_with(engine, &bytes, config)
             .with_context(|| format!("loading {}", path.display()))
     }
@@ -229,6 +248,9 @@ impl MatcherModule {
         config: &HostConfig,
     ) -> Result<MatcherModule> {
         let t = Instant::now();
+        if layout::is_wasm_bindgen(wasm) {
+            bail!("{NPM_FLAVOUR}; use OUT/matcher.wasm from `dfabake build --out OUT`");
+        }
         let sha256 = sha256_hex(wasm);
         if let Some(want) = &config.expect_sha256 {
             if !want.eq_ignore_ascii_case(&sha256) {

@@ -30,6 +30,7 @@ pub mod layout;
 mod matcher;
 pub mod module;
 pub mod prefilter;
+pub mod size;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;
