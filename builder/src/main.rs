@@ -163,12 +163,7 @@ struct Bar {
 impl Bar {
     fn new(wanted: bool) -> Bar {
         let bar = if wanted && std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                None,
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
         } else {
             indicatif::ProgressBar::hidden()
         };
@@ -190,13 +185,16 @@ impl Bar {
 impl Progress for Bar {
     fn step(&self, name: &str, total: Option<u64>) {
         *self.counting.lock().unwrap() = false;
+        self.bar.set_message(name.to_string());
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_position(0);
         match total {
             Some(_) => self.style("{msg} [{bar:30}] {human_pos}/{human_len} [{elapsed}, ~{eta} left]"),
             None => self.style("{spinner} {msg} [{elapsed}]"),
         }
-        self.bar.set_length(total.unwrap_or(0));
-        self.bar.set_position(0);
-        self.bar.set_message(name.to_string());
+        // Ticking from the first step on keeps the elapsed time (and the
+        // spinner of a step that reports no counts) moving.
+        self.bar.enable_steady_tick(Duration::from_millis(100));
     }
 
     fn add_total(&self, more: u64) {

@@ -108,18 +108,22 @@ fn source_err(msg: String) -> BuildError {
 /// (without its password).
 fn parse_url(src: &MysqlSource) -> Result<Opts, BuildError> {
     Opts::from_url(&src.url).map_err(|e| {
-        let why = match &e {
-            mysql::UrlError::ParseError(p) => p.to_string(),
-            mysql::UrlError::UnsupportedScheme(s) => {
-                format!("the scheme `{s}` is not supported (write mysql://)")
-            }
-            other => other.to_string(),
-        };
+        let why = describe_url_error(&e);
         source_err(format!(
             "invalid MySQL URL {}: {why} (expected mysql://user@host:port/db)",
             redact(&src.url)
         ))
     })
+}
+
+fn describe_url_error(e: &mysql::UrlError) -> String {
+    match e {
+        mysql::UrlError::ParseError(p) => p.to_string(),
+        mysql::UrlError::UnsupportedScheme(s) => {
+            format!("the scheme `{s}` is not supported (write mysql://)")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A driver error as a sentence: the mysql crate's own `Display` wraps each
@@ -133,7 +137,7 @@ pub fn describe_error(e: &mysql::Error) -> String {
         mysql::Error::IoError(io) => io.to_string(),
         mysql::Error::CodecError(c) => c.to_string(),
         mysql::Error::DriverError(d) => d.to_string(),
-        mysql::Error::UrlError(u) => u.to_string(),
+        mysql::Error::UrlError(u) => describe_url_error(u),
         mysql::Error::TlsError(t) => format!("TLS: {t}"),
         mysql::Error::FromRowError(_) | mysql::Error::FromValueError(_) => {
             "a value could not be converted".to_string()
