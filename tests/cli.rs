@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use dfabake::rules::{load_file, FileFormat};
 use dfabake_matcher::Mode;
-use dfabake_tests::{binary, ids, parse_first, workspace, Oracle};
+use dfabake_tests::{binary, ids, parse_first, stderr_on_a_terminal, workspace, Oracle};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> Output {
@@ -992,39 +992,9 @@ fn inspect_into_a_pipe_closed_early_exits_quietly() {
     assert_eq!(stderr(&o), "");
 }
 
-/// Runs `dfabake` with its stderr on a pseudo-terminal; returns its exit
-/// status and everything it drew there.
+/// Runs `dfabake` with its stderr on a pseudo-terminal.
 fn dfabake_on_a_terminal(args: &[&str]) -> (std::process::ExitStatus, String) {
-    use std::io::Read;
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: openpty writes two new descriptors, which become owned here.
-    let rc = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size)
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let mut child = Command::new(binary("dfabake"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .unwrap();
-    // Read while it runs: a full terminal buffer would block the build.
-    let reader = std::thread::spawn(move || {
-        let mut master = fs::File::from(master);
-        let mut drawn = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Ends with EIO once the child, the last holder of the slave, exits.
-        while let Ok(n @ 1..) = master.read(&mut buf) {
-            drawn.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&drawn).into_owned()
-    });
-    let status = child.wait().unwrap();
-    (status, reader.join().unwrap())
+    stderr_on_a_terminal(Command::new(binary("dfabake")).args(args))
 }
 
 /// A `--patterns` build long enough to be worth watching: a progress bar on
