@@ -30,6 +30,8 @@ pub mod layout;
 mod matcher;
 pub mod module;
 pub mod prefilter;
+// Native only: for the CLIs; kept out of the template modules' code.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod size;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
