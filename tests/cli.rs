@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use dfabake::rules::{load_file, FileFormat};
 use dfabake_matcher::Mode;
-use dfabake_tests::{binary, ids, parse_first, workspace, Oracle};
+use dfabake_tests::{binary, ids, parse_first, stderr_on_a_terminal, workspace, Oracle};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> Output {
@@ -1026,4 +1026,373 @@ fn bakes_are_reproducible_whatever_the_threads_and_cache() {
     ] {
         assert!(bake(name, &extra) == one, "{name}: other bytes than with one thread");
     }
+}
+
+/// Runs `dfabake` with its stderr on a pseudo-terminal.
+fn dfabake_on_a_terminal(args: &[&str]) -> (std::process::ExitStatus, String) {
+    stderr_on_a_terminal(Command::new(binary("dfabake")).args(args))
+}
+
+/// A `--patterns` build long enough to be worth watching: a progress bar on
+/// a terminal (issue 15: 52 s of silence), and nothing of it when stderr is
+/// a file or a pipe, or with --quiet.
+#[test]
+fn a_patterns_build_shows_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    let patterns: String = (0..1500).map(|i| format!("(?i)agent{i}[a-z]+bot/\\d+\n")).collect();
+    fs::write(&rules, patterns).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "build",
+        "--patterns",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-cache",
+    ];
+    let (status, drawn) = dfabake_on_a_terminal(&args);
+    assert!(status.success(), "{drawn}");
+    for step in ["checking rules", "compiling DFAs", "/1,500"] {
+        assert!(drawn.contains(step), "no {step:?} drawn on the terminal:\n{drawn}");
+    }
+    assert!(drawn.contains("baked 1500 rules"), "{drawn}");
+
+    // Not a terminal: the summary alone, no bar, no escape sequences.
+    let o = dfabake(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("baked 1500 rules") && err.lines().count() == 1, "{err:?}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+
+    let mut quiet = args.to_vec();
+    quiet.push("--quiet");
+    let (status, drawn) = dfabake_on_a_terminal(&quiet);
+    assert!(status.success());
+    assert_eq!(drawn, "", "--quiet draws nothing");
+}
+
+/// Every byte-size flag of both CLIs reads sizes with units, 1024-based,
+/// through one parser; a bad size is a usage error that says why.
+#[test]
+fn byte_size_flags_take_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    fs::write(&rules, "foo\nbar\\d+\n").unwrap();
+    let out = dir.path().join("out");
+    let o = build(
+        &rules,
+        &out,
+        &[
+            "--quiet",
+            "--max-dfa-bytes",
+            "32M",
+            "--max-rule-dfa-bytes",
+            "512k",
+            "--max-database-bytes",
+            "1GiB",
+            "--sparse-above",
+            "100KB",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let config = &manifest["build"]["config"];
+    assert_eq!(config["max_dfa_bytes"], 32 << 20);
+    assert_eq!(config["max_rule_dfa_bytes"], 512 << 10);
+    assert_eq!(config["max_database_bytes"], 1 << 30);
+    assert_eq!(config["sparse_above"], 100 << 10);
+    // Plain bytes still work.
+    let o = build(&rules, &out, &["--quiet", "--max-dfa-bytes", "4194304"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    for (flag, value, why) in [
+        ("--max-dfa-bytes", "32Q", "unknown unit \"Q\""),
+        ("--max-database-bytes", "1.5G", "fractions are not supported"),
+        ("--sparse-above", "-1", "negative"),
+    ] {
+        let o = build(&rules, &out, &[&format!("{flag}={value}")]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(flag) && err.contains(why), "{err}");
+    }
+
+    // The host's flags: a body over --max-body-bytes 1k is refused (413).
+    let module = out.join("matcher.wasm");
+    let mut server = Command::new(binary("dfabake-host"))
+        .args(["serve", "--module", module.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--max-body-bytes", "1k", "--max-response-bytes", "1MiB"])
+        .args(["--memory-limit-bytes", "64M", "--no-cache", "--workers", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").expect(&line).to_string();
+    let post = |body: &[u8]| -> String {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            c,
+            "POST /match HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let _ = c.write_all(body);
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answer
+    };
+    let small = post(&[b'f'; 1024]);
+    let big = post(&[b'f'; 1025]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    assert!(big.starts_with("HTTP/1.1 413"), "{big}");
+    for flag in ["--max-body-bytes", "--max-response-bytes", "--memory-limit-bytes"] {
+        let o = run(Command::new(binary("dfabake-host")).args([
+            "serve",
+            "--module",
+            module.to_str().unwrap(),
+            flag,
+            "12 parsecs",
+        ]));
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("invalid size \"12 parsecs\": unknown unit"), "{}", stderr(&o));
+    }
+}
+
+/// `completions SHELL` prints a script for each shell clap_complete knows,
+/// for both CLIs; bash's really completes subcommands and flags.
+#[test]
+fn shell_completions_for_both_clis() {
+    for (bin, subcommand, flag) in [("dfabake", "inspect", "--max-dfa-bytes"), ("dfabake-host", "serve", "--max-body-bytes")] {
+        for (shell, marker) in [
+            ("bash", format!("complete -F _{} ", bin.replace('-', "__"))),
+            ("zsh", format!("#compdef {bin}")),
+            ("fish", format!("complete -c {bin} ")),
+            ("elvish", format!("edit:completion:arg-completer[{bin}]")),
+            ("powershell", format!("Register-ArgumentCompleter -Native -CommandName '{bin}'")),
+        ] {
+            let o = run(Command::new(binary(bin)).args(["completions", shell]));
+            assert!(o.status.success(), "{bin} completions {shell}: {}", stderr(&o));
+            let script = String::from_utf8(o.stdout).unwrap();
+            assert!(script.contains(&marker), "{bin} {shell}: no {marker:?}");
+            // fish writes long flags without their dashes.
+            assert!(script.contains(subcommand) && script.contains(flag.trim_start_matches('-')), "{bin} {shell}");
+        }
+        let o = run(Command::new(binary(bin)).args(["completions", "tcsh"]));
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("possible values: bash, elvish, fish, powershell, zsh"), "{}", stderr(&o));
+    }
+    // Loaded into bash, the script completes `dfabake bu` and `dfabake build --max-df`.
+    let complete = |words: &str| -> String {
+        let script = format!(
+            "source <('{}' completions bash)\nCOMP_WORDS=({words})\nCOMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+             COMP_LINE=\"{words}\"\nCOMP_POINT=${{#COMP_LINE}}\n_dfabake dfabake \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            binary("dfabake").display()
+        );
+        let o = run(Command::new("bash").args(["--norc", "-c", &script]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(complete("dfabake bu").trim(), "build");
+    let flags = complete("dfabake build --max-df");
+    assert_eq!(flags.trim(), "--max-dfa-bytes", "{flags}");
+}
+
+/// Every command that writes to stdout ends quietly (exit 0, nothing on
+/// stderr) when its reader is gone (`| head`), in both CLIs.
+#[test]
+fn stdout_commands_exit_quietly_into_a_closed_pipe() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    fs::write(&rules, "foo\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&rules, &out, &["--quiet"]).status.success());
+    let module = out.join("matcher.wasm");
+    let module = module.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let many_inputs: Vec<u8> = b"foo bar\n".repeat(200_000);
+    let cases: Vec<(&str, Vec<&str>, Option<&[u8]>)> = vec![
+        ("dfabake", vec!["completions", "bash"], None),
+        ("dfabake", vec!["inspect", module], None),
+        ("dfabake-host", vec!["completions", "zsh"], None),
+        ("dfabake-host", vec!["compile", "--module", module, "--cache-dir", cache], None),
+        ("dfabake-host", vec!["match", "--module", module, "--no-cache", "-"], Some(&many_inputs)),
+        ("dfabake-host", vec!["match", "--module", module, "--no-cache", "foo", "bar"], None),
+    ];
+    for (bin, args, stdin) in cases {
+        let mut child = Command::new(binary(bin))
+            .args(&args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader leaves before the first byte is written.
+        drop(child.stdout.take());
+        if let Some(input) = stdin {
+            // The child may stop reading as soon as its output is refused.
+            let _ = child.stdin.take().unwrap().write_all(input);
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{bin} {args:?}: {}: {}", o.status, stderr(&o));
+        assert_eq!(stderr(&o), "", "{bin} {args:?}");
+    }
+}
+
+/// One malformed JSON line no longer hides the other bad rules: all are
+/// listed in file order; under `--on-invalid skip` the malformed lines are
+/// skipped (and listed) like invalid patterns.
+#[test]
+fn malformed_lines_are_reported_with_every_other_bad_rule_and_skippable() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("rules.jsonl");
+    fs::write(
+        &pats,
+        [
+            r#"{"id": 1, "pattern": "ok"}"#,
+            r#"{"id": 2, "pattern": "(abc"}"#,
+            r#"{"id": 3, "pattern": "x",}"#,
+            r#"{"id": 4, "patern": "typo"}"#,
+            r#"{"id": 1, "pattern": "dup"}"#,
+            r#"["not", "a", "rule"]"#,
+            r#"{"id": 7, "pattern": "fine"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = build(&pats, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let needles = [
+        "5 invalid rules",
+        "rule id 2 (line 2), position 1 (byte 0): unclosed group",
+        "line 3: not valid JSON: trailing comma (column 26)",
+        "rule id 4 (line 4): invalid rule: unknown field `patern`",
+        "rule id 1 (line 5): duplicate id 1 (first used at line 1)",
+        "line 6: a JSON array, but JSON Lines hold one rule object a line",
+    ];
+    let mut at = 0;
+    for needle in needles {
+        let found = err[at..].find(needle).unwrap_or_else(|| panic!("missing (or out of order) {needle:?} in:\n{err}"));
+        at += found + needle.len();
+    }
+    assert!(!out.exists());
+
+    let o = build(&pats, &out, &["--on-invalid", "skip"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("skipped: line 3: not valid JSON"), "{err}");
+    assert!(err.contains("baked 2 rules (5 skipped)"), "{err}");
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["rules"], 2);
+    let skipped: Vec<(Value, Value)> = manifest["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].clone(), s["origin"].clone()))
+        .collect();
+    let line = |n: u32| Value::from(format!("line {n}"));
+    assert_eq!(
+        skipped,
+        vec![
+            (2.into(), line(2)),
+            (Value::Null, line(3)),
+            (4.into(), line(4)),
+            (1.into(), line(5)),
+            (Value::Null, line(6)),
+        ]
+    );
+}
+
+/// A patterns file holding one JSON array of rules (on one line or
+/// pretty-printed) is read as rules, not as one text pattern; a text file
+/// starting with a class (`[Bb]ot`) stays text.
+#[test]
+fn json_array_files_are_read_as_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_line = dir.path().join("rules.txt");
+    fs::write(&one_line, r#"[{"id": 1, "pattern": "foo"}, {"id": "b", "pattern": "bar", "flags": "i", "payload": {"k": 1}}]"#).unwrap();
+    let pretty = dir.path().join("rules.json");
+    fs::write(
+        &pretty,
+        "[\n  {\"id\": 1, \"pattern\": \"foo\"},\n  {\n    \"id\": \"b\",\n    \"pattern\": \"bar\",\n    \"flags\": \"i\",\n    \"payload\": {\"k\": 1}\n  }\n]\n",
+    )
+    .unwrap();
+    for (file, extra) in [(&one_line, &[][..]), (&pretty, &[][..]), (&one_line, &["--format", "json"][..])] {
+        let out = dir.path().join("out");
+        let mut args = vec!["--quiet"];
+        args.extend_from_slice(extra);
+        let o = build(file, &out, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = host_match(&out.join("matcher.wasm"), "all", b"foo BAR\n");
+        let got = &lines(&o)[0]["matches"];
+        assert_eq!(ids(got), vec![Value::from(1), "b".into()], "{}", file.display());
+        assert_eq!(got[1]["payload"]["k"], 1);
+    }
+    // Bad elements are named by element and line.
+    fs::write(&pretty, "[\n  {\"id\": 1, \"pattern\": \"foo\"},\n  {\"id\": 2, \"pattern\": \"(x\"},\n  {\"id\": 3}\n]\n").unwrap();
+    let o = build(&pretty, &dir.path().join("bad"), &[]);
+    let err = stderr(&o);
+    assert!(err.contains("rule id 2 (element 2, line 3), position 1 (byte 0): unclosed group"), "{err}");
+    assert!(err.contains("rule id 3 (element 3, line 4): invalid rule: missing field `pattern`"), "{err}");
+    // A broken array is one clear error, with a hint for text files.
+    fs::write(&one_line, "[{\"id\": 1, \"pattern\": \"foo\"},\n").unwrap();
+    let o = build(&one_line, &dir.path().join("bad"), &[]);
+    let err = stderr(&o);
+    assert!(err.contains("not a valid JSON array of rules") && err.contains("--format text"), "{err}");
+    // JSON Lines forced on an array file says what it is.
+    fs::write(&one_line, r#"[{"id": 1, "pattern": "foo"}]"#).unwrap();
+    let o = build(&one_line, &dir.path().join("bad"), &["--format", "jsonl"]);
+    assert!(stderr(&o).contains("a JSON array, but JSON Lines hold one rule object a line"), "{}", stderr(&o));
+    // Text starting with a class is still text.
+    let text = dir.path().join("classes.txt");
+    fs::write(&text, "[Bb]ot\n[{]x\n").unwrap();
+    let out = dir.path().join("text-out");
+    let o = build(&text, &out, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = lines(&host_match(&out.join("matcher.wasm"), "all", b"Bot\n"));
+    assert_eq!(ids(&got[0]["matches"]), vec![Value::from(1)]);
+}
+
+/// `dfabake-host` given the npm package's module names the plain one
+/// instead of wasmtime's "gc types are disallowed".
+#[test]
+fn the_host_names_matcher_wasm_when_given_the_npm_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    fs::write(&rules, "foo\n").unwrap();
+    let out = dir.path().join("out");
+    assert!(build(&rules, &out, &["--quiet"]).status.success());
+    let npm_module = fs::read_dir(out.join("npm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .expect("a .wasm in OUT/npm");
+    let plain = out.join("matcher.wasm");
+    let o = host_match(&npm_module, "all", b"foo\n");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("this is the npm flavour"), "{err}");
+    assert!(err.contains(&format!("use {}", plain.display())), "{err}");
+    assert!(!err.contains("gc types"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Copied elsewhere, it still says what to use.
+    let copy = dir.path().join("module.wasm");
+    fs::copy(&npm_module, &copy).unwrap();
+    let o = run(Command::new(binary("dfabake-host")).args(["compile", "--module", copy.to_str().unwrap(), "--cache-dir", dir.path().join("cache").to_str().unwrap()]));
+    assert!(stderr(&o).contains("npm flavour") && stderr(&o).contains("OUT/matcher.wasm"), "{}", stderr(&o));
 }

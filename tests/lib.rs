@@ -30,6 +30,49 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `cmd` with its stderr on a pseudo-terminal (stdin and stdout
+/// null); returns its exit status and everything it drew there.
+pub fn stderr_on_a_terminal(cmd: &mut std::process::Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: openpty writes two new descriptors, owned from here on.
+    let rc = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size)
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    // Other tests' children must not inherit the terminal: the reader
+    // below ends only when the last holder of the slave closes it.
+    for fd in [&master, &slave] {
+        // SAFETY: setting a flag on a descriptor owned here.
+        unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .expect("spawn");
+    // `cmd` holds the slave until told otherwise.
+    cmd.stderr(Stdio::null());
+    // Read while it runs: a full terminal buffer would block the child.
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut drawn = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once the child, the last holder of the slave, exits.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            drawn.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&drawn).into_owned()
+    });
+    let status = child.wait().expect("wait");
+    (status, reader.join().expect("terminal reader"))
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -11,16 +11,17 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::bake::{bake, TEMPLATE};
-use crate::compile::{compile, Compiled, Config};
+use crate::compile::{check_all, compile_with, Compiled, Config, OnInvalid};
 use crate::error::{BuildError, RowError};
 use crate::npm::{write_package, NpmOptions};
 use crate::output::{Staging, GENERATOR};
-use crate::rules::{load_file, FileFormat, RuleSpec};
+use crate::progress::{Progress, Silent};
+use crate::rules::{read_file, Entry, FileFormat, RuleSpec};
 
 /// Where the rules come from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    /// A patterns file (JSON Lines or plain text).
+    /// A patterns file (JSON Lines, a JSON array or plain text).
     File(PathBuf),
     /// Rules already in memory; `name` is used in messages and the manifest.
     Rules {
@@ -81,6 +82,9 @@ pub struct BuildReport {
     /// The working directory was the output directory (or inside it), and
     /// now refers to the old, removed tree: `cd .` finds the new one.
     pub cwd_replaced: bool,
+    /// What went wrong without failing the build (an unusable shard
+    /// cache), for the caller to show.
+    pub warnings: Vec<String>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -134,40 +138,73 @@ fn rfc3339(t: SystemTime) -> String {
 
 /// Runs a build. On error nothing is written and a previous output is kept.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    build_with(opts, &Silent)
+}
+
+/// [`build`], telling `progress` how far it has come (reading, checking,
+/// compiling, writing).
+pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     if let Some(npm) = &opts.npm {
         npm.check().map_err(BuildError::BadOption)?;
     }
     let staging = Staging::new(&opts.out, opts.force)?;
-    // Sources in another dialect are translated (and checked) first; their
-    // bad rows are reported together, or skipped, as the compile path does.
-    let mut progress = None;
-    let (source_name, rules, pre_errors) = match &opts.source {
-        Source::File(path) => (
-            path.display().to_string(),
-            load_file(path, opts.format)?,
-            vec![],
-        ),
-        Source::Rules { name, rules } => (name.clone(), rules.clone(), vec![]),
+    // Every source gives its entries in priority order: rules, and rows
+    // that cannot be rules (malformed lines, rows in another dialect that
+    // do not translate). `checked`: the source already ran every check
+    // `compile` runs on its rules.
+    let (source_name, entries, checked): (String, Vec<Entry>, bool) = match &opts.source {
+        Source::File(path) => {
+            progress.step(&format!("reading {}", path.display()), None);
+            (path.display().to_string(), read_file(path, opts.format)?, false)
+        }
+        Source::Rules { name, rules } => (name.clone(), rules.iter().cloned().map(Ok).collect(), false),
         Source::MysqlDialectFile(path) => {
-            let (good, bad) = crate::dialect::translate_all(&load_file(path, opts.format)?);
-            (path.display().to_string(), good, bad)
+            progress.step(&format!("reading {}", path.display()), None);
+            let entries = read_file(path, opts.format)?
+                .into_iter()
+                .map(|e| e.and_then(|r| crate::dialect::translate_rule(&r, crate::dialect::Kind::Regexp)))
+                .collect();
+            (path.display().to_string(), entries, false)
         }
         Source::Mysql(src) => {
-            let loaded = crate::mysql::load(src)?;
+            let loaded = crate::mysql::load_with(src, progress)?;
             if loaded.rows_read == 0 {
                 return Err(BuildError::Source(format!(
                     "no rules in {}: the query returned no rows; nothing was written",
                     src.describe()
                 )));
             }
-            progress = Some(crate::mysql::progress_bar(src.progress));
-            (src.describe(), loaded.rules, loaded.errors)
+            let entries = loaded.errors.into_iter().map(Err).chain(loaded.rules.into_iter().map(Ok));
+            (src.describe(), entries.collect(), true)
         }
     };
-    if !pre_errors.is_empty() && opts.config.on_invalid == crate::compile::OnInvalid::Fail {
-        return Err(BuildError::InvalidRows(pre_errors));
+    // Where each rule and each bad entry stands in the source.
+    let mut rules = Vec::with_capacity(entries.len());
+    let mut rule_entry = Vec::with_capacity(entries.len());
+    let mut pre_errors: Vec<(usize, RowError)> = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match entry {
+            Ok(rule) => {
+                rules.push(rule);
+                rule_entry.push(i);
+            }
+            Err(e) => pre_errors.push((i, e)),
+        }
+    }
+    if !pre_errors.is_empty() && opts.config.on_invalid == OnInvalid::Fail {
+        // Every bad rule at once: the rules that did read are checked too.
+        let mut all = pre_errors;
+        if !checked {
+            all.extend(
+                check_all(&rules, &opts.config, progress)
+                    .into_iter()
+                    .map(|(k, e)| (rule_entry[k], e)),
+            );
+        }
+        all.sort_by_key(|(i, _)| *i);
+        return Err(BuildError::InvalidRows(all.into_iter().map(|(_, e)| e).collect()));
     }
     if rules.is_empty() {
         return Err(BuildError::NoRules {
@@ -175,18 +212,27 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             skipped: pre_errors.len(),
         });
     }
-    if let Some(pb) = &progress {
-        pb.set_message(format!("compiling {} rules", rules.len()));
-    }
-    let mut compiled: Compiled = compile(&rules, &opts.config, &source_name)?;
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
+    let mut compiled: Compiled = compile_with(&rules, &opts.config, &source_name, progress)?;
     if !pre_errors.is_empty() {
-        let mut skipped = pre_errors;
-        skipped.append(&mut compiled.skipped);
-        compiled.skipped = skipped;
+        // The rules compile left out are those not kept, in order.
+        let mut kept = compiled.kept.iter().copied().peekable();
+        let left_out = (0..rules.len()).filter(|&k| {
+            if kept.peek() == Some(&k) {
+                kept.next();
+                false
+            } else {
+                true
+            }
+        });
+        let mut skipped: Vec<(usize, RowError)> = left_out
+            .map(|k| rule_entry[k])
+            .zip(std::mem::take(&mut compiled.skipped))
+            .chain(pre_errors)
+            .collect();
+        skipped.sort_by_key(|(i, _)| *i);
+        compiled.skipped = skipped.into_iter().map(|(_, e)| e).collect();
     }
+    progress.step("baking and verifying the module", None);
     let kept: Vec<RuleSpec> = compiled.kept.iter().map(|&i| rules[i].clone()).collect();
     let module = bake(TEMPLATE, &compiled.database).map_err(BuildError::Verify)?;
     // Sizes after gzip are what edge platforms limit; compressing a big
@@ -271,6 +317,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         module_path: committed.path.join("matcher.wasm"),
         manifest,
         cwd_replaced: committed.cwd_replaced,
+        warnings: compiled.warnings,
     })
 }
 

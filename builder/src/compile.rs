@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::error::{BuildError, Position, RowError};
 use crate::literals::Plan;
+use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleSpec};
 use crate::shard_cache::{chunk, pattern_hash, Entry, ShardCache};
 
@@ -214,6 +215,9 @@ pub struct Compiled {
     pub prefilter_literals: usize,
     /// Wall time of the whole compile.
     pub elapsed: Duration,
+    /// What went wrong without failing the build (an unusable shard
+    /// cache), for the caller to show.
+    pub warnings: Vec<String>,
 }
 
 impl Compiled {
@@ -444,6 +448,7 @@ fn build_shards(
     sources: &[DfaSource],
     cfg: &Config,
     cache: Option<&ShardCache>,
+    progress: &dyn Progress,
 ) -> (Vec<BuiltShard>, Vec<(usize, String)>) {
     let queue = Mutex::new(VecDeque::from(chunks));
     let pending = Mutex::new(queue.lock().unwrap().len());
@@ -453,13 +458,8 @@ fn build_shards(
     // after their literal (`/\d`), which is compiled once.
     // A copy counts as cached when the original came from the cache.
     let compiled: Mutex<std::collections::HashMap<String, (DfaKind, Vec<u8>, bool)>> = Mutex::default();
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.threads
-    };
     std::thread::scope(|s| {
-        for _ in 0..threads {
+        for _ in 0..thread_count(cfg) {
             s.spawn(|| loop {
                 let Some(chunk) = queue.lock().unwrap().pop_front() else {
                     if *pending.lock().unwrap() == 0 {
@@ -512,6 +512,7 @@ fn build_shards(
                         q.push_back(a.to_vec());
                         q.push_back(b.to_vec());
                         *pending.lock().unwrap() += 2;
+                        progress.add_total(2);
                     }
                     Err(e) => {
                         let why = if over_limit(&e) {
@@ -529,6 +530,7 @@ fn build_shards(
                     }
                 }
                 *pending.lock().unwrap() -= 1;
+                progress.advance(1);
             });
         }
     });
@@ -703,6 +705,63 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
     units
 }
 
+fn thread_count(cfg: &Config) -> usize {
+    if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.threads
+    }
+}
+
+/// `f` of every rule but those in `skip`, spread over the compile threads
+/// (checking a rule builds its exact engine: the longest step before the
+/// DFAs), in input order.
+fn each_rule_in_parallel<T: Send>(
+    rules: &[RuleSpec],
+    skip: &std::collections::HashSet<usize>,
+    cfg: &Config,
+    progress: &dyn Progress,
+    f: impl Fn(usize, &RuleSpec) -> T + Sync,
+) -> Vec<(usize, T)> {
+    let per_thread = rules.len().div_ceil(thread_count(cfg)).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..rules.len())
+            .step_by(per_thread)
+            .map(|from| {
+                let f = &f;
+                s.spawn(move || {
+                    (from..(from + per_thread).min(rules.len()))
+                        .filter(|i| !skip.contains(i))
+                        .map(|i| {
+                            let result = (i, f(i, &rules[i]));
+                            progress.advance(1);
+                            result
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("rule checking thread")).collect()
+    })
+}
+
+/// Every rule that [`compile`] would refuse (a duplicate id, a pattern or
+/// flag it cannot compile), with its input position, in input order;
+/// without compiling any DFA. For reporting these together with problems
+/// found before compiling (malformed lines).
+pub fn check_all(rules: &[RuleSpec], cfg: &Config, progress: &dyn Progress) -> Vec<(usize, RowError)> {
+    progress.step("checking rules", Some(rules.len() as u64));
+    let mut errors = duplicate_ids(rules);
+    let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
+    errors.extend(
+        each_rule_in_parallel(rules, &duplicates, cfg, progress, |_, rule| check_rule(rule))
+            .into_iter()
+            .filter_map(|(i, r)| r.err().map(|e| (i, e))),
+    );
+    errors.sort_by_key(|(i, _)| *i);
+    errors
+}
+
 /// Compiles rules (in priority order) into a database.
 ///
 /// ```
@@ -714,31 +773,21 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
 /// assert_eq!(compiled.rule_count, 2);
 /// ```
 pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compiled, BuildError> {
+    compile_with(rules, cfg, source, &Silent)
+}
+
+/// [`compile`], telling `progress` how far it has come.
+pub fn compile_with(
+    rules: &[RuleSpec],
+    cfg: &Config,
+    source: &str,
+    progress: &dyn Progress,
+) -> Result<Compiled, BuildError> {
     let start = Instant::now();
+    progress.step("checking rules", Some(rules.len() as u64));
     let mut errors: Vec<(usize, RowError)> = duplicate_ids(rules);
-    // Checking a rule builds its exact engine once: spread over the cores.
     let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.threads
-    };
-    let per_thread = rules.len().div_ceil(threads).max(1);
-    let checked: Vec<(usize, Result<(Prepared, Hir), RowError>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..rules.len())
-            .step_by(per_thread)
-            .map(|from| {
-                let duplicates = &duplicates;
-                s.spawn(move || {
-                    (from..(from + per_thread).min(rules.len()))
-                        .filter(|i| !duplicates.contains(i))
-                        .map(|i| (i, prepare(i, &rules[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("rule checking thread")).collect()
-    });
+    let checked = each_rule_in_parallel(rules, &duplicates, cfg, progress, prepare);
     let mut prepared = Vec::with_capacity(rules.len());
     let mut reduced = Vec::with_capacity(rules.len());
     for (i, result) in checked {
@@ -759,16 +808,17 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     }
     let units = make_units(&mut prepared, &reduced, cfg);
     drop(reduced);
+    let mut warnings = Vec::new();
     let cache = cfg
         .cache_dir
         .as_deref()
         .and_then(|dir| match ShardCache::open(dir) {
             Ok(c) => Some(c),
             Err(e) => {
-                eprintln!(
-                    "dfabake: warning: shard cache {} unusable, compiling everything: {e}",
+                warnings.push(format!(
+                    "shard cache {} unusable, compiling everything: {e}",
                     dir.display()
-                );
+                ));
                 None
             }
         });
@@ -777,7 +827,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         .collect();
     let sources: Vec<DfaSource> = units.iter().map(|u| u.dfa.clone()).collect();
     let chunks = make_chunks(&needs_dfa, &units, &sources, cfg.shard_rules);
-    let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref());
+    progress.step("compiling DFAs", Some(chunks.len() as u64));
+    let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref(), progress);
     // A unit too big alone gets a second chance: a DFA of its widened form
     // filters, and its rule's exact engine confirms the candidates. A unit
     // too big even so is answered by the exact engine alone.
@@ -796,7 +847,8 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
     confirm_members.sort_unstable();
     if !confirm_members.is_empty() {
         let chunks = make_chunks(&confirm_members, &units, &widened, cfg.shard_rules);
-        let (more, still_too_big) = build_shards(chunks, &widened, cfg, cache.as_ref());
+        progress.step("compiling widened DFAs", Some(chunks.len() as u64));
+        let (more, still_too_big) = build_shards(chunks, &widened, cfg, cache.as_ref(), progress);
         built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
         exact_only.extend(
             still_too_big
@@ -966,5 +1018,6 @@ pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compile
         paths,
         prefilter_literals: literals.len(),
         elapsed: start.elapsed(),
+        warnings,
     })
 }

@@ -21,6 +21,7 @@ pub mod literals;
 pub mod mysql;
 pub mod npm;
 pub mod output;
+pub mod progress;
 pub mod relax;
 pub mod rules;
 pub mod shard_cache;

@@ -1,16 +1,21 @@
 //! `dfabake`: compile regex rules into DFAs baked into a wasm matcher module.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use dfabake::build::{build, inspect, BuildOptions, Source};
+use clap::{CommandFactory, Parser, Subcommand};
+use dfabake::build::{build_with, inspect, BuildOptions, Source};
 use dfabake::compile::{Config, OnInvalid};
 use dfabake::dialect::Dialect;
 use dfabake::mysql::{MysqlSource, SslMode};
 use dfabake::npm::NpmOptions;
+use dfabake::progress::Progress;
 use dfabake::rules::FileFormat;
 use dfabake_matcher::format::DfaKind;
+use dfabake_matcher::size::parse_size_usize;
 
 #[derive(Parser)]
 #[command(
@@ -95,8 +100,8 @@ enum Command {
         /// DFA representation: dense is fastest, sparse is smaller; auto picks per DFA by size.
         #[arg(long, value_enum, default_value = "auto")]
         dfa: KindArg,
-        /// With --dfa auto: a DFA bigger than this many bytes when dense is stored sparse.
-        #[arg(long, value_name = "BYTES", default_value_t = dfabake::compile::DEFAULT_SPARSE_ABOVE)]
+        /// With --dfa auto: a DFA bigger than this (bytes, or 256k, 1M...) when dense is stored sparse.
+        #[arg(long, value_name = "SIZE", default_value_t = dfabake::compile::DEFAULT_SPARSE_ABOVE, value_parser = parse_size_usize)]
         sparse_above: usize,
         /// Run every DFA on every input: no literal prefilter (for comparison).
         #[arg(long)]
@@ -104,16 +109,16 @@ enum Command {
         /// Most rules in one shard DFA.
         #[arg(long, default_value_t = Config::default().shard_rules)]
         shard_rules: usize,
-        /// Largest DFA of a shard of several rules, in bytes; bigger shards are split.
-        #[arg(long, default_value_t = Config::default().max_dfa_bytes)]
+        /// Largest DFA of a shard of several rules (bytes, or 8M, 1GiB...); bigger shards are split.
+        #[arg(long, value_name = "SIZE", default_value_t = Config::default().max_dfa_bytes, value_parser = parse_size_usize)]
         max_dfa_bytes: usize,
         /// Largest DFA of one rule or branch, in bytes; past it the DFA is
         /// built from the widened rule (exact confirmation), and past that
         /// the rule is answered by its exact engine alone.
-        #[arg(long, default_value_t = Config::default().max_rule_dfa_bytes)]
+        #[arg(long, value_name = "SIZE", default_value_t = Config::default().max_rule_dfa_bytes, value_parser = parse_size_usize)]
         max_rule_dfa_bytes: usize,
-        /// Largest database, in bytes.
-        #[arg(long, default_value_t = Config::default().max_database_bytes)]
+        /// Largest database (bytes, or 512M, 1GiB...).
+        #[arg(long, value_name = "SIZE", default_value_t = Config::default().max_database_bytes, value_parser = parse_size_usize)]
         max_database_bytes: usize,
         /// Compile threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
@@ -153,6 +158,72 @@ enum Command {
         /// A baked matcher.wasm.
         module: PathBuf,
     },
+    /// Print a shell completion script, e.g. `dfabake completions bash > /etc/bash_completion.d/dfabake`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// A build's progress on stderr: a bar for steps of known size, a spinner
+/// otherwise. Hidden (drawing nothing) unless stderr is a terminal.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    /// The current step has no known size, but counts (rows read).
+    counting: Mutex<bool>,
+}
+
+impl Bar {
+    fn new(wanted: bool) -> Bar {
+        let bar = if wanted && std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Bar { bar, counting: Mutex::new(false) }
+    }
+
+    fn style(&self, template: &str) {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+    }
+
+    /// Clears the bar, so that what is printed next starts on a clean line.
+    fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn step(&self, name: &str, total: Option<u64>) {
+        *self.counting.lock().unwrap() = false;
+        self.bar.set_message(name.to_string());
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_position(0);
+        match total {
+            Some(_) => self.style("{msg} [{bar:30}] {human_pos}/{human_len} [{elapsed}, ~{eta} left]"),
+            None => self.style("{spinner} {msg} [{elapsed}]"),
+        }
+        // Ticking from the first step on keeps the elapsed time (and the
+        // spinner of a step that reports no counts) moving.
+        self.bar.enable_steady_tick(Duration::from_millis(100));
+    }
+
+    fn add_total(&self, more: u64) {
+        self.bar.inc_length(more);
+    }
+
+    fn advance(&self, done: u64) {
+        if self.bar.length() == Some(0) {
+            let mut counting = self.counting.lock().unwrap();
+            if !*counting {
+                *counting = true;
+                self.style("{spinner} {msg}: {human_pos} [{elapsed}]");
+            }
+        }
+        self.bar.inc(done);
+    }
 }
 
 /// `$XDG_CACHE_HOME/dfabake/shards`, else `~/.cache/dfabake/shards`.
@@ -224,7 +295,6 @@ fn main() -> ExitCode {
                     dialect: dialect.unwrap_or(Dialect::Mysql),
                     ssl_mode,
                     ssl_ca,
-                    progress: !quiet,
                     timeout: std::time::Duration::from_secs(mysql_timeout),
                 }),
                 (Some(p), None) if dialect == Some(Dialect::Mysql) => Source::MysqlDialectFile(p),
@@ -246,7 +316,13 @@ fn main() -> ExitCode {
                 }),
                 force,
             };
-            build(&opts).map(|report| {
+            let bar = Bar::new(!quiet);
+            let result = build_with(&opts, &bar);
+            bar.clear();
+            result.map(|report| {
+                for warning in &report.warnings {
+                    eprintln!("dfabake: warning: {warning}");
+                }
                 if !quiet {
                     for row in &report.skipped {
                         eprintln!("skipped: {row}");
@@ -277,6 +353,12 @@ fn main() -> ExitCode {
             print_stdout(&serde_json::to_string_pretty(&summary).unwrap())
                 .map_err(|source| dfabake::BuildError::Io { path: "standard output".into(), source })
         }),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dfabake", &mut script);
+            print_stdout(String::from_utf8_lossy(&script).trim_end())
+                .map_err(|source| dfabake::BuildError::Io { path: "standard output".into(), source })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

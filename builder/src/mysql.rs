@@ -11,7 +11,6 @@
 //! `MYSQL_PWD` environment variable, which keeps it out of the process list.
 
 use std::cmp::Ordering;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
 use crate::compile::check_rule;
 use crate::dialect::{translate_rule, Dialect, Kind};
 use crate::error::{BuildError, RowError};
+use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleId, RuleSpec};
 
 /// How to use TLS.
@@ -54,8 +54,6 @@ pub struct MysqlSource {
     pub ssl_mode: SslMode,
     /// A PEM file of CA certificates for `--ssl-mode verify-ca/verify-identity`.
     pub ssl_ca: Option<PathBuf>,
-    /// Show a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
     /// Bound on connecting and on every network read and write: a server
     /// that stops answering fails the build instead of stalling it.
     pub timeout: Duration,
@@ -106,24 +104,50 @@ fn source_err(msg: String) -> BuildError {
     BuildError::Source(msg)
 }
 
-/// A progress indicator on stderr, hidden unless wanted and on a terminal.
-pub fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
-    if wanted && std::io::stderr().is_terminal() {
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        pb.enable_steady_tick(Duration::from_millis(100));
-        pb
-    } else {
-        indicatif::ProgressBar::hidden()
+/// `src.url` read as connection options, or a one-line error naming it
+/// (without its password).
+fn parse_url(src: &MysqlSource) -> Result<Opts, BuildError> {
+    Opts::from_url(&src.url).map_err(|e| {
+        let why = describe_url_error(&e);
+        source_err(format!(
+            "invalid MySQL URL {}: {why} (expected mysql://user@host:port/db)",
+            redact(&src.url)
+        ))
+    })
+}
+
+fn describe_url_error(e: &mysql::UrlError) -> String {
+    match e {
+        mysql::UrlError::ParseError(p) => p.to_string(),
+        mysql::UrlError::UnsupportedScheme(s) => {
+            format!("the scheme `{s}` is not supported (write mysql://)")
+        }
+        other => other.to_string(),
     }
 }
 
+/// A driver error as a sentence: the mysql crate's own `Display` wraps each
+/// kind in its Rust name (`MySqlError { ERROR 1064 ... }`, `IoError { ... }`).
+pub fn describe_error(e: &mysql::Error) -> String {
+    let text = match e {
+        mysql::Error::MySqlError(me) => format!(
+            "{} (server error {}, SQLSTATE {})",
+            me.message, me.code, me.state
+        ),
+        mysql::Error::IoError(io) => io.to_string(),
+        mysql::Error::CodecError(c) => c.to_string(),
+        mysql::Error::DriverError(d) => d.to_string(),
+        mysql::Error::UrlError(u) => describe_url_error(u),
+        mysql::Error::TlsError(t) => format!("TLS: {t}"),
+        mysql::Error::FromRowError(_) | mysql::Error::FromValueError(_) => {
+            "a value could not be converted".to_string()
+        }
+    };
+    text.replace('\n', " ")
+}
+
 fn connect(src: &MysqlSource, server: &str) -> Result<Conn, BuildError> {
-    let opts = Opts::from_url(&src.url)
-        .map_err(|e| source_err(format!("invalid MySQL URL {}: {e}", redact(&src.url))))?;
+    let opts = parse_url(src)?;
     let mut b = OptsBuilder::from_opts(opts.clone())
         .tcp_connect_timeout(Some(src.timeout))
         .read_timeout(Some(src.timeout))
@@ -212,7 +236,7 @@ fn timed_out(src: &MysqlSource, server: &str, doing: &str) -> BuildError {
 }
 
 fn one_line(e: &mysql::Error) -> String {
-    e.to_string().replace('\n', " ")
+    describe_error(e)
 }
 
 /// The rules read from MySQL, translated and checked, plus every bad row.
@@ -271,8 +295,12 @@ fn is_number(t: ColumnType) -> bool {
 
 /// Reads, translates and checks every row.
 pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
-    let opts = Opts::from_url(&src.url)
-        .map_err(|e| source_err(format!("invalid MySQL URL {}: {e}", redact(&src.url))))?;
+    load_with(src, &Silent)
+}
+
+/// [`load`], telling `progress` how far it has come.
+pub fn load_with(src: &MysqlSource, progress: &dyn Progress) -> Result<Loaded, BuildError> {
+    let opts = parse_url(src)?;
     let server = match opts.get_socket() {
         Some(s) => format!("at socket {s}"),
         None => format!("at {}:{}", opts.get_ip_or_hostname(), opts.get_tcp_port()),
@@ -289,10 +317,9 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
             ))
         }
     };
-    let pb = progress_bar(src.progress);
-    pb.set_message(format!("connecting to {server}"));
+    progress.step(&format!("connecting to MySQL server {server}"), None);
     let mut conn = connect(src, &server)?;
-    pb.set_message(format!("reading {what}"));
+    progress.step(&format!("reading {what} (rows)"), None);
     let mut result = conn.query_iter(&sql).map_err(|e| match &e {
         e if is_timeout(e) => timed_out(src, &server, &format!("reading {what}")),
         mysql::Error::MySqlError(me) if me.code == 1146 => source_err(format!(
@@ -371,9 +398,7 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
             ))
         })?;
         rows_read += 1;
-        if rows_read % 256 == 0 {
-            pb.set_message(format!("reading {what}: {rows_read} rows"));
-        }
+        progress.advance(1);
         let get = |i: Option<usize>| i.and_then(|i| row.as_ref(i)).unwrap_or(&Value::NULL);
         if let Some(Ok(e)) = text(get(c_enabled)) {
             let e = e.trim();
@@ -481,8 +506,6 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
     } else if !has_order_by {
         raws.sort_by(by_id);
     }
-    pb.set_message(format!("checking {} rules", raws.len()));
-    let total_rows = raws.len();
     // Every row gets one verdict; ids are checked for duplicates first.
     let mut verdicts: Vec<Result<RuleSpec, RowError>> = Vec::with_capacity(raws.len());
     let mut staged: Vec<(usize, RuleSpec, Kind)> = Vec::new();
@@ -519,12 +542,11 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
     for (k, e) in duplicate_ids(&specs) {
         verdicts[staged[k].0] = Err(e);
     }
+    progress.step("checking rules", Some(staged.len() as u64));
     for (i, spec, kind) in staged {
+        progress.advance(1);
         if verdicts[i].is_err() {
             continue;
-        }
-        if i % 64 == 0 {
-            pb.set_message(format!("checking rules: {i}/{total_rows}"));
         }
         verdicts[i] = match src.dialect {
             Dialect::Mysql => translate_rule(&spec, kind),
@@ -536,7 +558,6 @@ pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
             Dialect::Regex => check_rule(&spec).map(|_| spec),
         };
     }
-    pb.finish_and_clear();
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     for v in verdicts {

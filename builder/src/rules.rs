@@ -7,8 +7,12 @@
 //! ```
 //!
 //! (`id` an integer or a string; `flags` and `payload` optional; file order is
-//! priority order), or plain text, one pattern a line with the line number as
-//! its id. Blank lines are skipped in both.
+//! priority order), a JSON array of the same objects (on one line or
+//! pretty-printed), or plain text, one pattern a line with the line number as
+//! its id. Blank lines are skipped.
+//!
+//! A malformed entry does not hide the others: [`read_file`] returns every
+//! entry, each a rule or why it is not one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -87,13 +91,20 @@ impl RuleSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FileFormat {
     /// JSON Lines if the extension is `.jsonl`/`.ndjson` or the first
-    /// non-blank line starts with `{`; plain text otherwise.
+    /// non-blank line starts with `{`; a JSON array if the extension is
+    /// `.json` or the file starts with `[` then `{` (or is `[]`); plain text
+    /// otherwise.
     Auto,
     /// One JSON object a line.
     Jsonl,
+    /// One JSON array of rule objects, on one line or pretty-printed.
+    Json,
     /// One pattern a line; the line number is the id.
     Text,
 }
+
+/// One entry of a patterns file: a rule, or why its line is not one.
+pub type Entry = Result<RuleSpec, RowError>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +120,32 @@ struct JsonRule {
 /// Reads rules from a patterns file. Every malformed line is reported, not
 /// just the first.
 pub fn load_file(path: &Path, format: FileFormat) -> Result<Vec<RuleSpec>, BuildError> {
+    all_or_errors(read_file(path, format)?)
+}
+
+fn all_or_errors(entries: Vec<Entry>) -> Result<Vec<RuleSpec>, BuildError> {
+    let (rules, errors): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.is_ok());
+    if errors.is_empty() {
+        Ok(rules.into_iter().map(|r| r.unwrap()).collect())
+    } else {
+        Err(BuildError::InvalidRows(
+            errors.into_iter().map(|e| e.unwrap_err()).collect(),
+        ))
+    }
+}
+
+/// Whether a file's text is a JSON array of rules: `[` then `{`, or `[]`.
+/// (A plain-text list may start with a class such as `[Bb]ot`.)
+fn looks_like_json_array(text: &str) -> bool {
+    let mut rest = text.trim_start().chars().filter(|c| !c.is_whitespace());
+    rest.next() == Some('[') && matches!(rest.next(), Some('{' | ']'))
+}
+
+/// Reads every entry of a patterns file, in file order: malformed lines are
+/// entries too, so that the caller can report them with every other bad rule
+/// or skip them. Only a file that cannot be read (or is not UTF-8) is an
+/// error here.
+pub fn read_file(path: &Path, format: FileFormat) -> Result<Vec<Entry>, BuildError> {
     let bytes = std::fs::read(path).map_err(|e| BuildError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -124,52 +161,146 @@ pub fn load_file(path: &Path, format: FileFormat) -> Result<Vec<RuleSpec>, Build
             "the file is not valid UTF-8",
         )])
     })?;
-    let jsonl = match format {
-        FileFormat::Jsonl => true,
-        FileFormat::Text => false,
-        FileFormat::Auto => {
-            matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("jsonl" | "ndjson")
-            ) || text
+    let extension = path.extension().and_then(|e| e.to_str());
+    let format = match format {
+        FileFormat::Auto if matches!(extension, Some("jsonl" | "ndjson")) => FileFormat::Jsonl,
+        FileFormat::Auto if extension == Some("json") || looks_like_json_array(&text) => {
+            FileFormat::Json
+        }
+        FileFormat::Auto
+            if text
                 .lines()
                 .find(|l| !l.trim().is_empty())
-                .is_some_and(|l| l.trim_start().starts_with('{'))
+                .is_some_and(|l| l.trim_start().starts_with('{')) =>
+        {
+            FileFormat::Jsonl
         }
+        FileFormat::Auto => FileFormat::Text,
+        explicit => explicit,
     };
-    let rules = if jsonl {
-        parse_jsonl(&text)?
-    } else {
-        parse_text(&text)
-    };
-    Ok(rules)
+    Ok(match format {
+        FileFormat::Jsonl => jsonl_entries(&text),
+        FileFormat::Json => json_array_entries(&text),
+        FileFormat::Text | FileFormat::Auto => parse_text(&text).into_iter().map(Ok).collect(),
+    })
 }
 
-/// Parses JSON Lines rules.
+/// Parses JSON Lines rules; every malformed line is reported.
 pub fn parse_jsonl(text: &str) -> Result<Vec<RuleSpec>, BuildError> {
-    let mut rules = Vec::new();
-    let mut errors = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let origin = format!("line {}", n + 1);
-        match serde_json::from_str::<JsonRule>(line) {
-            Ok(r) => rules.push(RuleSpec {
-                id: r.id,
-                pattern: r.pattern,
-                flags: r.flags.unwrap_or_default(),
-                payload: r.payload.filter(|p| !p.is_null()),
-                origin,
-            }),
-            Err(e) => errors.push(RowError::new(None, origin, format!("invalid rule: {e}"))),
-        }
+    all_or_errors(jsonl_entries(text))
+}
+
+/// serde_json's message without its ` at line L column C`, which counts
+/// from where the parse started rather than in the file.
+fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+}
+
+/// One rule object (already parsed as JSON) into a rule, or why it is not
+/// one, naming its id when it has a usable one.
+fn rule_from_value(value: serde_json::Value, origin: String) -> Entry {
+    let kind = match &value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(kind) = kind {
+        return Err(RowError::new(
+            None,
+            origin,
+            format!(r#"expected a rule object {{"id": ..., "pattern": ...}}, found {kind}"#),
+        ));
     }
-    if errors.is_empty() {
-        Ok(rules)
-    } else {
-        Err(BuildError::InvalidRows(errors))
+    let id = value
+        .get("id")
+        .and_then(|id| serde_json::from_value::<RuleId>(id.clone()).ok());
+    match serde_json::from_value::<JsonRule>(value) {
+        Ok(r) => Ok(RuleSpec {
+            id: r.id,
+            pattern: r.pattern,
+            flags: r.flags.unwrap_or_default(),
+            payload: r.payload.filter(|p| !p.is_null()),
+            origin,
+        }),
+        Err(e) => Err(RowError::new(
+            id,
+            origin,
+            format!("invalid rule: {}", json_reason(&e)),
+        )),
     }
+}
+
+/// Every non-blank line of a JSON Lines text, as a rule or why it is not one.
+pub fn jsonl_entries(text: &str) -> Vec<Entry> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            let origin = format!("line {}", n + 1);
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Array(_)) => Err(RowError::new(
+                    None,
+                    origin,
+                    "a JSON array, but JSON Lines hold one rule object a line (a file that \
+                         is one JSON array of rules is read with --format json, or auto)",
+                )),
+                Ok(value) => rule_from_value(value, origin),
+                Err(e) => Err(RowError::new(
+                    None,
+                    origin,
+                    format!(
+                        "not valid JSON: {} (column {})",
+                        json_reason(&e),
+                        e.column()
+                    ),
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The elements of a JSON array of rule objects, each a rule or why it is
+/// not one; `origin` is `element K, line L` (the line where it starts).
+/// Text that is not a JSON array at all is one error.
+pub fn json_array_entries(text: &str) -> Vec<Entry> {
+    let elements: Vec<&serde_json::value::RawValue> = match serde_json::from_str(text) {
+        Ok(elements) => elements,
+        Err(e) => {
+            return vec![Err(RowError::new(
+                None,
+                format!("line {}", e.line()),
+                format!(
+                    "not a valid JSON array of rules: {}; a file read as JSON (extension \
+                     .json, or starting with `[{{`) must be one array of rule objects \
+                     (--format text reads one pattern a line)",
+                    if e.is_eof() {
+                        "the file ends inside the array".to_string()
+                    } else {
+                        format!("{} (column {})", json_reason(&e), e.column())
+                    }
+                ),
+            ))]
+        }
+    };
+    elements
+        .into_iter()
+        .enumerate()
+        .map(|(k, raw)| {
+            let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+            let line = 1 + text.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            let origin = format!("element {}, line {line}", k + 1);
+            let value = serde_json::from_str(raw.get()).expect("a parsed JSON value");
+            rule_from_value(value, origin)
+        })
+        .collect()
 }
 
 /// Parses plain-text rules: one pattern a line, id = line number.

@@ -221,6 +221,10 @@ fn load_code(engine: &Engine, wasm: &[u8], config: &HostConfig) -> Result<Loaded
     })
 }
 
+/// Why the npm package's module is refused (it needs its JavaScript glue).
+const NPM_FLAVOUR: &str = "this is the npm flavour of a dfabake module (wasm-bindgen, run by the \
+     npm package's JavaScript), not the plain module dfabake-host runs";
+
 /// Where the compiled module came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeSource {
@@ -258,6 +262,21 @@ impl MatcherModule {
         config: &HostConfig,
     ) -> Result<MatcherModule> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if layout::is_wasm_bindgen(&bytes) {
+            // `dfabake build --out OUT` writes OUT/matcher.wasm and OUT/npm/.
+            let plain = path
+                .parent()
+                .filter(|dir| dir.file_name().is_some_and(|n| n == "npm"))
+                .and_then(Path::parent)
+                .map(|out| out.join("matcher.wasm"))
+                .filter(|plain| plain.is_file());
+            let hint = match plain {
+                Some(plain) => format!("use {}", plain.display()),
+                None => "use OUT/matcher.wasm, which `dfabake build --out OUT` writes next to OUT/npm/"
+                    .to_string(),
+            };
+            bail!("{}: {NPM_FLAVOUR}; {hint}", path.display());
+        }
         Self::from_bytes_with(engine, &bytes, config)
             .with_context(|| format!("loading {}", path.display()))
     }
@@ -275,6 +294,9 @@ impl MatcherModule {
         config: &HostConfig,
     ) -> Result<MatcherModule> {
         let t = Instant::now();
+        if layout::is_wasm_bindgen(wasm) {
+            bail!("{NPM_FLAVOUR}; use OUT/matcher.wasm from `dfabake build --out OUT`");
+        }
         let pin = |sha256: &str| -> Result<()> {
             match &config.expect_sha256 {
                 Some(want) if !want.eq_ignore_ascii_case(sha256) => bail!(

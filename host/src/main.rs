@@ -13,6 +13,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dfabake_host::server::{self, serve, ServeConfig};
 use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
+use dfabake_matcher::size::parse_size_usize;
 use dfabake_matcher::Mode;
 
 #[derive(Parser)]
@@ -140,8 +141,8 @@ enum Command {
         /// Reload when the module file is replaced.
         #[arg(long)]
         watch: bool,
-        /// Largest request body, in bytes (larger: 413).
-        #[arg(long, default_value_t = 1 << 20)]
+        /// Largest request body (bytes, or 512k, 1M...; larger: 413).
+        #[arg(long, value_name = "SIZE", default_value_t = 1 << 20, value_parser = parse_size_usize)]
         max_body_bytes: usize,
         /// Time bound of one request, in milliseconds, from the end of its body to its
         /// answer: waiting for a worker and every input of a batch (over: 503); 0 = none.
@@ -150,8 +151,8 @@ enum Command {
         /// Most inputs in one JSON batch (more: 413).
         #[arg(long, default_value_t = server::DEFAULT_MAX_BATCH_INPUTS)]
         max_batch_inputs: usize,
-        /// Largest response body, in bytes (over: 413, found while producing it).
-        #[arg(long, default_value_t = server::DEFAULT_MAX_RESPONSE_BYTES)]
+        /// Largest response body (bytes, or 16M...; over: 413, found while producing it).
+        #[arg(long, value_name = "SIZE", default_value_t = server::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_size_usize)]
         max_response_bytes: usize,
         /// Time a client has to send a request header, in milliseconds; also how long an
         /// idle keep-alive connection stays open; 0 = none.
@@ -169,8 +170,8 @@ enum Command {
         /// closing its connection) before idle ones are closed, in milliseconds.
         #[arg(long, default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_millis() as u64)]
         shutdown_grace_ms: u64,
-        /// Largest linear memory of one instance, in bytes.
-        #[arg(long, default_value_t = 1 << 30)]
+        /// Largest linear memory of one instance (bytes, or 256M, 1GiB...).
+        #[arg(long, value_name = "SIZE", default_value_t = 1 << 30, value_parser = parse_size_usize)]
         memory_limit_bytes: usize,
         /// Benchmark baseline: instantiate a fresh instance for every request.
         #[arg(long)]
@@ -197,6 +198,29 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Print a shell completion script, e.g. `dfabake-host completions zsh > ~/.zfunc/_dfabake-host`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Whether a write failed because the reader went away (`| head`): the
+/// rest of the output is not wanted, which is no error.
+fn reader_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `text` and a newline to stdout.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }
 
 struct MatchArgs {
@@ -459,17 +483,22 @@ fn main() -> ExitCode {
                 CodeSource::Cache => "already cached",
                 CodeSource::Compiled => "compiled and cached",
             };
-            println!(
+            print_stdout(&format!(
                 "{}: {what} in {} ({} ms)",
                 module.display(),
                 dir.display(),
                 m.load_time().as_millis()
-            );
-            Ok(())
+            ))
         })(),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dfabake-host", &mut script);
+            print_stdout(String::from_utf8_lossy(&script).trim_end())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dfabake-host: error: {e:#}");
             ExitCode::FAILURE

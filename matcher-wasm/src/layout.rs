@@ -72,6 +72,41 @@ impl<'m> Layout<'m> {
     }
 }
 
+/// Whether `wasm` is a wasm-bindgen module, as the npm package's flavour
+/// is: it imports wasm-bindgen's glue (module `wbg` or `./NAME_bg.js`,
+/// functions `__wbg_*`, `__wbindgen_*`) or exports its helpers
+/// (`__wbindgen_*`). It runs only with its JavaScript glue, so a host that
+/// runs the plain module can name the right file instead of failing on
+/// what wasm-bindgen's code uses (reference types, GC types).
+pub fn is_wasm_bindgen(wasm: &[u8]) -> bool {
+    let glue = |module: &str, name: &str| {
+        module == "wbg"
+            || module.ends_with("_bg.js")
+            || name.starts_with("__wbg_")
+            || name.starts_with("__wbindgen")
+    };
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ImportSection(reader)) => {
+                for import in reader.into_imports().flatten() {
+                    if glue(import.module, import.name) {
+                        return true;
+                    }
+                }
+            }
+            Ok(Payload::ExportSection(reader)) => {
+                return reader
+                    .into_iter()
+                    .flatten()
+                    .any(|export| export.name.starts_with("__wbindgen"));
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// A baked module that passed [`check`].
 #[derive(Clone, Copy, Debug)]
 pub struct Baked<'m> {

@@ -31,6 +31,9 @@ mod lazy;
 mod matcher;
 pub mod module;
 pub mod prefilter;
+// Native only: for the CLIs; kept out of the template modules' code.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod size;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;
