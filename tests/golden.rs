@@ -141,3 +141,35 @@ fn baked_databases_and_manifest_descriptions_are_unchanged() {
         .collect();
     assert!(got == expected, "baked databases or manifest descriptions changed; now:\n{table}");
 }
+
+/// The template module exports exactly the functions of the ABI contract
+/// (`#[no_mangle]` names are literals in `abi.rs`, so nothing else ties
+/// them to it), each with the signature hosts call it with.
+#[test]
+fn the_template_exports_the_abi_contract() {
+    use dfabake_matcher::abi_contract::{export, ABI_VERSION};
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, dfabake::bake::TEMPLATE).unwrap();
+    let mut functions: Vec<&str> = module
+        .exports()
+        .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
+        .map(|e| e.name())
+        .collect();
+    functions.sort();
+    let mut expected = export::FUNCTIONS.to_vec();
+    expected.sort();
+    assert_eq!(functions, expected);
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let version = instance.get_typed_func::<(), u32>(&mut store, export::ABI_VERSION).unwrap();
+    assert_eq!(version.call(&mut store, ()).unwrap(), ABI_VERSION);
+    assert!(instance.get_memory(&mut store, export::MEMORY).is_some());
+    for name in [export::VERIFY, export::INIT] {
+        instance.get_typed_func::<(), i32>(&mut store, name).unwrap();
+    }
+    for name in [export::RULE_COUNT, export::OUTPUT_PTR, export::OUTPUT_LEN, export::OUTPUT_SLOT] {
+        instance.get_typed_func::<(), u32>(&mut store, name).unwrap();
+    }
+    instance.get_typed_func::<u32, u32>(&mut store, export::INPUT).unwrap();
+    instance.get_typed_func::<(u32, u32), i32>(&mut store, export::MATCH).unwrap();
+}

@@ -24,6 +24,7 @@ use dfabake_matcher::exact::{compile as compile_program, ExactEngine};
 use dfabake_matcher::format::{checksum, AlignedBytes, Database, DfaKind};
 use dfabake_matcher::json::{check as check_json, JsonKind};
 use dfabake_matcher::module::{find_database, LOCATOR_MARKER, PAGE};
+use dfabake_matcher::wire::{write_sleb, write_uleb};
 use dfabake_matcher::{layout, Matcher, Mode};
 use dfabake_tests::workspace;
 use proptest::prelude::*;
@@ -487,50 +488,29 @@ fn segment() -> impl Strategy<Value = (u32, Vec<u8>)> {
     )
 }
 
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        out.push(if v == 0 { b } else { b | 0x80 });
-        if v == 0 {
-            return;
-        }
-    }
-}
-
 /// A module with one memory of `pages` pages and these active segments.
 fn module_with(pages: u64, segments: &[(u32, Vec<u8>)], data_count: bool) -> Vec<u8> {
     let mut out = b"\0asm\x01\0\0\0".to_vec();
     let section = |out: &mut Vec<u8>, id: u8, body: &[u8]| {
         out.push(id);
-        leb(out, body.len() as u64);
+        write_uleb(out, body.len() as u64);
         out.extend_from_slice(body);
     };
     let mut memory = vec![1, 0];
-    leb(&mut memory, pages);
+    write_uleb(&mut memory, pages);
     section(&mut out, 5, &memory);
     if data_count {
         let mut count = Vec::new();
-        leb(&mut count, segments.len() as u64);
+        write_uleb(&mut count, segments.len() as u64);
         section(&mut out, 12, &count);
     }
     let mut data = Vec::new();
-    leb(&mut data, segments.len() as u64);
+    write_uleb(&mut data, segments.len() as u64);
     for (address, bytes) in segments {
         data.extend_from_slice(&[0, 0x41]);
-        // Signed LEB of the address as an i32.
-        let mut v = i64::from(*address as i32);
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            let done = (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0);
-            data.push(if done { b } else { b | 0x80 });
-            if done {
-                break;
-            }
-        }
+        write_sleb(&mut data, i64::from(*address as i32));
         data.push(0x0b);
-        leb(&mut data, bytes.len() as u64);
+        write_uleb(&mut data, bytes.len() as u64);
         data.extend_from_slice(bytes);
     }
     section(&mut out, 11, &data);

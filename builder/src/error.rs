@@ -4,12 +4,12 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::RuleId;
 
 /// A position inside a pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     /// Byte offset from the start of the pattern.
     pub offset: usize,
@@ -20,7 +20,7 @@ pub struct Position {
 }
 
 /// Why one rule cannot be compiled.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowError {
     /// The rule's id, when it could be read.
     #[serde(serialize_with = "ser_id")]
@@ -32,7 +32,7 @@ pub struct RowError {
     /// The reason.
     pub reason: String,
     /// The pattern as written, for showing the position.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
 }
 

@@ -4,7 +4,6 @@
 //! workerd, types and a README. Written as `OUT/npm/` in the build's staging
 //! directory, so it is replaced atomically with `matcher.wasm`.
 
-use serde_json::json;
 
 use crate::bake::bake;
 use crate::error::BuildError;
@@ -160,8 +159,10 @@ fn package_json(opts: &NpmOptions, rules: usize, checksum: &str) -> String {
 pub struct NpmReport {
     /// The baked package module.
     pub module: Vec<u8>,
-    /// Its `manifest.json` entry.
-    pub manifest: serde_json::Value,
+    /// The package's directory in `OUT` (the manifest's `npm.dir`).
+    pub dir: &'static str,
+    /// The module's path in `OUT` (the manifest's `npm.module.file`).
+    pub module_file: String,
 }
 
 /// Bakes `database` into the npm template and stages `npm/` (every file of
@@ -201,13 +202,7 @@ pub fn write_package(
     for (name, bytes) in files {
         staging.write(&format!("npm/{name}"), bytes)?;
     }
-    let manifest = json!({
-        "dir": "npm",
-        "name": opts.name,
-        "version": opts.version,
-        "module": { "file": format!("npm/{WASM_FILE}"), "bytes": module.len() },
-    });
-    Ok(NpmReport { module, manifest })
+    Ok(NpmReport { module, dir: "npm", module_file: format!("npm/{WASM_FILE}") })
 }
 
 #[cfg(test)]
@@ -295,14 +290,15 @@ mod tests {
         let plain = std::fs::read(out.join("matcher.wasm")).unwrap();
         let npm = std::fs::read(out.join("npm").join(WASM_FILE)).unwrap();
         assert_eq!(find_database(&plain).unwrap(), find_database(&npm).unwrap());
-        assert_eq!(report.manifest["npm"]["module"]["bytes"], npm.len());
-        assert_eq!(report.manifest["npm"]["name"], "@acme/ua");
+        let entry = report.manifest.npm.as_ref().unwrap();
+        assert_eq!(entry.module.bytes, npm.len());
+        assert_eq!(entry.name, "@acme/ua");
 
         // Without a package: no npm/ and no manifest entry.
         opts.npm = None;
         let report = build(&opts).unwrap();
         assert!(!out.join("npm").exists());
-        assert!(report.manifest.get("npm").is_none());
+        assert!(report.manifest.npm.is_none());
     }
 
     #[test]

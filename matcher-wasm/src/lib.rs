@@ -22,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod abi_contract;
 pub mod exact;
 pub mod format;
 pub mod json;
@@ -30,6 +31,7 @@ pub mod layout;
 mod matcher;
 pub mod module;
 pub mod prefilter;
+pub mod wire;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;
