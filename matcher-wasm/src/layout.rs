@@ -31,8 +31,9 @@ use alloc::vec::Vec;
 
 use wasmparser::{DataKind, Operator, Parser, Payload, TypeRef, ValidPayload, Validator};
 
-use crate::format::{FormatError, MAGIC};
+use crate::format::{FormatError, Header, MAGIC};
 use crate::module::{find_marker, Locator, LOCATOR_LEN, LOCATOR_MARKER, PAGE};
+use crate::wire::try_read_u32;
 
 /// An active data segment.
 #[derive(Clone, Copy, Debug)]
@@ -303,8 +304,7 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
     }
     // What verification reads is the database's declared length: bytes
     // after it would be read by nobody but an instance told to.
-    if let Some(total) = db.bytes.get(16..20) {
-        let total = u32::from_le_bytes(total.try_into().unwrap());
+    if let Ok(total) = try_read_u32(db.bytes, Header::TOTAL_LEN_AT, "database length") {
         if total != len {
             return Err(refuse(format!(
                 "the database segment is {len} bytes, its header says {total}"
