@@ -22,24 +22,74 @@ use sha2::{Digest, Sha256};
 
 /// Per build: name, database SHA-256, description SHA-256, key-shape SHA-256.
 const EXPECTED: &[(&str, &str, &str, &str)] = &[
-    ("example", "a94525d2dce0ec4a018d6fa142391fe6168a67b4dcd621b87801f1f603112339", "e773032b9b750db0b394a4d0e8e0b27eeb1f4122200eaaff19d14fd8f2268be2", "2b997daea0e52c37a1d98ce99ed9a1bd20df516b7aaa5685a263b5f67aee347f"),
-    ("crawlers", "3a3c45cdf56b8792babdc24c654c35766e5c7917afc588032b7d2bcbe4b863fe", "98bd5669700d484856b1c55dc5817a0e74b5517bde86b10a74a9a84f86c25538", "40ba68fe65ddbc7afde88d375d575a87b2409e53f27d20cadcf3227b51c7f828"),
-    ("synth", "13ab1c3c48909e18c051dab699c0874c6166da19d668ffd5b6003a3ed8933300", "4b9e17bdd1d188a6e34064bdcd030394a25b003e4be124067dfafef3752ab5b1", "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08"),
-    ("synth-uap", "8a951dcbd1e5fbfef319b65123e6ff3ca1a735d3d54b8cc8f6bc5e21e5a5be71", "095227674a48873b37d1a5f32821c0f873caf8cb09a6c8fff1395e8cab8a9266", "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6"),
-    ("example-sparse-no-prefilter", "37aedeee66e40948fa9b703e403898e400f852e174ceaeadefdf3df1890965eb", "3cbc5bbd572743da4e05377c6a4c278d49dd8e00c2295cb641fed415a6784622", "4daeb49cd5cd6ee2c139d0c9b6fcfd06beaf35adc2334b3c7aadddea60ed8518"),
-    ("crawlers-sparse-no-prefilter", "ebd8a970e4da6853c587c7693fe1a8a4a0772a2efc62383cbf1fe256e8eedbd6", "f6108c4f3ff8717d42be5c80e1ba1b1469c800cf3decbfd40eb86f8ac3039337", "6abed8a60f1d70ab7c34533c7ab38b225d8dc49867571aab2a517eac961813f0"),
-    ("synth-sparse", "23a4e5a0eda344e6b190f6f5ccc9c1397a1236f3dedb2e38e3d1be664fb178ad", "dad7d7cb5a9c3faeb58cb4a4fa307b247321bf21a4a3e2fcb5bbd9a1ad115381", "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08"),
-    ("synth-uap-sparse", "7481243a50e04097959396bff55c88d1752c58a156e2094a68acc5f71f112e24", "ae210fd4a1e0b686adb27bab4cab57af0dc3da3ffb616f3d401200bb59e59906", "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6"),
+    (
+        "example",
+        "a94525d2dce0ec4a018d6fa142391fe6168a67b4dcd621b87801f1f603112339",
+        "e773032b9b750db0b394a4d0e8e0b27eeb1f4122200eaaff19d14fd8f2268be2",
+        "2b997daea0e52c37a1d98ce99ed9a1bd20df516b7aaa5685a263b5f67aee347f",
+    ),
+    (
+        "crawlers",
+        "3a3c45cdf56b8792babdc24c654c35766e5c7917afc588032b7d2bcbe4b863fe",
+        "98bd5669700d484856b1c55dc5817a0e74b5517bde86b10a74a9a84f86c25538",
+        "40ba68fe65ddbc7afde88d375d575a87b2409e53f27d20cadcf3227b51c7f828",
+    ),
+    (
+        "synth",
+        "13ab1c3c48909e18c051dab699c0874c6166da19d668ffd5b6003a3ed8933300",
+        "4b9e17bdd1d188a6e34064bdcd030394a25b003e4be124067dfafef3752ab5b1",
+        "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
+    ),
+    (
+        "synth-uap",
+        "8a951dcbd1e5fbfef319b65123e6ff3ca1a735d3d54b8cc8f6bc5e21e5a5be71",
+        "095227674a48873b37d1a5f32821c0f873caf8cb09a6c8fff1395e8cab8a9266",
+        "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
+    ),
+    (
+        "example-sparse-no-prefilter",
+        "37aedeee66e40948fa9b703e403898e400f852e174ceaeadefdf3df1890965eb",
+        "3cbc5bbd572743da4e05377c6a4c278d49dd8e00c2295cb641fed415a6784622",
+        "4daeb49cd5cd6ee2c139d0c9b6fcfd06beaf35adc2334b3c7aadddea60ed8518",
+    ),
+    (
+        "crawlers-sparse-no-prefilter",
+        "ebd8a970e4da6853c587c7693fe1a8a4a0772a2efc62383cbf1fe256e8eedbd6",
+        "f6108c4f3ff8717d42be5c80e1ba1b1469c800cf3decbfd40eb86f8ac3039337",
+        "6abed8a60f1d70ab7c34533c7ab38b225d8dc49867571aab2a517eac961813f0",
+    ),
+    (
+        "synth-sparse",
+        "23a4e5a0eda344e6b190f6f5ccc9c1397a1236f3dedb2e38e3d1be664fb178ad",
+        "dad7d7cb5a9c3faeb58cb4a4fa307b247321bf21a4a3e2fcb5bbd9a1ad115381",
+        "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
+    ),
+    (
+        "synth-uap-sparse",
+        "7481243a50e04097959396bff55c88d1752c58a156e2094a68acc5f71f112e24",
+        "ae210fd4a1e0b686adb27bab4cab57af0dc3da3ffb616f3d401200bb59e59906",
+        "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
+    ),
 ];
 
 /// The manifest's top-level sections that describe rules and shards.
-const DESCRIPTION: &[&str] = &["approximate_rules", "database", "rule_paths", "rules", "shards", "skipped"];
+const DESCRIPTION: &[&str] = &[
+    "approximate_rules",
+    "database",
+    "rule_paths",
+    "rules",
+    "shards",
+    "skipped",
+];
 
 /// Lines of those sections that vary between identical builds.
 const VOLATILE: &[&str] = &["\"build_seconds\":", "\"cached\":"];
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn run(cmd: &mut Command) {
@@ -75,7 +125,11 @@ fn key_shape(manifest: &str) -> String {
     let mut out = String::new();
     for line in manifest.lines() {
         let trimmed = line.trim_start();
-        if let Some(key) = trimmed.strip_prefix('"').and_then(|l| l.split_once("\":")).map(|(k, _)| k) {
+        if let Some(key) = trimmed
+            .strip_prefix('"')
+            .and_then(|l| l.split_once("\":"))
+            .map(|(k, _)| k)
+        {
             out.push_str(&format!("{} {key}\n", line.len() - trimmed.len()));
         }
     }
@@ -94,9 +148,17 @@ fn build(rules: &Path, out: &Path, extra: &[&str]) -> (String, String, String) {
     let module = std::fs::read(out.join("matcher.wasm")).unwrap();
     let db = find_database(&module).expect("a baked database");
     let npm = std::fs::read(out.join("npm/dfabake_matcher_bg.wasm")).unwrap();
-    assert_eq!(find_database(&npm).unwrap(), db, "the npm module holds the same database");
+    assert_eq!(
+        find_database(&npm).unwrap(),
+        db,
+        "the npm module holds the same database"
+    );
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-    (sha256_hex(db), sha256_hex(description(&manifest).as_bytes()), sha256_hex(key_shape(&manifest).as_bytes()))
+    (
+        sha256_hex(db),
+        sha256_hex(description(&manifest).as_bytes()),
+        sha256_hex(key_shape(&manifest).as_bytes()),
+    )
 }
 
 #[test]
@@ -104,15 +166,22 @@ fn baked_databases_and_manifest_descriptions_are_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let synth = |name: &str, args: &[&str]| {
         let path = tmp.path().join(name);
-        run(Command::new(binary("dfabake-synth")).args(args).arg("--out-rules").arg(&path));
+        run(Command::new(binary("dfabake-synth"))
+            .args(args)
+            .arg("--out-rules")
+            .arg(&path));
         path
     };
     let example = workspace().join("examples/rules.jsonl");
     let crawlers = workspace().join("tests/data/crawlers.jsonl");
     let simple = synth("synth.jsonl", &["--rules", "300", "--seed", "7"]);
-    let uap = synth("synth-uap.jsonl", &["--rules", "150", "--seed", "7", "--profile", "uap"]);
+    let uap = synth(
+        "synth-uap.jsonl",
+        &["--rules", "150", "--seed", "7", "--profile", "uap"],
+    );
     // Without the prefilter the synthetic sets' DFAs take tens of seconds.
-    let (sparse, bare): (&[&str], &[&str]) = (&["--dfa", "sparse"], &["--dfa", "sparse", "--no-prefilter"]);
+    let (sparse, bare): (&[&str], &[&str]) =
+        (&["--dfa", "sparse"], &["--dfa", "sparse", "--no-prefilter"]);
     let builds: [(&str, &Path, &[&str]); 8] = [
         ("example", &example, &[]),
         ("crawlers", &crawlers, &[]),
@@ -139,7 +208,10 @@ fn baked_databases_and_manifest_descriptions_are_unchanged() {
         .iter()
         .map(|&(n, d, m, s)| (n, d.to_string(), m.to_string(), s.to_string()))
         .collect();
-    assert!(got == expected, "baked databases or manifest descriptions changed; now:\n{table}");
+    assert!(
+        got == expected,
+        "baked databases or manifest descriptions changed; now:\n{table}"
+    );
 }
 
 /// The template module exports exactly the functions of the ABI contract
@@ -161,15 +233,30 @@ fn the_template_exports_the_abi_contract() {
     assert_eq!(functions, expected);
     let mut store = wasmtime::Store::new(&engine, ());
     let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
-    let version = instance.get_typed_func::<(), u32>(&mut store, export::ABI_VERSION).unwrap();
+    let version = instance
+        .get_typed_func::<(), u32>(&mut store, export::ABI_VERSION)
+        .unwrap();
     assert_eq!(version.call(&mut store, ()).unwrap(), ABI_VERSION);
     assert!(instance.get_memory(&mut store, export::MEMORY).is_some());
     for name in [export::VERIFY, export::INIT] {
-        instance.get_typed_func::<(), i32>(&mut store, name).unwrap();
+        instance
+            .get_typed_func::<(), i32>(&mut store, name)
+            .unwrap();
     }
-    for name in [export::RULE_COUNT, export::OUTPUT_PTR, export::OUTPUT_LEN, export::OUTPUT_SLOT] {
-        instance.get_typed_func::<(), u32>(&mut store, name).unwrap();
+    for name in [
+        export::RULE_COUNT,
+        export::OUTPUT_PTR,
+        export::OUTPUT_LEN,
+        export::OUTPUT_SLOT,
+    ] {
+        instance
+            .get_typed_func::<(), u32>(&mut store, name)
+            .unwrap();
     }
-    instance.get_typed_func::<u32, u32>(&mut store, export::INPUT).unwrap();
-    instance.get_typed_func::<(u32, u32), i32>(&mut store, export::MATCH).unwrap();
+    instance
+        .get_typed_func::<u32, u32>(&mut store, export::INPUT)
+        .unwrap();
+    instance
+        .get_typed_func::<(u32, u32), i32>(&mut store, export::MATCH)
+        .unwrap();
 }

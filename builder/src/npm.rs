@@ -4,7 +4,6 @@
 //! workerd, types and a README. Written as `OUT/npm/` in the build's staging
 //! directory, so it is replaced atomically with `matcher.wasm`.
 
-
 use crate::bake::bake;
 use crate::error::BuildError;
 use crate::output::Staging;
@@ -202,7 +201,11 @@ pub fn write_package(
     for (name, bytes) in files {
         staging.write(&format!("npm/{name}"), bytes)?;
     }
-    Ok(NpmReport { module, dir: "npm", module_file: format!("npm/{WASM_FILE}") })
+    Ok(NpmReport {
+        module,
+        dir: "npm",
+        module_file: format!("npm/{WASM_FILE}"),
+    })
 }
 
 #[cfg(test)]

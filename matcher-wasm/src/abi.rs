@@ -127,7 +127,11 @@ pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
         return fail(st, ERR_MODE, "unknown mode (0 = any, 1 = all, 2 = first)");
     };
     if len as usize > st.input.len() {
-        return fail(st, ERR_INPUT_LEN, "input length exceeds the buffer from dfabake_input");
+        return fail(
+            st,
+            ERR_INPUT_LEN,
+            "input length exceeds the buffer from dfabake_input",
+        );
     }
     let matcher = st.matcher.as_ref().unwrap();
     let n = write_matches(

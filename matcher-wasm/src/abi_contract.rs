@@ -49,8 +49,17 @@ pub mod export {
     /// The module's linear memory.
     pub const MEMORY: &str = "memory";
     /// Every function export, in the order a host meets them.
-    pub const FUNCTIONS: [&str; 9] =
-        [ABI_VERSION, VERIFY, INIT, RULE_COUNT, INPUT, MATCH, OUTPUT_PTR, OUTPUT_LEN, OUTPUT_SLOT];
+    pub const FUNCTIONS: [&str; 9] = [
+        ABI_VERSION,
+        VERIFY,
+        INIT,
+        RULE_COUNT,
+        INPUT,
+        MATCH,
+        OUTPUT_PTR,
+        OUTPUT_LEN,
+        OUTPUT_SLOT,
+    ];
 }
 
 /// The output slot: u32 words at the address `OUTPUT_SLOT` returns,

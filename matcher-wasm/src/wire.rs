@@ -61,7 +61,11 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 fn truncated(what: &'static str, at: usize) -> WireError {
-    WireError { what, at, problem: Problem::Truncated }
+    WireError {
+        what,
+        at,
+        problem: Problem::Truncated,
+    }
 }
 
 /// The little-endian u32 at `at`, or an error naming `what` if `bytes`
@@ -244,10 +248,18 @@ impl<'a> Reader<'a> {
             if shift + 7 > bits {
                 // The last byte may carry only the bits left, and no more bytes.
                 if b & 0x80 != 0 {
-                    return Err(WireError { what, at, problem: Problem::Overlong });
+                    return Err(WireError {
+                        what,
+                        at,
+                        problem: Problem::Overlong,
+                    });
                 }
                 if u32::from(b) >> (bits - shift) != 0 {
-                    return Err(WireError { what, at, problem: Problem::Overflow });
+                    return Err(WireError {
+                        what,
+                        at,
+                        problem: Problem::Overflow,
+                    });
                 }
             }
             v |= u64::from(b & 0x7f) << shift;
@@ -271,10 +283,18 @@ impl<'a> Reader<'a> {
                 if b & 0x40 != 0 {
                     v |= -1i64 << shift;
                 }
-                return i32::try_from(v).map_err(|_| WireError { what, at, problem: Problem::Overflow });
+                return i32::try_from(v).map_err(|_| WireError {
+                    what,
+                    at,
+                    problem: Problem::Overflow,
+                });
             }
             if shift >= 35 {
-                return Err(WireError { what, at, problem: Problem::Overlong });
+                return Err(WireError {
+                    what,
+                    at,
+                    problem: Problem::Overlong,
+                });
             }
         }
     }
@@ -286,7 +306,16 @@ mod tests {
 
     #[test]
     fn varints_round_trip_and_refuse_what_does_not_fit() {
-        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             write_uleb(&mut out, v);
             assert_eq!(Reader::new(&out).uleb_u64("v"), Ok(v));
@@ -303,14 +332,33 @@ mod tests {
             assert_eq!(unzigzag(zigzag(v)), v);
         }
         let overlong = [0x80, 0x80, 0x80, 0x80, 0x80, 0x00];
-        assert_eq!(Reader::new(&overlong).uleb_u32("n").unwrap_err().problem, Problem::Overlong);
-        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x10]).uleb_u32("n").unwrap_err().problem, Problem::Overflow);
-        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).uleb_u32("n"), Ok(u32::MAX));
+        assert_eq!(
+            Reader::new(&overlong).uleb_u32("n").unwrap_err().problem,
+            Problem::Overlong
+        );
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x10])
+                .uleb_u32("n")
+                .unwrap_err()
+                .problem,
+            Problem::Overflow
+        );
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).uleb_u32("n"),
+            Ok(u32::MAX)
+        );
         assert_eq!(
             Reader::at(&[1, 0x80], 1).uleb_u32("n"),
-            Err(WireError { what: "n", at: 2, problem: Problem::Truncated })
+            Err(WireError {
+                what: "n",
+                at: 2,
+                problem: Problem::Truncated
+            })
         );
-        assert_eq!(try_read_u32(&[1, 2, 3], 0, "w").unwrap_err().to_string(), "w at byte 3: truncated");
+        assert_eq!(
+            try_read_u32(&[1, 2, 3], 0, "w").unwrap_err().to_string(),
+            "w at byte 3: truncated"
+        );
         assert_eq!(padding_len(13, 8), 3);
         assert_eq!(padding_len(16, 8), 0);
     }
