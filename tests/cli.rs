@@ -243,9 +243,9 @@ fn a_rule_too_big_for_any_dfa_is_answered_by_its_exact_engine_and_named() {
     let o = build(&pats, &out, &["--max-rule-dfa-bytes", "200000", "--quiet", "--no-cache"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = read_manifest(&out);
-    let exact = &manifest.rule_paths["exact_only"];
-    assert_eq!(exact["ids"], serde_json::json!([12]), "{exact}");
-    let why = exact["why"][0]["reason"].as_str().unwrap();
+    let exact = &manifest.rule_paths.exact_only;
+    assert_eq!(exact.ids, vec![RuleId::Int(12)], "{exact:?}");
+    let why = &exact.why[0].reason;
     assert!(why.contains("200000 bytes (--max-rule-dfa-bytes)"), "{why}");
     let kinds: Vec<&str> = manifest.shards.iter().map(|s| s.kind).collect();
     assert!(kinds.contains(&"exact"), "{kinds:?}");
@@ -290,7 +290,7 @@ fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = read_manifest(&out);
-    assert_eq!(manifest.approximate_rules, vec![serde_json::json!(11)]);
+    assert_eq!(manifest.approximate_rules, vec![RuleId::Int(11)]);
     let approx: Vec<_> = manifest.shards.iter().filter(|s| s.flags.approximate).collect();
     assert_eq!(approx.len(), 1);
     let rules = load_file(&pats, FileFormat::Auto).unwrap();

@@ -234,7 +234,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         skipped: compiled.skipped.clone(),
         shards: compiled.shards.clone(),
         approximate_rules: compiled.approximate_ids(&rules),
-        rule_paths: compiled.paths_json(&rules),
+        rule_paths: compiled.rule_paths(&rules),
         database: DatabaseEntry {
             bytes: compiled.database.len(),
             checksum,

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BuildError, Position, RowError};
 use crate::literals::Plan;
-use crate::rules::{duplicate_ids, RuleSpec};
+use crate::manifest::{Decomposed, DecomposedRule, ExactOnly, ExactOnlyRule, RuleIds, RulePathsEntry};
+use crate::rules::{duplicate_ids, RuleId, RuleSpec};
 use crate::shard_cache::{chunk, pattern_hash, Entry, ShardCache};
 
 /// What to do with rules that cannot be compiled.
@@ -276,46 +277,54 @@ pub struct Compiled {
 impl Compiled {
     /// Ids of the rules answered by an approximate DFA plus exact
     /// confirmation (rules whose own DFA was over the size limit).
-    pub fn approximate_ids(&self, rules: &[RuleSpec]) -> Vec<serde_json::Value> {
+    pub fn approximate_ids(&self, rules: &[RuleSpec]) -> Vec<RuleId> {
         ids(&self.approximate, rules)
     }
 
     /// The manifest's `rule_paths`: for each match-time path, how many
     /// rules take it and their ids.
-    pub fn paths_json(&self, rules: &[RuleSpec]) -> serde_json::Value {
+    pub fn rule_paths(&self, rules: &[RuleSpec]) -> RulePathsEntry {
         let p = &self.paths;
-        let entry = |v: &[usize]| serde_json::json!({"count": v.len(), "ids": ids(v, rules)});
-        serde_json::json!({
-            "literal": entry(&p.literal),
-            "prefiltered": entry(&p.prefiltered),
-            "anchored": entry(&p.anchored),
-            "after_literal": entry(&p.after_literal),
-            "always": entry(&p.always),
-            "ascii_widened": entry(&p.ascii_widened),
-            "approximate": entry(&self.approximate),
-            "decomposed": {
-                "count": p.decomposed.len(),
-                "rules": p.decomposed.iter().map(|&(i, units)| serde_json::json!({
-                    "id": ids(&[i], rules)[0], "units": units,
-                })).collect::<Vec<_>>(),
+        let entry = |v: &[usize]| RuleIds { count: v.len(), ids: ids(v, rules) };
+        let exact_only: Vec<usize> = p
+            .exact_only
+            .iter()
+            .map(|(i, _)| *i)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        RulePathsEntry {
+            literal: entry(&p.literal),
+            prefiltered: entry(&p.prefiltered),
+            anchored: entry(&p.anchored),
+            after_literal: entry(&p.after_literal),
+            always: entry(&p.always),
+            ascii_widened: entry(&p.ascii_widened),
+            approximate: entry(&self.approximate),
+            decomposed: Decomposed {
+                count: p.decomposed.len(),
+                rules: p
+                    .decomposed
+                    .iter()
+                    .map(|&(i, units)| DecomposedRule { id: rules[i].id.clone(), units })
+                    .collect(),
             },
-            "exact_only": {
-                "count": p.exact_only.iter().map(|(i, _)| i).collect::<std::collections::BTreeSet<_>>().len(),
-                "ids": ids(&p.exact_only.iter().map(|(i, _)| *i).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(), rules),
-                "why": p.exact_only.iter().map(|(i, why)| serde_json::json!({
-                    "id": ids(&[*i], rules)[0], "reason": why,
-                })).collect::<Vec<_>>(),
+            exact_only: ExactOnly {
+                count: exact_only.len(),
+                ids: ids(&exact_only, rules),
+                why: p
+                    .exact_only
+                    .iter()
+                    .map(|(i, why)| ExactOnlyRule { id: rules[*i].id.clone(), reason: why.clone() })
+                    .collect(),
             },
-            "prefilter_literals": self.prefilter_literals,
-        })
+            prefilter_literals: self.prefilter_literals,
+        }
     }
 }
 
-fn ids(inputs: &[usize], rules: &[RuleSpec]) -> Vec<serde_json::Value> {
-    inputs
-        .iter()
-        .map(|&i| serde_json::from_str(&rules[i].id.to_json()).unwrap())
-        .collect()
+fn ids(inputs: &[usize], rules: &[RuleSpec]) -> Vec<RuleId> {
+    inputs.iter().map(|&i| rules[i].id.clone()).collect()
 }
 
 /// A rule that passed [`check_rule`]: what the matcher needs of it.

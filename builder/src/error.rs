@@ -23,7 +23,6 @@ pub struct Position {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowError {
     /// The rule's id, when it could be read.
-    #[serde(serialize_with = "ser_id")]
     pub id: Option<RuleId>,
     /// Where the rule came from: `line 3`, `row 12`.
     pub origin: String,
@@ -34,14 +33,6 @@ pub struct RowError {
     /// The pattern as written, for showing the position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
-}
-
-fn ser_id<S: serde::Serializer>(id: &Option<RuleId>, s: S) -> Result<S::Ok, S::Error> {
-    match id {
-        None => s.serialize_none(),
-        Some(RuleId::Int(n)) => s.serialize_i64(*n),
-        Some(RuleId::Str(v)) => s.serialize_str(v),
-    }
 }
 
 impl RowError {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compile::{Config, ShardReport};
 use crate::error::RowError;
+use crate::rules::RuleId;
 
 /// The manifest of one build.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,10 +37,9 @@ pub struct Manifest {
     /// One entry per shard, in database order.
     pub shards: Vec<ShardReport>,
     /// Ids of the rules answered by an approximate DFA and exact confirmation.
-    pub approximate_rules: Vec<serde_json::Value>,
-    /// Which path each rule takes at match time
-    /// ([`crate::compile::Compiled::paths_json`]).
-    pub rule_paths: serde_json::Value,
+    pub approximate_rules: Vec<RuleId>,
+    /// Which path each rule takes at match time.
+    pub rule_paths: RulePathsEntry,
     /// The baked database.
     pub database: DatabaseEntry,
     /// `OUT/matcher.wasm`.
@@ -55,6 +55,80 @@ pub struct Manifest {
     pub npm: Option<NpmEntry>,
     /// Every file the build wrote in `OUT`, `manifest.json` included.
     pub files: Vec<String>,
+}
+
+/// Which path each rule takes at match time (a decomposed rule is listed
+/// under each path one of its branches takes); see
+/// [`crate::compile::RulePaths`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulePathsEntry {
+    /// Decided by the prefilter alone.
+    pub literal: RuleIds,
+    /// Own DFA, run when the prefilter finds one of the rule's literals.
+    pub prefiltered: RuleIds,
+    /// Of `prefiltered`: run anchored at each occurrence.
+    pub anchored: RuleIds,
+    /// Of `anchored`: only the rest after the literal runs.
+    pub after_literal: RuleIds,
+    /// In a shard that runs on every input.
+    pub always: RuleIds,
+    /// DFA built from the ASCII-widened rule.
+    pub ascii_widened: RuleIds,
+    /// Approximate DFA, candidates confirmed exactly.
+    pub approximate: RuleIds,
+    /// Split at their top-level alternation.
+    pub decomposed: Decomposed,
+    /// Answered by the exact engine alone.
+    pub exact_only: ExactOnly,
+    /// Distinct literals in the prefilter.
+    pub prefilter_literals: usize,
+}
+
+/// The rules that take one path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleIds {
+    /// How many.
+    pub count: usize,
+    /// Their ids, in input order.
+    pub ids: Vec<RuleId>,
+}
+
+/// The rules split at their top-level alternation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decomposed {
+    /// How many.
+    pub count: usize,
+    /// Each with its number of units.
+    pub rules: Vec<DecomposedRule>,
+}
+
+/// A rule split at its top-level alternation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecomposedRule {
+    /// Its id.
+    pub id: RuleId,
+    /// Its units (branches with their own literals and DFA).
+    pub units: usize,
+}
+
+/// The rules answered by their exact engine alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExactOnly {
+    /// How many rules.
+    pub count: usize,
+    /// Their ids, in input order.
+    pub ids: Vec<RuleId>,
+    /// Why, per unit (a decomposed rule may be listed more than once).
+    pub why: Vec<ExactOnlyRule>,
+}
+
+/// Why a rule (or one of its units) is answered by its exact engine alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExactOnlyRule {
+    /// The rule's id.
+    pub id: RuleId,
+    /// Why: its DFA, even widened, was over the size limit.
+    pub reason: String,
 }
 
 /// The database inside the module.
