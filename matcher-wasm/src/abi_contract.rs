@@ -1,5 +1,5 @@
 //! The plain ABI's contract, compiled for every target: what the matcher
-//! module exports ([`crate::abi`], wasm only) and what every host (the
+//! module exports (`abi.rs`, wasm only) and what every host (the
 //! wasmtime host, the builder's manifest, tests) expects of it.
 //!
 //! A host calls, in this order:

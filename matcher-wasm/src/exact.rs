@@ -265,7 +265,7 @@ impl Reader<'_> {
     }
 
     fn u8(&mut self) -> Result<u8, ProgramError> {
-        self.0.byte("").map_err(program_error)
+        self.0.byte("byte").map_err(program_error)
     }
 
     /// An unsigned LEB128 varint of at most 32 bits.

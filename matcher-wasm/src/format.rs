@@ -193,7 +193,11 @@ impl RuleRecord {
     /// Size of a record.
     pub const LEN: usize = 32;
 
-    /// Reads the record at the start of `rec` ([`RuleRecord::LEN`] bytes).
+    /// Reads the record at the start of `rec`.
+    ///
+    /// # Panics
+    ///
+    /// When `rec` is shorter than [`RuleRecord::LEN`].
     pub fn read(rec: &[u8]) -> RuleRecord {
         RuleRecord {
             id: Span::read(rec, 0),
@@ -239,8 +243,12 @@ impl ShardRecord {
     /// Offset of the flags word in a record.
     pub const FLAGS_AT: usize = 4;
 
-    /// Reads the record at the start of `rec` ([`ShardRecord::LEN`] bytes);
-    /// the error says which field is wrong.
+    /// Reads the record at the start of `rec`; the error says which field
+    /// is wrong.
+    ///
+    /// # Panics
+    ///
+    /// When `rec` is shorter than [`ShardRecord::LEN`].
     pub fn read(rec: &[u8]) -> Result<ShardRecord, &'static str> {
         Ok(ShardRecord {
             kind: DfaKind::from_code(read_u32(rec, 0)).ok_or("unknown DFA kind")?,
