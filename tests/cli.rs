@@ -5,9 +5,10 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use dfabake::rules::{load_file, FileFormat};
+use dfabake::manifest::Manifest;
+use dfabake::rules::{load_file, FileFormat, RuleId};
 use dfabake_matcher::Mode;
-use dfabake_tests::{binary, ids, parse_first, stderr_on_a_terminal, workspace, Oracle};
+use dfabake_tests::{binary, ids, parse_first, read_manifest, stderr_on_a_terminal, workspace, Oracle};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> Output {
@@ -75,13 +76,12 @@ fn example_rules_end_to_end() {
     let rules_path = workspace().join("examples/rules.jsonl");
     let o = build(&rules_path, &out, &["--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_manifest(&out);
     let rules = load_file(&rules_path, FileFormat::Auto).unwrap();
-    assert_eq!(manifest["generator"], "dfabake");
-    assert_eq!(manifest["rules"], rules.len());
+    assert_eq!(manifest.generator, "dfabake");
+    assert_eq!(manifest.rules, rules.len());
     let wasm = fs::read(out.join("matcher.wasm")).unwrap();
-    assert_eq!(manifest["module"]["bytes"], wasm.len());
+    assert_eq!(manifest.module.bytes, wasm.len());
 
     let oracle = Oracle::new(&rules);
     let inputs = fs::read(workspace().join("examples/inputs.txt")).unwrap();
@@ -202,27 +202,12 @@ fn bad_rows_are_all_listed_and_nothing_is_written() {
 
     let o = build(&pats, &out, &["--on-invalid", "skip", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["rules"], 1);
-    let skipped: Vec<Value> = manifest["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].clone())
-        .collect();
-    assert_eq!(
-        skipped,
-        vec![
-            Value::from(2),
-            "three".into(),
-            4.into(),
-            5.into(),
-            1.into(),
-            7.into()
-        ]
-    );
-    assert_eq!(manifest["skipped"][0]["position"]["offset"], 3);
+    let manifest = read_manifest(&out);
+    assert_eq!(manifest.rules, 1);
+    let skipped: Vec<Option<RuleId>> = manifest.skipped.iter().map(|s| s.id.clone()).collect();
+    let int = |n| Some(RuleId::Int(n));
+    assert_eq!(skipped, vec![int(2), Some(RuleId::Str("three".into())), int(4), int(5), int(1), int(7)]);
+    assert_eq!(manifest.skipped[0].position.map(|p| p.offset), Some(3));
 }
 
 #[test]
@@ -257,14 +242,13 @@ fn a_rule_too_big_for_any_dfa_is_answered_by_its_exact_engine_and_named() {
     let out = dir.path().join("out");
     let o = build(&pats, &out, &["--max-rule-dfa-bytes", "200000", "--quiet", "--no-cache"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let exact = &manifest["rule_paths"]["exact_only"];
-    assert_eq!(exact["ids"], serde_json::json!([12]), "{exact}");
-    let why = exact["why"][0]["reason"].as_str().unwrap();
+    let manifest = read_manifest(&out);
+    let exact = &manifest.rule_paths.exact_only;
+    assert_eq!(exact.ids, vec![RuleId::Int(12)], "{exact:?}");
+    let why = &exact.why[0].reason;
     assert!(why.contains("200000 bytes (--max-rule-dfa-bytes)"), "{why}");
-    let kinds: Vec<&Value> = manifest["shards"].as_array().unwrap().iter().map(|s| &s["kind"]).collect();
-    assert!(kinds.contains(&&serde_json::json!("exact")), "{kinds:?}");
+    let kinds: Vec<&str> = manifest.shards.iter().map(|s| s.kind).collect();
+    assert!(kinds.contains(&"exact"), "{kinds:?}");
     let loaded = load_file(&pats, FileFormat::Auto).unwrap();
     let oracle = Oracle::new(&loaded);
     let inputs: Vec<String> = vec![
@@ -305,15 +289,9 @@ fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
         &["--max-rule-dfa-bytes", "400000", "--quiet", "--no-cache"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["approximate_rules"], serde_json::json!([11]));
-    let approx: Vec<&Value> = manifest["shards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["approximate"] == true)
-        .collect();
+    let manifest = read_manifest(&out);
+    assert_eq!(manifest.approximate_rules, vec![RuleId::Int(11)]);
+    let approx: Vec<_> = manifest.shards.iter().filter(|s| s.flags.approximate).collect();
     assert_eq!(approx.len(), 1);
     let rules = load_file(&pats, FileFormat::Auto).unwrap();
     let oracle = Oracle::new(&rules);
@@ -432,23 +410,16 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
         .collect();
     fs::write(&pats, rules.join("\n")).unwrap();
     let out = dir.path().join("out");
-    let manifest = |extra: &[&str]| -> Value {
+    let manifest = |extra: &[&str]| -> Manifest {
         let mut args = vec!["--cache", cache.to_str().unwrap(), "--quiet"];
         args.extend_from_slice(extra);
         let o = build(&pats, &out, &args);
         assert!(o.status.success(), "{}", stderr(&o));
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap()
+        read_manifest(&out)
     };
-    let rebuilt = |m: &Value| {
-        m["shards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["cached"] == false)
-            .count()
-    };
+    let rebuilt = |m: &Manifest| m.shards.iter().filter(|s| !s.cached).count();
     let first = manifest(&[]);
-    let shards = first["shards"].as_array().unwrap().len();
+    let shards = first.shards.len();
     assert!(shards > 5, "want many shards, got {shards}");
     assert_eq!(rebuilt(&first), shards);
     assert_eq!(
@@ -493,7 +464,7 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
     let m = manifest(&["--on-invalid", "fail"]);
     assert_eq!(
         rebuilt(&m),
-        m["shards"].as_array().unwrap().len(),
+        m.shards.len(),
         "every damaged entry is rebuilt"
     );
     let o = host_match(
@@ -560,13 +531,11 @@ fn kill_build_at(point: &str, pats: &Path, out: &Path) {
 /// `out` is a complete dfabake output: its manifest names the module it
 /// holds (same SHA-256), and the module verifies and answers.
 fn assert_complete(out: &Path) -> Vec<u8> {
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).expect("manifest.json"))
-            .unwrap();
+    let manifest = read_manifest(out);
     let o = dfabake(&["inspect", out.join("matcher.wasm").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(summary["module"]["sha256"], manifest["module"]["sha256"]);
+    assert_eq!(summary["module"]["sha256"], manifest.module.sha256.as_str());
     assert!(out.join("npm/package.json").is_file());
     fs::read(out.join("matcher.wasm")).unwrap()
 }
@@ -1395,4 +1364,33 @@ fn the_host_names_matcher_wasm_when_given_the_npm_module() {
     fs::copy(&npm_module, &copy).unwrap();
     let o = run(Command::new(binary("dfabake-host")).args(["compile", "--module", copy.to_str().unwrap(), "--cache-dir", dir.path().join("cache").to_str().unwrap()]));
     assert!(stderr(&o).contains("npm flavour") && stderr(&o).contains("OUT/matcher.wasm"), "{}", stderr(&o));
+}
+
+/// The manifest travels with the module: the shard cache's path is written
+/// in `~/` form when it is under the home directory (the default cache
+/// always is, without `XDG_CACHE_HOME`), not as the user's absolute path.
+#[test]
+fn the_manifest_writes_a_cache_under_home_in_tilde_form() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let rules = workspace().join("examples/rules.jsonl");
+    let build_at_home = |extra: &[&str]| {
+        let mut cmd = Command::new(binary("dfabake"));
+        cmd.env("HOME", home.path()).env_remove("XDG_CACHE_HOME");
+        cmd.args(["build", "--quiet", "--patterns", rules.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let o = run(cmd.args(extra));
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    build_at_home(&[]);
+    let manifest = read_manifest(&out);
+    let cache = manifest.build.config.cache_dir.expect("the default cache");
+    assert_eq!(cache, Path::new("~/.cache/dfabake/shards"));
+    let text = fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(!text.contains(home.path().to_str().unwrap()), "{text}");
+    assert!(home.path().join(".cache/dfabake/shards").is_dir(), "the cache itself is where it was");
+
+    // Elsewhere, the path as given.
+    let elsewhere = tempfile::tempdir().unwrap();
+    build_at_home(&["--cache", elsewhere.path().to_str().unwrap()]);
+    assert_eq!(read_manifest(&out).build.config.cache_dir.as_deref(), Some(elsewhere.path()));
 }

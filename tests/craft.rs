@@ -6,12 +6,10 @@
 
 use std::ops::Range;
 
-use dfabake_matcher::format::checksum;
+use dfabake_matcher::abi_contract::export;
+use dfabake_matcher::format::{seal, Header, RuleRecord, ShardRecord};
 use dfabake_matcher::module::{find_database, for_each_data_segment};
-
-fn u32_at(b: &[u8], at: usize) -> usize {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
-}
+use dfabake_matcher::wire::{write_sleb, write_uleb, Reader};
 
 /// Where the database sits in the module file, and at which address in
 /// linear memory the instance sees it.
@@ -38,61 +36,28 @@ pub fn patch_database(module: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
     let mut out = module.to_vec();
     let db = &mut out[range];
     edit(db);
-    let sum = checksum(db);
-    db[48..56].copy_from_slice(&sum.to_le_bytes());
+    seal(db);
     out
 }
 
 /// Rule `i`'s id, payload, pattern and exact program, as byte ranges of the
 /// database (read from its rule record).
 pub fn rule_strings(db: &[u8], i: usize) -> [Range<usize>; 4] {
-    let (rules, strings) = (u32_at(db, 32), u32_at(db, 40));
-    let rec = rules + 32 * i;
-    std::array::from_fn(|k| {
-        let (off, len) = (u32_at(db, rec + 8 * k), u32_at(db, rec + 8 * k + 4));
-        strings + off..strings + off + len
-    })
+    let header = Header::read(db).expect("a database");
+    let at = header.rules_at as usize + RuleRecord::LEN * i;
+    let strings = header.strings.at as usize;
+    RuleRecord::read(&db[at..]).spans().map(|s| strings + s.at as usize..strings + (s.at + s.len) as usize)
 }
 
 /// The offset of shard `i`'s flags word in the database.
 pub fn shard_flags_at(db: &[u8], i: usize) -> usize {
-    u32_at(db, 36) + 32 * i + 4
-}
-
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn sleb(out: &mut Vec<u8>, mut v: i64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0);
-        out.push(if done { b } else { b | 0x80 });
-        if done {
-            return;
-        }
-    }
+    Header::read(db).expect("a database").shards_at as usize + ShardRecord::LEN * i + ShardRecord::FLAGS_AT
 }
 
 fn read_leb(b: &[u8], pos: &mut usize) -> u64 {
-    let mut v = 0;
-    for shift in (0..64).step_by(7) {
-        let x = b[*pos];
-        *pos += 1;
-        v |= u64::from(x & 0x7f) << shift;
-        if x & 0x80 == 0 {
-            break;
-        }
-    }
+    let mut r = Reader::at(b, *pos);
+    let v = r.uleb_u64("LEB128").unwrap();
+    *pos = r.pos();
     v
 }
 
@@ -130,12 +95,12 @@ pub fn insert_data_segment(module: &[u8], index: usize, address: u32, bytes: &[u
                     at += n;
                 }
                 let mut new = Vec::new();
-                leb(&mut new, count + 1);
+                write_uleb(&mut new, count + 1);
                 new.extend_from_slice(&body[p..at]);
                 new.extend_from_slice(&[0, 0x41]);
-                sleb(&mut new, i64::from(address as i32));
+                write_sleb(&mut new, i64::from(address as i32));
                 new.push(0x0b);
-                leb(&mut new, bytes.len() as u64);
+                write_uleb(&mut new, bytes.len() as u64);
                 new.extend_from_slice(bytes);
                 new.extend_from_slice(&body[at..]);
                 new
@@ -144,13 +109,13 @@ pub fn insert_data_segment(module: &[u8], index: usize, address: u32, bytes: &[u
                 let mut p = 0;
                 let count = read_leb(body, &mut p);
                 let mut new = Vec::new();
-                leb(&mut new, count + 1);
+                write_uleb(&mut new, count + 1);
                 new
             }
             _ => body.to_vec(),
         };
         out.push(id);
-        leb(&mut out, new_body.len() as u64);
+        write_uleb(&mut out, new_body.len() as u64);
         out.extend_from_slice(&new_body);
     }
     out
@@ -162,19 +127,19 @@ pub fn insert_data_segment(module: &[u8], index: usize, address: u32, bytes: &[u
 pub fn raw_match(module: &[u8], mode: u32, input: &[u8]) -> Result<String, String> {
     let (mut store, inst) = raw_instance(module);
     let init = inst
-        .get_typed_func::<(), i32>(&mut store, "dfabake_init")
+        .get_typed_func::<(), i32>(&mut store, export::INIT)
         .unwrap();
     if init.call(&mut store, ()).unwrap() != 0 {
         return Err(raw_output(&mut store, &inst));
     }
     let buf = inst
-        .get_typed_func::<u32, u32>(&mut store, "dfabake_input")
+        .get_typed_func::<u32, u32>(&mut store, export::INPUT)
         .unwrap();
     let ptr = buf.call(&mut store, input.len() as u32).unwrap() as usize;
-    let memory = inst.get_memory(&mut store, "memory").unwrap();
+    let memory = inst.get_memory(&mut store, export::MEMORY).unwrap();
     memory.data_mut(&mut store)[ptr..ptr + input.len()].copy_from_slice(input);
     let run = inst
-        .get_typed_func::<(u32, u32), i32>(&mut store, "dfabake_match")
+        .get_typed_func::<(u32, u32), i32>(&mut store, export::MATCH)
         .unwrap();
     let code = run
         .call(&mut store, (mode, input.len() as u32))
@@ -191,7 +156,7 @@ pub fn raw_match(module: &[u8], mode: u32, input: &[u8]) -> Result<String, Strin
 pub fn wasm_verify(module: &[u8]) -> Result<(), String> {
     let (mut store, inst) = raw_instance(module);
     let verify = inst
-        .get_typed_func::<(), i32>(&mut store, "dfabake_verify")
+        .get_typed_func::<(), i32>(&mut store, export::VERIFY)
         .unwrap();
     match verify.call(&mut store, ()).unwrap() {
         0 => Ok(()),
@@ -209,16 +174,16 @@ fn raw_instance(module: &[u8]) -> (wasmtime::Store<()>, wasmtime::Instance) {
 
 fn raw_output(store: &mut wasmtime::Store<()>, inst: &wasmtime::Instance) -> String {
     let ptr = inst
-        .get_typed_func::<(), u32>(&mut *store, "dfabake_output_ptr")
+        .get_typed_func::<(), u32>(&mut *store, export::OUTPUT_PTR)
         .unwrap();
     let len = inst
-        .get_typed_func::<(), u32>(&mut *store, "dfabake_output_len")
+        .get_typed_func::<(), u32>(&mut *store, export::OUTPUT_LEN)
         .unwrap();
     let (ptr, len) = (
         ptr.call(&mut *store, ()).unwrap() as usize,
         len.call(&mut *store, ()).unwrap() as usize,
     );
-    let memory = inst.get_memory(&mut *store, "memory").unwrap();
+    let memory = inst.get_memory(&mut *store, export::MEMORY).unwrap();
     String::from_utf8_lossy(&memory.data(&*store)[ptr..ptr + len]).into_owned()
 }
 

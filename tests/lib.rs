@@ -81,6 +81,14 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// The manifest of the build in `out` (`out/manifest.json`), read through
+/// its type.
+pub fn read_manifest(out: &std::path::Path) -> dfabake::manifest::Manifest {
+    let path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Compiles and bakes rules in memory; returns the module bytes.
 pub fn bake_rules(rules: &[RuleSpec], cfg: &Config) -> Result<Vec<u8>> {
     let compiled = compile(rules, cfg, "test rules")?;

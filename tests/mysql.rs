@@ -164,10 +164,9 @@ fn table_workflow_columns_order_payloads() {
         (6, 'ÄÖ', NULL, 'regexp', NULL, 1, 40);"#,
     );
     let (_tmp, out) = build_ok(&db, &["--table", "rules"]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["rules"], 5, "the disabled row is left out");
-    let source = manifest["source"].as_str().unwrap();
+    let manifest = dfabake_tests::read_manifest(&out);
+    assert_eq!(manifest.rules, 5, "the disabled row is left out");
+    let source = &manifest.source;
     assert!(
         source.contains("127.0.0.1") && !source.contains(PASSWORD),
         "{source}"
@@ -551,16 +550,11 @@ fn null_and_empty_pattern_listed_and_skippable() {
     );
     // --on-invalid skip builds the rest and lists the skipped rows.
     let (_tmp, out) = build_ok(&db, &["--table", "rules", "--on-invalid", "skip"]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["rules"], 2);
-    let skipped: Vec<i64> = manifest["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(skipped, vec![2, 3]);
+    let manifest = dfabake_tests::read_manifest(&out);
+    assert_eq!(manifest.rules, 2);
+    let skipped: Vec<_> = manifest.skipped.iter().map(|s| s.id.clone()).collect();
+    let int = |n| Some(dfabake::rules::RuleId::Int(n));
+    assert_eq!(skipped, vec![int(2), int(3)]);
 }
 
 #[test]

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use dfabake::compile::{compile, Config};
 use dfabake::rules::{load_file, FileFormat, RuleId, RuleSpec};
 use dfabake_matcher::exact::{compile as compile_program, ExactCache, ExactEngine};
-use dfabake_matcher::format::{checksum, AlignedBytes, Database, DfaKind};
+use dfabake_matcher::format::{seal, AlignedBytes, Database, DfaKind, Header};
 use dfabake_matcher::json::{check as check_json, JsonKind};
-use dfabake_matcher::module::{find_database, LOCATOR_MARKER, PAGE};
+use dfabake_matcher::module::{find_database, Locator, LOCATOR_LEN, LOCATOR_MARKER, PAGE};
+use dfabake_matcher::wire::{write_sleb, write_uleb};
 use dfabake_matcher::{layout, Matcher, Mode};
 use dfabake_tests::workspace;
 use proptest::prelude::*;
@@ -222,9 +223,8 @@ fn apply(bytes: &mut Vec<u8>, e: &Edit) {
 }
 
 fn fix_checksum(db: &mut [u8]) {
-    if db.len() >= 64 {
-        let sum = checksum(db);
-        db[48..56].copy_from_slice(&sum.to_le_bytes());
+    if db.len() >= Header::LEN {
+        seal(db);
     }
 }
 
@@ -354,9 +354,8 @@ proptest! {
         // Mostly the memory baking gives it: up to the database's end.
         let pages = pages.unwrap_or(u64::from(db_page) + (db.len() as u64).div_ceil(PAGE as u64));
         let mut segs: Vec<(u32, Vec<u8>)> = segments.clone();
-        let mut locator = LOCATOR_MARKER.to_vec();
-        locator.extend_from_slice(&address.to_le_bytes());
-        locator.extend_from_slice(&len.to_le_bytes());
+        let mut locator = vec![0; LOCATOR_LEN];
+        Locator { address, len }.write_to(&mut locator);
         let at = locator_in.index(segs.len() + 1);
         segs.insert(at, (1024 + 64 * at as u32, locator));
         segs.push((address, db.clone()));
@@ -489,50 +488,29 @@ fn segment() -> impl Strategy<Value = (u32, Vec<u8>)> {
     )
 }
 
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        out.push(if v == 0 { b } else { b | 0x80 });
-        if v == 0 {
-            return;
-        }
-    }
-}
-
 /// A module with one memory of `pages` pages and these active segments.
 fn module_with(pages: u64, segments: &[(u32, Vec<u8>)], data_count: bool) -> Vec<u8> {
     let mut out = b"\0asm\x01\0\0\0".to_vec();
     let section = |out: &mut Vec<u8>, id: u8, body: &[u8]| {
         out.push(id);
-        leb(out, body.len() as u64);
+        write_uleb(out, body.len() as u64);
         out.extend_from_slice(body);
     };
     let mut memory = vec![1, 0];
-    leb(&mut memory, pages);
+    write_uleb(&mut memory, pages);
     section(&mut out, 5, &memory);
     if data_count {
         let mut count = Vec::new();
-        leb(&mut count, segments.len() as u64);
+        write_uleb(&mut count, segments.len() as u64);
         section(&mut out, 12, &count);
     }
     let mut data = Vec::new();
-    leb(&mut data, segments.len() as u64);
+    write_uleb(&mut data, segments.len() as u64);
     for (address, bytes) in segments {
         data.extend_from_slice(&[0, 0x41]);
-        // Signed LEB of the address as an i32.
-        let mut v = i64::from(*address as i32);
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            let done = (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0);
-            data.push(if done { b } else { b | 0x80 });
-            if done {
-                break;
-            }
-        }
+        write_sleb(&mut data, i64::from(*address as i32));
         data.push(0x0b);
-        leb(&mut data, bytes.len() as u64);
+        write_uleb(&mut data, bytes.len() as u64);
         data.extend_from_slice(bytes);
     }
     section(&mut out, 11, &data);
@@ -610,9 +588,8 @@ fn layout_refusals() {
     // A second locator, planted where nothing else is (here in the stack's
     // pages), even split between two segments that touch: the native check
     // could read a different one than the instance's static.
-    let mut fake = LOCATOR_MARKER.to_vec();
-    fake.extend_from_slice(&address.to_le_bytes());
-    fake.extend_from_slice(&(range.len() as u32).to_le_bytes());
+    let mut fake = vec![0; LOCATOR_LEN];
+    Locator { address, len: range.len() as u32 }.write_to(&mut fake);
     refused("second locator", &craft::insert_data_segment(good, 0, 0x1000, &fake), "holds 2 dfabake locators");
     let split = craft::insert_data_segment(good, 0, 0x1000, &fake[..7]);
     let split = craft::insert_data_segment(&split, 1, 0x1007, &fake[7..]);

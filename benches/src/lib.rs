@@ -1,6 +1,5 @@
 //! Measuring helpers shared by the bench binaries.
 
-use std::io::Write;
 use std::time::Instant;
 
 /// The median of `xs` (the upper one for an even count).
@@ -24,9 +23,6 @@ pub fn per_input(rounds: usize, inputs: &[Vec<u8>], mut f: impl FnMut(&[u8])) ->
     )
 }
 
-/// Size of `bytes` gzipped at the best compression.
-pub fn gzip_len(bytes: &[u8]) -> usize {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap().len()
-}
+/// The gzip size the manifest reports (one definition, so that the figures
+/// in BENCHMARKS.md and a build's manifest agree).
+pub use dfabake::manifest::gzip_len;

@@ -123,7 +123,7 @@ fn main() -> Result<()> {
     if let Some(pf) = &pf {
         for i in &inputs {
             pf.scan_at(i, |t, _, _| match t {
-                dfabake_matcher::prefilter::Target::Shard(s) if db.shards()[s as usize].is_anchored() => anchored += 1,
+                dfabake_matcher::prefilter::Target::Shard(s) if db.shards()[s as usize].flags().anchored => anchored += 1,
                 dfabake_matcher::prefilter::Target::Shard(_) => unanchored += 1,
                 dfabake_matcher::prefilter::Target::Rule(_) => rules += 1,
             });

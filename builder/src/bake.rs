@@ -10,39 +10,19 @@
 //!    database's length (the data count section, if any, is updated too).
 
 use dfabake_matcher::layout::ALIGN_SECTION;
-use dfabake_matcher::module::{find_marker, for_each_data_segment, LOCATOR_LEN, PAGE};
+use dfabake_matcher::module::{find_marker, for_each_data_segment, Locator, PAGE};
+use dfabake_matcher::wire::{padding_len, write_sleb, write_uleb, Reader, WireError};
 
 /// The template module this builder carries (plain ABI, no imports).
 pub const TEMPLATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/template.wasm"));
 
-fn read_leb(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos).ok_or("unexpected end of module")?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("LEB128 too long".into())
-}
-
-fn write_leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
+fn wire_error(e: WireError) -> String {
+    format!("the template: {e}")
 }
 
 fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
     out.push(id);
-    write_leb(out, body.len() as u64);
+    write_uleb(out, body.len() as u64);
     out.extend_from_slice(body);
 }
 
@@ -54,9 +34,9 @@ fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
 /// copying it to align it.
 fn align_database(out: &mut Vec<u8>, data: &[u8], db_len: usize) {
     let mut header = Vec::new();
-    write_leb(&mut header, data.len() as u64);
+    write_uleb(&mut header, data.len() as u64);
     let at = out.len() + 1 + header.len() + data.len() - db_len;
-    let pad = (8 - at % 8) % 8;
+    let pad = padding_len(at, 8);
     if pad == 0 {
         return;
     }
@@ -112,30 +92,26 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
     }
 
     let mut out = template[..8].to_vec();
-    let mut pos = 8;
+    let mut sections = Reader::at(template, 8);
     let mut db_address = None;
     let mut wrote_data = false;
-    while pos < template.len() {
-        let id = template[pos];
-        pos += 1;
-        let len = read_leb(template, &mut pos)? as usize;
-        let body = template
-            .get(pos..pos + len)
-            .ok_or("section runs past the end")?;
-        pos += len;
+    while !sections.is_at_end() {
+        let id = sections.byte("section id").map_err(wire_error)?;
+        let len = sections.uleb_u32("section size").map_err(wire_error)? as usize;
+        let body = sections.take(len, "section body").map_err(wire_error)?;
+        let mut r = Reader::new(body);
         match id {
             5 => {
-                let mut p = 0;
-                if read_leb(body, &mut p)? != 1 {
+                if r.uleb_u32("memory count").map_err(wire_error)? != 1 {
                     return Err("the template must define exactly one memory".into());
                 }
-                let flags = read_leb(body, &mut p)?;
+                let flags = u64::from(r.uleb_u32("memory limits flags").map_err(wire_error)?);
                 if flags > 1 {
                     return Err(format!("unsupported memory limits flags {flags:#x}"));
                 }
-                let initial = read_leb(body, &mut p)?;
+                let initial = r.uleb_u64("initial memory pages").map_err(wire_error)?;
                 let maximum = if flags == 1 {
-                    Some(read_leb(body, &mut p)?)
+                    Some(r.uleb_u64("maximum memory pages").map_err(wire_error)?)
                 } else {
                     None
                 };
@@ -147,51 +123,38 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
                 }
                 db_address = Some(address as u32);
                 let mut new = Vec::new();
-                write_leb(&mut new, 1);
-                write_leb(&mut new, flags);
-                write_leb(&mut new, new_initial);
+                write_uleb(&mut new, 1);
+                write_uleb(&mut new, flags);
+                write_uleb(&mut new, new_initial);
                 if let Some(max) = maximum {
-                    write_leb(&mut new, max.max(new_initial));
+                    write_uleb(&mut new, max.max(new_initial));
                 }
                 push_section(&mut out, 5, &new);
             }
             11 => {
                 let address = db_address.ok_or("data section before memory section")?;
-                let mut p = 0;
-                let count = read_leb(body, &mut p)?;
-                let mut segments = body[p..].to_vec();
+                let count = r.uleb_u64("data segment count").map_err(wire_error)?;
+                let mut segments = body[r.pos()..].to_vec();
                 let at = find_marker(&segments).ok_or("locator not in the data section")?;
-                let loc = &mut segments[at + 16..at + LOCATOR_LEN];
-                loc[..4].copy_from_slice(&address.to_le_bytes());
-                loc[4..].copy_from_slice(&(database.len() as u32).to_le_bytes());
+                Locator { address, len: database.len() as u32 }.write_to(&mut segments[at..]);
                 let mut new = Vec::with_capacity(body.len() + database.len() + 16);
-                write_leb(&mut new, count + 1);
+                write_uleb(&mut new, count + 1);
                 new.extend_from_slice(&segments);
                 // Active segment for memory 0: flags 0, `i32.const address; end`.
                 new.push(0);
                 new.push(0x41);
-                let mut a = i64::from(address as i32);
-                loop {
-                    let b = (a & 0x7f) as u8;
-                    a >>= 7;
-                    let done = (a == 0 && b & 0x40 == 0) || (a == -1 && b & 0x40 != 0);
-                    new.push(if done { b } else { b | 0x80 });
-                    if done {
-                        break;
-                    }
-                }
+                write_sleb(&mut new, i64::from(address as i32));
                 new.push(0x0b);
-                write_leb(&mut new, database.len() as u64);
+                write_uleb(&mut new, database.len() as u64);
                 new.extend_from_slice(database);
                 align_database(&mut out, &new, database.len());
                 push_section(&mut out, 11, &new);
                 wrote_data = true;
             }
             12 => {
-                let mut p = 0;
-                let count = read_leb(body, &mut p)?;
+                let count = r.uleb_u64("data count").map_err(wire_error)?;
                 let mut new = Vec::new();
-                write_leb(&mut new, count + 1);
+                write_uleb(&mut new, count + 1);
                 push_section(&mut out, 12, &new);
             }
             _ => push_section(&mut out, id, body),

@@ -1,6 +1,5 @@
 //! One build, end to end: read rules, compile, bake, verify, write.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -12,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bake::{bake, TEMPLATE};
 use crate::compile::{check_all, compile_with, Compiled, Config, OnInvalid};
+use crate::manifest::{gzip_len, BuildEntry, DatabaseEntry, Manifest, ModuleEntry, NpmEntry, TemplateEntry, Tools};
 use crate::error::{BuildError, RowError};
 use crate::npm::{write_package, NpmOptions};
 use crate::output::{Staging, GENERATOR};
@@ -78,7 +78,7 @@ pub struct BuildReport {
     /// `OUT/matcher.wasm`.
     pub module_path: PathBuf,
     /// The manifest as written to `OUT/manifest.json`.
-    pub manifest: serde_json::Value,
+    pub manifest: Manifest,
     /// The working directory was the output directory (or inside it), and
     /// now refers to the old, removed tree: `cd .` finds the new one.
     pub cwd_replaced: bool,
@@ -92,12 +92,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn gzip_len(bytes: &[u8]) -> usize {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap().len()
 }
 
 /// Checks a baked module natively: it is the template with the database
@@ -258,58 +252,65 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
                     &checksum,
                     verify,
                 )?;
-                let mut entry = report.manifest;
-                entry["module"]["gzip_bytes"] = json!(gzip_len(&report.module));
-                entry["module"]["sha256"] = json!(sha256_hex(&report.module));
-                Some(entry)
+                Some(NpmEntry {
+                    dir: report.dir.to_string(),
+                    name: npm.name.clone(),
+                    version: npm.version.clone(),
+                    module: ModuleEntry {
+                        file: report.module_file,
+                        bytes: report.module.len(),
+                        gzip_bytes: gzip_len(&report.module),
+                        sha256: sha256_hex(&report.module),
+                    },
+                })
             }
             None => None,
         };
         Ok((module_gzip.join().expect("gzip thread"), npm))
     })?;
     let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
-    let mut manifest = json!({
-        "generator": GENERATOR,
-        "format_version": dfabake_matcher::format::VERSION,
-        "abi_version": 1,
-        "source": source_name,
-        "rules": compiled.rule_count,
-        "skipped": compiled.skipped,
-        "shards": compiled.shards,
-        "approximate_rules": compiled.approximate_ids(&rules),
-        "rule_paths": compiled.paths_json(&rules),
-        "database": {
-            "bytes": compiled.database.len(),
-            "checksum": checksum,
-        },
-        "module": {
-            "file": "matcher.wasm",
-            "bytes": module.len(),
-            "gzip_bytes": module_gzip,
-            "sha256": sha256_hex(&module),
-        },
-        "template": { "bytes": TEMPLATE.len(), "sha256": sha256_hex(TEMPLATE) },
-        "build": {
-            "started_at": rfc3339(started_at),
-            "compile_seconds": compiled.elapsed.as_secs_f64(),
-            "total_seconds": t0.elapsed().as_secs_f64(),
-            "config": opts.config,
-        },
-        "tools": {
-            "dfabake": env!("CARGO_PKG_VERSION"),
-            "regex-automata": dfabake_matcher::REGEX_AUTOMATA_VERSION,
-        },
-    });
-    if let Some(npm) = npm {
-        manifest["npm"] = npm;
-    }
     staging.write("matcher.wasm", &module)?;
+    let mut manifest = Manifest {
+        generator: GENERATOR.to_string(),
+        format_version: dfabake_matcher::format::VERSION,
+        abi_version: dfabake_matcher::abi_contract::ABI_VERSION,
+        source: source_name,
+        rules: compiled.rule_count,
+        skipped: compiled.skipped.clone(),
+        shards: compiled.shards.clone(),
+        approximate_rules: compiled.approximate_ids(&rules),
+        rule_paths: compiled.rule_paths(&rules),
+        database: DatabaseEntry {
+            bytes: compiled.database.len(),
+            checksum,
+        },
+        module: ModuleEntry {
+            file: "matcher.wasm".to_string(),
+            bytes: module.len(),
+            gzip_bytes: module_gzip,
+            sha256: sha256_hex(&module),
+        },
+        template: TemplateEntry {
+            bytes: TEMPLATE.len(),
+            sha256: sha256_hex(TEMPLATE),
+        },
+        build: BuildEntry {
+            started_at: rfc3339(started_at),
+            compile_seconds: compiled.elapsed.as_secs_f64(),
+            total_seconds: t0.elapsed().as_secs_f64(),
+            config: opts.config.clone(),
+        },
+        tools: Tools {
+            dfabake: env!("CARGO_PKG_VERSION").to_string(),
+            regex_automata: dfabake_matcher::REGEX_AUTOMATA_VERSION.to_string(),
+        },
+        npm,
+        files: Vec::new(),
+    };
     // The record of what the directory holds: a later build replaces it
     // only if it holds nothing else.
-    manifest["files"] = json!(staging.files(&["manifest.json"]));
-    let mut text = serde_json::to_string_pretty(&manifest).unwrap();
-    text.push('\n');
-    staging.write("manifest.json", text.as_bytes())?;
+    manifest.files = staging.files(&["manifest.json"]);
+    staging.write("manifest.json", manifest.to_json().as_bytes())?;
     let committed = staging.commit()?;
     Ok(BuildReport {
         rule_count: compiled.rule_count,
@@ -320,6 +321,9 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
         warnings: compiled.warnings,
     })
 }
+
+/// Shard flags `dfabake inspect` does not list (it never has).
+const INSPECT_OMITS: &[&str] = &["after_literal", "at_start"];
 
 /// Reads and fully verifies a baked module file: its layout (as a host
 /// checks it; and, when its code is that of one of this builder's
@@ -350,15 +354,14 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
         .shards()
         .iter()
         .map(|s| {
-            json!({
+            let mut entry = json!({
                 "rules": s.rule_count(),
                 "kind": s.kind().name(),
-                "unicode_word_boundary": s.may_quit(),
-                "approximate": s.needs_confirm(),
-                "triggered": s.is_triggered(),
-                "anchored": s.is_anchored(),
-                "ascii_widened": s.is_ascii_widened(),
-            })
+            });
+            for (name, on) in s.flags().named().filter(|(name, _)| !INSPECT_OMITS.contains(name)) {
+                entry[name] = json!(on);
+            }
+            entry
         })
         .collect();
     Ok(json!({

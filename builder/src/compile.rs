@@ -16,24 +16,24 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dfabake_matcher::format::{
-    DatabaseWriter, DfaKind, RuleEntry, SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_ASCII_EXACT,
-    SHARD_AT_START, SHARD_CONFIRM, SHARD_MAY_QUIT, SHARD_TRIGGERED,
+    DatabaseWriter, DfaKind, RuleEntry, ShardFlags,
 };
 use dfabake_matcher::prefilter::Target;
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::nfa::thompson;
 use regex_syntax::hir::{Hir, HirKind};
 use regex_automata::MatchKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{BuildError, Position, RowError};
 use crate::literals::Plan;
+use crate::manifest::{Decomposed, DecomposedRule, ExactOnly, ExactOnlyRule, RuleIds, RulePathsEntry};
 use crate::progress::{Progress, Silent};
-use crate::rules::{duplicate_ids, RuleSpec};
+use crate::rules::{duplicate_ids, RuleId, RuleSpec};
 use crate::shard_cache::{chunk, pattern_hash, Entry, ShardCache};
 
 /// What to do with rules that cannot be compiled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInvalid {
     /// Fail the build, listing every bad rule.
@@ -43,10 +43,10 @@ pub enum OnInvalid {
 }
 
 /// Options for [`compile`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Config {
     /// Dense DFAs search fastest; sparse ones are several times smaller.
-    #[serde(serialize_with = "ser_kind")]
+    #[serde(serialize_with = "ser_kind", deserialize_with = "de_kind")]
     pub dfa_kind: DfaKind,
     /// With [`DfaKind::Dense`]: a DFA whose dense form is bigger than this
     /// is stored sparse (`None`: always dense).
@@ -72,6 +72,9 @@ pub struct Config {
     /// Threads compiling shards (0 = one per core).
     pub threads: usize,
     /// Content-addressed cache of compiled shards (`None`: compile everything).
+    /// Written to the manifest in `~/` form when under the home directory:
+    /// a manifest travels with its module, the user's home path need not.
+    #[serde(serialize_with = "ser_cache_dir")]
     pub cache_dir: Option<std::path::PathBuf>,
 }
 
@@ -80,6 +83,27 @@ pub const DEFAULT_SPARSE_ABOVE: usize = 256 << 10;
 
 fn ser_kind<S: serde::Serializer>(k: &DfaKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.name())
+}
+
+fn de_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DfaKind, D::Error> {
+    let name = String::deserialize(d)?;
+    dfa_kind_named(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown DFA kind {name:?}")))
+}
+
+fn dfa_kind_named(name: &str) -> Option<DfaKind> {
+    [DfaKind::Dense, DfaKind::Sparse, DfaKind::Exact].into_iter().find(|k| k.name() == name)
+}
+
+fn ser_cache_dir<S: serde::Serializer>(dir: &Option<std::path::PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(std::path::PathBuf::from);
+    match (dir, home) {
+        (None, _) => s.serialize_none(),
+        (Some(dir), Some(home)) if dir.starts_with(&home) && home.parent().is_some() => {
+            let rest = dir.strip_prefix(&home).unwrap();
+            s.serialize_str(&format!("~/{}", rest.display()))
+        }
+        (Some(dir), _) => dir.serialize(s),
+    }
 }
 
 impl Default for Config {
@@ -137,33 +161,67 @@ struct Unit {
 }
 
 /// One compiled shard, as the manifest describes it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ShardReport {
     /// Rules in the shard.
     pub rules: usize,
-    /// `dense` or `sparse`.
+    /// `dense`, `sparse` or `exact` ([`DfaKind::name`]).
     pub kind: &'static str,
     /// Serialized DFA size.
     pub bytes: usize,
-    /// The DFA gives up on non-ASCII input; the exact engine answers then.
-    pub unicode_word_boundary: bool,
     /// Time to build this shard (0 when it came from the cache).
     pub build_seconds: f64,
     /// Whether the DFA came from the shard cache.
     pub cached: bool,
-    /// The DFA over-approximates its rules (bounded repeats widened): the
-    /// exact engine confirms each candidate.
-    pub approximate: bool,
-    /// The DFA runs only when the prefilter finds one of its rule's literals.
-    pub triggered: bool,
-    /// The DFA runs anchored at each occurrence of its rule's literals.
-    pub anchored: bool,
-    /// The DFA holds the rule's part after its literal and runs where an
-    /// occurrence ends.
-    pub after_literal: bool,
-    /// The DFA is built from the rules' ASCII-widened form: exact on ASCII
-    /// input, confirmed by the exact engine on other input.
-    pub ascii_widened: bool,
+    /// How the shard runs, as its database record says; each flag is a key
+    /// of its own in the manifest, named as in the format
+    /// ([`ShardFlags::NAMES`]), but for [`UNREPORTED_FLAGS`].
+    pub flags: ShardFlags,
+}
+
+/// Shard flags the manifest does not list (`at_start` follows from the
+/// rule's pattern, `^` before its literal).
+pub const UNREPORTED_FLAGS: &[&str] = &["at_start"];
+
+impl Serialize for ShardReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("rules", &self.rules)?;
+        m.serialize_entry("kind", self.kind)?;
+        m.serialize_entry("bytes", &self.bytes)?;
+        m.serialize_entry("build_seconds", &self.build_seconds)?;
+        m.serialize_entry("cached", &self.cached)?;
+        for (name, on) in self.flags.named().filter(|(name, _)| !UNREPORTED_FLAGS.contains(name)) {
+            m.serialize_entry(name, &on)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ShardReport {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let field = |key: &str| map.get(key).ok_or_else(|| D::Error::custom(format!("shard entry without {key}")));
+        let number = |key: &str| field(key)?.as_u64().ok_or_else(|| D::Error::custom(format!("shard {key} is not a count")));
+        let flag = |key: &str| Ok::<_, D::Error>(map.get(key).and_then(|v| v.as_bool()).unwrap_or(false));
+        let kind = field("kind")?.as_str().unwrap_or_default();
+        let kind = dfa_kind_named(kind)
+            .ok_or_else(|| D::Error::custom(format!("unknown shard kind {kind:?}")))?;
+        let mut bits = 0;
+        for (bit, name) in ShardFlags::NAMES.iter().enumerate() {
+            bits |= u32::from(flag(name)?) << bit;
+        }
+        Ok(ShardReport {
+            rules: number("rules")? as usize,
+            kind: kind.name(),
+            bytes: number("bytes")? as usize,
+            build_seconds: field("build_seconds")?.as_f64().unwrap_or_default(),
+            cached: flag("cached")?,
+            flags: ShardFlags::from_bits(bits).map_err(D::Error::custom)?,
+        })
+    }
 }
 
 /// Which path each rule takes at match time (input positions of the rules,
@@ -223,46 +281,54 @@ pub struct Compiled {
 impl Compiled {
     /// Ids of the rules answered by an approximate DFA plus exact
     /// confirmation (rules whose own DFA was over the size limit).
-    pub fn approximate_ids(&self, rules: &[RuleSpec]) -> Vec<serde_json::Value> {
+    pub fn approximate_ids(&self, rules: &[RuleSpec]) -> Vec<RuleId> {
         ids(&self.approximate, rules)
     }
 
     /// The manifest's `rule_paths`: for each match-time path, how many
     /// rules take it and their ids.
-    pub fn paths_json(&self, rules: &[RuleSpec]) -> serde_json::Value {
+    pub fn rule_paths(&self, rules: &[RuleSpec]) -> RulePathsEntry {
         let p = &self.paths;
-        let entry = |v: &[usize]| serde_json::json!({"count": v.len(), "ids": ids(v, rules)});
-        serde_json::json!({
-            "literal": entry(&p.literal),
-            "prefiltered": entry(&p.prefiltered),
-            "anchored": entry(&p.anchored),
-            "after_literal": entry(&p.after_literal),
-            "always": entry(&p.always),
-            "ascii_widened": entry(&p.ascii_widened),
-            "approximate": entry(&self.approximate),
-            "decomposed": {
-                "count": p.decomposed.len(),
-                "rules": p.decomposed.iter().map(|&(i, units)| serde_json::json!({
-                    "id": ids(&[i], rules)[0], "units": units,
-                })).collect::<Vec<_>>(),
+        let entry = |v: &[usize]| RuleIds { count: v.len(), ids: ids(v, rules) };
+        let exact_only: Vec<usize> = p
+            .exact_only
+            .iter()
+            .map(|(i, _)| *i)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        RulePathsEntry {
+            literal: entry(&p.literal),
+            prefiltered: entry(&p.prefiltered),
+            anchored: entry(&p.anchored),
+            after_literal: entry(&p.after_literal),
+            always: entry(&p.always),
+            ascii_widened: entry(&p.ascii_widened),
+            approximate: entry(&self.approximate),
+            decomposed: Decomposed {
+                count: p.decomposed.len(),
+                rules: p
+                    .decomposed
+                    .iter()
+                    .map(|&(i, units)| DecomposedRule { id: rules[i].id.clone(), units })
+                    .collect(),
             },
-            "exact_only": {
-                "count": p.exact_only.iter().map(|(i, _)| i).collect::<std::collections::BTreeSet<_>>().len(),
-                "ids": ids(&p.exact_only.iter().map(|(i, _)| *i).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(), rules),
-                "why": p.exact_only.iter().map(|(i, why)| serde_json::json!({
-                    "id": ids(&[*i], rules)[0], "reason": why,
-                })).collect::<Vec<_>>(),
+            exact_only: ExactOnly {
+                count: exact_only.len(),
+                ids: ids(&exact_only, rules),
+                why: p
+                    .exact_only
+                    .iter()
+                    .map(|(i, why)| ExactOnlyRule { id: rules[*i].id.clone(), reason: why.clone() })
+                    .collect(),
             },
-            "prefilter_literals": self.prefilter_literals,
-        })
+            prefilter_literals: self.prefilter_literals,
+        }
     }
 }
 
-fn ids(inputs: &[usize], rules: &[RuleSpec]) -> Vec<serde_json::Value> {
-    inputs
-        .iter()
-        .map(|&i| serde_json::from_str(&rules[i].id.to_json()).unwrap())
-        .collect()
+fn ids(inputs: &[usize], rules: &[RuleSpec]) -> Vec<RuleId> {
+    inputs.iter().map(|&i| rules[i].id.clone()).collect()
 }
 
 /// A rule that passed [`check_rule`]: what the matcher needs of it.
@@ -960,31 +1026,23 @@ pub fn compile_with(
         let after_literal = !exact && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(..)));
         let at_start = after_literal && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(_, _, true)));
         db_estimate += s.dfa.len();
+        let flags = ShardFlags {
+            unicode_word_boundary: uwb,
+            approximate: s.confirm,
+            triggered: trigger.is_some(),
+            ascii_widened: wide,
+            anchored,
+            after_literal,
+            at_start,
+        };
         shards.push(ShardReport {
             rules: rule_list.len(),
             kind: s.kind.name(),
             bytes: s.dfa.len(),
-            unicode_word_boundary: uwb,
             build_seconds: s.seconds,
             cached: s.cached,
-            approximate: s.confirm,
-            triggered: trigger.is_some(),
-            anchored,
-            after_literal,
-            ascii_widened: wide,
+            flags,
         });
-        let flags = [
-            (uwb, SHARD_MAY_QUIT),
-            (s.confirm, SHARD_CONFIRM),
-            (trigger.is_some(), SHARD_TRIGGERED),
-            (wide, SHARD_ASCII_EXACT),
-            (anchored, SHARD_ANCHORED),
-            (after_literal, SHARD_AFTER_LITERAL),
-            (at_start, SHARD_AT_START),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .fold(0, |acc, (_, f)| acc | f);
         let program = match &s.members[..] {
             [u] => units[*u].program.as_deref(),
             _ => None,

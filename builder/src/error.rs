@@ -4,12 +4,12 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::RuleId;
 
 /// A position inside a pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     /// Byte offset from the start of the pattern.
     pub offset: usize,
@@ -20,10 +20,9 @@ pub struct Position {
 }
 
 /// Why one rule cannot be compiled.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowError {
     /// The rule's id, when it could be read.
-    #[serde(serialize_with = "ser_id")]
     pub id: Option<RuleId>,
     /// Where the rule came from: `line 3`, `row 12`.
     pub origin: String,
@@ -32,16 +31,8 @@ pub struct RowError {
     /// The reason.
     pub reason: String,
     /// The pattern as written, for showing the position.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
-}
-
-fn ser_id<S: serde::Serializer>(id: &Option<RuleId>, s: S) -> Result<S::Ok, S::Error> {
-    match id {
-        None => s.serialize_none(),
-        Some(RuleId::Int(n)) => s.serialize_i64(*n),
-        Some(RuleId::Str(v)) => s.serialize_str(v),
-    }
 }
 
 impl RowError {

@@ -18,6 +18,7 @@ pub mod compile;
 pub mod dialect;
 pub mod error;
 pub mod literals;
+pub mod manifest;
 pub mod mysql;
 pub mod npm;
 pub mod output;

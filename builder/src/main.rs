@@ -333,10 +333,10 @@ fn main() -> ExitCode {
                         report.rule_count,
                         report.skipped.len(),
                         report.module_path.display(),
-                        m["module"]["bytes"],
-                        m["module"]["gzip_bytes"],
-                        m["shards"].as_array().map_or(0, |s| s.len()),
-                        m["build"]["total_seconds"].as_f64().unwrap_or(0.0),
+                        m.module.bytes,
+                        m.module.gzip_bytes,
+                        m.shards.len(),
+                        m.build.total_seconds,
                     );
                     if report.cwd_replaced {
                         let dir = report.module_path.parent().unwrap_or(&report.module_path);

@@ -4,8 +4,6 @@
 //! workerd, types and a README. Written as `OUT/npm/` in the build's staging
 //! directory, so it is replaced atomically with `matcher.wasm`.
 
-use serde_json::json;
-
 use crate::bake::bake;
 use crate::error::BuildError;
 use crate::output::Staging;
@@ -192,7 +190,7 @@ fn repository_json(repository: &str) -> Result<serde_json::Value, String> {
             Some(_) => format!("git+{repository}"),
             None => repository.to_string(),
         };
-        return Ok(json!({ "type": "git", "url": url }));
+        return Ok(serde_json::json!({ "type": "git", "url": url }));
     }
     let path = match repository.split_once(':') {
         Some((host, path)) if ["github", "gitlab", "bitbucket", "gist"].contains(&host) => path,
@@ -205,7 +203,7 @@ fn repository_json(repository: &str) -> Result<serde_json::Value, String> {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     };
     match path.split_once('/') {
-        Some((owner, repo)) if segment_ok(owner) && segment_ok(repo) => Ok(json!(repository)),
+        Some((owner, repo)) if segment_ok(owner) && segment_ok(repo) => Ok(serde_json::json!(repository)),
         _ => refuse(),
     }
 }
@@ -531,8 +529,10 @@ fn package_files(
 pub struct NpmReport {
     /// The baked package module.
     pub module: Vec<u8>,
-    /// Its `manifest.json` entry.
-    pub manifest: serde_json::Value,
+    /// The package's directory in `OUT` (the manifest's `npm.dir`).
+    pub dir: &'static str,
+    /// The module's path in `OUT` (the manifest's `npm.module.file`).
+    pub module_file: String,
 }
 
 /// Bakes `database` into the npm template and stages `npm/` (every file of
@@ -556,13 +556,11 @@ pub fn write_package(
     for (name, bytes) in &files {
         staging.write(&format!("npm/{name}"), bytes)?;
     }
-    let manifest = json!({
-        "dir": "npm",
-        "name": opts.name,
-        "version": opts.version,
-        "module": { "file": format!("npm/{WASM_FILE}"), "bytes": module.len() },
-    });
-    Ok(NpmReport { module, manifest })
+    Ok(NpmReport {
+        module,
+        dir: "npm",
+        module_file: format!("npm/{WASM_FILE}"),
+    })
 }
 
 #[cfg(test)]
@@ -585,7 +583,7 @@ mod tests {
         assert_eq!(v["type"], "module");
         assert_eq!(v["license"], "MIT");
         assert_eq!(v["repository"]["url"], "git+https://github.com/acme/rules");
-        assert_eq!(v["keywords"], json!(["bot", "user-agent"]));
+        assert_eq!(v["keywords"], serde_json::json!(["bot", "user-agent"]));
         let dot = &text[text.find("\".\": {").unwrap()..];
         let pos = |k: &str| dot.find(&format!("\"{k}\"")).unwrap();
         let line = |start: &str| dot.find(&format!("\n      \"{start}\"")).unwrap();
@@ -735,14 +733,15 @@ mod tests {
         let plain = std::fs::read(out.join("matcher.wasm")).unwrap();
         let npm = std::fs::read(out.join("npm").join(WASM_FILE)).unwrap();
         assert_eq!(find_database(&plain).unwrap(), find_database(&npm).unwrap());
-        assert_eq!(report.manifest["npm"]["module"]["bytes"], npm.len());
-        assert_eq!(report.manifest["npm"]["name"], "@acme/ua");
+        let entry = report.manifest.npm.as_ref().unwrap();
+        assert_eq!(entry.module.bytes, npm.len());
+        assert_eq!(entry.name, "@acme/ua");
 
         // Without a package: no npm/ and no manifest entry.
         opts.npm = None;
         let report = build(&opts).unwrap();
         assert!(!out.join("npm").exists());
-        assert!(report.manifest.get("npm").is_none());
+        assert!(report.manifest.npm.is_none());
     }
 
     #[test]

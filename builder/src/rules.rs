@@ -18,12 +18,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{BuildError, RowError};
 
-/// A rule's user-chosen id: returned with every match.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+/// A rule's user-chosen id: returned with every match. In JSON (rules
+/// files, the manifest) a number or a string.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RuleId {
     /// A numeric id, such as a table's primary key.

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use dfabake_matcher::abi_contract::{export, slot};
 use dfabake_matcher::format::{AlignedBytes, Database};
 use dfabake_matcher::layout;
 use dfabake_matcher::Mode;
@@ -42,7 +43,7 @@ impl<T> WasmContext<T> for wasmtime::Result<T> {
 }
 
 /// The ABI version this host speaks.
-pub const ABI_VERSION: u32 = 1;
+pub use dfabake_matcher::abi_contract::ABI_VERSION;
 
 /// How the host sets up wasmtime.
 #[derive(Clone, Debug)]
@@ -440,7 +441,7 @@ impl MatcherInstance {
         deadline_ticks: Option<u64>,
     ) -> Result<MatcherInstance> {
         let version: TypedFunc<(), u32> = instance
-            .get_typed_func(&mut store, "dfabake_abi_version")
+            .get_typed_func(&mut store, export::ABI_VERSION)
             .wctx("not a dfabake matcher module (no dfabake_abi_version export)")?;
         let v = version
             .call(&mut store, ())
@@ -449,23 +450,23 @@ impl MatcherInstance {
             bail!("module speaks ABI version {v}, this host speaks {ABI_VERSION}");
         }
         let memory = instance
-            .get_memory(&mut store, "memory")
+            .get_memory(&mut store, export::MEMORY)
             .context("module exports no memory")?;
         let init: TypedFunc<(), i32> = instance
-            .get_typed_func(&mut store, "dfabake_init")
+            .get_typed_func(&mut store, export::INIT)
             .wctx("export dfabake_init")?;
         let mut me = MatcherInstance {
             input: instance
-                .get_typed_func(&mut store, "dfabake_input")
+                .get_typed_func(&mut store, export::INPUT)
                 .wctx("export dfabake_input")?,
             run: instance
-                .get_typed_func(&mut store, "dfabake_match")
+                .get_typed_func(&mut store, export::MATCH)
                 .wctx("export dfabake_match")?,
             output_ptr: instance
-                .get_typed_func(&mut store, "dfabake_output_ptr")
+                .get_typed_func(&mut store, export::OUTPUT_PTR)
                 .wctx("export dfabake_output_ptr")?,
             output_len: instance
-                .get_typed_func(&mut store, "dfabake_output_len")
+                .get_typed_func(&mut store, export::OUTPUT_LEN)
                 .wctx("export dfabake_output_len")?,
             store,
             memory,
@@ -473,7 +474,7 @@ impl MatcherInstance {
             deadline_ticks,
             last_count: 0,
         };
-        if let Ok(slot) = instance.get_typed_func::<(), u32>(&mut me.store, "dfabake_output_slot") {
+        if let Ok(slot) = instance.get_typed_func::<(), u32>(&mut me.store, export::OUTPUT_SLOT) {
             me.output_slot = Some(slot.call(&mut me.store, ()).wctx("calling dfabake_output_slot")? as usize);
         }
         let code = init.call(&mut me.store, ()).wctx("calling dfabake_init")?;
@@ -489,7 +490,7 @@ impl MatcherInstance {
         let data = self.memory.data(&self.store);
         Some(
             data.get(at..at + 4)
-                .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+                .map(|b| dfabake_matcher::wire::read_u32(b, 0) as usize)
                 .context("output slot out of bounds"),
         )
     }
@@ -497,14 +498,14 @@ impl MatcherInstance {
     /// The module's input buffer and its size, as its slot says (a zero
     /// size before the first `dfabake_input`).
     fn slot_input(&self) -> Option<(usize, usize)> {
-        match (self.slot_word(2)?, self.slot_word(3)?) {
+        match (self.slot_word(slot::INPUT_PTR)?, self.slot_word(slot::INPUT_SIZE)?) {
             (Ok(ptr), Ok(size)) => Some((ptr, size)),
             _ => None,
         }
     }
 
     fn output_string(&mut self) -> Result<String> {
-        let (ptr, len) = match (self.slot_word(0), self.slot_word(1)) {
+        let (ptr, len) = match (self.slot_word(slot::OUTPUT_PTR), self.slot_word(slot::OUTPUT_LEN)) {
             (Some(ptr), Some(len)) => (ptr?, len?),
             _ => (
                 self.output_ptr

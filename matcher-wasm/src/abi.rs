@@ -1,37 +1,22 @@
 //! The plain ABI of the matcher module: exported functions only, no imports,
 //! so any wasm host (wasmtime, Fastly, Spin, a browser) can drive it.
 //!
-//! A host calls, in this order:
-//!
-//! 1. `dfabake_abi_version() -> u32` (this is version 1);
-//! 2. optionally `dfabake_verify() -> i32`, once per module, if it did not
-//!    verify the database natively (checksum, every DFA and every exact program: O(size));
-//! 3. `dfabake_init() -> i32`, once per instance: reads the database in place,
-//!    unchecked, in O(rules + shards);
-//! 4. per input: `dfabake_input(len) -> ptr`, copy `len` input bytes to `ptr`,
-//!    then `dfabake_match(mode, len) -> i32` with mode 0 = any, 1 = all,
-//!    2 = first. The JSON array of matches is then at `dfabake_output_ptr()`,
-//!    `dfabake_output_len()` bytes long. Those two are also kept, after
-//!    every call, as two u32 at the address `dfabake_output_slot()` returns
-//!    (fixed for the instance's life), followed by the input buffer's
-//!    address and size: a host that reads them there, and writes an input
-//!    that fits straight into that buffer, makes one call an input.
-//!
-//! Negative results are errors, and the output buffer then holds a UTF-8
-//! message: -1 no or bad database, -2 unknown mode, -3 input length larger
-//! than the buffer requested.
+//! The exports' names, the slot layout and the error codes are
+//! [`crate::abi_contract`]'s (the symbol names below are literals, as
+//! `#[no_mangle]` needs; a test of the built template checks they are the
+//! contract's).
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
+use crate::abi_contract::{slot, ERR_DATABASE, ERR_INPUT_LEN, ERR_MODE};
 use crate::format::Database;
 use crate::json::write_matches;
 use crate::locator::database_bytes;
 use crate::matcher::{Cache, Matcher, Mode};
 
-/// The ABI version of the exports below.
-pub const ABI_VERSION: u32 = 1;
+pub use crate::abi_contract::ABI_VERSION;
 
 struct State {
     matcher: Option<Matcher<'static>>,
@@ -41,12 +26,13 @@ struct State {
     scratch: Vec<u32>,
     /// Where `output` is and how long, then where `input` is and how long:
     /// see `dfabake_output_slot`.
-    slot: [u32; 4],
+    slot: [u32; slot::WORDS],
 }
 
 impl State {
     fn output_changed(&mut self) {
-        self.slot[..2].copy_from_slice(&[self.output.as_ptr() as u32, self.output.len() as u32]);
+        self.slot[slot::OUTPUT_PTR] = self.output.as_ptr() as u32;
+        self.slot[slot::OUTPUT_LEN] = self.output.len() as u32;
     }
 }
 
@@ -60,7 +46,7 @@ static STATE: Global = Global(UnsafeCell::new(State {
     input: Vec::new(),
     output: Vec::new(),
     scratch: Vec::new(),
-    slot: [0; 4],
+    slot: [0; slot::WORDS],
 }));
 
 fn state() -> &'static mut State {
@@ -87,7 +73,7 @@ pub extern "C" fn dfabake_verify() -> i32 {
     let st = state();
     match Database::from_bytes(database_bytes()) {
         Ok(_) => 0,
-        Err(e) => fail(st, -1, &e.to_string()),
+        Err(e) => fail(st, ERR_DATABASE, &e.to_string()),
     }
 }
 
@@ -107,7 +93,7 @@ pub extern "C" fn dfabake_init() -> i32 {
             st.matcher = Some(matcher);
             0
         }
-        Err(e) => fail(st, -1, &e.to_string()),
+        Err(e) => fail(st, ERR_DATABASE, &e.to_string()),
     }
 }
 
@@ -129,7 +115,8 @@ pub extern "C" fn dfabake_input(len: u32) -> *mut u8 {
     if st.input.len() < len as usize {
         st.input.resize(len as usize, 0);
     }
-    st.slot[2..].copy_from_slice(&[st.input.as_ptr() as u32, st.input.len() as u32]);
+    st.slot[slot::INPUT_PTR] = st.input.as_ptr() as u32;
+    st.slot[slot::INPUT_SIZE] = st.input.len() as u32;
     st.input.as_mut_ptr()
 }
 
@@ -137,14 +124,18 @@ pub extern "C" fn dfabake_input(len: u32) -> *mut u8 {
 #[no_mangle]
 pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
     if dfabake_init() != 0 {
-        return -1;
+        return ERR_DATABASE;
     }
     let st = state();
     let Some(mode) = Mode::from_code(mode) else {
-        return fail(st, -2, "unknown mode (0 = any, 1 = all, 2 = first)");
+        return fail(st, ERR_MODE, "unknown mode (0 = any, 1 = all, 2 = first)");
     };
     if len as usize > st.input.len() {
-        return fail(st, -3, "input length exceeds the buffer from dfabake_input");
+        return fail(
+            st,
+            ERR_INPUT_LEN,
+            "input length exceeds the buffer from dfabake_input",
+        );
     }
     let (Some(matcher), Some(cache)) = (st.matcher.as_ref(), st.cache.as_mut()) else {
         unreachable!("dfabake_init succeeded")

@@ -55,6 +55,8 @@ use core::fmt;
 
 use regex_automata::util::look::{Look, LookMatcher};
 
+use crate::wire::{self, Problem, WireError};
+
 const MAGIC: [u8; 4] = *b"NFA1";
 const FLAG_UTF8: u32 = 1;
 
@@ -236,58 +238,44 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
 #[cfg(feature = "build")]
 fn put_ref(out: &mut Vec<u8>, from: usize, to: regex_automata::util::primitives::StateID) {
     let delta = to.as_usize() as i64 - from as i64;
-    put(out, ((delta << 1) ^ (delta >> 63)) as u32);
+    put(out, wire::zigzag(delta) as u32);
 }
 
 /// Appends `v` as an unsigned LEB128 varint.
 #[cfg(feature = "build")]
-fn put(out: &mut Vec<u8>, mut v: u32) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
+fn put(out: &mut Vec<u8>, v: u32) {
+    wire::write_uleb(out, u64::from(v));
+}
+
+/// A program's numbers are at most 32 bits: any longer varint is corrupt,
+/// reported where it starts.
+fn program_error(e: WireError) -> ProgramError {
+    match e.problem {
+        Problem::Truncated => ProgramError::Truncated { at: e.at },
+        Problem::Overlong | Problem::Overflow => ProgramError::Corrupt { what: e.what, at: e.at },
     }
-    out.push(v as u8);
 }
 
 /// A bounds-checked reader over a program.
-struct Reader<'p> {
-    bytes: &'p [u8],
-    at: usize,
-}
+struct Reader<'p>(wire::Reader<'p>);
 
 impl Reader<'_> {
+    fn pos(&self) -> usize {
+        self.0.pos()
+    }
+
     fn u8(&mut self) -> Result<u8, ProgramError> {
-        let b = *self
-            .bytes
-            .get(self.at)
-            .ok_or(ProgramError::Truncated { at: self.at })?;
-        self.at += 1;
-        Ok(b)
+        self.0.byte("byte").map_err(program_error)
     }
 
     /// An unsigned LEB128 varint of at most 32 bits.
     fn u32(&mut self) -> Result<u32, ProgramError> {
-        let at = self.at;
-        let mut v: u32 = 0;
-        for shift in (0..35).step_by(7) {
-            let b = self.u8()?;
-            if shift == 28 && b > 0x0f {
-                return Err(ProgramError::Corrupt {
-                    what: "number over 32 bits",
-                    at,
-                });
-            }
-            v |= u32::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        unreachable!("the fifth byte either ends the number or is refused")
+        self.0.uleb_u32("number over 32 bits").map_err(program_error)
     }
 
     /// A list length, at most `max` (what the rest of the program can hold).
     fn count(&mut self, max: usize, what: &'static str) -> Result<u32, ProgramError> {
-        let at = self.at;
+        let at = self.pos();
         let n = self.u32()?;
         if n as usize > max {
             return Err(ProgramError::Corrupt { what, at });
@@ -298,9 +286,8 @@ impl Reader<'_> {
     /// A reference from state `from` (see `put_ref`), which must name one of
     /// `states` states.
     fn state(&mut self, from: u32, states: u32) -> Result<u32, ProgramError> {
-        let at = self.at;
-        let zigzag = self.u32()?;
-        let delta = i64::from(zigzag >> 1) ^ -i64::from(zigzag & 1);
+        let at = self.pos();
+        let delta = wire::unzigzag(u64::from(self.u32()?));
         let id = i64::from(from) + delta;
         if !(0..i64::from(states)).contains(&id) {
             return Err(ProgramError::Corrupt {
@@ -312,7 +299,7 @@ impl Reader<'_> {
     }
 
     fn range(&mut self, from: u32, states: u32) -> Result<Range, ProgramError> {
-        let at = self.at;
+        let at = self.pos();
         let (start, end) = (self.u8()?, self.u8()?);
         if start > end {
             return Err(ProgramError::Corrupt {
@@ -466,24 +453,20 @@ pub fn check_program(program: &[u8]) -> Result<(), ProgramError> {
 /// bytes give an error, never a panic or an engine that misbehaves.
 #[inline(never)] // one copy for verification and for engines: module size
 fn decode(program: &[u8]) -> Result<Program, ProgramError> {
-    let mut r = Reader {
-        bytes: program,
-        at: 0,
-    };
     if program.get(..4) != Some(&MAGIC[..]) {
         return Err(ProgramError::BadMagic);
     }
-    r.at = 4;
+    let mut r = Reader(wire::Reader::at(program, 4));
     // Bit 0 (utf8) changes nothing for a search that never splits code
     // points, the only kind the builder writes.
-    let flags_at = r.at;
+    let flags_at = r.pos();
     if r.u32()? & !FLAG_UTF8 != 0 {
         return Err(ProgramError::Corrupt {
             what: "unknown flag bits",
             at: flags_at,
         });
     }
-    let count_at = r.at;
+    let count_at = r.pos();
     let states = r.u32()?;
     if states == 0 || states as usize > program.len() {
         return Err(ProgramError::Corrupt {
@@ -493,7 +476,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     }
     let start = r.state(0, states)?;
     let unanchored = r.state(0, states)?;
-    let groups_at = r.at;
+    let groups_at = r.pos();
     let groups = r.u32()?;
     if groups == 0 || groups > states {
         return Err(ProgramError::Corrupt {
@@ -512,7 +495,7 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         dispatches: Vec::new(),
     };
     for current in 0..states {
-        let at = r.at;
+        let at = r.pos();
         let state = match r.u8()? {
             TAG_RANGE => State::Range(r.range(current, states)?),
             TAG_SPARSE => {
@@ -576,10 +559,10 @@ fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         };
         p.states.push(state);
     }
-    if r.at != program.len() {
+    if r.pos() != program.len() {
         return Err(ProgramError::Corrupt {
             what: "trailing bytes",
-            at: r.at,
+            at: r.pos(),
         });
     }
     Ok(p)

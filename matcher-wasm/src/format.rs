@@ -19,9 +19,9 @@
 //! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
 //! ```
 //!
-//! Shards without [`SHARD_TRIGGERED`] run on every input; triggered shards
+//! Shards not [`ShardFlags::triggered`] run on every input; triggered shards
 //! run only when the prefilter saw one of their literals. A triggered shard
-//! with [`SHARD_ANCHORED`] runs anchored, at each place where one of its
+//! that is [`ShardFlags::anchored`] runs anchored, at each place where one of its
 //! literals starts, instead of over the whole input.
 //!
 //! The checksum is XXH3-64 over the whole database with the checksum field
@@ -33,13 +33,13 @@
 //!
 //! ```
 //! # #[cfg(feature = "build")] {
-//! use dfabake_matcher::format::{AlignedBytes, Database, DatabaseWriter, DfaKind, RuleEntry};
+//! use dfabake_matcher::format::{AlignedBytes, Database, DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
 //!
 //! let mut w = DatabaseWriter::new();
 //! let program = dfabake_matcher::exact::compile("a+").unwrap();
 //! w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "a+", exact: &program });
 //! // Every rule needs a way to be answered: here its exact engine alone.
-//! w.push_shard(DfaKind::Exact, 0, Vec::new(), vec![0]);
+//! w.push_shard(DfaKind::Exact, ShardFlags::default(), Vec::new(), vec![0]);
 //! let bytes = w.finish();
 //! let aligned = AlignedBytes::copy_from(&bytes);
 //! let db = Database::from_bytes(aligned.as_bytes()).unwrap();
@@ -55,68 +55,332 @@ use core::fmt;
 use regex_automata::dfa::{dense, sparse, StartKind};
 
 use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
+use crate::wire::{pad_to, patch_u64, read_u32, read_u64, u32s, write_u32, write_u64};
 
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
 pub const VERSION: u32 = 4;
 /// Size of the fixed header.
-pub const HEADER_LEN: usize = 64;
-const RULE_RECORD_LEN: usize = 32;
-const SHARD_RECORD_LEN: usize = 32;
-const CHECKSUM_AT: usize = 48;
+pub const HEADER_LEN: usize = Header::LEN;
 /// Alignment of every serialized DFA inside the database (dense DFAs need 4).
 pub const DFA_ALIGN: usize = 8;
 
-/// Shard flag: the DFA was built with the Unicode word boundary heuristic and
-/// gives up on non-ASCII input; the matcher then answers with the exact
-/// engine for that shard's rules.
-pub const SHARD_MAY_QUIT: u32 = 1;
+/// `len` bytes at offset `at` (of the database, or of its string section
+/// for a rule's strings and a shard's program).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub at: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
 
-/// Shard flag: the DFA over-approximates its rules (large bounded repeats
-/// widened, so that it fits the size limit); every rule it reports is a
-/// candidate that the matcher confirms with the rule's exact engine.
-pub const SHARD_CONFIRM: u32 = 2;
+impl Span {
+    fn read(bytes: &[u8], at: usize) -> Span {
+        Span { at: read_u32(bytes, at), len: read_u32(bytes, at + 4) }
+    }
 
-/// Shard flag: the DFA runs only when the prefilter reports one of its
-/// rules' literals in the input.
-pub const SHARD_TRIGGERED: u32 = 4;
+    fn write_to(self, out: &mut Vec<u8>) {
+        write_u32(out, self.at);
+        write_u32(out, self.len);
+    }
 
-/// Shard flag: the DFA was built from the rules' ASCII-widened form (each
-/// Unicode class that holds some but not all non-ASCII characters, such as
-/// `\d`, `\w` or a case-folded `k`, keeps its ASCII part and accepts any
-/// non-ASCII character). It is exact on ASCII input and over-approximates
-/// on other input, where the matcher confirms its candidates exactly.
-pub const SHARD_ASCII_EXACT: u32 = 8;
+    /// Its bytes of `bytes`, if they are in bounds.
+    fn of(self, bytes: &[u8]) -> Option<&[u8]> {
+        let at = self.at as usize;
+        bytes.get(at..at.saturating_add(self.len as usize))
+    }
+}
 
-/// Shard flag (only with [`SHARD_TRIGGERED`]): every match of the shard's
-/// rules starts where one of their literals starts, so the DFA (built with
-/// anchored start states) runs anchored at each occurrence the prefilter
-/// reports, reading only as far as the match or its dead state, never the
-/// whole input.
-pub const SHARD_ANCHORED: u32 = 16;
+/// The fixed header that opens every database, as [`Header::read`] reads
+/// it and [`Header::write_to`] writes it, field by field, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version ([`VERSION`]).
+    pub version: u32,
+    /// Length of this header ([`Header::LEN`]).
+    pub header_len: u32,
+    /// Length of the whole database, header included.
+    pub total_len: u32,
+    /// Records in the rule table.
+    pub rule_count: u32,
+    /// Records in the shard table.
+    pub shard_count: u32,
+    /// Header flags; none is defined, so always 0.
+    pub flags: u32,
+    /// Offset of the rule table.
+    pub rules_at: u32,
+    /// Offset of the shard table.
+    pub shards_at: u32,
+    /// The string section.
+    pub strings: Span,
+    /// XXH3-64 of the database with this field read as zero ([`checksum`]).
+    pub checksum: u64,
+    /// The prefilter section (`len` 0: none).
+    pub prefilter: Span,
+}
 
-/// Shard flag (only with [`SHARD_ANCHORED`]): the shard's rule is one of its
-/// literals (each occurrence is exactly what the rule's first part accepts)
-/// followed by a rest, and the DFA holds only that rest: it runs anchored
-/// where each occurrence *ends*. Rules with the same rest (`name/\d`,
-/// `other/\d`) share one DFA's bytes.
-pub const SHARD_AFTER_LITERAL: u32 = 32;
+impl Header {
+    /// Size of the header.
+    pub const LEN: usize = 64;
+    /// Offset of [`Header::total_len`].
+    pub const TOTAL_LEN_AT: usize = 16;
+    /// Offset of [`Header::checksum`].
+    pub const CHECKSUM_AT: usize = 48;
 
-/// Shard flag (only with [`SHARD_AFTER_LITERAL`]): the rule starts with `^`
-/// (or `\A`) before its literal, so only an occurrence at the input's start
-/// counts (the DFA of the rest cannot see the assertion).
-pub const SHARD_AT_START: u32 = 64;
+    /// Reads the header at the start of `bytes`: they must be at least
+    /// [`Header::LEN`] long and open with [`MAGIC`]. Nothing else is checked.
+    pub fn read(bytes: &[u8]) -> Result<Header, FormatError> {
+        if bytes.len() < Self::LEN {
+            return Err(FormatError::Truncated { needed: Self::LEN, got: bytes.len() });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        Ok(Header {
+            version: read_u32(bytes, 8),
+            header_len: read_u32(bytes, 12),
+            total_len: read_u32(bytes, Self::TOTAL_LEN_AT),
+            rule_count: read_u32(bytes, 20),
+            shard_count: read_u32(bytes, 24),
+            flags: read_u32(bytes, 28),
+            rules_at: read_u32(bytes, 32),
+            shards_at: read_u32(bytes, 36),
+            strings: Span::read(bytes, 40),
+            checksum: read_u64(bytes, Self::CHECKSUM_AT),
+            prefilter: Span::read(bytes, 56),
+        })
+    }
 
-/// Every shard flag this format defines; a database with any other bit set
-/// was written by something else, and is refused.
-pub const SHARD_FLAGS: u32 = SHARD_MAY_QUIT
-    | SHARD_CONFIRM
-    | SHARD_TRIGGERED
-    | SHARD_ASCII_EXACT
-    | SHARD_ANCHORED
-    | SHARD_AFTER_LITERAL
-    | SHARD_AT_START;
+    /// Appends the header ([`Header::LEN`] bytes, [`MAGIC`] first).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&MAGIC);
+        for v in [
+            self.version,
+            self.header_len,
+            self.total_len,
+            self.rule_count,
+            self.shard_count,
+            self.flags,
+            self.rules_at,
+            self.shards_at,
+        ] {
+            write_u32(out, v);
+        }
+        self.strings.write_to(out);
+        write_u64(out, self.checksum);
+        self.prefilter.write_to(out);
+        debug_assert_eq!(out.len() - start, Self::LEN);
+    }
+}
+
+/// A rule table record: where the rule's strings are in the string section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleRecord {
+    /// The id, as JSON text.
+    pub id: Span,
+    /// The payload, as JSON text (`len` 0: none).
+    pub payload: Span,
+    /// The effective pattern.
+    pub pattern: Span,
+    /// The exact program.
+    pub exact: Span,
+}
+
+impl RuleRecord {
+    /// Size of a record.
+    pub const LEN: usize = 32;
+
+    /// Reads the record at the start of `rec`.
+    ///
+    /// # Panics
+    ///
+    /// When `rec` is shorter than [`RuleRecord::LEN`].
+    pub fn read(rec: &[u8]) -> RuleRecord {
+        RuleRecord {
+            id: Span::read(rec, 0),
+            payload: Span::read(rec, 8),
+            pattern: Span::read(rec, 16),
+            exact: Span::read(rec, 24),
+        }
+    }
+
+    /// Appends the record.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        for span in self.spans() {
+            span.write_to(out);
+        }
+    }
+
+    /// Its spans, in record order.
+    pub fn spans(&self) -> [Span; 4] {
+        [self.id, self.payload, self.pattern, self.exact]
+    }
+}
+
+/// A shard table record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardRecord {
+    /// How the DFA is represented.
+    pub kind: DfaKind,
+    /// How the shard runs.
+    pub flags: ShardFlags,
+    /// The serialized DFA (empty for [`DfaKind::Exact`]).
+    pub dfa: Span,
+    /// Offset of the shard's rule list (u32 rule indices, ascending).
+    pub rules_at: u32,
+    /// Rules in the list.
+    pub rule_count: u32,
+    /// The unit's own exact program, in the string section (`len` 0: none).
+    pub program: Span,
+}
+
+impl ShardRecord {
+    /// Size of a record.
+    pub const LEN: usize = 32;
+    /// Offset of the flags word in a record.
+    pub const FLAGS_AT: usize = 4;
+
+    /// Reads the record at the start of `rec`; the error says which field
+    /// is wrong.
+    ///
+    /// # Panics
+    ///
+    /// When `rec` is shorter than [`ShardRecord::LEN`].
+    pub fn read(rec: &[u8]) -> Result<ShardRecord, &'static str> {
+        Ok(ShardRecord {
+            kind: DfaKind::from_code(read_u32(rec, 0)).ok_or("unknown DFA kind")?,
+            flags: ShardFlags::from_bits(read_u32(rec, Self::FLAGS_AT))?,
+            dfa: Span::read(rec, 8),
+            rules_at: read_u32(rec, 16),
+            rule_count: read_u32(rec, 20),
+            program: Span::read(rec, 24),
+        })
+    }
+
+    /// Appends the record.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        write_u32(out, self.kind.code());
+        write_u32(out, self.flags.bits());
+        self.dfa.write_to(out);
+        write_u32(out, self.rules_at);
+        write_u32(out, self.rule_count);
+        self.program.write_to(out);
+    }
+}
+
+/// How a shard runs: the flags word of its record, one named bool a bit.
+/// Each flag has one name, from the format to the manifest
+/// ([`ShardFlags::NAMES`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardFlags {
+    /// Bit 0: the DFA was built with the Unicode word boundary heuristic and
+    /// gives up on non-ASCII input; the matcher then answers with the exact
+    /// engine for that shard's rules.
+    pub unicode_word_boundary: bool,
+    /// Bit 1: the DFA over-approximates its rules (large bounded repeats
+    /// widened, so that it fits the size limit); every rule it reports is a
+    /// candidate that the matcher confirms with the rule's exact engine.
+    pub approximate: bool,
+    /// Bit 2: the DFA runs only when the prefilter reports one of its
+    /// rules' literals in the input.
+    pub triggered: bool,
+    /// Bit 3: the DFA was built from the rules' ASCII-widened form (each
+    /// Unicode class that holds some but not all non-ASCII characters, such
+    /// as `\d`, `\w` or a case-folded `k`, keeps its ASCII part and accepts
+    /// any non-ASCII character). It is exact on ASCII input and
+    /// over-approximates on other input, where the matcher confirms its
+    /// candidates exactly.
+    pub ascii_widened: bool,
+    /// Bit 4 (only with `triggered`): every match of the shard's rules
+    /// starts where one of their literals starts, so the DFA (built with
+    /// anchored start states) runs anchored at each occurrence the
+    /// prefilter reports, reading only as far as the match or its dead
+    /// state, never the whole input.
+    pub anchored: bool,
+    /// Bit 5 (only with `anchored`): the shard's rule is one of its literals
+    /// (each occurrence is exactly what the rule's first part accepts)
+    /// followed by a rest, and the DFA holds only that rest: it runs
+    /// anchored where each occurrence *ends*. Rules with the same rest
+    /// (`name/\d`, `other/\d`) share one DFA's bytes.
+    pub after_literal: bool,
+    /// Bit 6 (only with `after_literal`): the rule starts with `^` (or `\A`)
+    /// before its literal, so only an occurrence at the input's start
+    /// counts (the DFA of the rest cannot see the assertion).
+    pub at_start: bool,
+}
+
+impl ShardFlags {
+    /// The flags' names, bit 0 first: the fields above, and the keys of the
+    /// manifest's and `dfabake inspect`'s shard entries.
+    pub const NAMES: [&'static str; 7] = [
+        "unicode_word_boundary",
+        "approximate",
+        "triggered",
+        "ascii_widened",
+        "anchored",
+        "after_literal",
+        "at_start",
+    ];
+
+    fn to_array(self) -> [bool; 7] {
+        [
+            self.unicode_word_boundary,
+            self.approximate,
+            self.triggered,
+            self.ascii_widened,
+            self.anchored,
+            self.after_literal,
+            self.at_start,
+        ]
+    }
+
+    /// The flags word.
+    pub fn bits(self) -> u32 {
+        self.to_array()
+            .iter()
+            .enumerate()
+            .fold(0, |bits, (bit, &on)| bits | u32::from(on) << bit)
+    }
+
+    /// Reads a flags word: every bit set must be defined (a database with
+    /// another was written by something else), and the flags must make
+    /// sense together; the error says what does not.
+    pub fn from_bits(bits: u32) -> Result<ShardFlags, &'static str> {
+        if bits >> Self::NAMES.len() != 0 {
+            return Err("unknown shard flag bits");
+        }
+        let on = |bit: usize| bits & 1 << bit != 0;
+        let flags = ShardFlags {
+            unicode_word_boundary: on(0),
+            approximate: on(1),
+            triggered: on(2),
+            ascii_widened: on(3),
+            anchored: on(4),
+            after_literal: on(5),
+            at_start: on(6),
+        };
+        debug_assert_eq!(flags.bits(), bits);
+        if flags.anchored && !flags.triggered {
+            // Only literal occurrences give an anchored DFA its starts.
+            return Err("anchored shard is not triggered");
+        }
+        if flags.after_literal && !flags.anchored {
+            return Err("after-literal shard is not anchored");
+        }
+        if flags.at_start && !flags.after_literal {
+            return Err("at-start shard is not after-literal");
+        }
+        Ok(flags)
+    }
+
+    /// Each flag's name ([`ShardFlags::NAMES`]) and whether it is set.
+    pub fn named(self) -> impl Iterator<Item = (&'static str, bool)> {
+        Self::NAMES.into_iter().zip(self.to_array())
+    }
+}
 
 /// How a shard's DFA is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,30 +534,25 @@ impl AlignedBytes {
     }
 }
 
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
-}
-
-fn read_u64(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
-}
-
 /// XXH3-64 of a database image, with the checksum field read as zero.
 pub fn checksum(db: &[u8]) -> u64 {
+    const AT: usize = Header::CHECKSUM_AT;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&db[..CHECKSUM_AT]);
+    h.update(&db[..AT]);
     h.update(&[0u8; 8]);
-    h.update(&db[CHECKSUM_AT + 8..]);
+    h.update(&db[AT + 8..]);
     h.digest()
 }
 
-/// One rule as stored: where its strings are.
-#[derive(Clone, Copy, Debug)]
-struct RuleRecord {
-    id: (u32, u32),
-    payload: (u32, u32),
-    pattern: (u32, u32),
-    exact: (u32, u32),
+/// Stores the [`checksum`] of a database image in its header: the last
+/// step of writing one (or of crafting a damaged one in a test).
+///
+/// # Panics
+///
+/// When `db` is shorter than the header.
+pub fn seal(db: &mut [u8]) {
+    let sum = checksum(db);
+    patch_u64(db, Header::CHECKSUM_AT, sum);
 }
 
 /// A rule of a [`Database`]: its user id and payload as JSON text, and the
@@ -342,7 +601,7 @@ pub struct Shard<'a> {
     /// Deserialized on first use: a search touches few of many shards, and
     /// instantiation stays O(shards) with a tiny constant.
     dfa: LazyInPlace<ShardDfa<'a>>,
-    pub(crate) flags: u32,
+    pub(crate) flags: ShardFlags,
     rules: &'a [u8],
     min_rule: u32,
     /// The unit's own exact program (empty: its rule's).
@@ -369,55 +628,22 @@ impl<'a> Shard<'a> {
     }
     /// Iterates the global rule indices of this shard, ascending.
     pub fn rules(&self) -> impl Iterator<Item = u32> + '_ {
-        self.rules
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        u32s(self.rules)
     }
     /// The lowest (highest-priority) rule index in this shard.
     pub fn min_rule(&self) -> u32 {
         self.min_rule
     }
-    /// Whether the DFA can give up on non-ASCII input (Unicode `\b`).
-    pub fn may_quit(&self) -> bool {
-        self.flags & SHARD_MAY_QUIT != 0
-    }
-    /// Whether the DFA over-approximates and its matches need confirming.
-    pub fn needs_confirm(&self) -> bool {
-        self.flags & SHARD_CONFIRM != 0
+    /// How the shard runs.
+    #[inline]
+    pub fn flags(&self) -> ShardFlags {
+        self.flags
     }
     /// Whether the DFA's matches need confirming on this input: always for
     /// an approximate DFA, on non-ASCII input for an ASCII-widened one.
     #[inline]
     pub fn needs_confirm_on(&self, input_is_ascii: bool) -> bool {
-        self.flags & SHARD_CONFIRM != 0 || (self.flags & SHARD_ASCII_EXACT != 0 && !input_is_ascii)
-    }
-    /// Whether the DFA runs only when the prefilter triggers it.
-    pub fn is_triggered(&self) -> bool {
-        self.flags & SHARD_TRIGGERED != 0
-    }
-    /// Whether the DFA runs anchored at each occurrence of its literals.
-    #[inline]
-    pub fn is_anchored(&self) -> bool {
-        self.flags & SHARD_ANCHORED != 0
-    }
-    /// Whether the DFA runs anchored where each occurrence of its literals
-    /// ends (it holds the rule's part after them).
-    #[inline]
-    pub fn is_after_literal(&self) -> bool {
-        self.flags & SHARD_AFTER_LITERAL != 0
-    }
-    /// Whether only an occurrence at the input's start counts.
-    #[inline]
-    pub fn is_at_start(&self) -> bool {
-        self.flags & SHARD_AT_START != 0
-    }
-    /// Whether the DFA is the rules' ASCII-widened form.
-    pub fn is_ascii_widened(&self) -> bool {
-        self.flags & SHARD_ASCII_EXACT != 0
-    }
-    /// The shard's flags (`SHARD_*`).
-    pub fn flags(&self) -> u32 {
-        self.flags
+        self.flags.approximate || (self.flags.ascii_widened && !input_is_ascii)
     }
     /// Dense or sparse.
     pub fn kind(&self) -> DfaKind {
@@ -462,7 +688,7 @@ enum Check {
 /// Deserializes a shard's DFA checked, and checks it agrees with its shard
 /// record (pattern count, start states); the error says what failed
 /// (`"DFA"`: regex-automata refused it).
-fn checked_dfa<'a>(kind: DfaKind, raw: &'a [u8], flags: u32, rules: usize) -> Result<ShardDfa<'a>, &'static str> {
+fn checked_dfa<'a>(kind: DfaKind, raw: &'a [u8], flags: ShardFlags, rules: usize) -> Result<ShardDfa<'a>, &'static str> {
     let checked = match kind {
         DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
         DfaKind::Sparse => sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d)),
@@ -482,10 +708,10 @@ fn checked_dfa<'a>(kind: DfaKind, raw: &'a [u8], flags: u32, rules: usize) -> Re
         StartKind::Anchored => (true, false),
         StartKind::Unanchored => (false, true),
     };
-    if flags & SHARD_ANCHORED != 0 && !anchored {
+    if flags.anchored && !anchored {
         return Err("anchored shard's DFA has no anchored start states");
     }
-    if flags & SHARD_ANCHORED == 0 && !unanchored {
+    if !flags.anchored && !unanchored {
         return Err("unanchored shard's DFA has no unanchored start states");
     }
     Ok(checked)
@@ -530,13 +756,12 @@ impl<'a> Database<'a> {
     }
 
     fn verify(bytes: &'a [u8], deferred: bool) -> Result<Database<'a>, FormatError> {
-        let bytes = Self::check_header(bytes)?;
-        let stored = read_u64(bytes, CHECKSUM_AT);
+        let (header, bytes) = Self::check_header(bytes)?;
         let computed = checksum(bytes);
-        if stored != computed {
-            return Err(FormatError::ChecksumMismatch { stored, computed });
+        if header.checksum != computed {
+            return Err(FormatError::ChecksumMismatch { stored: header.checksum, computed });
         }
-        let db = Self::parse(bytes, if deferred { Check::Deferred } else { Check::All })?;
+        let db = Self::parse(&header, bytes, if deferred { Check::Deferred } else { Check::All })?;
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
             let corrupt = |what| FormatError::Corrupt { what, index: i };
@@ -557,7 +782,7 @@ impl<'a> Database<'a> {
             if !matches!(check(db.string(r.id)), Some(JsonKind::Integer | JsonKind::String)) {
                 return Err(corrupt("rule id is not a JSON integer or string"));
             }
-            if r.payload.1 != 0 && check(db.string(r.payload)).is_none() {
+            if r.payload.len != 0 && check(db.string(r.payload)).is_none() {
                 return Err(corrupt("rule payload is not JSON (or nested too deep)"));
             }
         }
@@ -586,7 +811,7 @@ impl<'a> Database<'a> {
             })?;
         }
         for (i, s) in shards.iter().enumerate() {
-            let what = match (s.is_triggered(), has_literal[i]) {
+            let what = match (s.flags.triggered, has_literal[i]) {
                 (true, false) => "triggered shard has no prefilter literal",
                 (false, true) => "prefilter literal triggers a shard that runs on every input",
                 _ => continue,
@@ -613,40 +838,31 @@ impl<'a> Database<'a> {
     /// `bytes` must be identical to bytes that [`Database::from_bytes`]
     /// accepted. Otherwise searching may read out of bounds or loop forever.
     pub unsafe fn from_bytes_unchecked(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
-        let bytes = Self::check_header(bytes)?;
-        Self::parse(bytes, Check::None)
+        let (header, bytes) = Self::check_header(bytes)?;
+        Self::parse(&header, bytes, Check::None)
     }
 
-    /// Validates the fixed header and returns the database trimmed to its
-    /// declared length.
-    fn check_header(bytes: &'a [u8]) -> Result<&'a [u8], FormatError> {
-        if bytes.len() < HEADER_LEN {
-            return Err(FormatError::Truncated {
-                needed: HEADER_LEN,
-                got: bytes.len(),
-            });
+    /// Reads and validates the fixed header and returns it with the
+    /// database trimmed to its declared length.
+    fn check_header(bytes: &'a [u8]) -> Result<(Header, &'a [u8]), FormatError> {
+        let header = Header::read(bytes)?;
+        if header.version != VERSION {
+            return Err(FormatError::UnsupportedVersion(header.version));
         }
-        if bytes[..8] != MAGIC {
-            return Err(FormatError::BadMagic);
-        }
-        let version = read_u32(bytes, 8);
-        if version != VERSION {
-            return Err(FormatError::UnsupportedVersion(version));
-        }
-        if read_u32(bytes, 12) as usize != HEADER_LEN {
+        if header.header_len as usize != Header::LEN {
             return Err(FormatError::Corrupt {
                 what: "header length",
                 index: 0,
             });
         }
-        let total = read_u32(bytes, 16) as usize;
+        let total = header.total_len as usize;
         if total > bytes.len() {
             return Err(FormatError::Truncated {
                 needed: total,
                 got: bytes.len(),
             });
         }
-        if total < HEADER_LEN {
+        if total < Header::LEN {
             return Err(FormatError::Corrupt {
                 what: "total length",
                 index: 0,
@@ -655,7 +871,7 @@ impl<'a> Database<'a> {
         if bytes.as_ptr() as usize % DFA_ALIGN != 0 {
             return Err(FormatError::Misaligned);
         }
-        if read_u32(bytes, 28) != 0 {
+        if header.flags != 0 {
             // No header flag is defined: a database with one set was
             // written by something that meant more than this reader knows.
             return Err(FormatError::Corrupt {
@@ -663,46 +879,45 @@ impl<'a> Database<'a> {
                 index: 0,
             });
         }
-        Ok(&bytes[..total])
+        Ok((header, &bytes[..total]))
     }
 
-    fn parse(bytes: &'a [u8], check: Check) -> Result<Database<'a>, FormatError> {
+    fn parse(header: &Header, bytes: &'a [u8], check: Check) -> Result<Database<'a>, FormatError> {
         let checked = check != Check::None;
-        let rule_count = read_u32(bytes, 20) as usize;
-        let shard_count = read_u32(bytes, 24) as usize;
-        let section = |off_at: usize, len: usize, what: &'static str| {
-            let off = read_u32(bytes, off_at) as usize;
-            off.checked_add(len)
+        let rule_count = header.rule_count as usize;
+        let shard_count = header.shard_count as usize;
+        let section = |at: u32, len: usize, what: &'static str| {
+            let at = at as usize;
+            at.checked_add(len)
                 .filter(|&end| end <= bytes.len())
-                .map(|end| &bytes[off..end])
+                .map(|end| &bytes[at..end])
                 .ok_or(FormatError::Corrupt { what, index: 0 })
         };
         let rules = section(
-            32,
-            rule_count.saturating_mul(RULE_RECORD_LEN),
+            header.rules_at,
+            rule_count.saturating_mul(RuleRecord::LEN),
             "rule table bounds",
         )?;
         let shard_table = section(
-            36,
-            shard_count.saturating_mul(SHARD_RECORD_LEN),
+            header.shards_at,
+            shard_count.saturating_mul(ShardRecord::LEN),
             "shard table bounds",
         )?;
-        let strings = section(40, read_u32(bytes, 44) as usize, "string section bounds")?;
+        let strings = section(header.strings.at, header.strings.len as usize, "string section bounds")?;
         let mut db = Database {
             bytes,
             rules,
             strings,
             shards: Vec::with_capacity(shard_count),
             prefilter: None,
-            checksum: read_u64(bytes, CHECKSUM_AT),
+            checksum: header.checksum,
         };
         // Per-rule checks only when verifying: an instance's first answer
         // should not wait for a pass over every rule (reading a string is
         // bounds-checked anyway, see `string`).
         for i in (0..rule_count).filter(|_| checked) {
-            let r = db.rule_record(i);
-            for range in [r.id, r.payload, r.pattern, r.exact] {
-                if (range.0 as usize).saturating_add(range.1 as usize) > strings.len() {
+            for span in db.rule_record(i).spans() {
+                if span.of(strings).is_none() {
                     return Err(FormatError::Corrupt {
                         what: "rule string out of bounds",
                         index: i,
@@ -712,25 +927,12 @@ impl<'a> Database<'a> {
         }
         let mut last_min = 0u32;
         for i in 0..shard_count {
-            let rec = &shard_table[i * SHARD_RECORD_LEN..(i + 1) * SHARD_RECORD_LEN];
             let corrupt = |what| FormatError::Corrupt { what, index: i };
-            let kind = DfaKind::from_code(read_u32(rec, 0)).ok_or(corrupt("unknown DFA kind"))?;
-            let flags = read_u32(rec, 4);
-            if flags & !SHARD_FLAGS != 0 {
-                return Err(corrupt("unknown shard flag bits"));
-            }
-            if flags & SHARD_ANCHORED != 0 && flags & SHARD_TRIGGERED == 0 {
-                // Only literal occurrences give an anchored DFA its starts.
-                return Err(corrupt("anchored shard is not triggered"));
-            }
-            if flags & SHARD_AFTER_LITERAL != 0 && flags & SHARD_ANCHORED == 0 {
-                return Err(corrupt("after-literal shard is not anchored"));
-            }
-            if flags & SHARD_AT_START != 0 && flags & SHARD_AFTER_LITERAL == 0 {
-                return Err(corrupt("at-start shard is not after-literal"));
-            }
-            let (dfa_off, dfa_len) = (read_u32(rec, 8) as usize, read_u32(rec, 12) as usize);
-            let (list_off, list_len) = (read_u32(rec, 16) as usize, read_u32(rec, 20) as usize);
+            let rec = ShardRecord::read(&shard_table[i * ShardRecord::LEN..(i + 1) * ShardRecord::LEN])
+                .map_err(corrupt)?;
+            let (kind, flags) = (rec.kind, rec.flags);
+            let (dfa_off, dfa_len) = (rec.dfa.at as usize, rec.dfa.len as usize);
+            let (list_off, list_len) = (rec.rules_at as usize, rec.rule_count as usize);
             if dfa_off % DFA_ALIGN != 0 || dfa_off.saturating_add(dfa_len) > bytes.len() {
                 return Err(corrupt("DFA out of bounds or misaligned"));
             }
@@ -742,10 +944,7 @@ impl<'a> Database<'a> {
                 return Err(corrupt("shard rule list out of bounds"));
             }
             let list = &bytes[list_off..list_off + list_bytes];
-            let (prog_off, prog_len) = (read_u32(rec, 24) as usize, read_u32(rec, 28) as usize);
-            let program = strings
-                .get(prog_off..prog_off.saturating_add(prog_len))
-                .ok_or(corrupt("shard exact program out of bounds"))?;
+            let program = rec.program.of(strings).ok_or(corrupt("shard exact program out of bounds"))?;
             if !program.is_empty() && list_len != 1 {
                 return Err(corrupt("shard with its own exact program holds several rules"));
             }
@@ -753,8 +952,7 @@ impl<'a> Database<'a> {
                 return Err(corrupt("shard exact program"));
             }
             let mut prev = None;
-            for c in list.chunks_exact(4) {
-                let r = u32::from_le_bytes(c.try_into().unwrap());
+            for r in u32s(list) {
                 if r as usize >= rule_count || prev.is_some_and(|p| p >= r) {
                     return Err(corrupt("shard rule list not ascending rule indices"));
                 }
@@ -768,8 +966,9 @@ impl<'a> Database<'a> {
             let raw = &bytes[dfa_off..dfa_off + dfa_len];
             let mut dfa = LazyInPlace::new();
             if kind == DfaKind::Exact {
-                const DFA_ONLY: u32 = SHARD_MAY_QUIT | SHARD_CONFIRM | SHARD_ASCII_EXACT | SHARD_ANCHORED;
-                if dfa_len != 0 || flags & DFA_ONLY != 0 || list_len != 1 {
+                // `after_literal` and `at_start` need `anchored`, checked above.
+                let dfa_only = flags.unicode_word_boundary || flags.approximate || flags.ascii_widened || flags.anchored;
+                if dfa_len != 0 || dfa_only || list_len != 1 {
                     return Err(corrupt("exact-only shard with a DFA, DFA flags or several rules"));
                 }
             } else if check == Check::All {
@@ -790,10 +989,9 @@ impl<'a> Database<'a> {
                 check_on_first_use: check == Check::Deferred && kind != DfaKind::Exact,
             });
         }
-        let (pf_off, pf_len) = (read_u32(bytes, 56) as usize, read_u32(bytes, 60) as usize);
-        if pf_len > 0 {
-            let sec = section(56, pf_len, "prefilter bounds")?;
-            if pf_off % 4 != 0 {
+        if header.prefilter.len > 0 {
+            let sec = section(header.prefilter.at, header.prefilter.len as usize, "prefilter bounds")?;
+            if header.prefilter.at % 4 != 0 {
                 return Err(FormatError::Corrupt { what: "prefilter misaligned", index: 0 });
             }
             db.prefilter = Some(Prefilter::from_bytes(sec, rule_count, shard_count)?);
@@ -802,30 +1000,23 @@ impl<'a> Database<'a> {
     }
 
     fn rule_record(&self, i: usize) -> RuleRecord {
-        let r = &self.rules[i * RULE_RECORD_LEN..(i + 1) * RULE_RECORD_LEN];
-        RuleRecord {
-            id: (read_u32(r, 0), read_u32(r, 4)),
-            payload: (read_u32(r, 8), read_u32(r, 12)),
-            pattern: (read_u32(r, 16), read_u32(r, 20)),
-            exact: (read_u32(r, 24), read_u32(r, 28)),
-        }
+        RuleRecord::read(&self.rules[i * RuleRecord::LEN..(i + 1) * RuleRecord::LEN])
     }
 
-    fn string(&self, (off, len): (u32, u32)) -> &'a [u8] {
+    fn string(&self, span: Span) -> &'a [u8] {
         // Out of bounds only in a damaged, unverified database.
-        let (off, len) = (off as usize, len as usize);
-        self.strings.get(off..off.saturating_add(len)).unwrap_or(&[])
+        span.of(self.strings).unwrap_or(&[])
     }
 
-    fn str(&self, range: (u32, u32)) -> &'a str {
+    fn str(&self, span: Span) -> &'a str {
         // Verified databases hold valid UTF-8; an unverified one that does
         // not yields an empty string rather than undefined behaviour.
-        core::str::from_utf8(self.string(range)).unwrap_or("")
+        core::str::from_utf8(self.string(span)).unwrap_or("")
     }
 
     /// Number of rules.
     pub fn rule_count(&self) -> usize {
-        self.rules.len() / RULE_RECORD_LEN
+        self.rules.len() / RuleRecord::LEN
     }
 
     /// The rule at priority index `i` (0 is the highest priority).
@@ -837,7 +1028,7 @@ impl<'a> Database<'a> {
         let r = self.rule_record(i);
         Rule {
             id_json: self.str(r.id),
-            payload_json: if r.payload.1 == 0 {
+            payload_json: if r.payload.len == 0 {
                 None
             } else {
                 Some(self.str(r.payload))
@@ -857,7 +1048,7 @@ impl<'a> Database<'a> {
     #[inline]
     pub fn rule_json(&self, i: usize) -> (&'a [u8], Option<&'a [u8]>) {
         let r = self.rule_record(i);
-        let payload = (r.payload.1 != 0).then(|| self.string(r.payload));
+        let payload = (r.payload.len != 0).then(|| self.string(r.payload));
         (self.string(r.id), payload)
     }
 
@@ -897,17 +1088,17 @@ pub struct RuleEntry<'s> {
 
 struct PendingShard {
     kind: DfaKind,
-    flags: u32,
+    flags: ShardFlags,
     dfa: Vec<u8>,
     rules: Vec<u32>,
     /// The unit's own exact program, relative to the programs until `finish`.
-    program: (u32, u32),
+    program: Span,
 }
 
 /// Assembles a database. Rules are pushed in priority order; shards name the
 /// rules their DFA's patterns stand for, in pattern-id order.
 pub struct DatabaseWriter {
-    rules: Vec<[u32; 8]>,
+    rules: Vec<RuleRecord>,
     strings: Vec<u8>,
     /// Exact programs, laid out after all the strings (which a search reads
     /// for its answer) so that they stay close together.
@@ -934,23 +1125,26 @@ impl DatabaseWriter {
         }
     }
 
-    fn push_str(&mut self, s: &str) -> (u32, u32) {
-        let off = self.strings.len() as u32;
+    fn push_str(&mut self, s: &str) -> Span {
+        let at = self.strings.len() as u32;
         self.strings.extend_from_slice(s.as_bytes());
-        (off, s.len() as u32)
+        Span { at, len: s.len() as u32 }
+    }
+
+    fn push_program(&mut self, p: &[u8]) -> Span {
+        let at = self.programs.len() as u32;
+        self.programs.extend_from_slice(p);
+        Span { at, len: p.len() as u32 }
     }
 
     /// Appends a rule and returns its index.
     pub fn push_rule(&mut self, rule: RuleEntry<'_>) -> u32 {
         let id = self.push_str(rule.id_json);
-        let payload = rule.payload_json.map_or((0, 0), |p| self.push_str(p));
+        let payload = rule.payload_json.map_or(Span::default(), |p| self.push_str(p));
         let pattern = self.push_str(rule.pattern);
         // Relative to the programs for now; `finish` moves them.
-        let exact = (self.programs.len() as u32, rule.exact.len() as u32);
-        self.programs.extend_from_slice(rule.exact);
-        self.rules.push([
-            id.0, id.1, payload.0, payload.1, pattern.0, pattern.1, exact.0, exact.1,
-        ]);
+        let exact = self.push_program(rule.exact);
+        self.rules.push(RuleRecord { id, payload, pattern, exact });
         (self.rules.len() - 1) as u32
     }
 
@@ -958,7 +1152,7 @@ impl DatabaseWriter {
     /// `write_to_little_endian`, whose pattern `k` stands for rule `rules[k]`
     /// (`rules` must be ascending).
     /// Returns the shard's number for [`DatabaseWriter::push_literal`].
-    pub fn push_shard(&mut self, kind: DfaKind, flags: u32, dfa: Vec<u8>, rules: Vec<u32>) -> u32 {
+    pub fn push_shard(&mut self, kind: DfaKind, flags: ShardFlags, dfa: Vec<u8>, rules: Vec<u32>) -> u32 {
         self.push_unit_shard(kind, flags, dfa, rules, None)
     }
 
@@ -968,38 +1162,35 @@ impl DatabaseWriter {
     pub fn push_unit_shard(
         &mut self,
         kind: DfaKind,
-        flags: u32,
+        flags: ShardFlags,
         dfa: Vec<u8>,
         rules: Vec<u32>,
         program: Option<&[u8]>,
     ) -> u32 {
-        let program = program.map_or((0, 0), |p| {
-            let at = self.programs.len() as u32;
-            self.programs.extend_from_slice(p);
-            (at, p.len() as u32)
-        });
+        let program = program.map_or(Span::default(), |p| self.push_program(p));
         self.shards.push(PendingShard { kind, flags, dfa, rules, program });
         (self.shards.len() - 1) as u32
     }
 
     /// Makes an occurrence of `literal` in the input trigger `target`: a
     /// shard by the number [`DatabaseWriter::push_shard`] returned (it must
-    /// have [`SHARD_TRIGGERED`]), or a rule that matches whenever one of its
-    /// literals occurs.
+    /// be [`ShardFlags::triggered`]), or a rule that matches whenever one of
+    /// its literals occurs.
     pub fn push_literal(&mut self, literal: Literal, target: Target) {
         self.literals.push((literal, target));
     }
 
-    /// Lays out the database, computes its checksum and returns its bytes.
+    /// Lays out the database, computes its checksum and returns its bytes:
+    /// the sections in the order [`Database::from_bytes`] reads them.
     pub fn finish(mut self) -> Vec<u8> {
         let programs_at = self.strings.len() as u32;
         self.strings.append(&mut self.programs);
         for r in &mut self.rules {
-            r[6] += programs_at;
+            r.exact.at += programs_at;
         }
         for s in &mut self.shards {
-            if s.program.1 != 0 {
-                s.program.0 += programs_at;
+            if s.program.len != 0 {
+                s.program.at += programs_at;
             }
         }
         let mut order: Vec<usize> = (0..self.shards.len()).collect();
@@ -1023,98 +1214,94 @@ impl DatabaseWriter {
             }
             w.finish()
         };
-        let rules_off = HEADER_LEN;
-        let shards_off = rules_off + self.rules.len() * RULE_RECORD_LEN;
-        let lists_off = shards_off + self.shards.len() * SHARD_RECORD_LEN;
+
+        // The layout, first: every offset the header and the records hold.
+        let rules_at = Header::LEN;
+        let shards_at = rules_at + self.rules.len() * RuleRecord::LEN;
+        let lists_at = shards_at + self.shards.len() * ShardRecord::LEN;
         let lists_len: usize = self.shards.iter().map(|s| s.rules.len() * 4).sum();
-        let strings_off = lists_off + lists_len;
-        let mut dfa_off = (strings_off + self.strings.len()).next_multiple_of(DFA_ALIGN);
-        let mut out = Vec::new();
-        out.extend_from_slice(&MAGIC);
-        for v in [
-            VERSION,
-            HEADER_LEN as u32,
-            0, // total length, patched below
-            self.rules.len() as u32,
-            self.shards.len() as u32,
-            0, // flags
-            rules_off as u32,
-            shards_off as u32,
-            strings_off as u32,
-            self.strings.len() as u32,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.resize(HEADER_LEN, 0);
-        for r in &self.rules {
-            for v in r {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        let mut list_off = lists_off;
-        let mut dfa_offsets = Vec::with_capacity(self.shards.len());
+        let strings_at = lists_at + lists_len;
         // Byte-identical DFAs (the same rest after different literals) are
-        // stored once: by length and hash, then compared in full.
-        let mut stored: alloc::collections::BTreeMap<(usize, u64), Vec<usize>> =
+        // stored once: by length and hash, then compared in full. `stored`
+        // says, per shard, whether its DFA's bytes are written (not a copy).
+        let mut by_content: alloc::collections::BTreeMap<(usize, u64), Vec<usize>> =
             alloc::collections::BTreeMap::new();
-        let mut copies = Vec::with_capacity(self.shards.len());
+        let mut dfa_at = Vec::with_capacity(self.shards.len());
+        let mut stored = Vec::with_capacity(self.shards.len());
+        let mut dfas_end = (strings_at + self.strings.len()).next_multiple_of(DFA_ALIGN);
         for (n, s) in self.shards.iter().enumerate() {
-            let same = stored.entry((s.dfa.len(), xxhash_rust::xxh3::xxh3_64(&s.dfa))).or_default();
-            let first = same.iter().copied().find(|&m| self.shards[m].dfa == s.dfa);
-            if first.is_none() {
-                same.push(n);
-            }
-            copies.push(first);
-        }
-        for (n, s) in self.shards.iter().enumerate() {
-            let this_off = match copies[n] {
-                Some(m) => dfa_offsets[m],
-                None => {
-                    let at = dfa_off;
-                    dfa_off = (dfa_off + s.dfa.len()).next_multiple_of(DFA_ALIGN);
-                    at
+            let same = by_content.entry((s.dfa.len(), xxhash_rust::xxh3::xxh3_64(&s.dfa))).or_default();
+            match same.iter().copied().find(|&m| self.shards[m].dfa == s.dfa) {
+                Some(m) => {
+                    let at = dfa_at[m];
+                    dfa_at.push(at);
+                    stored.push(false);
                 }
-            };
-            let rec = [
-                s.kind.code(),
-                s.flags,
-                this_off as u32,
-                s.dfa.len() as u32,
-                list_off as u32,
-                s.rules.len() as u32,
-                s.program.0,
-                s.program.1,
-            ];
-            for v in rec {
-                out.extend_from_slice(&v.to_le_bytes());
+                None => {
+                    same.push(n);
+                    dfa_at.push(dfas_end);
+                    stored.push(true);
+                    dfas_end = (dfas_end + s.dfa.len()).next_multiple_of(DFA_ALIGN);
+                }
             }
-            dfa_offsets.push(this_off);
-            list_off += s.rules.len() * 4;
+        }
+        let prefilter_span = match prefilter.len() {
+            0 => Span::default(),
+            len => Span { at: dfas_end as u32, len: len as u32 },
+        };
+        let total_len = dfas_end + prefilter.len().next_multiple_of(DFA_ALIGN);
+        let header = Header {
+            version: VERSION,
+            header_len: Header::LEN as u32,
+            total_len: total_len as u32,
+            rule_count: self.rules.len() as u32,
+            shard_count: self.shards.len() as u32,
+            flags: 0,
+            rules_at: rules_at as u32,
+            shards_at: shards_at as u32,
+            strings: Span { at: strings_at as u32, len: self.strings.len() as u32 },
+            checksum: 0, // sealed below
+            prefilter: prefilter_span,
+        };
+
+        // Then the bytes, section by section.
+        let mut out = Vec::with_capacity(total_len);
+        header.write_to(&mut out);
+        for r in &self.rules {
+            r.write_to(&mut out);
+        }
+        let mut list_at = lists_at;
+        for (s, &at) in self.shards.iter().zip(&dfa_at) {
+            ShardRecord {
+                kind: s.kind,
+                flags: s.flags,
+                dfa: Span { at: at as u32, len: s.dfa.len() as u32 },
+                rules_at: list_at as u32,
+                rule_count: s.rules.len() as u32,
+                program: s.program,
+            }
+            .write_to(&mut out);
+            list_at += s.rules.len() * 4;
         }
         for s in &self.shards {
-            for r in &s.rules {
-                out.extend_from_slice(&r.to_le_bytes());
+            for &r in &s.rules {
+                write_u32(&mut out, r);
             }
         }
         out.extend_from_slice(&self.strings);
-        for ((s, off), copy) in self.shards.iter().zip(dfa_offsets).zip(copies) {
-            if copy.is_none() {
-                out.resize(off, 0);
+        for ((s, &at), &stored) in self.shards.iter().zip(&dfa_at).zip(&stored) {
+            if stored {
+                out.resize(at, 0);
                 out.extend_from_slice(&s.dfa);
             }
         }
-        out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
+        pad_to(&mut out, DFA_ALIGN);
         if !prefilter.is_empty() {
-            let at = out.len() as u32;
-            out[56..60].copy_from_slice(&at.to_le_bytes());
-            out[60..64].copy_from_slice(&(prefilter.len() as u32).to_le_bytes());
             out.extend_from_slice(&prefilter);
-            out.resize(out.len().next_multiple_of(DFA_ALIGN), 0);
+            pad_to(&mut out, DFA_ALIGN);
         }
-        let total = out.len() as u32;
-        out[16..20].copy_from_slice(&total.to_le_bytes());
-        let sum = checksum(&out);
-        out[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
+        debug_assert_eq!(out.len(), total_len);
+        seal(&mut out);
         out
     }
 }

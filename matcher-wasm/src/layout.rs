@@ -31,8 +31,9 @@ use alloc::vec::Vec;
 
 use wasmparser::{DataKind, Operator, Parser, Payload, TypeRef, ValidPayload, Validator};
 
-use crate::format::{FormatError, MAGIC};
-use crate::module::{find_marker, LOCATOR_LEN, LOCATOR_MARKER, PAGE};
+use crate::format::{FormatError, Header, MAGIC};
+use crate::module::{find_marker, Locator, LOCATOR_LEN, LOCATOR_MARKER, PAGE};
+use crate::wire::try_read_u32;
 
 /// An active data segment.
 #[derive(Clone, Copy, Debug)]
@@ -218,15 +219,12 @@ pub fn read(wasm: &[u8]) -> Result<Layout<'_>, FormatError> {
 /// non-empty ones, `order`ed by address, none overlapping), and the eight
 /// bytes after it if they are written: runs of segments that touch are
 /// searched as one, so that a marker split between segments is found.
-fn markers(segs: &[Segment<'_>], order: &[usize]) -> Vec<(u64, Option<[u8; 8]>)> {
+fn markers(segs: &[Segment<'_>], order: &[usize]) -> Vec<(u64, Option<Locator>)> {
     let finder = memchr::memmem::Finder::new(&LOCATOR_MARKER);
     let mut found = Vec::new();
     let mut search = |start: u64, bytes: &[u8]| {
         for pos in finder.find_iter(bytes) {
-            let loc = bytes
-                .get(pos + 16..pos + LOCATOR_LEN)
-                .map(|b| b.try_into().unwrap());
-            found.push((start + pos as u64, loc));
+            found.push((start + pos as u64, Locator::read(&bytes[pos..])));
         }
     };
     let mut i = 0;
@@ -321,8 +319,7 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
         }
     };
     let loc = loc.ok_or_else(|| refuse(format!("the locator at {at:#x} is cut off")))?;
-    let address = u32::from_le_bytes(loc[..4].try_into().unwrap());
-    let len = u32::from_le_bytes(loc[4..].try_into().unwrap());
+    let Locator { address, len } = loc;
     if len == 0 {
         return Err(FormatError::NoDatabase);
     }
@@ -342,8 +339,7 @@ pub fn check(wasm: &[u8]) -> Result<Baked<'_>, FormatError> {
     }
     // What verification reads is the database's declared length: bytes
     // after it would be read by nobody but an instance told to.
-    if let Some(total) = db.bytes.get(16..20) {
-        let total = u32::from_le_bytes(total.try_into().unwrap());
+    if let Ok(total) = try_read_u32(db.bytes, Header::TOTAL_LEN_AT, "database length") {
         if total != len {
             return Err(refuse(format!(
                 "the database segment is {len} bytes, its header says {total}"

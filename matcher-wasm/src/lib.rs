@@ -22,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod abi_contract;
 pub mod exact;
 pub mod format;
 pub mod json;
@@ -34,6 +35,7 @@ pub mod prefilter;
 // Native only: for the CLIs; kept out of the template modules' code.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod size;
+pub mod wire;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;

@@ -4,14 +4,22 @@
 //! `wasm-bindgen` one), so that the builder's one baking routine patches all
 //! of them alike: each module holds exactly one locator.
 
-use crate::module::LOCATOR_MARKER;
+use crate::module::{Locator as Layout, LOCATOR_LEN, LOCATOR_MARKER};
 
+/// The locator as the module's data holds it: the layout of
+/// [`crate::module::Locator`], which the builder patches.
 #[repr(C)]
 struct Locator {
     marker: [u8; 16],
     address: u32,
     len: u32,
 }
+
+const _: () = {
+    assert!(core::mem::size_of::<Locator>() == LOCATOR_LEN);
+    assert!(core::mem::offset_of!(Locator, address) == Layout::ADDRESS_AT);
+    assert!(core::mem::offset_of!(Locator, len) == Layout::LEN_AT);
+};
 
 /// Patched by the builder at bake time; see [`crate::module`].
 #[used]

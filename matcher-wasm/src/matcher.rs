@@ -165,7 +165,7 @@ impl<'a> Matcher<'a> {
         let exact = (0..db.rule_count()).map(|_| Lazy::new()).collect();
         let unit_exact = (0..db.shards().len()).map(|_| Lazy::new()).collect();
         let always = (0..db.shards().len() as u32)
-            .filter(|&i| !db.shards()[i as usize].is_triggered())
+            .filter(|&i| !db.shards()[i as usize].flags.triggered)
             .collect();
         Matcher {
             db,
@@ -252,11 +252,11 @@ impl<'a> Matcher<'a> {
         let Scratch { stamp, generation, triggered, anchored, complete } = s;
         let shards = self.db.shards();
         pf.scan_at(hay, |t, start, end| match t {
-            Target::Shard(i) if shards[i as usize].is_anchored() => {
+            Target::Shard(i) if shards[i as usize].flags.anchored => {
                 let shard = &shards[i as usize];
-                if shard.is_after_literal() {
+                if shard.flags.after_literal {
                     // `^literal…`: an occurrence elsewhere is no match.
-                    if start == 0 || !shard.is_at_start() {
+                    if start == 0 || !shard.flags.at_start {
                         anchored.push((i, end));
                     }
                 } else {

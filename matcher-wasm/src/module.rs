@@ -10,6 +10,7 @@
 //! with [`find_database`], natively, without instantiating anything.
 
 use crate::format::{FormatError, MAGIC};
+use crate::wire::{patch_u32, read_u32, Problem, Reader, WireError};
 
 /// The bytes that open the locator in the template module's data: a fixed
 /// prefix, then the database format version the template's code reads, so
@@ -26,6 +27,44 @@ pub const LOCATOR_LEN: usize = 24;
 /// Wasm page size.
 pub const PAGE: usize = 65536;
 
+/// What a locator says: where the database is in linear memory. Laid out
+/// as its marker, then `address` and `len` (u32 LE each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Locator {
+    /// Address of the database in linear memory (0 in the template).
+    pub address: u32,
+    /// Length of the database in bytes (0 in the template: none baked).
+    pub len: u32,
+}
+
+impl Locator {
+    /// Offset of `address` from the start of the marker.
+    pub const ADDRESS_AT: usize = LOCATOR_MARKER.len();
+    /// Offset of `len` from the start of the marker.
+    pub const LEN_AT: usize = Self::ADDRESS_AT + 4;
+
+    /// Reads the locator whose marker starts `bytes` (found with
+    /// [`find_marker`]); `None` when `bytes` ends before it does.
+    pub fn read(bytes: &[u8]) -> Option<Locator> {
+        let b = bytes.get(..LOCATOR_LEN)?;
+        Some(Locator {
+            address: read_u32(b, Self::ADDRESS_AT),
+            len: read_u32(b, Self::LEN_AT),
+        })
+    }
+
+    /// Writes the marker and this locator over the start of `dst`.
+    ///
+    /// # Panics
+    ///
+    /// When `dst` is shorter than [`LOCATOR_LEN`].
+    pub fn write_to(&self, dst: &mut [u8]) {
+        dst[..Self::ADDRESS_AT].copy_from_slice(&LOCATOR_MARKER);
+        patch_u32(dst, Self::ADDRESS_AT, self.address);
+        patch_u32(dst, Self::LEN_AT, self.len);
+    }
+}
+
 /// An active data segment of a wasm module.
 #[derive(Clone, Copy, Debug)]
 pub struct DataSegment<'m> {
@@ -35,60 +74,19 @@ pub struct DataSegment<'m> {
     pub bytes: &'m [u8],
 }
 
-struct Reader<'m> {
-    bytes: &'m [u8],
-    pos: usize,
+/// A module's errors keep their fixed texts ([`FormatError::BadModule`]):
+/// a cut-off file is "unexpected end" or, inside a section or segment body,
+/// "section runs past the end".
+fn bad_module(e: WireError) -> FormatError {
+    FormatError::BadModule(match e.problem {
+        Problem::Truncated => e.what,
+        Problem::Overlong => "LEB128 too long",
+        Problem::Overflow => "LEB128 overflow",
+    })
 }
 
-impl<'m> Reader<'m> {
-    fn byte(&mut self) -> Result<u8, FormatError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or(FormatError::BadModule("unexpected end"))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn leb_u32(&mut self) -> Result<u32, FormatError> {
-        let mut value = 0u64;
-        for shift in (0..35).step_by(7) {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return u32::try_from(value).map_err(|_| FormatError::BadModule("LEB128 overflow"));
-            }
-        }
-        Err(FormatError::BadModule("LEB128 too long"))
-    }
-
-    fn leb_i32(&mut self) -> Result<i32, FormatError> {
-        let mut value = 0i64;
-        let mut shift = 0;
-        loop {
-            let b = self.byte()?;
-            value |= i64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                if shift < 64 && b & 0x40 != 0 {
-                    value |= -1i64 << shift;
-                }
-                return i32::try_from(value).map_err(|_| FormatError::BadModule("LEB128 overflow"));
-            }
-            if shift >= 35 {
-                return Err(FormatError::BadModule("LEB128 too long"));
-            }
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'m [u8], FormatError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(FormatError::BadModule("section runs past the end"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-}
+const END: &str = "unexpected end";
+const BODY: &str = "section runs past the end";
 
 /// Calls `f` for every active data segment of memory 0 whose offset is an
 /// `i32.const` (the only kind rustc emits).
@@ -99,27 +97,21 @@ pub fn for_each_data_segment<'m>(
     if wasm.len() < 8 || wasm[..4] != *b"\0asm" {
         return Err(FormatError::BadModule("missing \\0asm header"));
     }
-    let mut r = Reader {
-        bytes: wasm,
-        pos: 8,
-    };
-    while r.pos < wasm.len() {
-        let id = r.byte()?;
-        let len = r.leb_u32()? as usize;
-        let body = r.take(len)?;
+    let mut r = Reader::at(wasm, 8);
+    while !r.is_at_end() {
+        let id = r.byte(END).map_err(bad_module)?;
+        let len = r.uleb_u32(END).map_err(bad_module)? as usize;
+        let body = r.take(len, BODY).map_err(bad_module)?;
         if id != 11 {
             continue;
         }
-        let mut s = Reader {
-            bytes: body,
-            pos: 0,
-        };
-        for _ in 0..s.leb_u32()? {
-            let address = match s.leb_u32()? {
+        let mut s = Reader::new(body);
+        for _ in 0..s.uleb_u32(END).map_err(bad_module)? {
+            let address = match s.uleb_u32(END).map_err(bad_module)? {
                 0 => Some(const_offset(&mut s)?),
                 1 => None,
                 2 => {
-                    let mem = s.leb_u32()?;
+                    let mem = s.uleb_u32(END).map_err(bad_module)?;
                     let at = const_offset(&mut s)?;
                     if mem == 0 {
                         Some(at)
@@ -129,8 +121,8 @@ pub fn for_each_data_segment<'m>(
                 }
                 _ => return Err(FormatError::BadModule("unknown data segment kind")),
             };
-            let n = s.leb_u32()? as usize;
-            let bytes = s.take(n)?;
+            let n = s.uleb_u32(END).map_err(bad_module)? as usize;
+            let bytes = s.take(n, BODY).map_err(bad_module)?;
             if let Some(address) = address.flatten() {
                 f(DataSegment { address, bytes });
             }
@@ -141,16 +133,16 @@ pub fn for_each_data_segment<'m>(
 
 /// Reads an `i32.const N; end` offset expression; `None` for any other form.
 fn const_offset(s: &mut Reader<'_>) -> Result<Option<u32>, FormatError> {
-    let op = s.byte()?;
+    let op = s.byte(END).map_err(bad_module)?;
     if op == 0x41 {
-        let v = s.leb_i32()?;
-        if s.byte()? != 0x0b {
+        let v = s.sleb_i32(END).map_err(bad_module)?;
+        if s.byte(END).map_err(bad_module)? != 0x0b {
             return Err(FormatError::BadModule("unsupported data offset expression"));
         }
         return Ok(Some(v as u32));
     }
     // Skip an expression we do not model (e.g. global.get) up to its `end`.
-    while s.byte()? != 0x0b {}
+    while s.byte(END).map_err(bad_module)? != 0x0b {}
     Ok(None)
 }
 
@@ -167,17 +159,13 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
         } else {
             find_marker(seg.bytes)
         } {
-            if seg.bytes.len() >= at + LOCATOR_LEN {
-                let l = &seg.bytes[at + 16..at + LOCATOR_LEN];
-                locator = Some((
-                    u32::from_le_bytes(l[..4].try_into().unwrap()),
-                    u32::from_le_bytes(l[4..].try_into().unwrap()),
-                ));
+            if let Some(found) = Locator::read(&seg.bytes[at..]) {
+                locator = Some(found);
             }
         }
         segments.push(seg);
     })?;
-    let Some((address, len)) = locator else {
+    let Some(Locator { address, len }) = locator else {
         let other = segments.iter().find_map(|s| find_marker_of_any_version(s.bytes));
         return Err(match other {
             Some((_, version)) => FormatError::UnsupportedVersion(u32::from(version)),

@@ -64,6 +64,7 @@
 use alloc::vec::Vec;
 
 use crate::format::FormatError;
+use crate::wire::{pad_to, read_u32, write_u32};
 
 /// Bytes of a literal that key the table; shorter literals are not used.
 pub const KEY_LEN: usize = 3;
@@ -150,10 +151,6 @@ fn fold(b: u8) -> u8 {
 #[inline]
 fn key_at(bytes: &[u8]) -> u32 {
     u32::from(fold(bytes[0])) | u32::from(fold(bytes[1])) << 8 | u32::from(fold(bytes[2])) << 16
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
 }
 
 /// A prefilter read in place from a database.
@@ -634,7 +631,7 @@ impl PrefilterWriter {
             bytes.len() as u32,
             merged.len() as u32,
         ] {
-            out.extend_from_slice(&v.to_le_bytes());
+            write_u32(&mut out, v);
         }
         out.resize(HEADER_LEN, 0);
         out.extend_from_slice(&filter);
@@ -644,18 +641,18 @@ impl PrefilterWriter {
             table[s] = table[s].max(table[s - 1]);
         }
         for first in table {
-            out.extend_from_slice(&first.to_le_bytes());
+            write_u32(&mut out, first);
         }
         for rec in literals {
             for v in rec {
-                out.extend_from_slice(&v.to_le_bytes());
+                write_u32(&mut out, v);
             }
         }
         for t in targets {
-            out.extend_from_slice(&t.to_le_bytes());
+            write_u32(&mut out, t);
         }
         out.extend_from_slice(&bytes);
-        out.resize(out.len().next_multiple_of(4), 0);
+        pad_to(&mut out, 4);
         out
     }
 }

@@ -4,7 +4,8 @@
 //! damaged header or table.
 
 use dfabake_matcher::format::{
-    AlignedBytes, Database, DatabaseWriter, DfaKind, FormatError, RuleEntry,
+    seal, AlignedBytes, Database, DatabaseWriter, DfaKind, FormatError, Header, RuleEntry, ShardFlags,
+    ShardRecord,
 };
 use dfabake_matcher::exact::compile;
 use dfabake_matcher::{Matcher, Mode};
@@ -45,8 +46,8 @@ fn sample() -> Vec<u8> {
         pattern: "(?-u)q",
         exact: &compile("(?-u)q").unwrap(),
     });
-    w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)ab+c", "(?-u)q"]), vec![0, 2]);
-    w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)xyz"]), vec![1]);
+    w.push_shard(DfaKind::Dense, ShardFlags::default(), dfa(&["(?-u)ab+c", "(?-u)q"]), vec![0, 2]);
+    w.push_shard(DfaKind::Dense, ShardFlags::default(), dfa(&["(?-u)xyz"]), vec![1]);
     w.finish()
 }
 
@@ -108,7 +109,7 @@ fn unchecked_reading_of_damaged_tables_never_panics() {
     let good = sample();
     // Header, rule table, shard table and rule lists: everything before the
     // strings. (DFA bytes are what `from_bytes_unchecked` trusts.)
-    let tables_end = u32::from_le_bytes(good[40..44].try_into().unwrap()) as usize;
+    let tables_end = Header::read(&good).unwrap().strings.at as usize;
     for i in 0..tables_end {
         for v in [0x00, 0xFF, 0x80, 0x01] {
             let mut bad = good.clone();
@@ -145,7 +146,7 @@ fn anchored_dfa(patterns: &[&str], kind: StartKind) -> Vec<u8> {
 
 /// A database of two anchored rules, `abc\d` and `\bxyz!` (literals `abc`
 /// and `xyz`), each shard with `flags` and a DFA with start states `kind`.
-fn anchored_sample(flags: u32, kind: StartKind) -> Vec<u8> {
+fn anchored_sample(flags: ShardFlags, kind: StartKind) -> Vec<u8> {
     use dfabake_matcher::prefilter::{Literal, Target};
     let mut w = DatabaseWriter::new();
     for (i, (pattern, lit)) in [(r"(?-u)abc\d", "abc"), (r"(?-u)\bxyz!", "xyz")].into_iter().enumerate() {
@@ -158,10 +159,10 @@ fn anchored_sample(flags: u32, kind: StartKind) -> Vec<u8> {
 
 #[test]
 fn anchored_shards_run_at_every_literal_occurrence() {
-    use dfabake_matcher::format::{SHARD_ANCHORED, SHARD_TRIGGERED};
-    let bytes = AlignedBytes::copy_from(&anchored_sample(SHARD_TRIGGERED | SHARD_ANCHORED, StartKind::Anchored));
+    let flags = ShardFlags { triggered: true, anchored: true, ..ShardFlags::default() };
+    let bytes = AlignedBytes::copy_from(&anchored_sample(flags, StartKind::Anchored));
     let db = Database::from_bytes(bytes.as_bytes()).unwrap();
-    assert!(db.shards().iter().all(|s| s.is_anchored()));
+    assert!(db.shards().iter().all(|s| s.flags().anchored));
     let m = Matcher::new(db);
     // The second occurrence matches where the first does not.
     assert_eq!(m.matches(&mut m.create_cache(), b"abcx abc7"), vec![0]);
@@ -176,11 +177,10 @@ fn anchored_shards_run_at_every_literal_occurrence() {
 
 #[test]
 fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
-    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_TRIGGERED};
     use dfabake_matcher::prefilter::{Literal, Target};
     let build = |share: bool| {
         let mut w = DatabaseWriter::new();
-        let flags = SHARD_TRIGGERED | SHARD_ANCHORED | SHARD_AFTER_LITERAL;
+        let flags = ShardFlags { triggered: true, anchored: true, after_literal: true, ..ShardFlags::default() };
         // `abc\d` and `wxyz\d`: both DFAs are `\d` (for the size
         // comparison only, the second one is `\d\d` when not shared).
         for (i, lit) in ["abc", "wxyz"].into_iter().enumerate() {
@@ -203,29 +203,41 @@ fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
 
 #[test]
 fn anchored_flags_must_fit_the_dfa() {
-    use dfabake_matcher::format::{SHARD_AFTER_LITERAL, SHARD_ANCHORED, SHARD_AT_START, SHARD_TRIGGERED};
     let err = |flags, kind| {
         let bytes = AlignedBytes::copy_from(&anchored_sample(flags, kind));
         Database::from_bytes(bytes.as_bytes()).unwrap_err()
     };
     let corrupt = |what| FormatError::Corrupt { what, index: 0 };
+    let none = ShardFlags::default();
+    let triggered = ShardFlags { triggered: true, ..none };
+    let anchored = ShardFlags { anchored: true, ..triggered };
     assert_eq!(
-        err(SHARD_TRIGGERED | SHARD_ANCHORED, StartKind::Unanchored),
+        err(anchored, StartKind::Unanchored),
         corrupt("anchored shard's DFA has no anchored start states")
     );
     assert_eq!(
-        err(SHARD_TRIGGERED, StartKind::Anchored),
+        err(triggered, StartKind::Anchored),
         corrupt("unanchored shard's DFA has no unanchored start states")
     );
-    assert_eq!(err(SHARD_ANCHORED, StartKind::Both), corrupt("anchored shard is not triggered"));
+    assert_eq!(err(ShardFlags { anchored: true, ..none }, StartKind::Both), corrupt("anchored shard is not triggered"));
     assert_eq!(
-        err(SHARD_TRIGGERED | SHARD_AFTER_LITERAL, StartKind::Both),
+        err(ShardFlags { after_literal: true, ..triggered }, StartKind::Both),
         corrupt("after-literal shard is not anchored")
     );
     assert_eq!(
-        err(SHARD_TRIGGERED | SHARD_ANCHORED | SHARD_AT_START, StartKind::Anchored),
+        err(ShardFlags { at_start: true, ..anchored }, StartKind::Anchored),
         corrupt("at-start shard is not after-literal")
     );
+    // A bit no flag has: only a patch (checksum recomputed) can set it.
+    let mut db = anchored_sample(triggered, StartKind::Both);
+    let header = Header::read(&db).unwrap();
+    let at = header.shards_at as usize + ShardRecord::FLAGS_AT;
+    let bits = u32::from_le_bytes(db[at..at + 4].try_into().unwrap());
+    assert_eq!(bits, triggered.bits());
+    db[at..at + 4].copy_from_slice(&(bits | 1 << ShardFlags::NAMES.len()).to_le_bytes());
+    seal(&mut db);
+    let bytes = AlignedBytes::copy_from(&db);
+    assert_eq!(Database::from_bytes(bytes.as_bytes()).unwrap_err(), corrupt("unknown shard flag bits"));
 }
 
 /// Every rule is answered by the path its database says (issue 12): a
@@ -236,8 +248,8 @@ fn anchored_flags_must_fit_the_dfa() {
 /// that are not JSON.
 #[test]
 fn every_rule_must_be_reachable_and_its_json_valid() {
-    use dfabake_matcher::format::{checksum, SHARD_TRIGGERED};
     use dfabake_matcher::prefilter::{Literal, Target};
+    let triggered = ShardFlags { triggered: true, ..ShardFlags::default() };
     let lit = |s: &str, ci| Literal { bytes: s.into(), case_insensitive: ci };
     // Rule 0 behind literal `googlebot` (case-insensitive), rule 1 decided by
     // literal `curl/` alone, rule 2 a shard of its own that always runs.
@@ -247,8 +259,8 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
             let id_json = if i == 0 { id } else { ["1", "2", "3"][i] };
             w.push_rule(RuleEntry { id_json, payload_json: payload, pattern: p, exact: &compile(p).unwrap() });
         }
-        let s = w.push_shard(DfaKind::Dense, SHARD_TRIGGERED, dfa(&["(?i)googlebot/[0-9]"]), vec![0]);
-        let always = w.push_shard(DfaKind::Dense, 0, dfa(&["(?-u)q"]), vec![2]);
+        let s = w.push_shard(DfaKind::Dense, triggered, dfa(&["(?i)googlebot/[0-9]"]), vec![0]);
+        let always = w.push_shard(DfaKind::Dense, ShardFlags::default(), dfa(&["(?-u)q"]), vec![2]);
         match trigger {
             Some(l) => w.push_literal(l, Target::Shard(s)),
             // Pointed at the shard that runs anyway.
@@ -293,16 +305,22 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
     // The prefilter section: zeroed length, emptied filter, a
     // case-insensitive literal stored with a capital (never equal to the
     // lowercased input), the checksum recomputed each time.
-    let patched = |edit: &dyn Fn(&mut [u8], usize)| {
+    let patched = |edit: &dyn Fn(&mut Vec<u8>, usize)| {
         let mut db = good.clone();
-        let pf = u32::from_le_bytes(db[56..60].try_into().unwrap()) as usize;
+        let pf = Header::read(&db).unwrap().prefilter.at as usize;
         edit(&mut db, pf);
-        let sum = checksum(&db);
-        db[48..56].copy_from_slice(&sum.to_le_bytes());
+        seal(&mut db);
         db
     };
+    let without_prefilter = |db: &mut Vec<u8>, _| {
+        let mut header = Header::read(db).unwrap();
+        header.prefilter.len = 0;
+        let mut bytes = Vec::new();
+        header.write_to(&mut bytes);
+        db[..Header::LEN].copy_from_slice(&bytes);
+    };
     assert_eq!(
-        check(&patched(&|db, _| db[60..64].fill(0))),
+        check(&patched(&without_prefilter)),
         corrupt("triggered shard has no prefilter literal", 0)
     );
     let bits = |db: &[u8], pf: usize| u32::from_le_bytes(db[pf + 4..pf + 8].try_into().unwrap());
@@ -322,11 +340,11 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
 /// every byte that may follow it; losing the filter bits of those is refused.
 #[test]
 fn three_byte_literals_are_found_before_every_byte() {
-    use dfabake_matcher::format::{checksum, SHARD_TRIGGERED};
     use dfabake_matcher::prefilter::{Literal, Target};
     let mut w = DatabaseWriter::new();
     w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "(?-u)bot\\d", exact: &compile("(?-u)bot\\d").unwrap() });
-    let s = w.push_shard(DfaKind::Dense, SHARD_TRIGGERED, dfa(&["(?-u)bot\\d"]), vec![0]);
+    let triggered = ShardFlags { triggered: true, ..ShardFlags::default() };
+    let s = w.push_shard(DfaKind::Dense, triggered, dfa(&["(?-u)bot\\d"]), vec![0]);
     w.push_literal(Literal { bytes: b"bot".to_vec(), case_insensitive: false }, Target::Shard(s));
     let good = w.finish();
     let aligned = AlignedBytes::copy_from(&good);
@@ -334,11 +352,10 @@ fn three_byte_literals_are_found_before_every_byte() {
     assert_eq!(m.matches(&mut m.create_cache(), b"xbot1 and bot"), vec![0]);
     assert_eq!(m.matches(&mut m.create_cache(), b"bot2"), vec![0]);
     let mut bad = good.clone();
-    let pf = u32::from_le_bytes(bad[56..60].try_into().unwrap()) as usize;
+    let pf = Header::read(&bad).unwrap().prefilter.at as usize;
     let n = 1usize << u32::from_le_bytes(bad[pf + 4..pf + 8].try_into().unwrap());
     bad[pf + 32 + n..pf + 32 + 2 * n].fill(0); // the second filter
-    let sum = checksum(&bad);
-    bad[48..56].copy_from_slice(&sum.to_le_bytes());
+    seal(&mut bad);
     let aligned = AlignedBytes::copy_from(&bad);
     assert!(matches!(
         Database::from_bytes(aligned.as_bytes()),
@@ -353,7 +370,6 @@ fn three_byte_literals_are_found_before_every_byte() {
 /// A database damaged without recomputing the checksum fails either load.
 #[test]
 fn lazily_checked_dfas_are_validated_before_their_first_use() {
-    use dfabake_matcher::format::checksum;
     let table = dfa(&["(?i)googlebot/[0-9]+"]);
     // A damage regex-automata's checked deserialization refuses.
     let bad_table = (table.len() / 2..table.len())
@@ -371,7 +387,7 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
         let mut w = DatabaseWriter::new();
         let p = "(?i)googlebot/[0-9]+";
         w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: p, exact: &compile(p).unwrap() });
-        w.push_shard(DfaKind::Dense, 0, table, vec![0]);
+        w.push_shard(DfaKind::Dense, ShardFlags::default(), table, vec![0]);
         w.finish()
     };
     let good = AlignedBytes::copy_from(&build(table));
@@ -380,8 +396,7 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
     assert_eq!(m.matches(&mut m.create_cache(), b"x GoogleBot/21"), vec![0]);
 
     let mut crafted = build(bad_table);
-    let sum = checksum(&crafted);
-    crafted[48..56].copy_from_slice(&sum.to_le_bytes());
+    seal(&mut crafted);
     let crafted = AlignedBytes::copy_from(&crafted);
     assert!(matches!(Database::from_bytes(crafted.as_bytes()), Err(FormatError::BadDfa { .. })));
     let db = Database::from_bytes_lazy(crafted.as_bytes()).unwrap();

@@ -1,0 +1,262 @@
+//! The database format and the manifest's description of a build, pinned by
+//! hash: the bytes `dfabake build` bakes for fixed rule sets, and what its
+//! manifest says about their rules and shards, must not change unless the
+//! format (or the compiler's choices) change on purpose.
+//!
+//! What is hashed is the database (the baked data segment: the format
+//! contract), not the whole module, whose code changes with every edit of
+//! the matcher. Three sets: the README's example, a crawler list (every
+//! third pattern of crawler-user-agents 1.60.0, MIT, in `tests/data/`), and
+//! `dfabake-synth` output of both profiles; with the default options and
+//! with sparse DFAs (and, for the small sets, no prefilter).
+//!
+//! After an intended change, run with `DFABAKE_GOLDEN_PRINT=1` and paste the
+//! printed table over [`EXPECTED`].
+
+use std::path::Path;
+use std::process::Command;
+
+use dfabake_matcher::module::find_database;
+use dfabake_tests::{binary, workspace};
+use sha2::{Digest, Sha256};
+
+/// Per build: name, database SHA-256, description SHA-256, key-shape SHA-256.
+const EXPECTED: &[(&str, &str, &str, &str)] = &[
+    (
+        "example",
+        "a94525d2dce0ec4a018d6fa142391fe6168a67b4dcd621b87801f1f603112339",
+        "e773032b9b750db0b394a4d0e8e0b27eeb1f4122200eaaff19d14fd8f2268be2",
+        "2b997daea0e52c37a1d98ce99ed9a1bd20df516b7aaa5685a263b5f67aee347f",
+    ),
+    (
+        "crawlers",
+        "3a3c45cdf56b8792babdc24c654c35766e5c7917afc588032b7d2bcbe4b863fe",
+        "98bd5669700d484856b1c55dc5817a0e74b5517bde86b10a74a9a84f86c25538",
+        "40ba68fe65ddbc7afde88d375d575a87b2409e53f27d20cadcf3227b51c7f828",
+    ),
+    (
+        "synth",
+        "13ab1c3c48909e18c051dab699c0874c6166da19d668ffd5b6003a3ed8933300",
+        "4b9e17bdd1d188a6e34064bdcd030394a25b003e4be124067dfafef3752ab5b1",
+        "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
+    ),
+    (
+        "synth-uap",
+        "8a951dcbd1e5fbfef319b65123e6ff3ca1a735d3d54b8cc8f6bc5e21e5a5be71",
+        "095227674a48873b37d1a5f32821c0f873caf8cb09a6c8fff1395e8cab8a9266",
+        "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
+    ),
+    (
+        "example-sparse-no-prefilter",
+        "37aedeee66e40948fa9b703e403898e400f852e174ceaeadefdf3df1890965eb",
+        "3cbc5bbd572743da4e05377c6a4c278d49dd8e00c2295cb641fed415a6784622",
+        "4daeb49cd5cd6ee2c139d0c9b6fcfd06beaf35adc2334b3c7aadddea60ed8518",
+    ),
+    (
+        "crawlers-sparse-no-prefilter",
+        "ebd8a970e4da6853c587c7693fe1a8a4a0772a2efc62383cbf1fe256e8eedbd6",
+        "f6108c4f3ff8717d42be5c80e1ba1b1469c800cf3decbfd40eb86f8ac3039337",
+        "6abed8a60f1d70ab7c34533c7ab38b225d8dc49867571aab2a517eac961813f0",
+    ),
+    (
+        "synth-sparse",
+        "23a4e5a0eda344e6b190f6f5ccc9c1397a1236f3dedb2e38e3d1be664fb178ad",
+        "dad7d7cb5a9c3faeb58cb4a4fa307b247321bf21a4a3e2fcb5bbd9a1ad115381",
+        "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
+    ),
+    (
+        "synth-uap-sparse",
+        "7481243a50e04097959396bff55c88d1752c58a156e2094a68acc5f71f112e24",
+        "ae210fd4a1e0b686adb27bab4cab57af0dc3da3ffb616f3d401200bb59e59906",
+        "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
+    ),
+];
+
+/// The manifest's top-level sections that describe rules and shards.
+const DESCRIPTION: &[&str] = &[
+    "approximate_rules",
+    "database",
+    "rule_paths",
+    "rules",
+    "shards",
+    "skipped",
+];
+
+/// Lines of those sections that vary between identical builds.
+const VOLATILE: &[&str] = &["\"build_seconds\":", "\"cached\":"];
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The manifest's description sections as written (pretty-printed, one
+/// top-level key at two spaces' indent), without their volatile lines.
+fn description(manifest: &str) -> String {
+    let mut keep = false;
+    let mut out = String::new();
+    for line in manifest.lines() {
+        if let Some(key) = line.strip_prefix("  \"").and_then(|l| l.split('"').next()) {
+            keep = DESCRIPTION.contains(&key);
+        }
+        if keep && !VOLATILE.iter().any(|v| line.contains(v)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Every key of the manifest, in order, with its depth: its shape, which a
+/// typed manifest must keep.
+fn key_shape(manifest: &str) -> String {
+    let mut out = String::new();
+    for line in manifest.lines() {
+        let trimmed = line.trim_start();
+        if let Some(key) = trimmed
+            .strip_prefix('"')
+            .and_then(|l| l.split_once("\":"))
+            .map(|(k, _)| k)
+        {
+            out.push_str(&format!("{} {key}\n", line.len() - trimmed.len()));
+        }
+    }
+    out
+}
+
+fn build(rules: &Path, out: &Path, extra: &[&str]) -> (String, String, String) {
+    run(Command::new(binary("dfabake"))
+        // One thread: with more, shards of one rule's branches are ordered
+        // as their builds finish, so the bytes vary between runs.
+        .args(["build", "--no-cache", "--threads", "1", "-q", "--out"])
+        .arg(out)
+        .arg("--patterns")
+        .arg(rules)
+        .args(extra));
+    let module = std::fs::read(out.join("matcher.wasm")).unwrap();
+    let db = find_database(&module).expect("a baked database");
+    let npm = std::fs::read(out.join("npm/dfabake_matcher_bg.wasm")).unwrap();
+    assert_eq!(
+        find_database(&npm).unwrap(),
+        db,
+        "the npm module holds the same database"
+    );
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    (
+        sha256_hex(db),
+        sha256_hex(description(&manifest).as_bytes()),
+        sha256_hex(key_shape(&manifest).as_bytes()),
+    )
+}
+
+#[test]
+fn baked_databases_and_manifest_descriptions_are_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let synth = |name: &str, args: &[&str]| {
+        let path = tmp.path().join(name);
+        run(Command::new(binary("dfabake-synth"))
+            .args(args)
+            .arg("--out-rules")
+            .arg(&path));
+        path
+    };
+    let example = workspace().join("examples/rules.jsonl");
+    let crawlers = workspace().join("tests/data/crawlers.jsonl");
+    let simple = synth("synth.jsonl", &["--rules", "300", "--seed", "7"]);
+    let uap = synth(
+        "synth-uap.jsonl",
+        &["--rules", "150", "--seed", "7", "--profile", "uap"],
+    );
+    // Without the prefilter the synthetic sets' DFAs take tens of seconds.
+    let (sparse, bare): (&[&str], &[&str]) =
+        (&["--dfa", "sparse"], &["--dfa", "sparse", "--no-prefilter"]);
+    let builds: [(&str, &Path, &[&str]); 8] = [
+        ("example", &example, &[]),
+        ("crawlers", &crawlers, &[]),
+        ("synth", &simple, &[]),
+        ("synth-uap", &uap, &[]),
+        ("example-sparse-no-prefilter", &example, bare),
+        ("crawlers-sparse-no-prefilter", &crawlers, bare),
+        ("synth-sparse", &simple, sparse),
+        ("synth-uap-sparse", &uap, sparse),
+    ];
+    let mut got = Vec::new();
+    for (name, rules, extra) in builds {
+        let (db, desc, shape) = build(rules, &tmp.path().join(name), extra);
+        got.push((name, db, desc, shape));
+    }
+    let table: String = got
+        .iter()
+        .map(|(n, d, m, s)| format!("    (\"{n}\", \"{d}\", \"{m}\", \"{s}\"),\n"))
+        .collect();
+    if std::env::var_os("DFABAKE_GOLDEN_PRINT").is_some() {
+        eprintln!("const EXPECTED: &[(&str, &str, &str, &str)] = &[\n{table}];");
+    }
+    let expected: Vec<_> = EXPECTED
+        .iter()
+        .map(|&(n, d, m, s)| (n, d.to_string(), m.to_string(), s.to_string()))
+        .collect();
+    assert!(
+        got == expected,
+        "baked databases or manifest descriptions changed; now:\n{table}"
+    );
+}
+
+/// The template module exports exactly the functions of the ABI contract
+/// (`#[no_mangle]` names are literals in `abi.rs`, so nothing else ties
+/// them to it), each with the signature hosts call it with.
+#[test]
+fn the_template_exports_the_abi_contract() {
+    use dfabake_matcher::abi_contract::{export, ABI_VERSION};
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, dfabake::bake::TEMPLATE).unwrap();
+    let mut functions: Vec<&str> = module
+        .exports()
+        .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
+        .map(|e| e.name())
+        .collect();
+    functions.sort();
+    let mut expected = export::FUNCTIONS.to_vec();
+    expected.sort();
+    assert_eq!(functions, expected);
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let version = instance
+        .get_typed_func::<(), u32>(&mut store, export::ABI_VERSION)
+        .unwrap();
+    assert_eq!(version.call(&mut store, ()).unwrap(), ABI_VERSION);
+    assert!(instance.get_memory(&mut store, export::MEMORY).is_some());
+    for name in [export::VERIFY, export::INIT] {
+        instance
+            .get_typed_func::<(), i32>(&mut store, name)
+            .unwrap();
+    }
+    for name in [
+        export::RULE_COUNT,
+        export::OUTPUT_PTR,
+        export::OUTPUT_LEN,
+        export::OUTPUT_SLOT,
+    ] {
+        instance
+            .get_typed_func::<(), u32>(&mut store, name)
+            .unwrap();
+    }
+    instance
+        .get_typed_func::<u32, u32>(&mut store, export::INPUT)
+        .unwrap();
+    instance
+        .get_typed_func::<(u32, u32), i32>(&mut store, export::MATCH)
+        .unwrap();
+}
