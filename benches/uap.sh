@@ -7,12 +7,16 @@
 # (wall time, peak RSS), a rebake after one changed row (warm shard cache),
 # module size raw and gzip, exact-only units, per-input `all` and `first` in
 # wasmtime and natively (`dfabake-quick`), and native Hyperscan (C API,
-# Debian's libhs: `hs-bench`) on the same rules and inputs.
+# Debian's libhs: `hs-bench`) on the same rules and inputs; and start-up
+# (`benches/startup.py`): a fresh `dfabake-host match --mode first` with a
+# warm native-code cache, process start to first answer, against a fresh
+# Python that compiles the same rules with `re` and answers the same input
+# (median of 7 each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=target/bench-data
 bash benches/fetch-data.sh
-cargo build --release -p dfabake -p dfabake-benches >&2
+cargo build --release -p dfabake -p dfabake-host -p dfabake-benches >&2
 hsb=$(bash benches/hyperscan/native/build.sh | tail -1)
 ./target/release/dfabake-synth --profile uap --rules 1200 --seed 7 --inputs 2000 \
   --out-rules "$data/synth-uap.jsonl" --out-inputs "$data/synth-uap.txt"
@@ -20,8 +24,8 @@ hsb=$(bash benches/hyperscan/native/build.sh | tail -1)
   --out-rules "$data/synth10k.jsonl" --out-inputs "$data/synth10k.txt"
 out=target/uap-benchmarks.md
 {
-  echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` native | Hyperscan native \`all\` |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` native | Hyperscan native \`all\` | start → first answer: host (warm cache) / Python \`re\` |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$out"
 for set in uap uap-browser uap-os uap-device crawler synth-uap synth10k; do
   rules=$data/$set.jsonl
@@ -48,8 +52,10 @@ print(m['module']['bytes'], m['module']['gzip_bytes'], m['rule_paths']['exact_on
   native=$(sed -E 's/.*native all ([0-9.]+) µs.*/\1/' <<<"$q")
   "$hsb" "$rules" "$inputs" --json "$dir/hs.json" 2>/dev/null
   hs=$(python3 -c "import json; h = json.load(open('$dir/hs.json')); print(f\"{h['all_ns']/1000:.2f} µs ({len(h['rejected'])} rules rejected)\")")
+  read -r start_host start_re < <(python3 benches/startup.py ./target/release/dfabake-host \
+    "$dir/out/matcher.wasm" "$dir/hostcache" "$rules" "$(head -1 "$inputs")")
   n=$(wc -l < "$rules")
-  echo "| $set | $n | ${wall} s | $((rss / 1024)) MB | ${rebake} s | $((raw / 1000)) kB / $((gz / 1000)) kB | $exact | ${all} µs | ${first} µs | ${native} µs | $hs |" >> "$out"
+  echo "| $set | $n | ${wall} s | $((rss / 1024)) MB | ${rebake} s | $((raw / 1000)) kB / $((gz / 1000)) kB | $exact | ${all} µs | ${first} µs | ${native} µs | $hs | ${start_host} / ${start_re} ms |" >> "$out"
   rm -rf "$dir"
 done
 cat "$out"
