@@ -2358,3 +2358,31 @@ fn systemd_unit_starts_from_the_cache_and_verifies() {
         "systemd-analyze verify:\n{out}"
     );
 }
+
+/// A server started with stdout closed (nobody waits for its "listening"
+/// line) still serves, instead of panicking on that line.
+#[test]
+fn a_closed_stdout_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let err_path = dir.path().join("stderr");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" serve --module \"$1\" --listen 127.0.0.1:0 --no-cache >&- 2>\"$2\"")
+        .arg(binary("dfabake-host"))
+        .arg(&module)
+        .arg(&err_path)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(&err_path).unwrap_or_default().contains("serving") {
+        assert!(Instant::now() < deadline, "never started");
+        assert!(child.try_wait().unwrap().is_none(), "exited: {}", fs::read_to_string(&err_path).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(exited.is_none(), "exited ({exited:?}): {}", fs::read_to_string(&err_path).unwrap());
+}

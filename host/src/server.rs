@@ -1004,9 +1004,12 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
         .context("installing the SIGINT handler")?;
 
     // Printed last, once everything is ready: tests and scripts wait for it.
-    println!("listening on http://{addr}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    // A closed stdout (nobody waiting) is no reason not to serve.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{addr}").and_then(|()| out.flush());
+    }
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
