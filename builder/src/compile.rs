@@ -523,7 +523,8 @@ fn build_shards(
     // DFAs compiled in this build by key: many rules share the same rest
     // after their literal (`/\d`), which is compiled once.
     // A copy counts as cached when the original came from the cache.
-    let compiled: Mutex<std::collections::HashMap<String, (DfaKind, Vec<u8>, bool)>> = Mutex::default();
+    type Compiled = (DfaKind, Vec<u8>, bool);
+    let compiled: Mutex<std::collections::HashMap<String, Compiled>> = Mutex::default();
     std::thread::scope(|s| {
         for _ in 0..thread_count(cfg) {
             s.spawn(|| loop {

@@ -12,6 +12,13 @@
 //! println!("{} rules baked into {}", report.rule_count, report.module_path.display());
 //! ```
 
+#![deny(missing_docs)]
+// `RowError` is returned by value on purpose: a bad rule is collected with
+// the others (`Vec<Result<RuleSpec, RowError>>`) and reported together, and
+// the success values it sits beside are as large; boxing it would only add
+// an allocation per error and a `Box` to every signature.
+#![allow(clippy::result_large_err)]
+
 pub mod bake;
 pub mod build;
 pub mod compile;

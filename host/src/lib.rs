@@ -13,6 +13,7 @@
 //! }
 //! # Ok::<(), anyhow::Error>(())
 //! ```
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -156,7 +157,7 @@ fn verify_module_database(wasm: &[u8], full: bool) -> Result<ModuleInfo> {
     // Baking places the database 8-aligned in the file, so in a buffer
     // that is itself aligned it is read in place; otherwise copied.
     let copy;
-    let db = if db.as_ptr() as usize % 8 == 0 {
+    let db = if (db.as_ptr() as usize).is_multiple_of(8) {
         db
     } else {
         copy = AlignedBytes::copy_from(db);

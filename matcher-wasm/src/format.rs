@@ -868,7 +868,7 @@ impl<'a> Database<'a> {
                 index: 0,
             });
         }
-        if bytes.as_ptr() as usize % DFA_ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(DFA_ALIGN) {
             return Err(FormatError::Misaligned);
         }
         if header.flags != 0 {
@@ -991,7 +991,7 @@ impl<'a> Database<'a> {
         }
         if header.prefilter.len > 0 {
             let sec = section(header.prefilter.at, header.prefilter.len as usize, "prefilter bounds")?;
-            if header.prefilter.at % 4 != 0 {
+            if !header.prefilter.at.is_multiple_of(4) {
                 return Err(FormatError::Corrupt { what: "prefilter misaligned", index: 0 });
             }
             db.prefilter = Some(Prefilter::from_bytes(sec, rule_count, shard_count)?);

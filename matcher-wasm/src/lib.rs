@@ -18,7 +18,7 @@
 //!    Pike VM) for spans, captures and confirmations;
 //!    [`json::write_matches`] renders the answer every flavour returns.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 
