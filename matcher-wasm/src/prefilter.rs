@@ -12,7 +12,7 @@
 //! the one fewest other literals contain, so that literals sharing a common
 //! start (`bot…`, `spider…`) spread out and text made of common words rarely
 //! reaches a comparison; it is never a literal's last window when a byte
-//! follows it. Windows are *folded* (see [`fold`]: ASCII letters lowercased),
+//! follows it. Windows are *folded* (ASCII letters lowercased),
 //! so one lookup finds case-sensitive and case-insensitive literals alike;
 //! the literal is then compared in full, case-sensitively or
 //! ASCII-case-insensitively as it was extracted.

@@ -1,8 +1,8 @@
 //! `dfabake._dfabake`: the native half of the `dfabake` Python package.
 //!
-//! A [`PyMatcher`] reads the database baked into a `matcher.wasm` with the
-//! `dfabake-matcher` library, natively: no wasm runtime and no regex compiled
-//! at start. `Matcher.open` memory-maps the module; when the database sits
+//! A `PyMatcher` (`dfabake.Matcher` in Python) reads the database baked into
+//! a `matcher.wasm` with the `dfabake-matcher` library, natively: no wasm
+//! runtime and no regex compiled at start. `Matcher.open` memory-maps the module; when the database sits
 //! at an 8-aligned offset of the file (modules baked by this dfabake), it is
 //! read in place from the mapping, so every process that opens the same file,
 //! and every worker forked after loading, shares its pages. Otherwise the
