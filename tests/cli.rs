@@ -1192,7 +1192,9 @@ fn stdout_commands_exit_quietly_into_a_closed_pipe() {
     let cache = dir.path().join("cache");
     let cache = cache.to_str().unwrap();
     let many_inputs: Vec<u8> = b"foo bar\n".repeat(200_000);
-    let cases: Vec<(&str, Vec<&str>, Option<&[u8]>)> = vec![
+    // (binary, arguments, stdin)
+    type Case<'a> = (&'a str, Vec<&'a str>, Option<&'a [u8]>);
+    let cases: Vec<Case> = vec![
         ("dfabake", vec!["completions", "bash"], None),
         ("dfabake", vec!["inspect", module], None),
         ("dfabake-host", vec!["completions", "zsh"], None),

@@ -1,6 +1,7 @@
 //! Shared helpers for dfabake's end-to-end tests: bake rules in memory, run
 //! the baked module in wasmtime, and answer the same questions with the
 //! `regex` crate as the oracle.
+#![deny(missing_docs)]
 
 use std::path::PathBuf;
 
@@ -274,6 +275,9 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
+    // An endless generator: as an `Iterator` every call would unwrap a
+    // `None` that never comes.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

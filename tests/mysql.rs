@@ -210,7 +210,7 @@ fn table_workflow_columns_order_payloads() {
              FROM rules WHERE enabled = 1 ORDER BY id DESC",
         ],
     );
-    let got = host_match(&out2.join("matcher.wasm"), &inputs[3..4].to_vec());
+    let got = host_match(&out2.join("matcher.wasm"), &inputs[3..4]);
     let got_ids: Vec<&str> = got[0].iter().map(|(id, _)| id.as_str().unwrap()).collect();
     assert_eq!(got_ids, vec!["r6", "r3", "r1"]);
     assert_eq!(got[0][0].1, serde_json::json!("plain text"));
@@ -866,7 +866,7 @@ struct GenRule {
 /// case sensitivity (rightmost of c/i) for LIKE.
 fn oracle_regexp(rule: &GenRule) -> String {
     let flags = rule.flags.clone().unwrap_or_default();
-    let ci = flags.chars().filter(|c| *c == 'c' || *c == 'i').last() != Some('c');
+    let ci = flags.chars().rfind(|c| *c == 'c' || *c == 'i') != Some('c');
     let mut pre = String::from(if ci { "(?i)" } else { "(?-i)" });
     if flags.contains('m') {
         pre.push_str("(?m)");
@@ -919,8 +919,7 @@ fn like_case_sensitive(rule: &GenRule) -> bool {
         .as_deref()
         .unwrap_or("")
         .chars()
-        .filter(|c| *c == 'c' || *c == 'i')
-        .last()
+        .rfind(|c| *c == 'c' || *c == 'i')
         == Some('c')
 }
 

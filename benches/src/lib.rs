@@ -1,4 +1,5 @@
 //! Measuring helpers shared by the bench binaries.
+#![deny(missing_docs)]
 
 use std::time::Instant;
 

@@ -215,7 +215,7 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(
-        args.len() % 3 == 0 && !args.is_empty(),
+        args.len().is_multiple_of(3) && !args.is_empty(),
         "usage: dfabake-bench NAME RULES INPUTS ..."
     );
     for chunk in args.chunks(3) {

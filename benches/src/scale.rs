@@ -278,7 +278,7 @@ fn main() -> Result<()> {
     let dfabake = take("--dfabake")?;
     let out = take("--out")?;
     anyhow::ensure!(
-        args.len() % 4 == 0 && !args.is_empty(),
+        args.len().is_multiple_of(4) && !args.is_empty(),
         "usage: dfabake-scale --dfabake BIN --out FILE.md NAME RULES INPUTS HYPERSCAN.json ..."
     );
     let work = tempfile::tempdir()?;

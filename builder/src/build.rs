@@ -131,6 +131,28 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Runs a build. On error nothing is written and a previous output is kept.
+///
+/// ```
+/// use dfabake::{build, BuildError, BuildOptions, RuleId, RuleSpec, Source};
+///
+/// let dir = tempfile::tempdir()?;
+/// let out = dir.path().join("out");
+/// let rules = |pattern: &str| Source::Rules {
+///     name: "example".into(),
+///     rules: vec![RuleSpec::new(RuleId::Int(1), pattern)],
+/// };
+/// let mut opts = BuildOptions::new(rules("Googlebot"), out.clone());
+/// opts.npm = None;
+/// let first = build(&opts)?;
+/// let module = std::fs::read(&first.module_path)?;
+///
+/// // A failed build names the rule and leaves the previous output as it was.
+/// opts.source = rules("Googlebot(");
+/// let err = build(&opts).unwrap_err();
+/// assert!(matches!(err, BuildError::InvalidRows(_)), "{err}");
+/// assert_eq!(std::fs::read(out.join("matcher.wasm"))?, module);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     build_with(opts, &Silent)
 }

@@ -523,7 +523,8 @@ fn build_shards(
     // DFAs compiled in this build by key: many rules share the same rest
     // after their literal (`/\d`), which is compiled once.
     // A copy counts as cached when the original came from the cache.
-    let compiled: Mutex<std::collections::HashMap<String, (DfaKind, Vec<u8>, bool)>> = Mutex::default();
+    type Compiled = (DfaKind, Vec<u8>, bool);
+    let compiled: Mutex<std::collections::HashMap<String, Compiled>> = Mutex::default();
     std::thread::scope(|s| {
         for _ in 0..thread_count(cfg) {
             s.spawn(|| loop {
@@ -831,12 +832,21 @@ pub fn check_all(rules: &[RuleSpec], cfg: &Config, progress: &dyn Progress) -> V
 /// Compiles rules (in priority order) into a database.
 ///
 /// ```
-/// use dfabake::compile::{compile, Config};
+/// use dfabake::compile::{compile, Config, OnInvalid};
 /// use dfabake::rules::{RuleId, RuleSpec};
 ///
 /// let rules = vec![RuleSpec::new(RuleId::Int(1), "bot"), RuleSpec::new(RuleId::Int(2), r"\d+")];
 /// let compiled = compile(&rules, &Config::default(), "example").unwrap();
 /// assert_eq!(compiled.rule_count, 2);
+///
+/// // A bad rule fails the compile, naming it; under `OnInvalid::Skip` it is
+/// // left out and reported instead.
+/// let rules = vec![RuleSpec::new(RuleId::Int(1), "bot"), RuleSpec::new(RuleId::Int(2), "(unclosed")];
+/// assert!(compile(&rules, &Config::default(), "example").is_err());
+/// let skip = Config { on_invalid: OnInvalid::Skip, ..Config::default() };
+/// let compiled = compile(&rules, &skip, "example").unwrap();
+/// assert_eq!(compiled.kept, vec![0]);
+/// assert_eq!(compiled.skipped[0].id, Some(RuleId::Int(2)));
 /// ```
 pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compiled, BuildError> {
     compile_with(rules, cfg, source, &Silent)

@@ -753,10 +753,9 @@ impl<'a> Parser<'a> {
             let assertion = ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"]
                 .iter()
                 .any(|a| self.rest().starts_with(a));
-            if matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some()) {
-                if self.after_assertion {
-                    return perr(at, "quantifier does not follow a repeatable item");
-                }
+            let quantifier = matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some());
+            if quantifier && self.after_assertion {
+                return perr(at, "quantifier does not follow a repeatable item");
             }
             self.after_assertion = assertion;
             match c {

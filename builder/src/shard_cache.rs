@@ -128,7 +128,7 @@ pub fn chunk(members: &[usize], pattern: impl Fn(usize) -> u64, max: usize) -> V
     let mut cur = Vec::new();
     for &m in members {
         cur.push(m);
-        if cur.len() >= max || (cur.len() as u64 >= half && pattern(m) % half == 0) {
+        if cur.len() >= max || (cur.len() as u64 >= half && pattern(m).is_multiple_of(half)) {
             chunks.push(std::mem::take(&mut cur));
         }
     }

@@ -2,17 +2,45 @@
 //! natively once, compile it once (or load the compiled code from an on-disk
 //! cache), and answer matches from long-lived instances.
 //!
-//! ```no_run
-//! use dfabake_host::{HostConfig, MatcherModule};
-//! use dfabake_matcher::Mode;
+//! A [`MatcherModule`] is loaded once per module file
+//! ([`MatcherModule::load`], [`MatcherModule::from_bytes`]); each
+//! [`MatcherInstance`] from [`MatcherModule::instantiate`] serves one caller
+//! at a time. The `dfabake-host` binary and its HTTP [`server`] are built on
+//! these two types.
 //!
-//! let module = MatcherModule::load("out/matcher.wasm".as_ref(), &HostConfig::default())?;
-//! let mut instance = module.instantiate()?;
-//! for ua in ["curl/8.0", "Mozilla/5.0 (compatible; Googlebot/2.1)"] {
-//!     println!("{}", instance.match_json(Mode::All, ua.as_bytes())?);
-//! }
-//! # Ok::<(), anyhow::Error>(())
+//! # Example
+//!
 //! ```
+//! use dfabake_host::{HostConfig, MatcherModule, Mode};
+//! # use dfabake::{build, BuildOptions, RuleId, RuleSpec, Source};
+//! # let dir = tempfile::tempdir()?;
+//! # let rules = vec![
+//! #     RuleSpec::new(RuleId::Int(1), "(?i)googlebot"),
+//! #     RuleSpec::new(RuleId::Str("curl".into()), r"^curl/(\d+)"),
+//! # ];
+//! # let mut opts = BuildOptions::new(Source::Rules { name: "example".into(), rules }, dir.path().join("out"));
+//! # opts.npm = None;
+//! # build(&opts)?;
+//! # let out = dir.path().join("out");
+//!
+//! // `out` is the directory `dfabake build --out` wrote, for two rules:
+//! // 1 `(?i)googlebot` and "curl" `^curl/(\d+)`.
+//! let cache = out.join("compiled");
+//! let config = HostConfig { cache_dir: Some(cache), ..HostConfig::default() };
+//! let module = MatcherModule::load(&out.join("matcher.wasm"), &config)?;
+//! let mut instance = module.instantiate()?;
+//! assert_eq!(
+//!     instance.match_json(Mode::All, b"curl/8.0 (Googlebot)")?,
+//!     r#"[{"id":1,"payload":null},{"id":"curl","payload":null}]"#
+//! );
+//! assert_eq!(instance.match_json(Mode::Any, b"Mozilla/5.0")?, "[]");
+//!
+//! // A second load finds the compiled code in the cache.
+//! let again = MatcherModule::load(&out.join("matcher.wasm"), &config)?;
+//! assert_eq!(again.code_source(), dfabake_host::CodeSource::Cache);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,7 +49,6 @@ use anyhow::{bail, Context, Result};
 use dfabake_matcher::abi_contract::{export, slot};
 use dfabake_matcher::format::{AlignedBytes, Database};
 use dfabake_matcher::layout;
-use dfabake_matcher::Mode;
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
@@ -44,6 +71,9 @@ impl<T> WasmContext<T> for wasmtime::Result<T> {
 
 /// The ABI version this host speaks.
 pub use dfabake_matcher::abi_contract::ABI_VERSION;
+/// What a match call answers (`any`, `all`, `first`): re-exported so that a
+/// host's callers need no direct dependency on the matcher crate.
+pub use dfabake_matcher::Mode;
 
 /// How the host sets up wasmtime.
 #[derive(Clone, Debug)]
@@ -156,7 +186,7 @@ fn verify_module_database(wasm: &[u8], full: bool) -> Result<ModuleInfo> {
     // Baking places the database 8-aligned in the file, so in a buffer
     // that is itself aligned it is read in place; otherwise copied.
     let copy;
-    let db = if db.as_ptr() as usize % 8 == 0 {
+    let db = if (db.as_ptr() as usize).is_multiple_of(8) {
         db
     } else {
         copy = AlignedBytes::copy_from(db);
@@ -283,6 +313,30 @@ impl MatcherModule {
     }
 
     /// Verifies and compiles a module held in memory, with default settings.
+    ///
+    /// ```
+    /// use dfabake::bake::{bake, TEMPLATE};
+    /// use dfabake::{compile, Config, RuleId, RuleSpec};
+    /// use dfabake_host::{MatcherModule, Mode};
+    ///
+    /// // What `dfabake build` writes as matcher.wasm, made in memory.
+    /// let rules = [RuleSpec::new(RuleId::Int(7), r"bot/(\d+)")];
+    /// let database = compile(&rules, &Config::default(), "example")?.database;
+    /// let wasm = bake(TEMPLATE, &database)?;
+    ///
+    /// let module = MatcherModule::from_bytes(&wasm)?;
+    /// assert_eq!(module.info().rules, 1);
+    /// let mut instance = module.instantiate()?;
+    /// // `first` also says where the rule matched, with its capture groups.
+    /// assert_eq!(
+    ///     instance.match_json(Mode::First, b"a bot/2 b")?,
+    ///     r#"[{"id":7,"start":2,"end":7,"payload":null,"captures":[[2,7],[6,7]]}]"#
+    /// );
+    ///
+    /// // Bytes that are not a baked module are refused before compiling.
+    /// assert!(MatcherModule::from_bytes(b"\0asm not a module").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_bytes(wasm: &[u8]) -> Result<MatcherModule> {
         let config = HostConfig::default();
         Self::from_bytes_with(&config.engine()?, wasm, &config)
@@ -386,7 +440,10 @@ impl MatcherModule {
         &self.engine
     }
 
-    /// A new instance, initialized and ready to match.
+    /// A new instance, initialized and ready to match. Instances are
+    /// independent (each has its own memory) and cheap to make, so a server
+    /// keeps one per worker and replaces one that failed
+    /// ([`MatchError::poisons_instance`]); see the crate example.
     pub fn instantiate(&self) -> Result<MatcherInstance> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.memory_limit)

@@ -592,6 +592,8 @@ impl Shared {
             inputs: Inputs,
             mode: Option<String>,
         }
+        // The error is the finished HTTP answer, built on the cold path only.
+        #[allow(clippy::result_large_err)]
         let parse_mode = |m: Option<&str>| -> Result<Mode, Answer> {
             let m = m.unwrap_or("all");
             Mode::from_name(m).ok_or_else(|| {

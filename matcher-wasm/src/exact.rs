@@ -39,14 +39,15 @@
 //!
 //! ```
 //! # #[cfg(feature = "build")] {
-//! use dfabake_matcher::exact::{compile, ExactEngine};
+//! use dfabake_matcher::exact::{compile, ExactCache, ExactEngine};
 //!
 //! let program = compile(r"(\w+)@(\w+)").unwrap();
-//! let mut engine = ExactEngine::from_program(&program).unwrap();
-//! let m = engine.captures(b"mail bob@example now").unwrap();
+//! let engine = ExactEngine::from_program(&program).unwrap();
+//! let mut cache = ExactCache::new();
+//! let m = engine.captures(&mut cache, b"mail bob@example now").unwrap();
 //! assert_eq!(m, vec![Some((5, 16)), Some((5, 8)), Some((9, 16))]);
-//! assert!(engine.is_match(b"a@b"));
-//! assert!(!engine.is_match(b"no at sign"));
+//! assert!(engine.is_match(&mut cache, b"a@b"));
+//! assert!(!engine.is_match(&mut cache, b"no at sign"));
 //! # }
 //! ```
 

@@ -737,6 +737,32 @@ impl<'a> Database<'a> {
     /// strings and every DFA (regex-automata's checked deserialization).
     ///
     /// `bytes` must start at an 8-aligned address; see [`AlignedBytes`].
+    /// A host runs this once per module and
+    /// [`from_bytes_unchecked`](Database::from_bytes_unchecked) per instance.
+    ///
+    /// ```
+    /// # #[cfg(feature = "build")] {
+    /// use dfabake_matcher::format::{DatabaseWriter, DfaKind, FormatError, RuleEntry, ShardFlags};
+    /// use dfabake_matcher::{AlignedBytes, Database};
+    ///
+    /// let program = dfabake_matcher::exact::compile("bot").unwrap();
+    /// let mut writer = DatabaseWriter::new();
+    /// writer.push_rule(RuleEntry { id_json: "7", payload_json: Some(r#"{"kind":"crawler"}"#), pattern: "bot", exact: &program });
+    /// writer.push_shard(DfaKind::Exact, ShardFlags::default(), Vec::new(), vec![0]);
+    /// let mut bytes = writer.finish();
+    ///
+    /// let aligned = AlignedBytes::copy_from(&bytes);
+    /// let db = Database::from_bytes(aligned.as_bytes())?;
+    /// assert_eq!(db.rule(0).payload_json(), Some(r#"{"kind":"crawler"}"#));
+    ///
+    /// // Any damage is refused, here by the checksum.
+    /// let last = bytes.len() - 1;
+    /// bytes[last] ^= 1;
+    /// let damaged = AlignedBytes::copy_from(&bytes);
+    /// assert!(matches!(Database::from_bytes(damaged.as_bytes()), Err(FormatError::ChecksumMismatch { .. })));
+    /// # }
+    /// # Ok::<(), dfabake_matcher::FormatError>(())
+    /// ```
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Database<'a>, FormatError> {
         Self::verify(bytes, false)
     }
@@ -868,7 +894,7 @@ impl<'a> Database<'a> {
                 index: 0,
             });
         }
-        if bytes.as_ptr() as usize % DFA_ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(DFA_ALIGN) {
             return Err(FormatError::Misaligned);
         }
         if header.flags != 0 {
@@ -991,7 +1017,7 @@ impl<'a> Database<'a> {
         }
         if header.prefilter.len > 0 {
             let sec = section(header.prefilter.at, header.prefilter.len as usize, "prefilter bounds")?;
-            if header.prefilter.at % 4 != 0 {
+            if !header.prefilter.at.is_multiple_of(4) {
                 return Err(FormatError::Corrupt { what: "prefilter misaligned", index: 0 });
             }
             db.prefilter = Some(Prefilter::from_bytes(sec, rule_count, shard_count)?);

@@ -88,53 +88,6 @@ impl<T> Drop for Lazy<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn built_once_and_shared() {
-        let lazy = Lazy::new();
-        assert!(lazy.get().is_none());
-        assert_eq!(*lazy.get_or_init(|| 7), 7);
-        assert_eq!(*lazy.get_or_init(|| 8), 7);
-        assert_eq!(lazy.clone().get(), Some(&7));
-        let in_place = LazyInPlace::new();
-        assert!(in_place.get().is_none());
-        assert_eq!(*in_place.get_or_init(|| 7), 7);
-        assert_eq!(*in_place.get_or_init(|| 8), 7);
-        assert_eq!(in_place.clone().get(), Some(&7));
-    }
-
-    #[cfg(feature = "std")]
-    #[test]
-    fn threads_racing_see_one_value() {
-        extern crate std;
-        let lazy: Lazy<alloc::vec::Vec<u8>> = Lazy::new();
-        let lazy = &lazy;
-        let seen: alloc::vec::Vec<usize> = std::thread::scope(|s| {
-            (0..8u8)
-                .map(|i| s.spawn(move || lazy.get_or_init(|| alloc::vec![i; 16]).as_ptr() as usize))
-                .collect::<alloc::vec::Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect()
-        });
-        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
-        let in_place: LazyInPlace<[u8; 16]> = LazyInPlace::new();
-        let in_place = &in_place;
-        let seen: alloc::vec::Vec<[u8; 16]> = std::thread::scope(|s| {
-            (0..8u8)
-                .map(|i| s.spawn(move || *in_place.get_or_init(|| [i; 16])))
-                .collect::<alloc::vec::Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect()
-        });
-        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
-    }
-}
-
 /// [`Lazy`] for a value that borrows (a shard's DFA over the database's
 /// bytes): stored in place and never dropped, because a type with a `Drop`
 /// impl would make the borrow checker demand that those bytes outlive every
@@ -207,5 +160,52 @@ impl<T: Clone> Clone for LazyInPlace<T> {
 impl<T: core::fmt::Debug> core::fmt::Debug for LazyInPlace<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("LazyInPlace").field(&self.get()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_once_and_shared() {
+        let lazy = Lazy::new();
+        assert!(lazy.get().is_none());
+        assert_eq!(*lazy.get_or_init(|| 7), 7);
+        assert_eq!(*lazy.get_or_init(|| 8), 7);
+        assert_eq!(lazy.clone().get(), Some(&7));
+        let in_place = LazyInPlace::new();
+        assert!(in_place.get().is_none());
+        assert_eq!(*in_place.get_or_init(|| 7), 7);
+        assert_eq!(*in_place.get_or_init(|| 8), 7);
+        assert_eq!(in_place.clone().get(), Some(&7));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn threads_racing_see_one_value() {
+        extern crate std;
+        let lazy: Lazy<alloc::vec::Vec<u8>> = Lazy::new();
+        let lazy = &lazy;
+        let seen: alloc::vec::Vec<usize> = std::thread::scope(|s| {
+            (0..8u8)
+                .map(|i| s.spawn(move || lazy.get_or_init(|| alloc::vec![i; 16]).as_ptr() as usize))
+                .collect::<alloc::vec::Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+        let in_place: LazyInPlace<[u8; 16]> = LazyInPlace::new();
+        let in_place = &in_place;
+        let seen: alloc::vec::Vec<[u8; 16]> = std::thread::scope(|s| {
+            (0..8u8)
+                .map(|i| s.spawn(move || *in_place.get_or_init(|| [i; 16])))
+                .collect::<alloc::vec::Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
     }
 }

@@ -17,8 +17,57 @@
 //!    rules' exact engines ([`exact`]: NFAs compiled by the builder, run by a
 //!    Pike VM) for spans, captures and confirmations;
 //!    [`json::write_matches`] renders the answer every flavour returns.
+//!
+//! The types a host needs to read a baked module and search it are
+//! re-exported here; writing databases ([`format::DatabaseWriter`]),
+//! checking module layouts (`layout`) and the wasm ABI ([`abi_contract`])
+//! stay in their modules.
+//!
+//! # Example
+//!
+//! Steps 1, 3 and 5 by hand, for two rules in one dense DFA (the builder
+//! makes such DFAs with regex-automata and bakes the bytes into a module;
+//! a host gets them back with [`find_database`]):
+//!
+//! ```
+//! # #[cfg(feature = "build")] {
+//! use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
+//! use dfabake_matcher::{exact, AlignedBytes, Database, Matcher};
+//! use regex_automata::dfa::{dense, StartKind};
+//! use regex_automata::MatchKind;
+//!
+//! let patterns = ["Googlebot", r"curl/[0-9]+"];
+//! // A shard's DFA reports every rule that matches (`MatchKind::All`),
+//! // anywhere in the input (unanchored).
+//! let dfa = dense::Builder::new()
+//!     .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Unanchored))
+//!     .build_many(&patterns)?;
+//! let mut dfa_bytes = vec![0; dfa.write_to_len()];
+//! dfa.write_to_little_endian(&mut dfa_bytes)?;
+//!
+//! let mut writer = DatabaseWriter::new();
+//! for (i, pattern) in patterns.iter().enumerate() {
+//!     let program = exact::compile(pattern)?;
+//!     let id = (i + 1).to_string();
+//!     writer.push_rule(RuleEntry { id_json: &id, payload_json: None, pattern, exact: &program });
+//! }
+//! writer.push_shard(DfaKind::Dense, ShardFlags::default(), dfa_bytes, vec![0, 1]);
+//! // Databases are read in place and need an 8-aligned start.
+//! let bytes = AlignedBytes::copy_from(&writer.finish());
+//!
+//! // Verified once (checksum, structure, every DFA), then searched; the
+//! // matcher is shared, the cache is per thread.
+//! let matcher = Matcher::new(Database::from_bytes(bytes.as_bytes())?);
+//! let mut cache = matcher.create_cache();
+//! assert_eq!(matcher.matches(&mut cache, b"curl/8.5 (Googlebot)"), vec![0, 1]);
+//! let first = matcher.first(&mut cache, b"UA: curl/8.5").unwrap();
+//! assert_eq!((first.rule, first.start, first.end), (1, 4, 10));
+//! assert!(!matcher.is_match(&mut cache, b"Mozilla/5.0"));
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 
@@ -50,8 +99,9 @@ mod wasm_alloc;
 #[global_allocator]
 static ALLOCATOR: wasm_alloc::Allocator = wasm_alloc::Allocator::new();
 
-pub use format::{Database, FormatError};
+pub use format::{AlignedBytes, Database, FormatError};
 pub use matcher::{Cache, FirstMatch, Matcher, Mode};
+pub use module::find_database;
 
 /// Version of the regex-automata crate whose DFA serialization this build
 /// reads; databases are only portable between builds that agree on it.

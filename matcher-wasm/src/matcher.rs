@@ -109,16 +109,35 @@ struct Scratch {
 ///
 /// # Example
 ///
+/// `bytes` holds a database of two rules, `"bot"` (`(?i)bot`) then
+/// `"curl"` (`curl/[0-9]+`); see the crate example for writing one.
+///
 /// ```
-/// # #[cfg(feature = "std")] {
-/// use dfabake_matcher::{format::Database, Matcher};
-/// # fn get_db() -> Option<Database<'static>> { None }
-/// if let Some(db) = get_db() {
-///     let m = Matcher::new(db);
-///     let mut cache = m.create_cache();
-///     let _ = m.is_match(&mut cache, b"Mozilla/5.0 (compatible; Googlebot/2.1)");
-/// }
+/// # #[cfg(feature = "build")] {
+/// # use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
+/// # let mut writer = DatabaseWriter::new();
+/// # for (id, pattern) in [("\"bot\"", "(?i)bot"), ("\"curl\"", r"curl/[0-9]+")] {
+/// #     let program = dfabake_matcher::exact::compile(pattern).unwrap();
+/// #     writer.push_rule(RuleEntry { id_json: id, payload_json: None, pattern, exact: &program });
 /// # }
+/// # for rule in 0..2 {
+/// #     writer.push_shard(DfaKind::Exact, ShardFlags::default(), Vec::new(), vec![rule]);
+/// # }
+/// # let bytes = dfabake_matcher::AlignedBytes::copy_from(&writer.finish());
+/// use dfabake_matcher::{Database, Matcher};
+///
+/// let matcher = Matcher::new(Database::from_bytes(bytes.as_bytes())?);
+/// let mut cache = matcher.create_cache();
+/// let hay = b"curl/8.5 (compatible; Googlebot/2.1)";
+/// assert!(matcher.is_match(&mut cache, hay));
+/// // Every rule that matches, in priority order...
+/// assert_eq!(matcher.matches(&mut cache, hay), vec![0, 1]);
+/// // ...or the highest-priority one with where it matched.
+/// let first = matcher.first(&mut cache, hay).unwrap();
+/// assert_eq!((first.rule, first.start, first.end), (0, 28, 31));
+/// assert_eq!(matcher.database().rule(first.rule as usize).id_json(), "\"bot\"");
+/// # }
+/// # Ok::<(), dfabake_matcher::FormatError>(())
 /// ```
 pub struct Matcher<'a> {
     db: Database<'a>,
@@ -146,6 +165,40 @@ const _: fn() = || {
 /// The scratch space of searches by a [`Matcher`]: one search at a time.
 /// Made by [`Matcher::create_cache`]; a cache made for another matcher is
 /// resized on first use, so it is never wrong, only slower once.
+///
+/// Keeping it apart from the matcher is what lets one matcher, with the
+/// exact engines it builds on first use, serve every thread:
+///
+/// ```
+/// # #[cfg(feature = "build")] {
+/// # use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
+/// # let mut writer = DatabaseWriter::new();
+/// # for (id, pattern) in [("\"bot\"", "(?i)bot"), ("\"curl\"", r"curl/[0-9]+")] {
+/// #     let program = dfabake_matcher::exact::compile(pattern).unwrap();
+/// #     writer.push_rule(RuleEntry { id_json: id, payload_json: None, pattern, exact: &program });
+/// # }
+/// # for rule in 0..2 {
+/// #     writer.push_shard(DfaKind::Exact, ShardFlags::default(), Vec::new(), vec![rule]);
+/// # }
+/// # let bytes = dfabake_matcher::AlignedBytes::copy_from(&writer.finish());
+/// use dfabake_matcher::{Database, Matcher};
+///
+/// let matcher = Matcher::new(Database::from_bytes(bytes.as_bytes())?);
+/// let inputs: [&[u8]; 3] = [b"curl/8.5", b"a ROBOT", b"nothing here"];
+/// let found: Vec<Vec<u32>> = std::thread::scope(|s| {
+///     let workers: Vec<_> = inputs
+///         .iter()
+///         .map(|hay| {
+///             let matcher = &matcher;
+///             s.spawn(move || matcher.matches(&mut matcher.create_cache(), hay))
+///         })
+///         .collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).collect()
+/// });
+/// assert_eq!(found, [vec![1], vec![0], vec![]]);
+/// # }
+/// # Ok::<(), dfabake_matcher::FormatError>(())
+/// ```
 pub struct Cache {
     scratch: Scratch,
     work: Work,

@@ -12,7 +12,7 @@
 //! the one fewest other literals contain, so that literals sharing a common
 //! start (`bot…`, `spider…`) spread out and text made of common words rarely
 //! reaches a comparison; it is never a literal's last window when a byte
-//! follows it. Windows are *folded* (see [`fold`]: ASCII letters lowercased),
+//! follows it. Windows are *folded* (ASCII letters lowercased),
 //! so one lookup finds case-sensitive and case-insensitive literals alike;
 //! the literal is then compared in full, case-sensitively or
 //! ASCII-case-insensitively as it was extracted.
@@ -176,7 +176,7 @@ compile_error!("the dfabake database format is read in place as little-endian wo
 
 /// `bytes` as words; `bytes` must start 4-aligned and hold a multiple of 4.
 fn words(bytes: &[u8]) -> &[u32] {
-    debug_assert!(bytes.as_ptr() as usize % 4 == 0 && bytes.len() % 4 == 0);
+    debug_assert!((bytes.as_ptr() as usize).is_multiple_of(4) && bytes.len().is_multiple_of(4));
     // SAFETY: alignment and length checked by the caller (`from_bytes`);
     // every bit pattern is a valid u32, and the target is little-endian.
     unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), bytes.len() / 4) }
@@ -188,7 +188,7 @@ impl<'a> Prefilter<'a> {
     /// shards or `rules` rules.
     pub fn from_bytes(sec: &'a [u8], rules: usize, shards: usize) -> Result<Prefilter<'a>, FormatError> {
         let corrupt = |what| FormatError::Corrupt { what, index: 0 };
-        if sec.as_ptr() as usize % 4 != 0 {
+        if !(sec.as_ptr() as usize).is_multiple_of(4) {
             return Err(FormatError::Misaligned);
         }
         if sec.len() < HEADER_LEN {
@@ -308,9 +308,9 @@ impl<'a> Prefilter<'a> {
             // SAFETY: bytes i..i+4 are in `hay` (loop condition).
             let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
             let key4 = u32::from_le(word) | FOLD;
-            if self.filter_has(&self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
+            if self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
                 let bit4 = bit4_of(key4, self.bits);
-                if self.filter_has(&self.filter4, bit4) {
+                if self.filter_has(self.filter4, bit4) {
                     self.probe(hay, i, bit4 >> 3, &mut hit);
                 }
             }
@@ -322,7 +322,7 @@ impl<'a> Prefilter<'a> {
         if i + KEY_LEN == hay.len() {
             let key4 = key_at(&hay[i..]) | u32::from(b' ') << 24;
             let bit4 = bit4_of(key4, self.bits);
-            if self.filter_has(&self.filter4, bit4) {
+            if self.filter_has(self.filter4, bit4) {
                 self.probe(hay, i, bit4 >> 3, &mut hit);
             }
         }

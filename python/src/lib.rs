@@ -1,8 +1,8 @@
 //! `dfabake._dfabake`: the native half of the `dfabake` Python package.
 //!
-//! A [`PyMatcher`] reads the database baked into a `matcher.wasm` with the
-//! `dfabake-matcher` library, natively: no wasm runtime and no regex compiled
-//! at start. `Matcher.open` memory-maps the module; when the database sits
+//! A `PyMatcher` (`dfabake.Matcher` in Python) reads the database baked into
+//! a `matcher.wasm` with the `dfabake-matcher` library, natively: no wasm
+//! runtime and no regex compiled at start. `Matcher.open` memory-maps the module; when the database sits
 //! at an 8-aligned offset of the file (modules baked by this dfabake), it is
 //! read in place from the mapping, so every process that opens the same file,
 //! and every worker forked after loading, shares its pages. Otherwise the
@@ -18,6 +18,9 @@
 //! waiting for a lock that a thread of the parent held (such a thread simply
 //! does not exist in the child, and the cache it had taken is not in the
 //! child's pool).
+// A cdylib: no Rust caller sees these items, yet their doc comments are the
+// Python docstrings, so a missing one is a gap in `help(dfabake)`.
+#![warn(missing_docs)]
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -148,7 +151,7 @@ impl Loaded {
     /// module held in `module` (`wasm` being its bytes).
     fn new(module: ModuleBytes, wasm: &[u8], verify: bool) -> Result<Loaded, FormatError> {
         let db = find_database(wasm)?;
-        let in_place = db.as_ptr() as usize % 8 == 0;
+        let in_place = (db.as_ptr() as usize).is_multiple_of(8);
         let db_copy = (!in_place).then(|| AlignedBytes::copy_from(db));
         let bytes: &[u8] = match &db_copy {
             Some(copy) => copy.as_bytes(),
