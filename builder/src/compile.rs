@@ -12,7 +12,7 @@
 //! engine for just those rules.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use dfabake_matcher::format::{
@@ -507,6 +507,12 @@ fn chunk_limit(chunk_len: usize, cfg: &Config) -> usize {
     }
 }
 
+/// The chunks left to build, shared by the [`build_shards`] workers.
+struct Work {
+    queue: VecDeque<Vec<usize>>,
+    pending: usize,
+}
+
 /// Compiles every chunk of units, splitting chunks whose DFA is over the
 /// limit. Returns built shards and the units too big on their own.
 fn build_shards(
@@ -516,8 +522,11 @@ fn build_shards(
     cache: Option<&ShardCache>,
     progress: &dyn Progress,
 ) -> (Vec<BuiltShard>, Vec<(usize, String)>) {
-    let queue = Mutex::new(VecDeque::from(chunks));
-    let pending = Mutex::new(queue.lock().unwrap().len());
+    // `pending` counts chunks queued or being built: a worker finding the
+    // queue empty waits while another may still split its chunk in two.
+    let pending = chunks.len();
+    let work = Mutex::new(Work { queue: VecDeque::from(chunks), pending });
+    let changed = Condvar::new();
     let built = Mutex::new(Vec::new());
     let too_big = Mutex::new(Vec::new());
     // DFAs compiled in this build by key: many rules share the same rest
@@ -527,12 +536,17 @@ fn build_shards(
     std::thread::scope(|s| {
         for _ in 0..thread_count(cfg) {
             s.spawn(|| loop {
-                let Some(chunk) = queue.lock().unwrap().pop_front() else {
-                    if *pending.lock().unwrap() == 0 {
-                        return;
+                let chunk = {
+                    let mut work = work.lock().unwrap();
+                    loop {
+                        if let Some(chunk) = work.queue.pop_front() {
+                            break chunk;
+                        }
+                        if work.pending == 0 {
+                            return;
+                        }
+                        work = changed.wait(work).unwrap();
                     }
-                    std::thread::sleep(Duration::from_millis(2));
-                    continue;
                 };
                 let t = Instant::now();
                 let keys: Vec<&str> = chunk.iter().map(|&p| sources[p].key.as_str()).collect();
@@ -573,11 +587,11 @@ fn build_shards(
                             confirm: false, members: chunk, kind, dfa, seconds, cached });
                     }
                     Err(e) if chunk.len() > 1 && over_limit(&e) => {
-                        let mut q = queue.lock().unwrap();
+                        let mut work = work.lock().unwrap();
                         let (a, b) = chunk.split_at(chunk.len() / 2);
-                        q.push_back(a.to_vec());
-                        q.push_back(b.to_vec());
-                        *pending.lock().unwrap() += 2;
+                        work.queue.push_back(a.to_vec());
+                        work.queue.push_back(b.to_vec());
+                        work.pending += 2;
                         progress.add_total(2);
                     }
                     Err(e) => {
@@ -595,7 +609,12 @@ fn build_shards(
                         too_big.lock().unwrap().push((chunk[0], why));
                     }
                 }
-                *pending.lock().unwrap() -= 1;
+                {
+                    let mut work = work.lock().unwrap();
+                    work.pending -= 1;
+                    // Wakes waiters for the halves pushed above, or to return.
+                    changed.notify_all();
+                }
                 progress.advance(1);
             });
         }
