@@ -4,7 +4,7 @@
 
 
 use super::Config;
-use crate::error::{Position, RowError};
+use crate::error::{position_of, Position, RowError};
 use crate::progress::Progress;
 use crate::rules::{duplicate_ids, RuleSpec};
 
@@ -21,7 +21,22 @@ pub struct CheckedRule {
 }
 
 /// Checks one rule and compiles its exact engine, or says why it cannot be.
+/// A translated rule's errors name the pattern as written and positions in
+/// it ([`RuleSpec::written_as`]).
 pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
+    check_pattern(rule).map_err(|mut e| {
+        if let Some(written) = &rule.written_as {
+            e.pattern = Some(written.pattern.clone());
+            e.position = e
+                .position
+                .map(|p| position_of(&written.pattern, written.original_offset(p.offset)));
+        }
+        e
+    })
+}
+
+/// [`check_rule`] on the pattern as translated.
+fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
     let err = |reason: String| RowError::new(Some(rule.id.clone()), rule.origin.clone(), reason);
     let mut flags = String::new();
     for (i, c) in rule.flags.chars().enumerate() {

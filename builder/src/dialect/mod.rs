@@ -30,9 +30,9 @@ pub use flags::MatchType;
 pub use like::translate_like;
 pub use regexp::translate_regexp;
 
-use crate::compile::check_rule;
-use crate::error::{Position, RowError};
-use crate::rules::RuleSpec;
+pub use crate::error::position_of;
+use crate::error::RowError;
+use crate::rules::{RuleSpec, WrittenAs};
 
 /// How patterns and flags are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -82,11 +82,13 @@ pub struct Translation {
 impl Translation {
     /// The original offset a translated offset came from.
     pub fn original_offset(&self, translated: usize) -> usize {
-        match self.map.binary_search_by_key(&translated, |&(t, _)| t) {
-            Ok(i) => self.map[i].1,
-            Err(0) => 0,
-            Err(i) => self.map[i - 1].1,
-        }
+        crate::rules::original_offset(&self.map, translated)
+    }
+
+    /// The translated pattern, with `original` (the pattern translated) and
+    /// the offset map for the rule that carries it.
+    pub fn into_parts(self, original: &str) -> (String, WrittenAs) {
+        (self.pattern, WrittenAs { pattern: original.to_string(), offsets: self.map })
     }
 }
 
@@ -115,21 +117,9 @@ fn lit(c: char) -> String {
     }
 }
 
-/// The position of a byte offset in `pattern`.
-pub fn position_of(pattern: &str, offset: usize) -> Position {
-    let offset = offset.min(pattern.len());
-    let before = &pattern[..offset];
-    let line = 1 + before.matches('\n').count();
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    Position {
-        offset,
-        line,
-        column: 1 + before[line_start..].chars().count(),
-    }
-}
-
 /// Turns a rule written in the MySQL dialect (pattern as stored, flags as
-/// `match_type` letters) into a rule for the compile path, checking it there;
+/// `match_type` letters) into a rule for the compile path, which checks it:
+/// the rule carries its pattern as written ([`RuleSpec::written_as`]), so
 /// errors point into the original pattern.
 pub fn translate_rule(rule: &RuleSpec, kind: Kind) -> Result<RuleSpec, RowError> {
     let err = |reason: String| RowError::new(Some(rule.id.clone()), rule.origin.clone(), reason);
@@ -152,23 +142,15 @@ pub fn translate_rule(rule: &RuleSpec, kind: Kind) -> Result<RuleSpec, RowError>
         // LIKE folds case itself (by collation weight); `m`/`n` mean nothing.
         Kind::Like => (translate_like(&rule.pattern, &flags), String::new()),
     };
-    let out = RuleSpec {
+    let (pattern, written_as) = t.into_parts(&rule.pattern);
+    Ok(RuleSpec {
         id: rule.id.clone(),
-        pattern: t.pattern.clone(),
+        pattern,
         flags: regex_flags,
         payload: rule.payload.clone(),
         origin: rule.origin.clone(),
-    };
-    match check_rule(&out) {
-        Ok(_) => Ok(out),
-        Err(mut e) => {
-            e.pattern = Some(rule.pattern.clone());
-            e.position = e
-                .position
-                .map(|p| position_of(&rule.pattern, t.original_offset(p.offset)));
-            Err(e)
-        }
-    }
+        written_as: Some(written_as),
+    })
 }
 
 /// Translates rules of a patterns file written in the MySQL dialect (all
@@ -231,14 +213,23 @@ mod tests {
 
     #[test]
     fn compile_errors_point_into_the_original() {
+        use crate::compile::{check_rule, compile, Config};
+        use crate::error::BuildError;
         use crate::rules::RuleId;
-        // The error is found by the regex parser in the translated pattern
-        // (`[\p{L}\p{N}_]+é{3,1}`) and reported at `{` of the original.
+        // Translating does not check: the regex parser finds the error in
+        // the translated pattern (`[\p{L}\p{N}_]+é{3,1}`) when the rule is
+        // checked, once, and it is reported at `{` of the original.
         let rule = RuleSpec::new(RuleId::Int(7), r"\w+é{3,1}");
-        let e = translate_rule(&rule, Kind::Regexp).unwrap_err();
+        let translated = translate_rule(&rule, Kind::Regexp).unwrap();
+        let e = check_rule(&translated).unwrap_err();
         let p = e.position.unwrap();
         assert_eq!((p.offset, p.column), (5, 5), "{e}");
         assert_eq!(e.pattern.as_deref(), Some(r"\w+é{3,1}"));
+        // The same error from `compile`, which is where builds check.
+        match compile(&[translated], &Config::default(), "test") {
+            Err(BuildError::InvalidRows(rows)) => assert_eq!(rows, vec![e]),
+            other => panic!("expected the rule refused, got {:?}", other.map(|c| c.rule_count)),
+        }
         // A flag error names the flag.
         let mut rule = RuleSpec::new(RuleId::Int(8), "x");
         rule.flags = "cz".into();
