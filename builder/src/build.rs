@@ -168,21 +168,20 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
     let staging = Staging::new(&opts.out, opts.force)?;
     // Every source gives its entries in priority order: rules, and rows
     // that cannot be rules (malformed lines, rows in another dialect that
-    // do not translate). `checked`: the source already ran every check
-    // `compile` runs on its rules.
-    let (source_name, entries, checked): (String, Vec<Entry>, bool) = match &opts.source {
+    // do not translate). Sources only read and translate: `compile` checks.
+    let (source_name, entries): (String, Vec<Entry>) = match &opts.source {
         Source::File(path) => {
             progress.step(&format!("reading {}", path.display()), None);
-            (path.display().to_string(), read_file(path, opts.format)?, false)
+            (path.display().to_string(), read_file(path, opts.format)?)
         }
-        Source::Rules { name, rules } => (name.clone(), rules.iter().cloned().map(Ok).collect(), false),
+        Source::Rules { name, rules } => (name.clone(), rules.iter().cloned().map(Ok).collect()),
         Source::MysqlDialectFile(path) => {
             progress.step(&format!("reading {}", path.display()), None);
             let entries = read_file(path, opts.format)?
                 .into_iter()
                 .map(|e| e.and_then(|r| crate::dialect::translate_rule(&r, crate::dialect::Kind::Regexp)))
                 .collect();
-            (path.display().to_string(), entries, false)
+            (path.display().to_string(), entries)
         }
         Source::Mysql(src) => {
             let loaded = crate::mysql::load_with(src, progress)?;
@@ -192,8 +191,7 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
                     src.describe()
                 )));
             }
-            let entries = loaded.errors.into_iter().map(Err).chain(loaded.rules.into_iter().map(Ok));
-            (src.describe(), entries.collect(), true)
+            (src.describe(), loaded.entries)
         }
     };
     // Where each rule and each bad entry stands in the source.
@@ -212,13 +210,11 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
     if !pre_errors.is_empty() && opts.config.on_invalid == OnInvalid::Fail {
         // Every bad rule at once: the rules that did read are checked too.
         let mut all = pre_errors;
-        if !checked {
-            all.extend(
-                check_all(&rules, &opts.config, progress)
-                    .into_iter()
-                    .map(|(k, e)| (rule_entry[k], e)),
-            );
-        }
+        all.extend(
+            check_all(&rules, &opts.config, progress)
+                .into_iter()
+                .map(|(k, e)| (rule_entry[k], e)),
+        );
         all.sort_by_key(|(i, _)| *i);
         return Err(BuildError::InvalidRows(all.into_iter().map(|(_, e)| e).collect()));
     }

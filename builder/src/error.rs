@@ -19,6 +19,19 @@ pub struct Position {
     pub column: usize,
 }
 
+/// The position of a byte offset in `pattern`.
+pub fn position_of(pattern: &str, offset: usize) -> Position {
+    let offset = offset.min(pattern.len());
+    let before = &pattern[..offset];
+    let line = 1 + before.matches('\n').count();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Position {
+        offset,
+        line,
+        column: 1 + before[line_start..].chars().count(),
+    }
+}
+
 /// Why one rule cannot be compiled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowError {

@@ -18,7 +18,6 @@ use mysql::consts::ColumnType;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
 
-use crate::compile::check_rule;
 use crate::dialect::{translate_rule, Dialect, Kind};
 use crate::error::{BuildError, RowError};
 use crate::progress::{Progress, Silent};
@@ -242,10 +241,9 @@ fn one_line(e: &mysql::Error) -> String {
 /// The rules read from MySQL, translated and checked, plus every bad row.
 #[derive(Debug)]
 pub struct Loaded {
-    /// Good rules, in priority order.
-    pub rules: Vec<RuleSpec>,
-    /// Every row that cannot be a rule, in priority order.
-    pub errors: Vec<RowError>,
+    /// Every row in priority order: a rule (translated, not yet checked:
+    /// `compile` checks it) or why the row cannot be one.
+    pub entries: Vec<Result<RuleSpec, RowError>>,
     /// Rows read (including disabled ones).
     pub rows_read: usize,
 }
@@ -531,6 +529,7 @@ pub fn load_with(src: &MysqlSource, progress: &dyn Progress) -> Result<Loaded, B
                     flags: raw.flags,
                     payload,
                     origin: origin.clone(),
+                    written_as: None,
                 };
                 staged.push((i, spec.clone(), kind));
                 Ok(spec)
@@ -542,7 +541,7 @@ pub fn load_with(src: &MysqlSource, progress: &dyn Progress) -> Result<Loaded, B
     for (k, e) in duplicate_ids(&specs) {
         verdicts[staged[k].0] = Err(e);
     }
-    progress.step("checking rules", Some(staged.len() as u64));
+    progress.step("translating rules", Some(staged.len() as u64));
     for (i, spec, kind) in staged {
         progress.advance(1);
         if verdicts[i].is_err() {
@@ -555,20 +554,11 @@ pub fn load_with(src: &MysqlSource, progress: &dyn Progress) -> Result<Loaded, B
                 spec.origin.clone(),
                 "kind `like` needs --dialect mysql",
             )),
-            Dialect::Regex => check_rule(&spec).map(|_| spec),
+            Dialect::Regex => Ok(spec),
         };
     }
-    let mut rules = Vec::new();
-    let mut errors = Vec::new();
-    for v in verdicts {
-        match v {
-            Ok(r) => rules.push(r),
-            Err(e) => errors.push(e),
-        }
-    }
     Ok(Loaded {
-        rules,
-        errors,
+        entries: verdicts,
         rows_read,
     })
 }

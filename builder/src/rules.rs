@@ -67,6 +67,37 @@ pub struct RuleSpec {
     pub payload: Option<serde_json::Value>,
     /// Where the rule came from, for messages: `line 3`, `row 12`.
     pub origin: String,
+    /// For a rule translated from another dialect (MySQL): the pattern as
+    /// the user wrote it and the way back to its offsets, so that checking
+    /// (in `compile`, once) reports positions in what the user wrote.
+    pub written_as: Option<WrittenAs>,
+}
+
+/// The pattern a translated rule was written as, and where each offset of
+/// the translation came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenAs {
+    /// The pattern as written.
+    pub pattern: String,
+    /// `(offset in the translated pattern, offset in pattern)`, ascending.
+    pub offsets: Vec<(usize, usize)>,
+}
+
+impl WrittenAs {
+    /// The offset in the pattern as written that a translated offset came from.
+    pub fn original_offset(&self, translated: usize) -> usize {
+        original_offset(&self.offsets, translated)
+    }
+}
+
+/// The original offset a translated offset came from, by an ascending
+/// `(translated, original)` map.
+pub(crate) fn original_offset(map: &[(usize, usize)], translated: usize) -> usize {
+    match map.binary_search_by_key(&translated, |&(t, _)| t) {
+        Ok(i) => map[i].1,
+        Err(0) => 0,
+        Err(i) => map[i - 1].1,
+    }
 }
 
 impl RuleSpec {
@@ -84,6 +115,7 @@ impl RuleSpec {
             pattern: pattern.to_string(),
             flags: String::new(),
             payload: None,
+            written_as: None,
         }
     }
 }
@@ -227,6 +259,7 @@ fn rule_from_value(value: serde_json::Value, origin: String) -> Entry {
             flags: r.flags.unwrap_or_default(),
             payload: r.payload.filter(|p| !p.is_null()),
             origin,
+            written_as: None,
         }),
         Err(e) => Err(RowError::new(
             id,
@@ -315,6 +348,7 @@ pub fn parse_text(text: &str) -> Vec<RuleSpec> {
             flags: String::new(),
             payload: None,
             origin: format!("line {}", n + 1),
+            written_as: None,
         })
         .collect()
 }

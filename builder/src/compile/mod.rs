@@ -1,0 +1,472 @@
+//! Rules → checked patterns → shard DFAs → a database.
+//!
+//! Every rule is parsed on its own first, so that each bad rule is reported
+//! with its id, position and reason. Valid rules are grouped into shards of
+//! at most [`Config::shard_rules`] rules, in priority order; each shard is one
+//! unanchored multi-pattern DFA with `MatchKind::All`, so one pass over the
+//! input tells every rule of the shard that matches. A shard whose DFA would
+//! exceed [`Config::max_dfa_bytes`] is split in two and retried, so the size
+//! limit bounds both memory and time; a single rule over the limit is a row
+//! error. Rules using a Unicode word boundary go into shards of their own:
+//! their DFA gives up on non-ASCII input and the matcher then uses its exact
+//! engine for just those rules.
+
+mod check;
+mod config;
+mod dfa;
+mod report;
+mod shards;
+
+pub use check::{check_all, check_rule, CheckedRule};
+pub use config::{Config, OnInvalid, DEFAULT_SPARSE_ABOVE};
+pub use report::{Compiled, RulePaths, ShardReport, UNREPORTED_FLAGS};
+
+use std::time::Instant;
+
+use dfabake_matcher::format::{
+    DatabaseWriter, DfaKind, RuleEntry, ShardFlags,
+};
+use dfabake_matcher::prefilter::Target;
+use regex_automata::nfa::thompson;
+use regex_syntax::hir::{Hir, HirKind};
+
+use check::each_rule_in_parallel;
+use dfa::DfaSource;
+use shards::{build_shards, make_chunks, BuiltShard};
+use crate::error::{BuildError, RowError};
+use crate::literals::Plan;
+use crate::progress::{Progress, Silent};
+use crate::rules::{duplicate_ids, RuleSpec};
+use crate::shard_cache::ShardCache;
+
+/// A rule that passed the checks.
+#[derive(Clone, Debug)]
+struct Prepared {
+    /// Index in the input order.
+    input_index: usize,
+    /// The pattern, flags inlined.
+    effective: String,
+    /// Its exact program (NFA).
+    exact_program: Vec<u8>,
+    /// Split at its top-level alternation: its units are its branches.
+    decomposed: bool,
+}
+
+/// What the prefilter and one DFA handle: a whole rule or, for a rule
+/// decomposed at its top-level alternation, one branch of it (the rule
+/// matches wherever one of its branches does). A rule's branches with no
+/// usable literal stay together in one unit, so that no shard holds a rule
+/// twice.
+#[derive(Clone, Debug)]
+struct Unit {
+    /// Index of the unit's rule in the prepared rules.
+    rule: usize,
+    /// How the prefilter handles the unit.
+    plan: Plan,
+    /// What the DFA compiles: the unit reduced to what decides whether it
+    /// matches ([`crate::relax::reduced_for_search`]), after its literal for
+    /// [`Plan::AfterLiteral`], ASCII-widened when it has Unicode classes.
+    dfa: DfaSource,
+    /// `dfa` is ASCII-widened (exact on ASCII input only).
+    ascii_widened: bool,
+    /// `dfa` uses a Unicode word boundary (`\b`, `\B` under Unicode).
+    unicode_word_boundary: bool,
+    /// For a branch of a decomposed rule: the branch's own exact program,
+    /// which confirms its shard's candidates (a fraction of the rule's).
+    program: Option<Vec<u8>>,
+}
+
+/// Checks one rule; returns it with its HIR reduced to what decides whether
+/// it matches (`any` and `all` ask nothing else: DFAs and literals come from
+/// that part).
+fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowError> {
+    let CheckedRule { effective, exact_program, .. } = check_rule(rule)?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(&effective)
+        .expect("check_rule parsed this pattern");
+    let reduced = crate::relax::reduced_for_search(&hir);
+    Ok((Prepared { input_index, effective, exact_program, decomposed: false }, reduced))
+}
+
+/// The exact program of a branch (its reduced HIR: no captures, which only
+/// `first` asks of the whole rule).
+fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
+    let nfa = thompson::Compiler::new()
+        .configure(thompson::Config::new().utf8(false).shrink(false).nfa_size_limit(Some(10 << 20)))
+        .build_from_hir(hir)
+        .ok()?;
+    dfabake_matcher::exact::encode(&nfa).ok()
+}
+
+/// A unit of rule `rule` for the reduced HIR `hir` and its plan; `branch`
+/// when the rule is decomposed.
+fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool) -> Unit {
+    let program = (branch && !matches!(plan, Plan::Complete(_))).then(|| branch_program(&hir)).flatten();
+    // After a literal, the DFA holds only the rest of the rule: the literal
+    // occurrence decided its first part.
+    let (hir, anchored) = match &plan {
+        Plan::AfterLiteral(_, rest, _) => (rest.clone(), true),
+        Plan::Anchored(_) => (hir, true),
+        _ => (hir, false),
+    };
+    let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
+    let widened = crate::relax::ascii_widened(&hir);
+    Unit {
+        rule,
+        plan,
+        ascii_widened: widened.is_some(),
+        unicode_word_boundary,
+        dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
+        program,
+    }
+}
+
+/// Most branches a rule is decomposed into.
+const MAX_BRANCHES: usize = 1024;
+
+/// The branches of a top-level alternation, `A|B|C`, or of one inside a
+/// concatenation, `P(?:A|B|C)S` → `PAS`, `PBS`, `PCS` (the widest one when
+/// there are several): the rule matches wherever one of them does.
+fn branches(h: &Hir) -> Option<Vec<Hir>> {
+    let found = match h.kind() {
+        HirKind::Alternation(bs) => bs.clone(),
+        HirKind::Concat(xs) => {
+            let widest = xs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, x)| match x.kind() {
+                    HirKind::Alternation(bs) => Some((bs.len(), std::cmp::Reverse(i))),
+                    _ => None,
+                })
+                .max()?;
+            let i = widest.1 .0;
+            let HirKind::Alternation(bs) = xs[i].kind() else { unreachable!("found above") };
+            bs.iter()
+                .map(|b| Hir::concat([&xs[..i], std::slice::from_ref(b), &xs[i + 1..]].concat()))
+                .collect()
+        }
+        _ => return None,
+    };
+    (2..=MAX_BRANCHES).contains(&found.len()).then_some(found)
+}
+
+/// Splits rules into units and plans each one's literals.
+///
+/// A rule whose reduced form is an alternation, at the top or inside a
+/// concatenation ([`branches`]), and whose literals are weak (none, or
+/// only common ones) is decomposed: each branch gets its own literals and its
+/// own small DFA, which is what keeps an ordered list's giant
+/// `(name|name|…)` rule from one DFA that no size limit admits. Literals that more than
+/// [`crate::literals::COMMON_AFTER`] units would pick (` Build` in a
+/// user-agent list) are avoided where a unit has another choice: a DFA
+/// triggered by them would run on nearly every input.
+fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<Unit> {
+    use crate::literals::{common_literals, plan_avoiding, Common};
+    let plan_of = |h: &Hir, common: &Common| if cfg.prefilter { plan_avoiding(h, common) } else { Plan::Always };
+    let none = Common::new();
+    let whole: Vec<Plan> = reduced.iter().map(|h| plan_of(h, &none)).collect();
+    let common_whole = common_literals(&whole);
+    let mut parts: Vec<(usize, Hir)> = Vec::new();
+    for (r, h) in reduced.iter().enumerate() {
+        // Only where the whole rule has no literal, or only common ones: a
+        // rule with a good literal is served as well by one DFA.
+        let weak = || match plan_of(h, &common_whole) {
+            Plan::Always => true,
+            plan => crate::literals::chosen(&plan).iter().any(|l| common_whole.contains(l)),
+        };
+        match branches(h) {
+            Some(branches) if cfg.prefilter && weak() => {
+                prepared[r].decomposed = true;
+                parts.extend(branches.into_iter().map(|b| (r, b)));
+            }
+            _ => parts.push((r, h.clone())),
+        }
+    }
+    let first: Vec<Plan> = parts.iter().map(|(_, h)| plan_of(h, &none)).collect();
+    let common = common_literals(&first);
+    let plans: Vec<Plan> = if common.is_empty() {
+        first
+    } else {
+        parts.iter().map(|(_, h)| plan_of(h, &common)).collect()
+    };
+    let mut units = Vec::with_capacity(parts.len());
+    let mut without_literal: std::collections::BTreeMap<usize, Vec<Hir>> = Default::default();
+    for ((r, h), plan) in parts.into_iter().zip(plans) {
+        if plan == Plan::Always && prepared[r].decomposed {
+            without_literal.entry(r).or_default().push(h);
+        } else {
+            units.push(unit(r, h, plan, prepared[r].decomposed));
+        }
+    }
+    for (r, mut branches) in without_literal {
+        let h = if branches.len() == 1 { branches.pop().unwrap() } else { Hir::alternation(branches) };
+        units.push(unit(r, h, Plan::Always, true));
+    }
+    // By rule (stable: branches keep their order), so that shard rule
+    // lists come out ascending.
+    units.sort_by_key(|u| u.rule);
+    units
+}
+
+/// Compiles rules (in priority order) into a database.
+///
+/// ```
+/// use dfabake::compile::{compile, Config, OnInvalid};
+/// use dfabake::rules::{RuleId, RuleSpec};
+///
+/// let rules = vec![RuleSpec::new(RuleId::Int(1), "bot"), RuleSpec::new(RuleId::Int(2), r"\d+")];
+/// let compiled = compile(&rules, &Config::default(), "example").unwrap();
+/// assert_eq!(compiled.rule_count, 2);
+///
+/// // A bad rule fails the compile, naming it; under `OnInvalid::Skip` it is
+/// // left out and reported instead.
+/// let rules = vec![RuleSpec::new(RuleId::Int(1), "bot"), RuleSpec::new(RuleId::Int(2), "(unclosed")];
+/// assert!(compile(&rules, &Config::default(), "example").is_err());
+/// let skip = Config { on_invalid: OnInvalid::Skip, ..Config::default() };
+/// let compiled = compile(&rules, &skip, "example").unwrap();
+/// assert_eq!(compiled.kept, vec![0]);
+/// assert_eq!(compiled.skipped[0].id, Some(RuleId::Int(2)));
+/// ```
+pub fn compile(rules: &[RuleSpec], cfg: &Config, source: &str) -> Result<Compiled, BuildError> {
+    compile_with(rules, cfg, source, &Silent)
+}
+
+/// [`compile`], telling `progress` how far it has come.
+pub fn compile_with(
+    rules: &[RuleSpec],
+    cfg: &Config,
+    source: &str,
+    progress: &dyn Progress,
+) -> Result<Compiled, BuildError> {
+    let start = Instant::now();
+    progress.step("checking rules", Some(rules.len() as u64));
+    let mut errors: Vec<(usize, RowError)> = duplicate_ids(rules);
+    let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
+    let checked = each_rule_in_parallel(rules, &duplicates, cfg, progress, prepare);
+    let mut prepared = Vec::with_capacity(rules.len());
+    let mut reduced = Vec::with_capacity(rules.len());
+    for (i, result) in checked {
+        match result {
+            Ok((p, h)) => {
+                prepared.push(p);
+                reduced.push(h);
+            }
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    errors.sort_by_key(|(i, _)| *i);
+    if !errors.is_empty() && cfg.on_invalid == OnInvalid::Fail {
+        return Err(BuildError::InvalidRows(errors.into_iter().map(|(_, e)| e).collect()));
+    }
+    if prepared.is_empty() {
+        return Err(BuildError::NoRules { source: source.to_string(), skipped: errors.len() });
+    }
+    let units = make_units(&mut prepared, &reduced, cfg);
+    drop(reduced);
+    let mut warnings = Vec::new();
+    let cache = cfg
+        .cache_dir
+        .as_deref()
+        .and_then(|dir| match ShardCache::open(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warnings.push(format!(
+                    "shard cache {} unusable, compiling everything: {e}",
+                    dir.display()
+                ));
+                None
+            }
+        });
+    let needs_dfa: Vec<usize> = (0..units.len())
+        .filter(|&u| !matches!(units[u].plan, Plan::Complete(_)))
+        .collect();
+    let sources: Vec<DfaSource> = units.iter().map(|u| u.dfa.clone()).collect();
+    let chunks = make_chunks(&needs_dfa, &units, &sources, cfg.shard_rules);
+    progress.step("compiling DFAs", Some(chunks.len() as u64));
+    let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref(), progress);
+    // A unit too big alone gets a second chance: a DFA of its widened form
+    // filters, and its rule's exact engine confirms the candidates. A unit
+    // too big even so is answered by the exact engine alone.
+    let mut widened: Vec<DfaSource> = sources.clone();
+    let mut confirm_members = Vec::new();
+    let mut exact_only: Vec<(usize, String)> = Vec::new();
+    for (u, why) in too_big {
+        match crate::relax::widened_hir(&sources[u].hir) {
+            Some(w) => {
+                widened[u] = DfaSource::new(w, sources[u].anchored);
+                confirm_members.push(u);
+            }
+            None => exact_only.push((u, why)),
+        }
+    }
+    confirm_members.sort_unstable();
+    if !confirm_members.is_empty() {
+        let chunks = make_chunks(&confirm_members, &units, &widened, cfg.shard_rules);
+        progress.step("compiling widened DFAs", Some(chunks.len() as u64));
+        let (more, still_too_big) = build_shards(chunks, &widened, cfg, cache.as_ref(), progress);
+        built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
+        exact_only.extend(
+            still_too_big
+                .into_iter()
+                .map(|(u, why)| (u, format!("{why}, even with its bounded repeats widened"))),
+        );
+    }
+    exact_only.sort_by_key(|(u, _)| *u);
+    for (u, _) in &exact_only {
+        built.push(BuiltShard {
+            members: vec![*u],
+            kind: DfaKind::Exact,
+            dfa: Vec::new(),
+            seconds: 0.0,
+            cached: false,
+            confirm: false,
+        });
+    }
+    let mut writer = DatabaseWriter::new();
+    let mut paths = RulePaths::default();
+    let mut literals = std::collections::HashSet::new();
+    for (n, prep) in prepared.iter().enumerate() {
+        let rule = &rules[prep.input_index];
+        let payload = rule.payload.as_ref().map(|v| v.to_string());
+        let id_json = rule.id.to_json();
+        let index = writer.push_rule(RuleEntry {
+            id_json: &id_json,
+            payload_json: payload.as_deref(),
+            pattern: &prep.effective,
+            exact: &prep.exact_program,
+        });
+        debug_assert_eq!(index as usize, n, "every prepared rule is kept, in order");
+    }
+    // Each path lists a rule once, however many of its units take it.
+    let mut path_sets: [std::collections::BTreeSet<usize>; 6] = Default::default();
+    let mut units_of = vec![0usize; prepared.len()];
+    for u in &units {
+        units_of[u.rule] += 1;
+        let input = prepared[u.rule].input_index;
+        match &u.plan {
+            Plan::Complete(lits) => {
+                path_sets[0].insert(input);
+                for lit in lits {
+                    literals.insert(lit.clone());
+                    writer.push_literal(lit.clone(), Target::Rule(u.rule as u32));
+                }
+            }
+            Plan::Triggered(_) => {
+                path_sets[1].insert(input);
+            }
+            Plan::Anchored(_) => {
+                path_sets[1].insert(input);
+                path_sets[2].insert(input);
+            }
+            Plan::AfterLiteral(..) => {
+                path_sets[1].insert(input);
+                path_sets[2].insert(input);
+                path_sets[3].insert(input);
+            }
+            Plan::Always => {
+                path_sets[4].insert(input);
+            }
+        }
+        if u.ascii_widened && !matches!(u.plan, Plan::Complete(_)) {
+            path_sets[5].insert(input);
+        }
+    }
+    let [literal, prefiltered, anchored, after_literal, always, ascii_widened] =
+        path_sets.map(|set| set.into_iter().collect::<Vec<_>>());
+    paths.literal = literal;
+    paths.prefiltered = prefiltered;
+    paths.anchored = anchored;
+    paths.after_literal = after_literal;
+    paths.always = always;
+    paths.ascii_widened = ascii_widened;
+    paths.decomposed = prepared
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.decomposed)
+        .map(|(r, p)| (p.input_index, units_of[r]))
+        .collect();
+    paths.exact_only = exact_only
+        .iter()
+        .map(|(u, why)| (prepared[units[*u].rule].input_index, why.clone()))
+        .collect();
+    let approximate_inputs: Vec<usize> = built
+        .iter()
+        .filter(|s| s.confirm)
+        .flat_map(|s| s.members.iter().map(|&u| prepared[units[u].rule].input_index))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    built.sort_by_key(|s| units[s.members[0]].rule);
+    let mut shards = Vec::new();
+    let mut db_estimate = 0usize;
+    for s in built {
+        let members: Vec<&Unit> = s.members.iter().map(|&u| &units[u]).collect();
+        let rule_list: Vec<u32> = members.iter().map(|u| u.rule as u32).collect();
+        let exact = s.kind == DfaKind::Exact;
+        let uwb = !exact && members.iter().any(|u| u.unicode_word_boundary);
+        let wide = !exact && members.iter().any(|u| u.ascii_widened);
+        let trigger = match &members[0].plan {
+            Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => Some(lits.clone()),
+            _ => None,
+        };
+        // The exact engine reads the whole input: an exact-only shard is
+        // never anchored at an occurrence.
+        let anchored = !exact && members.iter().all(|u| u.dfa.anchored);
+        let after_literal = !exact && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(..)));
+        let at_start = after_literal && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(_, _, true)));
+        db_estimate += s.dfa.len();
+        let flags = ShardFlags {
+            unicode_word_boundary: uwb,
+            approximate: s.confirm,
+            triggered: trigger.is_some(),
+            ascii_widened: wide,
+            anchored,
+            after_literal,
+            at_start,
+        };
+        shards.push(ShardReport {
+            rules: rule_list.len(),
+            kind: s.kind.name(),
+            bytes: s.dfa.len(),
+            build_seconds: s.seconds,
+            cached: s.cached,
+            flags,
+        });
+        let program = match &s.members[..] {
+            [u] => units[*u].program.as_deref(),
+            _ => None,
+        };
+        let number = writer.push_unit_shard(s.kind, flags, s.dfa, rule_list, program);
+        for lit in trigger.into_iter().flatten() {
+            literals.insert(lit.clone());
+            writer.push_literal(lit, Target::Shard(number));
+        }
+    }
+    if db_estimate > cfg.max_database_bytes {
+        return Err(BuildError::TooLarge {
+            bytes: db_estimate,
+            limit: cfg.max_database_bytes,
+        });
+    }
+    let database = writer.finish();
+    if database.len() > cfg.max_database_bytes {
+        return Err(BuildError::TooLarge {
+            bytes: database.len(),
+            limit: cfg.max_database_bytes,
+        });
+    }
+    Ok(Compiled {
+        database,
+        rule_count: prepared.len(),
+        kept: prepared.iter().map(|p| p.input_index).collect(),
+        approximate: approximate_inputs,
+        skipped: errors.into_iter().map(|(_, e)| e).collect(),
+        shards,
+        paths,
+        prefilter_literals: literals.len(),
+        elapsed: start.elapsed(),
+        warnings,
+    })
+}

@@ -1,0 +1,122 @@
+//! The bounded backtracker: short inputs' exact search.
+
+use alloc::vec::Vec;
+
+use super::program::State;
+use super::{ExactCache, ExactEngine, NONE};
+
+/// Most bits of a backtracker's visited set (256 KiB, as regex-automata's
+/// `BoundedBacktracker` by default): a search whose states × positions do
+/// not fit runs the Pike VM instead.
+const VISITED_BITS_MAX: usize = 256 * 1024 * 8;
+
+/// A step of the bounded backtracker's explicit stack.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Explore a state at a position.
+    Visit { state: u32, at: usize },
+    /// Put back a slot's value when backtracking past the capture.
+    Restore { slot: u32, value: usize },
+}
+
+/// Scratch space of the bounded backtracker.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Backtracker {
+    /// One bit per (state, position): explored already, and failed.
+    visited: Vec<u64>,
+    stack: Vec<Step>,
+}
+
+impl ExactEngine {
+    /// The bounded backtracker (regex-automata's `BoundedBacktracker`
+    /// algorithm): from each start position in turn, a depth-first search
+    /// that tries alternatives in priority order, so the first match it
+    /// reaches is the leftmost-first one. A (state, position) pair explored
+    /// once is never explored again, from any start: it failed the first
+    /// time, so the search is O(states × positions). `None` when that
+    /// visited set would be over [`VISITED_BITS_MAX`].
+    pub(super) fn backtrack(&self, c: &mut ExactCache, hay: &[u8], slots: usize) -> Option<bool> {
+        let width = hay.len() + 1;
+        let bits = self.program.states.len().checked_mul(width)?;
+        if bits > VISITED_BITS_MAX {
+            return None;
+        }
+        c.bt.visited.clear();
+        c.bt.visited.resize(bits.div_ceil(64), 0);
+        c.found.clear();
+        c.found.resize(slots, NONE);
+        let last_start = if self.program.anchored { 0 } else { hay.len() };
+        for start in 0..=last_start {
+            if let Some(first) = &self.first_bytes {
+                match hay.get(start) {
+                    Some(&b) if first[usize::from(b >> 6)] >> (b & 63) & 1 == 1 => {}
+                    _ => continue,
+                }
+            }
+            if self.backtrack_from(c, hay, start, width) {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
+    /// One depth-first search from `start`; on a match the slots are in
+    /// `found`.
+    fn backtrack_from(&self, c: &mut ExactCache, hay: &[u8], start: usize, width: usize) -> bool {
+        let ExactCache { bt, found, .. } = c;
+        let slots = found.len();
+        bt.stack.clear();
+        bt.stack.push(Step::Visit { state: self.program.start, at: start });
+        while let Some(step) = bt.stack.pop() {
+            let (mut s, mut at) = match step {
+                Step::Restore { slot, value } => {
+                    found[slot as usize] = value;
+                    continue;
+                }
+                Step::Visit { state, at } => (state, at),
+            };
+            loop {
+                let bit = s as usize * width + at;
+                let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+                if bt.visited[word] & mask != 0 {
+                    break;
+                }
+                bt.visited[word] |= mask;
+                match self.program.states[s as usize] {
+                    State::Range(_) | State::Sparse { .. } => {
+                        match hay.get(at).and_then(|&b| self.program.next_on(s, b)) {
+                            Some(next) => {
+                                s = next;
+                                at += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    State::Look { look, next } => {
+                        if !self.looks.matches(look, hay, at) {
+                            break;
+                        }
+                        s = next;
+                    }
+                    State::Union { from, len } => {
+                        let alts = self.program.alternates_at(s, from, len, hay.get(at).copied());
+                        let Some((&first, rest)) = alts.split_first() else { break };
+                        bt.stack.extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
+                        s = first;
+                    }
+                    State::Capture { slot, next } => {
+                        if (slot as usize) < slots {
+                            let value = found[slot as usize];
+                            bt.stack.push(Step::Restore { slot, value });
+                            found[slot as usize] = at;
+                        }
+                        s = next;
+                    }
+                    State::Fail => break,
+                    State::Match => return true,
+                }
+            }
+        }
+        false
+    }
+}

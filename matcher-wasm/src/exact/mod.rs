@@ -1,0 +1,227 @@
+//! Exact engines, compiled natively at build time and rebuilt in the instance
+//! in microseconds.
+//!
+//! Every rule carries an *exact program*: its Thompson NFA (regex-automata's
+//! `nfa::thompson::NFA`, compiled exactly as `regex::bytes::Regex` compiles
+//! it) written as a compact table. At match time an [`ExactEngine`] reads the
+//! table and runs a Pike VM over it (the algorithm of regex-automata's
+//! `PikeVM`, leftmost-first, with capture slots), for the span and captures
+//! of `first` and to confirm the candidates of over-approximating DFAs.
+//!
+//! Nothing parses a pattern or builds an automaton inside the module: the
+//! wasm templates carry no regex parser, no NFA compiler and no Unicode
+//! tables (beyond the word table Unicode `\b` needs). That keeps them small
+//! and, since JavaScript engines compile wasm functions lazily on first call,
+//! keeps the code a fresh instance's first answer runs small too.
+//!
+//! # Program layout
+//!
+//! Numbers are unsigned LEB128 varints (`n`). A reference to a state (`r`)
+//! is its index in the state list relative to the referring state's (to
+//! state 0 in the header), zigzag-encoded: mostly one byte, and the same
+//! sub-automaton is the same bytes wherever it sits.
+//!
+//! ```text
+//! header   magic "NFA1", n flags (bit 0: utf8), n state count,
+//!          r anchored start, r unanchored start, n capture group count
+//! states   one tag byte each, then:
+//!          0 range     start u8, end u8, r next
+//!          1 sparse    n count, count × (start u8, end u8, r next)
+//!          2 look      n look (regex-automata's `Look::as_repr`), r next
+//!          3 union     n count, count × r alternate (earlier preferred)
+//!          4 capture   n group, r next (opens the group)
+//!          5 capture   n group, r next (closes the group)
+//!          6 fail
+//!          7 match
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(feature = "build")] {
+//! use dfabake_matcher::exact::{compile, ExactCache, ExactEngine};
+//!
+//! let program = compile(r"(\w+)@(\w+)").unwrap();
+//! let engine = ExactEngine::from_program(&program).unwrap();
+//! let mut cache = ExactCache::new();
+//! let m = engine.captures(&mut cache, b"mail bob@example now").unwrap();
+//! assert_eq!(m, vec![Some((5, 16)), Some((5, 8)), Some((9, 16))]);
+//! assert!(engine.is_match(&mut cache, b"a@b"));
+//! assert!(!engine.is_match(&mut cache, b"no at sign"));
+//! # }
+//! ```
+
+
+mod backtrack;
+mod pikevm;
+mod program;
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use regex_automata::util::look::LookMatcher;
+
+use backtrack::Backtracker;
+use pikevm::{Frame, Threads};
+#[cfg(feature = "build")]
+pub use program::encode;
+use program::{decode, first_bytes, Program};
+
+/// Why bytes are not a usable exact program, or an NFA cannot be written as one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProgramError {
+    /// The program ends before a field it needs; `at` is the byte offset.
+    Truncated {
+        /// Offset of the field that is cut off.
+        at: usize,
+    },
+    /// The program does not start with the magic bytes.
+    BadMagic,
+    /// A field is out of range; `what` says which, `at` is the byte offset.
+    Corrupt {
+        /// Which field.
+        what: &'static str,
+        /// Its byte offset in the program.
+        at: usize,
+    },
+    /// The NFA is not a forward, single-pattern NFA (the only kind written).
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for ProgramError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProgramError::Truncated { at } => write!(f, "exact program truncated at byte {at}"),
+            ProgramError::BadMagic => write!(f, "not an exact program (bad magic bytes)"),
+            ProgramError::Corrupt { what, at } => {
+                write!(f, "exact program is corrupt: {what} at byte {at}")
+            }
+            ProgramError::Unsupported(why) => write!(f, "cannot write this NFA: {why}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ProgramError {}
+
+/// Compiles `pattern` (the `regex` crate's syntax) to its exact program, with
+/// the configuration `regex::bytes::Regex` uses: leftmost-first semantics,
+/// patterns may match invalid UTF-8, empty matches may split code points,
+/// and a 10 MiB NFA size limit.
+///
+/// Only the builder needs this (feature `build`): matchers read programs.
+#[cfg(feature = "build")]
+pub fn compile(pattern: &str) -> Result<Vec<u8>, alloc::string::String> {
+    use alloc::string::ToString;
+    use regex_automata::nfa::thompson::{Compiler, Config};
+    use regex_automata::util::syntax;
+
+    let nfa = Compiler::new()
+        .syntax(syntax::Config::new().utf8(false))
+        .configure(
+            Config::new()
+                .utf8(false)
+                .shrink(false)
+                .nfa_size_limit(Some(10 * (1 << 20))),
+        )
+        .build(pattern)
+        .map_err(|e| e.to_string())?;
+    encode(&nfa).map_err(|e| e.to_string())
+}
+
+/// Checks a program field by field, as [`ExactEngine::from_program`] does,
+/// without building an engine: what a database's verification runs on
+/// every rule's program.
+pub fn check_program(program: &[u8]) -> Result<(), ProgramError> {
+    decode(program).map(|_| ())
+}
+
+/// Slot value of a capture position not (yet) recorded.
+const NONE: usize = usize::MAX;
+
+/// The scratch space of a search by an [`ExactEngine`]: the Pike VM's thread
+/// sets and stack, the backtracker's visited set, the winner's slots. One
+/// cache serves every engine, one search at a time (regex-automata's
+/// engine + `Cache` split): engines are immutable and can be shared by
+/// threads, each thread bringing its own cache.
+#[derive(Clone, Debug, Default)]
+pub struct ExactCache {
+    curr: Threads,
+    next: Threads,
+    stack: Vec<Frame>,
+    /// The slots of the winning thread.
+    found: Vec<usize>,
+    bt: Backtracker,
+}
+
+impl ExactCache {
+    /// An empty cache; it grows to what the searches it serves need.
+    pub fn new() -> ExactCache {
+        ExactCache::default()
+    }
+}
+
+/// One rule's exact engine: its program, decoded once. Immutable (`Sync`):
+/// every search brings its scratch space in an [`ExactCache`].
+///
+/// Short inputs are searched by a bounded backtracker (depth-first, in
+/// priority order, never exploring a state at a position twice: the same
+/// leftmost-first answer as the Pike VM, several times faster), starting
+/// only at positions whose byte can begin a match; the Pike VM answers when
+/// the visited set would be too big.
+#[derive(Clone, Debug)]
+pub struct ExactEngine {
+    program: Program,
+    looks: LookMatcher,
+    /// Bytes that can begin a match (one bit each), or `None` when a match
+    /// may be empty (it can start anywhere, even at the input's end).
+    first_bytes: Option<[u64; 4]>,
+}
+
+impl ExactEngine {
+    /// Builds the engine for a program written by [`encode`] (or `compile`),
+    /// checking it field by field.
+    pub fn from_program(program: &[u8]) -> Result<ExactEngine, ProgramError> {
+        let mut program = decode(program)?;
+        // Not in `decode`: verification decodes every program, and only
+        // engines search.
+        program.build_dispatches();
+        Ok(ExactEngine {
+            first_bytes: first_bytes(&program),
+            program,
+            looks: LookMatcher::new(),
+        })
+    }
+
+    /// Whether the rule matches anywhere in `hay`.
+    pub fn is_match(&self, cache: &mut ExactCache, hay: &[u8]) -> bool {
+        match self.backtrack(cache, hay, 0) {
+            Some(found) => found,
+            None => self.search(cache, hay, 0, true),
+        }
+    }
+
+    /// The leftmost-first match in `hay`: every capture group's span, group
+    /// 0 (the whole match) first, `None` for a group that did not take part.
+    pub fn captures(
+        &self,
+        cache: &mut ExactCache,
+        hay: &[u8],
+    ) -> Option<Vec<Option<(usize, usize)>>> {
+        let slots = self.program.groups * 2;
+        let found = match self.backtrack(cache, hay, slots) {
+            Some(found) => found,
+            None => self.search(cache, hay, slots, false),
+        };
+        if !found {
+            return None;
+        }
+        Some(
+            cache
+                .found
+                .chunks_exact(2)
+                .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
+                .collect(),
+        )
+    }
+}
