@@ -5,10 +5,13 @@ use alloc::vec::Vec;
 use super::program::State;
 use super::{ExactCache, ExactEngine, NONE};
 
-/// Most bits of a backtracker's visited set (256 KiB, as regex-automata's
-/// `BoundedBacktracker` by default): a search whose states × positions do
-/// not fit runs the Pike VM instead.
-const VISITED_BITS_MAX: usize = 256 * 1024 * 8;
+/// Most bits of a backtracker's visited set (1 MiB; regex-automata's
+/// `BoundedBacktracker` defaults to 256 KiB): a search whose states ×
+/// positions do not fit runs the Pike VM instead. An ordered UA list's
+/// 200-name bot rule (a 390 KB program) on 100-byte inputs needs ~360 KiB;
+/// at 256 KiB it fell to the Pike VM and cost 1.45× the instructions
+/// (callgrind, the synthetic UA set's 240 inputs that rule wins).
+const VISITED_BITS_MAX: usize = 1024 * 1024 * 8;
 
 /// A step of the bounded backtracker's explicit stack.
 #[derive(Clone, Copy, Debug)]
