@@ -40,8 +40,7 @@ fn in_workspace() -> bool {
 }
 
 fn read_text(path: &Path) -> String {
-    let text = fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     // A checkout with CRLF line endings builds the same module.
     text.replace("\r\n", "\n")
 }
@@ -264,7 +263,11 @@ fn sources_manifest(ws: &Path) -> String {
             .collect()
     };
     let root = find("dfabake-matcher", None);
-    assert_eq!(root.len(), 1, "Cargo.lock: no single dfabake-matcher package");
+    assert_eq!(
+        root.len(),
+        1,
+        "Cargo.lock: no single dfabake-matcher package"
+    );
     let mut reached = BTreeSet::new();
     let mut queue = VecDeque::new();
     for (name, version) in &packages[root[0]].deps {
@@ -337,7 +340,9 @@ fn committed_templates_are_the_files_generated_md_lists() {
     let generated = read_text(&dir.join("GENERATED.md"));
     let mut listed = 0;
     for line in generated.lines() {
-        let Some((hash, file)) = line.split_once("  ") else { continue };
+        let Some((hash, file)) = line.split_once("  ") else {
+            continue;
+        };
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             continue;
         }
@@ -350,7 +355,13 @@ fn committed_templates_are_the_files_generated_md_lists() {
         );
         listed += 1;
     }
-    assert_eq!(listed, 3, "GENERATED.md should list the three generated files");
+    assert_eq!(
+        listed, 3,
+        "GENERATED.md should list the three generated files"
+    );
     let plain = fs::read(dir.join("template.wasm")).unwrap();
-    assert!(plain.starts_with(b"\0asm"), "template.wasm is not a wasm module (a Git LFS pointer?)");
+    assert!(
+        plain.starts_with(b"\0asm"),
+        "template.wasm is not a wasm module (a Git LFS pointer?)"
+    );
 }
