@@ -577,6 +577,10 @@ fn a_cached_module_tampered_afterwards_is_verified_again_and_refused() {
         "alpha",
     ]);
     assert!(!o.status.success(), "a tampered module was answered");
-    assert!(stderr(&o).contains("not a JSON integer or string"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a JSON integer or string"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(entries(&cache).len(), 1, "the refused module left an entry");
 }

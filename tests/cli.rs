@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 use dfabake::manifest::Manifest;
 use dfabake::rules::{load_file, FileFormat, RuleId};
 use dfabake_matcher::Mode;
-use dfabake_tests::{binary, ids, parse_first, read_manifest, stderr_on_a_terminal, workspace, Oracle};
+use dfabake_tests::{
+    binary, ids, parse_first, read_manifest, stderr_on_a_terminal, workspace, Oracle,
+};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> Output {
@@ -206,7 +208,17 @@ fn bad_rows_are_all_listed_and_nothing_is_written() {
     assert_eq!(manifest.rules, 1);
     let skipped: Vec<Option<RuleId>> = manifest.skipped.iter().map(|s| s.id.clone()).collect();
     let int = |n| Some(RuleId::Int(n));
-    assert_eq!(skipped, vec![int(2), Some(RuleId::Str("three".into())), int(4), int(5), int(1), int(7)]);
+    assert_eq!(
+        skipped,
+        vec![
+            int(2),
+            Some(RuleId::Str("three".into())),
+            int(4),
+            int(5),
+            int(1),
+            int(7)
+        ]
+    );
     assert_eq!(manifest.skipped[0].position.map(|p| p.offset), Some(3));
 }
 
@@ -240,7 +252,11 @@ fn a_rule_too_big_for_any_dfa_is_answered_by_its_exact_engine_and_named() {
     let text: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
     fs::write(&pats, text.join("\n")).unwrap();
     let out = dir.path().join("out");
-    let o = build(&pats, &out, &["--max-rule-dfa-bytes", "200000", "--quiet", "--no-cache"]);
+    let o = build(
+        &pats,
+        &out,
+        &["--max-rule-dfa-bytes", "200000", "--quiet", "--no-cache"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = read_manifest(&out);
     let exact = &manifest.rule_paths.exact_only;
@@ -265,7 +281,11 @@ fn a_rule_too_big_for_any_dfa_is_answered_by_its_exact_engine_and_named() {
         for (line, hay) in lines(&o).iter().zip(&inputs) {
             match mode {
                 "all" => assert_eq!(ids(&line["matches"]), oracle.all(hay.as_bytes()), "{hay}"),
-                _ => assert_eq!(parse_first(&line["matches"]), oracle.first(hay.as_bytes()), "{hay}"),
+                _ => assert_eq!(
+                    parse_first(&line["matches"]),
+                    oracle.first(hay.as_bytes()),
+                    "{hay}"
+                ),
             }
         }
     }
@@ -291,7 +311,11 @@ fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = read_manifest(&out);
     assert_eq!(manifest.approximate_rules, vec![RuleId::Int(11)]);
-    let approx: Vec<_> = manifest.shards.iter().filter(|s| s.flags.approximate).collect();
+    let approx: Vec<_> = manifest
+        .shards
+        .iter()
+        .filter(|s| s.flags.approximate)
+        .collect();
     assert_eq!(approx.len(), 1);
     let rules = load_file(&pats, FileFormat::Auto).unwrap();
     let oracle = Oracle::new(&rules);
@@ -794,7 +818,11 @@ mod craft;
 /// The example rules baked into a module, and where they were written.
 fn baked_examples(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
     let out = dir.join("good");
-    let o = build(&workspace().join("examples/rules.jsonl"), &out, &["--quiet"]);
+    let o = build(
+        &workspace().join("examples/rules.jsonl"),
+        &out,
+        &["--quiet"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let module = out.join("matcher.wasm");
     let bytes = fs::read(&module).unwrap();
@@ -815,11 +843,18 @@ fn assert_refused(dir: &Path, name: &str, bytes: &[u8], needle: &str) {
     );
     assert!(o.stdout.is_empty(), "{name}: no answers from a bad module");
     let err = stderr(&o);
-    assert!(err.starts_with("dfabake-host: error: loading"), "{name}: {err}");
+    assert!(
+        err.starts_with("dfabake-host: error: loading"),
+        "{name}: {err}"
+    );
     assert!(err.contains(needle), "{name}: want {needle:?} in {err}");
     let o = dfabake(&["inspect", path.to_str().unwrap()]);
     assert!(!o.status.success(), "{name}: inspect accepted it");
-    assert!(stderr(&o).contains(needle), "{name}: want {needle:?} in {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(needle),
+        "{name}: want {needle:?} in {}",
+        stderr(&o)
+    );
 }
 
 /// Issue 12, failure 6: a database edited by someone who recomputes the
@@ -864,7 +899,11 @@ fn tampered_databases_with_a_recomputed_checksum_are_refused() {
         ("bad-id", &bad_id, "rule id is not a JSON integer or string"),
         ("bad-payload", &bad_payload, "rule payload is not JSON"),
         ("no-prefilter", &no_prefilter, "no prefilter literal"),
-        ("unknown-shard-flag", &unknown_flag, "unknown shard flag bits"),
+        (
+            "unknown-shard-flag",
+            &unknown_flag,
+            "unknown shard flag bits",
+        ),
     ] {
         assert_refused(dir.path(), name, bytes, needle);
         match wasm_verify(bytes) {
@@ -887,18 +926,32 @@ fn a_data_segment_overlapping_the_database_is_refused() {
     let (range, address) = database_place(&good);
     let db = &good[range];
     let [_, payload, ..] = rule_strings(db, 0);
-    assert_eq!(&db[payload.clone()], br#"{"kind":"search","owner":"Google"}"#);
+    assert_eq!(
+        &db[payload.clone()],
+        br#"{"kind":"search","owner":"Google"}"#
+    );
     let planted = br#"{"kind":"search","owner":"Evil!!"}"#;
     let bad = add_data_segment(&good, address + payload.start as u32, planted);
     let googlebot = b"Mozilla/5.0 (compatible; Googlebot/2.1)";
     let out: Value = serde_json::from_str(&raw_match(&bad, 1, googlebot).unwrap()).unwrap();
-    assert_eq!(out[0]["payload"]["owner"], "Evil!!", "the instance reads the planted bytes");
-    assert_refused(dir.path(), "overlapping-segment", &bad, "overlaps the database");
+    assert_eq!(
+        out[0]["payload"]["owner"], "Evil!!",
+        "the instance reads the planted bytes"
+    );
+    assert_refused(
+        dir.path(),
+        "overlapping-segment",
+        &bad,
+        "overlaps the database",
+    );
 
     // A segment that rewrites the locator (pointing the instance at bytes
     // nobody verified) overlaps another segment: refused as well.
     let bad = add_data_segment(&good, craft::locator_address(&good) + 16, &[0; 8]);
-    assert!(raw_match(&bad, 1, googlebot).is_err(), "the instance lost its database");
+    assert!(
+        raw_match(&bad, 1, googlebot).is_err(),
+        "the instance lost its database"
+    );
     assert_refused(dir.path(), "locator-rewritten", &bad, "overlaps");
 }
 
@@ -993,7 +1046,10 @@ fn bakes_are_reproducible_whatever_the_threads_and_cache() {
         ("four-cold", vec!["--threads", "4", "--no-cache"]),
         ("four-warm", [&["--threads", "4"][..], &cache_arg].concat()),
     ] {
-        assert!(bake(name, &extra) == one, "{name}: other bytes than with one thread");
+        assert!(
+            bake(name, &extra) == one,
+            "{name}: other bytes than with one thread"
+        );
     }
 }
 
@@ -1009,7 +1065,9 @@ fn dfabake_on_a_terminal(args: &[&str]) -> (std::process::ExitStatus, String) {
 fn a_patterns_build_shows_progress_on_a_terminal_only() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.txt");
-    let patterns: String = (0..1500).map(|i| format!("(?i)agent{i}[a-z]+bot/\\d+\n")).collect();
+    let patterns: String = (0..1500)
+        .map(|i| format!("(?i)agent{i}[a-z]+bot/\\d+\n"))
+        .collect();
     fs::write(&rules, patterns).unwrap();
     let out = dir.path().join("out");
     let args = [
@@ -1023,7 +1081,10 @@ fn a_patterns_build_shows_progress_on_a_terminal_only() {
     let (status, drawn) = dfabake_on_a_terminal(&args);
     assert!(status.success(), "{drawn}");
     for step in ["checking rules", "compiling DFAs", "/1,500"] {
-        assert!(drawn.contains(step), "no {step:?} drawn on the terminal:\n{drawn}");
+        assert!(
+            drawn.contains(step),
+            "no {step:?} drawn on the terminal:\n{drawn}"
+        );
     }
     assert!(drawn.contains("baked 1500 rules"), "{drawn}");
 
@@ -1031,7 +1092,10 @@ fn a_patterns_build_shows_progress_on_a_terminal_only() {
     let o = dfabake(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.starts_with("baked 1500 rules") && err.lines().count() == 1, "{err:?}");
+    assert!(
+        err.starts_with("baked 1500 rules") && err.lines().count() == 1,
+        "{err:?}"
+    );
     assert!(!err.contains('\x1b'), "{err:?}");
 
     let mut quiet = args.to_vec();
@@ -1078,7 +1142,11 @@ fn byte_size_flags_take_units() {
 
     for (flag, value, why) in [
         ("--max-dfa-bytes", "32Q", "unknown unit \"Q\""),
-        ("--max-database-bytes", "1.5G", "fractions are not supported"),
+        (
+            "--max-database-bytes",
+            "1.5G",
+            "fractions are not supported",
+        ),
         ("--sparse-above", "-1", "negative"),
     ] {
         let o = build(&rules, &out, &[&format!("{flag}={value}")]);
@@ -1090,9 +1158,21 @@ fn byte_size_flags_take_units() {
     // The host's flags: a body over --max-body-bytes 1k is refused (413).
     let module = out.join("matcher.wasm");
     let mut server = Command::new(binary("dfabake-host"))
-        .args(["serve", "--module", module.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--module",
+            module.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--max-body-bytes", "1k", "--max-response-bytes", "1MiB"])
-        .args(["--memory-limit-bytes", "64M", "--no-cache", "--workers", "1"])
+        .args([
+            "--memory-limit-bytes",
+            "64M",
+            "--no-cache",
+            "--workers",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -1103,7 +1183,11 @@ fn byte_size_flags_take_units() {
         &mut line,
     )
     .unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").expect(&line).to_string();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect(&line)
+        .to_string();
     let post = |body: &[u8]| -> String {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(&addr).unwrap();
@@ -1124,7 +1208,11 @@ fn byte_size_flags_take_units() {
     server.wait().unwrap();
     assert!(small.starts_with("HTTP/1.1 200"), "{small}");
     assert!(big.starts_with("HTTP/1.1 413"), "{big}");
-    for flag in ["--max-body-bytes", "--max-response-bytes", "--memory-limit-bytes"] {
+    for flag in [
+        "--max-body-bytes",
+        "--max-response-bytes",
+        "--memory-limit-bytes",
+    ] {
         let o = run(Command::new(binary("dfabake-host")).args([
             "serve",
             "--module",
@@ -1133,7 +1221,11 @@ fn byte_size_flags_take_units() {
             "12 parsecs",
         ]));
         assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("invalid size \"12 parsecs\": unknown unit"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("invalid size \"12 parsecs\": unknown unit"),
+            "{}",
+            stderr(&o)
+        );
     }
 }
 
@@ -1141,24 +1233,41 @@ fn byte_size_flags_take_units() {
 /// for both CLIs; bash's really completes subcommands and flags.
 #[test]
 fn shell_completions_for_both_clis() {
-    for (bin, subcommand, flag) in [("dfabake", "inspect", "--max-dfa-bytes"), ("dfabake-host", "serve", "--max-body-bytes")] {
+    for (bin, subcommand, flag) in [
+        ("dfabake", "inspect", "--max-dfa-bytes"),
+        ("dfabake-host", "serve", "--max-body-bytes"),
+    ] {
         for (shell, marker) in [
             ("bash", format!("complete -F _{} ", bin.replace('-', "__"))),
             ("zsh", format!("#compdef {bin}")),
             ("fish", format!("complete -c {bin} ")),
             ("elvish", format!("edit:completion:arg-completer[{bin}]")),
-            ("powershell", format!("Register-ArgumentCompleter -Native -CommandName '{bin}'")),
+            (
+                "powershell",
+                format!("Register-ArgumentCompleter -Native -CommandName '{bin}'"),
+            ),
         ] {
             let o = run(Command::new(binary(bin)).args(["completions", shell]));
-            assert!(o.status.success(), "{bin} completions {shell}: {}", stderr(&o));
+            assert!(
+                o.status.success(),
+                "{bin} completions {shell}: {}",
+                stderr(&o)
+            );
             let script = String::from_utf8(o.stdout).unwrap();
             assert!(script.contains(&marker), "{bin} {shell}: no {marker:?}");
             // fish writes long flags without their dashes.
-            assert!(script.contains(subcommand) && script.contains(flag.trim_start_matches('-')), "{bin} {shell}");
+            assert!(
+                script.contains(subcommand) && script.contains(flag.trim_start_matches('-')),
+                "{bin} {shell}"
+            );
         }
         let o = run(Command::new(binary(bin)).args(["completions", "tcsh"]));
         assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("possible values: bash, elvish, fish, powershell, zsh"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("possible values: bash, elvish, fish, powershell, zsh"),
+            "{}",
+            stderr(&o)
+        );
     }
     // Loaded into bash, the script completes `dfabake bu` and `dfabake build --max-df`.
     let complete = |words: &str| -> String {
@@ -1198,14 +1307,30 @@ fn stdout_commands_exit_quietly_into_a_closed_pipe() {
         ("dfabake", vec!["completions", "bash"], None),
         ("dfabake", vec!["inspect", module], None),
         ("dfabake-host", vec!["completions", "zsh"], None),
-        ("dfabake-host", vec!["compile", "--module", module, "--cache-dir", cache], None),
-        ("dfabake-host", vec!["match", "--module", module, "--no-cache", "-"], Some(&many_inputs)),
-        ("dfabake-host", vec!["match", "--module", module, "--no-cache", "foo", "bar"], None),
+        (
+            "dfabake-host",
+            vec!["compile", "--module", module, "--cache-dir", cache],
+            None,
+        ),
+        (
+            "dfabake-host",
+            vec!["match", "--module", module, "--no-cache", "-"],
+            Some(&many_inputs),
+        ),
+        (
+            "dfabake-host",
+            vec!["match", "--module", module, "--no-cache", "foo", "bar"],
+            None,
+        ),
     ];
     for (bin, args, stdin) in cases {
         let mut child = Command::new(binary(bin))
             .args(&args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -1217,7 +1342,12 @@ fn stdout_commands_exit_quietly_into_a_closed_pipe() {
             let _ = child.stdin.take().unwrap().write_all(input);
         }
         let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{bin} {args:?}: {}: {}", o.status, stderr(&o));
+        assert!(
+            o.status.success(),
+            "{bin} {args:?}: {}: {}",
+            o.status,
+            stderr(&o)
+        );
         assert_eq!(stderr(&o), "", "{bin} {args:?}");
     }
 }
@@ -1257,7 +1387,9 @@ fn malformed_lines_are_reported_with_every_other_bad_rule_and_skippable() {
     ];
     let mut at = 0;
     for needle in needles {
-        let found = err[at..].find(needle).unwrap_or_else(|| panic!("missing (or out of order) {needle:?} in:\n{err}"));
+        let found = err[at..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("missing (or out of order) {needle:?} in:\n{err}"));
         at += found + needle.len();
     }
     assert!(!out.exists());
@@ -1303,7 +1435,11 @@ fn json_array_files_are_read_as_rules() {
         "[\n  {\"id\": 1, \"pattern\": \"foo\"},\n  {\n    \"id\": \"b\",\n    \"pattern\": \"bar\",\n    \"flags\": \"i\",\n    \"payload\": {\"k\": 1}\n  }\n]\n",
     )
     .unwrap();
-    for (file, extra) in [(&one_line, &[][..]), (&pretty, &[][..]), (&one_line, &["--format", "json"][..])] {
+    for (file, extra) in [
+        (&one_line, &[][..]),
+        (&pretty, &[][..]),
+        (&one_line, &["--format", "json"][..]),
+    ] {
         let out = dir.path().join("out");
         let mut args = vec!["--quiet"];
         args.extend_from_slice(extra);
@@ -1311,24 +1447,42 @@ fn json_array_files_are_read_as_rules() {
         assert!(o.status.success(), "{}", stderr(&o));
         let o = host_match(&out.join("matcher.wasm"), "all", b"foo BAR\n");
         let got = &lines(&o)[0]["matches"];
-        assert_eq!(ids(got), vec![Value::from(1), "b".into()], "{}", file.display());
+        assert_eq!(
+            ids(got),
+            vec![Value::from(1), "b".into()],
+            "{}",
+            file.display()
+        );
         assert_eq!(got[1]["payload"]["k"], 1);
     }
     // Bad elements are named by element and line.
     fs::write(&pretty, "[\n  {\"id\": 1, \"pattern\": \"foo\"},\n  {\"id\": 2, \"pattern\": \"(x\"},\n  {\"id\": 3}\n]\n").unwrap();
     let o = build(&pretty, &dir.path().join("bad"), &[]);
     let err = stderr(&o);
-    assert!(err.contains("rule id 2 (element 2, line 3), position 1 (byte 0): unclosed group"), "{err}");
-    assert!(err.contains("rule id 3 (element 3, line 4): invalid rule: missing field `pattern`"), "{err}");
+    assert!(
+        err.contains("rule id 2 (element 2, line 3), position 1 (byte 0): unclosed group"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rule id 3 (element 3, line 4): invalid rule: missing field `pattern`"),
+        "{err}"
+    );
     // A broken array is one clear error, with a hint for text files.
     fs::write(&one_line, "[{\"id\": 1, \"pattern\": \"foo\"},\n").unwrap();
     let o = build(&one_line, &dir.path().join("bad"), &[]);
     let err = stderr(&o);
-    assert!(err.contains("not a valid JSON array of rules") && err.contains("--format text"), "{err}");
+    assert!(
+        err.contains("not a valid JSON array of rules") && err.contains("--format text"),
+        "{err}"
+    );
     // JSON Lines forced on an array file says what it is.
     fs::write(&one_line, r#"[{"id": 1, "pattern": "foo"}]"#).unwrap();
     let o = build(&one_line, &dir.path().join("bad"), &["--format", "jsonl"]);
-    assert!(stderr(&o).contains("a JSON array, but JSON Lines hold one rule object a line"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a JSON array, but JSON Lines hold one rule object a line"),
+        "{}",
+        stderr(&o)
+    );
     // Text starting with a class is still text.
     let text = dir.path().join("classes.txt");
     fs::write(&text, "[Bb]ot\n[{]x\n").unwrap();
@@ -1364,8 +1518,18 @@ fn the_host_names_matcher_wasm_when_given_the_npm_module() {
     // Copied elsewhere, it still says what to use.
     let copy = dir.path().join("module.wasm");
     fs::copy(&npm_module, &copy).unwrap();
-    let o = run(Command::new(binary("dfabake-host")).args(["compile", "--module", copy.to_str().unwrap(), "--cache-dir", dir.path().join("cache").to_str().unwrap()]));
-    assert!(stderr(&o).contains("npm flavour") && stderr(&o).contains("OUT/matcher.wasm"), "{}", stderr(&o));
+    let o = run(Command::new(binary("dfabake-host")).args([
+        "compile",
+        "--module",
+        copy.to_str().unwrap(),
+        "--cache-dir",
+        dir.path().join("cache").to_str().unwrap(),
+    ]));
+    assert!(
+        stderr(&o).contains("npm flavour") && stderr(&o).contains("OUT/matcher.wasm"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The manifest travels with the module: the shard cache's path is written
@@ -1379,7 +1543,14 @@ fn the_manifest_writes_a_cache_under_home_in_tilde_form() {
     let build_at_home = |extra: &[&str]| {
         let mut cmd = Command::new(binary("dfabake"));
         cmd.env("HOME", home.path()).env_remove("XDG_CACHE_HOME");
-        cmd.args(["build", "--quiet", "--patterns", rules.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        cmd.args([
+            "build",
+            "--quiet",
+            "--patterns",
+            rules.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let o = run(cmd.args(extra));
         assert!(o.status.success(), "{}", stderr(&o));
     };
@@ -1389,10 +1560,16 @@ fn the_manifest_writes_a_cache_under_home_in_tilde_form() {
     assert_eq!(cache, Path::new("~/.cache/dfabake/shards"));
     let text = fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(!text.contains(home.path().to_str().unwrap()), "{text}");
-    assert!(home.path().join(".cache/dfabake/shards").is_dir(), "the cache itself is where it was");
+    assert!(
+        home.path().join(".cache/dfabake/shards").is_dir(),
+        "the cache itself is where it was"
+    );
 
     // Elsewhere, the path as given.
     let elsewhere = tempfile::tempdir().unwrap();
     build_at_home(&["--cache", elsewhere.path().to_str().unwrap()]);
-    assert_eq!(read_manifest(&out).build.config.cache_dir.as_deref(), Some(elsewhere.path()));
+    assert_eq!(
+        read_manifest(&out).build.config.cache_dir.as_deref(),
+        Some(elsewhere.path())
+    );
 }

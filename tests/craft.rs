@@ -46,12 +46,16 @@ pub fn rule_strings(db: &[u8], i: usize) -> [Range<usize>; 4] {
     let header = Header::read(db).expect("a database");
     let at = header.rules_at as usize + RuleRecord::LEN * i;
     let strings = header.strings.at as usize;
-    RuleRecord::read(&db[at..]).spans().map(|s| strings + s.at as usize..strings + (s.at + s.len) as usize)
+    RuleRecord::read(&db[at..])
+        .spans()
+        .map(|s| strings + s.at as usize..strings + (s.at + s.len) as usize)
 }
 
 /// The offset of shard `i`'s flags word in the database.
 pub fn shard_flags_at(db: &[u8], i: usize) -> usize {
-    Header::read(db).expect("a database").shards_at as usize + ShardRecord::LEN * i + ShardRecord::FLAGS_AT
+    Header::read(db).expect("a database").shards_at as usize
+        + ShardRecord::LEN * i
+        + ShardRecord::FLAGS_AT
 }
 
 fn read_leb(b: &[u8], pos: &mut usize) -> u64 {
@@ -87,7 +91,11 @@ pub fn insert_data_segment(module: &[u8], index: usize, address: u32, bytes: &[u
                 // and its bytes, as rustc and `bake` write them).
                 let mut at = p;
                 for _ in 0..(index as u64).min(count) {
-                    assert_eq!(body[at..at + 2], [0, 0x41], "an active segment at an i32.const");
+                    assert_eq!(
+                        body[at..at + 2],
+                        [0, 0x41],
+                        "an active segment at an i32.const"
+                    );
                     at += 2;
                     read_leb(body, &mut at);
                     at += 1; // end

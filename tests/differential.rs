@@ -20,16 +20,57 @@ use proptest::test_runner::{Config as PtConfig, TestCaseError};
 struct Gen(Rng, usize, bool, bool);
 
 const WORDS: &[&str] = &[
-    "bot", "Googlebot", "crawl", "spider", "ſpider", "KELVIN", "\\x{212A}elvin", "Straße",
-    "éclair", "abc", "http://", "Mozilla/5\\.0", "bingbot", "(?i:BingBot)", "(?-i:Spider)",
+    "bot",
+    "Googlebot",
+    "crawl",
+    "spider",
+    "ſpider",
+    "KELVIN",
+    "\\x{212A}elvin",
+    "Straße",
+    "éclair",
+    "abc",
+    "http://",
+    "Mozilla/5\\.0",
+    "bingbot",
+    "(?i:BingBot)",
+    "(?-i:Spider)",
 ];
 const WORD_INPUTS: &[&str] = &[
-    "bot", "Googlebot", "GOOGLEBOT", "crawl", "Spider", "spider", "KELVIN", "kelvin", "abc",
-    "ABC", "http://", "Mozilla/5.0", " ", "/", "1.2", "(", ";", "bingbot", "BINGBOT", "x", "_",
-    "22", "ab", "c",
+    "bot",
+    "Googlebot",
+    "GOOGLEBOT",
+    "crawl",
+    "Spider",
+    "spider",
+    "KELVIN",
+    "kelvin",
+    "abc",
+    "ABC",
+    "http://",
+    "Mozilla/5.0",
+    " ",
+    "/",
+    "1.2",
+    "(",
+    ";",
+    "bingbot",
+    "BINGBOT",
+    "x",
+    "_",
+    "22",
+    "ab",
+    "c",
 ];
-const WORD_INPUTS_NON_ASCII: &[&str] =
-    &["\u{212A}ELVIN", "ſpider", "Straße", "STRASSE", "éclair", "Ж", "\u{0663}"];
+const WORD_INPUTS_NON_ASCII: &[&str] = &[
+    "\u{212A}ELVIN",
+    "ſpider",
+    "Straße",
+    "STRASSE",
+    "éclair",
+    "Ж",
+    "\u{0663}",
+];
 
 impl Gen {
     fn below(&mut self, n: usize) -> usize {
@@ -346,7 +387,11 @@ fn check_each_rule_alone(rules: &[RuleSpec], inputs: &[&[u8]]) {
         let mut wasm = Wasm::new(one, &Config::default()).unwrap();
         for hay in inputs {
             compare(&mut wasm, &oracle, hay).unwrap_or_else(|why| {
-                panic!("rule {i} {:?} on {:?}: {why}", rule.pattern, String::from_utf8_lossy(hay))
+                panic!(
+                    "rule {i} {:?} on {:?}: {why}",
+                    rule.pattern,
+                    String::from_utf8_lossy(hay)
+                )
             });
         }
     }
@@ -358,7 +403,14 @@ fn check_each_rule_alone(rules: &[RuleSpec], inputs: &[&[u8]]) {
 /// scans, and every answer must still equal the oracle's.
 #[test]
 fn large_inputs_through_one_instance() {
-    let patterns = [r"(\w+)@(\w+)\.com", r"(?i)googlebot/(\d+)", r"x\d{3}y", r"\bzz\b", r"^start", r"end$"];
+    let patterns = [
+        r"(\w+)@(\w+)\.com",
+        r"(?i)googlebot/(\d+)",
+        r"x\d{3}y",
+        r"\bzz\b",
+        r"^start",
+        r"end$",
+    ];
     let rules: Vec<RuleSpec> = patterns
         .iter()
         .enumerate()
@@ -367,8 +419,19 @@ fn large_inputs_through_one_instance() {
     let oracle = Oracle::new(&rules);
     let mut wasm = Wasm::new(&rules, &Config::default()).unwrap();
     let mut rng = Rng(0x5eed_1a2e);
-    let filler = ["lorem ", "ipsum ", "é ", "x12y ", "GOOGLEBOT/ ", "a@b ", "\n"];
-    for (round, kib) in [40usize, 200, 70, 130, 33, 300, 64, 1, 250, 90].into_iter().enumerate() {
+    let filler = [
+        "lorem ",
+        "ipsum ",
+        "é ",
+        "x12y ",
+        "GOOGLEBOT/ ",
+        "a@b ",
+        "\n",
+    ];
+    for (round, kib) in [40usize, 200, 70, 130, 33, 300, 64, 1, 250, 90]
+        .into_iter()
+        .enumerate()
+    {
         let mut hay = String::new();
         if round % 3 == 0 {
             hay.push_str("start ");
@@ -421,11 +484,19 @@ fn anchored_literal_rules() {
         })
         .collect();
     let compiled = dfabake::compile::compile(&rules, &Config::default(), "test").unwrap();
-    assert_eq!(compiled.paths.anchored.len(), rules.len(), "every rule takes the anchored path");
+    assert_eq!(
+        compiled.paths.anchored.len(),
+        rules.len(),
+        "every rule takes the anchored path"
+    );
     // Those made of a literal and a rest run only the rest's DFA (shared by
     // rules with the same rest), after the literal.
     let after: Vec<usize> = compiled.paths.after_literal.clone();
-    assert_eq!(after, vec![0, 1, 2, 7, 8, 9, 10, 11, 12], "rules run after their literal");
+    assert_eq!(
+        after,
+        vec![0, 1, 2, 7, 8, 9, 10, 11, 12],
+        "rules run after their literal"
+    );
     let inputs: &[&[u8]] = &[
         b"botx bot12",
         b"xbot1",
@@ -447,7 +518,13 @@ fn anchored_literal_rules() {
         "botЖa botЖ".as_bytes(),
         "botЖж".as_bytes(),
     ];
-    for cfg in [Config::default(), Config { dfa_kind: DfaKind::Sparse, ..Config::default() }] {
+    for cfg in [
+        Config::default(),
+        Config {
+            dfa_kind: DfaKind::Sparse,
+            ..Config::default()
+        },
+    ] {
         check_corpus(&rules, inputs, &cfg);
     }
     check_each_rule_alone(&rules, inputs);
@@ -464,8 +541,13 @@ fn anchored_literal_rules() {
 #[test]
 fn ua_parser_shapes() {
     let mut g = Rng(0x05ee_d0a5 | 1);
-    let brands = ["Acer", "HTC", "Lenovo", "Nokia", "Xiaomi", "Huawei", "Moto", "Sony", "ZTE", "Asus", "Vivo", "Oppo"];
-    let mut names: Vec<String> = (0..60).map(|i| format!("{}bot{i}", ["Crawl", "Fetch", "Scan", "Index"][i % 4])).collect();
+    let brands = [
+        "Acer", "HTC", "Lenovo", "Nokia", "Xiaomi", "Huawei", "Moto", "Sony", "ZTE", "Asus",
+        "Vivo", "Oppo",
+    ];
+    let mut names: Vec<String> = (0..60)
+        .map(|i| format!("{}bot{i}", ["Crawl", "Fetch", "Scan", "Index"][i % 4]))
+        .collect();
     names.extend([
         r"Accoona-[A-z]{1,30}-Agent".to_string(),
         r"archive.{0,30}\.org_bot".into(),
@@ -478,13 +560,31 @@ fn ua_parser_shapes() {
     ]);
     let mut rules = vec![RuleSpec::new(
         RuleId::Int(1),
-        &format!(r"({})(?:[ /]v?(\d+)(?:\.(\d+)(?:\.(\d+)|)|)|)", names.join("|")),
+        &format!(
+            r"({})(?:[ /]v?(\d+)(?:\.(\d+)(?:\.(\d+)|)|)|)",
+            names.join("|")
+        ),
     )];
-    rules.push(RuleSpec::new(RuleId::Int(2), r"(Firefox)/(\d+)\.(\d+)(?:\.(\d+)|)"));
-    rules.push(RuleSpec::new(RuleId::Int(3), r"(?:Mobile Safari).*(Chrome)/(\d+)"));
-    rules.push(RuleSpec::new(RuleId::Int(4), r"(Android)[ \-/](\d+)(?:\.(\d+)|)(?:[.\-]([a-z0-9]+)|)"));
-    rules.push(RuleSpec::new(RuleId::Int(5), r"CFNetwork/.{0,100} Darwin/(\d+)\.\d+"));
-    rules.push(RuleSpec::new(RuleId::Int(6), r"^.{0,100}(bot|crawl|spider|^Java/|favicon|slurp)"));
+    rules.push(RuleSpec::new(
+        RuleId::Int(2),
+        r"(Firefox)/(\d+)\.(\d+)(?:\.(\d+)|)",
+    ));
+    rules.push(RuleSpec::new(
+        RuleId::Int(3),
+        r"(?:Mobile Safari).*(Chrome)/(\d+)",
+    ));
+    rules.push(RuleSpec::new(
+        RuleId::Int(4),
+        r"(Android)[ \-/](\d+)(?:\.(\d+)|)(?:[.\-]([a-z0-9]+)|)",
+    ));
+    rules.push(RuleSpec::new(
+        RuleId::Int(5),
+        r"CFNetwork/.{0,100} Darwin/(\d+)\.\d+",
+    ));
+    rules.push(RuleSpec::new(
+        RuleId::Int(6),
+        r"^.{0,100}(bot|crawl|spider|^Java/|favicon|slurp)",
+    ));
     let mut id = 100;
     for b in brands {
         for pattern in [
@@ -500,8 +600,15 @@ fn ua_parser_shapes() {
             id += 1;
         }
     }
-    rules.push(RuleSpec::new(RuleId::Int(999), r"Android[- ][\d]+\.[\d]+; [^;]+; ([^;/]+) Build"));
-    let mut inputs: Vec<Vec<u8>> = vec![b"".to_vec(), b"NING/1.0".to_vec(), "x fav\u{e9}icon y".as_bytes().to_vec()];
+    rules.push(RuleSpec::new(
+        RuleId::Int(999),
+        r"Android[- ][\d]+\.[\d]+; [^;]+; ([^;/]+) Build",
+    ));
+    let mut inputs: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"NING/1.0".to_vec(),
+        "x fav\u{e9}icon y".as_bytes().to_vec(),
+    ];
     for i in 0..300 {
         let brand = brands[g.below(brands.len())];
         let name = &names[g.below(60)];
@@ -520,6 +627,10 @@ fn ua_parser_shapes() {
     check_corpus(
         &rules,
         &refs,
-        &Config { max_rule_dfa_bytes: 6_000, max_dfa_bytes: 20_000, ..Config::default() },
+        &Config {
+            max_rule_dfa_bytes: 6_000,
+            max_dfa_bytes: 20_000,
+            ..Config::default()
+        },
     );
 }

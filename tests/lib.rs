@@ -38,10 +38,21 @@ pub fn stderr_on_a_terminal(cmd: &mut std::process::Command) -> (std::process::E
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::process::Stdio;
     let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    let size = libc::winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: openpty writes two new descriptors, owned from here on.
     let rc = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size)
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
@@ -49,7 +60,13 @@ pub fn stderr_on_a_terminal(cmd: &mut std::process::Command) -> (std::process::E
     // below ends only when the last holder of the slave closes it.
     for fd in [&master, &slave] {
         // SAFETY: setting a flag on a descriptor owned here.
-        unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), libc::F_SETFD, libc::FD_CLOEXEC) };
+        unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(fd),
+                libc::F_SETFD,
+                libc::FD_CLOEXEC,
+            )
+        };
     }
     let mut child = cmd
         .stdin(Stdio::null())

@@ -1104,13 +1104,25 @@ fn driver_errors_are_written_for_humans() {
     for (url, needles) in [
         (
             "mysql://dfa@127.0.0.1:notaport/app",
-            &["invalid MySQL URL mysql://dfa@127.0.0.1:notaport/app: invalid port number", "expected mysql://user@host:port/db"][..],
+            &[
+                "invalid MySQL URL mysql://dfa@127.0.0.1:notaport/app: invalid port number",
+                "expected mysql://user@host:port/db",
+            ][..],
         ),
-        ("postgres://dfa@127.0.0.1/app", &["the scheme `postgres` is not supported (write mysql://)"][..]),
-        ("mysql://dfa:hunter2@127.0.0.1:99999/app", &["mysql://dfa:***@127.0.0.1:99999/app", "invalid port number"][..]),
+        (
+            "postgres://dfa@127.0.0.1/app",
+            &["the scheme `postgres` is not supported (write mysql://)"][..],
+        ),
+        (
+            "mysql://dfa:hunter2@127.0.0.1:99999/app",
+            &["mysql://dfa:***@127.0.0.1:99999/app", "invalid port number"][..],
+        ),
     ] {
         let err = build_fails(url, &["--table", "rules"], None, needles);
-        assert!(!err.contains("ParseError") && !err.contains('{') && !err.contains("hunter2"), "{err}");
+        assert!(
+            !err.contains("ParseError") && !err.contains('{') && !err.contains("hunter2"),
+            "{err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
     let db = MariaDb::start();
@@ -1124,7 +1136,10 @@ fn driver_errors_are_written_for_humans() {
             "(server error 1064, SQLSTATE 42000)",
         ],
     );
-    assert!(!err.contains("MySqlError") && !err.contains("ERROR 1064") && !err.contains('{'), "{err}");
+    assert!(
+        !err.contains("MySqlError") && !err.contains("ERROR 1064") && !err.contains('{'),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
@@ -1134,21 +1149,48 @@ fn driver_errors_are_written_for_humans() {
 fn a_mysql_build_shows_progress_on_a_terminal_only() {
     let db = MariaDb::start();
     db.sql(RULES_TABLE);
-    let values: Vec<String> = (1..=600).map(|i| format!("({i}, 'agent{i}[a-z]+bot')")).collect();
-    db.sql(&format!("INSERT INTO rules (id, pattern) VALUES {};", values.join(",")));
+    let values: Vec<String> = (1..=600)
+        .map(|i| format!("({i}, 'agent{i}[a-z]+bot')"))
+        .collect();
+    db.sql(&format!(
+        "INSERT INTO rules (id, pattern) VALUES {};",
+        values.join(",")
+    ));
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let url = db.url();
-    let args = ["build", "--mysql", &url, "--table", "rules", "--out", out.to_str().unwrap(), "--no-cache"];
+    let args = [
+        "build",
+        "--mysql",
+        &url,
+        "--table",
+        "rules",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-cache",
+    ];
     let (status, drawn) = dfabake_tests::stderr_on_a_terminal(
-        Command::new(release_bin("dfabake")).args(args).env("MYSQL_PWD", PASSWORD),
+        Command::new(release_bin("dfabake"))
+            .args(args)
+            .env("MYSQL_PWD", PASSWORD),
     );
     assert!(status.success(), "{drawn}");
-    for step in ["connecting to MySQL server at 127.0.0.1", "checking rules", "compiling DFAs", "baked 600 rules"] {
-        assert!(drawn.contains(step), "no {step:?} on the terminal:\n{drawn}");
+    for step in [
+        "connecting to MySQL server at 127.0.0.1",
+        "checking rules",
+        "compiling DFAs",
+        "baked 600 rules",
+    ] {
+        assert!(
+            drawn.contains(step),
+            "no {step:?} on the terminal:\n{drawn}"
+        );
     }
     let o = dfabake(&args, Some(PASSWORD));
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.starts_with("baked 600 rules") && err.lines().count() == 1, "{err:?}");
+    assert!(
+        err.starts_with("baked 600 rules") && err.lines().count() == 1,
+        "{err:?}"
+    );
 }

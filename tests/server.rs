@@ -2368,21 +2368,39 @@ fn a_closed_stdout_does_not_stop_the_server() {
     let module = example_module(dir.path());
     let err_path = dir.path().join("stderr");
     let mut child = Command::new(binary("dfabake-host"))
-        .args(["serve", "--module", module.to_str().unwrap(), "--listen", "127.0.0.1:0", "--no-cache"])
+        .args([
+            "serve",
+            "--module",
+            module.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-cache",
+        ])
         .stdout(Stdio::piped())
         .stderr(fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
     drop(child.stdout.take());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !fs::read_to_string(&err_path).unwrap_or_default().contains("serving") {
+    while !fs::read_to_string(&err_path)
+        .unwrap_or_default()
+        .contains("serving")
+    {
         assert!(Instant::now() < deadline, "never started");
-        assert!(child.try_wait().unwrap().is_none(), "exited: {}", fs::read_to_string(&err_path).unwrap());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited: {}",
+            fs::read_to_string(&err_path).unwrap()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
     let exited = child.try_wait().unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(exited.is_none(), "exited ({exited:?}): {}", fs::read_to_string(&err_path).unwrap());
+    assert!(
+        exited.is_none(),
+        "exited ({exited:?}): {}",
+        fs::read_to_string(&err_path).unwrap()
+    );
 }

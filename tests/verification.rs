@@ -49,12 +49,22 @@ struct Sample {
 /// exact-only, decomposed into branches, pure literals; nested payloads.
 fn mixed_rules() -> Vec<RuleSpec> {
     let rows: &[(i64, &str, &str, Option<&str>)] = &[
-        (1, r"Googlebot/(\d+)\.(\d+)", "i", Some(r#"{"k":[1,[2,{"x":null}],true,-1.5e3]}"#)),
+        (
+            1,
+            r"Googlebot/(\d+)\.(\d+)",
+            "i",
+            Some(r#"{"k":[1,[2,{"x":null}],true,-1.5e3]}"#),
+        ),
         (2, "bingbot", "i", Some(r#""just a string""#)),
         (3, r"\d{3}-\d{4}", "", None),
         (4, r"\bcrawl(?:er|ing)?\b", "", Some("42")),
         (5, r"^Mozilla/5\.0 \((?P<platform>[^;)]+)", "", None),
-        (6, r"(?:alpha(?-u:\w){1,40}omega|beta[a-z]{2,30}\d|[g-h]\d{3})", "", None),
+        (
+            6,
+            r"(?:alpha(?-u:\w){1,40}omega|beta[a-z]{2,30}\d|[g-h]\d{3})",
+            "",
+            None,
+        ),
         (7, r"x[a-f0-9]{20,40}y", "", None),
         (8, r"(?:q(?-u:\w){1,9}){6}z\d{2,40}k", "", None),
         (9, "Яндекс|YandexBot", "i", None),
@@ -65,7 +75,11 @@ fn mixed_rules() -> Vec<RuleSpec> {
     ];
     rows.iter()
         .map(|&(id, pattern, flags, payload)| {
-            let id = if id == 2 { RuleId::Str("two".into()) } else { RuleId::Int(id) };
+            let id = if id == 2 {
+                RuleId::Str("two".into())
+            } else {
+                RuleId::Int(id)
+            };
             let mut r = RuleSpec::new(id, pattern);
             r.flags = flags.into();
             r.payload = payload.map(|p| serde_json::from_str(p).unwrap());
@@ -77,7 +91,8 @@ fn mixed_rules() -> Vec<RuleSpec> {
 fn samples() -> &'static [Sample] {
     static SAMPLES: OnceLock<Vec<Sample>> = OnceLock::new();
     SAMPLES.get_or_init(|| {
-        let examples = load_file(&workspace().join("examples/rules.jsonl"), FileFormat::Auto).unwrap();
+        let examples =
+            load_file(&workspace().join("examples/rules.jsonl"), FileFormat::Auto).unwrap();
         let small = Config {
             max_rule_dfa_bytes: 3000,
             max_dfa_bytes: 6000,
@@ -85,9 +100,23 @@ fn samples() -> &'static [Sample] {
             ..Config::default()
         };
         let sets: [(&str, Vec<RuleSpec>, Config); 3] = [
-            ("examples", examples, Config { cache_dir: None, ..Config::default() }),
+            (
+                "examples",
+                examples,
+                Config {
+                    cache_dir: None,
+                    ..Config::default()
+                },
+            ),
             ("mixed", mixed_rules(), small.clone()),
-            ("mixed-sparse", mixed_rules(), Config { dfa_kind: DfaKind::Sparse, ..small }),
+            (
+                "mixed-sparse",
+                mixed_rules(),
+                Config {
+                    dfa_kind: DfaKind::Sparse,
+                    ..small
+                },
+            ),
         ];
         sets.into_iter()
             .map(|(name, rules, cfg)| {
@@ -97,10 +126,17 @@ fn samples() -> &'static [Sample] {
                     assert!(!compiled.paths.decomposed.is_empty(), "a decomposed rule");
                     assert!(!compiled.paths.exact_only.is_empty(), "an exact-only rule");
                     assert!(!compiled.approximate.is_empty(), "an approximate rule");
-                    assert!(!compiled.paths.always.is_empty() && !compiled.paths.literal.is_empty());
+                    assert!(
+                        !compiled.paths.always.is_empty() && !compiled.paths.literal.is_empty()
+                    );
                 }
-                let module = dfabake::bake::bake(dfabake::bake::TEMPLATE, &compiled.database).unwrap();
-                Sample { name, database: compiled.database, module }
+                let module =
+                    dfabake::bake::bake(dfabake::bake::TEMPLATE, &compiled.database).unwrap();
+                Sample {
+                    name,
+                    database: compiled.database,
+                    module,
+                }
             })
             .collect()
     })
@@ -132,7 +168,10 @@ fn case(description: impl FnOnce() -> String) {
             let last = Duration::from_millis(PROGRESS.load(Ordering::Relaxed));
             let now = STARTED.get().unwrap().elapsed();
             if now.saturating_sub(last) > HANG {
-                eprintln!("a fuzz case ran for over {HANG:?}: {}", CASE.lock().unwrap());
+                eprintln!(
+                    "a fuzz case ran for over {HANG:?}: {}",
+                    CASE.lock().unwrap()
+                );
                 std::process::abort();
             }
         });
@@ -259,7 +298,9 @@ fn answers_are_json(db: Database<'_>) -> Result<(), TestCaseError> {
 /// `cases` cases per property (the CI budget: all of them take seconds),
 /// times `DFABAKE_FUZZ_SCALE` when set, for longer runs by hand.
 fn config(cases: u32) -> PtConfig {
-    let scale = std::env::var("DFABAKE_FUZZ_SCALE").ok().and_then(|s| s.parse::<u32>().ok());
+    let scale = std::env::var("DFABAKE_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok());
     PtConfig {
         cases: cases.saturating_mul(scale.unwrap_or(1)),
         failure_persistence: None,
@@ -443,7 +484,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,8}".prop_map(Value::from),
     ];
     leaf.prop_recursive(6, 48, 6, |inner| {
@@ -459,15 +502,35 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn programs() -> &'static [(String, Vec<u8>)] {
     static PROGRAMS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     PROGRAMS.get_or_init(|| {
-        let mut patterns: Vec<String> = mixed_rules().iter().map(|r| format!("(?{}){}", if r.flags.is_empty() { "" } else { &r.flags }, r.pattern).replace("(?)", "")).collect();
+        let mut patterns: Vec<String> = mixed_rules()
+            .iter()
+            .map(|r| {
+                format!(
+                    "(?{}){}",
+                    if r.flags.is_empty() { "" } else { &r.flags },
+                    r.pattern
+                )
+                .replace("(?)", "")
+            })
+            .collect();
         patterns.extend(
-            [r"(?i)\bk\w+\b", r"a*?b+?", r"(?s).{0,3}$", r"^(?:(x)|(y))*$", r"[^\x00-\x7f]+", r"(?-u:\xff)"]
-                .map(String::from),
+            [
+                r"(?i)\bk\w+\b",
+                r"a*?b+?",
+                r"(?s).{0,3}$",
+                r"^(?:(x)|(y))*$",
+                r"[^\x00-\x7f]+",
+                r"(?-u:\xff)",
+            ]
+            .map(String::from),
         );
-        patterns.into_iter().map(|p| {
-            let program = compile_program(&p).unwrap();
-            (p, program)
-        }).collect()
+        patterns
+            .into_iter()
+            .map(|p| {
+                let program = compile_program(&p).unwrap();
+                (p, program)
+            })
+            .collect()
     })
 }
 
@@ -529,13 +592,27 @@ fn module_properties(wasm: &[u8]) -> Result<(), TestCaseError> {
         let l = layout::read(wasm).unwrap();
         for (i, a) in l.segments.iter().enumerate() {
             for b in &l.segments[..i] {
-                let (a0, a1) = (u64::from(a.address), u64::from(a.address) + a.bytes.len() as u64);
-                let (b0, b1) = (u64::from(b.address), u64::from(b.address) + b.bytes.len() as u64);
-                prop_assert!(a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0, "overlap passed");
+                let (a0, a1) = (
+                    u64::from(a.address),
+                    u64::from(a.address) + a.bytes.len() as u64,
+                );
+                let (b0, b1) = (
+                    u64::from(b.address),
+                    u64::from(b.address) + b.bytes.len() as u64,
+                );
+                prop_assert!(
+                    a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0,
+                    "overlap passed"
+                );
             }
         }
         let address = u64::from(baked.database_address);
-        prop_assert!(l.segments.iter().rev().skip(1).all(|s| u64::from(s.address) + s.bytes.len() as u64 <= address));
+        prop_assert!(l
+            .segments
+            .iter()
+            .rev()
+            .skip(1)
+            .all(|s| u64::from(s.address) + s.bytes.len() as u64 <= address));
         let _ = layout::check_baked_from(wasm, dfabake::bake::TEMPLATE);
     }
     Ok(())
@@ -559,7 +636,11 @@ fn baked_modules_pass_the_layout_checks() {
         layout::check_baked_from(&npm, dfabake::npm::NPM_TEMPLATE).unwrap();
         // Each module is only its own template's.
         let e = layout::check_baked_from(&npm, dfabake::bake::TEMPLATE).unwrap_err();
-        assert!(e.to_string().contains("not baked from this builder's template"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("not baked from this builder's template"),
+            "{e}"
+        );
     }
 }
 
@@ -569,7 +650,11 @@ fn layout_refusals() {
     let (range, address) = craft::database_place(good);
     let data_end = {
         let l = layout::read(good).unwrap();
-        l.segments[..l.segments.len() - 1].iter().map(|s| s.address as usize + s.bytes.len()).max().unwrap()
+        l.segments[..l.segments.len() - 1]
+            .iter()
+            .map(|s| s.address as usize + s.bytes.len())
+            .max()
+            .unwrap()
     };
     let refused = |name: &str, wasm: &[u8], needle: &str| {
         let e = layout::check(wasm).map(|_| ()).unwrap_err().to_string();
@@ -578,19 +663,43 @@ fn layout_refusals() {
     // Over the database, its first byte, its last byte; after it (it wins)
     // or before it.
     for at in [address, address + 100, address + range.len() as u32 - 1] {
-        refused("over the database", &craft::add_data_segment(good, at, b"x"), "overlaps the database");
-        refused("under the database", &craft::insert_data_segment(good, 0, at, b"x"), "overlaps");
+        refused(
+            "over the database",
+            &craft::add_data_segment(good, at, b"x"),
+            "overlaps the database",
+        );
+        refused(
+            "under the database",
+            &craft::insert_data_segment(good, 0, at, b"x"),
+            "overlaps",
+        );
     }
     // Over the locator, or over the bytes before the database.
     let locator = craft::locator_address(good);
-    refused("over the locator", &craft::insert_data_segment(good, 2, locator + 16, &[0; 8]), "overlaps");
-    refused("straddling", &craft::insert_data_segment(good, 2, address - 4, &[0; 8]), "overlaps the database");
+    refused(
+        "over the locator",
+        &craft::insert_data_segment(good, 2, locator + 16, &[0; 8]),
+        "overlaps",
+    );
+    refused(
+        "straddling",
+        &craft::insert_data_segment(good, 2, address - 4, &[0; 8]),
+        "overlaps the database",
+    );
     // A second locator, planted where nothing else is (here in the stack's
     // pages), even split between two segments that touch: the native check
     // could read a different one than the instance's static.
     let mut fake = vec![0; LOCATOR_LEN];
-    Locator { address, len: range.len() as u32 }.write_to(&mut fake);
-    refused("second locator", &craft::insert_data_segment(good, 0, 0x1000, &fake), "holds 2 dfabake locators");
+    Locator {
+        address,
+        len: range.len() as u32,
+    }
+    .write_to(&mut fake);
+    refused(
+        "second locator",
+        &craft::insert_data_segment(good, 0, 0x1000, &fake),
+        "holds 2 dfabake locators",
+    );
     let split = craft::insert_data_segment(good, 0, 0x1000, &fake[..7]);
     let split = craft::insert_data_segment(&split, 1, 0x1007, &fake[7..]);
     refused("split locator", &split, "holds 2 dfabake locators");
@@ -598,17 +707,33 @@ fn layout_refusals() {
     let mut longer = samples()[0].database.clone();
     longer.extend_from_slice(&[0; 64]);
     let longer = dfabake::bake::bake(dfabake::bake::TEMPLATE, &longer).unwrap();
-    refused("longer", &longer, &format!("its header says {}", range.len()));
+    refused(
+        "longer",
+        &longer,
+        &format!("its header says {}", range.len()),
+    );
     // A zero-length segment there writes nothing; after the database it is
     // no longer the last segment, though.
-    refused("empty", &craft::add_data_segment(good, address, b""), "not the last data segment");
+    refused(
+        "empty",
+        &craft::add_data_segment(good, address, b""),
+        "not the last data segment",
+    );
     // Above the database, past the initial memory.
-    let above = craft::add_data_segment(good, address + range.len().next_multiple_of(PAGE) as u32, b"x");
+    let above = craft::add_data_segment(
+        good,
+        address + range.len().next_multiple_of(PAGE) as u32,
+        b"x",
+    );
     refused("above", &above, "not the last data segment");
     // The memory's initial size grown by a page (room for anything).
     let mut grown = good.to_vec();
     let at = craft::section_at(&grown, 5).unwrap();
-    assert_eq!(grown[at..at + 4], [5, 3, 1, 0], "one memory, no maximum, one-byte initial size");
+    assert_eq!(
+        grown[at..at + 4],
+        [5, 3, 1, 0],
+        "one memory, no maximum, one-byte initial size"
+    );
     grown[at + 4] += 1;
     refused("memory", &grown, "does not end with the database's pages");
     // A start function.
@@ -623,8 +748,13 @@ fn layout_refusals() {
     // `dfabake inspect` count the segments.
     let planted = craft::insert_data_segment(good, 2, data_end as u32 + 8, b"planted");
     layout::check(&planted).unwrap();
-    let e = layout::check_baked_from(&planted, dfabake::bake::TEMPLATE).unwrap_err().to_string();
-    assert!(e.contains("3 data segments besides the database; the template has 2"), "{e}");
+    let e = layout::check_baked_from(&planted, dfabake::bake::TEMPLATE)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("3 data segments besides the database; the template has 2"),
+        "{e}"
+    );
 }
 
 /// The matcher trusts its locator static only with its marker intact: a

@@ -125,7 +125,9 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
             }),
             Mode::All => {
                 let mut out = Vec::new();
-                per_input(rounds, inputs, |i| native.matches_into(&mut cache, i, &mut out))
+                per_input(rounds, inputs, |i| {
+                    native.matches_into(&mut cache, i, &mut out)
+                })
             }
             Mode::First => per_input(rounds, inputs, |i| {
                 native.first(&mut cache, i);

@@ -42,25 +42,41 @@ fn main() -> Result<()> {
         if mode == "--native-first" {
             // Where `first` spends its time: the whole call, and the
             // winner's exact engine alone, with the costliest winners.
-            let winners: Vec<Option<u32>> = inputs.iter().map(|i| m.first(&mut cache, i).map(|f| f.rule)).collect();
-            let first = per_input(rounds, &inputs, |i| { std::hint::black_box(m.first(&mut cache, i)); });
+            let winners: Vec<Option<u32>> = inputs
+                .iter()
+                .map(|i| m.first(&mut cache, i).map(|f| f.rule))
+                .collect();
+            let first = per_input(rounds, &inputs, |i| {
+                std::hint::black_box(m.first(&mut cache, i));
+            });
             let all = per_input(rounds, &inputs, |i| m.matches_into(&mut cache, i, &mut out));
             let mut by_rule: std::collections::HashMap<u32, (f64, usize)> = Default::default();
             for (i, w) in inputs.iter().zip(&winners) {
                 let Some(w) = *w else { continue };
                 let t = std::time::Instant::now();
-                for _ in 0..20 { std::hint::black_box(m.first(&mut cache, i)); }
+                for _ in 0..20 {
+                    std::hint::black_box(m.first(&mut cache, i));
+                }
                 let us = t.elapsed().as_secs_f64() * 1e6 / 20.0;
                 let e = by_rule.entry(w).or_default();
                 e.0 += us;
                 e.1 += 1;
             }
-            println!("native per input: first {:.3} µs, all {:.3} µs", first / 1e3, all / 1e3);
+            println!(
+                "native per input: first {:.3} µs, all {:.3} µs",
+                first / 1e3,
+                all / 1e3
+            );
             let mut top: Vec<_> = by_rule.into_iter().collect();
             top.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
             for (rule, (us, n)) in top.iter().take(12) {
-                println!("  rule {} {}: {n} inputs, {:.2} µs each, {:.3} µs per input overall",
-                    rule, m.database().rule(*rule as usize).id_json(), us / *n as f64, us / inputs.len() as f64);
+                println!(
+                    "  rule {} {}: {n} inputs, {:.2} µs each, {:.3} µs per input overall",
+                    rule,
+                    m.database().rule(*rule as usize).id_json(),
+                    us / *n as f64,
+                    us / inputs.len() as f64
+                );
             }
             return Ok(());
         }
@@ -76,7 +92,10 @@ fn main() -> Result<()> {
                         m.matches_into(&mut cache, i, &mut out);
                     }
                 }
-                println!("{n} inputs: {:.3} µs", t.elapsed().as_secs_f64() * 1e6 / (reps * few.len()) as f64);
+                println!(
+                    "{n} inputs: {:.3} µs",
+                    t.elapsed().as_secs_f64() * 1e6 / (reps * few.len()) as f64
+                );
             }
             return Ok(());
         }
@@ -97,7 +116,9 @@ fn main() -> Result<()> {
     if args.get(3).map(String::as_str) == Some("--wasm-all") {
         let t = std::time::Instant::now();
         while t.elapsed().as_secs() < 3 {
-            for i in &inputs { inst.match_json(Mode::All, i).unwrap(); }
+            for i in &inputs {
+                inst.match_json(Mode::All, i).unwrap();
+            }
         }
         return Ok(());
     }
@@ -123,7 +144,11 @@ fn main() -> Result<()> {
     if let Some(pf) = &pf {
         for i in &inputs {
             pf.scan_at(i, |t, _, _| match t {
-                dfabake_matcher::prefilter::Target::Shard(s) if db.shards()[s as usize].flags().anchored => anchored += 1,
+                dfabake_matcher::prefilter::Target::Shard(s)
+                    if db.shards()[s as usize].flags().anchored =>
+                {
+                    anchored += 1
+                }
                 dfabake_matcher::prefilter::Target::Shard(_) => unanchored += 1,
                 dfabake_matcher::prefilter::Target::Rule(_) => rules += 1,
             });

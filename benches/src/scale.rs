@@ -82,7 +82,12 @@ struct Figures {
     hs: serde_json::Value,
 }
 
-fn bake(dfabake: &Path, rules: &Path, out: &Path, cache: &Path) -> Result<(Duration, u64, serde_json::Value)> {
+fn bake(
+    dfabake: &Path,
+    rules: &Path,
+    out: &Path,
+    cache: &Path,
+) -> Result<(Duration, u64, serde_json::Value)> {
     let _ = std::fs::remove_dir_all(out);
     let (t, rss) = run_measured(
         Command::new(dfabake)
@@ -93,11 +98,19 @@ fn bake(dfabake: &Path, rules: &Path, out: &Path, cache: &Path) -> Result<(Durat
             .arg("--cache")
             .arg(cache),
     )?;
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json"))?)?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json"))?)?;
     Ok((t, rss, manifest))
 }
 
-fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_path: &Path, hs: &Path) -> Result<Figures> {
+fn bench_set(
+    dfabake: &Path,
+    work: &Path,
+    name: &str,
+    rules_path: &Path,
+    inputs_path: &Path,
+    hs: &Path,
+) -> Result<Figures> {
     let rules = load_file(rules_path, FileFormat::Auto)?;
     let inputs: Vec<Vec<u8>> = std::fs::read(inputs_path)
         .with_context(|| inputs_path.display().to_string())?
@@ -125,7 +138,12 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
     edited[mid] = &row_text;
     let edited_path = work.join(format!("{name}-edited.jsonl"));
     std::fs::write(&edited_path, edited.join("\n") + "\n")?;
-    let (rebake_t, _, manifest2) = bake(dfabake, &edited_path, &work.join(format!("{name}-out2")), &cache)?;
+    let (rebake_t, _, manifest2) = bake(
+        dfabake,
+        &edited_path,
+        &work.join(format!("{name}-out2")),
+        &cache,
+    )?;
     let rebuilt = manifest2["shards"]
         .as_array()
         .map_or(0, |s| s.iter().filter(|s| s["cached"] == false).count());
@@ -160,7 +178,11 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
     // The regex crate gets each rule's flags the way dfabake applies them.
     let effective: Vec<String> = rules
         .iter()
-        .map(|r| check_rule(r).map(|c| c.effective).map_err(|e| anyhow::anyhow!("{e}")))
+        .map(|r| {
+            check_rule(r)
+                .map(|c| c.effective)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
         .collect::<Result<_>>()?;
     // As users get it (`RegexSet::new` with its default limits, so its lazy
     // DFA thrashes on big sets) and tuned (1 GiB size limits: after warm-up
@@ -176,7 +198,11 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
         .build()?;
     let each: Vec<regex::bytes::Regex> = effective
         .iter()
-        .map(|p| regex::bytes::RegexBuilder::new(p).size_limit(1 << 30).build())
+        .map(|p| {
+            regex::bytes::RegexBuilder::new(p)
+                .size_limit(1 << 30)
+                .build()
+        })
         .collect::<Result<_, _>>()?;
     let regex_matches_total: usize = inputs.iter().map(|i| set.matches(i).iter().count()).sum();
     let set_all_ns = per_input_bounded(&inputs, |i| {
@@ -188,7 +214,8 @@ fn bench_set(dfabake: &Path, work: &Path, name: &str, rules_path: &Path, inputs_
     let seq_first_ns = per_input_bounded(&inputs, |i| {
         each.iter().find_map(|r| r.captures(i));
     });
-    let hs: serde_json::Value = serde_json::from_slice(&std::fs::read(hs).with_context(|| hs.display().to_string())?)?;
+    let hs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(hs).with_context(|| hs.display().to_string())?)?;
     Ok(Figures {
         name: name.to_string(),
         rules: rules.len(),
@@ -239,7 +266,10 @@ fn report(f: &Figures) -> String {
     );
     s += &format!(
         "| size raw / gzip | {} / {} (whole module) | {} / {} (database) | – |\n",
-        mb(f.module_raw as f64), mb(f.module_gzip as f64), mb(hs_ns("db_bytes")), mb(hs_ns("db_gzip_bytes"))
+        mb(f.module_raw as f64),
+        mb(f.module_gzip as f64),
+        mb(hs_ns("db_bytes")),
+        mb(hs_ns("db_gzip_bytes"))
     );
     s += &format!(
         "| load | instantiate {:.0} µs (wasmtime, compiled module) | {:.0} µs (`loadb` + scratch) | – |\n",
@@ -270,8 +300,14 @@ fn report(f: &Figures) -> String {
 fn main() -> Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut take = |flag: &str| -> Result<PathBuf> {
-        let i = args.iter().position(|a| a == flag).with_context(|| format!("{flag} required"))?;
-        let v = args.get(i + 1).cloned().with_context(|| format!("{flag} needs a value"))?;
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .with_context(|| format!("{flag} required"))?;
+        let v = args
+            .get(i + 1)
+            .cloned()
+            .with_context(|| format!("{flag} needs a value"))?;
         args.drain(i..i + 2);
         Ok(PathBuf::from(v))
     };
@@ -284,7 +320,14 @@ fn main() -> Result<()> {
     let work = tempfile::tempdir()?;
     let mut md = String::new();
     for set in args.chunks(4) {
-        let f = bench_set(&dfabake, work.path(), &set[0], Path::new(&set[1]), Path::new(&set[2]), Path::new(&set[3]))?;
+        let f = bench_set(
+            &dfabake,
+            work.path(),
+            &set[0],
+            Path::new(&set[1]),
+            Path::new(&set[2]),
+            Path::new(&set[3]),
+        )?;
         let r = report(&f);
         print!("{r}");
         md += &r;

@@ -46,7 +46,13 @@ const SYLLABLES: &[&str] = &[
     "search", "index", "data", "cloud", "net", "web", "page", "seo", "meta", "rank", "site",
     "view", "check", "probe", "map", "go", "java", "py", "node", "app", "mobile", "tv", "pay",
 ];
-const PLATFORMS: &[&str] = &["Windows NT 10.0", "X11; Linux x86_64", "Macintosh; Intel Mac OS X 10_15_7", "Linux; Android 13", "iPhone; CPU iPhone OS 17_1 like Mac OS X"];
+const PLATFORMS: &[&str] = &[
+    "Windows NT 10.0",
+    "X11; Linux x86_64",
+    "Macintosh; Intel Mac OS X 10_15_7",
+    "Linux; Android 13",
+    "iPhone; CPU iPhone OS 17_1 like Mac OS X",
+];
 
 fn word(r: &mut Rng) -> String {
     let n = 2 + r.below(2);
@@ -75,7 +81,12 @@ fn rule(r: &mut Rng, name: &str) -> (String, &'static str) {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let n: usize = get("--rules").context("--rules N")?.parse()?;
     let seed: u64 = get("--seed").map_or(Ok(1), |s| s.parse())?;
     let inputs: usize = get("--inputs").map_or(Ok(2000), |s| s.parse())?;
@@ -89,7 +100,9 @@ fn main() -> Result<()> {
     }
     let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut names = Vec::with_capacity(n);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(get("--out-rules").context("--out-rules")?)?);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(
+        get("--out-rules").context("--out-rules")?,
+    )?);
     for id in 1..=n {
         let name = format!("{}{}", word(&mut r), id);
         let (pattern, flags) = rule(&mut r, &name);
@@ -102,7 +115,11 @@ fn main() -> Result<()> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         for i in 0..inputs {
             let platform = r.pick(PLATFORMS);
-            let product = if i % 3 == 0 { names[r.below(names.len())].clone() } else { word(&mut r) };
+            let product = if i % 3 == 0 {
+                names[r.below(names.len())].clone()
+            } else {
+                word(&mut r)
+            };
             writeln!(
                 out,
                 "Mozilla/5.0 ({platform}; compatible; {product}/{}.{}; +https://example.com/{}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{}.0 Safari/537.36",

@@ -73,7 +73,9 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
     if locators == 0 {
         let mut other = None;
         for_each_data_segment(template, |seg| {
-            other = other.or(dfabake_matcher::module::find_marker_of_any_version(seg.bytes));
+            other = other.or(dfabake_matcher::module::find_marker_of_any_version(
+                seg.bytes,
+            ));
         })
         .map_err(|e| e.to_string())?;
         if let Some((_, version)) = other {
@@ -136,7 +138,11 @@ pub fn bake(template: &[u8], database: &[u8]) -> Result<Vec<u8>, String> {
                 let count = r.uleb_u64("data segment count").map_err(wire_error)?;
                 let mut segments = body[r.pos()..].to_vec();
                 let at = find_marker(&segments).ok_or("locator not in the data section")?;
-                Locator { address, len: database.len() as u32 }.write_to(&mut segments[at..]);
+                Locator {
+                    address,
+                    len: database.len() as u32,
+                }
+                .write_to(&mut segments[at..]);
                 let mut new = Vec::with_capacity(body.len() + database.len() + 16);
                 write_uleb(&mut new, count + 1);
                 new.extend_from_slice(&segments);
@@ -198,7 +204,10 @@ mod tests {
         assert!(err.contains("format version 2"), "{err}");
         // And a module baked by a builder of another version is recognised.
         let mut module = bake(TEMPLATE, &db).unwrap();
-        let at = module.windows(LOCATOR_MARKER.len()).position(|w| w == LOCATOR_MARKER).unwrap();
+        let at = module
+            .windows(LOCATOR_MARKER.len())
+            .position(|w| w == LOCATOR_MARKER)
+            .unwrap();
         module[at + 15] = 9;
         assert_eq!(
             find_database(&module).unwrap_err(),

@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 
 use crate::bake::{bake, TEMPLATE};
 use crate::compile::{check_all, compile_with, Compiled, Config, OnInvalid};
-use crate::manifest::{gzip_len, BuildEntry, DatabaseEntry, Manifest, ModuleEntry, NpmEntry, TemplateEntry, Tools};
 use crate::error::{BuildError, RowError};
+use crate::manifest::{
+    gzip_len, BuildEntry, DatabaseEntry, Manifest, ModuleEntry, NpmEntry, TemplateEntry, Tools,
+};
 use crate::npm::{write_package, NpmOptions};
 use crate::output::{Staging, GENERATOR};
 use crate::progress::{Progress, Silent};
@@ -179,7 +181,9 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
             progress.step(&format!("reading {}", path.display()), None);
             let entries = read_file(path, opts.format)?
                 .into_iter()
-                .map(|e| e.and_then(|r| crate::dialect::translate_rule(&r, crate::dialect::Kind::Regexp)))
+                .map(|e| {
+                    e.and_then(|r| crate::dialect::translate_rule(&r, crate::dialect::Kind::Regexp))
+                })
                 .collect();
             (path.display().to_string(), entries)
         }
@@ -216,7 +220,9 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
                 .map(|(k, e)| (rule_entry[k], e)),
         );
         all.sort_by_key(|(i, _)| *i);
-        return Err(BuildError::InvalidRows(all.into_iter().map(|(_, e)| e).collect()));
+        return Err(BuildError::InvalidRows(
+            all.into_iter().map(|(_, e)| e).collect(),
+        ));
     }
     if rules.is_empty() {
         return Err(BuildError::NoRules {
@@ -259,7 +265,9 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
                 // package's module must hold the very same bytes.
                 let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
                     Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
-                    Ok(_) => Err("the npm module's database differs from the one compiled".to_string()),
+                    Ok(_) => {
+                        Err("the npm module's database differs from the one compiled".to_string())
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 let report = write_package(
@@ -376,7 +384,11 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
                 "rules": s.rule_count(),
                 "kind": s.kind().name(),
             });
-            for (name, on) in s.flags().named().filter(|(name, _)| !INSPECT_OMITS.contains(name)) {
+            for (name, on) in s
+                .flags()
+                .named()
+                .filter(|(name, _)| !INSPECT_OMITS.contains(name))
+            {
                 entry[name] = json!(on);
             }
             entry

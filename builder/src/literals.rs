@@ -68,7 +68,8 @@ impl Piece {
         let ci = self.case_insensitive || next.case_insensitive;
         // Compared case-insensitively, a case-sensitive part with letters
         // accepts more than it should: still a valid filter, not exact.
-        let loses = |p: &Piece| ci && !p.case_insensitive && p.bytes.iter().any(u8::is_ascii_alphabetic);
+        let loses =
+            |p: &Piece| ci && !p.case_insensitive && p.bytes.iter().any(u8::is_ascii_alphabetic);
         Piece {
             bytes: [&self.bytes[..], &next.bytes[..]].concat(),
             case_insensitive: ci,
@@ -82,7 +83,11 @@ impl Piece {
 fn class_pieces(class: &Class) -> Option<Vec<Piece>> {
     let members: Vec<Vec<u8>> = match class {
         Class::Unicode(c) => {
-            let n: u32 = c.ranges().iter().map(|r| r.end() as u32 - r.start() as u32 + 1).sum();
+            let n: u32 = c
+                .ranges()
+                .iter()
+                .map(|r| r.end() as u32 - r.start() as u32 + 1)
+                .sum();
             if n > MAX_CLASS_EXPANSION {
                 return None;
             }
@@ -92,11 +97,18 @@ fn class_pieces(class: &Class) -> Option<Vec<Piece>> {
                 .collect()
         }
         Class::Bytes(c) => {
-            let n: u32 = c.ranges().iter().map(|r| u32::from(r.end() - r.start()) + 1).sum();
+            let n: u32 = c
+                .ranges()
+                .iter()
+                .map(|r| u32::from(r.end() - r.start()) + 1)
+                .sum();
             if n > MAX_CLASS_EXPANSION {
                 return None;
             }
-            c.ranges().iter().flat_map(|r| (r.start()..=r.end()).map(|b| vec![b])).collect()
+            c.ranges()
+                .iter()
+                .flat_map(|r| (r.start()..=r.end()).map(|b| vec![b]))
+                .collect()
         }
     };
     // Both cases of an ASCII letter make one case-insensitive piece; other
@@ -105,12 +117,23 @@ fn class_pieces(class: &Class) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     for m in &members {
         match m[..] {
-            [b] if b.is_ascii_alphabetic() && has(b.to_ascii_lowercase()) && has(b.to_ascii_uppercase()) => {
+            [b] if b.is_ascii_alphabetic()
+                && has(b.to_ascii_lowercase())
+                && has(b.to_ascii_uppercase()) =>
+            {
                 if b.is_ascii_lowercase() {
-                    pieces.push(Piece { bytes: vec![b], case_insensitive: true, exact: true });
+                    pieces.push(Piece {
+                        bytes: vec![b],
+                        case_insensitive: true,
+                        exact: true,
+                    });
                 }
             }
-            _ => pieces.push(Piece { bytes: m.clone(), case_insensitive: false, exact: true }),
+            _ => pieces.push(Piece {
+                bytes: m.clone(),
+                case_insensitive: false,
+                exact: true,
+            }),
         }
     }
     Some(pieces)
@@ -120,18 +143,31 @@ fn cross(a: &[Piece], b: &[Piece]) -> Option<Vec<Piece>> {
     if a.len() * b.len() > MAX_LITERALS {
         return None;
     }
-    Some(a.iter().flat_map(|x| b.iter().map(move |y| x.then(y))).collect())
+    Some(
+        a.iter()
+            .flat_map(|x| b.iter().map(move |y| x.then(y)))
+            .collect(),
+    )
 }
 
 /// The HIR's whole language as a finite set of literals, if it is one.
 fn language(h: &Hir) -> Option<Vec<Piece>> {
     match h.kind() {
-        HirKind::Literal(l) => Some(vec![Piece { bytes: l.0.to_vec(), case_insensitive: false, exact: true }]),
+        HirKind::Literal(l) => Some(vec![Piece {
+            bytes: l.0.to_vec(),
+            case_insensitive: false,
+            exact: true,
+        }]),
         HirKind::Class(c) => class_pieces(c),
         HirKind::Capture(c) => language(&c.sub),
-        HirKind::Concat(xs) => xs.iter().try_fold(vec![Piece { bytes: vec![], case_insensitive: false, exact: true }], |acc, x| {
-            cross(&acc, &language(x)?)
-        }),
+        HirKind::Concat(xs) => xs.iter().try_fold(
+            vec![Piece {
+                bytes: vec![],
+                case_insensitive: false,
+                exact: true,
+            }],
+            |acc, x| cross(&acc, &language(x)?),
+        ),
         HirKind::Alternation(xs) => {
             let mut all = Vec::new();
             for x in xs {
@@ -142,7 +178,14 @@ fn language(h: &Hir) -> Option<Vec<Piece>> {
         HirKind::Repetition(r) if Some(r.min) == r.max && r.min <= 4 => {
             let n = r.min;
             let sub = language(&r.sub)?;
-            (0..n).try_fold(vec![Piece { bytes: vec![], case_insensitive: false, exact: true }], |acc, _| cross(&acc, &sub))
+            (0..n).try_fold(
+                vec![Piece {
+                    bytes: vec![],
+                    case_insensitive: false,
+                    exact: true,
+                }],
+                |acc, _| cross(&acc, &sub),
+            )
         }
         _ => None,
     }
@@ -157,14 +200,24 @@ pub type Common = std::collections::HashSet<Vec<u8>>;
 /// first, then the longer its shortest literal, the fewer inputs hold one;
 /// then the fewer literals the better.
 fn score(set: &[Piece], common: &Common) -> (bool, usize, std::cmp::Reverse<usize>) {
-    let rare = !set.iter().any(|p| common.contains(&p.bytes.to_ascii_lowercase()));
+    let rare = !set
+        .iter()
+        .any(|p| common.contains(&p.bytes.to_ascii_lowercase()));
     let shortest = set.iter().map(|p| p.bytes.len()).min().unwrap_or(0);
-    (rare && shortest >= KEY_LEN, shortest.min(ENOUGH_LEN), std::cmp::Reverse(set.len()))
+    (
+        rare && shortest >= KEY_LEN,
+        shortest.min(ENOUGH_LEN),
+        std::cmp::Reverse(set.len()),
+    )
 }
 
 fn best(a: Option<Vec<Piece>>, b: Option<Vec<Piece>>, common: &Common) -> Option<Vec<Piece>> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if score(&b, common) > score(&a, common) { b } else { a }),
+        (Some(a), Some(b)) => Some(if score(&b, common) > score(&a, common) {
+            b
+        } else {
+            a
+        }),
         (a, b) => a.or(b),
     }
 }
@@ -227,9 +280,13 @@ fn prefixes(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
             (all.len() <= MAX_LITERALS).then_some(all)
         }
         HirKind::Concat(xs) => {
-            let mut rest = xs.iter().skip_while(|x| matches!(x.kind(), HirKind::Look(_)));
+            let mut rest = xs
+                .iter()
+                .skip_while(|x| matches!(x.kind(), HirKind::Look(_)));
             let first = rest.next()?;
-            let Some(mut run) = language(first) else { return prefixes(first, common) };
+            let Some(mut run) = language(first) else {
+                return prefixes(first, common);
+            };
             // The run of finite languages from the start, as long as it
             // stays a small set: each longer run is also a prefix set.
             let mut found = Some(run.clone());
@@ -253,10 +310,16 @@ fn prefixes(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
 /// none before it but `^`/`\A`), followed by the rest: that rest, and
 /// whether the rule starts with `^`.
 fn rest_after(h: &Hir, chosen: &[Literal]) -> Option<(Hir, bool)> {
-    let HirKind::Concat(xs) = h.kind() else { return None };
+    let HirKind::Concat(xs) = h.kind() else {
+        return None;
+    };
     let is_start = |x: &Hir| matches!(x.kind(), HirKind::Look(Look::Start));
     let skip = xs.iter().take_while(|x| is_start(x)).count();
-    let mut run = vec![Piece { bytes: vec![], case_insensitive: false, exact: true }];
+    let mut run = vec![Piece {
+        bytes: vec![],
+        case_insensitive: false,
+        exact: true,
+    }];
     for (j, x) in xs.iter().enumerate().skip(skip) {
         run = cross(&run, &language(x)?)?;
         if run.iter().all(|p| p.exact) && finish(run.clone()) == chosen {
@@ -274,7 +337,10 @@ fn finish(set: Vec<Piece>) -> Vec<Literal> {
             if p.case_insensitive {
                 bytes.make_ascii_lowercase();
             }
-            Literal { bytes, case_insensitive: p.case_insensitive }
+            Literal {
+                bytes,
+                case_insensitive: p.case_insensitive,
+            }
         })
         .collect();
     lits.sort();
@@ -325,14 +391,23 @@ pub fn common_literals<'p>(plans: impl IntoIterator<Item = &'p Plan>) -> Common 
             *count.entry(l).or_default() += 1;
         }
     }
-    count.into_iter().filter(|&(_, n)| n > COMMON_AFTER).map(|(l, _)| l).collect()
+    count
+        .into_iter()
+        .filter(|&(_, n)| n > COMMON_AFTER)
+        .map(|(l, _)| l)
+        .collect()
 }
 
 /// [`plan`], preferring literal sets with no literal in `common`: a rule
 /// triggered by a literal that most inputs hold would run on most inputs.
 /// A common literal is still used when the rule has no other.
 pub fn plan_avoiding(hir: &Hir, common: &Common) -> Plan {
-    let usable = |set: &[Piece]| !set.is_empty() && set.iter().all(|p| p.bytes.len() >= KEY_LEN && p.bytes.len() <= 0xFFFF);
+    let usable = |set: &[Piece]| {
+        !set.is_empty()
+            && set
+                .iter()
+                .all(|p| p.bytes.len() >= KEY_LEN && p.bytes.len() <= 0xFFFF)
+    };
     if let Some(set) = language(hir) {
         if usable(&set) && set.iter().all(|p| p.exact) {
             return Plan::Complete(finish(set));
@@ -342,8 +417,10 @@ pub fn plan_avoiding(hir: &Hir, common: &Common) -> Plan {
         Some(set) if usable(&set) => match prefixes(hir, common) {
             // A prefix set as selective as the best set lets the DFA start
             // at the occurrence instead of reading the whole input.
-            Some(pre) if usable(&pre) && score(&pre, common).1 >= score(&set, common).1
-                && score(&pre, common).0 >= score(&set, common).0 =>
+            Some(pre)
+                if usable(&pre)
+                    && score(&pre, common).1 >= score(&set, common).1
+                    && score(&pre, common).0 >= score(&set, common).0 =>
             {
                 let lits = finish(pre);
                 match rest_after(hir, &lits) {
@@ -362,12 +439,19 @@ mod tests {
     use super::*;
 
     fn parse(p: &str) -> Hir {
-        regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap()
+        regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(p)
+            .unwrap()
     }
 
     fn lits(plan: Plan) -> Vec<(String, bool)> {
         match plan {
-            Plan::Complete(l) | Plan::Triggered(l) | Plan::Anchored(l) | Plan::AfterLiteral(l, ..) => l
+            Plan::Complete(l)
+            | Plan::Triggered(l)
+            | Plan::Anchored(l)
+            | Plan::AfterLiteral(l, ..) => l
                 .into_iter()
                 .map(|l| (String::from_utf8(l.bytes).unwrap(), l.case_insensitive))
                 .collect(),
@@ -377,7 +461,10 @@ mod tests {
 
     #[test]
     fn picks_the_longest_required_literal() {
-        assert_eq!(lits(plan(&parse(r"Mozilla.*Googlebot/\d"))), vec![("Googlebot/".into(), false)]);
+        assert_eq!(
+            lits(plan(&parse(r"Mozilla.*Googlebot/\d"))),
+            vec![("Googlebot/".into(), false)]
+        );
         assert_eq!(
             lits(plan(&parse(r"(?:Google|Bing)bot\d"))),
             vec![("Bingbot".into(), false), ("Googlebot".into(), false)]
@@ -386,13 +473,26 @@ mod tests {
 
     #[test]
     fn case_insensitive_letters_fold_but_kelvin_stays_apart() {
-        assert_eq!(plan(&parse("(?i)googlebot")), Plan::Complete(vec![Literal { bytes: b"googlebot".to_vec(), case_insensitive: true }]));
+        assert_eq!(
+            plan(&parse("(?i)googlebot")),
+            Plan::Complete(vec![Literal {
+                bytes: b"googlebot".to_vec(),
+                case_insensitive: true
+            }])
+        );
         // `k` also matches U+212A KELVIN SIGN under Unicode case folding:
         // its literals keep that variant apart.
-        let k: Vec<Vec<u8>> = language(&parse("(?i)k")).unwrap().into_iter().map(|p| p.bytes).collect();
+        let k: Vec<Vec<u8>> = language(&parse("(?i)k"))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.bytes)
+            .collect();
         assert!(k.contains(&"\u{212A}".as_bytes().to_vec()), "{k:?}");
         let got = lits(plan(&parse("(?i)kelvin")));
-        assert_eq!(got, vec![("kelvin".into(), true), ("\u{212A}elvin".into(), true)]);
+        assert_eq!(
+            got,
+            vec![("kelvin".into(), true), ("\u{212A}elvin".into(), true)]
+        );
     }
 
     #[test]
@@ -410,17 +510,32 @@ mod tests {
         let got = lits(plan(&parse("(?i)seolinkspider")));
         assert_eq!(got.len(), 8, "{got:?}");
         assert!(got.contains(&("seolinkspider".into(), true)));
-        assert!(matches!(plan(&parse("(?i)(?:Mailbotcheck26|Shopindex|seolinkspider)")), Plan::Complete(_)));
+        assert!(matches!(
+            plan(&parse("(?i)(?:Mailbotcheck26|Shopindex|seolinkspider)")),
+            Plan::Complete(_)
+        ));
     }
 
     #[test]
     fn prefix_literals_anchor_the_dfa() {
-        let lit = |b: &str| Literal { bytes: b.as_bytes().to_vec(), case_insensitive: false };
+        let lit = |b: &str| Literal {
+            bytes: b.as_bytes().to_vec(),
+            case_insensitive: false,
+        };
         // Leading assertions are checked by the DFA itself at the literal.
-        assert_eq!(plan(&parse(r"^Googlebot/\d")), Plan::AfterLiteral(vec![lit("Googlebot/")], parse(r"\d"), true));
-        assert_eq!(plan(&parse(r"(?m)^Googlebot/\d")), Plan::Anchored(vec![lit("Googlebot/")]));
+        assert_eq!(
+            plan(&parse(r"^Googlebot/\d")),
+            Plan::AfterLiteral(vec![lit("Googlebot/")], parse(r"\d"), true)
+        );
+        assert_eq!(
+            plan(&parse(r"(?m)^Googlebot/\d")),
+            Plan::Anchored(vec![lit("Googlebot/")])
+        );
         assert_eq!(plan(&parse(r"\bbot\w")), Plan::Anchored(vec![lit("bot")]));
-        assert_eq!(plan(&parse(r"\(name[^;)]*;")), Plan::AfterLiteral(vec![lit("(name")], parse(r"[^;)]*;"), false));
+        assert_eq!(
+            plan(&parse(r"\(name[^;)]*;")),
+            Plan::AfterLiteral(vec![lit("(name")], parse(r"[^;)]*;"), false)
+        );
         assert_eq!(
             plan(&parse(r"(?:Google|Bing)bot\d")),
             Plan::AfterLiteral(vec![lit("Bingbot"), lit("Googlebot")], parse(r"\d"), false)
@@ -429,14 +544,32 @@ mod tests {
         // case) only says where to start: the DFA reads it again.
         assert!(matches!(plan(&parse(r"Bot(?i:x)\d")), Plan::Anchored(_)));
         // A literal as long as the rule's: nothing after it to run.
-        assert_eq!(plan(&parse(r"name\b")), Plan::AfterLiteral(vec![lit("name")], parse(r"\b"), false));
-        assert_eq!(plan(&parse(r"(?:abc\d|xyz\s)+")), Plan::Anchored(vec![lit("abc"), lit("xyz")]));
+        assert_eq!(
+            plan(&parse(r"name\b")),
+            Plan::AfterLiteral(vec![lit("name")], parse(r"\b"), false)
+        );
+        assert_eq!(
+            plan(&parse(r"(?:abc\d|xyz\s)+")),
+            Plan::Anchored(vec![lit("abc"), lit("xyz")])
+        );
         // Something may come before the literal: not anchored.
-        assert_eq!(plan(&parse(r"\d+ Googlebot")), Plan::Triggered(vec![lit(" Googlebot")]));
-        assert_eq!(plan(&parse(r"(?:\d|x)Googlebot\d")), Plan::Triggered(vec![lit("Googlebot")]));
-        assert_eq!(plan(&parse(r"(?:^|x)Googlebot\d")), Plan::Triggered(vec![lit("Googlebot")]));
+        assert_eq!(
+            plan(&parse(r"\d+ Googlebot")),
+            Plan::Triggered(vec![lit(" Googlebot")])
+        );
+        assert_eq!(
+            plan(&parse(r"(?:\d|x)Googlebot\d")),
+            Plan::Triggered(vec![lit("Googlebot")])
+        );
+        assert_eq!(
+            plan(&parse(r"(?:^|x)Googlebot\d")),
+            Plan::Triggered(vec![lit("Googlebot")])
+        );
         // A longer literal later beats a short one at the start.
-        assert_eq!(plan(&parse(r"abc\d+Googlebot")), Plan::Triggered(vec![lit("Googlebot")]));
+        assert_eq!(
+            plan(&parse(r"abc\d+Googlebot")),
+            Plan::Triggered(vec![lit("Googlebot")])
+        );
     }
 
     #[test]
@@ -444,6 +577,12 @@ mod tests {
         assert_eq!(plan(&parse(r"\d{3}-\d{4}")), Plan::Always);
         assert_eq!(plan(&parse(r"ab|cde")), Plan::Always);
         assert_eq!(plan(&parse(r"(?:abc)?x")), Plan::Always);
-        assert_eq!(plan(&parse(r"\babc\b")), Plan::Anchored(vec![Literal { bytes: b"abc".to_vec(), case_insensitive: false }]));
+        assert_eq!(
+            plan(&parse(r"\babc\b")),
+            Plan::Anchored(vec![Literal {
+                bytes: b"abc".to_vec(),
+                case_insensitive: false
+            }])
+        );
     }
 }

@@ -183,7 +183,10 @@ impl Bar {
         } else {
             indicatif::ProgressBar::hidden()
         };
-        Bar { bar, counting: Mutex::new(false) }
+        Bar {
+            bar,
+            counting: Mutex::new(false),
+        }
     }
 
     fn style(&self, template: &str) {
@@ -205,7 +208,9 @@ impl Progress for Bar {
         self.bar.set_length(total.unwrap_or(0));
         self.bar.set_position(0);
         match total {
-            Some(_) => self.style("{msg} [{bar:30}] {human_pos}/{human_len} [{elapsed}, ~{eta} left]"),
+            Some(_) => {
+                self.style("{msg} [{bar:30}] {human_pos}/{human_len} [{elapsed}, ~{eta} left]")
+            }
             None => self.style("{spinner} {msg} [{elapsed}]"),
         }
         // Ticking from the first step on keeps the elapsed time (and the
@@ -353,14 +358,22 @@ fn main() -> ExitCode {
             })
         }
         Command::Inspect { module } => inspect(&module).and_then(|summary| {
-            print_stdout(&serde_json::to_string_pretty(&summary).unwrap())
-                .map_err(|source| dfabake::BuildError::Io { path: "standard output".into(), source })
+            print_stdout(&serde_json::to_string_pretty(&summary).unwrap()).map_err(|source| {
+                dfabake::BuildError::Io {
+                    path: "standard output".into(),
+                    source,
+                }
+            })
         }),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "dfabake", &mut script);
-            print_stdout(String::from_utf8_lossy(&script).trim_end())
-                .map_err(|source| dfabake::BuildError::Io { path: "standard output".into(), source })
+            print_stdout(String::from_utf8_lossy(&script).trim_end()).map_err(|source| {
+                dfabake::BuildError::Io {
+                    path: "standard output".into(),
+                    source,
+                }
+            })
         }
     };
     match result {

@@ -203,7 +203,9 @@ fn repository_json(repository: &str) -> Result<serde_json::Value, String> {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     };
     match path.split_once('/') {
-        Some((owner, repo)) if segment_ok(owner) && segment_ok(repo) => Ok(serde_json::json!(repository)),
+        Some((owner, repo)) if segment_ok(owner) && segment_ok(repo) => {
+            Ok(serde_json::json!(repository))
+        }
         _ => refuse(),
     }
 }

@@ -38,7 +38,9 @@ fn rewrite(h: &Hir, node: &impl Fn(&Hir) -> Option<Hir>) -> Hir {
 
 /// `X{n,m}` with a bound over [`WIDEN_ABOVE`] becomes `X*`.
 fn widen_repetition(h: &Hir) -> Option<Hir> {
-    let HirKind::Repetition(r) = h.kind() else { return None };
+    let HirKind::Repetition(r) = h.kind() else {
+        return None;
+    };
     if r.min <= WIDEN_ABOVE && r.max.is_none_or(|m| m <= WIDEN_ABOVE) {
         return None;
     }
@@ -88,11 +90,17 @@ fn partly_non_ascii(c: &ClassUnicode) -> bool {
 /// A Unicode class holding some non-ASCII characters becomes its ASCII
 /// part or any non-ASCII character.
 fn widen_class(h: &Hir) -> Option<Hir> {
-    let HirKind::Class(Class::Unicode(c)) = h.kind() else { return None };
+    let HirKind::Class(Class::Unicode(c)) = h.kind() else {
+        return None;
+    };
     if !partly_non_ascii(c) {
         return None;
     }
-    let bytes = |lo, hi| Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(lo, hi)])));
+    let bytes = |lo, hi| {
+        Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(
+            lo, hi,
+        )])))
+    };
     let ascii: Vec<ClassBytesRange> = c
         .ranges()
         .iter()
@@ -112,7 +120,10 @@ fn widen_class(h: &Hir) -> Option<Hir> {
     Some(if ascii.is_empty() {
         any_non_ascii
     } else {
-        Hir::alternation(vec![Hir::class(Class::Bytes(ClassBytes::new(ascii))), any_non_ascii])
+        Hir::alternation(vec![
+            Hir::class(Class::Bytes(ClassBytes::new(ascii))),
+            any_non_ascii,
+        ])
     })
 }
 

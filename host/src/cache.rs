@@ -250,8 +250,8 @@ impl Cache {
             // SAFETY: the mapping is only read, and only for this hash; the
             // file is ours and private (checked above), and wasmtime maps
             // it again itself.
-            let code = unsafe { memmap2::Mmap::map(&file) }
-                .map_err(|e| format!("cannot map it: {e}"))?;
+            let code =
+                unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map it: {e}"))?;
             // blake3::Hash compares in constant time.
             self.tag(name, &code) == blake3::Hash::from_bytes(want)
         };

@@ -303,8 +303,10 @@ impl MatcherModule {
                 .filter(|plain| plain.is_file());
             let hint = match plain {
                 Some(plain) => format!("use {}", plain.display()),
-                None => "use OUT/matcher.wasm, which `dfabake build --out OUT` writes next to OUT/npm/"
-                    .to_string(),
+                None => {
+                    "use OUT/matcher.wasm, which `dfabake build --out OUT` writes next to OUT/npm/"
+                        .to_string()
+                }
             };
             bail!("{}: {NPM_FLAVOUR}; {hint}", path.display());
         }
@@ -532,7 +534,10 @@ impl MatcherInstance {
             last_count: 0,
         };
         if let Ok(slot) = instance.get_typed_func::<(), u32>(&mut me.store, export::OUTPUT_SLOT) {
-            me.output_slot = Some(slot.call(&mut me.store, ()).wctx("calling dfabake_output_slot")? as usize);
+            me.output_slot = Some(
+                slot.call(&mut me.store, ())
+                    .wctx("calling dfabake_output_slot")? as usize,
+            );
         }
         let code = init.call(&mut me.store, ()).wctx("calling dfabake_init")?;
         if code != 0 {
@@ -555,14 +560,20 @@ impl MatcherInstance {
     /// The module's input buffer and its size, as its slot says (a zero
     /// size before the first `dfabake_input`).
     fn slot_input(&self) -> Option<(usize, usize)> {
-        match (self.slot_word(slot::INPUT_PTR)?, self.slot_word(slot::INPUT_SIZE)?) {
+        match (
+            self.slot_word(slot::INPUT_PTR)?,
+            self.slot_word(slot::INPUT_SIZE)?,
+        ) {
             (Ok(ptr), Ok(size)) => Some((ptr, size)),
             _ => None,
         }
     }
 
     fn output_string(&mut self) -> Result<String> {
-        let (ptr, len) = match (self.slot_word(slot::OUTPUT_PTR), self.slot_word(slot::OUTPUT_LEN)) {
+        let (ptr, len) = match (
+            self.slot_word(slot::OUTPUT_PTR),
+            self.slot_word(slot::OUTPUT_LEN),
+        ) {
             (Some(ptr), Some(len)) => (ptr?, len?),
             _ => (
                 self.output_ptr

@@ -48,8 +48,8 @@
 //! # }
 //! ```
 
-use alloc::vec::Vec;
 use crate::lazy::LazyInPlace;
+use alloc::vec::Vec;
 use core::fmt;
 
 use regex_automata::dfa::{dense, sparse, StartKind};
@@ -78,7 +78,10 @@ pub struct Span {
 
 impl Span {
     fn read(bytes: &[u8], at: usize) -> Span {
-        Span { at: read_u32(bytes, at), len: read_u32(bytes, at + 4) }
+        Span {
+            at: read_u32(bytes, at),
+            len: read_u32(bytes, at + 4),
+        }
     }
 
     fn write_to(self, out: &mut Vec<u8>) {
@@ -133,7 +136,10 @@ impl Header {
     /// [`Header::LEN`] long and open with [`MAGIC`]. Nothing else is checked.
     pub fn read(bytes: &[u8]) -> Result<Header, FormatError> {
         if bytes.len() < Self::LEN {
-            return Err(FormatError::Truncated { needed: Self::LEN, got: bytes.len() });
+            return Err(FormatError::Truncated {
+                needed: Self::LEN,
+                got: bytes.len(),
+            });
         }
         if bytes[..8] != MAGIC {
             return Err(FormatError::BadMagic);
@@ -655,7 +661,9 @@ impl<'a> Shard<'a> {
         self.dfa.get_or_init(|| {
             if self.check_on_first_use {
                 return checked_dfa(self.kind, self.raw, self.flags, self.rule_count())
-                    .unwrap_or_else(|what| panic!("a shard's DFA failed verification on first use: {what}"));
+                    .unwrap_or_else(|what| {
+                        panic!("a shard's DFA failed verification on first use: {what}")
+                    });
             }
             // SAFETY: a DFA not deserialized by `Database::from_bytes` belongs
             // to a database read by `from_bytes_unchecked`, whose caller
@@ -663,8 +671,11 @@ impl<'a> Shard<'a> {
             // this DFA checked) before.
             unsafe {
                 match self.kind {
-                    DfaKind::Dense => dense::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Dense(d)),
-                    DfaKind::Sparse => sparse::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Sparse(d)),
+                    DfaKind::Dense => {
+                        dense::DFA::from_bytes_unchecked(self.raw).map(|(d, _)| ShardDfa::Dense(d))
+                    }
+                    DfaKind::Sparse => sparse::DFA::from_bytes_unchecked(self.raw)
+                        .map(|(d, _)| ShardDfa::Sparse(d)),
                     DfaKind::Exact => Ok(ShardDfa::Exact),
                 }
             }
@@ -688,7 +699,12 @@ enum Check {
 /// Deserializes a shard's DFA checked, and checks it agrees with its shard
 /// record (pattern count, start states); the error says what failed
 /// (`"DFA"`: regex-automata refused it).
-fn checked_dfa<'a>(kind: DfaKind, raw: &'a [u8], flags: ShardFlags, rules: usize) -> Result<ShardDfa<'a>, &'static str> {
+fn checked_dfa<'a>(
+    kind: DfaKind,
+    raw: &'a [u8],
+    flags: ShardFlags,
+    rules: usize,
+) -> Result<ShardDfa<'a>, &'static str> {
     let checked = match kind {
         DfaKind::Dense => dense::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Dense(d)),
         DfaKind::Sparse => sparse::DFA::from_bytes(raw).map(|(d, _)| ShardDfa::Sparse(d)),
@@ -696,8 +712,14 @@ fn checked_dfa<'a>(kind: DfaKind, raw: &'a [u8], flags: ShardFlags, rules: usize
     }
     .map_err(|_| "DFA")?;
     let (patterns, start_kind) = match &checked {
-        ShardDfa::Dense(d) => (regex_automata::dfa::Automaton::pattern_len(d), d.start_kind()),
-        ShardDfa::Sparse(d) => (regex_automata::dfa::Automaton::pattern_len(d), d.start_kind()),
+        ShardDfa::Dense(d) => (
+            regex_automata::dfa::Automaton::pattern_len(d),
+            d.start_kind(),
+        ),
+        ShardDfa::Sparse(d) => (
+            regex_automata::dfa::Automaton::pattern_len(d),
+            d.start_kind(),
+        ),
         ShardDfa::Exact => unreachable!("exact-only shards return above"),
     };
     if patterns != rules {
@@ -785,9 +807,20 @@ impl<'a> Database<'a> {
         let (header, bytes) = Self::check_header(bytes)?;
         let computed = checksum(bytes);
         if header.checksum != computed {
-            return Err(FormatError::ChecksumMismatch { stored: header.checksum, computed });
+            return Err(FormatError::ChecksumMismatch {
+                stored: header.checksum,
+                computed,
+            });
         }
-        let db = Self::parse(&header, bytes, if deferred { Check::Deferred } else { Check::All })?;
+        let db = Self::parse(
+            &header,
+            bytes,
+            if deferred {
+                Check::Deferred
+            } else {
+                Check::All
+            },
+        )?;
         for i in 0..db.rule_count() {
             let r = db.rule_record(i);
             let corrupt = |what| FormatError::Corrupt { what, index: i };
@@ -805,7 +838,10 @@ impl<'a> Database<'a> {
             }
             // Answers splice ids and payloads into their JSON verbatim.
             use crate::json::{check, JsonKind};
-            if !matches!(check(db.string(r.id)), Some(JsonKind::Integer | JsonKind::String)) {
+            if !matches!(
+                check(db.string(r.id)),
+                Some(JsonKind::Integer | JsonKind::String)
+            ) {
                 return Err(corrupt("rule id is not a JSON integer or string"));
             }
             if r.payload.len != 0 && check(db.string(r.payload)).is_none() {
@@ -929,7 +965,11 @@ impl<'a> Database<'a> {
             shard_count.saturating_mul(ShardRecord::LEN),
             "shard table bounds",
         )?;
-        let strings = section(header.strings.at, header.strings.len as usize, "string section bounds")?;
+        let strings = section(
+            header.strings.at,
+            header.strings.len as usize,
+            "string section bounds",
+        )?;
         let mut db = Database {
             bytes,
             rules,
@@ -954,8 +994,9 @@ impl<'a> Database<'a> {
         let mut last_min = 0u32;
         for i in 0..shard_count {
             let corrupt = |what| FormatError::Corrupt { what, index: i };
-            let rec = ShardRecord::read(&shard_table[i * ShardRecord::LEN..(i + 1) * ShardRecord::LEN])
-                .map_err(corrupt)?;
+            let rec =
+                ShardRecord::read(&shard_table[i * ShardRecord::LEN..(i + 1) * ShardRecord::LEN])
+                    .map_err(corrupt)?;
             let (kind, flags) = (rec.kind, rec.flags);
             let (dfa_off, dfa_len) = (rec.dfa.at as usize, rec.dfa.len as usize);
             let (list_off, list_len) = (rec.rules_at as usize, rec.rule_count as usize);
@@ -970,11 +1011,19 @@ impl<'a> Database<'a> {
                 return Err(corrupt("shard rule list out of bounds"));
             }
             let list = &bytes[list_off..list_off + list_bytes];
-            let program = rec.program.of(strings).ok_or(corrupt("shard exact program out of bounds"))?;
+            let program = rec
+                .program
+                .of(strings)
+                .ok_or(corrupt("shard exact program out of bounds"))?;
             if !program.is_empty() && list_len != 1 {
-                return Err(corrupt("shard with its own exact program holds several rules"));
+                return Err(corrupt(
+                    "shard with its own exact program holds several rules",
+                ));
             }
-            if check == Check::All && !program.is_empty() && crate::exact::check_program(program).is_err() {
+            if check == Check::All
+                && !program.is_empty()
+                && crate::exact::check_program(program).is_err()
+            {
                 return Err(corrupt("shard exact program"));
             }
             let mut prev = None;
@@ -993,15 +1042,21 @@ impl<'a> Database<'a> {
             let mut dfa = LazyInPlace::new();
             if kind == DfaKind::Exact {
                 // `after_literal` and `at_start` need `anchored`, checked above.
-                let dfa_only = flags.unicode_word_boundary || flags.approximate || flags.ascii_widened || flags.anchored;
+                let dfa_only = flags.unicode_word_boundary
+                    || flags.approximate
+                    || flags.ascii_widened
+                    || flags.anchored;
                 if dfa_len != 0 || dfa_only || list_len != 1 {
-                    return Err(corrupt("exact-only shard with a DFA, DFA flags or several rules"));
+                    return Err(corrupt(
+                        "exact-only shard with a DFA, DFA flags or several rules",
+                    ));
                 }
             } else if check == Check::All {
-                let checked = checked_dfa(kind, raw, flags, list_len).map_err(|what| match what {
-                    "DFA" => FormatError::BadDfa { shard: i },
-                    what => corrupt(what),
-                })?;
+                let checked =
+                    checked_dfa(kind, raw, flags, list_len).map_err(|what| match what {
+                        "DFA" => FormatError::BadDfa { shard: i },
+                        what => corrupt(what),
+                    })?;
                 dfa = LazyInPlace::with(checked);
             }
             db.shards.push(Shard {
@@ -1016,9 +1071,16 @@ impl<'a> Database<'a> {
             });
         }
         if header.prefilter.len > 0 {
-            let sec = section(header.prefilter.at, header.prefilter.len as usize, "prefilter bounds")?;
+            let sec = section(
+                header.prefilter.at,
+                header.prefilter.len as usize,
+                "prefilter bounds",
+            )?;
             if !header.prefilter.at.is_multiple_of(4) {
-                return Err(FormatError::Corrupt { what: "prefilter misaligned", index: 0 });
+                return Err(FormatError::Corrupt {
+                    what: "prefilter misaligned",
+                    index: 0,
+                });
             }
             db.prefilter = Some(Prefilter::from_bytes(sec, rule_count, shard_count)?);
         }
@@ -1154,23 +1216,36 @@ impl DatabaseWriter {
     fn push_str(&mut self, s: &str) -> Span {
         let at = self.strings.len() as u32;
         self.strings.extend_from_slice(s.as_bytes());
-        Span { at, len: s.len() as u32 }
+        Span {
+            at,
+            len: s.len() as u32,
+        }
     }
 
     fn push_program(&mut self, p: &[u8]) -> Span {
         let at = self.programs.len() as u32;
         self.programs.extend_from_slice(p);
-        Span { at, len: p.len() as u32 }
+        Span {
+            at,
+            len: p.len() as u32,
+        }
     }
 
     /// Appends a rule and returns its index.
     pub fn push_rule(&mut self, rule: RuleEntry<'_>) -> u32 {
         let id = self.push_str(rule.id_json);
-        let payload = rule.payload_json.map_or(Span::default(), |p| self.push_str(p));
+        let payload = rule
+            .payload_json
+            .map_or(Span::default(), |p| self.push_str(p));
         let pattern = self.push_str(rule.pattern);
         // Relative to the programs for now; `finish` moves them.
         let exact = self.push_program(rule.exact);
-        self.rules.push(RuleRecord { id, payload, pattern, exact });
+        self.rules.push(RuleRecord {
+            id,
+            payload,
+            pattern,
+            exact,
+        });
         (self.rules.len() - 1) as u32
     }
 
@@ -1178,7 +1253,13 @@ impl DatabaseWriter {
     /// `write_to_little_endian`, whose pattern `k` stands for rule `rules[k]`
     /// (`rules` must be ascending).
     /// Returns the shard's number for [`DatabaseWriter::push_literal`].
-    pub fn push_shard(&mut self, kind: DfaKind, flags: ShardFlags, dfa: Vec<u8>, rules: Vec<u32>) -> u32 {
+    pub fn push_shard(
+        &mut self,
+        kind: DfaKind,
+        flags: ShardFlags,
+        dfa: Vec<u8>,
+        rules: Vec<u32>,
+    ) -> u32 {
         self.push_unit_shard(kind, flags, dfa, rules, None)
     }
 
@@ -1194,7 +1275,13 @@ impl DatabaseWriter {
         program: Option<&[u8]>,
     ) -> u32 {
         let program = program.map_or(Span::default(), |p| self.push_program(p));
-        self.shards.push(PendingShard { kind, flags, dfa, rules, program });
+        self.shards.push(PendingShard {
+            kind,
+            flags,
+            dfa,
+            rules,
+            program,
+        });
         (self.shards.len() - 1) as u32
     }
 
@@ -1256,7 +1343,9 @@ impl DatabaseWriter {
         let mut stored = Vec::with_capacity(self.shards.len());
         let mut dfas_end = (strings_at + self.strings.len()).next_multiple_of(DFA_ALIGN);
         for (n, s) in self.shards.iter().enumerate() {
-            let same = by_content.entry((s.dfa.len(), xxhash_rust::xxh3::xxh3_64(&s.dfa))).or_default();
+            let same = by_content
+                .entry((s.dfa.len(), xxhash_rust::xxh3::xxh3_64(&s.dfa)))
+                .or_default();
             match same.iter().copied().find(|&m| self.shards[m].dfa == s.dfa) {
                 Some(m) => {
                     let at = dfa_at[m];
@@ -1273,7 +1362,10 @@ impl DatabaseWriter {
         }
         let prefilter_span = match prefilter.len() {
             0 => Span::default(),
-            len => Span { at: dfas_end as u32, len: len as u32 },
+            len => Span {
+                at: dfas_end as u32,
+                len: len as u32,
+            },
         };
         let total_len = dfas_end + prefilter.len().next_multiple_of(DFA_ALIGN);
         let header = Header {
@@ -1285,7 +1377,10 @@ impl DatabaseWriter {
             flags: 0,
             rules_at: rules_at as u32,
             shards_at: shards_at as u32,
-            strings: Span { at: strings_at as u32, len: self.strings.len() as u32 },
+            strings: Span {
+                at: strings_at as u32,
+                len: self.strings.len() as u32,
+            },
             checksum: 0, // sealed below
             prefilter: prefilter_span,
         };
@@ -1301,7 +1396,10 @@ impl DatabaseWriter {
             ShardRecord {
                 kind: s.kind,
                 flags: s.flags,
-                dfa: Span { at: at as u32, len: s.dfa.len() as u32 },
+                dfa: Span {
+                    at: at as u32,
+                    len: s.dfa.len() as u32,
+                },
                 rules_at: list_at as u32,
                 rule_count: s.rules.len() as u32,
                 program: s.program,

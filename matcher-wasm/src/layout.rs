@@ -401,7 +401,9 @@ pub fn check_baked_from<'m>(wasm: &'m [u8], template: &[u8]) -> Result<Baked<'m>
     let mut module = read(wasm)?;
     // Baking may add one padding section (see `ALIGN_SECTION`); nothing else.
     let before = module.sections.len();
-    module.sections.retain(|&(id, body)| !is_align_padding(id, body));
+    module
+        .sections
+        .retain(|&(id, body)| !is_align_padding(id, body));
     if before - module.sections.len() > 1 {
         return Err(refuse("more than one alignment padding section".into()));
     }

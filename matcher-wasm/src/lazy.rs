@@ -23,12 +23,18 @@ unsafe impl<T: Send + Sync> Sync for Lazy<T> {}
 
 impl<T> Lazy<T> {
     pub(crate) const fn new() -> Lazy<T> {
-        Lazy { ptr: AtomicPtr::new(core::ptr::null_mut()), _owns: PhantomData }
+        Lazy {
+            ptr: AtomicPtr::new(core::ptr::null_mut()),
+            _owns: PhantomData,
+        }
     }
 
     /// A value set already.
     pub(crate) fn with(value: T) -> Lazy<T> {
-        Lazy { ptr: AtomicPtr::new(Box::into_raw(Box::new(value))), _owns: PhantomData }
+        Lazy {
+            ptr: AtomicPtr::new(Box::into_raw(Box::new(value))),
+            _owns: PhantomData,
+        }
     }
 
     pub(crate) fn get(&self) -> Option<&T> {
@@ -42,7 +48,12 @@ impl<T> Lazy<T> {
             return value;
         }
         let new = Box::into_raw(Box::new(init()));
-        match self.ptr.compare_exchange(core::ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
+        match self.ptr.compare_exchange(
+            core::ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             // SAFETY: `new` is now published; see `get`.
             Ok(_) => unsafe { &*new },
             Err(winner) => {
@@ -109,17 +120,24 @@ unsafe impl<T: Send + Sync> Sync for LazyInPlace<T> {}
 
 impl<T> LazyInPlace<T> {
     pub(crate) const fn new() -> LazyInPlace<T> {
-        LazyInPlace { state: AtomicU8::new(EMPTY), value: UnsafeCell::new(MaybeUninit::uninit()) }
+        LazyInPlace {
+            state: AtomicU8::new(EMPTY),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
     }
 
     /// A value set already.
     pub(crate) fn with(value: T) -> LazyInPlace<T> {
-        LazyInPlace { state: AtomicU8::new(READY), value: UnsafeCell::new(MaybeUninit::new(value)) }
+        LazyInPlace {
+            state: AtomicU8::new(READY),
+            value: UnsafeCell::new(MaybeUninit::new(value)),
+        }
     }
 
     pub(crate) fn get(&self) -> Option<&T> {
         // SAFETY: READY is stored (Release) only after the value is written.
-        (self.state.load(Ordering::Acquire) == READY).then(|| unsafe { (*self.value.get()).assume_init_ref() })
+        (self.state.load(Ordering::Acquire) == READY)
+            .then(|| unsafe { (*self.value.get()).assume_init_ref() })
     }
 
     /// The value, built by `init` if no thread has built it; a thread that
@@ -131,7 +149,10 @@ impl<T> LazyInPlace<T> {
             if let Some(value) = self.get() {
                 return value;
             }
-            match self.state.compare_exchange(EMPTY, BUILDING, Ordering::Acquire, Ordering::Acquire) {
+            match self
+                .state
+                .compare_exchange(EMPTY, BUILDING, Ordering::Acquire, Ordering::Acquire)
+            {
                 Ok(_) => {
                     // If `init` panics the state stays BUILDING and later
                     // callers wait forever; it panics only on a database

@@ -214,7 +214,12 @@ struct Work {
 impl<'a> Matcher<'a> {
     /// A matcher over `db`. Costs O(shards); exact engines are built on demand.
     pub fn new(db: Database<'a>) -> Matcher<'a> {
-        let widest = db.shards().iter().map(|s| s.rule_count()).max().unwrap_or(1);
+        let widest = db
+            .shards()
+            .iter()
+            .map(|s| s.rule_count())
+            .max()
+            .unwrap_or(1);
         let exact = (0..db.rule_count()).map(|_| Lazy::new()).collect();
         let unit_exact = (0..db.shards().len()).map(|_| Lazy::new()).collect();
         let always = (0..db.shards().len() as u32)
@@ -248,7 +253,9 @@ impl<'a> Matcher<'a> {
 
     /// Makes `cache` fit this matcher, if it was made for another.
     fn fit(&self, cache: &mut Cache) {
-        if cache.scratch.stamp.len() != self.db.shards().len() || cache.work.set.capacity() < self.widest {
+        if cache.scratch.stamp.len() != self.db.shards().len()
+            || cache.work.set.capacity() < self.widest
+        {
             *cache = self.create_cache();
         }
     }
@@ -296,13 +303,21 @@ impl<'a> Matcher<'a> {
         s.triggered.clear();
         s.anchored.clear();
         s.complete.clear();
-        let Some(pf) = self.db.prefilter() else { return };
+        let Some(pf) = self.db.prefilter() else {
+            return;
+        };
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             s.stamp.fill(0);
             s.generation = 1;
         }
-        let Scratch { stamp, generation, triggered, anchored, complete } = s;
+        let Scratch {
+            stamp,
+            generation,
+            triggered,
+            anchored,
+            complete,
+        } = s;
         let shards = self.db.shards();
         pf.scan_at(hay, |t, start, end| match t {
             Target::Shard(i) if shards[i as usize].flags.anchored => {
@@ -341,10 +356,19 @@ impl<'a> Matcher<'a> {
     /// Whether any rule of shard `si` matches (for an anchored shard: a
     /// match starting at `at`, or, where the exact engine has to decide,
     /// anywhere); if so, one that does.
-    fn shard_any(&self, w: &mut Work, si: u32, hay: &[u8], at: Option<usize>, ascii: bool) -> Option<u32> {
+    fn shard_any(
+        &self,
+        w: &mut Work,
+        si: u32,
+        hay: &[u8],
+        at: Option<usize>,
+        ascii: bool,
+    ) -> Option<u32> {
         let shard = &self.db.shards()[si as usize];
         if shard.kind() == DfaKind::Exact {
-            return shard.rules().find(|&r| self.unit_is_match(&mut w.exact, si, r, hay));
+            return shard
+                .rules()
+                .find(|&r| self.unit_is_match(&mut w.exact, si, r, hay));
         }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
@@ -360,7 +384,9 @@ impl<'a> Matcher<'a> {
         };
         match found {
             Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
-            Err(_) => shard.rules().find(|&r| self.unit_is_match(&mut w.exact, si, r, hay)),
+            Err(_) => shard
+                .rules()
+                .find(|&r| self.unit_is_match(&mut w.exact, si, r, hay)),
         }
     }
 
@@ -368,17 +394,28 @@ impl<'a> Matcher<'a> {
     /// rule that does (not necessarily the highest-priority one).
     pub fn find_any(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
         self.fit(cache);
-        let Cache { scratch: s, work: w } = cache;
+        let Cache {
+            scratch: s,
+            work: w,
+        } = cache;
         let ascii = hay.is_ascii();
         // Shards that run anyway first: a hit there spares the prefilter scan.
-        if let Some(r) = self.always.iter().find_map(|&si| self.shard_any(w, si, hay, None, ascii)) {
+        if let Some(r) = self
+            .always
+            .iter()
+            .find_map(|&si| self.shard_any(w, si, hay, None, ascii))
+        {
             return Some(r);
         }
         self.prefilter(hay, s);
         if let Some(&r) = s.complete.first() {
             return Some(r);
         }
-        if let Some(r) = s.triggered.iter().find_map(|&si| self.shard_any(w, si, hay, None, ascii)) {
+        if let Some(r) = s
+            .triggered
+            .iter()
+            .find_map(|&si| self.shard_any(w, si, hay, None, ascii))
+        {
             return Some(r);
         }
         s.anchored
@@ -395,7 +432,15 @@ impl<'a> Matcher<'a> {
     /// anchored shard, of matches starting at `at`). Returns whether the
     /// shard's rules are decided for the whole input: a one-rule shard that
     /// matched, or whose rule the exact engine answered.
-    fn shard_matches(&self, w: &mut Work, si: u32, hay: &[u8], at: Option<usize>, ascii: bool, out: &mut Vec<u32>) -> bool {
+    fn shard_matches(
+        &self,
+        w: &mut Work,
+        si: u32,
+        hay: &[u8],
+        at: Option<usize>,
+        ascii: bool,
+        out: &mut Vec<u32>,
+    ) -> bool {
         let shard = &self.db.shards()[si as usize];
         let Work { set, exact: c } = w;
         if shard.kind() == DfaKind::Exact {
@@ -451,7 +496,10 @@ impl<'a> Matcher<'a> {
     /// order, written to `out` (cleared first).
     pub fn matches_into(&self, cache: &mut Cache, hay: &[u8], out: &mut Vec<u32>) {
         self.fit(cache);
-        let Cache { scratch: s, work: w } = cache;
+        let Cache {
+            scratch: s,
+            work: w,
+        } = cache;
         out.clear();
         let ascii = hay.is_ascii();
         self.prefilter(hay, s);
@@ -459,10 +507,17 @@ impl<'a> Matcher<'a> {
         for &si in s.triggered.iter().chain(&self.always) {
             self.shard_matches(w, si, hay, None, ascii, out);
         }
-        let Scratch { stamp, generation, anchored, .. } = s;
+        let Scratch {
+            stamp,
+            generation,
+            anchored,
+            ..
+        } = s;
         for &(si, at) in anchored.iter() {
             // A one-rule shard decided at one occurrence needs no more runs.
-            if stamp[si as usize] != *generation && self.shard_matches(w, si, hay, Some(at), ascii, out) {
+            if stamp[si as usize] != *generation
+                && self.shard_matches(w, si, hay, Some(at), ascii, out)
+            {
                 stamp[si as usize] = *generation;
             }
         }
@@ -500,11 +555,20 @@ impl<'a> Matcher<'a> {
     /// so far: a rule early in the list spares every shard after it.
     fn first_rule(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
         self.fit(cache);
-        let Cache { scratch: s, work: w } = cache;
+        let Cache {
+            scratch: s,
+            work: w,
+        } = cache;
         let ascii = hay.is_ascii();
         self.prefilter(hay, s);
         let mut best = s.complete.iter().copied().min().unwrap_or(u32::MAX);
-        let Scratch { stamp, generation, triggered, anchored, .. } = s;
+        let Scratch {
+            stamp,
+            generation,
+            triggered,
+            anchored,
+            ..
+        } = s;
         // The candidate shards with where an anchored one starts, by shard
         // (= priority) order; a triggered shard keeps its first place only.
         let mut runs: Vec<(u32, Option<usize>)> = triggered
@@ -537,8 +601,15 @@ impl<'a> Matcher<'a> {
 
     /// The leftmost-first match of one rule, with captures.
     pub fn exact_first(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
-        let captures = self.exact_engine(rule).captures(&mut cache.work.exact, hay)?;
+        let captures = self
+            .exact_engine(rule)
+            .captures(&mut cache.work.exact, hay)?;
         let (start, end) = captures[0]?;
-        Some(FirstMatch { rule, start, end, captures })
+        Some(FirstMatch {
+            rule,
+            start,
+            end,
+            captures,
+        })
     }
 }

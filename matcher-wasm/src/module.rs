@@ -166,7 +166,9 @@ pub fn find_database(wasm: &[u8]) -> Result<&[u8], FormatError> {
         segments.push(seg);
     })?;
     let Some(Locator { address, len }) = locator else {
-        let other = segments.iter().find_map(|s| find_marker_of_any_version(s.bytes));
+        let other = segments
+            .iter()
+            .find_map(|s| find_marker_of_any_version(s.bytes));
         return Err(match other {
             Some((_, version)) => FormatError::UnsupportedVersion(u32::from(version)),
             None => FormatError::BadModule("no dfabake locator in module"),

@@ -127,7 +127,11 @@ fn bit_of(key: u32, bits: u32) -> usize {
 /// that byte, folded, in bits 24..32): a hash independent of [`bit_of`].
 #[inline]
 fn bit4_of(key4: u32, bits: u32) -> usize {
-    (key4.wrapping_mul(0x85EB_CA77).rotate_left(13).wrapping_mul(0xC2B2_AE3D) >> (32 - (bits + 3))) as usize
+    (key4
+        .wrapping_mul(0x85EB_CA77)
+        .rotate_left(13)
+        .wrapping_mul(0xC2B2_AE3D)
+        >> (32 - (bits + 3))) as usize
 }
 
 /// The table slot of a key and the byte after it: the byte of `filter4`
@@ -186,7 +190,11 @@ impl<'a> Prefilter<'a> {
     /// Reads a prefilter section (4-aligned in memory) and checks that
     /// every offset is in bounds and every target names one of `shards`
     /// shards or `rules` rules.
-    pub fn from_bytes(sec: &'a [u8], rules: usize, shards: usize) -> Result<Prefilter<'a>, FormatError> {
+    pub fn from_bytes(
+        sec: &'a [u8],
+        rules: usize,
+        shards: usize,
+    ) -> Result<Prefilter<'a>, FormatError> {
         let corrupt = |what| FormatError::Corrupt { what, index: 0 };
         if !(sec.as_ptr() as usize).is_multiple_of(4) {
             return Err(FormatError::Misaligned);
@@ -237,7 +245,10 @@ impl<'a> Prefilter<'a> {
                 || off.saturating_add(len) > bytes_len
                 || tf.saturating_add(tc) > targets
             {
-                return Err(FormatError::Corrupt { what: "prefilter literal out of bounds", index: l });
+                return Err(FormatError::Corrupt {
+                    what: "prefilter literal out of bounds",
+                    index: l,
+                });
             }
         }
         for (t, &code) in pf.targets.iter().enumerate() {
@@ -246,7 +257,10 @@ impl<'a> Prefilter<'a> {
                 Target::Rule(r) => (r as usize) < rules,
             };
             if !ok {
-                return Err(FormatError::Corrupt { what: "prefilter target out of range", index: t });
+                return Err(FormatError::Corrupt {
+                    what: "prefilter target out of range",
+                    index: t,
+                });
             }
         }
         Ok(pf)
@@ -262,7 +276,13 @@ impl<'a> Prefilter<'a> {
     /// Bytes offset, length, anchor, first target, target count.
     fn literal(&self, l: usize) -> (usize, usize, usize, usize, usize) {
         let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * l + 5];
-        (r[0] as usize, (r[1] & 0xFFFF) as usize, (r[1] >> 16) as usize, r[3] as usize, r[4] as usize)
+        (
+            r[0] as usize,
+            (r[1] & 0xFFFF) as usize,
+            (r[1] >> 16) as usize,
+            r[3] as usize,
+            r[4] as usize,
+        )
     }
 
     /// Number of distinct literals.
@@ -343,7 +363,9 @@ impl<'a> Prefilter<'a> {
         let (first, count) = self.slot(slot);
         for l in first..first + count {
             let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
-            let Some(start) = i.checked_sub((r[1] >> 16) as usize) else { continue };
+            let Some(start) = i.checked_sub((r[1] >> 16) as usize) else {
+                continue;
+            };
             if self.occurs_at(r, hay, start) {
                 let (tf, tc, len) = (r[3] as usize, r[4] as usize, (r[1] & 0xFFFF) as usize);
                 for &t in &self.targets[tf..tf + tc] {
@@ -364,7 +386,9 @@ impl<'a> Prefilter<'a> {
             return false;
         }
         let (off, len, flags) = (r[0] as usize, (r[1] & 0xFFFF) as usize, r[2]);
-        let Some(window) = hay.get(start..start + len) else { return false };
+        let Some(window) = hay.get(start..start + len) else {
+            return false;
+        };
         let lit = &self.bytes[off..off + len];
         if flags & LIT_CASE_INSENSITIVE != 0 {
             window.iter().zip(lit).all(|(&h, &l)| lower(h) == l)
@@ -422,7 +446,9 @@ impl<'a> Prefilter<'a> {
                     continue;
                 };
                 let key4 = key | u32::from(fold(next)) << 24;
-                if slot4_of(key4, bits) != slot || !self.filter_has(self.filter4, bit4_of(key4, bits)) {
+                if slot4_of(key4, bits) != slot
+                    || !self.filter_has(self.filter4, bit4_of(key4, bits))
+                {
                     return Err(corrupt("prefilter literal is never found"));
                 }
                 self.targets_of(r).for_each(&mut target);
@@ -430,7 +456,11 @@ impl<'a> Prefilter<'a> {
         }
         let mut want: Vec<u32> = Vec::with_capacity(128);
         for (r, slots, first) in &open_ended {
-            let (off, len, anchor) = (r[0] as usize, (r[1] & 0xFFFF) as usize, (r[1] >> 16) as usize);
+            let (off, len, anchor) = (
+                r[0] as usize,
+                (r[1] & 0xFFFF) as usize,
+                (r[1] >> 16) as usize,
+            );
             let key = key_at(&self.bytes[off + anchor..off + len]);
             want.clear();
             for b in (0..=255u8).filter(|&b| fold(b) == b) {
@@ -455,7 +485,9 @@ impl<'a> Prefilter<'a> {
 
     fn targets_of(&self, r: &[u32]) -> impl Iterator<Item = Target> + '_ {
         let (tf, tc) = (r[3] as usize, r[4] as usize);
-        self.targets[tf..tf + tc].iter().map(|&c| Target::from_code(c))
+        self.targets[tf..tf + tc]
+            .iter()
+            .map(|&c| Target::from_code(c))
     }
 }
 
@@ -536,7 +568,10 @@ impl PrefilterWriter {
     ///
     /// When the literal is shorter than [`KEY_LEN`] or longer than 65,535 bytes.
     pub fn push(&mut self, mut literal: Literal, target: Target) {
-        assert!((KEY_LEN..=0xFFFF).contains(&literal.bytes.len()), "literal length");
+        assert!(
+            (KEY_LEN..=0xFFFF).contains(&literal.bytes.len()),
+            "literal length"
+        );
         if literal.case_insensitive {
             literal.bytes.make_ascii_lowercase();
         }
@@ -567,18 +602,24 @@ impl PrefilterWriter {
             let key = key_at(&l.bytes[a..]);
             match l.bytes.get(a + KEY_LEN) {
                 Some(&next) => alloc::vec![key | u32::from(fold(next)) << 24],
-                None => (0..=255u8).filter(|&b| fold(b) == b).map(|b| key | u32::from(b) << 24).collect(),
+                None => (0..=255u8)
+                    .filter(|&b| fold(b) == b)
+                    .map(|b| key | u32::from(b) << 24)
+                    .collect(),
             }
         };
-        let entries: Vec<(u32, usize)> =
-            (0..merged.len()).flat_map(|i| keys4(i).into_iter().map(move |k| (k, i))).collect();
+        let entries: Vec<(u32, usize)> = (0..merged.len())
+            .flat_map(|i| keys4(i).into_iter().map(move |k| (k, i)))
+            .collect();
         // About four slots per key keeps most probes on an empty slot.
         let mut bits = 4;
         while (1usize << bits) < entries.len() * 4 && bits < 24 {
             bits += 1;
         }
-        let mut by_slot: Vec<(usize, usize)> =
-            entries.iter().map(|&(k, i)| (slot4_of(k, bits), i)).collect();
+        let mut by_slot: Vec<(usize, usize)> = entries
+            .iter()
+            .map(|&(k, i)| (slot4_of(k, bits), i))
+            .collect();
         by_slot.sort_unstable();
         // Per slot its first record; one more entry closes the last slot.
         let mut table = alloc::vec![0u32; (1 << bits) + 1];
@@ -665,12 +706,22 @@ mod tests {
         let len = |r: u32| literals[r as usize].0.len();
         let mut w = PrefilterWriter::new();
         for (i, (l, ci)) in literals.iter().enumerate() {
-            w.push(Literal { bytes: l.as_bytes().to_vec(), case_insensitive: *ci }, Target::Rule(i as u32));
+            w.push(
+                Literal {
+                    bytes: l.as_bytes().to_vec(),
+                    case_insensitive: *ci,
+                },
+                Target::Rule(i as u32),
+            );
         }
         let bytes = w.finish();
-        let words: Vec<u32> = bytes.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        let words: Vec<u32> = bytes
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         // SAFETY: `words` holds `bytes` (a multiple of 4 long), 4-aligned.
-        let aligned: &[u8] = unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), bytes.len()) };
+        let aligned: &[u8] =
+            unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), bytes.len()) };
         let pf = Prefilter::from_bytes(aligned, literals.len(), 0).unwrap();
         let mut hits = Vec::new();
         pf.scan_at(hay, |t, start, end| match t {
@@ -686,14 +737,22 @@ mod tests {
 
     #[test]
     fn scan_reports_every_occurrence_where_it_starts() {
-        let lits = [("bot", false), ("Crawler", true), ("a@b", false), ("aaa", false)];
+        let lits = [
+            ("bot", false),
+            ("Crawler", true),
+            ("a@b", false),
+            ("aaa", false),
+        ];
         // A literal of KEY_LEN bytes in the middle (any byte after it), at
         // the very end (none), overlapping itself.
         assert_eq!(scan_all(&lits, b"bot1 xbot"), vec![(0, 0), (0, 6)]);
         assert_eq!(scan_all(&lits, b"aaaa"), vec![(3, 0), (3, 1)]);
         assert_eq!(scan_all(&lits, b"bo"), vec![]);
         // Case-insensitive in either case; case-sensitive exactly.
-        assert_eq!(scan_all(&lits, b"a CRAWLER, crawler"), vec![(1, 2), (1, 11)]);
+        assert_eq!(
+            scan_all(&lits, b"a CRAWLER, crawler"),
+            vec![(1, 2), (1, 11)]
+        );
         assert_eq!(scan_all(&lits, b"BOT"), vec![]);
         // Keys fold `@` and `` ` `` together; comparisons do not.
         assert_eq!(scan_all(&lits, b"a`b a@b"), vec![(2, 4)]);

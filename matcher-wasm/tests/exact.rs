@@ -247,7 +247,11 @@ fn generated_patterns_agree_with_the_regex_crate() {
                 "pattern {p:?} on {:?}",
                 String::from_utf8_lossy(&hay)
             );
-            assert_eq!(engine.is_match(&mut cache, &hay), want.is_some(), "pattern {p:?}");
+            assert_eq!(
+                engine.is_match(&mut cache, &hay),
+                want.is_some(),
+                "pattern {p:?}"
+            );
             checked += 1;
         }
     }
@@ -264,7 +268,9 @@ fn wide_alternations_agree_with_the_regex_crate() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut patterns, mut checked) = (0, 0);
     while patterns < 300 {
-        let alternates: Vec<String> = (0..16 + rng.below(30)).map(|_| pattern(&mut rng, 1)).collect();
+        let alternates: Vec<String> = (0..16 + rng.below(30))
+            .map(|_| pattern(&mut rng, 1))
+            .collect();
         let alternation = alternates.join("|");
         let p = match rng.below(4) {
             0 => alternation,
@@ -294,8 +300,16 @@ fn wide_alternations_agree_with_the_regex_crate() {
                     .map(|g| c.get(g).map(|m| (m.start(), m.end())))
                     .collect::<Vec<_>>()
             });
-            assert_eq!(engine.captures(&mut cache, &hay), want, "pattern {p:?} on input {round}");
-            assert_eq!(engine.is_match(&mut cache, &hay), want.is_some(), "pattern {p:?}");
+            assert_eq!(
+                engine.captures(&mut cache, &hay),
+                want,
+                "pattern {p:?} on input {round}"
+            );
+            assert_eq!(
+                engine.is_match(&mut cache, &hay),
+                want.is_some(),
+                "pattern {p:?}"
+            );
             checked += 1;
         }
     }

@@ -3,11 +3,11 @@
 //! (used per instance, after a checked verification) never panics on a
 //! damaged header or table.
 
-use dfabake_matcher::format::{
-    seal, AlignedBytes, Database, DatabaseWriter, DfaKind, FormatError, Header, RuleEntry, ShardFlags,
-    ShardRecord,
-};
 use dfabake_matcher::exact::compile;
+use dfabake_matcher::format::{
+    seal, AlignedBytes, Database, DatabaseWriter, DfaKind, FormatError, Header, RuleEntry,
+    ShardFlags, ShardRecord,
+};
 use dfabake_matcher::{Matcher, Mode};
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::MatchKind;
@@ -46,8 +46,18 @@ fn sample() -> Vec<u8> {
         pattern: "(?-u)q",
         exact: &compile("(?-u)q").unwrap(),
     });
-    w.push_shard(DfaKind::Dense, ShardFlags::default(), dfa(&["(?-u)ab+c", "(?-u)q"]), vec![0, 2]);
-    w.push_shard(DfaKind::Dense, ShardFlags::default(), dfa(&["(?-u)xyz"]), vec![1]);
+    w.push_shard(
+        DfaKind::Dense,
+        ShardFlags::default(),
+        dfa(&["(?-u)ab+c", "(?-u)q"]),
+        vec![0, 2],
+    );
+    w.push_shard(
+        DfaKind::Dense,
+        ShardFlags::default(),
+        dfa(&["(?-u)xyz"]),
+        vec![1],
+    );
     w.finish()
 }
 
@@ -60,12 +70,22 @@ fn a_written_database_reads_back_and_matches() {
     assert_eq!(db.rule(0).payload_json(), Some("{\"k\":1}"));
     assert_eq!(db.shards().len(), 2);
     let m = Matcher::new(db);
-    assert_eq!(m.matches(&mut m.create_cache(), b"--xyz--abbc-q"), vec![0, 1, 2]);
+    assert_eq!(
+        m.matches(&mut m.create_cache(), b"--xyz--abbc-q"),
+        vec![0, 1, 2]
+    );
     let f = m.first(&mut m.create_cache(), b"xyz abbbc").unwrap();
     assert_eq!((f.rule, f.start, f.end), (0, 4, 9));
     assert!(!m.is_match(&mut m.create_cache(), b"nothing"));
     let mut out = Vec::new();
-    dfabake_matcher::json::write_matches(&m, &mut m.create_cache(), Mode::All, b"xyz q", &mut Vec::new(), &mut out);
+    dfabake_matcher::json::write_matches(
+        &m,
+        &mut m.create_cache(),
+        Mode::All,
+        b"xyz q",
+        &mut Vec::new(),
+        &mut out,
+    );
     assert_eq!(
         out,
         b"[{\"id\":\"two\",\"payload\":null},{\"id\":3,\"payload\":null}]"
@@ -136,7 +156,11 @@ fn misaligned_bytes_are_refused() {
 
 fn anchored_dfa(patterns: &[&str], kind: StartKind) -> Vec<u8> {
     let d = dense::Builder::new()
-        .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(kind))
+        .configure(
+            dense::Config::new()
+                .match_kind(MatchKind::All)
+                .start_kind(kind),
+        )
         .build_many(patterns)
         .unwrap();
     let mut buf = vec![0; d.write_to_len()];
@@ -149,17 +173,40 @@ fn anchored_dfa(patterns: &[&str], kind: StartKind) -> Vec<u8> {
 fn anchored_sample(flags: ShardFlags, kind: StartKind) -> Vec<u8> {
     use dfabake_matcher::prefilter::{Literal, Target};
     let mut w = DatabaseWriter::new();
-    for (i, (pattern, lit)) in [(r"(?-u)abc\d", "abc"), (r"(?-u)\bxyz!", "xyz")].into_iter().enumerate() {
-        w.push_rule(RuleEntry { id_json: ["1", "2"][i], payload_json: None, pattern, exact: &compile(pattern).unwrap() });
-        let s = w.push_shard(DfaKind::Dense, flags, anchored_dfa(&[pattern], kind), vec![i as u32]);
-        w.push_literal(Literal { bytes: lit.into(), case_insensitive: false }, Target::Shard(s));
+    for (i, (pattern, lit)) in [(r"(?-u)abc\d", "abc"), (r"(?-u)\bxyz!", "xyz")]
+        .into_iter()
+        .enumerate()
+    {
+        w.push_rule(RuleEntry {
+            id_json: ["1", "2"][i],
+            payload_json: None,
+            pattern,
+            exact: &compile(pattern).unwrap(),
+        });
+        let s = w.push_shard(
+            DfaKind::Dense,
+            flags,
+            anchored_dfa(&[pattern], kind),
+            vec![i as u32],
+        );
+        w.push_literal(
+            Literal {
+                bytes: lit.into(),
+                case_insensitive: false,
+            },
+            Target::Shard(s),
+        );
     }
     w.finish()
 }
 
 #[test]
 fn anchored_shards_run_at_every_literal_occurrence() {
-    let flags = ShardFlags { triggered: true, anchored: true, ..ShardFlags::default() };
+    let flags = ShardFlags {
+        triggered: true,
+        anchored: true,
+        ..ShardFlags::default()
+    };
     let bytes = AlignedBytes::copy_from(&anchored_sample(flags, StartKind::Anchored));
     let db = Database::from_bytes(bytes.as_bytes()).unwrap();
     assert!(db.shards().iter().all(|s| s.flags().anchored));
@@ -170,7 +217,10 @@ fn anchored_shards_run_at_every_literal_occurrence() {
     assert_eq!(m.matches(&mut m.create_cache(), b"abcx"), Vec::<u32>::new());
     // `\b` sees the byte before the occurrence.
     assert_eq!(m.matches(&mut m.create_cache(), b"axyz! xyz!"), vec![1]);
-    assert_eq!(m.matches(&mut m.create_cache(), b"axyz!"), Vec::<u32>::new());
+    assert_eq!(
+        m.matches(&mut m.create_cache(), b"axyz!"),
+        Vec::<u32>::new()
+    );
     assert_eq!(m.matches(&mut m.create_cache(), b"xyz!abc0"), vec![0, 1]);
     assert!(!m.is_match(&mut m.create_cache(), b"axyz! abc"));
 }
@@ -180,25 +230,58 @@ fn after_literal_shards_run_where_the_literal_ends_and_share_dfa_bytes() {
     use dfabake_matcher::prefilter::{Literal, Target};
     let build = |share: bool| {
         let mut w = DatabaseWriter::new();
-        let flags = ShardFlags { triggered: true, anchored: true, after_literal: true, ..ShardFlags::default() };
+        let flags = ShardFlags {
+            triggered: true,
+            anchored: true,
+            after_literal: true,
+            ..ShardFlags::default()
+        };
         // `abc\d` and `wxyz\d`: both DFAs are `\d` (for the size
         // comparison only, the second one is `\d\d` when not shared).
         for (i, lit) in ["abc", "wxyz"].into_iter().enumerate() {
-            w.push_rule(RuleEntry { id_json: ["1", "2"][i], payload_json: None, pattern: "x", exact: &compile("x").unwrap() });
-            let rest: &[&str] = if share || i == 0 { &[r"(?-u)\d"] } else { &[r"(?-u)\d\d"] };
-            let s = w.push_shard(DfaKind::Dense, flags, anchored_dfa(rest, StartKind::Anchored), vec![i as u32]);
-            w.push_literal(Literal { bytes: lit.into(), case_insensitive: false }, Target::Shard(s));
+            w.push_rule(RuleEntry {
+                id_json: ["1", "2"][i],
+                payload_json: None,
+                pattern: "x",
+                exact: &compile("x").unwrap(),
+            });
+            let rest: &[&str] = if share || i == 0 {
+                &[r"(?-u)\d"]
+            } else {
+                &[r"(?-u)\d\d"]
+            };
+            let s = w.push_shard(
+                DfaKind::Dense,
+                flags,
+                anchored_dfa(rest, StartKind::Anchored),
+                vec![i as u32],
+            );
+            w.push_literal(
+                Literal {
+                    bytes: lit.into(),
+                    case_insensitive: false,
+                },
+                Target::Shard(s),
+            );
         }
         w.finish()
     };
     let (shared, apart) = (build(true), build(false));
     let one = anchored_dfa(&[r"(?-u)\d"], StartKind::Anchored).len();
-    assert!(shared.len() + one / 2 < apart.len(), "{} vs {}", shared.len(), apart.len());
+    assert!(
+        shared.len() + one / 2 < apart.len(),
+        "{} vs {}",
+        shared.len(),
+        apart.len()
+    );
     let bytes = AlignedBytes::copy_from(&shared);
     let m = Matcher::new(Database::from_bytes(bytes.as_bytes()).unwrap());
     assert_eq!(m.matches(&mut m.create_cache(), b"abcx abc7"), vec![0]);
     assert_eq!(m.matches(&mut m.create_cache(), b"wxyz1 abc"), vec![1]);
-    assert_eq!(m.matches(&mut m.create_cache(), b"abc wxyz"), Vec::<u32>::new());
+    assert_eq!(
+        m.matches(&mut m.create_cache(), b"abc wxyz"),
+        Vec::<u32>::new()
+    );
 }
 
 #[test]
@@ -209,8 +292,14 @@ fn anchored_flags_must_fit_the_dfa() {
     };
     let corrupt = |what| FormatError::Corrupt { what, index: 0 };
     let none = ShardFlags::default();
-    let triggered = ShardFlags { triggered: true, ..none };
-    let anchored = ShardFlags { anchored: true, ..triggered };
+    let triggered = ShardFlags {
+        triggered: true,
+        ..none
+    };
+    let anchored = ShardFlags {
+        anchored: true,
+        ..triggered
+    };
     assert_eq!(
         err(anchored, StartKind::Unanchored),
         corrupt("anchored shard's DFA has no anchored start states")
@@ -219,13 +308,34 @@ fn anchored_flags_must_fit_the_dfa() {
         err(triggered, StartKind::Anchored),
         corrupt("unanchored shard's DFA has no unanchored start states")
     );
-    assert_eq!(err(ShardFlags { anchored: true, ..none }, StartKind::Both), corrupt("anchored shard is not triggered"));
     assert_eq!(
-        err(ShardFlags { after_literal: true, ..triggered }, StartKind::Both),
+        err(
+            ShardFlags {
+                anchored: true,
+                ..none
+            },
+            StartKind::Both
+        ),
+        corrupt("anchored shard is not triggered")
+    );
+    assert_eq!(
+        err(
+            ShardFlags {
+                after_literal: true,
+                ..triggered
+            },
+            StartKind::Both
+        ),
         corrupt("after-literal shard is not anchored")
     );
     assert_eq!(
-        err(ShardFlags { at_start: true, ..anchored }, StartKind::Anchored),
+        err(
+            ShardFlags {
+                at_start: true,
+                ..anchored
+            },
+            StartKind::Anchored
+        ),
         corrupt("at-start shard is not after-literal")
     );
     // A bit no flag has: only a patch (checksum recomputed) can set it.
@@ -237,7 +347,10 @@ fn anchored_flags_must_fit_the_dfa() {
     db[at..at + 4].copy_from_slice(&(bits | 1 << ShardFlags::NAMES.len()).to_le_bytes());
     seal(&mut db);
     let bytes = AlignedBytes::copy_from(&db);
-    assert_eq!(Database::from_bytes(bytes.as_bytes()).unwrap_err(), corrupt("unknown shard flag bits"));
+    assert_eq!(
+        Database::from_bytes(bytes.as_bytes()).unwrap_err(),
+        corrupt("unknown shard flag bits")
+    );
 }
 
 /// Every rule is answered by the path its database says (issue 12): a
@@ -249,18 +362,42 @@ fn anchored_flags_must_fit_the_dfa() {
 #[test]
 fn every_rule_must_be_reachable_and_its_json_valid() {
     use dfabake_matcher::prefilter::{Literal, Target};
-    let triggered = ShardFlags { triggered: true, ..ShardFlags::default() };
-    let lit = |s: &str, ci| Literal { bytes: s.into(), case_insensitive: ci };
+    let triggered = ShardFlags {
+        triggered: true,
+        ..ShardFlags::default()
+    };
+    let lit = |s: &str, ci| Literal {
+        bytes: s.into(),
+        case_insensitive: ci,
+    };
     // Rule 0 behind literal `googlebot` (case-insensitive), rule 1 decided by
     // literal `curl/` alone, rule 2 a shard of its own that always runs.
     let build = |trigger: Option<Literal>, curl: bool, id: &str, payload: Option<&str>| {
         let mut w = DatabaseWriter::new();
-        for (i, p) in ["(?i)googlebot/[0-9]", "curl/", "(?-u)q"].into_iter().enumerate() {
+        for (i, p) in ["(?i)googlebot/[0-9]", "curl/", "(?-u)q"]
+            .into_iter()
+            .enumerate()
+        {
             let id_json = if i == 0 { id } else { ["1", "2", "3"][i] };
-            w.push_rule(RuleEntry { id_json, payload_json: payload, pattern: p, exact: &compile(p).unwrap() });
+            w.push_rule(RuleEntry {
+                id_json,
+                payload_json: payload,
+                pattern: p,
+                exact: &compile(p).unwrap(),
+            });
         }
-        let s = w.push_shard(DfaKind::Dense, triggered, dfa(&["(?i)googlebot/[0-9]"]), vec![0]);
-        let always = w.push_shard(DfaKind::Dense, ShardFlags::default(), dfa(&["(?-u)q"]), vec![2]);
+        let s = w.push_shard(
+            DfaKind::Dense,
+            triggered,
+            dfa(&["(?i)googlebot/[0-9]"]),
+            vec![0],
+        );
+        let always = w.push_shard(
+            DfaKind::Dense,
+            ShardFlags::default(),
+            dfa(&["(?-u)q"]),
+            vec![2],
+        );
         match trigger {
             Some(l) => w.push_literal(l, Target::Shard(s)),
             // Pointed at the shard that runs anyway.
@@ -276,11 +413,19 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
         Database::from_bytes(aligned.as_bytes()).map(|db| db.rule_count())
     };
     let corrupt = |what, index| Err(FormatError::Corrupt { what, index });
-    let good = build(Some(lit("googlebot", true)), true, "0", Some(r#"{"a":[1,"x"]}"#));
+    let good = build(
+        Some(lit("googlebot", true)),
+        true,
+        "0",
+        Some(r#"{"a":[1,"x"]}"#),
+    );
     assert_eq!(check(&good), Ok(3));
     let m_bytes = AlignedBytes::copy_from(&good);
     let m = Matcher::new(Database::from_bytes(m_bytes.as_bytes()).unwrap());
-    assert_eq!(m.matches(&mut m.create_cache(), b"GoogleBot/2 curl/8 q"), vec![0, 1, 2]);
+    assert_eq!(
+        m.matches(&mut m.create_cache(), b"GoogleBot/2 curl/8 q"),
+        vec![0, 1, 2]
+    );
 
     assert_eq!(
         check(&build(Some(lit("googlebot", true)), false, "0", None)),
@@ -294,9 +439,21 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
         ("x", None, "rule id is not a JSON integer or string"),
         ("1.5", None, "rule id is not a JSON integer or string"),
         ("{}", None, "rule id is not a JSON integer or string"),
-        ("\"unterminated", None, "rule id is not a JSON integer or string"),
-        ("0", Some("{\"a\":"), "rule payload is not JSON (or nested too deep)"),
-        ("0", Some("nul"), "rule payload is not JSON (or nested too deep)"),
+        (
+            "\"unterminated",
+            None,
+            "rule id is not a JSON integer or string",
+        ),
+        (
+            "0",
+            Some("{\"a\":"),
+            "rule payload is not JSON (or nested too deep)",
+        ),
+        (
+            "0",
+            Some("nul"),
+            "rule payload is not JSON (or nested too deep)",
+        ),
     ] {
         let bad = build(Some(lit("googlebot", true)), true, id, payload);
         assert_eq!(check(&bad), corrupt(what, 0), "{id} {payload:?}");
@@ -328,12 +485,24 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
         let n = 1 << bits(db, pf);
         db[pf + 32..pf + 32 + n].fill(0);
     });
-    assert!(matches!(check(&no_filter), Err(FormatError::Corrupt { what: "prefilter literal is never found", .. })));
+    assert!(matches!(
+        check(&no_filter),
+        Err(FormatError::Corrupt {
+            what: "prefilter literal is never found",
+            ..
+        })
+    ));
     let capital = patched(&|db, pf| {
         let at = pf + db[pf..].windows(9).position(|w| w == b"googlebot").unwrap();
         db[at] = b'G';
     });
-    assert!(matches!(check(&capital), Err(FormatError::Corrupt { what: "prefilter literal is never found", .. })));
+    assert!(matches!(
+        check(&capital),
+        Err(FormatError::Corrupt {
+            what: "prefilter literal is never found",
+            ..
+        })
+    ));
 }
 
 /// A literal of three bytes (the prefilter's key length) has a record for
@@ -342,10 +511,24 @@ fn every_rule_must_be_reachable_and_its_json_valid() {
 fn three_byte_literals_are_found_before_every_byte() {
     use dfabake_matcher::prefilter::{Literal, Target};
     let mut w = DatabaseWriter::new();
-    w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: "(?-u)bot\\d", exact: &compile("(?-u)bot\\d").unwrap() });
-    let triggered = ShardFlags { triggered: true, ..ShardFlags::default() };
+    w.push_rule(RuleEntry {
+        id_json: "1",
+        payload_json: None,
+        pattern: "(?-u)bot\\d",
+        exact: &compile("(?-u)bot\\d").unwrap(),
+    });
+    let triggered = ShardFlags {
+        triggered: true,
+        ..ShardFlags::default()
+    };
     let s = w.push_shard(DfaKind::Dense, triggered, dfa(&["(?-u)bot\\d"]), vec![0]);
-    w.push_literal(Literal { bytes: b"bot".to_vec(), case_insensitive: false }, Target::Shard(s));
+    w.push_literal(
+        Literal {
+            bytes: b"bot".to_vec(),
+            case_insensitive: false,
+        },
+        Target::Shard(s),
+    );
     let good = w.finish();
     let aligned = AlignedBytes::copy_from(&good);
     let m = Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
@@ -359,7 +542,10 @@ fn three_byte_literals_are_found_before_every_byte() {
     let aligned = AlignedBytes::copy_from(&bad);
     assert!(matches!(
         Database::from_bytes(aligned.as_bytes()),
-        Err(FormatError::Corrupt { what: "prefilter literal is not found before every byte", .. })
+        Err(FormatError::Corrupt {
+            what: "prefilter literal is not found before every byte",
+            ..
+        })
     ));
 }
 
@@ -386,7 +572,12 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
     let build = |table: Vec<u8>| {
         let mut w = DatabaseWriter::new();
         let p = "(?i)googlebot/[0-9]+";
-        w.push_rule(RuleEntry { id_json: "1", payload_json: None, pattern: p, exact: &compile(p).unwrap() });
+        w.push_rule(RuleEntry {
+            id_json: "1",
+            payload_json: None,
+            pattern: p,
+            exact: &compile(p).unwrap(),
+        });
         w.push_shard(DfaKind::Dense, ShardFlags::default(), table, vec![0]);
         w.finish()
     };
@@ -398,13 +589,21 @@ fn lazily_checked_dfas_are_validated_before_their_first_use() {
     let mut crafted = build(bad_table);
     seal(&mut crafted);
     let crafted = AlignedBytes::copy_from(&crafted);
-    assert!(matches!(Database::from_bytes(crafted.as_bytes()), Err(FormatError::BadDfa { .. })));
+    assert!(matches!(
+        Database::from_bytes(crafted.as_bytes()),
+        Err(FormatError::BadDfa { .. })
+    ));
     let db = Database::from_bytes_lazy(crafted.as_bytes()).unwrap();
     let m = Matcher::new(db);
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.matches(&mut m.create_cache(), b"googlebot/1")))
-        .expect_err("the damaged DFA must not run");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.matches(&mut m.create_cache(), b"googlebot/1")
+    }))
+    .expect_err("the damaged DFA must not run");
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(message.contains("failed verification on first use"), "{message}");
+    assert!(
+        message.contains("failed verification on first use"),
+        "{message}"
+    );
 
     let mut damaged = build(dfa(&["(?i)googlebot/[0-9]+"]));
     let last = damaged.len() - 1;
@@ -429,7 +628,13 @@ fn one_matcher_serves_many_threads() {
         let mut cache = m.create_cache();
         inputs
             .iter()
-            .map(|i| (m.matches(&mut cache, i), m.first(&mut cache, i), m.is_match(&mut cache, i)))
+            .map(|i| {
+                (
+                    m.matches(&mut cache, i),
+                    m.first(&mut cache, i),
+                    m.is_match(&mut cache, i),
+                )
+            })
             .collect()
     };
     let m = &m;
@@ -440,7 +645,13 @@ fn one_matcher_serves_many_threads() {
                     let mut cache = m.create_cache();
                     (0..200)
                         .flat_map(|_| inputs.iter())
-                        .map(|i| (m.matches(&mut cache, i), m.first(&mut cache, i), m.is_match(&mut cache, i)))
+                        .map(|i| {
+                            (
+                                m.matches(&mut cache, i),
+                                m.first(&mut cache, i),
+                                m.is_match(&mut cache, i),
+                            )
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -448,7 +659,12 @@ fn one_matcher_serves_many_threads() {
         for t in threads {
             let got = t.join().unwrap();
             for (n, answer) in got.iter().enumerate() {
-                assert_eq!(answer, &alone[n % inputs.len()], "input {}", n % inputs.len());
+                assert_eq!(
+                    answer,
+                    &alone[n % inputs.len()],
+                    "input {}",
+                    n % inputs.len()
+                );
             }
         }
     });

@@ -1,8 +1,6 @@
 //! Checking rules: each parsed and compiled to its exact program on its
 //! own, so that each bad rule is reported with its id, position and reason.
 
-
-
 use super::Config;
 use crate::error::{position_of, Position, RowError};
 use crate::progress::Progress;
@@ -96,7 +94,11 @@ fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
     let exact_program = dfabake_matcher::exact::compile(&effective)
         .map_err(|e| err(format!("pattern too large to compile: {e}")))?;
     let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
-    Ok(CheckedRule { effective, unicode_word_boundary, exact_program })
+    Ok(CheckedRule {
+        effective,
+        unicode_word_boundary,
+        exact_program,
+    })
 }
 
 pub(super) fn thread_count(cfg: &Config) -> usize {
@@ -135,22 +137,31 @@ pub(super) fn each_rule_in_parallel<T: Send>(
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("rule checking thread")).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("rule checking thread"))
+            .collect()
     })
 }
 
-/// Every rule that [`compile`] would refuse (a duplicate id, a pattern or
+/// Every rule that [`compile`](super::compile) would refuse (a duplicate id, a pattern or
 /// flag it cannot compile), with its input position, in input order;
 /// without compiling any DFA. For reporting these together with problems
 /// found before compiling (malformed lines).
-pub fn check_all(rules: &[RuleSpec], cfg: &Config, progress: &dyn Progress) -> Vec<(usize, RowError)> {
+pub fn check_all(
+    rules: &[RuleSpec],
+    cfg: &Config,
+    progress: &dyn Progress,
+) -> Vec<(usize, RowError)> {
     progress.step("checking rules", Some(rules.len() as u64));
     let mut errors = duplicate_ids(rules);
     let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
     errors.extend(
-        each_rule_in_parallel(rules, &duplicates, cfg, progress, |_, rule| check_rule(rule))
-            .into_iter()
-            .filter_map(|(i, r)| r.err().map(|e| (i, e))),
+        each_rule_in_parallel(rules, &duplicates, cfg, progress, |_, rule| {
+            check_rule(rule)
+        })
+        .into_iter()
+        .filter_map(|(i, r)| r.err().map(|e| (i, e))),
     );
     errors.sort_by_key(|(i, _)| *i);
     errors

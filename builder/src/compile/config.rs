@@ -1,9 +1,7 @@
 //! The build configuration.
 
-
 use dfabake_matcher::format::DfaKind;
 use serde::{Deserialize, Serialize};
-
 
 /// What to do with rules that cannot be compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -15,7 +13,7 @@ pub enum OnInvalid {
     Skip,
 }
 
-/// Options for [`compile`].
+/// Options for [`compile`](super::compile).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Config {
     /// Dense DFAs search fastest; sparse ones are several times smaller.
@@ -60,15 +58,23 @@ fn ser_kind<S: serde::Serializer>(k: &DfaKind, s: S) -> Result<S::Ok, S::Error> 
 
 fn de_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DfaKind, D::Error> {
     let name = String::deserialize(d)?;
-    dfa_kind_named(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown DFA kind {name:?}")))
+    dfa_kind_named(&name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown DFA kind {name:?}")))
 }
 
 pub(super) fn dfa_kind_named(name: &str) -> Option<DfaKind> {
-    [DfaKind::Dense, DfaKind::Sparse, DfaKind::Exact].into_iter().find(|k| k.name() == name)
+    [DfaKind::Dense, DfaKind::Sparse, DfaKind::Exact]
+        .into_iter()
+        .find(|k| k.name() == name)
 }
 
-fn ser_cache_dir<S: serde::Serializer>(dir: &Option<std::path::PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(std::path::PathBuf::from);
+fn ser_cache_dir<S: serde::Serializer>(
+    dir: &Option<std::path::PathBuf>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
     match (dir, home) {
         (None, _) => s.serialize_none(),
         (Some(dir), Some(home)) if dir.starts_with(&home) && home.parent().is_some() => {

@@ -1,11 +1,10 @@
 //! Building one DFA from the HIRs of a chunk of units.
 
-
 use dfabake_matcher::format::DfaKind;
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::nfa::thompson;
-use regex_syntax::hir::Hir;
 use regex_automata::MatchKind;
+use regex_syntax::hir::Hir;
 
 use super::Config;
 
@@ -22,7 +21,11 @@ pub(super) struct DfaSource {
 
 impl DfaSource {
     pub(super) fn new(hir: Hir, anchored: bool) -> DfaSource {
-        let key = if anchored { format!("anchored {hir:?}") } else { format!("{hir:?}") };
+        let key = if anchored {
+            format!("anchored {hir:?}")
+        } else {
+            format!("{hir:?}")
+        };
         DfaSource { hir, anchored, key }
     }
 }
@@ -43,7 +46,12 @@ fn dfa_error(e: dense::BuildError) -> DfaError {
     }
 }
 
-pub(super) fn build_dfa(hirs: &[&Hir], anchored: bool, limit: usize, cfg: &Config) -> Result<(DfaKind, Vec<u8>), DfaError> {
+pub(super) fn build_dfa(
+    hirs: &[&Hir],
+    anchored: bool,
+    limit: usize,
+    cfg: &Config,
+) -> Result<(DfaKind, Vec<u8>), DfaError> {
     let nfa = thompson::Compiler::new()
         .configure(
             thompson::Config::new()
@@ -59,7 +67,11 @@ pub(super) fn build_dfa(hirs: &[&Hir], anchored: bool, limit: usize, cfg: &Confi
                 // An anchored DFA lacks the unanchored `.*?` prefix: fewer
                 // states, and a search stops where the match can no longer
                 // start at the literal.
-                .start_kind(if anchored { StartKind::Anchored } else { StartKind::Unanchored })
+                .start_kind(if anchored {
+                    StartKind::Anchored
+                } else {
+                    StartKind::Unanchored
+                })
                 .unicode_word_boundary(true)
                 .dfa_size_limit(Some(limit))
                 .determinize_size_limit(Some(limit)),

@@ -23,21 +23,19 @@ pub use report::{Compiled, RulePaths, ShardReport, UNREPORTED_FLAGS};
 
 use std::time::Instant;
 
-use dfabake_matcher::format::{
-    DatabaseWriter, DfaKind, RuleEntry, ShardFlags,
-};
+use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
 use dfabake_matcher::prefilter::Target;
 use regex_automata::nfa::thompson;
 use regex_syntax::hir::{Hir, HirKind};
 
-use check::each_rule_in_parallel;
-use dfa::DfaSource;
-use shards::{build_shards, make_chunks, BuiltShard};
 use crate::error::{BuildError, RowError};
 use crate::literals::Plan;
 use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleSpec};
 use crate::shard_cache::ShardCache;
+use check::each_rule_in_parallel;
+use dfa::DfaSource;
+use shards::{build_shards, make_chunks, BuiltShard};
 
 /// A rule that passed the checks.
 #[derive(Clone, Debug)]
@@ -80,21 +78,38 @@ struct Unit {
 /// it matches (`any` and `all` ask nothing else: DFAs and literals come from
 /// that part).
 fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowError> {
-    let CheckedRule { effective, exact_program, .. } = check_rule(rule)?;
+    let CheckedRule {
+        effective,
+        exact_program,
+        ..
+    } = check_rule(rule)?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .build()
         .parse(&effective)
         .expect("check_rule parsed this pattern");
     let reduced = crate::relax::reduced_for_search(&hir);
-    Ok((Prepared { input_index, effective, exact_program, decomposed: false }, reduced))
+    Ok((
+        Prepared {
+            input_index,
+            effective,
+            exact_program,
+            decomposed: false,
+        },
+        reduced,
+    ))
 }
 
 /// The exact program of a branch (its reduced HIR: no captures, which only
 /// `first` asks of the whole rule).
 fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
     let nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().utf8(false).shrink(false).nfa_size_limit(Some(10 << 20)))
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .shrink(false)
+                .nfa_size_limit(Some(10 << 20)),
+        )
         .build_from_hir(hir)
         .ok()?;
     dfabake_matcher::exact::encode(&nfa).ok()
@@ -103,7 +118,9 @@ fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
 /// A unit of rule `rule` for the reduced HIR `hir` and its plan; `branch`
 /// when the rule is decomposed.
 fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool) -> Unit {
-    let program = (branch && !matches!(plan, Plan::Complete(_))).then(|| branch_program(&hir)).flatten();
+    let program = (branch && !matches!(plan, Plan::Complete(_)))
+        .then(|| branch_program(&hir))
+        .flatten();
     // After a literal, the DFA holds only the rest of the rule: the literal
     // occurrence decided its first part.
     let (hir, anchored) = match &plan {
@@ -142,7 +159,9 @@ fn branches(h: &Hir) -> Option<Vec<Hir>> {
                 })
                 .max()?;
             let i = widest.1 .0;
-            let HirKind::Alternation(bs) = xs[i].kind() else { unreachable!("found above") };
+            let HirKind::Alternation(bs) = xs[i].kind() else {
+                unreachable!("found above")
+            };
             bs.iter()
                 .map(|b| Hir::concat([&xs[..i], std::slice::from_ref(b), &xs[i + 1..]].concat()))
                 .collect()
@@ -164,7 +183,13 @@ fn branches(h: &Hir) -> Option<Vec<Hir>> {
 /// triggered by them would run on nearly every input.
 fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<Unit> {
     use crate::literals::{common_literals, plan_avoiding, Common};
-    let plan_of = |h: &Hir, common: &Common| if cfg.prefilter { plan_avoiding(h, common) } else { Plan::Always };
+    let plan_of = |h: &Hir, common: &Common| {
+        if cfg.prefilter {
+            plan_avoiding(h, common)
+        } else {
+            Plan::Always
+        }
+    };
     let none = Common::new();
     let whole: Vec<Plan> = reduced.iter().map(|h| plan_of(h, &none)).collect();
     let common_whole = common_literals(&whole);
@@ -174,7 +199,9 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         // rule with a good literal is served as well by one DFA.
         let weak = || match plan_of(h, &common_whole) {
             Plan::Always => true,
-            plan => crate::literals::chosen(&plan).iter().any(|l| common_whole.contains(l)),
+            plan => crate::literals::chosen(&plan)
+                .iter()
+                .any(|l| common_whole.contains(l)),
         };
         match branches(h) {
             Some(branches) if cfg.prefilter && weak() => {
@@ -201,7 +228,11 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         }
     }
     for (r, mut branches) in without_literal {
-        let h = if branches.len() == 1 { branches.pop().unwrap() } else { Hir::alternation(branches) };
+        let h = if branches.len() == 1 {
+            branches.pop().unwrap()
+        } else {
+            Hir::alternation(branches)
+        };
         units.push(unit(r, h, Plan::Always, true));
     }
     // By rule (stable: branches keep their order), so that shard rule
@@ -258,10 +289,15 @@ pub fn compile_with(
     }
     errors.sort_by_key(|(i, _)| *i);
     if !errors.is_empty() && cfg.on_invalid == OnInvalid::Fail {
-        return Err(BuildError::InvalidRows(errors.into_iter().map(|(_, e)| e).collect()));
+        return Err(BuildError::InvalidRows(
+            errors.into_iter().map(|(_, e)| e).collect(),
+        ));
     }
     if prepared.is_empty() {
-        return Err(BuildError::NoRules { source: source.to_string(), skipped: errors.len() });
+        return Err(BuildError::NoRules {
+            source: source.to_string(),
+            skipped: errors.len(),
+        });
     }
     let units = make_units(&mut prepared, &reduced, cfg);
     drop(reduced);
@@ -394,7 +430,11 @@ pub fn compile_with(
     let approximate_inputs: Vec<usize> = built
         .iter()
         .filter(|s| s.confirm)
-        .flat_map(|s| s.members.iter().map(|&u| prepared[units[u].rule].input_index))
+        .flat_map(|s| {
+            s.members
+                .iter()
+                .map(|&u| prepared[units[u].rule].input_index)
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -408,14 +448,22 @@ pub fn compile_with(
         let uwb = !exact && members.iter().any(|u| u.unicode_word_boundary);
         let wide = !exact && members.iter().any(|u| u.ascii_widened);
         let trigger = match &members[0].plan {
-            Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => Some(lits.clone()),
+            Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => {
+                Some(lits.clone())
+            }
             _ => None,
         };
         // The exact engine reads the whole input: an exact-only shard is
         // never anchored at an occurrence.
         let anchored = !exact && members.iter().all(|u| u.dfa.anchored);
-        let after_literal = !exact && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(..)));
-        let at_start = after_literal && members.iter().all(|u| matches!(u.plan, Plan::AfterLiteral(_, _, true)));
+        let after_literal = !exact
+            && members
+                .iter()
+                .all(|u| matches!(u.plan, Plan::AfterLiteral(..)));
+        let at_start = after_literal
+            && members
+                .iter()
+                .all(|u| matches!(u.plan, Plan::AfterLiteral(_, _, true)));
         db_estimate += s.dfa.len();
         let flags = ShardFlags {
             unicode_word_boundary: uwb,

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::config::dfa_kind_named;
 use crate::error::RowError;
-use crate::manifest::{Decomposed, DecomposedRule, ExactOnly, ExactOnlyRule, RuleIds, RulePathsEntry};
+use crate::manifest::{
+    Decomposed, DecomposedRule, ExactOnly, ExactOnlyRule, RuleIds, RulePathsEntry,
+};
 use crate::rules::{RuleId, RuleSpec};
 
 /// One compiled shard, as the manifest describes it.
@@ -15,7 +17,7 @@ use crate::rules::{RuleId, RuleSpec};
 pub struct ShardReport {
     /// Rules in the shard.
     pub rules: usize,
-    /// `dense`, `sparse` or `exact` ([`DfaKind::name`]).
+    /// `dense`, `sparse` or `exact` ([`DfaKind::name`](dfabake_matcher::format::DfaKind::name)).
     pub kind: &'static str,
     /// Serialized DFA size.
     pub bytes: usize,
@@ -42,7 +44,11 @@ impl Serialize for ShardReport {
         m.serialize_entry("bytes", &self.bytes)?;
         m.serialize_entry("build_seconds", &self.build_seconds)?;
         m.serialize_entry("cached", &self.cached)?;
-        for (name, on) in self.flags.named().filter(|(name, _)| !UNREPORTED_FLAGS.contains(name)) {
+        for (name, on) in self
+            .flags
+            .named()
+            .filter(|(name, _)| !UNREPORTED_FLAGS.contains(name))
+        {
             m.serialize_entry(name, &on)?;
         }
         m.end()
@@ -53,9 +59,17 @@ impl<'de> serde::Deserialize<'de> for ShardReport {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
-        let field = |key: &str| map.get(key).ok_or_else(|| D::Error::custom(format!("shard entry without {key}")));
-        let number = |key: &str| field(key)?.as_u64().ok_or_else(|| D::Error::custom(format!("shard {key} is not a count")));
-        let flag = |key: &str| Ok::<_, D::Error>(map.get(key).and_then(|v| v.as_bool()).unwrap_or(false));
+        let field = |key: &str| {
+            map.get(key)
+                .ok_or_else(|| D::Error::custom(format!("shard entry without {key}")))
+        };
+        let number = |key: &str| {
+            field(key)?
+                .as_u64()
+                .ok_or_else(|| D::Error::custom(format!("shard {key} is not a count")))
+        };
+        let flag =
+            |key: &str| Ok::<_, D::Error>(map.get(key).and_then(|v| v.as_bool()).unwrap_or(false));
         let kind = field("kind")?.as_str().unwrap_or_default();
         let kind = dfa_kind_named(kind)
             .ok_or_else(|| D::Error::custom(format!("unknown shard kind {kind:?}")))?;
@@ -102,7 +116,7 @@ pub struct RulePaths {
     pub ascii_widened: Vec<usize>,
 }
 
-/// What [`compile`] produced.
+/// What [`compile`](super::compile) produced.
 #[derive(Debug)]
 pub struct Compiled {
     /// The database bytes, ready to bake.
@@ -113,7 +127,7 @@ pub struct Compiled {
     pub kept: Vec<usize>,
     /// Input positions of the rules on the approximate-DFA + confirm path.
     pub approximate: Vec<usize>,
-    /// Rules left out under [`OnInvalid::Skip`].
+    /// Rules left out under [`OnInvalid::Skip`](super::OnInvalid::Skip).
     pub skipped: Vec<RowError>,
     /// One entry per shard, in database order.
     pub shards: Vec<ShardReport>,
@@ -139,7 +153,10 @@ impl Compiled {
     /// rules take it and their ids.
     pub fn rule_paths(&self, rules: &[RuleSpec]) -> RulePathsEntry {
         let p = &self.paths;
-        let entry = |v: &[usize]| RuleIds { count: v.len(), ids: ids(v, rules) };
+        let entry = |v: &[usize]| RuleIds {
+            count: v.len(),
+            ids: ids(v, rules),
+        };
         let exact_only: Vec<usize> = p
             .exact_only
             .iter()
@@ -160,7 +177,10 @@ impl Compiled {
                 rules: p
                     .decomposed
                     .iter()
-                    .map(|&(i, units)| DecomposedRule { id: rules[i].id.clone(), units })
+                    .map(|&(i, units)| DecomposedRule {
+                        id: rules[i].id.clone(),
+                        units,
+                    })
                     .collect(),
             },
             exact_only: ExactOnly {
@@ -169,7 +189,10 @@ impl Compiled {
                 why: p
                     .exact_only
                     .iter()
-                    .map(|(i, why)| ExactOnlyRule { id: rules[*i].id.clone(), reason: why.clone() })
+                    .map(|(i, why)| ExactOnlyRule {
+                        id: rules[*i].id.clone(),
+                        reason: why.clone(),
+                    })
                     .collect(),
             },
             prefilter_literals: self.prefilter_literals,

@@ -51,7 +51,10 @@ pub(super) fn build_shards(
     // `pending` counts chunks queued or being built: a worker finding the
     // queue empty waits while another may still split its chunk in two.
     let pending = chunks.len();
-    let work = Mutex::new(Work { queue: VecDeque::from(chunks), pending });
+    let work = Mutex::new(Work {
+        queue: VecDeque::from(chunks),
+        pending,
+    });
     let changed = Condvar::new();
     let built = Mutex::new(Vec::new());
     let too_big = Mutex::new(Vec::new());
@@ -83,7 +86,11 @@ pub(super) fn build_shards(
                 // Where the DFA came from: compiled now, the shard cache, or
                 // this build, for another shard (from the cache or not).
                 #[derive(PartialEq)]
-                enum From { Built, Cache, ThisBuild(bool) }
+                enum From {
+                    Built,
+                    Cache,
+                    ThisBuild(bool),
+                }
                 let known = compiled.lock().unwrap().get(&key).cloned();
                 let result = match known {
                     Some((kind, dfa, cached)) => Ok((kind, dfa, From::ThisBuild(cached))),
@@ -96,22 +103,38 @@ pub(super) fn build_shards(
                     },
                 };
                 if let Ok((kind, dfa, from @ (From::Built | From::Cache))) = &result {
-                    compiled.lock().unwrap().insert(key.clone(), (*kind, dfa.clone(), *from == From::Cache));
+                    compiled
+                        .lock()
+                        .unwrap()
+                        .insert(key.clone(), (*kind, dfa.clone(), *from == From::Cache));
                 }
                 if let Some(c) = cache {
                     match &result {
-                        Ok((kind, dfa, From::Built)) => c.put(&key, &Entry::Dfa(*kind, dfa.clone())),
+                        Ok((kind, dfa, From::Built)) => {
+                            c.put(&key, &Entry::Dfa(*kind, dfa.clone()))
+                        }
                         Err(Some(DfaError::SizeLimit)) => c.put(&key, &Entry::TooBig),
                         _ => {}
                     }
                 }
-                let over_limit = |e: &Option<DfaError>| matches!(e, None | Some(DfaError::SizeLimit));
+                let over_limit =
+                    |e: &Option<DfaError>| matches!(e, None | Some(DfaError::SizeLimit));
                 match result {
                     Ok((kind, dfa, from)) => {
-                        let seconds = if from == From::Built { t.elapsed().as_secs_f64() } else { 0.0 };
+                        let seconds = if from == From::Built {
+                            t.elapsed().as_secs_f64()
+                        } else {
+                            0.0
+                        };
                         let cached = matches!(from, From::Cache | From::ThisBuild(true));
                         built.lock().unwrap().push(BuiltShard {
-                            confirm: false, members: chunk, kind, dfa, seconds, cached });
+                            confirm: false,
+                            members: chunk,
+                            kind,
+                            dfa,
+                            seconds,
+                            cached,
+                        });
                     }
                     Err(e) if chunk.len() > 1 && over_limit(&e) => {
                         let mut work = work.lock().unwrap();
@@ -159,7 +182,12 @@ pub(super) fn build_shards(
 /// content-defined shards of at most `shard_rules`, kept apart by how their
 /// DFA behaves (Unicode word boundary, ASCII-widened), so that a shard's
 /// flags hold for all its units.
-pub(super) fn make_chunks(members: &[usize], units: &[Unit], sources: &[DfaSource], shard_rules: usize) -> Vec<Vec<usize>> {
+pub(super) fn make_chunks(
+    members: &[usize],
+    units: &[Unit],
+    sources: &[DfaSource],
+    shard_rules: usize,
+) -> Vec<Vec<usize>> {
     let mut chunks = Vec::new();
     for uwb in [false, true] {
         for wide in [false, true] {
@@ -168,16 +196,27 @@ pub(super) fn make_chunks(members: &[usize], units: &[Unit], sources: &[DfaSourc
                 .copied()
                 .filter(|&u| {
                     let unit = &units[u];
-                    unit.plan == Plan::Always && unit.unicode_word_boundary == uwb && unit.ascii_widened == wide
+                    unit.plan == Plan::Always
+                        && unit.unicode_word_boundary == uwb
+                        && unit.ascii_widened == wide
                 })
                 .collect();
-            chunks.extend(chunk(&group, |u| pattern_hash(&sources[u].key), shard_rules));
+            chunks.extend(chunk(
+                &group,
+                |u| pattern_hash(&sources[u].key),
+                shard_rules,
+            ));
         }
     }
     chunks.extend(
         members
             .iter()
-            .filter(|&&u| matches!(units[u].plan, Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..)))
+            .filter(|&&u| {
+                matches!(
+                    units[u].plan,
+                    Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..)
+                )
+            })
             .map(|&u| vec![u]),
     );
     chunks

@@ -91,7 +91,13 @@ impl Translation {
     /// The translated pattern, with `original` (the pattern translated) and
     /// the offset map for the rule that carries it.
     pub fn into_parts(self, original: &str) -> (String, WrittenAs) {
-        (self.pattern, WrittenAs { pattern: original.to_string(), offsets: self.map })
+        (
+            self.pattern,
+            WrittenAs {
+                pattern: original.to_string(),
+                offsets: self.map,
+            },
+        )
     }
 }
 
@@ -231,7 +237,10 @@ mod tests {
         // The same error from `compile`, which is where builds check.
         match compile(&[translated], &Config::default(), "test") {
             Err(BuildError::InvalidRows(rows)) => assert_eq!(rows, vec![e]),
-            other => panic!("expected the rule refused, got {:?}", other.map(|c| c.rule_count)),
+            other => panic!(
+                "expected the rule refused, got {:?}",
+                other.map(|c| c.rule_count)
+            ),
         }
         // A flag error names the flag.
         let mut rule = RuleSpec::new(RuleId::Int(8), "x");

@@ -587,7 +587,8 @@ impl<'a> Parser<'a> {
             let assertion = ["\\b", "\\B", "\\A", "\\z", "\\Z", "\\G"]
                 .iter()
                 .any(|a| self.rest().starts_with(a));
-            let quantifier = matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some());
+            let quantifier =
+                matches!(c, '*' | '+' | '?') || (c == '{' && self.quantifier_len().is_some());
             if quantifier && self.after_assertion {
                 return perr(at, "quantifier does not follow a repeatable item");
             }

@@ -69,7 +69,10 @@ impl ExactEngine {
         let ExactCache { bt, found, .. } = c;
         let slots = found.len();
         bt.stack.clear();
-        bt.stack.push(Step::Visit { state: self.program.start, at: start });
+        bt.stack.push(Step::Visit {
+            state: self.program.start,
+            at: start,
+        });
         while let Some(step) = bt.stack.pop() {
             let (mut s, mut at) = match step {
                 Step::Restore { slot, value } => {
@@ -102,9 +105,14 @@ impl ExactEngine {
                         s = next;
                     }
                     State::Union { from, len } => {
-                        let alts = self.program.alternates_at(s, from, len, hay.get(at).copied());
-                        let Some((&first, rest)) = alts.split_first() else { break };
-                        bt.stack.extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
+                        let alts = self
+                            .program
+                            .alternates_at(s, from, len, hay.get(at).copied());
+                        let Some((&first, rest)) = alts.split_first() else {
+                            break;
+                        };
+                        bt.stack
+                            .extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
                         s = first;
                     }
                     State::Capture { slot, next } => {

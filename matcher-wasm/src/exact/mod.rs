@@ -51,7 +51,6 @@
 //! # }
 //! ```
 
-
 mod backtrack;
 mod pikevm;
 mod program;

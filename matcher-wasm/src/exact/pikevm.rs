@@ -59,7 +59,13 @@ impl ExactEngine {
     /// order; the first thread to match cuts off all lower-priority ones
     /// (leftmost-first), and new threads start at each position only until
     /// a match is found. With `slots == 0` no capture positions are kept.
-    pub(super) fn search(&self, c: &mut ExactCache, hay: &[u8], slots: usize, earliest: bool) -> bool {
+    pub(super) fn search(
+        &self,
+        c: &mut ExactCache,
+        hay: &[u8],
+        slots: usize,
+        earliest: bool,
+    ) -> bool {
         let states = self.program.states.len();
         c.curr.reset(states, slots);
         c.next.reset(states, slots);
@@ -77,7 +83,16 @@ impl ExactEngine {
                 let scratch = states * slots;
                 let mut row = core::mem::take(&mut c.next.slots);
                 row[scratch..scratch + slots].fill(NONE);
-                self.closure(c, &mut row, scratch, slots, true, hay, at, self.program.start);
+                self.closure(
+                    c,
+                    &mut row,
+                    scratch,
+                    slots,
+                    true,
+                    hay,
+                    at,
+                    self.program.start,
+                );
                 c.next.slots = row;
             }
             if self.step(c, hay, at, slots) {
@@ -102,7 +117,9 @@ impl ExactEngine {
         for i in 0..c.curr.dense.len() {
             let s = c.curr.dense[i];
             let target = match self.program.states[s as usize] {
-                State::Range(_) | State::Sparse { .. } => byte.and_then(|b| self.program.next_on(s, b)),
+                State::Range(_) | State::Sparse { .. } => {
+                    byte.and_then(|b| self.program.next_on(s, b))
+                }
                 State::Match => {
                     let row = s as usize * slots;
                     c.found.copy_from_slice(&curr_slots[row..row + slots]);
@@ -146,11 +163,7 @@ impl ExactEngine {
         at: usize,
         start: u32,
     ) {
-        let set = if seeding {
-            &mut c.curr
-        } else {
-            &mut c.next
-        };
+        let set = if seeding { &mut c.curr } else { &mut c.next };
         c.stack.push(Frame::Explore(start));
         while let Some(frame) = c.stack.pop() {
             let mut s = match frame {
@@ -172,7 +185,9 @@ impl ExactEngine {
                         s = next;
                     }
                     State::Union { from, len } => {
-                        let alts = self.program.alternates_at(s, from, len, hay.get(at).copied());
+                        let alts = self
+                            .program
+                            .alternates_at(s, from, len, hay.get(at).copied());
                         let Some((&first, rest)) = alts.split_first() else {
                             break;
                         };

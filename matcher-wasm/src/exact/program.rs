@@ -142,7 +142,10 @@ fn put(out: &mut Vec<u8>, v: u32) {
 fn program_error(e: WireError) -> ProgramError {
     match e.problem {
         Problem::Truncated => ProgramError::Truncated { at: e.at },
-        Problem::Overlong | Problem::Overflow => ProgramError::Corrupt { what: e.what, at: e.at },
+        Problem::Overlong | Problem::Overflow => ProgramError::Corrupt {
+            what: e.what,
+            at: e.at,
+        },
     }
 }
 
@@ -160,7 +163,9 @@ impl Reader<'_> {
 
     /// An unsigned LEB128 varint of at most 32 bits.
     fn u32(&mut self) -> Result<u32, ProgramError> {
-        self.0.uleb_u32("number over 32 bits").map_err(program_error)
+        self.0
+            .uleb_u32("number over 32 bits")
+            .map_err(program_error)
     }
 
     /// A list length, at most `max` (what the rest of the program can hold).
@@ -316,7 +321,9 @@ impl Program {
         let mut seen = alloc::vec![u32::MAX; self.states.len()];
         let mut mark = 0u32;
         for s in 0..self.states.len() {
-            let State::Union { from, len } = self.states[s] else { continue };
+            let State::Union { from, len } = self.states[s] else {
+                continue;
+            };
             if len < DISPATCH_MIN_ALTERNATES {
                 continue;
             }
@@ -346,7 +353,10 @@ impl Program {
             }
             offsets.push(by_byte.len() as u32);
             self.dispatch_of[s] = self.dispatches.len() as u32;
-            self.dispatches.push(Dispatch { offsets, alternates: by_byte });
+            self.dispatches.push(Dispatch {
+                offsets,
+                alternates: by_byte,
+            });
         }
     }
 }
@@ -482,7 +492,13 @@ pub(super) fn first_bytes(p: &Program) -> Option<[u64; 4]> {
 /// one, or the walk would visit more than `budget` states. `seen[s] == mark`
 /// marks states visited; callers walking many times change `mark` instead
 /// of clearing `seen`.
-fn bytes_from(p: &Program, from: u32, seen: &mut [u32], mark: u32, budget: usize) -> Option<[u64; 4]> {
+fn bytes_from(
+    p: &Program,
+    from: u32,
+    seen: &mut [u32],
+    mark: u32,
+    budget: usize,
+) -> Option<[u64; 4]> {
     let mut set = [0u64; 4];
     let mut add = |r: &Range| {
         for b in r.start..=r.end {
@@ -501,9 +517,9 @@ fn bytes_from(p: &Program, from: u32, seen: &mut [u32], mark: u32, budget: usize
         }
         match p.states[s as usize] {
             State::Range(r) => add(&r),
-            State::Sparse { from, len } => {
-                p.ranges[from as usize..(from + len) as usize].iter().for_each(&mut add)
-            }
+            State::Sparse { from, len } => p.ranges[from as usize..(from + len) as usize]
+                .iter()
+                .for_each(&mut add),
             State::Look { next, .. } | State::Capture { next, .. } => stack.push(next),
             State::Union { from, len } => {
                 stack.extend_from_slice(&p.alternates[from as usize..(from + len) as usize])
