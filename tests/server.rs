@@ -935,12 +935,24 @@ fn slow_idle_and_surplus_connections_are_cut() {
     // Eight idle connections fill the cap; the ninth (accepted after them)
     // and forty more are refused at once: 503, then closed.
     let mut idle: Vec<TcpStream> = (0..8).map(|_| connect()).collect();
-    let t = Instant::now();
-    match try_http(&srv.addr, "POST", "/match", &[], b"curl/8.0") {
-        Ok((503, text)) => assert!(text.contains("too many connections"), "{text}"),
-        Ok((code, text)) => panic!("over the cap, answered {code}: {text}"),
-        Err(_) => {} // reset before the 503 could be read: refused too
+    // The metrics connection above may still hold its slot for a moment
+    // after its answer (then one idle connection was refused instead, and
+    // the slot frees up): one more idle connection takes it. Never more
+    // than one: a second 200 is a server that does not cap.
+    for attempt in 0.. {
+        match try_http(&srv.addr, "POST", "/match", &[], b"curl/8.0") {
+            Ok((503, text)) => assert!(text.contains("too many connections"), "{text}"),
+            Ok((200, _)) if attempt == 0 => {
+                idle.push(connect());
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            Ok((code, text)) => panic!("over the cap, answered {code}: {text}"),
+            Err(_) => {} // reset before the 503 could be read: refused too
+        }
+        break;
     }
+    let t = Instant::now();
     for _ in 0..40 {
         let mut s = connect();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();

@@ -29,9 +29,12 @@ pub enum Entry {
 }
 
 /// A cache directory.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ShardCache {
     dir: PathBuf,
+    /// Entries that could not be written, for the caller to report (a
+    /// library prints nothing); the build goes on without them.
+    write_failures: std::sync::Mutex<Vec<String>>,
 }
 
 impl ShardCache {
@@ -40,6 +43,7 @@ impl ShardCache {
         std::fs::create_dir_all(dir)?;
         Ok(ShardCache {
             dir: dir.to_path_buf(),
+            write_failures: Default::default(),
         })
     }
 
@@ -108,11 +112,25 @@ impl ShardCache {
             Ok(())
         };
         if let Err(e) = write() {
-            eprintln!(
-                "dfabake: warning: cannot write shard cache entry {}: {e}",
-                path.display()
-            );
+            self.write_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!(
+                    "cannot write shard cache entry {}: {e}",
+                    path.display()
+                ));
         }
+    }
+
+    /// The entries [`ShardCache::put`] could not write so far (each a
+    /// message naming the file and why), emptied.
+    pub fn take_write_failures(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .write_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 }
 

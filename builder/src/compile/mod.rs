@@ -515,6 +515,17 @@ pub fn compile_with(
         paths,
         prefilter_literals: literals.len(),
         elapsed: start.elapsed(),
-        warnings,
+        warnings: {
+            let mut failures = cache.map(|c| c.take_write_failures()).unwrap_or_default();
+            // One line per failure would bury the summary when the whole
+            // cache directory is unwritable.
+            if failures.len() > 3 {
+                let more = failures.len() - 3;
+                failures.truncate(3);
+                failures.push(format!("… and {more} more shard cache entries not written"));
+            }
+            warnings.extend(failures);
+            warnings
+        },
     })
 }
