@@ -28,6 +28,78 @@ struct Cli {
     command: Command,
 }
 
+/// A library enum as the command line spells it: clap's derive lives in the
+/// binary, not on the library's types.
+macro_rules! cli_enum {
+    ($(#[$m:meta])* $arg:ident => $lib:ty { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+        enum $arg {
+            $($(#[$vm])* $v),+
+        }
+
+        impl From<$arg> for $lib {
+            fn from(arg: $arg) -> $lib {
+                match arg {
+                    $($arg::$v => <$lib>::$v),+
+                }
+            }
+        }
+    };
+}
+
+cli_enum! {
+    /// `--dialect`.
+    DialectArg => Dialect {
+        /// The `regex` crate's syntax; flags `i`, `m`, `s`, `x`.
+        Regex,
+        /// MySQL/MariaDB `REGEXP` and `LIKE`; flags `c`, `i`, `m`, `n`, `u`.
+        Mysql,
+    }
+}
+
+cli_enum! {
+    /// `--ssl-mode`.
+    SslModeArg => SslMode {
+        /// Plain TCP (or what the URL's own `require_ssl`/`verify_ca` options say).
+        Disabled,
+        /// TLS, without checking the server's certificate.
+        Required,
+        /// TLS; the certificate must chain to a trusted root (`--ssl-ca` or the
+        /// built-in web roots), any host name.
+        VerifyCa,
+        /// TLS; the certificate must chain to a trusted root and name the host.
+        VerifyIdentity,
+    }
+}
+
+cli_enum! {
+    /// `--format`.
+    FormatArg => FileFormat {
+        /// JSON Lines if the extension is `.jsonl`/`.ndjson` or the first
+        /// non-blank line starts with `{`; a JSON array if the extension is
+        /// `.json` or the file starts with `[` then `{` (or is `[]`); plain text
+        /// otherwise.
+        Auto,
+        /// One JSON object a line.
+        Jsonl,
+        /// One JSON array of rule objects, on one line or pretty-printed.
+        Json,
+        /// One pattern a line; the line number is the id.
+        Text,
+    }
+}
+
+cli_enum! {
+    /// `--on-invalid`.
+    OnInvalidArg => OnInvalid {
+        /// Fail the build, listing every bad rule.
+        Fail,
+        /// Build the other rules; the skipped ones are listed in the manifest.
+        Skip,
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum KindArg {
     /// Dense, unless the dense DFA is bigger than --sparse-above.
@@ -69,10 +141,10 @@ enum Command {
         /// and LIKE; flags c, i, m, n, u; case-insensitive by default). Default: mysql for
         /// --mysql, regex for --patterns.
         #[arg(long, value_enum)]
-        dialect: Option<Dialect>,
+        dialect: Option<DialectArg>,
         /// With --mysql: TLS mode.
         #[arg(long, value_enum, default_value = "disabled", requires = "mysql")]
-        ssl_mode: SslMode,
+        ssl_mode: SslModeArg,
         /// With --mysql: PEM file of CA certificates to trust (with --ssl-mode verify-ca or
         /// verify-identity).
         #[arg(long, value_name = "FILE", requires = "mysql")]
@@ -89,7 +161,7 @@ enum Command {
         mysql_timeout: u64,
         /// How to read the patterns file.
         #[arg(long, value_enum, default_value = "auto")]
-        format: FileFormat,
+        format: FormatArg,
         /// Output directory; replaced atomically, only if it is empty or a previous dfabake output
         /// holding nothing but what dfabake wrote.
         #[arg(long, value_name = "DIR")]
@@ -99,7 +171,7 @@ enum Command {
         force: bool,
         /// What to do with rules that cannot be compiled.
         #[arg(long, value_enum, default_value = "fail")]
-        on_invalid: OnInvalid,
+        on_invalid: OnInvalidArg,
         /// DFA representation: dense is fastest, sparse is smaller; auto picks per DFA by size.
         #[arg(long, value_enum, default_value = "auto")]
         dfa: KindArg,
@@ -276,6 +348,9 @@ fn main() -> ExitCode {
             npm_inline_wasm,
             quiet,
         } => {
+            let dialect = dialect.map(Dialect::from);
+            let (ssl_mode, format) = (SslMode::from(ssl_mode), FileFormat::from(format));
+            let on_invalid = OnInvalid::from(on_invalid);
             let config = Config {
                 dfa_kind: match dfa {
                     KindArg::Auto | KindArg::Dense => DfaKind::Dense,

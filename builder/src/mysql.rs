@@ -24,7 +24,7 @@ use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleId, RuleSpec};
 
 /// How to use TLS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SslMode {
     /// Plain TCP (or what the URL's own `require_ssl`/`verify_ca` options say).
     #[default]

@@ -121,7 +121,7 @@ impl RuleSpec {
 }
 
 /// How to read a patterns file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
     /// JSON Lines if the extension is `.jsonl`/`.ndjson` or the first
     /// non-blank line starts with `{`; a JSON array if the extension is

@@ -4,7 +4,7 @@ use dfabake_matcher::format::DfaKind;
 use serde::{Deserialize, Serialize};
 
 /// What to do with rules that cannot be compiled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInvalid {
     /// Fail the build, listing every bad rule.

@@ -35,7 +35,7 @@ use crate::error::RowError;
 use crate::rules::{RuleSpec, WrittenAs};
 
 /// How patterns and flags are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     /// The `regex` crate's syntax; flags `i`, `m`, `s`, `x`.
     Regex,
