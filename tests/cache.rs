@@ -584,3 +584,96 @@ fn a_cached_module_tampered_afterwards_is_verified_again_and_refused() {
     );
     assert_eq!(entries(&cache).len(), 1, "the refused module left an entry");
 }
+
+/// The module index entries (`*.module`) in a cache directory.
+fn index_entries(cache: &Path) -> Vec<PathBuf> {
+    fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "module"))
+        .collect()
+}
+
+/// A module file the cache has seen unchanged is loaded without reading it
+/// (its hash and verification are remembered by its device, inode, size and
+/// times); a file changed in place, even to the same size with its
+/// modification time put back, is read, verified and refused again; a
+/// damaged index entry is ignored; and a pin is still checked.
+#[test]
+fn remembered_module_files_are_read_again_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (a, _) = two_modules(dir.path());
+    compile(&a, &cache);
+    assert!(
+        index_entries(&cache).is_empty(),
+        "a module written just now was remembered (a change in the same clock tick would go unseen)"
+    );
+    std::thread::sleep(Duration::from_millis(3100));
+    let (found, _) = match_ids(&a, &cache, "alpha");
+    assert_eq!(found, vec![Value::from(1)]);
+    let index = index_entries(&cache);
+    assert_eq!(index.len(), 1, "the settled module was not remembered");
+    let (found, err) = match_ids(&a, &cache, "alpha");
+    assert_eq!(found, vec![Value::from(1)]);
+    assert!(err.contains("native code from cache"), "{err}");
+
+    // The pin is checked against what was remembered.
+    let o = host(&[
+        "match",
+        "--module",
+        a.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--expect-sha256",
+        &"0".repeat(64),
+        "alpha",
+    ]);
+    assert!(!o.status.success(), "a wrong pin was accepted");
+    assert!(stderr(&o).contains("SHA-256 mismatch"), "{}", stderr(&o));
+
+    // A damaged index entry is ignored: the module is read and answered.
+    let mut entry = fs::read(&index[0]).unwrap();
+    let last = entry.len() - 1;
+    entry[last] ^= 1;
+    fs::write(&index[0], &entry).unwrap();
+    let (found, _) = match_ids(&a, &cache, "alpha");
+    assert_eq!(found, vec![Value::from(1)]);
+
+    // Rewritten in place: same inode, same size, the old modification
+    // time put back. Only its change time tells; it must be read again.
+    std::thread::sleep(Duration::from_millis(3100));
+    let _ = match_ids(&a, &cache, "alpha");
+    let before = fs::metadata(&a).unwrap();
+    let tampered = craft::patch_database(&fs::read(&a).unwrap(), |db| {
+        let id = craft::rule_strings(db, 0)[0].clone();
+        db[id].fill(b'x');
+    });
+    assert_eq!(tampered.len() as u64, before.len());
+    let file = fs::OpenOptions::new().write(true).open(&a).unwrap();
+    (&file).write_all(&tampered).unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+    drop(file);
+    let after = fs::metadata(&a).unwrap();
+    assert_eq!(
+        (after.ino(), after.len(), after.mtime(), after.mtime_nsec()),
+        (before.ino(), before.len(), before.mtime(), before.mtime_nsec())
+    );
+    let o = host(&[
+        "match",
+        "--module",
+        a.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "alpha",
+    ]);
+    assert!(
+        !o.status.success(),
+        "a module changed in place was answered from what the cache remembered"
+    );
+    assert!(
+        stderr(&o).contains("not a JSON integer or string"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -29,6 +29,17 @@
 //!   first, tag last, so a half-written entry never has an entry's name and
 //!   code without its tag is a miss.
 //!
+//! * A module file loaded through the cache is remembered in a small index
+//!   entry, `<keyed hash of its device and inode>.module`: the file's device,
+//!   inode, size, modification and change times, its BLAKE3 hash and what
+//!   verifying it found, tagged like an entry. A later load whose file still
+//!   has that identity (any write changes its change time; a rebake makes a
+//!   new inode) takes its hash from there and never reads the module: a warm
+//!   start does no work proportional to the module's size beyond the code
+//!   entry's tag. As in git's index, a file changed within
+//!   [`RACY_MARGIN`] of being remembered is not remembered (a change in the
+//!   same clock tick would keep its times), so it is hashed again next time.
+//!
 //! Not defended against: root, and this user itself (both can read the key);
 //! the parent directories' permissions are not checked.
 
@@ -41,7 +52,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use wasmtime::{Engine, Module};
 
-use crate::{CodeSource, WasmContext};
+use crate::{CodeSource, ModuleInfo, WasmContext};
 
 /// The key file's name in the cache directory.
 pub(crate) const KEY_FILE: &str = "hmac.key";
@@ -55,6 +66,134 @@ const MAGIC: &[u8; 16] = b"dfabake-cwasm-3\n";
 const TAG_LEN: usize = blake3::OUT_LEN;
 /// The tag file of entry `name` is `name` + this.
 const TAG_SUFFIX: &str = ".tag";
+/// Start of every module index entry; changes with its layout.
+const INDEX_MAGIC: &[u8; 16] = b"dfabake-module1\n";
+/// Module index entries are `<name>` + this.
+const INDEX_SUFFIX: &str = ".module";
+/// A module file whose modification or change time is this close to now is
+/// not remembered: a write in the same clock tick (coarse on Linux, 2 s on
+/// FAT) could leave both times as they were.
+pub(crate) const RACY_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// Inputs at least this long are hashed on all cores.
+const PARALLEL_HASH_FROM: usize = 1 << 20;
+
+/// BLAKE3 of the concatenated `parts` (keyed with `key`, if any), on all
+/// cores when long.
+fn blake3_of(key: Option<&[u8; KEY_LEN]>, parts: &[&[u8]]) -> blake3::Hash {
+    let mut h = match key {
+        Some(key) => blake3::Hasher::new_keyed(key),
+        None => blake3::Hasher::new(),
+    };
+    for part in parts {
+        if part.len() >= PARALLEL_HASH_FROM {
+            h.update_rayon(part);
+        } else {
+            h.update(part);
+        }
+    }
+    h.finalize()
+}
+
+/// The cache key of a module: BLAKE3 of its bytes.
+pub(crate) fn module_key(wasm: &[u8]) -> blake3::Hash {
+    blake3_of(None, &[wasm])
+}
+
+/// What identifies a file's contents without reading them: a write changes
+/// its change time, a replacement its inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    /// The identity of an opened file (through its descriptor).
+    pub(crate) fn of(file: &File) -> io::Result<FileIdentity> {
+        let m = file.metadata()?;
+        Ok(FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    const LEN: usize = 8 * 7;
+
+    /// The file's size when it was opened.
+    pub(crate) fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        for v in [
+            self.dev,
+            self.ino,
+            self.size,
+            self.mtime.0 as u64,
+            self.mtime.1 as u64,
+            self.ctime.0 as u64,
+            self.ctime.1 as u64,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Whether both times are at least [`RACY_MARGIN`] in the past.
+    fn settled(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let newest = self.mtime.0.max(self.ctime.0);
+        // Whole seconds: one more second of margin covers the nanoseconds.
+        newest + RACY_MARGIN.as_secs() as i64 + 1 <= now
+    }
+}
+
+/// What the cache remembers of a module file.
+pub(crate) struct Known {
+    /// The module's cache key ([`module_key`]).
+    pub hash: blake3::Hash,
+    /// What verifying it found.
+    pub info: ModuleInfo,
+}
+
+/// The body of an index entry, before its tag.
+fn index_body(id: &FileIdentity, known: &Known) -> Option<Vec<u8>> {
+    let sha256 = hex_bytes::<32>(&known.info.sha256)?;
+    let mut out = Vec::with_capacity(INDEX_MAGIC.len() + FileIdentity::LEN + 32 * 2 + 8 * 4);
+    out.extend_from_slice(INDEX_MAGIC);
+    id.write_to(&mut out);
+    out.extend_from_slice(known.hash.as_bytes());
+    out.extend_from_slice(&sha256);
+    for v in [
+        known.info.rules as u64,
+        known.info.shards as u64,
+        known.info.checksum,
+        known.info.module_bytes as u64,
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    Some(out)
+}
+
+/// `N` bytes from `2 * N` hex digits.
+fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
 
 /// What compiling through the cache produced.
 pub(crate) struct Outcome {
@@ -215,11 +354,71 @@ impl Cache {
     }
 
     fn tag(&self, name: &str, code: &[u8]) -> blake3::Hash {
-        let mut mac = blake3::Hasher::new_keyed(&self.key);
-        mac.update(MAGIC);
-        mac.update(name.as_bytes());
-        mac.update(code);
-        mac.finalize()
+        blake3_of(Some(&self.key), &[MAGIC, name.as_bytes(), code])
+    }
+
+    /// The index entry name of a module file with identity `id`: keyed, so
+    /// that the directory does not list which inodes were loaded.
+    fn index_name(&self, id: &FileIdentity) -> String {
+        let mut ident = Vec::with_capacity(16);
+        ident.extend_from_slice(&id.dev.to_le_bytes());
+        ident.extend_from_slice(&id.ino.to_le_bytes());
+        let h = blake3_of(Some(&self.key), &[INDEX_MAGIC, &ident]);
+        format!("{}{INDEX_SUFFIX}", &h.to_hex()[..32])
+    }
+
+    /// What this cache remembers of the module file with identity `id`, if
+    /// the entry is there, ours, authentic and for this very identity.
+    fn recall(&self, id: &FileIdentity) -> Option<Known> {
+        let file = open_private(&self.dir.join(self.index_name(id))).ok()?;
+        let bytes = read_checked(file, 0o022, 4096).ok()?;
+        let body_len = bytes.len().checked_sub(TAG_LEN)?;
+        let (body, tag) = bytes.split_at(body_len);
+        let tag: [u8; TAG_LEN] = tag.try_into().ok()?;
+        // blake3::Hash compares in constant time.
+        if blake3_of(Some(&self.key), &[body]) != blake3::Hash::from_bytes(tag) {
+            return None;
+        }
+        let mut identity = Vec::new();
+        id.write_to(&mut identity);
+        let rest = body.strip_prefix(INDEX_MAGIC.as_slice())?;
+        let rest = rest.strip_prefix(identity.as_slice())?;
+        if rest.len() != 32 + 32 + 8 * 4 {
+            return None;
+        }
+        let hash = blake3::Hash::from_bytes(rest[..32].try_into().ok()?);
+        let sha256: String = rest[32..64].iter().map(|b| format!("{b:02x}")).collect();
+        let word = |i: usize| {
+            u64::from_le_bytes(rest[64 + 8 * i..72 + 8 * i].try_into().expect("8 bytes"))
+        };
+        Some(Known {
+            hash,
+            info: ModuleInfo {
+                rules: word(0) as usize,
+                shards: word(1) as usize,
+                checksum: word(2),
+                sha256,
+                module_bytes: word(3) as usize,
+            },
+        })
+    }
+
+    /// Remembers `known` for the module file with identity `id`.
+    fn remember(&self, id: &FileIdentity, known: &Known) -> Result<()> {
+        let body = index_body(id, known).context("module SHA-256 is not 64 hex digits")?;
+        let tag = blake3_of(Some(&self.key), &[&body]);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".module-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .with_context(|| format!("writing to cache dir {}", self.dir.display()))?;
+        tmp.write_all(&body)
+            .and_then(|()| tmp.write_all(tag.as_bytes()))
+            .context("writing module index entry")?;
+        let path = self.dir.join(self.index_name(id));
+        tmp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
     }
 
     /// The code file of entry `name`, authenticated: `Ok(None)` if there is
@@ -285,6 +484,40 @@ impl Cache {
             &self.dir.join(format!("{name}{TAG_SUFFIX}")),
         )?;
         Ok(path)
+    }
+}
+
+/// Loads the code of the module file with identity `id` (not read) from
+/// the cache in `dir`, if the cache remembers that file unchanged and holds
+/// its code for `engine`: `None` otherwise (the caller then reads the file
+/// and goes through [`compile_cached`], which says why an entry was
+/// refused).
+pub(crate) fn load_known(
+    engine: &Engine,
+    dir: &Path,
+    id: &FileIdentity,
+) -> Option<(Module, PathBuf, Known)> {
+    let cache = Cache::open(dir).ok()?;
+    let known = cache.recall(id)?;
+    let name = entry_name(engine, &known.hash.to_hex());
+    let file = cache.read(&name).ok()??;
+    // SAFETY: as in `compile_cached`: the code authenticated under this
+    // cache's key, bound to its name (module hash and engine).
+    let module = unsafe { Module::deserialize_open_file(engine, file) }.ok()?;
+    Some((module, dir.join(name), known))
+}
+
+/// Remembers that the module file with identity `id` (unchanged while it was
+/// read) is `known`, so that the next load need not read it. Nothing is
+/// remembered for a file changed within [`RACY_MARGIN`]; an unusable cache
+/// is not an error (the load that just ran already warned about it).
+pub(crate) fn remember(dir: &Path, id: &FileIdentity, known: &Known) -> Result<()> {
+    if !id.settled() {
+        return Ok(());
+    }
+    match Cache::open(dir) {
+        Ok(cache) => cache.remember(id, known),
+        Err(_) => Ok(()),
     }
 }
 

@@ -217,6 +217,8 @@ struct Loaded {
     cache_entry: Option<PathBuf>,
     warnings: Vec<String>,
     info: ModuleInfo,
+    /// The module's cache key, when it went through the cache.
+    module_hash: Option<blake3::Hash>,
 }
 
 /// Verifies and compiles `wasm`, or loads its code from the cache.
@@ -229,13 +231,14 @@ fn load_code(engine: &Engine, wasm: &[u8], config: &HostConfig) -> Result<Loaded
             cache_entry: None,
             warnings: Vec::new(),
             info,
+            module_hash: None,
         });
     };
     // Verified in full before compiling; an entry from the cache vouches
     // that this host verified this very module before.
     let mut verified = None;
-    let module_hash = blake3::hash(wasm).to_hex();
-    let o = cache::compile_cached(engine, wasm, &module_hash, dir, &mut || {
+    let module_hash = cache::module_key(wasm);
+    let o = cache::compile_cached(engine, wasm, &module_hash.to_hex(), dir, &mut || {
         verified = Some(verify_module_database(wasm, true)?);
         Ok(())
     })?;
@@ -249,7 +252,30 @@ fn load_code(engine: &Engine, wasm: &[u8], config: &HostConfig) -> Result<Loaded
         cache_entry: o.entry,
         warnings: o.warnings,
         info,
+        module_hash: Some(module_hash),
     })
+}
+
+/// Refuses a module whose SHA-256 is not the one `config` pins.
+fn pin(config: &HostConfig, sha256: &str) -> Result<()> {
+    match &config.expect_sha256 {
+        Some(want) if !want.eq_ignore_ascii_case(sha256) => bail!(
+            "module SHA-256 mismatch: the module's is {sha256}, expected {}",
+            want.to_ascii_lowercase()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// [`pin`] for a module loaded from what the cache remembers of it.
+fn check_pin(config: &HostConfig, loaded: Loaded) -> Result<Loaded> {
+    pin(config, &loaded.info.sha256)?;
+    Ok(loaded)
+}
+
+/// The capacity to read a file of this identity into (a hint: it may grow).
+fn identity_len(id: &cache::FileIdentity) -> usize {
+    id.len().min(1 << 32) as usize
 }
 
 /// Why the npm package's module is refused (it needs its JavaScript glue).
@@ -292,7 +318,29 @@ impl MatcherModule {
         path: &Path,
         config: &HostConfig,
     ) -> Result<MatcherModule> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let t = Instant::now();
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let identity = cache::FileIdentity::of(&file)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if let Some(dir) = &config.cache_dir {
+            // A file the cache remembers unchanged is not read at all.
+            if let Some((module, entry, known)) = cache::load_known(engine, dir, &identity) {
+                let loaded = Loaded {
+                    module,
+                    code_source: CodeSource::Cache,
+                    cache_entry: Some(entry),
+                    warnings: Vec::new(),
+                    info: known.info,
+                    module_hash: Some(known.hash),
+                };
+                return Self::finish(engine, config, check_pin(config, loaded)?, t)
+                    .with_context(|| format!("loading {}", path.display()));
+            }
+        }
+        let mut bytes = Vec::with_capacity(identity_len(&identity));
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
         if layout::is_wasm_bindgen(&bytes) {
             // `dfabake build --out OUT` writes OUT/matcher.wasm and OUT/npm/.
             let plain = path
@@ -310,8 +358,19 @@ impl MatcherModule {
             };
             bail!("{}: {NPM_FLAVOUR}; {hint}", path.display());
         }
-        Self::from_bytes_with(engine, &bytes, config)
-            .with_context(|| format!("loading {}", path.display()))
+        let (module, known) = Self::load_bytes(engine, &bytes, config, t)
+            .with_context(|| format!("loading {}", path.display()))?;
+        if let (Some(dir), Some(known)) = (&config.cache_dir, known) {
+            // Only if the file did not change while it was read.
+            if cache::FileIdentity::of(&file).ok() == Some(identity) {
+                if let Err(e) = cache::remember(dir, &identity, &known) {
+                    let mut module = module;
+                    module.warnings.push(format!("{e:#}"));
+                    return Ok(module);
+                }
+            }
+        }
+        Ok(module)
     }
 
     /// Verifies and compiles a module held in memory, with default settings.
@@ -350,24 +409,25 @@ impl MatcherModule {
         wasm: &[u8],
         config: &HostConfig,
     ) -> Result<MatcherModule> {
-        let t = Instant::now();
+        Ok(Self::load_bytes(engine, wasm, config, Instant::now())?.0)
+    }
+
+    /// [`MatcherModule::from_bytes_with`], also returning what the cache
+    /// should remember of the module (when it went through the cache).
+    fn load_bytes(
+        engine: &Engine,
+        wasm: &[u8],
+        config: &HostConfig,
+        t: Instant,
+    ) -> Result<(MatcherModule, Option<cache::Known>)> {
         if layout::is_wasm_bindgen(wasm) {
             bail!("{NPM_FLAVOUR}; use OUT/matcher.wasm from `dfabake build --out OUT`");
         }
-        let pin = |sha256: &str| -> Result<()> {
-            match &config.expect_sha256 {
-                Some(want) if !want.eq_ignore_ascii_case(sha256) => bail!(
-                    "module SHA-256 mismatch: the module's is {sha256}, expected {}",
-                    want.to_ascii_lowercase()
-                ),
-                _ => Ok(()),
-            }
-        };
         let (sha256, loaded) = if config.expect_sha256.is_some() {
             // Pinned: nothing is verified or compiled before the pin holds.
             let sha256 = sha256_hex(wasm);
-            pin(&sha256)?;
-            (sha256.clone(), load_code(engine, wasm, config))
+            pin(config, &sha256)?;
+            (sha256, load_code(engine, wasm, config))
         } else {
             // SHA-256 (what users see) runs beside the load on another core;
             // the cache is keyed by BLAKE3, three times faster: on a 30 MB
@@ -378,14 +438,30 @@ impl MatcherModule {
                 (sha256.join().expect("hashing does not panic"), loaded)
             })
         };
+        let mut loaded = loaded?;
+        loaded.info.sha256 = sha256;
+        let known = loaded.module_hash.map(|hash| cache::Known {
+            hash,
+            info: loaded.info.clone(),
+        });
+        Ok((Self::finish(engine, config, loaded, t)?, known))
+    }
+
+    /// The module, ready to instantiate.
+    fn finish(
+        engine: &Engine,
+        config: &HostConfig,
+        loaded: Loaded,
+        t: Instant,
+    ) -> Result<MatcherModule> {
         let Loaded {
             module,
             code_source,
             cache_entry,
             warnings,
             info,
-        } = loaded?;
-        let info = ModuleInfo { sha256, ..info };
+            module_hash: _,
+        } = loaded;
         if module.imports().len() != 0 {
             bail!(
                 "module imports {} items; a dfabake matcher imports nothing",
