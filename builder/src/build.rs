@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bake::{bake, TEMPLATE};
 use crate::compile::{check_all, compile_with, Compiled, Config, OnInvalid};
+use crate::dialect::Dialect;
 use crate::error::{BuildError, RowError};
 use crate::manifest::{
     gzip_len, BuildEntry, DatabaseEntry, Manifest, ModuleEntry, NpmEntry, TemplateEntry, Tools,
@@ -18,32 +19,17 @@ use crate::manifest::{
 use crate::npm::{write_package, NpmOptions};
 use crate::output::{Staging, GENERATOR};
 use crate::progress::{Progress, Silent};
-use crate::rules::{read_file, Entry, FileFormat, RuleSpec};
-
-/// Where the rules come from.
-#[derive(Clone, Debug)]
-pub enum Source {
-    /// A patterns file (JSON Lines, a JSON array or plain text).
-    File(PathBuf),
-    /// Rules already in memory; `name` is used in messages and the manifest.
-    Rules {
-        /// Describes the source.
-        name: String,
-        /// The rules, in priority order.
-        rules: Vec<RuleSpec>,
-    },
-    /// A patterns file whose patterns and flags are in the MySQL `REGEXP`
-    /// dialect (`--patterns FILE --dialect mysql`).
-    MysqlDialectFile(PathBuf),
-    /// A MySQL/MariaDB table or query.
-    Mysql(crate::mysql::MysqlSource),
-}
+use crate::rules::{Entry, FileFormat, RuleSpec};
+pub use crate::source::Source;
 
 /// Everything `dfabake build` takes.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
     /// Where the rules come from.
     pub source: Source,
+    /// How their patterns and flags are written (`--dialect`); translated
+    /// into the `regex` crate's syntax as they are read.
+    pub dialect: Dialect,
     /// How to read a patterns file.
     pub format: FileFormat,
     /// The output directory (`matcher.wasm`, `manifest.json`).
@@ -57,9 +43,11 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
-    /// Default options for a source and an output directory.
+    /// Default options for a source and an output directory; the dialect
+    /// is the source's default ([`Source::default_dialect`]).
     pub fn new(source: Source, out: PathBuf) -> BuildOptions {
         BuildOptions {
+            dialect: source.default_dialect(),
             source,
             format: FileFormat::Auto,
             out,
@@ -171,33 +159,8 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
     // Every source gives its entries in priority order: rules, and rows
     // that cannot be rules (malformed lines, rows in another dialect that
     // do not translate). Sources only read and translate: `compile` checks.
-    let (source_name, entries): (String, Vec<Entry>) = match &opts.source {
-        Source::File(path) => {
-            progress.step(&format!("reading {}", path.display()), None);
-            (path.display().to_string(), read_file(path, opts.format)?)
-        }
-        Source::Rules { name, rules } => (name.clone(), rules.iter().cloned().map(Ok).collect()),
-        Source::MysqlDialectFile(path) => {
-            progress.step(&format!("reading {}", path.display()), None);
-            let entries = read_file(path, opts.format)?
-                .into_iter()
-                .map(|e| {
-                    e.and_then(|r| crate::dialect::translate_rule(&r, crate::dialect::Kind::Regexp))
-                })
-                .collect();
-            (path.display().to_string(), entries)
-        }
-        Source::Mysql(src) => {
-            let loaded = crate::mysql::load_with(src, progress)?;
-            if loaded.rows_read == 0 {
-                return Err(BuildError::Source(format!(
-                    "no rules in {}: the query returned no rows; nothing was written",
-                    src.describe()
-                )));
-            }
-            (src.describe(), loaded.entries)
-        }
-    };
+    let entries: Vec<Entry> = opts.source.read(opts.format, opts.dialect, progress)?;
+    let source_name = opts.source.describe();
     // Where each rule and each bad entry stands in the source.
     let mut rules = Vec::with_capacity(entries.len());
     let mut rule_entry = Vec::with_capacity(entries.len());

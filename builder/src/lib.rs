@@ -2,7 +2,9 @@
 //! baked into the prebuilt matcher module, written atomically with a manifest.
 //!
 //! The `dfabake` binary is a thin command line over [`build()`]: read the
-//! rules ([`rules`], [`mysql`], [`dialect`]), check and compile them
+//! rules from a [`Source`] ([`source`], [`rules`], and with the cargo feature
+//! `mysql`, on by default, `mysql`) and translate them from their
+//! [`Dialect`] ([`dialect`]), check and compile them
 //! ([`compile()`]), bake the database into the template module ([`bake`]) and
 //! write the output directory ([`output`], [`manifest`], [`npm`]). The types
 //! a caller of [`build()`] or [`compile()`] needs are re-exported here.
@@ -52,6 +54,7 @@ pub mod dialect;
 pub mod error;
 pub mod literals;
 pub mod manifest;
+#[cfg(feature = "mysql")]
 pub mod mysql;
 pub mod npm;
 pub mod output;
@@ -59,9 +62,12 @@ pub mod progress;
 pub mod relax;
 pub mod rules;
 pub mod shard_cache;
+pub mod source;
 
-pub use build::{build, BuildOptions, BuildReport, Source};
+pub use build::{build, BuildOptions, BuildReport};
 pub use compile::{compile, Compiled, Config, OnInvalid};
+pub use dialect::Dialect;
 pub use error::{BuildError, RowError};
 pub use manifest::Manifest;
 pub use rules::{RuleId, RuleSpec};
+pub use source::Source;

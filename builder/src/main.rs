@@ -10,6 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use dfabake::build::{build_with, inspect, BuildOptions, Source};
 use dfabake::compile::{Config, OnInvalid};
 use dfabake::dialect::Dialect;
+#[cfg(feature = "mysql")]
 use dfabake::mysql::{MysqlSource, SslMode};
 use dfabake::npm::NpmOptions;
 use dfabake::progress::Progress;
@@ -30,14 +31,17 @@ struct Cli {
 
 /// A library enum as the command line spells it: clap's derive lives in the
 /// binary, not on the library's types.
+/// Attributes after `=>` go on the `From` impl (a `cfg` for a library type
+/// that only some builds have).
 macro_rules! cli_enum {
-    ($(#[$m:meta])* $arg:ident => $lib:ty { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
+    ($(#[$m:meta])* $arg:ident => $(#[$im:meta])* $lib:ty { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
         enum $arg {
             $($(#[$vm])* $v),+
         }
 
+        $(#[$im])*
         impl From<$arg> for $lib {
             fn from(arg: $arg) -> $lib {
                 match arg {
@@ -60,7 +64,7 @@ cli_enum! {
 
 cli_enum! {
     /// `--ssl-mode`.
-    SslModeArg => SslMode {
+    SslModeArg => #[cfg(feature = "mysql")] SslMode {
         /// Plain TCP (or what the URL's own `require_ssl`/`verify_ca` options say).
         Disabled,
         /// TLS, without checking the server's certificate.
@@ -154,7 +158,7 @@ enum Command {
         #[arg(
             long,
             value_name = "SECONDS",
-            default_value_t = dfabake::mysql::DEFAULT_TIMEOUT.as_secs(),
+            default_value_t = MYSQL_TIMEOUT_SECS,
             value_parser = clap::value_parser!(u64).range(1..),
             requires = "mysql"
         )]
@@ -239,6 +243,14 @@ enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+/// `--mysql-timeout`'s default. The MySQL flags exist in every build, so
+/// that one without the `mysql` feature refuses them saying why (clap would
+/// only call them unknown) and `--help` is the same in both.
+#[cfg(feature = "mysql")]
+const MYSQL_TIMEOUT_SECS: u64 = dfabake::mysql::DEFAULT_TIMEOUT.as_secs();
+#[cfg(not(feature = "mysql"))]
+const MYSQL_TIMEOUT_SECS: u64 = 30;
 
 /// A build's progress on stderr: a bar for steps of known size, a spinner
 /// otherwise. Hidden (drawing nothing) unless stderr is a terminal.
@@ -348,8 +360,7 @@ fn main() -> ExitCode {
             npm_inline_wasm,
             quiet,
         } => {
-            let dialect = dialect.map(Dialect::from);
-            let (ssl_mode, format) = (SslMode::from(ssl_mode), FileFormat::from(format));
+            let format = FileFormat::from(format);
             let on_invalid = OnInvalid::from(on_invalid);
             let config = Config {
                 dfa_kind: match dfa {
@@ -371,20 +382,26 @@ fn main() -> ExitCode {
                 },
             };
             let source = match (patterns, mysql) {
+                #[cfg(feature = "mysql")]
                 (_, Some(url)) => Source::Mysql(MysqlSource {
                     url,
                     table,
                     query,
-                    dialect: dialect.unwrap_or(Dialect::Mysql),
-                    ssl_mode,
+                    ssl_mode: SslMode::from(ssl_mode),
                     ssl_ca,
                     timeout: std::time::Duration::from_secs(mysql_timeout),
                 }),
-                (Some(p), None) if dialect == Some(Dialect::Mysql) => Source::MysqlDialectFile(p),
+                #[cfg(not(feature = "mysql"))]
+                (_, Some(_)) => {
+                    let _ = (table, query, ssl_mode, ssl_ca, mysql_timeout);
+                    eprintln!("dfabake: error: {}", dfabake::dialect::WITHOUT_MYSQL);
+                    return ExitCode::FAILURE;
+                }
                 (Some(p), None) => Source::File(p),
                 (None, None) => unreachable!("clap requires --patterns or --mysql"),
             };
             let opts = BuildOptions {
+                dialect: dialect.map_or(source.default_dialect(), Dialect::from),
                 source,
                 format,
                 out,

@@ -18,7 +18,7 @@ use mysql::consts::ColumnType;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
 
-use crate::dialect::{translate_rule, Dialect, Kind};
+use crate::dialect::Kind;
 use crate::error::{BuildError, RowError};
 use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleId, RuleSpec};
@@ -47,8 +47,6 @@ pub struct MysqlSource {
     pub table: Option<String>,
     /// ... or the rows of this query.
     pub query: Option<String>,
-    /// How patterns and flags are written.
-    pub dialect: Dialect,
     /// TLS mode.
     pub ssl_mode: SslMode,
     /// A PEM file of CA certificates for `--ssl-mode verify-ca/verify-identity`.
@@ -238,12 +236,14 @@ fn one_line(e: &mysql::Error) -> String {
     describe_error(e)
 }
 
-/// The rules read from MySQL, translated and checked, plus every bad row.
+/// The rules read from MySQL as written, plus every bad row.
 #[derive(Debug)]
 pub struct Loaded {
-    /// Every row in priority order: a rule (translated, not yet checked:
-    /// `compile` checks it) or why the row cannot be one.
-    pub entries: Vec<Result<RuleSpec, RowError>>,
+    /// Every row in priority order: a rule as written in the table and the
+    /// kind of pattern it holds (not yet translated from its dialect:
+    /// [`crate::dialect::translate`] does that; nor checked: `compile`
+    /// does), or why the row cannot be one.
+    pub rows: Vec<Result<(RuleSpec, Kind), RowError>>,
     /// Rows read (including disabled ones).
     pub rows_read: usize,
 }
@@ -291,7 +291,7 @@ fn is_number(t: ColumnType) -> bool {
         )
 }
 
-/// Reads, translates and checks every row.
+/// Reads every row.
 pub fn load(src: &MysqlSource) -> Result<Loaded, BuildError> {
     load_with(src, &Silent)
 }
@@ -505,9 +505,8 @@ pub fn load_with(src: &MysqlSource, progress: &dyn Progress) -> Result<Loaded, B
         raws.sort_by(by_id);
     }
     // Every row gets one verdict; ids are checked for duplicates first.
-    let mut verdicts: Vec<Result<RuleSpec, RowError>> = Vec::with_capacity(raws.len());
-    let mut staged: Vec<(usize, RuleSpec, Kind)> = Vec::new();
-    for (i, raw) in raws.into_iter().enumerate() {
+    let mut verdicts: Vec<Result<(RuleSpec, Kind), RowError>> = Vec::with_capacity(raws.len());
+    for raw in raws {
         let origin = format!("row {}", raw.row);
         let err = |id: Option<RuleId>, why: String| Err(RowError::new(id, origin.clone(), why));
         let v = match (raw.id, raw.pattern, raw.kind, raw.payload) {
@@ -522,43 +521,32 @@ pub fn load_with(src: &MysqlSource, progress: &dyn Progress) -> Result<Loaded, B
             (Some(id), None, ..) => err(Some(id), "pattern is NULL".into()),
             (Some(id), Some(Err(why)), ..) => err(Some(id), why),
             (Some(id), _, Err(why), _) | (Some(id), _, _, Err(why)) => err(Some(id), why),
-            (Some(id), Some(Ok(pattern)), Ok(kind), Ok(payload)) => {
-                let spec = RuleSpec {
+            (Some(id), Some(Ok(pattern)), Ok(kind), Ok(payload)) => Ok((
+                RuleSpec {
                     id,
                     pattern,
                     flags: raw.flags,
                     payload,
                     origin: origin.clone(),
                     written_as: None,
-                };
-                staged.push((i, spec.clone(), kind));
-                Ok(spec)
-            }
+                },
+                kind,
+            )),
         };
         verdicts.push(v);
     }
-    let specs: Vec<RuleSpec> = staged.iter().map(|(_, s, _)| s.clone()).collect();
+    let staged: Vec<usize> = (0..verdicts.len())
+        .filter(|&i| verdicts[i].is_ok())
+        .collect();
+    let specs: Vec<RuleSpec> = staged
+        .iter()
+        .map(|&i| verdicts[i].as_ref().unwrap().0.clone())
+        .collect();
     for (k, e) in duplicate_ids(&specs) {
-        verdicts[staged[k].0] = Err(e);
-    }
-    progress.step("translating rules", Some(staged.len() as u64));
-    for (i, spec, kind) in staged {
-        progress.advance(1);
-        if verdicts[i].is_err() {
-            continue;
-        }
-        verdicts[i] = match src.dialect {
-            Dialect::Mysql => translate_rule(&spec, kind),
-            Dialect::Regex if kind == Kind::Like => Err(RowError::new(
-                Some(spec.id.clone()),
-                spec.origin.clone(),
-                "kind `like` needs --dialect mysql",
-            )),
-            Dialect::Regex => Ok(spec),
-        };
+        verdicts[staged[k]] = Err(e);
     }
     Ok(Loaded {
-        entries: verdicts,
+        rows: verdicts,
         rows_read,
     })
 }

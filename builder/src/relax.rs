@@ -53,7 +53,8 @@ fn widen_repetition(h: &Hir) -> Option<Hir> {
 }
 
 /// The widened form of `pattern` (flags inlined, as compiled), or `None`
-/// when widening would change nothing.
+/// when widening would change nothing. For callers holding text (tools,
+/// examples): a build widens the HIR its check parsed ([`widened_hir`]).
 ///
 /// ```
 /// let wide = dfabake::relax::widened(r"a[^;]{0,300}b").unwrap();

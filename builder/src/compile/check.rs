@@ -1,16 +1,24 @@
 //! Checking rules: each parsed and compiled to its exact program on its
 //! own, so that each bad rule is reported with its id, position and reason.
 
+use regex_automata::nfa::thompson;
+use regex_syntax::hir::Hir;
+
 use super::Config;
 use crate::error::{position_of, Position, RowError};
 use crate::progress::Progress;
 use crate::rules::{duplicate_ids, RuleSpec};
 
-/// A rule that passed [`check_rule`]: what the matcher needs of it.
+/// A rule that passed [`check_rule`]: what the matcher needs of it, and its
+/// parse, which every later stage (literals, DFAs) works from: a build
+/// parses each pattern once.
 #[derive(Clone, Debug)]
 pub struct CheckedRule {
     /// The pattern with its flags inlined, in the `regex` crate's syntax.
     pub effective: String,
+    /// The pattern parsed with its flags (the same HIR as `effective`
+    /// parses to).
+    pub hir: Hir,
     /// Uses a Unicode word boundary (`\b`, `\B` under Unicode).
     pub unicode_word_boundary: bool,
     /// The rule's exact program ([`dfabake_matcher::exact`]): its NFA,
@@ -91,14 +99,31 @@ fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
             if flags.contains('x') { "\n" } else { "" }
         )
     };
-    let exact_program = dfabake_matcher::exact::compile(&effective)
-        .map_err(|e| err(format!("pattern too large to compile: {e}")))?;
+    let exact_program =
+        exact_program(&hir).map_err(|e| err(format!("pattern too large to compile: {e}")))?;
     let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
     Ok(CheckedRule {
         effective,
+        hir,
         unicode_word_boundary,
         exact_program,
     })
+}
+
+/// The exact program ([`dfabake_matcher::exact`]) of a parsed pattern, with
+/// the NFA configuration of [`dfabake_matcher::exact::compile`] (which
+/// starts from the pattern's text: here it is parsed already).
+pub(super) fn exact_program(hir: &Hir) -> Result<Vec<u8>, String> {
+    let nfa = thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .shrink(false)
+                .nfa_size_limit(Some(10 << 20)),
+        )
+        .build_from_hir(hir)
+        .map_err(|e| e.to_string())?;
+    dfabake_matcher::exact::encode(&nfa).map_err(|e| e.to_string())
 }
 
 pub(super) fn thread_count(cfg: &Config) -> usize {

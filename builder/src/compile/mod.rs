@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
 use dfabake_matcher::prefilter::Target;
-use regex_automata::nfa::thompson;
 use regex_syntax::hir::{Hir, HirKind};
 
 use crate::error::{BuildError, RowError};
@@ -80,14 +79,10 @@ struct Unit {
 fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowError> {
     let CheckedRule {
         effective,
+        hir,
         exact_program,
         ..
     } = check_rule(rule)?;
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(&effective)
-        .expect("check_rule parsed this pattern");
     let reduced = crate::relax::reduced_for_search(&hir);
     Ok((
         Prepared {
@@ -103,16 +98,7 @@ fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowEr
 /// The exact program of a branch (its reduced HIR: no captures, which only
 /// `first` asks of the whole rule).
 fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
-    let nfa = thompson::Compiler::new()
-        .configure(
-            thompson::Config::new()
-                .utf8(false)
-                .shrink(false)
-                .nfa_size_limit(Some(10 << 20)),
-        )
-        .build_from_hir(hir)
-        .ok()?;
-    dfabake_matcher::exact::encode(&nfa).ok()
+    check::exact_program(hir).ok()
 }
 
 /// A unit of rule `rule` for the reduced HIR `hir` and its plan; `branch`

@@ -21,18 +21,30 @@
 //! knows, so it changes nothing).
 //!
 //! Errors carry byte offsets in the ORIGINAL pattern.
+//!
+//! [`Dialect`], [`Kind`] and [`translate`] are always here; the MySQL
+//! translation itself is the cargo feature `mysql` (on by default): without
+//! it, asking for [`Dialect::Mysql`] is an error that says so.
 
+#[cfg(feature = "mysql")]
 mod flags;
+#[cfg(feature = "mysql")]
 mod like;
+#[cfg(feature = "mysql")]
 mod regexp;
 
+#[cfg(feature = "mysql")]
 pub use flags::MatchType;
+#[cfg(feature = "mysql")]
 pub use like::translate_like;
+#[cfg(feature = "mysql")]
 pub use regexp::translate_regexp;
 
 pub use crate::error::position_of;
 use crate::error::RowError;
-use crate::rules::{RuleSpec, WrittenAs};
+#[cfg(feature = "mysql")]
+use crate::rules::WrittenAs;
+use crate::rules::{Entry, RuleSpec};
 
 /// How patterns and flags are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +55,27 @@ pub enum Dialect {
     Mysql,
 }
 
+impl Dialect {
+    /// Whether this build of dfabake can read patterns in the dialect: the
+    /// MySQL one needs the cargo feature `mysql`. The error says so.
+    pub fn available(self) -> Result<(), String> {
+        match self {
+            Dialect::Regex => Ok(()),
+            #[cfg(feature = "mysql")]
+            Dialect::Mysql => Ok(()),
+            #[cfg(not(feature = "mysql"))]
+            Dialect::Mysql => Err(WITHOUT_MYSQL.to_string()),
+        }
+    }
+}
+
+/// Why the MySQL dialect (and source) are refused by a dfabake built
+/// without them.
+#[cfg(not(feature = "mysql"))]
+pub const WITHOUT_MYSQL: &str = "this dfabake was built without MySQL support (cargo feature \
+     `mysql` of crate dfabake, on by default): --mysql and --dialect mysql are not available; \
+     rebuild it with default features";
+
 /// What kind of pattern a MySQL rule holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -52,6 +85,26 @@ pub enum Kind {
     Like,
 }
 
+/// A rule written in `dialect` as a pattern of `kind`, translated into the
+/// `regex` crate's syntax for the compile path, which checks it. A rule in
+/// the `regex` crate's syntax passes as it is (a `LIKE` pattern cannot be
+/// written in it).
+pub fn translate(rule: RuleSpec, kind: Kind, dialect: Dialect) -> Entry {
+    match (dialect, kind) {
+        (Dialect::Regex, Kind::Regexp) => Ok(rule),
+        (Dialect::Regex, Kind::Like) => Err(RowError::new(
+            Some(rule.id),
+            rule.origin,
+            "kind `like` needs --dialect mysql",
+        )),
+        #[cfg(feature = "mysql")]
+        (Dialect::Mysql, kind) => translate_rule(&rule, kind),
+        #[cfg(not(feature = "mysql"))]
+        (Dialect::Mysql, _) => Err(RowError::new(Some(rule.id), rule.origin, WITHOUT_MYSQL)),
+    }
+}
+
+#[cfg(feature = "mysql")]
 /// Why a pattern cannot be translated, at a byte offset of the original.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DialectError {
@@ -63,6 +116,7 @@ pub struct DialectError {
     pub in_flags: bool,
 }
 
+#[cfg(feature = "mysql")]
 fn perr<T>(offset: usize, reason: impl Into<String>) -> Result<T, DialectError> {
     Err(DialectError {
         offset,
@@ -71,6 +125,7 @@ fn perr<T>(offset: usize, reason: impl Into<String>) -> Result<T, DialectError> 
     })
 }
 
+#[cfg(feature = "mysql")]
 /// A MySQL pattern translated to the `regex` crate's syntax, with the map
 /// that points a position in the translation back into what the user wrote
 /// (so errors name the user's column, not ours).
@@ -82,6 +137,7 @@ pub struct Translation {
     map: Vec<(usize, usize)>,
 }
 
+#[cfg(feature = "mysql")]
 impl Translation {
     /// The original offset a translated offset came from.
     pub fn original_offset(&self, translated: usize) -> usize {
@@ -101,11 +157,13 @@ impl Translation {
     }
 }
 
+#[cfg(feature = "mysql")]
 struct Out {
     s: String,
     map: Vec<(usize, usize)>,
 }
 
+#[cfg(feature = "mysql")]
 impl Out {
     fn mark(&mut self, orig: usize) {
         self.map.push((self.s.len(), orig));
@@ -116,6 +174,7 @@ impl Out {
     }
 }
 
+#[cfg(feature = "mysql")]
 /// A character written so that it means itself both outside and inside a
 /// class, in any mode (including verbose).
 fn lit(c: char) -> String {
@@ -126,6 +185,7 @@ fn lit(c: char) -> String {
     }
 }
 
+#[cfg(feature = "mysql")]
 /// Turns a rule written in the MySQL dialect (pattern as stored, flags as
 /// `match_type` letters) into a rule for the compile path, which checks it:
 /// the rule carries its pattern as written ([`RuleSpec::written_as`]), so
@@ -162,6 +222,7 @@ pub fn translate_rule(rule: &RuleSpec, kind: Kind) -> Result<RuleSpec, RowError>
     })
 }
 
+#[cfg(feature = "mysql")]
 /// Translates rules of a patterns file written in the MySQL dialect (all
 /// `REGEXP`); returns the good rules and every bad one.
 pub fn translate_all(rules: &[RuleSpec]) -> (Vec<RuleSpec>, Vec<RowError>) {
@@ -176,7 +237,7 @@ pub fn translate_all(rules: &[RuleSpec]) -> (Vec<RuleSpec>, Vec<RowError>) {
     (good, bad)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "mysql"))]
 mod tests {
     use super::*;
 

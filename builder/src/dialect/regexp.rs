@@ -723,6 +723,11 @@ impl<'a> Parser<'a> {
 
 /// The explicit ranges of a case-folded class, such as `(?i)[a-c\p{L}]`.
 fn fold_class(class: &str) -> String {
+    // A parse of this class fragment, not of the rule: a class mixing parts
+    // that fold with sets that must not (`[[:lower:]]`) is written under
+    // `(?-i:...)`, so the folding parts' case variants must be spelt out,
+    // and the regex parser is what knows them. The translated rule itself
+    // is parsed once, by `compile`'s check.
     use regex_syntax::hir::{Class, HirKind};
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
