@@ -11,7 +11,7 @@ use clap::builder::BoolishValueParser;
 use clap::error::ContextKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use dfabake_host::server::{self, serve, ServeConfig};
+use dfabake_host::server::{self, serve, EventSink, ServeConfig, ServeEvent};
 use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
 use dfabake_matcher::size::parse_size_usize;
 use dfabake_matcher::Mode;
@@ -88,6 +88,19 @@ fn host_config(cache: &CacheArgs, expect_sha256: Option<String>) -> HostConfig {
 fn print_warnings(module: &MatcherModule) {
     for w in module.warnings() {
         eprintln!("dfabake-host: warning: {w}");
+    }
+}
+
+/// The server's events as operators and scripts read them: the address on
+/// stdout once it is ready (scripts wait for that line), everything else on
+/// stderr.
+fn print_serve_event(event: &ServeEvent) {
+    match event {
+        ServeEvent::Listening { .. } => {
+            // A closed stdout (nobody waiting) is no reason not to serve.
+            let _ = print_stdout(&event.to_string());
+        }
+        _ => eprintln!("dfabake-host: {event}"),
     }
 }
 
@@ -460,6 +473,7 @@ fn main() -> ExitCode {
                     server::AccessLogTarget::File(p)
                 }
             }),
+            events: EventSink::new(print_serve_event),
         }),
         Command::Compile {
             module,

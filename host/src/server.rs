@@ -53,15 +53,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 
-use crate::{
-    result_line, CodeSource, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK,
-};
+use crate::{result_line, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK};
 
 mod access_log;
+mod events;
 mod metrics;
 
 use access_log::AccessLog;
 pub use access_log::AccessLogTarget;
+pub use events::{EventSink, Level, ReloadCause, ServeEvent};
 use metrics::{Metrics, Snapshot, PROBES};
 
 /// Default of [`ServeConfig::max_batch_inputs`].
@@ -86,7 +86,7 @@ pub struct ServeConfig {
     /// The module file (watched and reloaded from this path).
     pub module_path: PathBuf,
     /// Address to listen on (port 0 picks a free one; the bound address is
-    /// printed as `listening on http://ADDR`).
+    /// reported as [`ServeEvent::Listening`]).
     pub listen: SocketAddr,
     /// Matcher threads and instances: at most this many requests match at
     /// once (also the number of reactor threads doing I/O).
@@ -121,6 +121,10 @@ pub struct ServeConfig {
     pub instance_per_request: bool,
     /// Where to log one line per request (`None`: no access log).
     pub access_log: Option<AccessLogTarget>,
+    /// Where start-up, reloads, warnings and errors are reported: the
+    /// server itself never writes to stdout or stderr (except an access log
+    /// sent there on purpose, [`AccessLogTarget::Stderr`]).
+    pub events: EventSink,
 }
 
 struct Loaded {
@@ -372,7 +376,9 @@ impl Shared {
         let internal = |e: anyhow::Error| {
             // The full chain (possibly with a wasm backtrace) is for the
             // operator; the client gets a short message.
-            eprintln!("dfabake-host: creating an instance failed: {e:#}");
+            self.cfg
+                .events
+                .emit(ServeEvent::InstanceFailed { error: e });
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "creating an instance failed (details in the server log)".to_string(),
@@ -655,7 +661,7 @@ impl Shared {
 
     /// Loads, verifies and compiles the module file again; swaps it in only
     /// if all of that succeeded.
-    async fn reload(self: &Arc<Self>, why: &str) {
+    async fn reload(self: &Arc<Self>, cause: ReloadCause) {
         let me = self.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             MatcherModule::load_with_engine(&me.engine, &me.cfg.module_path, &me.cfg.host)
@@ -664,25 +670,33 @@ impl Shared {
         match loaded {
             Ok(Ok(module)) => {
                 for w in module.warnings() {
-                    eprintln!("dfabake-host: warning: {w}");
+                    self.cfg
+                        .events
+                        .emit(ServeEvent::Warning { message: w.clone() });
                 }
                 let generation = self.generations.fetch_add(1, Relaxed) + 1;
-                eprintln!(
-                    "dfabake-host: reloaded ({why}): generation {generation}, {} rules, sha256 {}",
-                    module.info().rules,
-                    module.info().sha256
-                );
+                self.cfg.events.emit(ServeEvent::Reloaded {
+                    cause,
+                    generation,
+                    rules: module.info().rules,
+                    sha256: module.info().sha256.clone(),
+                });
                 self.inline_max_bytes
                     .store(INLINE_WORK / module.info().shards.max(1), Relaxed);
                 *self.current.write().unwrap() = Arc::new(Loaded { module, generation });
                 self.metrics.reloads_ok.fetch_add(1, Relaxed);
             }
-            Ok(Err(e)) => {
-                eprintln!("dfabake-host: reload ({why}) refused, still serving the previous module: {e:#}");
+            Ok(Err(error)) => {
+                self.cfg
+                    .events
+                    .emit(ServeEvent::ReloadRefused { cause, error });
                 self.metrics.reloads_failed.fetch_add(1, Relaxed);
             }
             Err(e) => {
-                eprintln!("dfabake-host: reload ({why}) failed: {e}");
+                self.cfg.events.emit(ServeEvent::ReloadFailed {
+                    cause,
+                    error: e.into(),
+                });
                 self.metrics.reloads_failed.fetch_add(1, Relaxed);
             }
         }
@@ -919,24 +933,24 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
     let module = MatcherModule::load_with_engine(&engine, &cfg.module_path, &cfg.host)?;
     let info = module.info().clone();
     for w in module.warnings() {
-        eprintln!("dfabake-host: warning: {w}");
+        cfg.events.emit(ServeEvent::Warning { message: w.clone() });
     }
-    let source = match module.code_source() {
-        CodeSource::Cache => "native code from cache",
-        CodeSource::Compiled => "compiled",
-    };
-    let access_log = cfg.access_log.as_ref().map(AccessLog::start).transpose()?;
+    let access_log = cfg
+        .access_log
+        .as_ref()
+        .map(|target| AccessLog::start(target, cfg.events.clone()))
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    eprintln!(
-        "dfabake-host: serving {} ({} rules, {source} in {} ms, {} workers)",
-        cfg.module_path.display(),
-        info.rules,
-        module.load_time().as_millis(),
-        cfg.workers
-    );
+    cfg.events.emit(ServeEvent::Serving {
+        module_path: cfg.module_path.clone(),
+        rules: info.rules,
+        code_source: module.code_source(),
+        load_time: module.load_time(),
+        workers: cfg.workers,
+    });
     let shared = Arc::new(Shared {
         engine: engine.clone(),
         current: RwLock::new(Arc::new(Loaded {
@@ -981,7 +995,7 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
                 if let Some(log) = &shared.access_log {
                     log.reopen();
                 }
-                shared.reload("SIGHUP").await;
+                shared.reload(ReloadCause::Signal).await;
             }
         });
     }
@@ -994,7 +1008,7 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
                 let now = file_stamp(&shared.cfg.module_path);
                 if now.is_some() && now != last {
                     last = now;
-                    shared.reload("module file replaced").await;
+                    shared.reload(ReloadCause::FileReplaced).await;
                 }
             }
         });
@@ -1005,13 +1019,8 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("installing the SIGINT handler")?;
 
-    // Printed last, once everything is ready: tests and scripts wait for it.
-    // A closed stdout (nobody waiting) is no reason not to serve.
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{addr}").and_then(|()| out.flush());
-    }
+    // Reported last, once everything is ready: tests and scripts wait for it.
+    shared.cfg.events.emit(ServeEvent::Listening { addr });
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -1036,9 +1045,10 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
             Err(e) => {
                 unreported += 1;
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-                    eprintln!(
-                        "dfabake-host: accept failed: {e} ({unreported} failures since the last report; backing off)"
-                    );
+                    shared.cfg.events.emit(ServeEvent::AcceptFailed {
+                        error: e,
+                        failures: unreported,
+                    });
                     unreported = 0;
                     last_report = Some(Instant::now());
                 }
@@ -1116,10 +1126,9 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
     }
     drop(listener);
     shared.draining.store(true, Relaxed);
-    eprintln!(
-        "dfabake-host: shutting down: answering requests on open connections ({} ms grace)",
-        shared.cfg.shutdown_grace.as_millis()
-    );
+    shared.cfg.events.emit(ServeEvent::ShuttingDown {
+        grace: shared.cfg.shutdown_grace,
+    });
     let grace_end = Instant::now() + shared.cfg.shutdown_grace;
     while Instant::now() < grace_end
         && shared.connections.available_permits() < shared.cfg.max_connections
@@ -1129,7 +1138,7 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_LIMIT) => {
-            eprintln!("dfabake-host: some requests did not finish within {} s", DRAIN_LIMIT.as_secs());
+            shared.cfg.events.emit(ServeEvent::DrainTimedOut { limit: DRAIN_LIMIT });
         }
     }
     stop.store(true, Relaxed);

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
+use super::events::{EventSink, ServeEvent};
+
 /// Where `--access-log` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccessLogTarget {
@@ -44,6 +46,7 @@ pub(super) struct AccessLog {
     changed: Condvar,
     dropped: AtomicU64,
     reopen: AtomicBool,
+    events: EventSink,
 }
 
 enum Sink {
@@ -71,7 +74,8 @@ impl Sink {
 impl AccessLog {
     /// Opens the target (a file that cannot be opened is an error now, not
     /// at the first request) and starts the writer thread.
-    pub(super) fn start(target: &AccessLogTarget) -> Result<Arc<AccessLog>> {
+    /// Its own failures go to `events`.
+    pub(super) fn start(target: &AccessLogTarget, events: EventSink) -> Result<Arc<AccessLog>> {
         let mut sink = match target {
             AccessLogTarget::Stderr => Sink::Stderr,
             AccessLogTarget::File(path) => Sink::File {
@@ -85,6 +89,7 @@ impl AccessLog {
             changed: Condvar::new(),
             dropped: AtomicU64::new(0),
             reopen: AtomicBool::new(false),
+            events,
         });
         let me = log.clone();
         std::thread::Builder::new()
@@ -114,10 +119,10 @@ impl AccessLog {
                 if let Sink::File { path, file } = sink {
                     match open(path) {
                         Ok(f) => *file = f,
-                        Err(e) => eprintln!(
-                            "dfabake-host: reopening the access log {} failed, still writing the old file: {e}",
-                            path.display()
-                        ),
+                        Err(error) => self.events.emit(ServeEvent::AccessLogReopenFailed {
+                            path: path.clone(),
+                            error,
+                        }),
                     }
                 }
             }
@@ -129,7 +134,8 @@ impl AccessLog {
                             .fetch_add(out.iter().filter(|&&b| b == b'\n').count() as u64, Relaxed);
                         // Once per run of failures, not once per line.
                         if !failing {
-                            eprintln!("dfabake-host: writing the access log failed: {e}");
+                            self.events
+                                .emit(ServeEvent::AccessLogWriteFailed { error: e });
                             failing = true;
                         }
                     }
@@ -199,10 +205,8 @@ impl AccessLog {
         while !p.done {
             let left = limit.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                eprintln!(
-                    "dfabake-host: the access log could not be written within {} s at shutdown",
-                    FLUSH_LIMIT.as_secs()
-                );
+                self.events
+                    .emit(ServeEvent::AccessLogFlushTimedOut { limit: FLUSH_LIMIT });
                 return;
             }
             p = self
