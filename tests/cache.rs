@@ -561,28 +561,41 @@ fn a_cached_module_tampered_afterwards_is_verified_again_and_refused() {
     let (found, err) = match_ids(&a, &cache, "alpha");
     assert_eq!(found, vec![Value::from(1)]);
     assert!(err.contains("native code from cache"), "{err}");
-    let bytes = fs::read(&a).unwrap();
-    let tampered = craft::patch_database(&bytes, |db| {
-        let id = craft::rule_strings(db, 0)[0].clone();
-        db[id].fill(b'x');
-    });
     let evil = dir.path().join("evil.wasm");
-    fs::write(&evil, tampered).unwrap();
-    let o = host(&[
-        "match",
-        "--module",
-        evil.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "alpha",
-    ]);
-    assert!(!o.status.success(), "a tampered module was answered");
-    assert!(
-        stderr(&o).contains("not a JSON integer or string"),
-        "{}",
-        stderr(&o)
+    fs::write(&evil, with_bad_rule_id(&fs::read(&a).unwrap())).unwrap();
+    assert_refused(
+        &evil,
+        &cache,
+        &[],
+        "not a JSON integer or string",
+        "a tampered module was answered",
     );
     assert_eq!(entries(&cache).len(), 1, "the refused module left an entry");
+}
+
+/// Module bytes whose first rule's id is no longer JSON (checksum resealed):
+/// only full verification refuses them.
+fn with_bad_rule_id(module: &[u8]) -> Vec<u8> {
+    craft::patch_database(module, |db| {
+        let id = craft::rule_strings(db, 0)[0].clone();
+        db[id].fill(b'x');
+    })
+}
+
+/// `dfabake-host match` of `alpha` on `module` must fail, saying `why`.
+fn assert_refused(module: &Path, cache: &Path, extra: &[&str], why: &str, what: &str) {
+    let mut args = vec![
+        "match",
+        "--module",
+        module.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args.push("alpha");
+    let o = host(&args);
+    assert!(!o.status.success(), "{what}");
+    assert!(stderr(&o).contains(why), "{}", stderr(&o));
 }
 
 /// The module index entries (`*.module`) in a cache directory.
@@ -619,18 +632,14 @@ fn remembered_module_files_are_read_again_when_they_change() {
     assert!(err.contains("native code from cache"), "{err}");
 
     // The pin is checked against what was remembered.
-    let o = host(&[
-        "match",
-        "--module",
-        a.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--expect-sha256",
-        &"0".repeat(64),
-        "alpha",
-    ]);
-    assert!(!o.status.success(), "a wrong pin was accepted");
-    assert!(stderr(&o).contains("SHA-256 mismatch"), "{}", stderr(&o));
+    let wrong = "0".repeat(64);
+    assert_refused(
+        &a,
+        &cache,
+        &["--expect-sha256", &wrong],
+        "SHA-256 mismatch",
+        "a wrong pin was accepted",
+    );
 
     // A damaged index entry is ignored: the module is read and answered.
     let mut entry = fs::read(&index[0]).unwrap();
@@ -645,10 +654,7 @@ fn remembered_module_files_are_read_again_when_they_change() {
     std::thread::sleep(Duration::from_millis(3100));
     let _ = match_ids(&a, &cache, "alpha");
     let before = fs::metadata(&a).unwrap();
-    let tampered = craft::patch_database(&fs::read(&a).unwrap(), |db| {
-        let id = craft::rule_strings(db, 0)[0].clone();
-        db[id].fill(b'x');
-    });
+    let tampered = with_bad_rule_id(&fs::read(&a).unwrap());
     assert_eq!(tampered.len() as u64, before.len());
     let file = fs::OpenOptions::new().write(true).open(&a).unwrap();
     (&file).write_all(&tampered).unwrap();
@@ -657,23 +663,18 @@ fn remembered_module_files_are_read_again_when_they_change() {
     let after = fs::metadata(&a).unwrap();
     assert_eq!(
         (after.ino(), after.len(), after.mtime(), after.mtime_nsec()),
-        (before.ino(), before.len(), before.mtime(), before.mtime_nsec())
+        (
+            before.ino(),
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec()
+        )
     );
-    let o = host(&[
-        "match",
-        "--module",
-        a.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "alpha",
-    ]);
-    assert!(
-        !o.status.success(),
-        "a module changed in place was answered from what the cache remembered"
-    );
-    assert!(
-        stderr(&o).contains("not a JSON integer or string"),
-        "{}",
-        stderr(&o)
+    assert_refused(
+        &a,
+        &cache,
+        &[],
+        "not a JSON integer or string",
+        "a module changed in place was answered from what the cache remembered",
     );
 }
