@@ -150,8 +150,8 @@ impl FileIdentity {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let newest = self.mtime.0.max(self.ctime.0);
-        // Whole seconds: one more second of margin covers the nanoseconds.
-        newest + RACY_MARGIN.as_secs() as i64 + 1 <= now
+        // Whole seconds, strictly less: the nanoseconds get a second more.
+        newest + (RACY_MARGIN.as_secs() as i64) < now
     }
 }
 
