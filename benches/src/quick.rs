@@ -3,7 +3,7 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-all|--native-scan|--native-hot|--wasm-all]
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-all|--native-scan|--native-hot|--wasm-all|--native-count-first N|--native-count-all N]
 //! ```
 //!
 //! With a third argument it only runs that loop for about 3 s (for a
@@ -77,6 +77,23 @@ fn main() -> Result<()> {
                     us / *n as f64,
                     us / inputs.len() as f64
                 );
+            }
+            return Ok(());
+        }
+        if let Some(what) = mode.strip_prefix("--native-count-") {
+            // For callgrind: a warm-up pass, then PASSES more (4th
+            // argument); two runs with different PASSES give instructions
+            // per pass without start-up.
+            let passes: usize = args.get(4).map_or(Ok(1), |p| p.parse())?;
+            for _ in 0..=passes {
+                for i in &inputs {
+                    match what {
+                        "first" => {
+                            std::hint::black_box(m.first(&mut cache, i));
+                        }
+                        _ => m.matches_into(&mut cache, i, &mut out),
+                    }
+                }
             }
             return Ok(());
         }

@@ -25,9 +25,50 @@ enum Step {
 /// Scratch space of the bounded backtracker.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Backtracker {
-    /// One bit per (state, position): explored already, and failed.
+    /// One bit per (state, position): explored already, and failed. All
+    /// zero between searches but for the words in `touched`.
     visited: Vec<u64>,
+    /// The words of `visited` a search set bits in, each once. A search
+    /// usually explores a small corner of its states × positions (an
+    /// anchored `^.{0,200}?…` rule, a giant alternation whose dispatch keeps
+    /// one or two names per byte), so clearing what it touched instead of
+    /// the whole set (hundreds of KB for a 30,000-state rule on a 150-byte
+    /// input) is what keeps the winner's captures cheap.
+    touched: Vec<u32>,
     stack: Vec<Step>,
+}
+
+impl Backtracker {
+    /// Makes `visited` all zero and at least `words` long.
+    fn reset(&mut self, words: usize) {
+        // Word by word costs a few times a bulk fill's per word.
+        if self.touched.len() * 8 > self.visited.len() {
+            self.visited.fill(0);
+        } else {
+            for &w in &self.touched {
+                self.visited[w as usize] = 0;
+            }
+        }
+        self.touched.clear();
+        if self.visited.len() < words {
+            self.visited.resize(words, 0);
+        }
+    }
+
+    /// Marks `bit` visited; false if it was already.
+    #[inline(always)]
+    fn visit(&mut self, bit: usize) -> bool {
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        let old = self.visited[word];
+        if old & mask != 0 {
+            return false;
+        }
+        if old == 0 {
+            self.touched.push(word as u32);
+        }
+        self.visited[word] = old | mask;
+        true
+    }
 }
 
 impl ExactEngine {
@@ -44,8 +85,7 @@ impl ExactEngine {
         if bits > VISITED_BITS_MAX {
             return None;
         }
-        c.bt.visited.clear();
-        c.bt.visited.resize(bits.div_ceil(64), 0);
+        c.bt.reset(bits.div_ceil(64));
         c.found.clear();
         c.found.resize(slots, NONE);
         let last_start = if self.program.anchored { 0 } else { hay.len() };
@@ -82,12 +122,9 @@ impl ExactEngine {
                 Step::Visit { state, at } => (state, at),
             };
             loop {
-                let bit = s as usize * width + at;
-                let (word, mask) = (bit / 64, 1u64 << (bit % 64));
-                if bt.visited[word] & mask != 0 {
+                if !bt.visit(s as usize * width + at) {
                     break;
                 }
-                bt.visited[word] |= mask;
                 match self.program.states[s as usize] {
                     State::Range(_) | State::Sparse { .. } => {
                         match hay.get(at).and_then(|&b| self.program.next_on(s, b)) {
