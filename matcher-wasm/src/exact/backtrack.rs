@@ -13,14 +13,18 @@ use super::{ExactCache, ExactEngine, NONE};
 /// (callgrind, the synthetic UA set's 240 inputs that rule wins).
 const VISITED_BITS_MAX: usize = 1024 * 1024 * 8;
 
-/// A step of the bounded backtracker's explicit stack.
+/// A step of the bounded backtracker's explicit stack, 8 bytes: explore
+/// state `id` at position `arg`, or, with [`RESTORE`] set in `id`, put back
+/// slot `id & !RESTORE`'s value `arg` when backtracking past the capture
+/// (`u32::MAX` for [`NONE`]). Positions fit: a search whose visited set
+/// fits in [`VISITED_BITS_MAX`] bits has fewer than that many.
 #[derive(Clone, Copy, Debug)]
-enum Step {
-    /// Explore a state at a position.
-    Visit { state: u32, at: usize },
-    /// Put back a slot's value when backtracking past the capture.
-    Restore { slot: u32, value: usize },
+struct Step {
+    id: u32,
+    arg: u32,
 }
+
+const RESTORE: u32 = 1 << 31;
 
 /// Scratch space of the bounded backtracker.
 #[derive(Clone, Debug, Default)]
@@ -109,24 +113,33 @@ impl ExactEngine {
         let ExactCache { bt, found, .. } = c;
         let slots = found.len();
         bt.stack.clear();
-        bt.stack.push(Step::Visit {
-            state: self.program.start,
-            at: start,
+        bt.stack.push(Step {
+            id: self.program.start,
+            arg: start as u32,
         });
         while let Some(step) = bt.stack.pop() {
-            let (mut s, mut at) = match step {
-                Step::Restore { slot, value } => {
-                    found[slot as usize] = value;
-                    continue;
-                }
-                Step::Visit { state, at } => (state, at),
-            };
+            if step.id & RESTORE != 0 {
+                found[(step.id & !RESTORE) as usize] = if step.arg == u32::MAX {
+                    NONE
+                } else {
+                    step.arg as usize
+                };
+                continue;
+            }
+            let (mut s, mut at) = (step.id, step.arg as usize);
             loop {
                 if !bt.visit(s as usize * width + at) {
                     break;
                 }
                 match self.program.states[s as usize] {
-                    State::Range(_) | State::Sparse { .. } => {
+                    State::Range(r) => match hay.get(at) {
+                        Some(&b) if r.start <= b && b <= r.end => {
+                            s = r.next;
+                            at += 1;
+                        }
+                        _ => break,
+                    },
+                    State::Sparse { .. } => {
                         match hay.get(at).and_then(|&b| self.program.next_on(s, b)) {
                             Some(next) => {
                                 s = next;
@@ -148,14 +161,23 @@ impl ExactEngine {
                         let Some((&first, rest)) = alts.split_first() else {
                             break;
                         };
-                        bt.stack
-                            .extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
+                        bt.stack.extend(rest.iter().rev().map(|&a| Step {
+                            id: a,
+                            arg: at as u32,
+                        }));
                         s = first;
                     }
                     State::Capture { slot, next } => {
                         if (slot as usize) < slots {
                             let value = found[slot as usize];
-                            bt.stack.push(Step::Restore { slot, value });
+                            bt.stack.push(Step {
+                                id: slot | RESTORE,
+                                arg: if value == NONE {
+                                    u32::MAX
+                                } else {
+                                    value as u32
+                                },
+                            });
                             found[slot as usize] = at;
                         }
                         s = next;
