@@ -682,7 +682,8 @@ fn first_captures_of_confirmed_winners() {
     ];
     let mut inputs: Vec<Vec<u8>> = vec![b"".to_vec(), b"bot 1".to_vec()];
     for _ in 0..400 {
-        let n = 1 + g.below(if g.below(4) == 0 { 60 } else { 8 });
+        let long = g.below(4) == 0;
+        let n = 1 + g.below(if long { 60 } else { 8 });
         let line: Vec<&str> = (0..n).map(|_| words[g.below(words.len())]).collect();
         inputs.push(line.join(" ").into_bytes());
     }
