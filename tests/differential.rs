@@ -634,3 +634,60 @@ fn ua_parser_shapes() {
         },
     );
 }
+
+/// `first` where the winner was confirmed by its exact engine (an
+/// approximate DFA: uap-core's `^.{0,200}?…` generic bot rules, widened) and
+/// its captures come from that confirmation, beside winners whose captures
+/// are searched afterwards, through one instance with inputs of changing
+/// lengths: the backtracker reuses its visited set, clearing only the words
+/// the previous search touched, so a stale bit would change an answer.
+#[test]
+fn first_captures_of_confirmed_winners() {
+    let mut g = Rng(0x0f1e_57ca | 1);
+    let patterns = [
+        r"(Firefox)/(\d+)\.(\d+)",
+        r"^.{0,200}?(?:\/[A-Za-z0-9\.]{0,50}|) {0,2}([A-Za-z0-9 \-_\!\[\]:]{0,50}(?:[Aa]rchiver|[Ii]ndexer|[Ss]craper|[Bb]ot|[Ss]pider|[Cc]rawl[a-z]{0,50}))[/ ](\d+)(?:\.(\d+)(?:\.(\d+)|)|)",
+        r"^.{0,200}?((?:[A-Za-z][A-Za-z0-9 -]{0,50}|)[^C][^Uu][Bb]ot)\b(?:(?:[ /]| v)(\d+)(?:\.(\d+)|)(?:\.(\d+)|)|)",
+        r"^.{0,200}?((?:[A-z0-9]{1,50}|[A-z\-]{1,50} ?|)(?: the |)(?:[Ss][Pp][Ii][Dd][Ee][Rr]|[Ss]crape|[Cc][Rr][Aa][Ww][Ll])[A-z0-9]{0,50})(?:(?:[ /]| v)(\d+)(?:\.(\d+)|)(?:\.(\d+)|)|)",
+        r"(CSimpleSpider|Cityreview Robot|archive.{0,30}\.org_bot|\b\w{0,30}favicon\w{0,30}\b|Accoona-[A-z]{1,30}-Agent)(?:[ /]v?(\d+)(?:\.(\d+)|)|)",
+        r"(Chrome)/(\d+)",
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64), p))
+        .collect();
+    let words = [
+        "Mozilla/5.0",
+        "(compatible;",
+        "Googlebot/2.1;",
+        "MegaIndex.ru/2.0",
+        "the spider 3.1",
+        "Firefox/120.0",
+        "Chrome/99",
+        "Cubot",
+        "NotCUBot",
+        "AhrefsBot",
+        "web archiver 1.2.3",
+        "Accoona-X-Agent",
+        "CSimpleSpider/7",
+        "myfaviconbot",
+        "archive.example.org_bot v2",
+        "Scrapy/2.11",
+        "x",
+        "é",
+        "crawler",
+        "+http://example.com/bot.html)",
+        "Linux;",
+    ];
+    let mut inputs: Vec<Vec<u8>> = vec![b"".to_vec(), b"bot 1".to_vec()];
+    for _ in 0..400 {
+        let long = g.below(4) == 0;
+        let n = 1 + g.below(if long { 60 } else { 8 });
+        let line: Vec<&str> = (0..n).map(|_| words[g.below(words.len())]).collect();
+        inputs.push(line.join(" ").into_bytes());
+    }
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_corpus(&rules, &refs, &Config::default());
+    check_each_rule_alone(&rules, &refs);
+}

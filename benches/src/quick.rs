@@ -3,7 +3,7 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-all|--native-scan|--native-hot|--wasm-all]
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-all|--native-scan|--native-hot|--wasm-all|--native-count-first N|--native-count-all N|--wasm-count-first N|--wasm-count-all N]
 //! ```
 //!
 //! With a third argument it only runs that loop for about 3 s (for a
@@ -30,7 +30,10 @@ fn main() -> Result<()> {
         .map(<[u8]>::to_vec)
         .collect();
     let rounds = 9;
-    if let Some(mode) = args.get(3).filter(|m| *m != "--wasm-all") {
+    if let Some(mode) = args
+        .get(3)
+        .filter(|m| *m != "--wasm-all" && !m.starts_with("--wasm-count-"))
+    {
         // For a profiler: only the native matcher (`all`) or scan, ~3 s.
         let aligned = AlignedBytes::copy_from(find_database(&module)?);
         let db = Database::from_bytes(aligned.as_bytes())?;
@@ -80,6 +83,23 @@ fn main() -> Result<()> {
             }
             return Ok(());
         }
+        if let Some(what) = mode.strip_prefix("--native-count-") {
+            // For callgrind: a warm-up pass, then PASSES more (4th
+            // argument); two runs with different PASSES give instructions
+            // per pass without start-up.
+            let passes: usize = args.get(4).map_or(Ok(1), |p| p.parse())?;
+            for _ in 0..=passes {
+                for i in &inputs {
+                    match what {
+                        "first" => {
+                            std::hint::black_box(m.first(&mut cache, i));
+                        }
+                        _ => m.matches_into(&mut cache, i, &mut out),
+                    }
+                }
+            }
+            return Ok(());
+        }
         if mode == "--native-hot" {
             // The first n inputs over and over: how much of a search is
             // memory the database has to bring into cache.
@@ -113,6 +133,17 @@ fn main() -> Result<()> {
     }
     let loaded = MatcherModule::from_bytes(&module)?;
     let mut inst = loaded.instantiate()?;
+    if let Some(what) = args.get(3).and_then(|m| m.strip_prefix("--wasm-count-")) {
+        // As `--native-count-*`, in wasmtime.
+        let mode = Mode::from_name(what).context("--wasm-count-{any,all,first}")?;
+        let passes: usize = args.get(4).map_or(Ok(1), |p| p.parse())?;
+        for _ in 0..=passes {
+            for i in &inputs {
+                inst.match_json(mode, i)?;
+            }
+        }
+        return Ok(());
+    }
     if args.get(3).map(String::as_str) == Some("--wasm-all") {
         let t = std::time::Instant::now();
         while t.elapsed().as_secs() < 3 {

@@ -209,6 +209,18 @@ struct Work {
     /// Big enough for any shard: one shard is searched at a time.
     set: PatternSet,
     exact: ExactCache,
+    kept: Kept,
+}
+
+/// What `first` keeps of the exact engines' confirmations: a rule the
+/// exact engine confirms is often the winner, and its captures came with
+/// the confirmation, so `first` need not search for them again.
+#[derive(Default)]
+struct Kept {
+    /// Whether to keep captures (only `first` wants them).
+    on: bool,
+    /// The highest-priority rule confirmed with its captures so far.
+    best: Option<FirstMatch>,
 }
 
 impl<'a> Matcher<'a> {
@@ -240,6 +252,7 @@ impl<'a> Matcher<'a> {
             work: Work {
                 set: PatternSet::new(self.widest),
                 exact: ExactCache::new(),
+                kept: Kept::default(),
             },
             scratch: Scratch {
                 stamp: alloc::vec![0; self.db.shards().len()],
@@ -285,10 +298,33 @@ impl<'a> Matcher<'a> {
     /// Whether the unit of shard `si` for `rule` matches anywhere in `hay`:
     /// by the shard's own program (a branch's, much smaller than its whole
     /// rule's) when it has one, else by the rule's.
-    fn unit_is_match(&self, c: &mut ExactCache, si: u32, rule: u32, hay: &[u8]) -> bool {
+    /// In `first` (`kept.on`), a rule's own engine keeps the captures it
+    /// found on the way when they beat those kept so far.
+    fn unit_is_match(
+        &self,
+        c: &mut ExactCache,
+        kept: &mut Kept,
+        si: u32,
+        rule: u32,
+        hay: &[u8],
+    ) -> bool {
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
-            return self.exact_is_match(c, rule, hay);
+            if !kept.on || kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
+                return self.exact_is_match(c, rule, hay);
+            }
+            let (matched, captures) = self.exact_engine(rule).is_match_with_captures(c, hay);
+            if let Some(captures) = captures {
+                if let Some((start, end)) = captures[0] {
+                    kept.best = Some(FirstMatch {
+                        rule,
+                        start,
+                        end,
+                        captures,
+                    });
+                }
+            }
+            return matched;
         };
         let engine = self.unit_exact[si as usize].get_or_init(|| {
             ExactEngine::from_program(program)
@@ -368,7 +404,7 @@ impl<'a> Matcher<'a> {
         if shard.kind() == DfaKind::Exact {
             return shard
                 .rules()
-                .find(|&r| self.unit_is_match(&mut w.exact, si, r, hay));
+                .find(|&r| self.unit_is_match(&mut w.exact, &mut w.kept, si, r, hay));
         }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
@@ -386,7 +422,7 @@ impl<'a> Matcher<'a> {
             Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
             Err(_) => shard
                 .rules()
-                .find(|&r| self.unit_is_match(&mut w.exact, si, r, hay)),
+                .find(|&r| self.unit_is_match(&mut w.exact, &mut w.kept, si, r, hay)),
         }
     }
 
@@ -442,9 +478,17 @@ impl<'a> Matcher<'a> {
         out: &mut Vec<u32>,
     ) -> bool {
         let shard = &self.db.shards()[si as usize];
-        let Work { set, exact: c } = w;
+        let Work {
+            set,
+            exact: c,
+            kept,
+        } = w;
         if shard.kind() == DfaKind::Exact {
-            out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
+            out.extend(
+                shard
+                    .rules()
+                    .filter(|&r| self.unit_is_match(c, kept, si, r, hay)),
+            );
             return true;
         }
         let confirm = shard.needs_confirm_on(ascii);
@@ -460,9 +504,9 @@ impl<'a> Matcher<'a> {
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
                 Ok(None) => (false, false),
-                Ok(Some(_)) if confirm => (self.unit_is_match(c, si, rule, hay), true),
+                Ok(Some(_)) if confirm => (self.unit_is_match(c, kept, si, rule, hay), true),
                 Ok(Some(_)) => (true, true),
-                Err(_) => (self.unit_is_match(c, si, rule, hay), true),
+                Err(_) => (self.unit_is_match(c, kept, si, rule, hay), true),
             };
             if matched {
                 out.push(rule);
@@ -481,12 +525,16 @@ impl<'a> Matcher<'a> {
                 out.extend(
                     set.iter()
                         .map(|pid| shard.rule(pid.as_usize()))
-                        .filter(|&r| self.unit_is_match(c, si, r, hay)),
+                        .filter(|&r| self.unit_is_match(c, kept, si, r, hay)),
                 );
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
             Err(_) => {
-                out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
+                out.extend(
+                    shard
+                        .rules()
+                        .filter(|&r| self.unit_is_match(c, kept, si, r, hay)),
+                );
             }
         }
         false
@@ -535,7 +583,16 @@ impl<'a> Matcher<'a> {
     /// The highest-priority rule matching anywhere in `hay`, with the span and
     /// captures of its leftmost-first match.
     pub fn first(&self, cache: &mut Cache, hay: &[u8]) -> Option<FirstMatch> {
-        if let Some(rule) = self.first_rule(cache, hay) {
+        cache.work.kept = Kept {
+            on: true,
+            best: None,
+        };
+        let winner = self.first_rule(cache, hay);
+        let kept = core::mem::take(&mut cache.work.kept);
+        if let Some(rule) = winner {
+            if let Some(found) = kept.best.filter(|b| b.rule == rule) {
+                return Some(found);
+            }
             if let Some(found) = self.exact_first(cache, rule, hay) {
                 return Some(found);
             }

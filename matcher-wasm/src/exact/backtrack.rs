@@ -13,21 +13,66 @@ use super::{ExactCache, ExactEngine, NONE};
 /// (callgrind, the synthetic UA set's 240 inputs that rule wins).
 const VISITED_BITS_MAX: usize = 1024 * 1024 * 8;
 
-/// A step of the bounded backtracker's explicit stack.
+/// A step of the bounded backtracker's explicit stack, 8 bytes: explore
+/// state `id` at position `arg`, or, with [`RESTORE`] set in `id`, put back
+/// slot `id & !RESTORE`'s value `arg` when backtracking past the capture
+/// (`u32::MAX` for [`NONE`]). Positions fit: a search whose visited set
+/// fits in [`VISITED_BITS_MAX`] bits has fewer than that many.
 #[derive(Clone, Copy, Debug)]
-enum Step {
-    /// Explore a state at a position.
-    Visit { state: u32, at: usize },
-    /// Put back a slot's value when backtracking past the capture.
-    Restore { slot: u32, value: usize },
+struct Step {
+    id: u32,
+    arg: u32,
 }
+
+const RESTORE: u32 = 1 << 31;
 
 /// Scratch space of the bounded backtracker.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Backtracker {
-    /// One bit per (state, position): explored already, and failed.
+    /// One bit per (state, position): explored already, and failed. All
+    /// zero between searches but for the words in `touched`.
     visited: Vec<u64>,
+    /// The words of `visited` a search set bits in, each once. A search
+    /// usually explores a small corner of its states × positions (an
+    /// anchored `^.{0,200}?…` rule, a giant alternation whose dispatch keeps
+    /// one or two names per byte), so clearing what it touched instead of
+    /// the whole set (hundreds of KB for a 30,000-state rule on a 150-byte
+    /// input) is what keeps the winner's captures cheap.
+    touched: Vec<u32>,
     stack: Vec<Step>,
+}
+
+impl Backtracker {
+    /// Makes `visited` all zero and at least `words` long.
+    fn reset(&mut self, words: usize) {
+        // Word by word costs a few times a bulk fill's per word.
+        if self.touched.len() * 8 > self.visited.len() {
+            self.visited.fill(0);
+        } else {
+            for &w in &self.touched {
+                self.visited[w as usize] = 0;
+            }
+        }
+        self.touched.clear();
+        if self.visited.len() < words {
+            self.visited.resize(words, 0);
+        }
+    }
+
+    /// Marks `bit` visited; false if it was already.
+    #[inline(always)]
+    fn visit(&mut self, bit: usize) -> bool {
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        let old = self.visited[word];
+        if old & mask != 0 {
+            return false;
+        }
+        if old == 0 {
+            self.touched.push(word as u32);
+        }
+        self.visited[word] = old | mask;
+        true
+    }
 }
 
 impl ExactEngine {
@@ -44,8 +89,7 @@ impl ExactEngine {
         if bits > VISITED_BITS_MAX {
             return None;
         }
-        c.bt.visited.clear();
-        c.bt.visited.resize(bits.div_ceil(64), 0);
+        c.bt.reset(bits.div_ceil(64));
         c.found.clear();
         c.found.resize(slots, NONE);
         let last_start = if self.program.anchored { 0 } else { hay.len() };
@@ -69,27 +113,33 @@ impl ExactEngine {
         let ExactCache { bt, found, .. } = c;
         let slots = found.len();
         bt.stack.clear();
-        bt.stack.push(Step::Visit {
-            state: self.program.start,
-            at: start,
+        bt.stack.push(Step {
+            id: self.program.start,
+            arg: start as u32,
         });
         while let Some(step) = bt.stack.pop() {
-            let (mut s, mut at) = match step {
-                Step::Restore { slot, value } => {
-                    found[slot as usize] = value;
-                    continue;
-                }
-                Step::Visit { state, at } => (state, at),
-            };
+            if step.id & RESTORE != 0 {
+                found[(step.id & !RESTORE) as usize] = if step.arg == u32::MAX {
+                    NONE
+                } else {
+                    step.arg as usize
+                };
+                continue;
+            }
+            let (mut s, mut at) = (step.id, step.arg as usize);
             loop {
-                let bit = s as usize * width + at;
-                let (word, mask) = (bit / 64, 1u64 << (bit % 64));
-                if bt.visited[word] & mask != 0 {
+                if !bt.visit(s as usize * width + at) {
                     break;
                 }
-                bt.visited[word] |= mask;
                 match self.program.states[s as usize] {
-                    State::Range(_) | State::Sparse { .. } => {
+                    State::Range(r) => match hay.get(at) {
+                        Some(&b) if r.start <= b && b <= r.end => {
+                            s = r.next;
+                            at += 1;
+                        }
+                        _ => break,
+                    },
+                    State::Sparse { .. } => {
                         match hay.get(at).and_then(|&b| self.program.next_on(s, b)) {
                             Some(next) => {
                                 s = next;
@@ -111,14 +161,23 @@ impl ExactEngine {
                         let Some((&first, rest)) = alts.split_first() else {
                             break;
                         };
-                        bt.stack
-                            .extend(rest.iter().rev().map(|&a| Step::Visit { state: a, at }));
+                        bt.stack.extend(rest.iter().rev().map(|&a| Step {
+                            id: a,
+                            arg: at as u32,
+                        }));
                         s = first;
                     }
                     State::Capture { slot, next } => {
                         if (slot as usize) < slots {
                             let value = found[slot as usize];
-                            bt.stack.push(Step::Restore { slot, value });
+                            bt.stack.push(Step {
+                                id: slot | RESTORE,
+                                arg: if value == NONE {
+                                    u32::MAX
+                                } else {
+                                    value as u32
+                                },
+                            });
                             found[slot as usize] = at;
                         }
                         s = next;

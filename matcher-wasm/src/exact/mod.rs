@@ -200,6 +200,30 @@ impl ExactEngine {
         }
     }
 
+    /// Whether the rule matches anywhere in `hay`, with the captures of
+    /// its leftmost-first match as [`ExactEngine::captures`] gives them
+    /// when they come at no extra cost: the backtracker finds the match
+    /// and its slots in the same walk, where the Pike VM would have to run
+    /// on past the earliest match (then only the answer).
+    pub fn is_match_with_captures(
+        &self,
+        cache: &mut ExactCache,
+        hay: &[u8],
+    ) -> (bool, Option<Vec<Option<(usize, usize)>>>) {
+        match self.backtrack(cache, hay, self.program.groups * 2) {
+            Some(true) => (true, Some(Self::spans(&cache.found))),
+            Some(false) => (false, None),
+            None => (self.search(cache, hay, 0, true), None),
+        }
+    }
+
+    fn spans(found: &[usize]) -> Vec<Option<(usize, usize)>> {
+        found
+            .chunks_exact(2)
+            .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
+            .collect()
+    }
+
     /// The leftmost-first match in `hay`: every capture group's span, group
     /// 0 (the whole match) first, `None` for a group that did not take part.
     pub fn captures(
@@ -215,12 +239,6 @@ impl ExactEngine {
         if !found {
             return None;
         }
-        Some(
-            cache
-                .found
-                .chunks_exact(2)
-                .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
-                .collect(),
-        )
+        Some(Self::spans(&cache.found))
     }
 }
