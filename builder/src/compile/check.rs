@@ -1,7 +1,6 @@
 //! Checking rules: each parsed and compiled to its exact program on its
 //! own, so that each bad rule is reported with its id, position and reason.
 
-use regex_automata::nfa::thompson;
 use regex_syntax::hir::Hir;
 
 use super::Config;
@@ -110,20 +109,10 @@ fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
     })
 }
 
-/// The exact program ([`dfabake_matcher::exact`]) of a parsed pattern, with
-/// the NFA configuration of [`dfabake_matcher::exact::compile`] (which
-/// starts from the pattern's text: here it is parsed already).
+/// The exact program ([`dfabake_matcher::exact`]) of a parsed pattern: one
+/// configuration for every program, defined by the matcher's crate.
 pub(super) fn exact_program(hir: &Hir) -> Result<Vec<u8>, String> {
-    let nfa = thompson::Compiler::new()
-        .configure(
-            thompson::Config::new()
-                .utf8(false)
-                .shrink(false)
-                .nfa_size_limit(Some(10 << 20)),
-        )
-        .build_from_hir(hir)
-        .map_err(|e| e.to_string())?;
-    dfabake_matcher::exact::encode(&nfa).map_err(|e| e.to_string())
+    dfabake_matcher::exact::compile_hir(hir)
 }
 
 pub(super) fn thread_count(cfg: &Config) -> usize {

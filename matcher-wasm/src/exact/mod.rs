@@ -103,28 +103,49 @@ impl fmt::Display for ProgramError {
 #[cfg(feature = "std")]
 impl std::error::Error for ProgramError {}
 
-/// Compiles `pattern` (the `regex` crate's syntax) to its exact program, with
-/// the configuration `regex::bytes::Regex` uses: leftmost-first semantics,
-/// patterns may match invalid UTF-8, empty matches may split code points,
-/// and a 10 MiB NFA size limit.
-///
-/// Only the builder needs this (feature `build`): matchers read programs.
+/// The Thompson compiler with the configuration `regex::bytes::Regex` uses:
+/// leftmost-first semantics, patterns may match invalid UTF-8, empty matches
+/// may split code points, and a 10 MiB NFA size limit. Every exact program
+/// is compiled by it, from a pattern's text or its parsed HIR.
 #[cfg(feature = "build")]
-pub fn compile(pattern: &str) -> Result<Vec<u8>, alloc::string::String> {
-    use alloc::string::ToString;
+fn compiler() -> regex_automata::nfa::thompson::Compiler {
     use regex_automata::nfa::thompson::{Compiler, Config};
     use regex_automata::util::syntax;
 
-    let nfa = Compiler::new()
+    let mut compiler = Compiler::new();
+    compiler
         .syntax(syntax::Config::new().utf8(false))
         .configure(
             Config::new()
                 .utf8(false)
                 .shrink(false)
                 .nfa_size_limit(Some(10 * (1 << 20))),
-        )
-        .build(pattern)
-        .map_err(|e| e.to_string())?;
+        );
+    compiler
+}
+
+/// Compiles `pattern` (the `regex` crate's syntax) to its exact program (see
+/// [`compile_hir`]).
+///
+/// Only the builder needs this (feature `build`): matchers read programs.
+#[cfg(feature = "build")]
+pub fn compile(pattern: &str) -> Result<Vec<u8>, alloc::string::String> {
+    use alloc::string::ToString;
+
+    let nfa = compiler().build(pattern).map_err(|e| e.to_string())?;
+    encode(&nfa).map_err(|e| e.to_string())
+}
+
+/// Compiles a parsed pattern to its exact program, with the configuration
+/// `regex::bytes::Regex` uses (leftmost-first, may match invalid UTF-8, a
+/// 10 MiB NFA size limit). The HIR must come from a parser configured as
+/// the `regex` crate's bytes API configures it (`utf8(false)`), as
+/// [`compile`]'s does.
+#[cfg(feature = "build")]
+pub fn compile_hir(hir: &regex_syntax::hir::Hir) -> Result<Vec<u8>, alloc::string::String> {
+    use alloc::string::ToString;
+
+    let nfa = compiler().build_from_hir(hir).map_err(|e| e.to_string())?;
     encode(&nfa).map_err(|e| e.to_string())
 }
 
