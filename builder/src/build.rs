@@ -16,7 +16,7 @@ use crate::error::{BuildError, RowError};
 use crate::manifest::{
     gzip_len, BuildEntry, DatabaseEntry, Manifest, ModuleEntry, NpmEntry, TemplateEntry, Tools,
 };
-use crate::npm::{write_package, NpmOptions};
+use crate::npm::{bake_package_module, stage_package, NpmOptions, PACKAGE_DIR, WASM_FILE};
 use crate::output::{Staging, GENERATOR};
 use crate::progress::{Progress, Silent};
 use crate::rules::{Entry, FileFormat, RuleSpec};
@@ -216,64 +216,55 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
     progress.step("baking and verifying the module", None);
     let kept: Vec<RuleSpec> = compiled.kept.iter().map(|&i| rules[i].clone()).collect();
     let module = bake(TEMPLATE, &compiled.database).map_err(BuildError::Verify)?;
-    // Sizes after gzip are what edge platforms limit; compressing a big
-    // module takes a while, so it runs beside verification and packaging.
-    let (module_gzip, npm) = std::thread::scope(|s| -> Result<_, BuildError> {
-        let module_gzip = s.spawn(|| gzip_len(&module));
-        let module_sha256 = s.spawn(|| sha256_hex(&module));
-        verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;
-        let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
-        let npm = match &opts.npm {
-            Some(npm) => {
-                // The database inside was verified in full just above; the
-                // package's module must hold the very same bytes.
-                let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
-                    Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
-                    Ok(_) => {
-                        Err("the npm module's database differs from the one compiled".to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                let report = write_package(
-                    &staging,
-                    npm,
-                    &compiled.database,
-                    compiled.rule_count,
-                    &checksum,
-                    verify,
-                )?;
-                // The second gzip runs beside the first; a rebake is mostly
-                // these two.
-                let (gzip_bytes, sha256) = std::thread::scope(|s| {
-                    let gzip = s.spawn(|| gzip_len(&report.module));
-                    let sha256 = sha256_hex(&report.module);
-                    (gzip.join().expect("gzip thread"), sha256)
-                });
-                Some(NpmEntry {
-                    dir: report.dir.to_string(),
-                    name: npm.name.clone(),
-                    version: npm.version.clone(),
-                    module: ModuleEntry {
-                        file: report.module_file,
-                        bytes: report.module.len(),
-                        gzip_bytes,
-                        sha256,
-                    },
-                })
-            }
-            None => None,
-        };
-        Ok((
-            (
-                module_gzip.join().expect("gzip thread"),
-                module_sha256.join().expect("hashing thread"),
-            ),
-            npm,
-        ))
-    })?;
-    let (module_gzip, module_sha256) = module_gzip;
+    let npm_module = match &opts.npm {
+        Some(_) => Some(bake_package_module(&compiled.database)?),
+        None => None,
+    };
     let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
-    staging.write("matcher.wasm", &module)?;
+    // Sizes after gzip are what edge platforms limit; compressing a big
+    // module takes longest of all (a rebake is mostly that), so both
+    // modules are compressed and hashed on threads of their own while this
+    // one verifies and writes (waiting on the disk, mostly).
+    let (module_gzip, module_sha256, npm) = std::thread::scope(|s| -> Result<_, BuildError> {
+        let module_gzip = s.spawn(|| gzip_len(&module));
+        let npm_gzip = npm_module.as_deref().map(|m| s.spawn(move || gzip_len(m)));
+        let hashes = s.spawn(|| (sha256_hex(&module), npm_module.as_deref().map(sha256_hex)));
+        verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;
+        staging.write("matcher.wasm", &module)?;
+        if let (Some(npm), Some(npm_module)) = (&opts.npm, &npm_module) {
+            // The database inside was verified in full just above; the
+            // package's module must hold the very same bytes.
+            let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
+                Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
+                Ok(_) => Err("the npm module's database differs from the one compiled".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            stage_package(
+                &staging,
+                npm,
+                npm_module,
+                compiled.rule_count,
+                &checksum,
+                verify,
+            )?;
+        }
+        let (module_sha256, npm_sha256) = hashes.join().expect("hashing thread");
+        let npm = match (&opts.npm, &npm_module, npm_gzip, npm_sha256) {
+            (Some(npm), Some(npm_module), Some(gzip), Some(sha256)) => Some(NpmEntry {
+                dir: PACKAGE_DIR.to_string(),
+                name: npm.name.clone(),
+                version: npm.version.clone(),
+                module: ModuleEntry {
+                    file: format!("{PACKAGE_DIR}/{WASM_FILE}"),
+                    bytes: npm_module.len(),
+                    gzip_bytes: gzip.join().expect("gzip thread"),
+                    sha256,
+                },
+            }),
+            _ => None,
+        };
+        Ok((module_gzip.join().expect("gzip thread"), module_sha256, npm))
+    })?;
     let mut manifest = Manifest {
         generator: GENERATOR.to_string(),
         format_version: dfabake_matcher::format::VERSION,
