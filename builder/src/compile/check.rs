@@ -30,7 +30,16 @@ pub struct CheckedRule {
 /// A translated rule's errors name the pattern as written and positions in
 /// it ([`RuleSpec::written_as`]).
 pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
-    check_pattern(rule).map_err(|mut e| {
+    check_rule_with(rule, exact_program)
+}
+
+/// [`check_rule`], the exact program coming from `program` (a cache, or
+/// [`exact_program`] itself).
+pub(super) fn check_rule_with(
+    rule: &RuleSpec,
+    program: impl FnOnce(&Hir) -> Result<Vec<u8>, String>,
+) -> Result<CheckedRule, RowError> {
+    check_pattern(rule, program).map_err(|mut e| {
         if let Some(written) = &rule.written_as {
             e.pattern = Some(written.pattern.clone());
             e.position = e
@@ -42,7 +51,10 @@ pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
 }
 
 /// [`check_rule`] on the pattern as translated.
-fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
+fn check_pattern(
+    rule: &RuleSpec,
+    program: impl FnOnce(&Hir) -> Result<Vec<u8>, String>,
+) -> Result<CheckedRule, RowError> {
     let err = |reason: String| RowError::new(Some(rule.id.clone()), rule.origin.clone(), reason);
     let mut flags = String::new();
     for (i, c) in rule.flags.chars().enumerate() {
@@ -100,7 +112,7 @@ fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
         )
     };
     let exact_program =
-        exact_program(&hir).map_err(|e| err(format!("pattern too large to compile: {e}")))?;
+        program(&hir).map_err(|e| err(format!("pattern too large to compile: {e}")))?;
     let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
     Ok(CheckedRule {
         effective,

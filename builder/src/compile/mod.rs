@@ -18,6 +18,7 @@ mod report;
 mod shards;
 
 pub use check::{check_all, check_rule, CheckedRule};
+use check::check_rule_with;
 pub use config::{Config, OnInvalid, DEFAULT_SPARSE_ABOVE};
 pub use report::{Compiled, RulePaths, ShardReport, UNREPORTED_FLAGS};
 
@@ -76,13 +77,17 @@ struct Unit {
 /// Checks one rule; returns it with its HIR reduced to what decides whether
 /// it matches (`any` and `all` ask nothing else: DFAs and literals come from
 /// that part).
-fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowError> {
+fn prepare(
+    input_index: usize,
+    rule: &RuleSpec,
+    cache: Option<&ShardCache>,
+) -> Result<(Prepared, Hir), RowError> {
     let CheckedRule {
         effective,
         hir,
         exact_program,
         ..
-    } = check_rule(rule)?;
+    } = check_rule_with(rule, |hir| cached_program(hir, cache))?;
     let reduced = crate::relax::reduced_for_search(&hir);
     Ok((
         Prepared {
@@ -95,17 +100,32 @@ fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowEr
     ))
 }
 
+/// The exact program of `hir`, from the cache when it holds it (a rebuild
+/// compiles only the programs of changed rules).
+fn cached_program(hir: &Hir, cache: Option<&ShardCache>) -> Result<Vec<u8>, String> {
+    let Some(cache) = cache else {
+        return check::exact_program(hir);
+    };
+    let key = ShardCache::program_key(hir);
+    if let Some(program) = cache.get_program(&key) {
+        return Ok(program);
+    }
+    let program = check::exact_program(hir)?;
+    cache.put_program(&key, &program);
+    Ok(program)
+}
+
 /// The exact program of a branch (its reduced HIR: no captures, which only
 /// `first` asks of the whole rule).
-fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
-    check::exact_program(hir).ok()
+fn branch_program(hir: &Hir, cache: Option<&ShardCache>) -> Option<Vec<u8>> {
+    cached_program(hir, cache).ok()
 }
 
 /// A unit of rule `rule` for the reduced HIR `hir` and its plan; `branch`
 /// when the rule is decomposed.
-fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool) -> Unit {
+fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCache>) -> Unit {
     let program = (branch && !matches!(plan, Plan::Complete(_)))
-        .then(|| branch_program(&hir))
+        .then(|| branch_program(&hir, cache))
         .flatten();
     // After a literal, the DFA holds only the rest of the rule: the literal
     // occurrence decided its first part.
@@ -167,7 +187,12 @@ fn branches(h: &Hir) -> Option<Vec<Hir>> {
 /// [`crate::literals::COMMON_AFTER`] units would pick (` Build` in a
 /// user-agent list) are avoided where a unit has another choice: a DFA
 /// triggered by them would run on nearly every input.
-fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<Unit> {
+fn make_units(
+    prepared: &mut [Prepared],
+    reduced: &[Hir],
+    cfg: &Config,
+    cache: Option<&ShardCache>,
+) -> Vec<Unit> {
     use crate::literals::{common_literals, plan_avoiding, Common};
     let plan_of = |h: &Hir, common: &Common| {
         if cfg.prefilter {
@@ -210,7 +235,7 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         if plan == Plan::Always && prepared[r].decomposed {
             without_literal.entry(r).or_default().push(h);
         } else {
-            units.push(unit(r, h, plan, prepared[r].decomposed));
+            units.push(unit(r, h, plan, prepared[r].decomposed, cache));
         }
     }
     for (r, mut branches) in without_literal {
@@ -219,7 +244,7 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         } else {
             Hir::alternation(branches)
         };
-        units.push(unit(r, h, Plan::Always, true));
+        units.push(unit(r, h, Plan::Always, true, cache));
     }
     // By rule (stable: branches keep their order), so that shard rule
     // lists come out ascending.
@@ -258,10 +283,26 @@ pub fn compile_with(
     progress: &dyn Progress,
 ) -> Result<Compiled, BuildError> {
     let start = Instant::now();
+    let mut warnings = Vec::new();
+    let cache = cfg
+        .cache_dir
+        .as_deref()
+        .and_then(|dir| match ShardCache::open(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warnings.push(format!(
+                    "shard cache {} unusable, compiling everything: {e}",
+                    dir.display()
+                ));
+                None
+            }
+        });
     progress.step("checking rules", Some(rules.len() as u64));
     let mut errors: Vec<(usize, RowError)> = duplicate_ids(rules);
     let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
-    let checked = each_rule_in_parallel(rules, &duplicates, cfg, progress, prepare);
+    let checked = each_rule_in_parallel(rules, &duplicates, cfg, progress, |i, rule| {
+        prepare(i, rule, cache.as_ref())
+    });
     let mut prepared = Vec::with_capacity(rules.len());
     let mut reduced = Vec::with_capacity(rules.len());
     for (i, result) in checked {
@@ -285,22 +326,8 @@ pub fn compile_with(
             skipped: errors.len(),
         });
     }
-    let units = make_units(&mut prepared, &reduced, cfg);
+    let units = make_units(&mut prepared, &reduced, cfg, cache.as_ref());
     drop(reduced);
-    let mut warnings = Vec::new();
-    let cache = cfg
-        .cache_dir
-        .as_deref()
-        .and_then(|dir| match ShardCache::open(dir) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                warnings.push(format!(
-                    "shard cache {} unusable, compiling everything: {e}",
-                    dir.display()
-                ));
-                None
-            }
-        });
     let needs_dfa: Vec<usize> = (0..units.len())
         .filter(|&u| !matches!(units[u].plan, Plan::Complete(_)))
         .collect();
