@@ -18,7 +18,6 @@ mod report;
 mod shards;
 
 pub use check::{check_all, check_rule, CheckedRule};
-use check::check_rule_with;
 pub use config::{Config, OnInvalid, DEFAULT_SPARSE_ABOVE};
 pub use report::{Compiled, RulePaths, ShardReport, UNREPORTED_FLAGS};
 
@@ -33,7 +32,7 @@ use crate::literals::Plan;
 use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleSpec};
 use crate::shard_cache::ShardCache;
-use check::each_rule_in_parallel;
+use check::{check_rule_with, each_rule_in_parallel};
 use dfa::DfaSource;
 use shards::{build_shards, make_chunks, BuiltShard};
 
