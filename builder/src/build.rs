@@ -95,8 +95,16 @@ pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Resu
     if found != database {
         return Err("the database read back from the module differs from the one compiled".into());
     }
-    let aligned = AlignedBytes::copy_from(found);
-    let db = Database::from_bytes(aligned.as_bytes()).map_err(|e| e.to_string())?;
+    // A baked database starts at an 8-aligned offset of the module, so it
+    // is read in place unless the module's buffer itself is not aligned.
+    let copy;
+    let found = if (found.as_ptr() as usize).is_multiple_of(8) {
+        found
+    } else {
+        copy = AlignedBytes::copy_from(found);
+        copy.as_bytes()
+    };
+    let db = Database::from_bytes(found).map_err(|e| e.to_string())?;
     if db.rule_count() != rules.len() {
         return Err(format!(
             "{} rules read back, {} written",
@@ -216,54 +224,63 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
     progress.step("baking and verifying the module", None);
     let kept: Vec<RuleSpec> = compiled.kept.iter().map(|&i| rules[i].clone()).collect();
     let module = bake(TEMPLATE, &compiled.database).map_err(BuildError::Verify)?;
-    let npm_module = match &opts.npm {
-        Some(_) => Some(bake_package_module(&compiled.database)?),
-        None => None,
-    };
     let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
     // Sizes after gzip are what edge platforms limit; compressing a big
-    // module takes longest of all (a rebake is mostly that), so both
-    // modules are compressed and hashed on threads of their own while this
-    // one verifies and writes (waiting on the disk, mostly).
+    // module takes longest of all (a rebake is mostly that), so each
+    // module is compressed and hashed on threads of its own while the
+    // modules are verified and written (waiting on the disk, mostly): the
+    // plain module on this thread, the npm package on another.
     let (module_gzip, module_sha256, npm) = std::thread::scope(|s| -> Result<_, BuildError> {
         let module_gzip = s.spawn(|| gzip_len(&module));
-        let npm_gzip = npm_module.as_deref().map(|m| s.spawn(move || gzip_len(m)));
-        let hashes = s.spawn(|| (sha256_hex(&module), npm_module.as_deref().map(sha256_hex)));
+        let module_sha256 = s.spawn(|| sha256_hex(&module));
+        let npm = opts.npm.as_ref().map(|npm| {
+            s.spawn(|| -> Result<NpmEntry, BuildError> {
+                let npm_module = std::sync::Arc::new(bake_package_module(&compiled.database)?);
+                let gzip = s.spawn({
+                    let npm_module = std::sync::Arc::clone(&npm_module);
+                    move || gzip_len(&npm_module)
+                });
+                // The database inside is verified in full on the other
+                // thread; the package's module must hold the very same
+                // bytes.
+                let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
+                    Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
+                    Ok(_) => {
+                        Err("the npm module's database differs from the one compiled".to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                stage_package(
+                    &staging,
+                    npm,
+                    &npm_module,
+                    compiled.rule_count,
+                    &checksum,
+                    verify,
+                )?;
+                Ok(NpmEntry {
+                    dir: PACKAGE_DIR.to_string(),
+                    name: npm.name.clone(),
+                    version: npm.version.clone(),
+                    module: ModuleEntry {
+                        file: format!("{PACKAGE_DIR}/{WASM_FILE}"),
+                        bytes: npm_module.len(),
+                        sha256: sha256_hex(&npm_module),
+                        gzip_bytes: gzip.join().expect("gzip thread"),
+                    },
+                })
+            })
+        });
         verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;
         staging.write("matcher.wasm", &module)?;
-        if let (Some(npm), Some(npm_module)) = (&opts.npm, &npm_module) {
-            // The database inside was verified in full just above; the
-            // package's module must hold the very same bytes.
-            let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
-                Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
-                Ok(_) => Err("the npm module's database differs from the one compiled".to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            stage_package(
-                &staging,
-                npm,
-                npm_module,
-                compiled.rule_count,
-                &checksum,
-                verify,
-            )?;
-        }
-        let (module_sha256, npm_sha256) = hashes.join().expect("hashing thread");
-        let npm = match (&opts.npm, &npm_module, npm_gzip, npm_sha256) {
-            (Some(npm), Some(npm_module), Some(gzip), Some(sha256)) => Some(NpmEntry {
-                dir: PACKAGE_DIR.to_string(),
-                name: npm.name.clone(),
-                version: npm.version.clone(),
-                module: ModuleEntry {
-                    file: format!("{PACKAGE_DIR}/{WASM_FILE}"),
-                    bytes: npm_module.len(),
-                    gzip_bytes: gzip.join().expect("gzip thread"),
-                    sha256,
-                },
-            }),
-            _ => None,
-        };
-        Ok((module_gzip.join().expect("gzip thread"), module_sha256, npm))
+        let npm = npm
+            .map(|npm| npm.join().expect("npm package thread"))
+            .transpose()?;
+        Ok((
+            module_gzip.join().expect("gzip thread"),
+            module_sha256.join().expect("hashing thread"),
+            npm,
+        ))
     })?;
     let mut manifest = Manifest {
         generator: GENERATOR.to_string(),

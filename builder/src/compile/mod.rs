@@ -330,24 +330,28 @@ pub fn compile_with(
     let needs_dfa: Vec<usize> = (0..units.len())
         .filter(|&u| !matches!(units[u].plan, Plan::Complete(_)))
         .collect();
-    let sources: Vec<DfaSource> = units.iter().map(|u| u.dfa.clone()).collect();
+    let sources: Vec<&DfaSource> = units.iter().map(|u| &u.dfa).collect();
     let chunks = make_chunks(&needs_dfa, &units, &sources, cfg.shard_rules);
     progress.step("compiling DFAs", Some(chunks.len() as u64));
     let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref(), progress);
     // A unit too big alone gets a second chance: a DFA of its widened form
     // filters, and its rule's exact engine confirms the candidates. A unit
     // too big even so is answered by the exact engine alone.
-    let mut widened: Vec<DfaSource> = sources.clone();
+    let mut widened_sources: Vec<(usize, DfaSource)> = Vec::new();
     let mut confirm_members = Vec::new();
     let mut exact_only: Vec<(usize, String)> = Vec::new();
     for (u, why) in too_big {
         match crate::relax::widened_hir(&sources[u].hir) {
             Some(w) => {
-                widened[u] = DfaSource::new(w, sources[u].anchored);
+                widened_sources.push((u, DfaSource::new(w, sources[u].anchored)));
                 confirm_members.push(u);
             }
             None => exact_only.push((u, why)),
         }
+    }
+    let mut widened = sources.clone();
+    for (u, source) in &widened_sources {
+        widened[*u] = source;
     }
     confirm_members.sort_unstable();
     if !confirm_members.is_empty() {
@@ -366,7 +370,7 @@ pub fn compile_with(
         built.push(BuiltShard {
             members: vec![*u],
             kind: DfaKind::Exact,
-            dfa: Vec::new(),
+            dfa: Default::default(),
             seconds: 0.0,
             cached: false,
             confirm: false,
@@ -498,7 +502,9 @@ pub fn compile_with(
             [u] => units[*u].program.as_deref(),
             _ => None,
         };
-        let number = writer.push_unit_shard(s.kind, flags, s.dfa, rule_list, program);
+        // Unique unless another shard has the same DFA (then copied).
+        let dfa = std::sync::Arc::try_unwrap(s.dfa).unwrap_or_else(|shared| (*shared).clone());
+        let number = writer.push_unit_shard(s.kind, flags, dfa, rule_list, program);
         for lit in trigger.into_iter().flatten() {
             literals.insert(lit.clone());
             writer.push_literal(lit, Target::Shard(number));
