@@ -146,6 +146,51 @@ pub(super) fn thread_count(cfg: &Config) -> usize {
     }
 }
 
+/// `f` of every item, in order, on the compile threads: each thread takes
+/// the next few items left, so that a run of costly items (a rule of many
+/// branches) does not keep one thread busy while the others idle.
+pub(super) fn map_in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    cfg: &Config,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    const BLOCK: usize = 16;
+    let threads = thread_count(cfg).min(items.len().div_ceil(BLOCK));
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let len = items.len();
+    let left = std::sync::Mutex::new(items.into_iter().enumerate());
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let block: Vec<(usize, T)> = left
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .by_ref()
+                            .take(BLOCK)
+                            .collect();
+                        if block.is_empty() {
+                            return done;
+                        }
+                        done.extend(block.into_iter().map(|(i, item)| (i, f(item))));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("compile thread"))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    debug_assert_eq!(done.len(), len);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// `f` of every rule but those in `skip`, spread over the compile threads
 /// (checking a rule builds its exact engine: the longest step before the
 /// DFAs), in input order.

@@ -32,7 +32,7 @@ use crate::literals::Plan;
 use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleSpec};
 use crate::shard_cache::ShardCache;
-use check::{check_rule_with, each_rule_in_parallel};
+use check::{check_rule_with, each_rule_in_parallel, map_in_parallel};
 use dfa::DfaSource;
 use shards::{build_shards, make_chunks, BuiltShard};
 
@@ -188,7 +188,7 @@ fn branches(h: &Hir) -> Option<Vec<Hir>> {
 /// triggered by them would run on nearly every input.
 fn make_units(
     prepared: &mut [Prepared],
-    reduced: &[Hir],
+    reduced: Vec<Hir>,
     cfg: &Config,
     cache: Option<&ShardCache>,
 ) -> Vec<Unit> {
@@ -201,40 +201,43 @@ fn make_units(
         }
     };
     let none = Common::new();
-    let whole: Vec<Plan> = reduced.iter().map(|h| plan_of(h, &none)).collect();
+    let whole: Vec<Plan> = map_in_parallel(reduced.iter().collect(), cfg, |h| plan_of(h, &none));
     let common_whole = common_literals(&whole);
+    // Only where the whole rule has no literal, or only common ones: a
+    // rule with a good literal is served as well by one DFA.
+    let weak = |h: &Hir| match plan_of(h, &common_whole) {
+        Plan::Always => true,
+        plan => crate::literals::chosen(&plan)
+            .iter()
+            .any(|l| common_whole.contains(l)),
+    };
+    let split: Vec<Option<Vec<Hir>>> = map_in_parallel(reduced.iter().collect(), cfg, |h| {
+        branches(h).filter(|_| cfg.prefilter && weak(h))
+    });
     let mut parts: Vec<(usize, Hir)> = Vec::new();
-    for (r, h) in reduced.iter().enumerate() {
-        // Only where the whole rule has no literal, or only common ones: a
-        // rule with a good literal is served as well by one DFA.
-        let weak = || match plan_of(h, &common_whole) {
-            Plan::Always => true,
-            plan => crate::literals::chosen(&plan)
-                .iter()
-                .any(|l| common_whole.contains(l)),
-        };
-        match branches(h) {
-            Some(branches) if cfg.prefilter && weak() => {
+    for ((r, h), split) in reduced.into_iter().enumerate().zip(split) {
+        match split {
+            Some(branches) => {
                 prepared[r].decomposed = true;
                 parts.extend(branches.into_iter().map(|b| (r, b)));
             }
-            _ => parts.push((r, h.clone())),
+            None => parts.push((r, h)),
         }
     }
-    let first: Vec<Plan> = parts.iter().map(|(_, h)| plan_of(h, &none)).collect();
+    let first: Vec<Plan> = map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &none));
     let common = common_literals(&first);
     let plans: Vec<Plan> = if common.is_empty() {
         first
     } else {
-        parts.iter().map(|(_, h)| plan_of(h, &common)).collect()
+        map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &common))
     };
-    let mut units = Vec::with_capacity(parts.len());
+    let mut planned = Vec::with_capacity(parts.len());
     let mut without_literal: std::collections::BTreeMap<usize, Vec<Hir>> = Default::default();
     for ((r, h), plan) in parts.into_iter().zip(plans) {
         if plan == Plan::Always && prepared[r].decomposed {
             without_literal.entry(r).or_default().push(h);
         } else {
-            units.push(unit(r, h, plan, prepared[r].decomposed, cache));
+            planned.push((r, h, plan, prepared[r].decomposed));
         }
     }
     for (r, mut branches) in without_literal {
@@ -243,8 +246,11 @@ fn make_units(
         } else {
             Hir::alternation(branches)
         };
-        units.push(unit(r, h, Plan::Always, true, cache));
+        planned.push((r, h, Plan::Always, true));
     }
+    let mut units = map_in_parallel(planned, cfg, |(r, h, plan, branch)| {
+        unit(r, h, plan, branch, cache)
+    });
     // By rule (stable: branches keep their order), so that shard rule
     // lists come out ascending.
     units.sort_by_key(|u| u.rule);
@@ -325,8 +331,7 @@ pub fn compile_with(
             skipped: errors.len(),
         });
     }
-    let units = make_units(&mut prepared, &reduced, cfg, cache.as_ref());
-    drop(reduced);
+    let units = make_units(&mut prepared, reduced, cfg, cache.as_ref());
     let needs_dfa: Vec<usize> = (0..units.len())
         .filter(|&u| !matches!(units[u].plan, Plan::Complete(_)))
         .collect();
