@@ -502,8 +502,8 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
     );
 }
 
-/// The cache's exact programs (one per rule and per branch of a decomposed
-/// rule) are taken only when intact and written for their key: damaged,
+/// The cache's exact programs (of rules and of branches of decomposed
+/// rules) are taken only when intact and written for their key: damaged,
 /// swapped or planted ones are compiled again, the module is the one a
 /// cold build bakes, and the entries are written right again.
 #[test]
@@ -539,7 +539,8 @@ fn bad_program_cache_entries_are_compiled_again() {
         .filter(|p| p.extension().is_some_and(|e| e == "exact"))
         .collect();
     programs.sort();
-    assert!(programs.len() > 120, "{} program entries", programs.len());
+    // Big programs only (small ones compile faster than they are read).
+    assert!(programs.len() > 20, "{} program entries", programs.len());
     let written: Vec<Vec<u8>> = programs.iter().map(|p| fs::read(p).unwrap()).collect();
     for (i, path) in programs.iter().enumerate() {
         let key = path.file_stem().unwrap().to_str().unwrap();

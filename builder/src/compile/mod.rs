@@ -99,18 +99,59 @@ fn prepare(
     ))
 }
 
+/// Smallest exact program the cache keeps. Compiling a program costs about
+/// its size; writing an entry costs a file of its own, more than compiling
+/// a small program does (a cold build of 10,000 short rules would write
+/// 10,000 files to save nothing).
+const CACHED_PROGRAM_BYTES: usize = 2 << 10;
+
+/// A rough count of the NFA states `hir` compiles to (repeats multiply,
+/// Unicode classes take several states per range), saturating at `cap`.
+fn nfa_size_estimate(hir: &Hir, cap: u64) -> u64 {
+    use regex_syntax::hir::Class;
+    let size = match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(lit) => lit.0.len() as u64,
+        HirKind::Class(Class::Unicode(c)) => 4 * c.ranges().len() as u64,
+        HirKind::Class(Class::Bytes(c)) => c.ranges().len() as u64,
+        HirKind::Repetition(rep) => {
+            let copies = rep.max.unwrap_or(rep.min + 1).max(1) as u64;
+            nfa_size_estimate(&rep.sub, cap).saturating_mul(copies)
+        }
+        HirKind::Capture(group) => 2 + nfa_size_estimate(&group.sub, cap),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            let mut sum = subs.len() as u64;
+            for sub in subs {
+                sum = sum.saturating_add(nfa_size_estimate(sub, cap));
+                if sum >= cap {
+                    break;
+                }
+            }
+            sum
+        }
+    };
+    size.min(cap)
+}
+
+/// Below this [`nfa_size_estimate`], a program is compiled without looking
+/// in the cache (which would cost more: its key, and a file not found).
+const CACHE_LOOKUP_STATES: u64 = 64;
+
 /// The exact program of `hir`, from the cache when it holds it (a rebuild
-/// compiles only the programs of changed rules).
+/// compiles only the programs of changed rules, and small ones).
 fn cached_program(hir: &Hir, cache: Option<&ShardCache>) -> Result<Vec<u8>, String> {
-    let Some(cache) = cache else {
-        return check::exact_program(hir);
+    let cache = match cache {
+        Some(cache) if nfa_size_estimate(hir, CACHE_LOOKUP_STATES) >= CACHE_LOOKUP_STATES => cache,
+        _ => return check::exact_program(hir),
     };
     let key = ShardCache::program_key(hir);
     if let Some(program) = cache.get_program(&key) {
         return Ok(program);
     }
     let program = check::exact_program(hir)?;
-    cache.put_program(&key, &program);
+    if program.len() >= CACHED_PROGRAM_BYTES {
+        cache.put_program(&key, &program);
+    }
     Ok(program)
 }
 
