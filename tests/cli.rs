@@ -502,6 +502,85 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
     );
 }
 
+/// The cache's exact programs (of rules and of branches of decomposed
+/// rules) are taken only when intact and written for their key: damaged,
+/// swapped or planted ones are compiled again, the module is the one a
+/// cold build bakes, and the entries are written right again.
+#[test]
+fn bad_program_cache_entries_are_compiled_again() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("rules.jsonl");
+    let synth = run(Command::new(binary("dfabake-synth")).args([
+        "--profile",
+        "uap",
+        "--rules",
+        "120",
+        "--seed",
+        "5",
+        "--out-rules",
+        pats.to_str().unwrap(),
+    ]));
+    assert!(synth.status.success(), "{}", stderr(&synth));
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    let bake = |extra: &[&str]| {
+        let o = build(&pats, &out, &[&["--quiet"][..], extra].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(o.stderr.is_empty(), "no warning: {}", stderr(&o));
+        fs::read(out.join("matcher.wasm")).unwrap()
+    };
+    let cold = bake(&["--no-cache"]);
+    assert!(bake(&["--cache", cache.to_str().unwrap()]) == cold);
+    let mut programs: Vec<std::path::PathBuf> = fs::read_dir(&cache)
+        .unwrap()
+        .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "exact"))
+        .collect();
+    programs.sort();
+    // Big programs only (small ones compile faster than they are read).
+    assert!(programs.len() > 20, "{} program entries", programs.len());
+    let written: Vec<Vec<u8>> = programs.iter().map(|p| fs::read(p).unwrap()).collect();
+    for (i, path) in programs.iter().enumerate() {
+        let key = path.file_stem().unwrap().to_str().unwrap();
+        let bytes = match i % 4 {
+            // Damaged.
+            0 => {
+                let mut b = written[i].clone();
+                let last = b.len() - 1;
+                b[last] ^= 0x55;
+                b
+            }
+            // Another key's entry, intact.
+            1 => written[(i + 1) % written.len()].clone(),
+            // Hashed right for its key, but no program.
+            2 => {
+                let junk = vec![0xAB; 64];
+                let sum = Sha256::new()
+                    .chain_update(key.as_bytes())
+                    .chain_update(&junk)
+                    .finalize();
+                [&sum[..], &junk].concat()
+            }
+            // Truncated.
+            _ => written[i][..written[i].len() / 2].to_vec(),
+        };
+        fs::write(path, bytes).unwrap();
+    }
+    assert!(
+        bake(&["--cache", cache.to_str().unwrap()]) == cold,
+        "bad entries must not reach the module"
+    );
+    for (path, bytes) in programs.iter().zip(&written) {
+        assert!(
+            fs::read(path).unwrap() == *bytes,
+            "{} written again",
+            path.display()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The output commit: kills at every step, leftovers of older builds, files
 // the user put in DIR, `--out .` and builds run from inside DIR.

@@ -16,7 +16,7 @@ use crate::error::{BuildError, RowError};
 use crate::manifest::{
     gzip_len, BuildEntry, DatabaseEntry, Manifest, ModuleEntry, NpmEntry, TemplateEntry, Tools,
 };
-use crate::npm::{write_package, NpmOptions};
+use crate::npm::{bake_package_module, stage_package, NpmOptions, PACKAGE_DIR, WASM_FILE};
 use crate::output::{Staging, GENERATOR};
 use crate::progress::{Progress, Silent};
 use crate::rules::{Entry, FileFormat, RuleSpec};
@@ -95,8 +95,16 @@ pub fn verify_module(module: &[u8], database: &[u8], rules: &[RuleSpec]) -> Resu
     if found != database {
         return Err("the database read back from the module differs from the one compiled".into());
     }
-    let aligned = AlignedBytes::copy_from(found);
-    let db = Database::from_bytes(aligned.as_bytes()).map_err(|e| e.to_string())?;
+    // A baked database starts at an 8-aligned offset of the module, so it
+    // is read in place unless the module's buffer itself is not aligned.
+    let copy;
+    let found = if (found.as_ptr() as usize).is_multiple_of(8) {
+        found
+    } else {
+        copy = AlignedBytes::copy_from(found);
+        copy.as_bytes()
+    };
+    let db = Database::from_bytes(found).map_err(|e| e.to_string())?;
     if db.rule_count() != rules.len() {
         return Err(format!(
             "{} rules read back, {} written",
@@ -216,17 +224,25 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
     progress.step("baking and verifying the module", None);
     let kept: Vec<RuleSpec> = compiled.kept.iter().map(|&i| rules[i].clone()).collect();
     let module = bake(TEMPLATE, &compiled.database).map_err(BuildError::Verify)?;
+    let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
     // Sizes after gzip are what edge platforms limit; compressing a big
-    // module takes a while, so it runs beside verification and packaging.
-    let (module_gzip, npm) = std::thread::scope(|s| -> Result<_, BuildError> {
+    // module takes longest of all (a rebake is mostly that), so each
+    // module is compressed and hashed on threads of its own while the
+    // modules are verified and written (waiting on the disk, mostly): the
+    // plain module on this thread, the npm package on another.
+    let (module_gzip, module_sha256, npm) = std::thread::scope(|s| -> Result<_, BuildError> {
         let module_gzip = s.spawn(|| gzip_len(&module));
         let module_sha256 = s.spawn(|| sha256_hex(&module));
-        verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;
-        let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
-        let npm = match &opts.npm {
-            Some(npm) => {
-                // The database inside was verified in full just above; the
-                // package's module must hold the very same bytes.
+        let npm = opts.npm.as_ref().map(|npm| {
+            s.spawn(|| -> Result<NpmEntry, BuildError> {
+                let npm_module = std::sync::Arc::new(bake_package_module(&compiled.database)?);
+                let gzip = s.spawn({
+                    let npm_module = std::sync::Arc::clone(&npm_module);
+                    move || gzip_len(&npm_module)
+                });
+                // The database inside is verified in full on the other
+                // thread; the package's module must hold the very same
+                // bytes.
                 let verify = |m: &[u8]| match check_baked_from(m, crate::npm::NPM_TEMPLATE) {
                     Ok(baked) if baked.database == compiled.database.as_slice() => Ok(()),
                     Ok(_) => {
@@ -234,46 +250,38 @@ pub fn build_with(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildR
                     }
                     Err(e) => Err(e.to_string()),
                 };
-                let report = write_package(
+                stage_package(
                     &staging,
                     npm,
-                    &compiled.database,
+                    &npm_module,
                     compiled.rule_count,
                     &checksum,
                     verify,
                 )?;
-                // The second gzip runs beside the first; a rebake is mostly
-                // these two.
-                let (gzip_bytes, sha256) = std::thread::scope(|s| {
-                    let gzip = s.spawn(|| gzip_len(&report.module));
-                    let sha256 = sha256_hex(&report.module);
-                    (gzip.join().expect("gzip thread"), sha256)
-                });
-                Some(NpmEntry {
-                    dir: report.dir.to_string(),
+                Ok(NpmEntry {
+                    dir: PACKAGE_DIR.to_string(),
                     name: npm.name.clone(),
                     version: npm.version.clone(),
                     module: ModuleEntry {
-                        file: report.module_file,
-                        bytes: report.module.len(),
-                        gzip_bytes,
-                        sha256,
+                        file: format!("{PACKAGE_DIR}/{WASM_FILE}"),
+                        bytes: npm_module.len(),
+                        sha256: sha256_hex(&npm_module),
+                        gzip_bytes: gzip.join().expect("gzip thread"),
                     },
                 })
-            }
-            None => None,
-        };
+            })
+        });
+        verify_module(&module, &compiled.database, &kept).map_err(BuildError::Verify)?;
+        staging.write("matcher.wasm", &module)?;
+        let npm = npm
+            .map(|npm| npm.join().expect("npm package thread"))
+            .transpose()?;
         Ok((
-            (
-                module_gzip.join().expect("gzip thread"),
-                module_sha256.join().expect("hashing thread"),
-            ),
+            module_gzip.join().expect("gzip thread"),
+            module_sha256.join().expect("hashing thread"),
             npm,
         ))
     })?;
-    let (module_gzip, module_sha256) = module_gzip;
-    let checksum = format!("xxh3:{:016x}", checksum(&compiled.database));
-    staging.write("matcher.wasm", &module)?;
     let mut manifest = Manifest {
         generator: GENERATOR.to_string(),
         format_version: dfabake_matcher::format::VERSION,

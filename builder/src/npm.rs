@@ -548,21 +548,43 @@ pub fn write_package(
     verify: impl FnOnce(&[u8]) -> Result<(), String>,
 ) -> Result<NpmReport, BuildError> {
     opts.check().map_err(BuildError::BadOption)?;
-    let module =
-        bake(NPM_TEMPLATE, database).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
-    verify(&module).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
-
-    let files = package_files(opts, &module, rules, checksum)
-        .map_err(|e| BuildError::Verify(format!("npm package: {e}")))?;
-    staging.write(&format!("npm/{WASM_FILE}"), &module)?;
-    for (name, bytes) in &files {
-        staging.write(&format!("npm/{name}"), bytes)?;
-    }
+    let module = bake_package_module(database)?;
+    stage_package(staging, opts, &module, rules, checksum, verify)?;
     Ok(NpmReport {
         module,
-        dir: "npm",
-        module_file: format!("npm/{WASM_FILE}"),
+        dir: PACKAGE_DIR,
+        module_file: format!("{PACKAGE_DIR}/{WASM_FILE}"),
     })
+}
+
+/// The package's directory in `OUT`.
+pub const PACKAGE_DIR: &str = "npm";
+
+/// `database` baked into the npm template: the module
+/// [`stage_package`] writes.
+pub fn bake_package_module(database: &[u8]) -> Result<Vec<u8>, BuildError> {
+    bake(NPM_TEMPLATE, database).map_err(|e| BuildError::Verify(format!("npm module: {e}")))
+}
+
+/// [`write_package`] for a module [`bake_package_module`] baked already
+/// (a build sizes it while the package is written).
+pub fn stage_package(
+    staging: &Staging,
+    opts: &NpmOptions,
+    module: &[u8],
+    rules: usize,
+    checksum: &str,
+    verify: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> Result<(), BuildError> {
+    opts.check().map_err(BuildError::BadOption)?;
+    verify(module).map_err(|e| BuildError::Verify(format!("npm module: {e}")))?;
+    let files = package_files(opts, module, rules, checksum)
+        .map_err(|e| BuildError::Verify(format!("npm package: {e}")))?;
+    staging.write(&format!("{PACKAGE_DIR}/{WASM_FILE}"), module)?;
+    for (name, bytes) in &files {
+        staging.write(&format!("{PACKAGE_DIR}/{name}"), bytes)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,7 +29,16 @@ pub struct CheckedRule {
 /// A translated rule's errors name the pattern as written and positions in
 /// it ([`RuleSpec::written_as`]).
 pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
-    check_pattern(rule).map_err(|mut e| {
+    check_rule_with(rule, exact_program)
+}
+
+/// [`check_rule`], the exact program coming from `program` (a cache, or
+/// [`exact_program`] itself).
+pub(super) fn check_rule_with(
+    rule: &RuleSpec,
+    program: impl FnOnce(&Hir) -> Result<Vec<u8>, String>,
+) -> Result<CheckedRule, RowError> {
+    check_pattern(rule, program).map_err(|mut e| {
         if let Some(written) = &rule.written_as {
             e.pattern = Some(written.pattern.clone());
             e.position = e
@@ -41,7 +50,10 @@ pub fn check_rule(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
 }
 
 /// [`check_rule`] on the pattern as translated.
-fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
+fn check_pattern(
+    rule: &RuleSpec,
+    program: impl FnOnce(&Hir) -> Result<Vec<u8>, String>,
+) -> Result<CheckedRule, RowError> {
     let err = |reason: String| RowError::new(Some(rule.id.clone()), rule.origin.clone(), reason);
     let mut flags = String::new();
     for (i, c) in rule.flags.chars().enumerate() {
@@ -99,7 +111,7 @@ fn check_pattern(rule: &RuleSpec) -> Result<CheckedRule, RowError> {
         )
     };
     let exact_program =
-        exact_program(&hir).map_err(|e| err(format!("pattern too large to compile: {e}")))?;
+        program(&hir).map_err(|e| err(format!("pattern too large to compile: {e}")))?;
     let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
     Ok(CheckedRule {
         effective,
@@ -121,6 +133,51 @@ pub(super) fn thread_count(cfg: &Config) -> usize {
     } else {
         cfg.threads
     }
+}
+
+/// `f` of every item, in order, on the compile threads: each thread takes
+/// the next few items left, so that a run of costly items (a rule of many
+/// branches) does not keep one thread busy while the others idle.
+pub(super) fn map_in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    cfg: &Config,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    const BLOCK: usize = 16;
+    let threads = thread_count(cfg).min(items.len().div_ceil(BLOCK));
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let len = items.len();
+    let left = std::sync::Mutex::new(items.into_iter().enumerate());
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let block: Vec<(usize, T)> = left
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .by_ref()
+                            .take(BLOCK)
+                            .collect();
+                        if block.is_empty() {
+                            return done;
+                        }
+                        done.extend(block.into_iter().map(|(i, item)| (i, f(item))));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("compile thread"))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    debug_assert_eq!(done.len(), len);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// `f` of every rule but those in `skip`, spread over the compile threads

@@ -32,7 +32,7 @@ use crate::literals::Plan;
 use crate::progress::{Progress, Silent};
 use crate::rules::{duplicate_ids, RuleSpec};
 use crate::shard_cache::ShardCache;
-use check::each_rule_in_parallel;
+use check::{check_rule_with, each_rule_in_parallel, map_in_parallel};
 use dfa::DfaSource;
 use shards::{build_shards, make_chunks, BuiltShard};
 
@@ -76,13 +76,17 @@ struct Unit {
 /// Checks one rule; returns it with its HIR reduced to what decides whether
 /// it matches (`any` and `all` ask nothing else: DFAs and literals come from
 /// that part).
-fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowError> {
+fn prepare(
+    input_index: usize,
+    rule: &RuleSpec,
+    cache: Option<&ShardCache>,
+) -> Result<(Prepared, Hir), RowError> {
     let CheckedRule {
         effective,
         hir,
         exact_program,
         ..
-    } = check_rule(rule)?;
+    } = check_rule_with(rule, |hir| cached_program(hir, cache))?;
     let reduced = crate::relax::reduced_for_search(&hir);
     Ok((
         Prepared {
@@ -95,17 +99,73 @@ fn prepare(input_index: usize, rule: &RuleSpec) -> Result<(Prepared, Hir), RowEr
     ))
 }
 
+/// Smallest exact program the cache keeps. Compiling a program costs about
+/// its size; writing an entry costs a file of its own, more than compiling
+/// a small program does (a cold build of 10,000 short rules would write
+/// 10,000 files to save nothing).
+const CACHED_PROGRAM_BYTES: usize = 2 << 10;
+
+/// A rough count of the NFA states `hir` compiles to (repeats multiply,
+/// Unicode classes take several states per range), saturating at `cap`.
+fn nfa_size_estimate(hir: &Hir, cap: u64) -> u64 {
+    use regex_syntax::hir::Class;
+    let size = match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(lit) => lit.0.len() as u64,
+        HirKind::Class(Class::Unicode(c)) => 4 * c.ranges().len() as u64,
+        HirKind::Class(Class::Bytes(c)) => c.ranges().len() as u64,
+        HirKind::Repetition(rep) => {
+            let copies = rep.max.unwrap_or(rep.min + 1).max(1) as u64;
+            nfa_size_estimate(&rep.sub, cap).saturating_mul(copies)
+        }
+        HirKind::Capture(group) => 2 + nfa_size_estimate(&group.sub, cap),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            let mut sum = subs.len() as u64;
+            for sub in subs {
+                sum = sum.saturating_add(nfa_size_estimate(sub, cap));
+                if sum >= cap {
+                    break;
+                }
+            }
+            sum
+        }
+    };
+    size.min(cap)
+}
+
+/// Below this [`nfa_size_estimate`], a program is compiled without looking
+/// in the cache (which would cost more: its key, and a file not found).
+const CACHE_LOOKUP_STATES: u64 = 64;
+
+/// The exact program of `hir`, from the cache when it holds it (a rebuild
+/// compiles only the programs of changed rules, and small ones).
+fn cached_program(hir: &Hir, cache: Option<&ShardCache>) -> Result<Vec<u8>, String> {
+    let cache = match cache {
+        Some(cache) if nfa_size_estimate(hir, CACHE_LOOKUP_STATES) >= CACHE_LOOKUP_STATES => cache,
+        _ => return check::exact_program(hir),
+    };
+    let key = ShardCache::program_key(hir);
+    if let Some(program) = cache.get_program(&key) {
+        return Ok(program);
+    }
+    let program = check::exact_program(hir)?;
+    if program.len() >= CACHED_PROGRAM_BYTES {
+        cache.put_program(&key, &program);
+    }
+    Ok(program)
+}
+
 /// The exact program of a branch (its reduced HIR: no captures, which only
 /// `first` asks of the whole rule).
-fn branch_program(hir: &Hir) -> Option<Vec<u8>> {
-    check::exact_program(hir).ok()
+fn branch_program(hir: &Hir, cache: Option<&ShardCache>) -> Option<Vec<u8>> {
+    cached_program(hir, cache).ok()
 }
 
 /// A unit of rule `rule` for the reduced HIR `hir` and its plan; `branch`
 /// when the rule is decomposed.
-fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool) -> Unit {
+fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCache>) -> Unit {
     let program = (branch && !matches!(plan, Plan::Complete(_)))
-        .then(|| branch_program(&hir))
+        .then(|| branch_program(&hir, cache))
         .flatten();
     // After a literal, the DFA holds only the rest of the rule: the literal
     // occurrence decided its first part.
@@ -167,7 +227,12 @@ fn branches(h: &Hir) -> Option<Vec<Hir>> {
 /// [`crate::literals::COMMON_AFTER`] units would pick (` Build` in a
 /// user-agent list) are avoided where a unit has another choice: a DFA
 /// triggered by them would run on nearly every input.
-fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<Unit> {
+fn make_units(
+    prepared: &mut [Prepared],
+    reduced: Vec<Hir>,
+    cfg: &Config,
+    cache: Option<&ShardCache>,
+) -> Vec<Unit> {
     use crate::literals::{common_literals, plan_avoiding, Common};
     let plan_of = |h: &Hir, common: &Common| {
         if cfg.prefilter {
@@ -177,40 +242,43 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         }
     };
     let none = Common::new();
-    let whole: Vec<Plan> = reduced.iter().map(|h| plan_of(h, &none)).collect();
+    let whole: Vec<Plan> = map_in_parallel(reduced.iter().collect(), cfg, |h| plan_of(h, &none));
     let common_whole = common_literals(&whole);
+    // Only where the whole rule has no literal, or only common ones: a
+    // rule with a good literal is served as well by one DFA.
+    let weak = |h: &Hir| match plan_of(h, &common_whole) {
+        Plan::Always => true,
+        plan => crate::literals::chosen(&plan)
+            .iter()
+            .any(|l| common_whole.contains(l)),
+    };
+    let split: Vec<Option<Vec<Hir>>> = map_in_parallel(reduced.iter().collect(), cfg, |h| {
+        branches(h).filter(|_| cfg.prefilter && weak(h))
+    });
     let mut parts: Vec<(usize, Hir)> = Vec::new();
-    for (r, h) in reduced.iter().enumerate() {
-        // Only where the whole rule has no literal, or only common ones: a
-        // rule with a good literal is served as well by one DFA.
-        let weak = || match plan_of(h, &common_whole) {
-            Plan::Always => true,
-            plan => crate::literals::chosen(&plan)
-                .iter()
-                .any(|l| common_whole.contains(l)),
-        };
-        match branches(h) {
-            Some(branches) if cfg.prefilter && weak() => {
+    for ((r, h), split) in reduced.into_iter().enumerate().zip(split) {
+        match split {
+            Some(branches) => {
                 prepared[r].decomposed = true;
                 parts.extend(branches.into_iter().map(|b| (r, b)));
             }
-            _ => parts.push((r, h.clone())),
+            None => parts.push((r, h)),
         }
     }
-    let first: Vec<Plan> = parts.iter().map(|(_, h)| plan_of(h, &none)).collect();
+    let first: Vec<Plan> = map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &none));
     let common = common_literals(&first);
     let plans: Vec<Plan> = if common.is_empty() {
         first
     } else {
-        parts.iter().map(|(_, h)| plan_of(h, &common)).collect()
+        map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &common))
     };
-    let mut units = Vec::with_capacity(parts.len());
+    let mut planned = Vec::with_capacity(parts.len());
     let mut without_literal: std::collections::BTreeMap<usize, Vec<Hir>> = Default::default();
     for ((r, h), plan) in parts.into_iter().zip(plans) {
         if plan == Plan::Always && prepared[r].decomposed {
             without_literal.entry(r).or_default().push(h);
         } else {
-            units.push(unit(r, h, plan, prepared[r].decomposed));
+            planned.push((r, h, plan, prepared[r].decomposed));
         }
     }
     for (r, mut branches) in without_literal {
@@ -219,8 +287,11 @@ fn make_units(prepared: &mut [Prepared], reduced: &[Hir], cfg: &Config) -> Vec<U
         } else {
             Hir::alternation(branches)
         };
-        units.push(unit(r, h, Plan::Always, true));
+        planned.push((r, h, Plan::Always, true));
     }
+    let mut units = map_in_parallel(planned, cfg, |(r, h, plan, branch)| {
+        unit(r, h, plan, branch, cache)
+    });
     // By rule (stable: branches keep their order), so that shard rule
     // lists come out ascending.
     units.sort_by_key(|u| u.rule);
@@ -258,10 +329,26 @@ pub fn compile_with(
     progress: &dyn Progress,
 ) -> Result<Compiled, BuildError> {
     let start = Instant::now();
+    let mut warnings = Vec::new();
+    let cache = cfg
+        .cache_dir
+        .as_deref()
+        .and_then(|dir| match ShardCache::open(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warnings.push(format!(
+                    "shard cache {} unusable, compiling everything: {e}",
+                    dir.display()
+                ));
+                None
+            }
+        });
     progress.step("checking rules", Some(rules.len() as u64));
     let mut errors: Vec<(usize, RowError)> = duplicate_ids(rules);
     let duplicates: std::collections::HashSet<usize> = errors.iter().map(|(i, _)| *i).collect();
-    let checked = each_rule_in_parallel(rules, &duplicates, cfg, progress, prepare);
+    let checked = each_rule_in_parallel(rules, &duplicates, cfg, progress, |i, rule| {
+        prepare(i, rule, cache.as_ref())
+    });
     let mut prepared = Vec::with_capacity(rules.len());
     let mut reduced = Vec::with_capacity(rules.len());
     for (i, result) in checked {
@@ -285,43 +372,32 @@ pub fn compile_with(
             skipped: errors.len(),
         });
     }
-    let units = make_units(&mut prepared, &reduced, cfg);
-    drop(reduced);
-    let mut warnings = Vec::new();
-    let cache = cfg
-        .cache_dir
-        .as_deref()
-        .and_then(|dir| match ShardCache::open(dir) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                warnings.push(format!(
-                    "shard cache {} unusable, compiling everything: {e}",
-                    dir.display()
-                ));
-                None
-            }
-        });
+    let units = make_units(&mut prepared, reduced, cfg, cache.as_ref());
     let needs_dfa: Vec<usize> = (0..units.len())
         .filter(|&u| !matches!(units[u].plan, Plan::Complete(_)))
         .collect();
-    let sources: Vec<DfaSource> = units.iter().map(|u| u.dfa.clone()).collect();
+    let sources: Vec<&DfaSource> = units.iter().map(|u| &u.dfa).collect();
     let chunks = make_chunks(&needs_dfa, &units, &sources, cfg.shard_rules);
     progress.step("compiling DFAs", Some(chunks.len() as u64));
     let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref(), progress);
     // A unit too big alone gets a second chance: a DFA of its widened form
     // filters, and its rule's exact engine confirms the candidates. A unit
     // too big even so is answered by the exact engine alone.
-    let mut widened: Vec<DfaSource> = sources.clone();
+    let mut widened_sources: Vec<(usize, DfaSource)> = Vec::new();
     let mut confirm_members = Vec::new();
     let mut exact_only: Vec<(usize, String)> = Vec::new();
     for (u, why) in too_big {
         match crate::relax::widened_hir(&sources[u].hir) {
             Some(w) => {
-                widened[u] = DfaSource::new(w, sources[u].anchored);
+                widened_sources.push((u, DfaSource::new(w, sources[u].anchored)));
                 confirm_members.push(u);
             }
             None => exact_only.push((u, why)),
         }
+    }
+    let mut widened = sources.clone();
+    for (u, source) in &widened_sources {
+        widened[*u] = source;
     }
     confirm_members.sort_unstable();
     if !confirm_members.is_empty() {
@@ -340,7 +416,7 @@ pub fn compile_with(
         built.push(BuiltShard {
             members: vec![*u],
             kind: DfaKind::Exact,
-            dfa: Vec::new(),
+            dfa: Default::default(),
             seconds: 0.0,
             cached: false,
             confirm: false,
@@ -472,7 +548,9 @@ pub fn compile_with(
             [u] => units[*u].program.as_deref(),
             _ => None,
         };
-        let number = writer.push_unit_shard(s.kind, flags, s.dfa, rule_list, program);
+        // Unique unless another shard has the same DFA (then copied).
+        let dfa = std::sync::Arc::try_unwrap(s.dfa).unwrap_or_else(|shared| (*shared).clone());
+        let number = writer.push_unit_shard(s.kind, flags, dfa, rule_list, program);
         for lit in trigger.into_iter().flatten() {
             literals.insert(lit.clone());
             writer.push_literal(lit, Target::Shard(number));

@@ -1,7 +1,7 @@
 //! Chunking units into shards and building their DFAs on a pool of threads.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use dfabake_matcher::format::DfaKind;
@@ -17,7 +17,8 @@ use crate::shard_cache::{chunk, pattern_hash, Entry, ShardCache};
 pub(super) struct BuiltShard {
     pub(super) members: Vec<usize>,
     pub(super) kind: DfaKind,
-    pub(super) dfa: Vec<u8>,
+    /// Shared with the other shards of this build with the same DFA, if any.
+    pub(super) dfa: Arc<Vec<u8>>,
     pub(super) seconds: f64,
     pub(super) cached: bool,
     /// The DFA over-approximates (widened repeats): confirm its matches.
@@ -43,7 +44,7 @@ struct Work {
 /// limit. Returns built shards and the units too big on their own.
 pub(super) fn build_shards(
     chunks: Vec<Vec<usize>>,
-    sources: &[DfaSource],
+    sources: &[&DfaSource],
     cfg: &Config,
     cache: Option<&ShardCache>,
     progress: &dyn Progress,
@@ -61,7 +62,7 @@ pub(super) fn build_shards(
     // DFAs compiled in this build by key: many rules share the same rest
     // after their literal (`/\d`), which is compiled once.
     // A copy counts as cached when the original came from the cache.
-    type Compiled = (DfaKind, Vec<u8>, bool);
+    type Compiled = (DfaKind, Arc<Vec<u8>>, bool);
     let compiled: Mutex<std::collections::HashMap<String, Compiled>> = Mutex::default();
     std::thread::scope(|s| {
         for _ in 0..thread_count(cfg) {
@@ -95,10 +96,10 @@ pub(super) fn build_shards(
                 let result = match known {
                     Some((kind, dfa, cached)) => Ok((kind, dfa, From::ThisBuild(cached))),
                     None => match cache.and_then(|c| c.get(&key)) {
-                        Some(Entry::Dfa(kind, dfa)) => Ok((kind, dfa, From::Cache)),
+                        Some(Entry::Dfa(kind, dfa)) => Ok((kind, Arc::new(dfa), From::Cache)),
                         Some(Entry::TooBig) => Err(None),
                         None => build_dfa(&hirs, sources[chunk[0]].anchored, limit, cfg)
-                            .map(|(k, d)| (k, d, From::Built))
+                            .map(|(k, d)| (k, Arc::new(d), From::Built))
                             .map_err(Some),
                     },
                 };
@@ -106,12 +107,12 @@ pub(super) fn build_shards(
                     compiled
                         .lock()
                         .unwrap()
-                        .insert(key.clone(), (*kind, dfa.clone(), *from == From::Cache));
+                        .insert(key.clone(), (*kind, Arc::clone(dfa), *from == From::Cache));
                 }
                 if let Some(c) = cache {
                     match &result {
                         Ok((kind, dfa, From::Built)) => {
-                            c.put(&key, &Entry::Dfa(*kind, dfa.clone()))
+                            c.put(&key, &Entry::Dfa(*kind, dfa.to_vec()))
                         }
                         Err(Some(DfaError::SizeLimit)) => c.put(&key, &Entry::TooBig),
                         _ => {}
@@ -185,7 +186,7 @@ pub(super) fn build_shards(
 pub(super) fn make_chunks(
     members: &[usize],
     units: &[Unit],
-    sources: &[DfaSource],
+    sources: &[&DfaSource],
     shard_rules: usize,
 ) -> Vec<Vec<usize>> {
     let mut chunks = Vec::new();
