@@ -2,7 +2,7 @@
 //! including every way a build or a module can be bad.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use dfabake::manifest::Manifest;
@@ -502,6 +502,24 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
     );
 }
 
+/// `rules` UA-parser-shaped rules from `dfabake-synth --profile uap`, in
+/// `dir/rules.jsonl`.
+fn uap_shaped_rules(dir: &Path, rules: usize, seed: u64) -> PathBuf {
+    let pats = dir.join("rules.jsonl");
+    let synth = run(Command::new(binary("dfabake-synth")).args([
+        "--profile",
+        "uap",
+        "--rules",
+        &rules.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out-rules",
+        pats.to_str().unwrap(),
+    ]));
+    assert!(synth.status.success(), "{}", stderr(&synth));
+    pats
+}
+
 /// The cache's exact programs (of rules and of branches of decomposed
 /// rules) are taken only when intact and written for their key: damaged,
 /// swapped or planted ones are compiled again, the module is the one a
@@ -510,18 +528,7 @@ fn rebuild_after_one_change_recompiles_only_its_shard() {
 fn bad_program_cache_entries_are_compiled_again() {
     use sha2::{Digest, Sha256};
     let dir = tempfile::tempdir().unwrap();
-    let pats = dir.path().join("rules.jsonl");
-    let synth = run(Command::new(binary("dfabake-synth")).args([
-        "--profile",
-        "uap",
-        "--rules",
-        "120",
-        "--seed",
-        "5",
-        "--out-rules",
-        pats.to_str().unwrap(),
-    ]));
-    assert!(synth.status.success(), "{}", stderr(&synth));
+    let pats = uap_shaped_rules(dir.path(), 120, 5);
     let cache = dir.path().join("cache");
     let out = dir.path().join("out");
     let bake = |extra: &[&str]| {
@@ -1099,18 +1106,7 @@ fn inspect_into_a_pipe_closed_early_exits_quietly() {
 #[test]
 fn bakes_are_reproducible_whatever_the_threads_and_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let pats = dir.path().join("rules.jsonl");
-    let synth = run(Command::new(binary("dfabake-synth")).args([
-        "--profile",
-        "uap",
-        "--rules",
-        "300",
-        "--seed",
-        "11",
-        "--out-rules",
-        pats.to_str().unwrap(),
-    ]));
-    assert!(synth.status.success(), "{}", stderr(&synth));
+    let pats = uap_shaped_rules(dir.path(), 300, 11);
     let cache = dir.path().join("cache");
     let bake = |name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
