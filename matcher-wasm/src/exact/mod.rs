@@ -198,6 +198,10 @@ pub struct ExactEngine {
     first_bytes: Option<[u64; 4]>,
 }
 
+/// Every capture group's span of a match, group 0 (the whole match) first,
+/// `None` for a group that did not take part.
+pub type GroupSpans = Vec<Option<(usize, usize)>>;
+
 impl ExactEngine {
     /// Builds the engine for a program written by [`encode`] (or `compile`),
     /// checking it field by field.
@@ -230,7 +234,7 @@ impl ExactEngine {
         &self,
         cache: &mut ExactCache,
         hay: &[u8],
-    ) -> (bool, Option<Vec<Option<(usize, usize)>>>) {
+    ) -> (bool, Option<GroupSpans>) {
         match self.backtrack(cache, hay, self.program.groups * 2) {
             Some(true) => (true, Some(Self::spans(&cache.found))),
             Some(false) => (false, None),
@@ -238,7 +242,7 @@ impl ExactEngine {
         }
     }
 
-    fn spans(found: &[usize]) -> Vec<Option<(usize, usize)>> {
+    fn spans(found: &[usize]) -> GroupSpans {
         found
             .chunks_exact(2)
             .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
@@ -247,11 +251,7 @@ impl ExactEngine {
 
     /// The leftmost-first match in `hay`: every capture group's span, group
     /// 0 (the whole match) first, `None` for a group that did not take part.
-    pub fn captures(
-        &self,
-        cache: &mut ExactCache,
-        hay: &[u8],
-    ) -> Option<Vec<Option<(usize, usize)>>> {
+    pub fn captures(&self, cache: &mut ExactCache, hay: &[u8]) -> Option<GroupSpans> {
         let slots = self.program.groups * 2;
         let found = match self.backtrack(cache, hay, slots) {
             Some(found) => found,
