@@ -387,7 +387,7 @@ impl Cache {
             return None;
         }
         let hash = blake3::Hash::from_bytes(rest[..32].try_into().ok()?);
-        let sha256: String = rest[32..64].iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = crate::hex(&rest[32..64]);
         let word = |i: usize| {
             u64::from_le_bytes(rest[64 + 8 * i..72 + 8 * i].try_into().expect("8 bytes"))
         };

@@ -170,10 +170,12 @@ pub fn verify_module_bytes(wasm: &[u8]) -> Result<ModuleInfo> {
 
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// With `full` false, only the layout and the database's structure: for a
@@ -267,17 +269,6 @@ fn pin(config: &HostConfig, sha256: &str) -> Result<()> {
     }
 }
 
-/// [`pin`] for a module loaded from what the cache remembers of it.
-fn check_pin(config: &HostConfig, loaded: Loaded) -> Result<Loaded> {
-    pin(config, &loaded.info.sha256)?;
-    Ok(loaded)
-}
-
-/// The capacity to read a file of this identity into (a hint: it may grow).
-fn identity_len(id: &cache::FileIdentity) -> usize {
-    id.len().min(1 << 32) as usize
-}
-
 /// Why the npm package's module is refused (it needs its JavaScript glue).
 const NPM_FLAVOUR: &str = "this is the npm flavour of a dfabake module (wasm-bindgen, run by the \
      npm package's JavaScript), not the plain module dfabake-host runs";
@@ -326,6 +317,8 @@ impl MatcherModule {
         if let Some(dir) = &config.cache_dir {
             // A file the cache remembers unchanged is not read at all.
             if let Some((module, entry, known)) = cache::load_known(engine, dir, &identity) {
+                pin(config, &known.info.sha256)
+                    .with_context(|| format!("loading {}", path.display()))?;
                 let loaded = Loaded {
                     module,
                     code_source: CodeSource::Cache,
@@ -334,11 +327,12 @@ impl MatcherModule {
                     info: known.info,
                     module_hash: Some(known.hash),
                 };
-                return Self::finish(engine, config, check_pin(config, loaded)?, t)
+                return Self::finish(engine, config, loaded, t)
                     .with_context(|| format!("loading {}", path.display()));
             }
         }
-        let mut bytes = Vec::with_capacity(identity_len(&identity));
+        // A capacity hint only: the file may have grown since.
+        let mut bytes = Vec::with_capacity(usize::try_from(identity.len()).unwrap_or(0));
         std::io::Read::read_to_end(&mut file, &mut bytes)
             .with_context(|| format!("reading {}", path.display()))?;
         if layout::is_wasm_bindgen(&bytes) {
@@ -358,15 +352,13 @@ impl MatcherModule {
             };
             bail!("{}: {NPM_FLAVOUR}; {hint}", path.display());
         }
-        let (module, known) = Self::load_bytes(engine, &bytes, config, t)
+        let (mut module, known) = Self::load_bytes(engine, &bytes, config, t)
             .with_context(|| format!("loading {}", path.display()))?;
+        // Only a file that did not change while it was read is remembered.
         if let (Some(dir), Some(known)) = (&config.cache_dir, known) {
-            // Only if the file did not change while it was read.
             if cache::FileIdentity::of(&file).ok() == Some(identity) {
                 if let Err(e) = cache::remember(dir, &identity, &known) {
-                    let mut module = module;
                     module.warnings.push(format!("{e:#}"));
-                    return Ok(module);
                 }
             }
         }
