@@ -197,6 +197,8 @@ fn main() -> Result<()> {
     let mut out = Vec::new();
     let native_total: usize = inputs.iter().map(|i| m.matches(&mut cache, i).len()).sum();
     let native_all = per_input(rounds, &inputs, |i| m.matches_into(&mut cache, i, &mut out));
+    let (lazy_states, lazy_dfas) = cache.lazy_dfa_states();
+    println!("lazy DFAs after native all: {lazy_states} states in {lazy_dfas} DFAs");
     let mut hits = 0usize;
     let scan = per_input(rounds, &inputs, |i| {
         if let Some(pf) = &pf {

@@ -22,7 +22,10 @@ use alloc::vec::Vec;
 use regex_automata::dfa::Automaton;
 use regex_automata::{Anchored, Input, PatternSet};
 
-use crate::exact::{ExactCache, ExactEngine};
+use alloc::collections::BTreeMap;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::exact::{ExactCache, ExactEngine, LazyDfa};
 use crate::format::{Database, DfaKind, ShardDfa};
 use crate::lazy::Lazy;
 use crate::prefilter::Target;
@@ -140,6 +143,8 @@ struct Scratch {
 /// # Ok::<(), dfabake_matcher::FormatError>(())
 /// ```
 pub struct Matcher<'a> {
+    /// Tells this matcher's caches from another's (see [`Cache::matcher`]).
+    id: u32,
     db: Database<'a>,
     /// Shards that run on every input.
     always: Vec<u32>,
@@ -200,6 +205,9 @@ const _: fn() = || {
 /// # Ok::<(), dfabake_matcher::FormatError>(())
 /// ```
 pub struct Cache {
+    /// The [`Matcher::id`] of the matcher it was made for: the lazy DFAs it
+    /// keeps serve that matcher's rules alone.
+    matcher: u32,
     scratch: Scratch,
     work: Work,
 }
@@ -208,8 +216,18 @@ pub struct Cache {
 struct Work {
     /// Big enough for any shard: one shard is searched at a time.
     set: PatternSet,
+    confirm: Confirm,
+}
+
+/// What confirming a candidate rule with its exact engine needs.
+struct Confirm {
     exact: ExactCache,
     kept: Kept,
+    /// The lazy DFAs of rules (by rule) and of shards' own programs (by
+    /// shard) confirmed so far: built on the first searches that need them,
+    /// kept for every later one.
+    rule_dfas: BTreeMap<u32, LazyDfa>,
+    unit_dfas: BTreeMap<u32, LazyDfa>,
 }
 
 /// What `first` keeps of the exact engines' confirmations: a rule the
@@ -221,6 +239,17 @@ struct Kept {
     on: bool,
     /// The highest-priority rule confirmed with its captures so far.
     best: Option<FirstMatch>,
+}
+
+impl Cache {
+    /// How many lazy DFA states this cache's searches have built, over every
+    /// rule they confirmed (see [`crate::exact::LazyDfa`]), and in how many
+    /// lazy DFAs: what confirming candidates costs in memory.
+    pub fn lazy_dfa_states(&self) -> (usize, usize) {
+        let c = &self.work.confirm;
+        let dfas = c.rule_dfas.values().chain(c.unit_dfas.values());
+        dfas.fold((0, 0), |(states, n), d| (states + d.state_count(), n + 1))
+    }
 }
 
 impl<'a> Matcher<'a> {
@@ -237,7 +266,10 @@ impl<'a> Matcher<'a> {
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].flags.triggered)
             .collect();
+        // Ids only need to differ between matchers alive at once.
+        static NEXT_ID: AtomicU32 = AtomicU32::new(0);
         Matcher {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             db,
             always,
             widest,
@@ -249,10 +281,15 @@ impl<'a> Matcher<'a> {
     /// Scratch space for this matcher's searches.
     pub fn create_cache(&self) -> Cache {
         Cache {
+            matcher: self.id,
             work: Work {
                 set: PatternSet::new(self.widest),
-                exact: ExactCache::new(),
-                kept: Kept::default(),
+                confirm: Confirm {
+                    exact: ExactCache::new(),
+                    kept: Kept::default(),
+                    rule_dfas: BTreeMap::new(),
+                    unit_dfas: BTreeMap::new(),
+                },
             },
             scratch: Scratch {
                 stamp: alloc::vec![0; self.db.shards().len()],
@@ -266,7 +303,8 @@ impl<'a> Matcher<'a> {
 
     /// Makes `cache` fit this matcher, if it was made for another.
     fn fit(&self, cache: &mut Cache) {
-        if cache.scratch.stamp.len() != self.db.shards().len()
+        if cache.matcher != self.id
+            || cache.scratch.stamp.len() != self.db.shards().len()
             || cache.work.set.capacity() < self.widest
         {
             *cache = self.create_cache();
@@ -291,29 +329,25 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    fn exact_is_match(&self, c: &mut ExactCache, rule: u32, hay: &[u8]) -> bool {
-        self.exact_engine(rule).is_match(c, hay)
-    }
-
     /// Whether the unit of shard `si` for `rule` matches anywhere in `hay`:
     /// by the shard's own program (a branch's, much smaller than its whole
-    /// rule's) when it has one, else by the rule's.
+    /// rule's) when it has one, else by the rule's; by its lazy DFA where
+    /// that can answer, else by the engine's own search.
     /// In `first` (`kept.on`), a rule's own engine keeps the captures it
     /// found on the way when they beat those kept so far.
-    fn unit_is_match(
-        &self,
-        c: &mut ExactCache,
-        kept: &mut Kept,
-        si: u32,
-        rule: u32,
-        hay: &[u8],
-    ) -> bool {
+    fn unit_is_match(&self, w: &mut Confirm, si: u32, rule: u32, hay: &[u8]) -> bool {
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
-            if !kept.on || kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
-                return self.exact_is_match(c, rule, hay);
+            let engine = self.exact_engine(rule);
+            let lazy = engine.is_match_lazy(w.rule_dfas.entry(rule).or_default(), hay);
+            let kept = &mut w.kept;
+            if lazy == Some(false) {
+                return false;
             }
-            let (matched, captures) = self.exact_engine(rule).is_match_with_captures(c, hay);
+            if !kept.on || kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
+                return lazy.unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
+            }
+            let (matched, captures) = engine.is_match_with_captures(&mut w.exact, hay);
             if let Some(captures) = captures {
                 if let Some((start, end)) = captures[0] {
                     kept.best = Some(FirstMatch {
@@ -330,7 +364,9 @@ impl<'a> Matcher<'a> {
             ExactEngine::from_program(program)
                 .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"))
         });
-        engine.is_match(c, hay)
+        engine
+            .is_match_lazy(w.unit_dfas.entry(si).or_default(), hay)
+            .unwrap_or_else(|| engine.is_match(&mut w.exact, hay))
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the
@@ -404,7 +440,7 @@ impl<'a> Matcher<'a> {
         if shard.kind() == DfaKind::Exact {
             return shard
                 .rules()
-                .find(|&r| self.unit_is_match(&mut w.exact, &mut w.kept, si, r, hay));
+                .find(|&r| self.unit_is_match(&mut w.confirm, si, r, hay));
         }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
@@ -422,7 +458,7 @@ impl<'a> Matcher<'a> {
             Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
             Err(_) => shard
                 .rules()
-                .find(|&r| self.unit_is_match(&mut w.exact, &mut w.kept, si, r, hay)),
+                .find(|&r| self.unit_is_match(&mut w.confirm, si, r, hay)),
         }
     }
 
@@ -433,6 +469,7 @@ impl<'a> Matcher<'a> {
         let Cache {
             scratch: s,
             work: w,
+            ..
         } = cache;
         let ascii = hay.is_ascii();
         // Shards that run anyway first: a hit there spares the prefilter scan.
@@ -478,16 +515,12 @@ impl<'a> Matcher<'a> {
         out: &mut Vec<u32>,
     ) -> bool {
         let shard = &self.db.shards()[si as usize];
-        let Work {
-            set,
-            exact: c,
-            kept,
-        } = w;
+        let Work { set, confirm: c } = w;
         if shard.kind() == DfaKind::Exact {
             out.extend(
                 shard
                     .rules()
-                    .filter(|&r| self.unit_is_match(c, kept, si, r, hay)),
+                    .filter(|&r| self.unit_is_match(c, si, r, hay)),
             );
             return true;
         }
@@ -504,9 +537,9 @@ impl<'a> Matcher<'a> {
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
                 Ok(None) => (false, false),
-                Ok(Some(_)) if confirm => (self.unit_is_match(c, kept, si, rule, hay), true),
+                Ok(Some(_)) if confirm => (self.unit_is_match(c, si, rule, hay), true),
                 Ok(Some(_)) => (true, true),
-                Err(_) => (self.unit_is_match(c, kept, si, rule, hay), true),
+                Err(_) => (self.unit_is_match(c, si, rule, hay), true),
             };
             if matched {
                 out.push(rule);
@@ -525,7 +558,7 @@ impl<'a> Matcher<'a> {
                 out.extend(
                     set.iter()
                         .map(|pid| shard.rule(pid.as_usize()))
-                        .filter(|&r| self.unit_is_match(c, kept, si, r, hay)),
+                        .filter(|&r| self.unit_is_match(c, si, r, hay)),
                 );
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
@@ -533,7 +566,7 @@ impl<'a> Matcher<'a> {
                 out.extend(
                     shard
                         .rules()
-                        .filter(|&r| self.unit_is_match(c, kept, si, r, hay)),
+                        .filter(|&r| self.unit_is_match(c, si, r, hay)),
                 );
             }
         }
@@ -547,6 +580,7 @@ impl<'a> Matcher<'a> {
         let Cache {
             scratch: s,
             work: w,
+            ..
         } = cache;
         out.clear();
         let ascii = hay.is_ascii();
@@ -583,12 +617,12 @@ impl<'a> Matcher<'a> {
     /// The highest-priority rule matching anywhere in `hay`, with the span and
     /// captures of its leftmost-first match.
     pub fn first(&self, cache: &mut Cache, hay: &[u8]) -> Option<FirstMatch> {
-        cache.work.kept = Kept {
+        cache.work.confirm.kept = Kept {
             on: true,
             best: None,
         };
         let winner = self.first_rule(cache, hay);
-        let kept = core::mem::take(&mut cache.work.kept);
+        let kept = core::mem::take(&mut cache.work.confirm.kept);
         if let Some(rule) = winner {
             if let Some(found) = kept.best.filter(|b| b.rule == rule) {
                 return Some(found);
@@ -615,6 +649,7 @@ impl<'a> Matcher<'a> {
         let Cache {
             scratch: s,
             work: w,
+            ..
         } = cache;
         let ascii = hay.is_ascii();
         self.prefilter(hay, s);
@@ -660,7 +695,7 @@ impl<'a> Matcher<'a> {
     pub fn exact_first(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
         let captures = self
             .exact_engine(rule)
-            .captures(&mut cache.work.exact, hay)?;
+            .captures(&mut cache.work.confirm.exact, hay)?;
         let (start, end) = captures[0]?;
         Some(FirstMatch {
             rule,

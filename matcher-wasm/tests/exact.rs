@@ -2,7 +2,7 @@
 //! answers exactly as `regex::bytes::Regex` does (span and every capture
 //! group), and damaged programs are refused, never a panic.
 
-use dfabake_matcher::exact::{compile, ExactCache, ExactEngine, ProgramError};
+use dfabake_matcher::exact::{compile, ExactCache, ExactEngine, LazyDfa, ProgramError};
 
 const PATTERNS: &[&str] = &[
     r"(\w+)@(\w+)\.com",
@@ -314,4 +314,97 @@ fn wide_alternations_agree_with_the_regex_crate() {
         }
     }
     assert_eq!(checked, 300 * 12);
+}
+
+/// Look-around of every kind the lazy DFA decides from the bytes around a
+/// position: line anchors (`\n` and CRLF), ASCII and Unicode word
+/// boundaries, half and start/end boundaries.
+const LOOK_ATOMS: &[&str] = &[
+    "(?m:^)",
+    "(?m:$)",
+    "(?Rm:^)",
+    "(?Rm:$)",
+    "\\A",
+    "\\z",
+    "\\b{start}",
+    "\\b{end}",
+    "\\b{start-half}",
+    "\\b{end-half}",
+    "(?-u:\\b{start})",
+    "(?-u:\\b{end-half})",
+    "(?-u:\\B)",
+    "\\r",
+    "[\\r\\n]",
+];
+
+/// The lazy DFA answers "anywhere?" as the regex crate does: generated
+/// patterns with every kind of look-around, each engine's DFA kept across
+/// 40 inputs (so later inputs run over states earlier ones built), anchored
+/// and unanchored. It must answer every ASCII input; non-ASCII ones only
+/// where the pattern has no Unicode word boundary.
+#[test]
+fn lazy_dfas_agree_with_the_regex_crate() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let atoms: Vec<&str> = ATOMS.iter().chain(LOOK_ATOMS).copied().collect();
+    let (mut patterns, mut answered, mut non_ascii_answered) = (0, 0, 0);
+    while patterns < 2000 {
+        let mut p = String::new();
+        for _ in 0..1 + rng.below(4) {
+            p.push_str(rng.pick(&atoms));
+            if rng.below(3) == 0 {
+                p.push_str(&pattern(&mut rng, 1));
+            }
+        }
+        if rng.below(5) == 0 {
+            p = format!("^{p}");
+        }
+        let Ok(re) = regex::bytes::Regex::new(&p) else {
+            continue;
+        };
+        let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+        let engine = ExactEngine::from_program(&program).unwrap();
+        let mut dfa = LazyDfa::new();
+        patterns += 1;
+        for _ in 0..40 {
+            let mut hay = haystack(&mut rng);
+            if rng.below(3) == 0 {
+                hay.extend_from_slice(rng.pick(&["\r\n", "\r", "a\r\nb", " x\n"]).as_bytes());
+            }
+            let got = engine.is_match_lazy(&mut dfa, &hay);
+            if hay.is_ascii() {
+                assert!(got.is_some(), "pattern {p:?} on an ASCII input");
+            }
+            if let Some(got) = got {
+                assert_eq!(
+                    got,
+                    re.is_match(&hay),
+                    "pattern {p:?} on {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+                answered += 1;
+                non_ascii_answered += usize::from(!hay.is_ascii());
+            }
+        }
+    }
+    // Most inputs are answered, non-ASCII ones included.
+    assert!(answered > 2000 * 20, "{answered}");
+    assert!(non_ascii_answered > 2000, "{non_ascii_answered}");
+}
+
+/// A lazy DFA that fills up gives the search back (`None`) instead of
+/// growing without bound, and answers again once a search starts afresh.
+#[test]
+fn a_full_lazy_dfa_gives_up_and_starts_again() {
+    // Where the `a`s of the last 21 bytes are is the state: a random input
+    // of `a`s and `b`s needs a new state at almost every byte.
+    let pattern = r"a.{20}ax";
+    let engine = ExactEngine::from_program(&compile(pattern).unwrap()).unwrap();
+    let re = regex::bytes::Regex::new(pattern).unwrap();
+    let mut rng = Rng(77);
+    let long: Vec<u8> = (0..600_000).map(|_| b"ab"[rng.below(2)]).collect();
+    let mut dfa = LazyDfa::new();
+    assert_eq!(engine.is_match_lazy(&mut dfa, &long), None);
+    let short = b"zza12345678901234567890axzz";
+    assert_eq!(engine.is_match_lazy(&mut dfa, short), Some(re.is_match(short)));
+    assert!(dfa.state_count() < 100, "{}", dfa.state_count());
 }

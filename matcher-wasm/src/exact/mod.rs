@@ -52,6 +52,7 @@
 //! ```
 
 mod backtrack;
+mod lazy_dfa;
 mod pikevm;
 mod program;
 
@@ -61,6 +62,8 @@ use core::fmt;
 use regex_automata::util::look::LookMatcher;
 
 use backtrack::Backtracker;
+use lazy_dfa::Alphabet;
+pub use lazy_dfa::LazyDfa;
 use pikevm::{Frame, Threads};
 #[cfg(feature = "build")]
 pub use program::encode;
@@ -196,6 +199,8 @@ pub struct ExactEngine {
     /// Bytes that can begin a match (one bit each), or `None` when a match
     /// may be empty (it can start anywhere, even at the input's end).
     first_bytes: Option<[u64; 4]>,
+    /// The byte classes of [`ExactEngine::is_match_lazy`]'s DFA.
+    alphabet: Alphabet,
 }
 
 /// Every capture group's span of a match, group 0 (the whole match) first,
@@ -212,6 +217,7 @@ impl ExactEngine {
         program.build_dispatches();
         Ok(ExactEngine {
             first_bytes: first_bytes(&program),
+            alphabet: Alphabet::of(&program),
             program,
             looks: LookMatcher::new(),
         })
