@@ -635,6 +635,84 @@ fn ua_parser_shapes() {
     );
 }
 
+/// Device rules whose only usable literal is a common one (` Build`,
+/// `) AppleWebKit`: model codes like `E\d{3}` are too short to filter on)
+/// run on nearly every WebKit user agent, so they share DFAs: a decomposed
+/// rule's branches behind the common literal are one unit, and such units
+/// of many rules are shards of several rules. The answers (`all`, `first`
+/// with captures) are still the regex crate's, and a shard holds more than
+/// one of them.
+#[test]
+fn device_rules_behind_a_common_literal_share_shards() {
+    let mut g = Rng(0x0dec_1ce5 | 1);
+    let codes = [
+        "E", "X", "GO", "N", "IF", "OP", "BQ", "LM", "RK", "IV", "P", "Y", "H", "U",
+    ];
+    let words = [
+        "Spirit", "Vision", "Galaxy", "Wave", "Joy", "Desire", "Star", "Rock",
+    ];
+    let mut rules = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let word = words[i % words.len()];
+        let mut decomposed = RuleSpec::new(
+            RuleId::Int(i as i64 * 2),
+            &format!(
+                r"; {{0,2}}({code}\d{{3}}[A-Z]?|{code}\-[0-9]{{2}}[A-z]?|{word}[^;/]{{0,30}}|{code}{n})(?: Build|\) AppleWebKit)",
+                n = 100 + i * 7
+            ),
+        );
+        if i % 3 == 0 {
+            decomposed.flags = "i".into();
+        }
+        rules.push(decomposed);
+        rules.push(RuleSpec::new(
+            RuleId::Int(i as i64 * 2 + 1),
+            &format!(r"; {{0,2}}((?:{code}|{code}{code})[ _\-]?)([^;/]{{1,40}}) Build"),
+        ));
+    }
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "device rules").unwrap();
+    assert!(
+        compiled
+            .shards
+            .iter()
+            .any(|s| s.flags.triggered && s.rules > 1),
+        "no shard of several rules behind the common literal: {:?}",
+        compiled.shards.iter().map(|s| s.rules).collect::<Vec<_>>()
+    );
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for i in 0..400 {
+        let code = codes[g.below(codes.len())];
+        let model = match g.below(5) {
+            0 => format!("{code}{}", g.below(1000)),
+            1 => format!("{code}-{}{}", g.below(100), ["a", "Q", ""][g.below(3)]),
+            2 => format!("{} {}", words[g.below(words.len())], g.below(99)),
+            3 => format!("{}{code} {}", code.to_lowercase(), g.below(9)),
+            _ => format!("{code}{}", 100 + g.below(14) * 7),
+        };
+        let tail = [
+            " Build/TP1A)",
+            ") AppleWebKit/537.36",
+            "; wv) AppleWebKit/537.36",
+            " Build",
+        ][i % 4];
+        let sep = ["; ", ";", ";  ", "; x "][g.below(4)];
+        inputs.push(
+            format!("Mozilla/5.0 (Linux; Android 13{sep}{model}{tail} Chrome/120.0").into_bytes(),
+        );
+    }
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_corpus(&rules, &refs, &Config::default());
+    check_corpus(
+        &rules,
+        &refs,
+        &Config {
+            max_rule_dfa_bytes: 6_000,
+            max_dfa_bytes: 20_000,
+            ..Config::default()
+        },
+    );
+}
+
 /// `first` where the winner was confirmed by its exact engine (an
 /// approximate DFA: uap-core's `^.{0,200}?…` generic bot rules, widened) and
 /// its captures come from that confirmation, beside winners whose captures

@@ -100,6 +100,41 @@ fn main() -> Result<()> {
             }
             return Ok(());
         }
+        if mode == "--native-shards" {
+            // Which unanchored shards the prefilter triggers most, with the
+            // literal occurrence that triggered them.
+            let mut by_shard: std::collections::HashMap<u32, (usize, String)> = Default::default();
+            for i in &inputs {
+                let mut seen = std::collections::HashSet::new();
+                pf.scan_at(i, |t, start, end| {
+                    if let dfabake_matcher::prefilter::Target::Shard(s) = t {
+                        if !m.database().shards()[s as usize].flags().anchored && seen.insert(s) {
+                            let e = by_shard.entry(s).or_default();
+                            e.0 += 1;
+                            e.1 = String::from_utf8_lossy(&i[start..end]).into_owned();
+                        }
+                    }
+                });
+            }
+            let mut top: Vec<_> = by_shard.into_iter().collect();
+            top.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+            for (s, (n, lit)) in top.iter().take(25) {
+                let shard = &m.database().shards()[*s as usize];
+                let rule = shard.rule(0);
+                println!(
+                    "shard {s}: {n} inputs, {} rules, literal {lit:?}, first rule {}: {}",
+                    shard.rule_count(),
+                    m.database().rule(rule as usize).id_json(),
+                    m.database()
+                        .rule(rule as usize)
+                        .pattern()
+                        .chars()
+                        .take(90)
+                        .collect::<String>()
+                );
+            }
+            return Ok(());
+        }
         if mode == "--native-hot" {
             // The first n inputs over and over: how much of a search is
             // memory the database has to bring into cache.

@@ -517,11 +517,7 @@ impl<'a> Matcher<'a> {
         let shard = &self.db.shards()[si as usize];
         let Work { set, confirm: c } = w;
         if shard.kind() == DfaKind::Exact {
-            out.extend(
-                shard
-                    .rules()
-                    .filter(|&r| self.unit_is_match(c, si, r, hay)),
-            );
+            out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
             return true;
         }
         let confirm = shard.needs_confirm_on(ascii);
@@ -563,11 +559,7 @@ impl<'a> Matcher<'a> {
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
             Err(_) => {
-                out.extend(
-                    shard
-                        .rules()
-                        .filter(|&r| self.unit_is_match(c, si, r, hay)),
-                );
+                out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
             }
         }
         false

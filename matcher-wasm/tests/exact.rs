@@ -405,6 +405,9 @@ fn a_full_lazy_dfa_gives_up_and_starts_again() {
     let mut dfa = LazyDfa::new();
     assert_eq!(engine.is_match_lazy(&mut dfa, &long), None);
     let short = b"zza12345678901234567890axzz";
-    assert_eq!(engine.is_match_lazy(&mut dfa, short), Some(re.is_match(short)));
+    assert_eq!(
+        engine.is_match_lazy(&mut dfa, short),
+        Some(re.is_match(short))
+    );
     assert!(dfa.state_count() < 100, "{}", dfa.state_count());
 }

@@ -71,6 +71,9 @@ struct Unit {
     /// For a branch of a decomposed rule: the branch's own exact program,
     /// which confirms its shard's candidates (a fraction of the rule's).
     program: Option<Vec<u8>>,
+    /// Its trigger literals include a common one: its DFA runs on most
+    /// inputs, so it shares one with the other units of the same literals.
+    common_trigger: bool,
 }
 
 /// Checks one rule; returns it with its HIR reduced to what decides whether
@@ -183,6 +186,7 @@ fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCac
         unicode_word_boundary,
         dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
         program,
+        common_trigger: false,
     }
 }
 
@@ -273,24 +277,46 @@ fn make_units(
         map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &common))
     };
     let mut planned = Vec::with_capacity(parts.len());
-    let mut without_literal: std::collections::BTreeMap<usize, Vec<Hir>> = Default::default();
+    // A decomposed rule's branches that would run on (nearly) every input,
+    // having no literal or only a common one, run as one unit per rule and
+    // plan: one DFA over their alternation instead of one per branch (a
+    // device rule's fifteen `E\d{3}`-style models all triggered by
+    // `) AppleWebKit` cost fifteen searches of every WebKit user agent).
+    let mut regrouped: Vec<(usize, Plan, Vec<Hir>)> = Vec::new();
+    let on_common = |plan: &Plan| match plan {
+        Plan::Triggered(_) | Plan::Anchored(_) => crate::literals::chosen(plan)
+            .iter()
+            .any(|l| common.contains(l)),
+        _ => false,
+    };
     for ((r, h), plan) in parts.into_iter().zip(plans) {
-        if plan == Plan::Always && prepared[r].decomposed {
-            without_literal.entry(r).or_default().push(h);
-        } else {
+        let runs_on_most = plan == Plan::Always || on_common(&plan);
+        if !(prepared[r].decomposed && runs_on_most) {
             planned.push((r, h, plan, prepared[r].decomposed));
+            continue;
+        }
+        match regrouped
+            .iter_mut()
+            .find(|(rule, p, _)| *rule == r && *p == plan)
+        {
+            Some((_, _, branches)) => branches.push(h),
+            None => regrouped.push((r, plan, vec![h])),
         }
     }
-    for (r, mut branches) in without_literal {
+    for (r, plan, mut branches) in regrouped {
         let h = if branches.len() == 1 {
             branches.pop().unwrap()
         } else {
             Hir::alternation(branches)
         };
-        planned.push((r, h, Plan::Always, true));
+        planned.push((r, h, plan, true));
     }
     let mut units = map_in_parallel(planned, cfg, |(r, h, plan, branch)| {
-        unit(r, h, plan, branch, cache)
+        let common_trigger = on_common(&plan);
+        Unit {
+            common_trigger,
+            ..unit(r, h, plan, branch, cache)
+        }
     });
     // By rule (stable: branches keep their order), so that shard rule
     // lists come out ascending.
@@ -378,8 +404,16 @@ pub fn compile_with(
         .collect();
     let sources: Vec<&DfaSource> = units.iter().map(|u| &u.dfa).collect();
     let chunks = make_chunks(&needs_dfa, &units, &sources, cfg.shard_rules);
+    let shared_trigger: Vec<bool> = units.iter().map(|u| u.common_trigger).collect();
     progress.step("compiling DFAs", Some(chunks.len() as u64));
-    let (mut built, too_big) = build_shards(chunks, &sources, cfg, cache.as_ref(), progress);
+    let (mut built, too_big) = build_shards(
+        chunks,
+        &sources,
+        &shared_trigger,
+        cfg,
+        cache.as_ref(),
+        progress,
+    );
     // A unit too big alone gets a second chance: a DFA of its widened form
     // filters, and its rule's exact engine confirms the candidates. A unit
     // too big even so is answered by the exact engine alone.
@@ -403,7 +437,14 @@ pub fn compile_with(
     if !confirm_members.is_empty() {
         let chunks = make_chunks(&confirm_members, &units, &widened, cfg.shard_rules);
         progress.step("compiling widened DFAs", Some(chunks.len() as u64));
-        let (more, still_too_big) = build_shards(chunks, &widened, cfg, cache.as_ref(), progress);
+        let (more, still_too_big) = build_shards(
+            chunks,
+            &widened,
+            &shared_trigger,
+            cfg,
+            cache.as_ref(),
+            progress,
+        );
         built.extend(more.into_iter().map(|s| BuiltShard { confirm: true, ..s }));
         exact_only.extend(
             still_too_big

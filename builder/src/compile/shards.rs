@@ -25,12 +25,17 @@ pub(super) struct BuiltShard {
     pub(super) confirm: bool,
 }
 
-/// The DFA size limit of a chunk: a unit alone has its own, smaller limit.
-fn chunk_limit(chunk_len: usize, cfg: &Config) -> usize {
-    if chunk_len == 1 {
-        cfg.max_rule_dfa_bytes
-    } else {
-        cfg.max_dfa_bytes
+/// The DFA size limit of a chunk: a unit alone has its own, smaller limit,
+/// and so do units sharing a common trigger ([`make_chunks`]): putting them
+/// together is only worth it while their DFA stays small, and an attempt
+/// that fails costs the time to build up to its limit.
+fn chunk_limit(chunk: &[usize], shared_trigger: &[bool], cfg: &Config) -> usize {
+    match chunk {
+        [_] => cfg.max_rule_dfa_bytes,
+        [first, ..] if shared_trigger[*first] => {
+            (cfg.max_rule_dfa_bytes * chunk.len()).min(cfg.max_dfa_bytes)
+        }
+        _ => cfg.max_dfa_bytes,
     }
 }
 
@@ -45,6 +50,7 @@ struct Work {
 pub(super) fn build_shards(
     chunks: Vec<Vec<usize>>,
     sources: &[&DfaSource],
+    shared_trigger: &[bool],
     cfg: &Config,
     cache: Option<&ShardCache>,
     progress: &dyn Progress,
@@ -82,7 +88,7 @@ pub(super) fn build_shards(
                 let t = Instant::now();
                 let keys: Vec<&str> = chunk.iter().map(|&p| sources[p].key.as_str()).collect();
                 let hirs: Vec<&Hir> = chunk.iter().map(|&p| &sources[p].hir).collect();
-                let limit = chunk_limit(chunk.len(), cfg);
+                let limit = chunk_limit(&chunk, shared_trigger, cfg);
                 let key = ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, limit);
                 // Where the DFA came from: compiled now, the shard cache, or
                 // this build, for another shard (from the cache or not).
@@ -178,11 +184,19 @@ pub(super) fn build_shards(
     (built, too_big)
 }
 
+/// Most units in a shard of units triggered by the same common literal:
+/// fewer than in a shard that runs always, since these are whole device
+/// rules (`(?i)`, `[^;/]{1,100}`), whose DFAs grow fast when put together.
+const SHARED_TRIGGER_RULES: usize = 8;
+
 /// Groups units needing a DFA into chunks to compile: a prefiltered unit
 /// alone (its DFA runs when its literals occur), the others in
 /// content-defined shards of at most `shard_rules`, kept apart by how their
 /// DFA behaves (Unicode word boundary, ASCII-widened), so that a shard's
-/// flags hold for all its units.
+/// flags hold for all its units. Units triggered by a common literal run on
+/// most inputs like the others, so they share shards too, by trigger (the
+/// same literals, the same kind of plan): one DFA searches for sixty device
+/// rules behind `) AppleWebKit` instead of sixty.
 pub(super) fn make_chunks(
     members: &[usize],
     units: &[Unit],
@@ -190,6 +204,7 @@ pub(super) fn make_chunks(
     shard_rules: usize,
 ) -> Vec<Vec<usize>> {
     let mut chunks = Vec::new();
+    let by_pattern = |group: &[usize]| chunk(group, |u| pattern_hash(&sources[u].key), shard_rules);
     for uwb in [false, true] {
         for wide in [false, true] {
             let group: Vec<usize> = members
@@ -202,23 +217,35 @@ pub(super) fn make_chunks(
                         && unit.ascii_widened == wide
                 })
                 .collect();
-            chunks.extend(chunk(
-                &group,
-                |u| pattern_hash(&sources[u].key),
-                shard_rules,
-            ));
+            chunks.extend(by_pattern(&group));
         }
     }
-    chunks.extend(
-        members
-            .iter()
-            .filter(|&&u| {
-                matches!(
-                    units[u].plan,
-                    Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..)
-                )
-            })
-            .map(|&u| vec![u]),
-    );
+    let mut shared: Vec<Vec<usize>> = Vec::new();
+    for &u in members {
+        let unit = &units[u];
+        match unit.plan {
+            Plan::Triggered(_) | Plan::Anchored(_) if unit.common_trigger => {
+                let alike = |g: &&mut Vec<usize>| {
+                    let first = &units[g[0]];
+                    first.plan == unit.plan
+                        && first.unicode_word_boundary == unit.unicode_word_boundary
+                        && first.ascii_widened == unit.ascii_widened
+                };
+                match shared.iter_mut().find(alike) {
+                    Some(group) => group.push(u),
+                    None => shared.push(vec![u]),
+                }
+            }
+            Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..) => chunks.push(vec![u]),
+            Plan::Complete(_) | Plan::Always => {}
+        }
+    }
+    for group in shared {
+        chunks.extend(chunk(
+            &group,
+            |u| pattern_hash(&sources[u].key),
+            SHARED_TRIGGER_RULES,
+        ));
+    }
     chunks
 }
