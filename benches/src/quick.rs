@@ -3,12 +3,14 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-all|--native-scan|--native-hot|--wasm-all|--native-count-first N|--native-count-all N|--wasm-count-first N|--wasm-count-all N]
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-engines|--native-all|--native-scan|--native-hot|--wasm-all|--native-count-first N|--native-count-all N|--wasm-count-first N|--wasm-count-all N]
 //! ```
 //!
 //! With a third argument it only runs that loop for about 3 s (for a
 //! profiler), or with `--native-first` times `first` natively and lists the
-//! winning rules that cost it most, or with `--native-hot` times the first 1, 10, 100 and all
+//! winning rules that cost it most, or with `--native-engines` times building
+//! every rule's (and shard unit's) exact engine, as a fresh process's first
+//! answers do, and lists the costliest, or with `--native-hot` times the first 1, 10, 100 and all
 //! inputs over and over natively.
 //!
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
@@ -17,6 +19,7 @@
 use anyhow::{Context, Result};
 use dfabake_benches::per_input;
 use dfabake_host::MatcherModule;
+use dfabake_matcher::exact::{check_program, ExactEngine};
 use dfabake_matcher::format::{AlignedBytes, Database};
 use dfabake_matcher::module::find_database;
 use dfabake_matcher::{Matcher, Mode};
@@ -80,6 +83,50 @@ fn main() -> Result<()> {
                     us / *n as f64,
                     us / inputs.len() as f64
                 );
+            }
+            return Ok(());
+        }
+        if mode == "--native-engines" {
+            // Start-up: what building each exact engine costs (median of
+            // `rounds` builds), decoding alone (`check_program`) beside it.
+            let median = |f: &mut dyn FnMut()| {
+                let mut t: Vec<f64> = (0..rounds)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64() * 1e6
+                    })
+                    .collect();
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            };
+            let db = m.database();
+            let programs =
+                (0..db.rule_count())
+                    .map(|r| {
+                        (
+                            format!("rule {r} {}", db.rule(r).id_json()),
+                            db.rule(r).exact_program(),
+                        )
+                    })
+                    .chain(db.shards().iter().enumerate().filter_map(|(si, s)| {
+                        Some((format!("shard {si} unit"), s.unit_program()?))
+                    }));
+            let mut costs = Vec::new();
+            for (name, program) in programs {
+                let build = median(&mut || {
+                    std::hint::black_box(ExactEngine::from_program(program).unwrap());
+                });
+                let decode = median(&mut || {
+                    std::hint::black_box(check_program(program).unwrap());
+                });
+                costs.push((build, decode, program.len(), name));
+            }
+            let total: f64 = costs.iter().map(|c| c.0).sum();
+            println!("{} engines, {:.1} µs to build them all", costs.len(), total);
+            costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (build, decode, len, name) in costs.iter().take(12) {
+                println!("  {name}: {build:.1} µs ({decode:.1} µs decoding), {len} B program");
             }
             return Ok(());
         }

@@ -149,23 +149,55 @@ fn program_error(e: WireError) -> ProgramError {
     }
 }
 
-/// A bounds-checked reader over a program.
-struct Reader<'p>(wire::Reader<'p>);
+/// A bounds-checked reader over a program. Every field has a fast path for
+/// the common well-formed case (one- or two-byte varints, whole ranges in
+/// bounds) that engines decode at their first search; anything else goes
+/// to `wire::Reader`, whose errors stay the ones reported.
+struct Reader<'p> {
+    bytes: &'p [u8],
+    pos: usize,
+}
 
 impl Reader<'_> {
     fn pos(&self) -> usize {
-        self.0.pos()
+        self.pos
     }
 
+    /// `wire::Reader` at the current position, for the slow paths.
+    fn wire(&self) -> wire::Reader<'_> {
+        wire::Reader::at(self.bytes, self.pos)
+    }
+
+    #[inline]
     fn u8(&mut self) -> Result<u8, ProgramError> {
-        self.0.byte("byte").map_err(program_error)
+        match self.bytes.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(ProgramError::Truncated { at: self.pos }),
+        }
     }
 
     /// An unsigned LEB128 varint of at most 32 bits.
+    #[inline]
     fn u32(&mut self) -> Result<u32, ProgramError> {
-        self.0
-            .uleb_u32("number over 32 bits")
-            .map_err(program_error)
+        match self.bytes.get(self.pos..).and_then(short_uleb) {
+            Some((v, len)) => {
+                self.pos += len;
+                Ok(v)
+            }
+            None => self.u32_slow(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn u32_slow(&mut self) -> Result<u32, ProgramError> {
+        let mut r = self.wire();
+        let v = r.uleb_u32("number over 32 bits").map_err(program_error)?;
+        self.pos = r.pos();
+        Ok(v)
     }
 
     /// A list length, at most `max` (what the rest of the program can hold).
@@ -180,20 +212,40 @@ impl Reader<'_> {
 
     /// A reference from state `from` (see `put_ref`), which must name one of
     /// `states` states.
+    #[inline]
     fn state(&mut self, from: u32, states: u32) -> Result<u32, ProgramError> {
         let at = self.pos();
         let delta = wire::unzigzag(u64::from(self.u32()?));
         let id = i64::from(from) + delta;
         if !(0..i64::from(states)).contains(&id) {
-            return Err(ProgramError::Corrupt {
-                what: "state id out of range",
-                at,
-            });
+            return Err(out_of_range(at));
         }
         Ok(id as u32)
     }
 
-    fn range(&mut self, from: u32, states: u32) -> Result<Range, ProgramError> {
+    /// A range in the common case (both bytes and a one-byte reference in
+    /// bounds and valid), else `None` with nothing read.
+    #[inline(always)]
+    fn range_fast(&mut self, from: u32, states: u32) -> Option<(u8, u8, u32)> {
+        let at = self.pos;
+        let &[start, end] = self.bytes.get(at..at + 2)? else {
+            return None;
+        };
+        if start > end {
+            return None;
+        }
+        let (delta, len) = short_uleb(self.bytes.get(at + 2..)?)?;
+        let id = i64::from(from) + wire::unzigzag(u64::from(delta));
+        if !(0..i64::from(states)).contains(&id) {
+            return None;
+        }
+        self.pos = at + 2 + len;
+        Some((start, end, id as u32))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn range_slow(&mut self, from: u32, states: u32) -> Result<Range, ProgramError> {
         let at = self.pos();
         let (start, end) = (self.u8()?, self.u8()?);
         if start > end {
@@ -207,6 +259,29 @@ impl Reader<'_> {
             end,
             next: self.state(from, states)?,
         })
+    }
+}
+
+/// The varint at the start of `bytes` and its length when it takes at most
+/// 4 bytes (28 bits: never over 32, never overlong), else `None`. A big
+/// program's references to far states take 2 or 3.
+#[inline(always)]
+fn short_uleb(bytes: &[u8]) -> Option<(u32, usize)> {
+    let mut v = 0u32;
+    for (i, &b) in bytes.iter().take(4).enumerate() {
+        v |= u32::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+#[cold]
+fn out_of_range(at: usize) -> ProgramError {
+    ProgramError::Corrupt {
+        what: "state id out of range",
+        at,
     }
 }
 
@@ -368,7 +443,10 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     if program.get(..4) != Some(&MAGIC[..]) {
         return Err(ProgramError::BadMagic);
     }
-    let mut r = Reader(wire::Reader::at(program, 4));
+    let mut r = Reader {
+        bytes: program,
+        pos: 4,
+    };
     // Bit 0 (utf8) changes nothing for a search that never splits code
     // points, the only kind the builder writes.
     let flags_at = r.pos();
@@ -409,20 +487,40 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     for current in 0..states {
         let at = r.pos();
         let state = match r.u8()? {
-            TAG_RANGE => State::Range(r.range(current, states)?),
+            TAG_RANGE => match r.range_fast(current, states) {
+                // Pushed here, for the reason the sparse loop pushes its own.
+                Some((start, end, next)) => {
+                    p.states.push(State::Range(Range { start, end, next }));
+                    continue;
+                }
+                None => State::Range(r.range_slow(current, states)?),
+            },
             TAG_SPARSE => {
                 // A transition takes at least 3 bytes.
                 let n = r.count(program.len() / 3, "transition count")?;
                 let from = p.ranges.len() as u32;
+                p.ranges.reserve(n as usize);
+                let mut prev_end = -1i32;
                 for _ in 0..n {
-                    let range = r.range(current, states)?;
-                    if p.ranges.len() > from as usize && p.ranges.last().unwrap().end >= range.start
-                    {
+                    // Most transitions take this path: checked and pushed
+                    // straight from registers (a `Range` merged from two
+                    // paths goes through memory, a store-forwarding stall
+                    // that was most of a big program's decoding).
+                    if let Some((start, end, next)) = r.range_fast(current, states) {
+                        if i32::from(start) > prev_end {
+                            prev_end = i32::from(end);
+                            p.ranges.push(Range { start, end, next });
+                            continue;
+                        }
+                    }
+                    let range = r.range_slow(current, states)?;
+                    if i32::from(range.start) <= prev_end {
                         return Err(ProgramError::Corrupt {
                             what: "transitions not ascending",
                             at,
                         });
                     }
+                    prev_end = i32::from(range.end);
                     p.ranges.push(range);
                 }
                 State::Sparse { from, len: n }
@@ -440,6 +538,7 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             TAG_UNION => {
                 let n = r.count(program.len(), "alternate count")?;
                 let from = p.alternates.len() as u32;
+                p.alternates.reserve(n as usize);
                 for _ in 0..n {
                     let alt = r.state(current, states)?;
                     p.alternates.push(alt);
