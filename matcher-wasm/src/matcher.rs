@@ -339,14 +339,16 @@ impl<'a> Matcher<'a> {
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
             let engine = self.exact_engine(rule);
-            let lazy = engine.is_match_lazy(w.rule_dfas.entry(rule).or_default(), hay);
             let kept = &mut w.kept;
-            if lazy == Some(false) {
-                return false;
-            }
             if !kept.on || kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
-                return lazy.unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
+                return engine
+                    .is_match_lazy(w.rule_dfas.entry(rule).or_default(), hay)
+                    .unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
             }
+            // A candidate that may win: most are true (an approximate DFA
+            // is wrong only past a widened bound), and the backtracker that
+            // confirms one finds its captures on the way, where the lazy DFA
+            // would only be a first pass.
             let (matched, captures) = engine.is_match_with_captures(&mut w.exact, hay);
             if let Some(captures) = captures {
                 if let Some((start, end)) = captures[0] {
