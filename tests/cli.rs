@@ -1128,55 +1128,6 @@ fn bakes_are_reproducible_whatever_the_threads_and_cache() {
     }
 }
 
-/// `--accelerate` bakes accelerated DFAs: the manifest says so, the shard
-/// cache keeps them apart from unaccelerated ones (a warm cache of one is
-/// cold for the other, both ways), the database differs, and the answers
-/// are the same.
-#[test]
-fn accelerated_dfas_are_an_option_the_cache_keeps_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let pats = uap_shaped_rules(dir.path(), 120, 5);
-    let cache = dir.path().join("cache");
-    let cache_arg = ["--cache", cache.to_str().unwrap(), "--quiet"];
-    let bake = |name: &str, accelerate: bool| {
-        let out = dir.path().join(name);
-        let extra = [
-            &cache_arg[..],
-            if accelerate {
-                &["--accelerate"][..]
-            } else {
-                &[]
-            },
-        ]
-        .concat();
-        let o = build(&pats, &out, &extra);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let m = read_manifest(&out);
-        assert_eq!(m.build.config.accelerate, accelerate);
-        let rebuilt = m.shards.iter().filter(|s| !s.cached && s.bytes > 0).count();
-        (out.join("matcher.wasm"), rebuilt)
-    };
-    let (plain, built) = bake("plain", false);
-    assert!(built > 0);
-    let (accelerated, built) = bake("accelerated", true);
-    assert!(
-        built > 0,
-        "accelerated DFAs came from the unaccelerated cache"
-    );
-    assert_eq!(bake("plain-again", false).1, 0, "a warm cache rebuilt DFAs");
-    assert_ne!(fs::read(&plain).unwrap(), fs::read(&accelerated).unwrap());
-    let input = b"Mozilla/5.0 (Linux; Android 13; SM-A505F Build/TP1A) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36\nGooglebot/2.1 (+http://www.google.com/bot.html)\ncurl/8.5\n";
-    for mode in ["all", "first"] {
-        let answers = lines(&host_match(&plain, mode, input));
-        assert_eq!(answers.len(), 3);
-        assert_eq!(
-            answers,
-            lines(&host_match(&accelerated, mode, input)),
-            "{mode}"
-        );
-    }
-}
-
 /// Runs `dfabake` with its stderr on a pseudo-terminal.
 fn dfabake_on_a_terminal(args: &[&str]) -> (std::process::ExitStatus, String) {
     stderr_on_a_terminal(Command::new(binary("dfabake")).args(args))

@@ -269,12 +269,6 @@ proptest! {
         check_seed(seed, 12, 250, &Config::default(), false)?;
     }
 
-    /// As above, with accelerated DFAs (`--accelerate`).
-    #[test]
-    fn random_rules_accelerated(seed in any::<u64>()) {
-        check_seed(seed, 12, 150, &Config { accelerate: true, ..Config::default() }, false)?;
-    }
-
     /// Sparse DFAs and tiny shards: many shards per module, so shard merging
     /// and the `first` early exit are exercised.
     #[test]
@@ -714,14 +708,6 @@ fn device_rules_behind_a_common_literal_share_shards() {
         &Config {
             max_rule_dfa_bytes: 6_000,
             max_dfa_bytes: 20_000,
-            ..Config::default()
-        },
-    );
-    check_corpus(
-        &rules,
-        &refs,
-        &Config {
-            accelerate: true,
             ..Config::default()
         },
     );

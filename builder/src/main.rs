@@ -196,10 +196,6 @@ enum Command {
         /// the rule is answered by its exact engine alone.
         #[arg(long, value_name = "SIZE", default_value_t = Config::default().max_rule_dfa_bytes, value_parser = parse_size_usize)]
         max_rule_dfa_bytes: usize,
-        /// Let DFAs skip over self-looping states with memchr: pays off on
-        /// inputs of kilobytes, costs on short ones (user agents), in wasm most.
-        #[arg(long)]
-        accelerate: bool,
         /// Largest database (bytes, or 512M, 1GiB...).
         #[arg(long, value_name = "SIZE", default_value_t = Config::default().max_database_bytes, value_parser = parse_size_usize)]
         max_database_bytes: usize,
@@ -352,7 +348,6 @@ fn main() -> ExitCode {
             shard_rules,
             max_dfa_bytes,
             max_rule_dfa_bytes,
-            accelerate,
             max_database_bytes,
             threads,
             cache,
@@ -377,7 +372,6 @@ fn main() -> ExitCode {
                 shard_rules,
                 max_dfa_bytes,
                 max_rule_dfa_bytes,
-                accelerate,
                 max_database_bytes,
                 on_invalid,
                 threads,

@@ -61,12 +61,9 @@ impl ShardCache {
         kind: DfaKind,
         sparse_above: Option<usize>,
         max_dfa_bytes: usize,
-        accelerate: bool,
     ) -> String {
         let mut h = Sha256::new();
-        // v3: DFAs are unaccelerated unless asked (v2's all were accelerated).
-        h.update(b"dfabake-shard-v3\0");
-        h.update([u8::from(accelerate)]);
+        h.update(b"dfabake-shard-v2\0");
         h.update(dfabake_matcher::REGEX_AUTOMATA_VERSION.as_bytes());
         h.update([0]);
         h.update(kind.name().as_bytes());

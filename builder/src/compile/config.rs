@@ -36,14 +36,6 @@ pub struct Config {
     /// past it again the rule is answered by its exact engine alone. Small,
     /// so that an attempt that would blow up is abandoned in milliseconds.
     pub max_rule_dfa_bytes: usize,
-    /// Whether DFAs skip over self-looping states with `memchr` (regex-automata's
-    /// acceleration). Off by default: on short inputs such as user agents a
-    /// skip ends within a few bytes (`[^;/]` stops at the next `;`), and in
-    /// wasm, with no vector `memchr`, each call costs more than the bytes it
-    /// skips (a UA-parser set: 36 % fewer instructions per input without).
-    /// Worth turning on for inputs of kilobytes with long self-looping runs.
-    #[serde(default)]
-    pub accelerate: bool,
     /// Largest database, in bytes.
     pub max_database_bytes: usize,
     /// What to do with rules that cannot be compiled.
@@ -102,7 +94,6 @@ impl Default for Config {
             shard_rules: 32,
             max_dfa_bytes: 8 << 20,
             max_rule_dfa_bytes: 256 << 10,
-            accelerate: false,
             max_database_bytes: 512 << 20,
             on_invalid: OnInvalid::Fail,
             threads: 0,

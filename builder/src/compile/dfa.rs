@@ -73,7 +73,6 @@ pub(super) fn build_dfa(
                     StartKind::Unanchored
                 })
                 .unicode_word_boundary(true)
-                .accelerate(cfg.accelerate)
                 .dfa_size_limit(Some(limit))
                 .determinize_size_limit(Some(limit)),
         )

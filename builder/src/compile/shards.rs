@@ -89,8 +89,7 @@ pub(super) fn build_shards(
                 let keys: Vec<&str> = chunk.iter().map(|&p| sources[p].key.as_str()).collect();
                 let hirs: Vec<&Hir> = chunk.iter().map(|&p| &sources[p].hir).collect();
                 let limit = chunk_limit(&chunk, shared_trigger, cfg);
-                let key =
-                    ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, limit, cfg.accelerate);
+                let key = ShardCache::key(&keys, cfg.dfa_kind, cfg.sparse_above, limit);
                 // Where the DFA came from: compiled now, the shard cache, or
                 // this build, for another shard (from the cache or not).
                 #[derive(PartialEq)]
