@@ -713,6 +713,57 @@ fn device_rules_behind_a_common_literal_share_shards() {
     );
 }
 
+/// Rules that all hold two common literals and one of their own
+/// (`AppleWebKit/… \(KHTML, like Gecko\).{0,200}(Name)/…`): the prefilter
+/// must trigger each on its own name, not on the second common literal it
+/// falls back to once the first is known to be common; and the answers are
+/// the regex crate's.
+#[test]
+fn rules_with_two_common_literals_filter_on_their_own() {
+    let mut g = Rng(0x6ec0_c0de | 1);
+    let names: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "{}{}{i}",
+                ["Pulsar", "Nimbus", "Zenith", "Lumen"][i % 4],
+                ["Check", "Box", "Sync", "View"][i / 10]
+            )
+        })
+        .collect();
+    let rules: Vec<RuleSpec> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            RuleSpec::new(
+                RuleId::Int(i as i64),
+                &format!(r"AppleWebKit/\d+(?:\.\d+)+ \(KHTML, like Gecko\).{{0,200}}({name})/(\d+)\.(\d+)"),
+            )
+        })
+        .collect();
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "webkit rules").unwrap();
+    assert!(
+        compiled.prefilter_literals >= names.len(),
+        "{} prefilter literals for {} rules with a name each",
+        compiled.prefilter_literals,
+        names.len()
+    );
+    let inputs: Vec<Vec<u8>> = (0..300)
+        .map(|_| {
+            let name = &names[g.below(names.len())];
+            let shown = if g.below(4) == 0 { "Other" } else { name.as_str() };
+            format!(
+                "Mozilla/5.0 (X11) AppleWebKit/537.{} (KHTML, like Gecko) Chrome/120.0 {shown}/{}.{}",
+                g.below(99),
+                g.below(20),
+                g.below(20)
+            )
+            .into_bytes()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_corpus(&rules, &refs, &Config::default());
+}
+
 /// `first` where the winner was confirmed by its exact engine (an
 /// approximate DFA: uap-core's `^.{0,200}?…` generic bot rules, widened) and
 /// its captures come from that confirmation, beside winners whose captures

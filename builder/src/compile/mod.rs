@@ -190,6 +190,10 @@ fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCac
     }
 }
 
+/// Most times literal planning starts again with more literals known to be
+/// common ([`make_units`]).
+const MAX_COMMON_ROUNDS: usize = 4;
+
 /// Most branches a rule is decomposed into.
 const MAX_BRANCHES: usize = 1024;
 
@@ -269,13 +273,27 @@ fn make_units(
             None => parts.push((r, h)),
         }
     }
-    let first: Vec<Plan> = map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &none));
-    let common = common_literals(&first);
-    let plans: Vec<Plan> = if common.is_empty() {
-        first
-    } else {
-        map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &common))
-    };
+    let mut plans: Vec<Plan> =
+        map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &none));
+    let mut common = common_literals(&plans);
+    // Avoiding one common literal can make another one common: two hundred
+    // rules `AppleWebKit/… \(KHTML, like Gecko\).{0,200}(Name)/…` first
+    // all pick `AppleWebKit/`, then, told it is common, all pick the next
+    // longest, ` (KHTML, like Gecko)`, though each has its own `Name`.
+    for _ in 0..MAX_COMMON_ROUNDS {
+        if common.is_empty() {
+            break;
+        }
+        plans = map_in_parallel(parts.iter().collect(), cfg, |(_, h)| plan_of(h, &common));
+        let more: Vec<Vec<u8>> = common_literals(&plans)
+            .into_iter()
+            .filter(|l| !common.contains(l))
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        common.extend(more);
+    }
     let mut planned = Vec::with_capacity(parts.len());
     // A decomposed rule's branches that would run on (nearly) every input,
     // having no literal or only a common one, run as one unit per rule and
