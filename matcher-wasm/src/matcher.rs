@@ -86,6 +86,12 @@ pub struct FirstMatch {
     pub captures: Vec<Option<(usize, usize)>>,
 }
 
+/// Rules of this many program states and more find where their winning
+/// match starts by a reverse lazy DFA before searching for captures: the
+/// backtracker's cost grows with the states it explores at every failing
+/// start before the match, the reverse scan's with the input alone.
+const REVERSE_START_MIN_STATES: usize = 1024;
+
 /// Per-search scratch space: which shards and rules the prefilter triggered.
 struct Scratch {
     /// Per shard, the search generation that last triggered it (an
@@ -228,6 +234,9 @@ struct Confirm {
     /// kept for every later one.
     rule_dfas: BTreeMap<u32, LazyDfa>,
     unit_dfas: BTreeMap<u32, LazyDfa>,
+    /// The reverse lazy DFAs that find where big rules' winning matches
+    /// start (by rule).
+    start_dfas: BTreeMap<u32, LazyDfa>,
 }
 
 /// What `first` keeps of the exact engines' confirmations: a rule the
@@ -247,7 +256,11 @@ impl Cache {
     /// lazy DFAs: what confirming candidates costs in memory.
     pub fn lazy_dfa_states(&self) -> (usize, usize) {
         let c = &self.work.confirm;
-        let dfas = c.rule_dfas.values().chain(c.unit_dfas.values());
+        let dfas = c
+            .rule_dfas
+            .values()
+            .chain(c.unit_dfas.values())
+            .chain(c.start_dfas.values());
         dfas.fold((0, 0), |(states, n), d| (states + d.state_count(), n + 1))
     }
 }
@@ -289,6 +302,7 @@ impl<'a> Matcher<'a> {
                     kept: Kept::default(),
                     rule_dfas: BTreeMap::new(),
                     unit_dfas: BTreeMap::new(),
+                    start_dfas: BTreeMap::new(),
                 },
             },
             scratch: Scratch {
@@ -685,11 +699,20 @@ impl<'a> Matcher<'a> {
         (best != u32::MAX).then_some(best)
     }
 
-    /// The leftmost-first match of one rule, with captures.
+    /// The leftmost-first match of one rule, with captures. For a big rule,
+    /// a reverse lazy DFA finds where the match starts first, so that the
+    /// capture engine tries that start alone.
     pub fn exact_first(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
-        let captures = self
-            .exact_engine(rule)
-            .captures(&mut cache.work.confirm.exact, hay)?;
+        let engine = self.exact_engine(rule);
+        let c = &mut cache.work.confirm;
+        let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
+            .then(|| engine.leftmost_start(c.start_dfas.entry(rule).or_default(), hay))
+            .flatten();
+        let captures = match start {
+            Some(None) => return None,
+            Some(Some(at)) => engine.captures_at(&mut c.exact, hay, at),
+            None => engine.captures(&mut c.exact, hay),
+        }?;
         let (start, end) = captures[0]?;
         Some(FirstMatch {
             rule,

@@ -337,11 +337,13 @@ const LOOK_ATOMS: &[&str] = &[
     "[\\r\\n]",
 ];
 
-/// The lazy DFA answers "anywhere?" as the regex crate does: generated
-/// patterns with every kind of look-around, each engine's DFA kept across
-/// 40 inputs (so later inputs run over states earlier ones built), anchored
-/// and unanchored. It must answer every ASCII input; non-ASCII ones only
-/// where the pattern has no Unicode word boundary.
+/// The lazy DFA answers "anywhere?" as the regex crate does, and the
+/// reverse one where the leftmost match starts (the captures found from
+/// that start alone are the regex crate's): generated patterns with every
+/// kind of look-around, each engine's DFAs kept across 40 inputs (so later
+/// inputs run over states earlier ones built), anchored and unanchored.
+/// They must answer every ASCII input; non-ASCII ones only where the
+/// pattern has no Unicode word boundary.
 #[test]
 fn lazy_dfas_agree_with_the_regex_crate() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
@@ -363,7 +365,8 @@ fn lazy_dfas_agree_with_the_regex_crate() {
         };
         let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
         let engine = ExactEngine::from_program(&program).unwrap();
-        let mut dfa = LazyDfa::new();
+        let (mut dfa, mut reverse) = (LazyDfa::new(), LazyDfa::new());
+        let mut cache = ExactCache::new();
         patterns += 1;
         for _ in 0..40 {
             let mut hay = haystack(&mut rng);
@@ -373,6 +376,29 @@ fn lazy_dfas_agree_with_the_regex_crate() {
             let got = engine.is_match_lazy(&mut dfa, &hay);
             if hay.is_ascii() {
                 assert!(got.is_some(), "pattern {p:?} on an ASCII input");
+            }
+            let start = engine.leftmost_start(&mut reverse, &hay);
+            assert_eq!(start.is_some(), got.is_some(), "pattern {p:?}");
+            if let Some(start) = start {
+                let want = re.captures(&hay).map(|c| {
+                    (0..re.captures_len())
+                        .map(|g| c.get(g).map(|m| (m.start(), m.end())))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(
+                    start,
+                    want.as_ref().map(|w| w[0].unwrap().0),
+                    "leftmost start, pattern {p:?} on {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+                if let Some(start) = start {
+                    assert_eq!(
+                        engine.captures_at(&mut cache, &hay, start),
+                        want,
+                        "captures from the start, pattern {p:?} on {:?}",
+                        String::from_utf8_lossy(&hay)
+                    );
+                }
             }
             if let Some(got) = got {
                 assert_eq!(

@@ -84,6 +84,18 @@ impl ExactEngine {
     /// time, so the search is O(states × positions). `None` when that
     /// visited set would be over [`VISITED_BITS_MAX`].
     pub(super) fn backtrack(&self, c: &mut ExactCache, hay: &[u8], slots: usize) -> Option<bool> {
+        let last_start = if self.program.anchored { 0 } else { hay.len() };
+        self.backtrack_from_starts(c, hay, slots, 0..=last_start)
+    }
+
+    /// [`ExactEngine::backtrack`] trying only the start positions `starts`.
+    pub(super) fn backtrack_from_starts(
+        &self,
+        c: &mut ExactCache,
+        hay: &[u8],
+        slots: usize,
+        starts: core::ops::RangeInclusive<usize>,
+    ) -> Option<bool> {
         let width = hay.len() + 1;
         let bits = self.program.states.len().checked_mul(width)?;
         if bits > VISITED_BITS_MAX {
@@ -92,8 +104,7 @@ impl ExactEngine {
         c.bt.reset(bits.div_ceil(64));
         c.found.clear();
         c.found.resize(slots, NONE);
-        let last_start = if self.program.anchored { 0 } else { hay.len() };
-        for start in 0..=last_start {
+        for start in starts {
             if let Some(first) = &self.first_bytes {
                 match hay.get(start) {
                     Some(&b) if first[usize::from(b >> 6)] >> (b & 63) & 1 == 1 => {}

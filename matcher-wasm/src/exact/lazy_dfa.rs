@@ -17,6 +17,15 @@
 //! after. Unicode word boundaries are exact only where the bytes around them
 //! are ASCII, so a program with one answers non-ASCII inputs by the other
 //! engines (as regex-automata's DFAs do).
+//!
+//! The same construction over the program's edges turned around finds
+//! where the leftmost match starts ([`ExactEngine::leftmost_start`]): read
+//! from the input's end back to its start, a state is the set of program
+//! states from which a match can still be completed, and the leftmost start
+//! is the last position where that set holds the start state. The capture
+//! engine then runs from that position alone, instead of trying (and
+//! failing at) every earlier one: what `first` costs a 200-name rule whose
+//! names may begin `[a-zA-Z]{1,30}-` at any letter.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -33,6 +42,9 @@ const UNKNOWN: u32 = 0;
 const MATCH: u32 = u32::MAX;
 /// No match can start any more (anchored programs only).
 const DEAD: u32 = u32::MAX - 1;
+/// In a reverse DFA's transition: the start state is in the closure taken
+/// on the way, so a match starts at that position.
+const STARTS_HERE: u32 = 1 << 31;
 
 /// Most transitions (states × byte classes) one lazy DFA keeps, 4 MiB: a
 /// search that would need more gives up (the other engines answer), and the
@@ -148,6 +160,9 @@ pub struct LazyDfa {
     stack: Vec<u32>,
     stepping: Vec<u32>,
     give_ups: u32,
+    /// Built by [`ExactEngine::leftmost_start`] (reverse) or
+    /// [`ExactEngine::is_match_lazy`] (forward): one kind of search each.
+    reverse: bool,
 }
 
 impl LazyDfa {
@@ -161,7 +176,8 @@ impl LazyDfa {
         self.keys.len().saturating_sub(1)
     }
 
-    fn clear(&mut self, engine: &ExactEngine) {
+    fn clear(&mut self, engine: &ExactEngine, reverse: bool) {
+        self.reverse = reverse;
         self.transitions.clear();
         self.at_end.clear();
         self.keys.clear();
@@ -173,10 +189,11 @@ impl LazyDfa {
         self.transitions.resize(engine.alphabet.len, UNKNOWN);
         self.at_end.push(0);
         self.keys.push((AT_START, Box::new([])));
-        let seeds: Box<[u32]> = if engine.program.anchored {
+        let seeds: Box<[u32]> = if engine.program.anchored && !reverse {
             Box::new([engine.program.start])
         } else {
-            // Unanchored: the start is added to every closure.
+            // Unanchored: the start is added to every closure (forward), or
+            // the match states are (reverse).
             Box::new([])
         };
         self.start = self
@@ -212,8 +229,8 @@ impl ExactEngine {
         if dfa.give_ups >= MAX_GIVE_UPS || (self.alphabet.unicode_word && !hay.is_ascii()) {
             return None;
         }
-        if dfa.keys.is_empty() || dfa.transitions.len() >= MAX_TRANSITIONS {
-            dfa.clear(self);
+        if dfa.keys.is_empty() || dfa.reverse || dfa.transitions.len() >= MAX_TRANSITIONS {
+            dfa.clear(self, false);
         }
         let stride = self.alphabet.len;
         let mut state = dfa.start;
@@ -328,5 +345,224 @@ impl ExactEngine {
             len += 1;
         }
         self.looks.matches(look, &around[..len], at)
+    }
+}
+
+/// A program's edges turned around: per state, the states that reach it
+/// over a byte or an epsilon edge (with the look-around the edge needs).
+#[derive(Clone, Debug)]
+pub(super) struct Reversed {
+    /// `byte_edges[byte_at[s]..byte_at[s + 1]]`: the ranges into `s`, each
+    /// with the state it leaves from in `next`.
+    byte_at: Vec<u32>,
+    byte_edges: Vec<Range>,
+    eps_at: Vec<u32>,
+    eps_edges: Vec<(u32, Option<Look>)>,
+    matches: Vec<u32>,
+}
+
+use super::program::Range;
+
+impl Reversed {
+    pub(super) fn of(program: &Program) -> Reversed {
+        let n = program.states.len();
+        let mut byte_count = alloc::vec![0u32; n + 1];
+        let mut eps_count = alloc::vec![0u32; n + 1];
+        let mut matches = Vec::new();
+        let ranges_of = |s: usize| -> &[Range] {
+            match &program.states[s] {
+                State::Range(r) => core::slice::from_ref(r),
+                State::Sparse { from, len } => {
+                    &program.ranges[*from as usize..(*from + *len) as usize]
+                }
+                _ => &[],
+            }
+        };
+        let eps_of = |s: usize, f: &mut dyn FnMut(u32, Option<Look>)| match program.states[s] {
+            State::Look { look, next } => f(next, Some(look)),
+            State::Capture { next, .. } => f(next, None),
+            State::Union { from, len } => program.alternates[from as usize..(from + len) as usize]
+                .iter()
+                .for_each(|&a| f(a, None)),
+            _ => {}
+        };
+        for s in 0..n {
+            for r in ranges_of(s) {
+                byte_count[r.next as usize] += 1;
+            }
+            eps_of(s, &mut |to, _| eps_count[to as usize] += 1);
+            if matches!(program.states[s], State::Match) {
+                matches.push(s as u32);
+            }
+        }
+        let offsets = |count: &[u32]| {
+            let mut at = Vec::with_capacity(n + 1);
+            let mut total = 0;
+            for &c in &count[..n] {
+                at.push(total);
+                total += c;
+            }
+            at.push(total);
+            at
+        };
+        let (byte_at, eps_at) = (offsets(&byte_count), offsets(&eps_count));
+        let mut byte_fill = byte_at.clone();
+        let mut eps_fill = eps_at.clone();
+        let mut byte_edges = alloc::vec![
+            Range {
+                start: 0,
+                end: 0,
+                next: 0
+            };
+            byte_at[n] as usize
+        ];
+        let mut eps_edges = alloc::vec![(0, None); eps_at[n] as usize];
+        for s in 0..n {
+            for r in ranges_of(s) {
+                let at = &mut byte_fill[r.next as usize];
+                byte_edges[*at as usize] = Range {
+                    start: r.start,
+                    end: r.end,
+                    next: s as u32,
+                };
+                *at += 1;
+            }
+            eps_of(s, &mut |to, look| {
+                let at = &mut eps_fill[to as usize];
+                eps_edges[*at as usize] = (s as u32, look);
+                *at += 1;
+            });
+        }
+        Reversed {
+            byte_at,
+            byte_edges,
+            eps_at,
+            eps_edges,
+            matches,
+        }
+    }
+}
+
+impl ExactEngine {
+    /// Where the leftmost match in `hay` starts (`Some(None)`: no match), by
+    /// a lazy DFA over the program reversed, `dfa`, built on the way; `None`
+    /// when it cannot answer, as for [`ExactEngine::is_match_lazy`]. The
+    /// leftmost-first match starts there, so the capture engine need try no
+    /// other start ([`ExactEngine::captures_at`]).
+    ///
+    /// `dfa` must serve this engine alone (it may also serve its
+    /// `is_match_lazy`, at the cost of starting afresh at each switch).
+    pub fn leftmost_start(&self, dfa: &mut LazyDfa, hay: &[u8]) -> Option<Option<usize>> {
+        if dfa.give_ups >= MAX_GIVE_UPS || (self.alphabet.unicode_word && !hay.is_ascii()) {
+            return None;
+        }
+        if dfa.keys.is_empty() || !dfa.reverse || dfa.transitions.len() >= MAX_TRANSITIONS {
+            dfa.clear(self, true);
+        }
+        let reversed = self.reversed.get_or_init(|| Reversed::of(&self.program));
+        let stride = self.alphabet.len;
+        let mut state = dfa.start;
+        let mut leftmost = None;
+        for at in (1..=hay.len()).rev() {
+            let byte = hay[at - 1];
+            let class = usize::from(self.alphabet.classes[usize::from(byte)]);
+            let mut next = dfa.transitions[state as usize * stride + class];
+            if next == UNKNOWN {
+                let Some(built) = self.reverse_step(reversed, dfa, state, Some(byte)) else {
+                    dfa.give_ups += 1;
+                    return None;
+                };
+                dfa.transitions[state as usize * stride + class] = built;
+                next = built;
+            }
+            if next & STARTS_HERE != 0 {
+                leftmost = Some(at);
+            }
+            state = next & !STARTS_HERE;
+        }
+        let at_start = match dfa.at_end[state as usize] {
+            0 => {
+                let starts = self.reverse_step(reversed, dfa, state, None) == Some(STARTS_HERE);
+                dfa.at_end[state as usize] = 1 + u8::from(starts);
+                starts
+            }
+            known => known == 2,
+        };
+        Some(if at_start { Some(0) } else { leftmost })
+    }
+
+    /// The state before `state` when stepping back over `byte` (at the
+    /// input's start when `None`: then only whether a match starts there),
+    /// with [`STARTS_HERE`] set when the start state is in the closure at
+    /// `state`'s position: every state that reaches the state's program
+    /// states or a match by epsilon edges, look-around decided by `byte`
+    /// and the kind of byte after. `None` when the DFA is full.
+    fn reverse_step(
+        &self,
+        reversed: &Reversed,
+        dfa: &mut LazyDfa,
+        state: u32,
+        byte: Option<u8>,
+    ) -> Option<u32> {
+        let program = &self.program;
+        let LazyDfa {
+            keys,
+            seen,
+            mark,
+            stack,
+            stepping,
+            ..
+        } = dfa;
+        *mark = mark.wrapping_add(1);
+        if *mark == 0 {
+            seen.fill(0);
+            *mark = 1;
+        }
+        let (after, seeds) = &keys[state as usize];
+        let after = BEFORE[usize::from(*after)];
+        stack.clear();
+        stack.extend_from_slice(&reversed.matches);
+        stack.extend_from_slice(seeds);
+        stepping.clear();
+        while let Some(s) = stack.pop() {
+            if core::mem::replace(&mut seen[s as usize], *mark) == *mark {
+                continue;
+            }
+            stepping.push(s);
+            let edges =
+                reversed.eps_at[s as usize] as usize..reversed.eps_at[s as usize + 1] as usize;
+            for &(from, look) in &reversed.eps_edges[edges] {
+                if look.is_none_or(|look| self.look_holds(look, byte, after)) {
+                    stack.push(from);
+                }
+            }
+        }
+        let starts = if seen[program.start as usize] == *mark {
+            STARTS_HERE
+        } else {
+            0
+        };
+        let Some(byte) = byte else {
+            return Some(starts);
+        };
+        let mut seeds: Vec<u32> = Vec::new();
+        for &s in stepping.iter() {
+            let edges =
+                reversed.byte_at[s as usize] as usize..reversed.byte_at[s as usize + 1] as usize;
+            seeds.extend(
+                reversed.byte_edges[edges]
+                    .iter()
+                    .filter(|r| r.start <= byte && byte <= r.end)
+                    .map(|r| r.next),
+            );
+        }
+        seeds.sort_unstable();
+        seeds.dedup();
+        let after = if self.alphabet.looks {
+            category(byte)
+        } else {
+            AT_START
+        };
+        Some(dfa.add(self, after, seeds.into_boxed_slice())? | starts)
     }
 }

@@ -62,8 +62,8 @@ use core::fmt;
 use regex_automata::util::look::LookMatcher;
 
 use backtrack::Backtracker;
-use lazy_dfa::Alphabet;
 pub use lazy_dfa::LazyDfa;
+use lazy_dfa::{Alphabet, Reversed};
 use pikevm::{Frame, Threads};
 #[cfg(feature = "build")]
 pub use program::encode;
@@ -201,6 +201,9 @@ pub struct ExactEngine {
     first_bytes: Option<[u64; 4]>,
     /// The byte classes of [`ExactEngine::is_match_lazy`]'s DFA.
     alphabet: Alphabet,
+    /// The program's edges turned around, for
+    /// [`ExactEngine::leftmost_start`]; built on its first call.
+    reversed: crate::lazy::Lazy<Reversed>,
 }
 
 /// Every capture group's span of a match, group 0 (the whole match) first,
@@ -218,6 +221,7 @@ impl ExactEngine {
         Ok(ExactEngine {
             first_bytes: first_bytes(&program),
             alphabet: Alphabet::of(&program),
+            reversed: crate::lazy::Lazy::new(),
             program,
             looks: LookMatcher::new(),
         })
@@ -253,6 +257,32 @@ impl ExactEngine {
             .chunks_exact(2)
             .map(|s| (s[0] != NONE && s[1] != NONE).then_some((s[0], s[1])))
             .collect()
+    }
+
+    /// [`ExactEngine::captures`] when the leftmost match is known to start
+    /// at `start` ([`ExactEngine::leftmost_start`]): only that start is tried.
+    pub fn captures_at(
+        &self,
+        cache: &mut ExactCache,
+        hay: &[u8],
+        start: usize,
+    ) -> Option<GroupSpans> {
+        match self.backtrack_from_starts(cache, hay, self.program.groups * 2, start..=start) {
+            Some(true) => Some(Self::spans(&cache.found)),
+            Some(false) => None,
+            // The visited set would be too big: the Pike VM, from the start.
+            None => self.captures(cache, hay),
+        }
+    }
+
+    /// How many states the program has: what a search may have to track.
+    pub fn state_count(&self) -> usize {
+        self.program.states.len()
+    }
+
+    /// Whether every match starts at the input's start (`^…`).
+    pub fn is_anchored(&self) -> bool {
+        self.program.anchored
     }
 
     /// The leftmost-first match in `hay`: every capture group's span, group
