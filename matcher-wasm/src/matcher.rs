@@ -92,6 +92,19 @@ pub struct FirstMatch {
 /// start before the match, the reverse scan's with the input alone.
 const REVERSE_START_MIN_STATES: usize = 1024;
 
+/// Searches of a rule (or branch) its exact engine answers before its lazy
+/// DFAs start to be built: a fresh instance's first answer (start-up) then
+/// costs no DFA states, only the backtracker's walk.
+const DFA_WARM_UP: u32 = 2;
+
+/// [`ExactEngine::is_match_lazy`] once `dfa` is past its warm-up.
+fn lazy_is_match(engine: &ExactEngine, dfa: &mut LazyDfa, hay: &[u8]) -> Option<bool> {
+    if !dfa.warmed_up(DFA_WARM_UP) {
+        return None;
+    }
+    engine.is_match_lazy(dfa, hay)
+}
+
 /// Per-search scratch space: which shards and rules the prefilter triggered.
 struct Scratch {
     /// Per shard, the search generation that last triggered it (an
@@ -355,8 +368,7 @@ impl<'a> Matcher<'a> {
             let engine = self.exact_engine(rule);
             let kept = &mut w.kept;
             if !kept.on || kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
-                return engine
-                    .is_match_lazy(w.rule_dfas.entry(rule).or_default(), hay)
+                return lazy_is_match(engine, w.rule_dfas.entry(rule).or_default(), hay)
                     .unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
             }
             // A candidate that may win: most are true (an approximate DFA
@@ -380,8 +392,7 @@ impl<'a> Matcher<'a> {
             ExactEngine::from_program(program)
                 .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"))
         });
-        engine
-            .is_match_lazy(w.unit_dfas.entry(si).or_default(), hay)
+        lazy_is_match(engine, w.unit_dfas.entry(si).or_default(), hay)
             .unwrap_or_else(|| engine.is_match(&mut w.exact, hay))
     }
 
@@ -706,7 +717,12 @@ impl<'a> Matcher<'a> {
         let engine = self.exact_engine(rule);
         let c = &mut cache.work.confirm;
         let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
-            .then(|| engine.leftmost_start(c.start_dfas.entry(rule).or_default(), hay))
+            .then(|| {
+                let dfa = c.start_dfas.entry(rule).or_default();
+                dfa.warmed_up(DFA_WARM_UP)
+                    .then(|| engine.leftmost_start(dfa, hay))
+                    .flatten()
+            })
             .flatten();
         let captures = match start {
             Some(None) => return None,

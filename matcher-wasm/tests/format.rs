@@ -671,3 +671,61 @@ fn one_matcher_serves_many_threads() {
     // Every rule that won `first` had its engine built once, for all threads.
     assert_eq!(m.exact_engines_built(), 2);
 }
+
+/// One exact-only rule per database, as the builder writes a rule no DFA
+/// admits: its exact engine answers every search.
+fn exact_only(pattern: &str) -> Vec<u8> {
+    let mut w = DatabaseWriter::new();
+    w.push_rule(RuleEntry {
+        id_json: "1",
+        payload_json: None,
+        pattern,
+        exact: &compile(pattern).unwrap(),
+    });
+    w.push_shard(DfaKind::Exact, ShardFlags::default(), Vec::new(), vec![0]);
+    w.finish()
+}
+
+/// A rule's lazy DFA is built from its third search on (a fresh instance's
+/// first answers build nothing), answers as the exact engine does, and a
+/// cache made for one matcher, used with another of the same shape, never
+/// hands it the first one's DFAs.
+#[test]
+fn lazy_dfas_start_after_the_warm_up_and_stay_with_their_matcher() {
+    let first = AlignedBytes::copy_from(&exact_only("(?-u)a[0-9]{3}z"));
+    let second = AlignedBytes::copy_from(&exact_only("(?-u)(?:bb|cc)+y"));
+    let m1 = Matcher::new(Database::from_bytes(first.as_bytes()).unwrap());
+    let m2 = Matcher::new(Database::from_bytes(second.as_bytes()).unwrap());
+    let mut cache = m1.create_cache();
+    let inputs: [(&[u8], bool); 4] = [
+        (b"xx a123z", true),
+        (b"a12z a1234z", false),
+        (b"b123y", false),
+        (b"za999zz", true),
+    ];
+    for (i, (hay, want)) in inputs.iter().enumerate() {
+        assert_eq!(m1.is_match(&mut cache, hay), *want, "input {i}");
+        let (states, _) = cache.lazy_dfa_states();
+        assert_eq!(states > 0, i >= 2, "after search {i}: {states} states");
+    }
+    // The same cache with the other matcher: its own answers, from DFAs
+    // built afresh (none yet after one search: the warm-up).
+    assert!(m2.is_match(&mut cache, b"bby"));
+    assert_eq!(cache.lazy_dfa_states(), (0, 1));
+    for _ in 0..3 {
+        for (hay, want) in [
+            (&b"zbbccy"[..], true),
+            (b"xx a123z", false),
+            (b"bcy", false),
+        ] {
+            assert_eq!(
+                m2.is_match(&mut cache, hay),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(hay)
+            );
+        }
+    }
+    assert!(!m1.is_match(&mut cache, b"bby"));
+    assert!(m1.is_match(&mut cache, b"a000z"));
+}

@@ -163,12 +163,24 @@ pub struct LazyDfa {
     /// Built by [`ExactEngine::leftmost_start`] (reverse) or
     /// [`ExactEngine::is_match_lazy`] (forward): one kind of search each.
     reverse: bool,
+    /// Searches that asked [`LazyDfa::warmed_up`].
+    asked: u32,
 }
 
 impl LazyDfa {
     /// An empty lazy DFA.
     pub fn new() -> LazyDfa {
         LazyDfa::default()
+    }
+
+    /// Counts one more search that could use this DFA, and says whether
+    /// it is past the first `searches`: a DFA pays for its states on the
+    /// searches that build them, so a caller that wants a fresh instance's
+    /// first answers fast (start-up) leaves those to the backtracker, which
+    /// builds nothing.
+    pub fn warmed_up(&mut self, searches: u32) -> bool {
+        self.asked = self.asked.saturating_add(1);
+        self.asked > searches
     }
 
     /// How many DFA states it holds.
