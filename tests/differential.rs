@@ -379,6 +379,19 @@ fn check_corpus(rules: &[RuleSpec], inputs: &[&[u8]], cfg: &Config) {
     }
 }
 
+/// [`check_corpus`] with the default limits, then with DFA limits so tight
+/// that most units are widened or left to their exact engines.
+fn check_corpus_default_and_tight(rules: &[RuleSpec], inputs: &[Vec<u8>]) {
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_corpus(rules, &refs, &Config::default());
+    let tight = Config {
+        max_rule_dfa_bytes: 6_000,
+        max_dfa_bytes: 20_000,
+        ..Config::default()
+    };
+    check_corpus(rules, &refs, &tight);
+}
+
 /// Every rule alone, too: `first` for each rule is then exercised.
 fn check_each_rule_alone(rules: &[RuleSpec], inputs: &[&[u8]]) {
     for (i, rule) in rules.iter().enumerate() {
@@ -622,17 +635,7 @@ fn ua_parser_shapes() {
         };
         inputs.push(s.into_bytes());
     }
-    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-    check_corpus(&rules, &refs, &Config::default());
-    check_corpus(
-        &rules,
-        &refs,
-        &Config {
-            max_rule_dfa_bytes: 6_000,
-            max_dfa_bytes: 20_000,
-            ..Config::default()
-        },
-    );
+    check_corpus_default_and_tight(&rules, &inputs);
 }
 
 /// Device rules whose only usable literal is a common one (` Build`,
@@ -700,17 +703,7 @@ fn device_rules_behind_a_common_literal_share_shards() {
             format!("Mozilla/5.0 (Linux; Android 13{sep}{model}{tail} Chrome/120.0").into_bytes(),
         );
     }
-    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-    check_corpus(&rules, &refs, &Config::default());
-    check_corpus(
-        &rules,
-        &refs,
-        &Config {
-            max_rule_dfa_bytes: 6_000,
-            max_dfa_bytes: 20_000,
-            ..Config::default()
-        },
-    );
+    check_corpus_default_and_tight(&rules, &inputs);
 }
 
 /// Rules that all hold two common literals and one of their own

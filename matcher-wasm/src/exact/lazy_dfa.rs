@@ -183,6 +183,77 @@ impl LazyDfa {
         self.asked > searches
     }
 
+    /// Starts the closure of DFA state `state`: no program state marked
+    /// seen, its program states and `more` on the stack. Returns what its
+    /// key says of the byte next to it (before it, forward; after it, reverse).
+    fn new_closure(&mut self, state: u32, more: &[u32]) -> Option<u8> {
+        self.mark = self.mark.wrapping_add(1);
+        if self.mark == 0 {
+            self.seen.fill(0);
+            self.mark = 1;
+        }
+        let (next_to, seeds) = &self.keys[state as usize];
+        self.stack.clear();
+        self.stack.extend_from_slice(more);
+        self.stack.extend_from_slice(seeds);
+        self.stepping.clear();
+        BEFORE[usize::from(*next_to)]
+    }
+
+    /// The next state on the closure's stack not seen yet, marked seen.
+    #[inline]
+    fn next_unseen(&mut self) -> Option<u32> {
+        while let Some(s) = self.stack.pop() {
+            if core::mem::replace(&mut self.seen[s as usize], self.mark) != self.mark {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// The state of program states `seeds` reached over `byte` (found or
+    /// added); `None` when the DFA is full.
+    fn add_after(&mut self, engine: &ExactEngine, byte: u8, mut seeds: Vec<u32>) -> Option<u32> {
+        seeds.sort_unstable();
+        seeds.dedup();
+        let next_to = if engine.alphabet.looks {
+            category(byte)
+        } else {
+            AT_START
+        };
+        self.add(engine, next_to, seeds.into_boxed_slice())
+    }
+
+    /// Whether a search of `hay` in `direction` can run, having made the
+    /// DFA ready for it: not after too many give-ups, nor with a Unicode
+    /// word boundary next to non-ASCII bytes; afresh when it is empty, full
+    /// or was built for the other direction.
+    fn ready(&mut self, engine: &ExactEngine, hay: &[u8], reverse: bool) -> bool {
+        if self.give_ups >= MAX_GIVE_UPS || (engine.alphabet.unicode_word && !hay.is_ascii()) {
+            return false;
+        }
+        if self.keys.is_empty()
+            || self.reverse != reverse
+            || self.transitions.len() >= MAX_TRANSITIONS
+        {
+            self.clear(engine, reverse);
+        }
+        true
+    }
+
+    /// Whether `state` matches (or, reverse, a match starts) at the input's
+    /// edge, as `decide` says the first time it is asked.
+    fn at_edge(&mut self, state: u32, decide: impl FnOnce(&mut LazyDfa) -> bool) -> bool {
+        match self.at_end[state as usize] {
+            0 => {
+                let yes = decide(self);
+                self.at_end[state as usize] = 1 + u8::from(yes);
+                yes
+            }
+            known => known == 2,
+        }
+    }
+
     /// How many DFA states it holds.
     pub fn state_count(&self) -> usize {
         self.keys.len().saturating_sub(1)
@@ -238,40 +309,45 @@ impl ExactEngine {
     ///
     /// `dfa` must serve this engine alone.
     pub fn is_match_lazy(&self, dfa: &mut LazyDfa, hay: &[u8]) -> Option<bool> {
-        if dfa.give_ups >= MAX_GIVE_UPS || (self.alphabet.unicode_word && !hay.is_ascii()) {
+        if !dfa.ready(self, hay, false) {
             return None;
         }
-        if dfa.keys.is_empty() || dfa.reverse || dfa.transitions.len() >= MAX_TRANSITIONS {
-            dfa.clear(self, false);
-        }
-        let stride = self.alphabet.len;
         let mut state = dfa.start;
         for &byte in hay {
-            let class = usize::from(self.alphabet.classes[usize::from(byte)]);
-            let mut next = dfa.transitions[state as usize * stride + class];
-            if next == UNKNOWN {
-                let Some(built) = self.lazy_step(dfa, state, Some(byte)) else {
+            match self.transition(dfa, state, byte, |dfa| {
+                self.lazy_step(dfa, state, Some(byte))
+            })? {
+                MATCH => return Some(true),
+                DEAD => return Some(false),
+                next => state = next,
+            }
+        }
+        Some(dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH)))
+    }
+
+    /// The transition of `state` on `byte`, built by `step` the first time;
+    /// `None` (a give-up) when the DFA is full.
+    #[inline(always)]
+    fn transition(
+        &self,
+        dfa: &mut LazyDfa,
+        state: u32,
+        byte: u8,
+        step: impl FnOnce(&mut LazyDfa) -> Option<u32>,
+    ) -> Option<u32> {
+        let class = usize::from(self.alphabet.classes[usize::from(byte)]);
+        let at = state as usize * self.alphabet.len + class;
+        match dfa.transitions[at] {
+            UNKNOWN => {
+                let Some(built) = step(dfa) else {
                     dfa.give_ups += 1;
                     return None;
                 };
-                dfa.transitions[state as usize * stride + class] = built;
-                next = built;
+                dfa.transitions[at] = built;
+                Some(built)
             }
-            match next {
-                MATCH => return Some(true),
-                DEAD => return Some(false),
-                _ => state = next,
-            }
+            known => Some(known),
         }
-        Some(match dfa.at_end[state as usize] {
-            1 => false,
-            2 => true,
-            _ => {
-                let matched = self.lazy_step(dfa, state, None) == Some(MATCH);
-                dfa.at_end[state as usize] = 1 + u8::from(matched);
-                matched
-            }
-        })
     }
 
     /// The state after `state` steps over `byte` (at the input's end when
@@ -281,42 +357,26 @@ impl ExactEngine {
     /// the DFA is full.
     fn lazy_step(&self, dfa: &mut LazyDfa, state: u32, byte: Option<u8>) -> Option<u32> {
         let program = &self.program;
-        let LazyDfa {
-            keys,
-            seen,
-            mark,
-            stack,
-            stepping,
-            ..
-        } = dfa;
-        *mark = mark.wrapping_add(1);
-        if *mark == 0 {
-            seen.fill(0);
-            *mark = 1;
-        }
-        let (before, seeds) = &keys[state as usize];
-        let before = BEFORE[usize::from(*before)];
-        stack.clear();
-        if !program.anchored {
-            // Priority does not matter for "anywhere?".
-            stack.push(program.start);
-        }
-        stack.extend_from_slice(seeds);
-        stepping.clear();
-        while let Some(s) = stack.pop() {
-            if core::mem::replace(&mut seen[s as usize], *mark) == *mark {
-                continue;
-            }
+        // Unanchored, the start joins every closure (priority does not
+        // matter for "anywhere?").
+        let start = if program.anchored {
+            &[][..]
+        } else {
+            core::slice::from_ref(&program.start)
+        };
+        let before = dfa.new_closure(state, start);
+        while let Some(s) = dfa.next_unseen() {
             match program.states[s as usize] {
-                State::Range(_) | State::Sparse { .. } => stepping.push(s),
+                State::Range(_) | State::Sparse { .. } => dfa.stepping.push(s),
                 State::Look { look, next } => {
                     if self.look_holds(look, before, byte) {
-                        stack.push(next);
+                        dfa.stack.push(next);
                     }
                 }
-                State::Union { from, len } => stack
+                State::Union { from, len } => dfa
+                    .stack
                     .extend_from_slice(&program.alternates[from as usize..(from + len) as usize]),
-                State::Capture { next, .. } => stack.push(next),
+                State::Capture { next, .. } => dfa.stack.push(next),
                 State::Match => return Some(MATCH),
                 State::Fail => {}
             }
@@ -324,7 +384,7 @@ impl ExactEngine {
         let Some(byte) = byte else {
             return Some(DEAD);
         };
-        let mut seeds: Vec<u32> = dfa
+        let seeds: Vec<u32> = dfa
             .stepping
             .iter()
             .filter_map(|&s| program.next_on(s, byte))
@@ -332,14 +392,7 @@ impl ExactEngine {
         if seeds.is_empty() && program.anchored {
             return Some(DEAD);
         }
-        seeds.sort_unstable();
-        seeds.dedup();
-        let before = if self.alphabet.looks {
-            category(byte)
-        } else {
-            AT_START
-        };
-        dfa.add(self, before, seeds.into_boxed_slice())
+        dfa.add_after(self, byte, seeds)
     }
 
     /// Whether `look` holds between a byte of kind `before` and `after`
@@ -465,41 +518,25 @@ impl ExactEngine {
     /// `dfa` must serve this engine alone (it may also serve its
     /// `is_match_lazy`, at the cost of starting afresh at each switch).
     pub fn leftmost_start(&self, dfa: &mut LazyDfa, hay: &[u8]) -> Option<Option<usize>> {
-        if dfa.give_ups >= MAX_GIVE_UPS || (self.alphabet.unicode_word && !hay.is_ascii()) {
+        if !dfa.ready(self, hay, true) {
             return None;
         }
-        if dfa.keys.is_empty() || !dfa.reverse || dfa.transitions.len() >= MAX_TRANSITIONS {
-            dfa.clear(self, true);
-        }
         let reversed = self.reversed.get_or_init(|| Reversed::of(&self.program));
-        let stride = self.alphabet.len;
         let mut state = dfa.start;
         let mut leftmost = None;
         for at in (1..=hay.len()).rev() {
             let byte = hay[at - 1];
-            let class = usize::from(self.alphabet.classes[usize::from(byte)]);
-            let mut next = dfa.transitions[state as usize * stride + class];
-            if next == UNKNOWN {
-                let Some(built) = self.reverse_step(reversed, dfa, state, Some(byte)) else {
-                    dfa.give_ups += 1;
-                    return None;
-                };
-                dfa.transitions[state as usize * stride + class] = built;
-                next = built;
-            }
+            let next = self.transition(dfa, state, byte, |dfa| {
+                self.reverse_step(reversed, dfa, state, Some(byte))
+            })?;
             if next & STARTS_HERE != 0 {
                 leftmost = Some(at);
             }
             state = next & !STARTS_HERE;
         }
-        let at_start = match dfa.at_end[state as usize] {
-            0 => {
-                let starts = self.reverse_step(reversed, dfa, state, None) == Some(STARTS_HERE);
-                dfa.at_end[state as usize] = 1 + u8::from(starts);
-                starts
-            }
-            known => known == 2,
-        };
+        let at_start = dfa.at_edge(state, |dfa| {
+            self.reverse_step(reversed, dfa, state, None) == Some(STARTS_HERE)
+        });
         Some(if at_start { Some(0) } else { leftmost })
     }
 
@@ -517,39 +554,19 @@ impl ExactEngine {
         byte: Option<u8>,
     ) -> Option<u32> {
         let program = &self.program;
-        let LazyDfa {
-            keys,
-            seen,
-            mark,
-            stack,
-            stepping,
-            ..
-        } = dfa;
-        *mark = mark.wrapping_add(1);
-        if *mark == 0 {
-            seen.fill(0);
-            *mark = 1;
-        }
-        let (after, seeds) = &keys[state as usize];
-        let after = BEFORE[usize::from(*after)];
-        stack.clear();
-        stack.extend_from_slice(&reversed.matches);
-        stack.extend_from_slice(seeds);
-        stepping.clear();
-        while let Some(s) = stack.pop() {
-            if core::mem::replace(&mut seen[s as usize], *mark) == *mark {
-                continue;
-            }
-            stepping.push(s);
+        // Unanchored at the end: the match states join every closure.
+        let after = dfa.new_closure(state, &reversed.matches);
+        while let Some(s) = dfa.next_unseen() {
+            dfa.stepping.push(s);
             let edges =
                 reversed.eps_at[s as usize] as usize..reversed.eps_at[s as usize + 1] as usize;
             for &(from, look) in &reversed.eps_edges[edges] {
                 if look.is_none_or(|look| self.look_holds(look, byte, after)) {
-                    stack.push(from);
+                    dfa.stack.push(from);
                 }
             }
         }
-        let starts = if seen[program.start as usize] == *mark {
+        let starts = if dfa.seen[program.start as usize] == dfa.mark {
             STARTS_HERE
         } else {
             0
@@ -558,7 +575,7 @@ impl ExactEngine {
             return Some(starts);
         };
         let mut seeds: Vec<u32> = Vec::new();
-        for &s in stepping.iter() {
+        for &s in dfa.stepping.iter() {
             let edges =
                 reversed.byte_at[s as usize] as usize..reversed.byte_at[s as usize + 1] as usize;
             seeds.extend(
@@ -568,13 +585,6 @@ impl ExactEngine {
                     .map(|r| r.next),
             );
         }
-        seeds.sort_unstable();
-        seeds.dedup();
-        let after = if self.alphabet.looks {
-            category(byte)
-        } else {
-            AT_START
-        };
-        Some(dfa.add(self, after, seeds.into_boxed_slice())? | starts)
+        Some(dfa.add_after(self, byte, seeds)? | starts)
     }
 }
