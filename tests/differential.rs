@@ -757,6 +757,55 @@ fn rules_with_two_common_literals_filter_on_their_own() {
     check_corpus(&rules, &refs, &Config::default());
 }
 
+/// Rules that are nothing but literals: `first` searches for captures from
+/// the winner's first occurrence (several occurrences, overlapping ones,
+/// alternatives where a shorter one comes first, case-insensitive ones),
+/// and a rule split into literal and non-literal branches still finds a
+/// non-literal branch's earlier match. Answers are the regex crate's.
+#[test]
+fn literal_rules_first_from_their_first_occurrence() {
+    let mut g = Rng(0x11_7e2a1 | 1);
+    let patterns = [
+        "(Googlebot|Googlebot-Image)",
+        "(?i)(bingbot)",
+        "Yandex(Bot|Images)",
+        "(aaab|aab)",
+        r"(?:curl/|wget|\d{2}bot)",
+        "(crawler)",
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64), p))
+        .collect();
+    let parts = [
+        "Googlebot",
+        "Googlebot-Image",
+        "BINGBOT",
+        "bingbot",
+        "YandexImages",
+        "YandexBot",
+        "aaaab",
+        "aab",
+        "curl/",
+        "wget",
+        "42bot",
+        "crawler",
+        " ",
+        "/",
+        "x",
+    ];
+    let inputs: Vec<Vec<u8>> = (0..400)
+        .map(|_| {
+            (0..1 + g.below(6))
+                .map(|_| parts[g.below(parts.len())])
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect();
+    check_corpus_default_and_tight(&rules, &inputs);
+}
+
 /// `first` where the winner was confirmed by its exact engine (an
 /// approximate DFA: uap-core's `^.{0,200}?…` generic bot rules, widened) and
 /// its captures come from that confirmation, beside winners whose captures
