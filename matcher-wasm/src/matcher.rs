@@ -117,9 +117,8 @@ struct Scratch {
     /// where the literal occurrence starts, or ends for an after-literal
     /// shard (once per occurrence).
     anchored: Vec<(u32, usize)>,
-    /// Rules that matched by their literals alone, with where the
-    /// occurrence starts (a rule may repeat).
-    complete: Vec<(u32, usize)>,
+    /// Rules that matched by their literals alone (may repeat).
+    complete: Vec<u32>,
 }
 
 /// Searches a [`Database`]. Immutable once made, so one matcher serves many
@@ -165,8 +164,6 @@ struct Scratch {
 pub struct Matcher<'a> {
     /// Tells this matcher's caches from another's (see [`Cache::matcher`]).
     id: u32,
-    /// One bit per rule: the rule is in no shard, nothing but literals.
-    literal_only: Vec<u64>,
     db: Database<'a>,
     /// Shards that run on every input.
     always: Vec<u32>,
@@ -282,8 +279,7 @@ impl Cache {
 }
 
 impl<'a> Matcher<'a> {
-    /// A matcher over `db`. Costs O(shards' rules); exact engines are built
-    /// on demand.
+    /// A matcher over `db`. Costs O(shards); exact engines are built on demand.
     pub fn new(db: Database<'a>) -> Matcher<'a> {
         let widest = db
             .shards()
@@ -296,17 +292,10 @@ impl<'a> Matcher<'a> {
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].flags.triggered)
             .collect();
-        let mut literal_only = alloc::vec![u64::MAX; db.rule_count().div_ceil(64)];
-        for shard in db.shards() {
-            for rule in shard.rules() {
-                literal_only[rule as usize / 64] &= !(1 << (rule % 64));
-            }
-        }
         // Ids only need to differ between matchers alive at once.
         static NEXT_ID: AtomicU32 = AtomicU32::new(0);
         Matcher {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            literal_only,
             db,
             always,
             widest,
@@ -447,7 +436,7 @@ impl<'a> Matcher<'a> {
                     triggered.push(i);
                 }
             }
-            Target::Rule(r) => complete.push((r, start)),
+            Target::Rule(r) => complete.push(r),
         });
     }
 
@@ -519,7 +508,7 @@ impl<'a> Matcher<'a> {
             return Some(r);
         }
         self.prefilter(hay, s);
-        if let Some(&(r, _)) = s.complete.first() {
+        if let Some(&r) = s.complete.first() {
             return Some(r);
         }
         if let Some(r) = s
@@ -615,7 +604,7 @@ impl<'a> Matcher<'a> {
         out.clear();
         let ascii = hay.is_ascii();
         self.prefilter(hay, s);
-        out.extend(s.complete.iter().map(|&(r, _)| r));
+        out.extend_from_slice(&s.complete);
         for &si in s.triggered.iter().chain(&self.always) {
             self.shard_matches(w, si, hay, None, ascii, out);
         }
@@ -657,18 +646,7 @@ impl<'a> Matcher<'a> {
             if let Some(found) = kept.best.filter(|b| b.rule == rule) {
                 return Some(found);
             }
-            // A rule that is nothing but literals matches exactly where
-            // they occur: its leftmost match starts at the first occurrence.
-            let start = (self.literal_only[rule as usize / 64] >> (rule % 64) & 1 == 1)
-                .then(|| {
-                    let occurrences = cache.scratch.complete.iter();
-                    occurrences
-                        .filter(|&&(r, _)| r == rule)
-                        .map(|&(_, at)| at)
-                        .min()
-                })
-                .flatten();
-            if let Some(found) = self.exact_first_from(cache, rule, hay, start) {
+            if let Some(found) = self.exact_first(cache, rule, hay) {
                 return Some(found);
             }
         }
@@ -694,7 +672,7 @@ impl<'a> Matcher<'a> {
         } = cache;
         let ascii = hay.is_ascii();
         self.prefilter(hay, s);
-        let mut best = s.complete.iter().map(|&(r, _)| r).min().unwrap_or(u32::MAX);
+        let mut best = s.complete.iter().copied().min().unwrap_or(u32::MAX);
         let Scratch {
             stamp,
             generation,
@@ -736,31 +714,16 @@ impl<'a> Matcher<'a> {
     /// a reverse lazy DFA finds where the match starts first, so that the
     /// capture engine tries that start alone.
     pub fn exact_first(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
-        self.exact_first_from(cache, rule, hay, None)
-    }
-
-    /// [`Matcher::exact_first`] knowing where the match starts, if known.
-    fn exact_first_from(
-        &self,
-        cache: &mut Cache,
-        rule: u32,
-        hay: &[u8],
-        known_start: Option<usize>,
-    ) -> Option<FirstMatch> {
         let engine = self.exact_engine(rule);
         let c = &mut cache.work.confirm;
-        let big = engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored();
-        // `Some(None)`: no match at all.
-        let start = match known_start {
-            Some(known) => Some(Some(known)),
-            None if big => {
+        let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
+            .then(|| {
                 let dfa = c.start_dfas.entry(rule).or_default();
                 dfa.warmed_up(DFA_WARM_UP)
                     .then(|| engine.leftmost_start(dfa, hay))
                     .flatten()
-            }
-            None => None,
-        };
+            })
+            .flatten();
         let captures = match start {
             Some(None) => return None,
             Some(Some(at)) => engine.captures_at(&mut c.exact, hay, at),
