@@ -281,6 +281,18 @@ fn main() -> Result<()> {
     let native_all = per_input(rounds, &inputs, |i| m.matches_into(&mut cache, i, &mut out));
     let (lazy_states, lazy_dfas) = cache.lazy_dfa_states();
     println!("lazy DFAs after native all: {lazy_states} states in {lazy_dfas} DFAs");
+    // The slow path: inputs whose `all` confirmed a candidate by an exact engine.
+    let (mut paying, before) = (0usize, cache.exact_confirmations());
+    for i in &inputs {
+        let seen = cache.exact_confirmations();
+        m.matches_into(&mut cache, i, &mut out);
+        paying += usize::from(cache.exact_confirmations() > seen);
+    }
+    println!(
+        "exact confirmations in all: {paying} of {} inputs, {:.2} per input",
+        inputs.len(),
+        (cache.exact_confirmations() - before) as f64 / inputs.len() as f64
+    );
     let mut hits = 0usize;
     let scan = per_input(rounds, &inputs, |i| {
         if let Some(pf) = &pf {

@@ -250,6 +250,9 @@ struct Confirm {
     /// The reverse lazy DFAs that find where big rules' winning matches
     /// start (by rule).
     start_dfas: BTreeMap<u32, LazyDfa>,
+    /// Candidates confirmed by an exact engine so far (see
+    /// [`Cache::exact_confirmations`]).
+    confirmations: u64,
 }
 
 /// What `first` keeps of the exact engines' confirmations: a rule the
@@ -264,6 +267,14 @@ struct Kept {
 }
 
 impl Cache {
+    /// How many candidates this cache's searches confirmed with an exact
+    /// engine (a lazy DFA or the backtracker): the slow path of approximate
+    /// and exact-only rules, which the manifest names. Shows how many
+    /// inputs pay it.
+    pub fn exact_confirmations(&self) -> u64 {
+        self.work.confirm.confirmations
+    }
+
     /// How many lazy DFA states this cache's searches have built, over every
     /// rule they confirmed (see [`crate::exact::LazyDfa`]), and in how many
     /// lazy DFAs: what confirming candidates costs in memory.
@@ -316,6 +327,7 @@ impl<'a> Matcher<'a> {
                     rule_dfas: BTreeMap::new(),
                     unit_dfas: BTreeMap::new(),
                     start_dfas: BTreeMap::new(),
+                    confirmations: 0,
                 },
             },
             scratch: Scratch {
@@ -363,6 +375,7 @@ impl<'a> Matcher<'a> {
     /// In `first` (`kept.on`), a rule's own engine keeps the captures it
     /// found on the way when they beat those kept so far.
     fn unit_is_match(&self, w: &mut Confirm, si: u32, rule: u32, hay: &[u8]) -> bool {
+        w.confirmations += 1;
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
             let engine = self.exact_engine(rule);

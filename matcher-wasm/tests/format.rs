@@ -70,10 +70,10 @@ fn a_written_database_reads_back_and_matches() {
     assert_eq!(db.rule(0).payload_json(), Some("{\"k\":1}"));
     assert_eq!(db.shards().len(), 2);
     let m = Matcher::new(db);
-    assert_eq!(
-        m.matches(&mut m.create_cache(), b"--xyz--abbc-q"),
-        vec![0, 1, 2]
-    );
+    let mut cache = m.create_cache();
+    assert_eq!(m.matches(&mut cache, b"--xyz--abbc-q"), vec![0, 1, 2]);
+    // Exact DFAs: nothing to confirm.
+    assert_eq!(cache.exact_confirmations(), 0);
     let f = m.first(&mut m.create_cache(), b"xyz abbbc").unwrap();
     assert_eq!((f.rule, f.start, f.end), (0, 4, 9));
     assert!(!m.is_match(&mut m.create_cache(), b"nothing"));
@@ -707,6 +707,8 @@ fn lazy_dfas_start_after_the_warm_up_and_stay_with_their_matcher() {
         assert_eq!(m1.is_match(&mut cache, hay), *want, "input {i}");
         let (states, _) = cache.lazy_dfa_states();
         assert_eq!(states > 0, i >= 2, "after search {i}: {states} states");
+        // Every search of an exact-only rule is a confirmation.
+        assert_eq!(cache.exact_confirmations(), i as u64 + 1);
     }
     // The same cache with the other matcher: its own answers, from DFAs
     // built afresh (none yet after one search: the warm-up).
