@@ -100,7 +100,7 @@ mod wasm_alloc;
 static ALLOCATOR: wasm_alloc::Allocator = wasm_alloc::Allocator::new();
 
 pub use format::{AlignedBytes, Database, FormatError};
-pub use matcher::{Cache, FirstMatch, Matcher, Mode};
+pub use matcher::{Cache, FirstMatch, Matcher, Mode, LAZY_DFA_BUDGET};
 pub use module::find_database;
 
 /// Version of the regex-automata crate whose DFA serialization this build

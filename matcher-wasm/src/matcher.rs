@@ -253,7 +253,51 @@ struct Confirm {
     /// Candidates confirmed by an exact engine so far (see
     /// [`Cache::exact_confirmations`]).
     confirmations: u64,
+    /// What the lazy DFAs above take, about, in bytes, and how much they
+    /// may ([`Cache::set_lazy_dfa_budget`]).
+    dfa_bytes: usize,
+    dfa_budget: usize,
 }
+
+/// Which of a cache's lazy DFAs a search uses.
+#[derive(Clone, Copy)]
+enum DfaOf {
+    /// A rule's forward DFA (confirmation).
+    Rule(u32),
+    /// A shard's own program's forward DFA (a branch's confirmation).
+    Unit(u32),
+    /// A rule's reverse DFA (where its match starts).
+    Start(u32),
+}
+
+impl Confirm {
+    /// Runs `search` with the lazy DFA `of`, keeping what all of them take
+    /// near the budget: past it, every DFA starts afresh. Each DFA has its
+    /// own cap too, but a search over many rules with crafted inputs could
+    /// otherwise fill each of them.
+    fn with_dfa<T>(&mut self, of: DfaOf, search: impl FnOnce(&mut LazyDfa) -> T) -> T {
+        if self.dfa_bytes > self.dfa_budget {
+            self.rule_dfas.clear();
+            self.unit_dfas.clear();
+            self.start_dfas.clear();
+            self.dfa_bytes = 0;
+        }
+        let dfa = match of {
+            DfaOf::Rule(rule) => self.rule_dfas.entry(rule),
+            DfaOf::Unit(shard) => self.unit_dfas.entry(shard),
+            DfaOf::Start(rule) => self.start_dfas.entry(rule),
+        }
+        .or_default();
+        let before = dfa.memory();
+        let out = search(dfa);
+        self.dfa_bytes = (self.dfa_bytes + dfa.memory()).saturating_sub(before);
+        out
+    }
+}
+
+/// What a cache's lazy DFAs may take together by default: past it they
+/// start afresh ([`Cache::set_lazy_dfa_budget`]).
+pub const LAZY_DFA_BUDGET: usize = 64 << 20;
 
 /// What `first` keeps of the exact engines' confirmations: a rule the
 /// exact engine confirms is often the winner, and its captures came with
@@ -267,6 +311,17 @@ struct Kept {
 }
 
 impl Cache {
+    /// Bounds what this cache's lazy DFAs take together, about, in bytes
+    /// (default [`LAZY_DFA_BUDGET`]): past it, they all start afresh.
+    pub fn set_lazy_dfa_budget(&mut self, bytes: usize) {
+        self.work.confirm.dfa_budget = bytes;
+    }
+
+    /// About how many bytes this cache's lazy DFAs take.
+    pub fn lazy_dfa_bytes(&self) -> usize {
+        self.work.confirm.dfa_bytes
+    }
+
     /// How many candidates this cache's searches confirmed with an exact
     /// engine (a lazy DFA or the backtracker): the slow path of approximate
     /// and exact-only rules, which the manifest names. Shows how many
@@ -328,6 +383,8 @@ impl<'a> Matcher<'a> {
                     unit_dfas: BTreeMap::new(),
                     start_dfas: BTreeMap::new(),
                     confirmations: 0,
+                    dfa_bytes: 0,
+                    dfa_budget: LAZY_DFA_BUDGET,
                 },
             },
             scratch: Scratch {
@@ -379,9 +436,9 @@ impl<'a> Matcher<'a> {
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
             let engine = self.exact_engine(rule);
-            let kept = &mut w.kept;
-            if !kept.on || kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
-                return lazy_is_match(engine, w.rule_dfas.entry(rule).or_default(), hay)
+            if !w.kept.on || w.kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
+                return w
+                    .with_dfa(DfaOf::Rule(rule), |dfa| lazy_is_match(engine, dfa, hay))
                     .unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
             }
             // A candidate that may win: most are true (an approximate DFA
@@ -391,7 +448,7 @@ impl<'a> Matcher<'a> {
             let (matched, captures) = engine.is_match_with_captures(&mut w.exact, hay);
             if let Some(captures) = captures {
                 if let Some((start, end)) = captures[0] {
-                    kept.best = Some(FirstMatch {
+                    w.kept.best = Some(FirstMatch {
                         rule,
                         start,
                         end,
@@ -405,7 +462,7 @@ impl<'a> Matcher<'a> {
             ExactEngine::from_program(program)
                 .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"))
         });
-        lazy_is_match(engine, w.unit_dfas.entry(si).or_default(), hay)
+        w.with_dfa(DfaOf::Unit(si), |dfa| lazy_is_match(engine, dfa, hay))
             .unwrap_or_else(|| engine.is_match(&mut w.exact, hay))
     }
 
@@ -731,10 +788,11 @@ impl<'a> Matcher<'a> {
         let c = &mut cache.work.confirm;
         let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
             .then(|| {
-                let dfa = c.start_dfas.entry(rule).or_default();
-                dfa.warmed_up(DFA_WARM_UP)
-                    .then(|| engine.leftmost_start(dfa, hay))
-                    .flatten()
+                c.with_dfa(DfaOf::Start(rule), |dfa| {
+                    dfa.warmed_up(DFA_WARM_UP)
+                        .then(|| engine.leftmost_start(dfa, hay))
+                        .flatten()
+                })
             })
             .flatten();
         let captures = match start {

@@ -731,3 +731,42 @@ fn lazy_dfas_start_after_the_warm_up_and_stay_with_their_matcher() {
     assert!(!m1.is_match(&mut cache, b"bby"));
     assert!(m1.is_match(&mut cache, b"a000z"));
 }
+
+/// Crafted inputs make a rule's lazy DFA a new state at nearly every byte:
+/// what a cache's lazy DFAs take stays near its budget (they start afresh
+/// past it), and the answers stay the exact engine's.
+#[test]
+fn lazy_dfas_stay_within_the_cache_budget() {
+    let pattern = "(?-u)a.{16}ax";
+    let bytes = AlignedBytes::copy_from(&exact_only(pattern));
+    let m = Matcher::new(Database::from_bytes(bytes.as_bytes()).unwrap());
+    let re = regex::bytes::Regex::new(pattern).unwrap();
+    let mut cache = m.create_cache();
+    let budget = 256 << 10;
+    cache.set_lazy_dfa_budget(budget);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let (mut most, mut restarts, mut last) = (0, 0, 0);
+    for _ in 0..200 {
+        let hay: Vec<u8> = (0..2000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                if seed.is_multiple_of(2) {
+                    b'a'
+                } else {
+                    b'b'
+                }
+            })
+            .chain(*b"a0123456789abcdefax")
+            .collect();
+        assert_eq!(m.is_match(&mut cache, &hay), re.is_match(&hay));
+        let now = cache.lazy_dfa_bytes();
+        most = most.max(now);
+        restarts += usize::from(now < last);
+        last = now;
+    }
+    // Past the budget by one search's growth at most.
+    assert!(most < budget * 2, "{most} bytes");
+    assert!(restarts > 0, "never started afresh ({most} bytes at most)");
+}

@@ -165,6 +165,8 @@ pub struct LazyDfa {
     reverse: bool,
     /// Searches that asked [`LazyDfa::warmed_up`].
     asked: u32,
+    /// Program-state ids held in `keys` (twice: `ids` holds them too).
+    key_words: usize,
 }
 
 impl LazyDfa {
@@ -232,10 +234,7 @@ impl LazyDfa {
         if self.give_ups >= MAX_GIVE_UPS || (engine.alphabet.unicode_word && !hay.is_ascii()) {
             return false;
         }
-        if self.keys.is_empty()
-            || self.reverse != reverse
-            || self.transitions.len() >= MAX_TRANSITIONS
-        {
+        if self.keys.is_empty() || self.reverse != reverse || self.is_full() {
             self.clear(engine, reverse);
         }
         true
@@ -254,6 +253,17 @@ impl LazyDfa {
         }
     }
 
+    /// Whether it holds as much as one DFA may: [`MAX_TRANSITIONS`]
+    /// transitions, or as many program-state ids in its states' keys.
+    fn is_full(&self) -> bool {
+        self.transitions.len() >= MAX_TRANSITIONS || self.key_words >= MAX_TRANSITIONS
+    }
+
+    /// About how many bytes its states take (tables and keys).
+    pub fn memory(&self) -> usize {
+        self.transitions.len() * 4 + self.at_end.len() + self.key_words * 8 + self.seen.len() * 4
+    }
+
     /// How many DFA states it holds.
     pub fn state_count(&self) -> usize {
         self.keys.len().saturating_sub(1)
@@ -261,6 +271,7 @@ impl LazyDfa {
 
     fn clear(&mut self, engine: &ExactEngine, reverse: bool) {
         self.reverse = reverse;
+        self.key_words = 0;
         self.transitions.clear();
         self.at_end.clear();
         self.keys.clear();
@@ -289,13 +300,14 @@ impl LazyDfa {
         if let Some(&id) = self.ids.get(&key) {
             return Some(id);
         }
-        if self.transitions.len() >= MAX_TRANSITIONS {
+        if self.is_full() {
             return None;
         }
         let id = self.keys.len() as u32;
         self.transitions
             .resize(self.transitions.len() + engine.alphabet.len, UNKNOWN);
         self.at_end.push(0);
+        self.key_words += key.1.len();
         self.keys.push(key.clone());
         self.ids.insert(key, id);
         Some(id)
