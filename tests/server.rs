@@ -935,16 +935,17 @@ fn slow_idle_and_surplus_connections_are_cut() {
     // Eight idle connections fill the cap; the ninth (accepted after them)
     // and forty more are refused at once: 503, then closed.
     let mut idle: Vec<TcpStream> = (0..8).map(|_| connect()).collect();
-    // The metrics connection above may still hold its slot for a moment
-    // after its answer (then one idle connection was refused instead, and
-    // the slot frees up): one more idle connection takes it. Never more
-    // than one: a second 200 is a server that does not cap.
+    // The metrics connections above may still hold their slots for a
+    // moment after their answers (then idle connections were refused
+    // instead, and the slots free up): one more idle connection takes each.
+    // At most two (a loaded machine let two through once, in a full test
+    // run): a third 200 is a server that does not cap.
     let mut answered_early = 0.0;
     for attempt in 0.. {
         match try_http(&srv.addr, "POST", "/match", &[], b"curl/8.0") {
             Ok((503, text)) => assert!(text.contains("too many connections"), "{text}"),
-            Ok((200, _)) if attempt == 0 => {
-                answered_early = 1.0;
+            Ok((200, _)) if attempt < 2 => {
+                answered_early += 1.0;
                 idle.push(connect());
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
@@ -1007,7 +1008,7 @@ fn slow_idle_and_surplus_connections_are_cut() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Two answered below, and the one above if the cap let it through.
+    // Two answered below, and the ones above the cap let through.
     assert_eq!(
         srv.metric("dfabake_requests_total{code=\"200\"}"),
         2.0 + answered_early
