@@ -97,14 +97,6 @@ const REVERSE_START_MIN_STATES: usize = 1024;
 /// costs no DFA states, only the backtracker's walk.
 const DFA_WARM_UP: u32 = 2;
 
-/// [`ExactEngine::is_match_lazy`] once `dfa` is past its warm-up.
-fn lazy_is_match(engine: &ExactEngine, dfa: &mut LazyDfa, hay: &[u8]) -> Option<bool> {
-    if !dfa.warmed_up(DFA_WARM_UP) {
-        return None;
-    }
-    engine.is_match_lazy(dfa, hay)
-}
-
 /// Per-search scratch space: which shards and rules the prefilter triggered.
 struct Scratch {
     /// Per shard, the search generation that last triggered it (an
@@ -271,11 +263,16 @@ enum DfaOf {
 }
 
 impl Confirm {
-    /// Runs `search` with the lazy DFA `of`, keeping what all of them take
-    /// near the budget: past it, every DFA starts afresh. Each DFA has its
-    /// own cap too, but a search over many rules with crafted inputs could
-    /// otherwise fill each of them.
-    fn with_dfa<T>(&mut self, of: DfaOf, search: impl FnOnce(&mut LazyDfa) -> T) -> T {
+    /// Runs `search` with the lazy DFA `of` once that DFA is past its
+    /// warm-up ([`DFA_WARM_UP`]; `None` before), keeping what all of them
+    /// take near the budget: past it, every DFA starts afresh. Each DFA has
+    /// its own cap too, but a search over many rules with crafted inputs
+    /// could otherwise fill each of them.
+    fn with_dfa<T>(
+        &mut self,
+        of: DfaOf,
+        search: impl FnOnce(&mut LazyDfa) -> Option<T>,
+    ) -> Option<T> {
         if self.dfa_bytes > self.dfa_budget {
             self.rule_dfas.clear();
             self.unit_dfas.clear();
@@ -288,6 +285,9 @@ impl Confirm {
             DfaOf::Start(rule) => self.start_dfas.entry(rule),
         }
         .or_default();
+        if !dfa.warmed_up(DFA_WARM_UP) {
+            return None;
+        }
         let before = dfa.memory();
         let out = search(dfa);
         self.dfa_bytes = (self.dfa_bytes + dfa.memory()).saturating_sub(before);
@@ -438,7 +438,7 @@ impl<'a> Matcher<'a> {
             let engine = self.exact_engine(rule);
             if !w.kept.on || w.kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
                 return w
-                    .with_dfa(DfaOf::Rule(rule), |dfa| lazy_is_match(engine, dfa, hay))
+                    .with_dfa(DfaOf::Rule(rule), |dfa| engine.is_match_lazy(dfa, hay))
                     .unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
             }
             // A candidate that may win: most are true (an approximate DFA
@@ -462,7 +462,7 @@ impl<'a> Matcher<'a> {
             ExactEngine::from_program(program)
                 .unwrap_or_else(|e| panic!("an exact program failed verification: {e}"))
         });
-        w.with_dfa(DfaOf::Unit(si), |dfa| lazy_is_match(engine, dfa, hay))
+        w.with_dfa(DfaOf::Unit(si), |dfa| engine.is_match_lazy(dfa, hay))
             .unwrap_or_else(|| engine.is_match(&mut w.exact, hay))
     }
 
@@ -787,13 +787,7 @@ impl<'a> Matcher<'a> {
         let engine = self.exact_engine(rule);
         let c = &mut cache.work.confirm;
         let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
-            .then(|| {
-                c.with_dfa(DfaOf::Start(rule), |dfa| {
-                    dfa.warmed_up(DFA_WARM_UP)
-                        .then(|| engine.leftmost_start(dfa, hay))
-                        .flatten()
-                })
-            })
+            .then(|| c.with_dfa(DfaOf::Start(rule), |dfa| engine.leftmost_start(dfa, hay)))
             .flatten();
         let captures = match start {
             Some(None) => return None,
