@@ -814,6 +814,87 @@ fn first_of_rules_the_prefilter_sees_as_literals() {
     check_corpus_default_and_tight(&rules, &inputs);
 }
 
+/// `first` of rules that are nothing but literals, none after an optional
+/// part: their capture search tries only the leftmost occurrence of their
+/// literals ([`Target::RuleAtLiteral`]), so that occurrence must be where
+/// the leftmost-first match starts, with an earlier alternative winning at
+/// the same start (`abc|abcde`), an alternative that starts earlier than
+/// another's occurrence (`bot|robot`), groups after the literal, and
+/// `(?i)`. Rules with an optional or repeated start keep the full search.
+///
+/// [`Target::RuleAtLiteral`]: dfabake_matcher::prefilter::Target::RuleAtLiteral
+#[test]
+fn first_of_rules_whose_matches_start_at_their_literals() {
+    use dfabake_matcher::format::{AlignedBytes, Database};
+    use dfabake_matcher::prefilter::Target;
+    let mut g = Rng(0x5_7a27 | 1);
+    // (pattern, whether its matches start at its literals)
+    let patterns = [
+        ("bot|robot", true),
+        ("(abc|abcde)", true),
+        (r"(Googlebot)(?:/(\d+))?", true),
+        ("(?i)yacy(bot)", true),
+        ("Yandex(Bot|Images)", true),
+        ("(Bytespider|spider)", true),
+        ("(ab)?(Googlebot)", false),
+        ("a+bcd", false),
+        (r"[^;]*(spider)", false),
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _))| RuleSpec::new(RuleId::Int(i as i64), p))
+        .collect();
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "literal rules").unwrap();
+    let aligned = AlignedBytes::copy_from(&compiled.database);
+    let db = Database::from_bytes(aligned.as_bytes()).unwrap();
+    let mut at_literal = vec![false; rules.len()];
+    db.prefilter().unwrap().scan(
+        b"robot abcde Googlebot/2 YACYBOT YandexImages Bytespider aaabcd ab;spider",
+        |t| {
+            if let Target::RuleAtLiteral(r) = t {
+                at_literal[r as usize] = true;
+            }
+        },
+    );
+    let expected: Vec<bool> = patterns.iter().map(|&(_, at)| at).collect();
+    assert_eq!(at_literal, expected);
+    let parts = [
+        "robot",
+        "bot",
+        "ro",
+        "abcde",
+        "abcd",
+        "ab",
+        "abc",
+        "Googlebot",
+        "/",
+        "7",
+        "YaCyBot",
+        "yacybot",
+        "YandexBot",
+        "YandexImages",
+        "Bytespider",
+        "spider",
+        "Byte",
+        "aaa",
+        "bcd",
+        ";",
+        " ",
+    ];
+    let inputs: Vec<Vec<u8>> = (0..400)
+        .map(|_| {
+            (0..1 + g.below(6))
+                .map(|_| parts[g.below(parts.len())])
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_each_rule_alone(&rules, &refs);
+    check_corpus_default_and_tight(&rules, &inputs);
+}
+
 /// `first` where the winner was confirmed by its exact engine (an
 /// approximate DFA: uap-core's `^.{0,200}?…` generic bot rules, widened) and
 /// its captures come from that confirmation, beside winners whose captures

@@ -253,7 +253,8 @@ fn main() -> Result<()> {
     let aligned = AlignedBytes::copy_from(find_database(&module)?);
     let db = Database::from_bytes(aligned.as_bytes())?;
     let pf = db.prefilter().cloned();
-    let (mut anchored, mut unanchored, mut rules) = (0usize, 0usize, 0usize);
+    let (mut anchored, mut unanchored, mut rules, mut at_literal) =
+        (0usize, 0usize, 0usize, 0usize);
     if let Some(pf) = &pf {
         for i in &inputs {
             pf.scan_at(i, |t, _, _| match t {
@@ -264,15 +265,20 @@ fn main() -> Result<()> {
                 }
                 dfabake_matcher::prefilter::Target::Shard(_) => unanchored += 1,
                 dfabake_matcher::prefilter::Target::Rule(_) => rules += 1,
+                dfabake_matcher::prefilter::Target::RuleAtLiteral(_) => {
+                    rules += 1;
+                    at_literal += 1;
+                }
             });
         }
     }
     let n = inputs.len() as f64;
     println!(
-        "prefilter hits per input: {:.2} anchored shards, {:.2} unanchored shards, {:.2} literal rules",
+        "prefilter hits per input: {:.2} anchored shards, {:.2} unanchored shards, {:.2} literal rules ({:.2} whose matches start at their literals)",
         anchored as f64 / n,
         unanchored as f64 / n,
-        rules as f64 / n
+        rules as f64 / n,
+        at_literal as f64 / n
     );
     let m = Matcher::new(db);
     let mut cache = m.create_cache();

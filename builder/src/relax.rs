@@ -252,6 +252,27 @@ pub fn reduced_for_search(hir: &Hir) -> Hir {
     reduce_start(&reduce_end(&without_captures(hir)))
 }
 
+/// Whether every match of the rule starts where a match of its reduced form
+/// ([`reduced_for_search`]) starts: nothing optional or repeated precedes
+/// the part that decides it (`Googlebot(?:/(\d+))?` yes; `(?:ab)?Googlebot`
+/// and `a+bot` no). Each match of the reduced form starts a match of the
+/// rule, so for a rule reduced to literals, the leftmost occurrence of one
+/// is where the rule's leftmost match starts.
+///
+/// ```
+/// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
+/// use dfabake::relax::starts_at_reduced;
+/// assert!(starts_at_reduced(&parse(r"Googlebot(?:/(\d+))?")));
+/// assert!(starts_at_reduced(&parse(r"(?i)bingbot|slurp")));
+/// assert!(!starts_at_reduced(&parse(r"(ab)?Googlebot")));
+/// assert!(!starts_at_reduced(&parse(r"a+bot")));
+/// assert!(!starts_at_reduced(&parse(r"[^;]*(x\d+)")));
+/// ```
+pub fn starts_at_reduced(hir: &Hir) -> bool {
+    let end = reduce_end(&without_captures(hir));
+    reduce_start(&end) == end
+}
+
 fn without_captures(h: &Hir) -> Hir {
     fn strip(h: &Hir) -> Option<Hir> {
         match h.kind() {

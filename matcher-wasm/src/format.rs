@@ -60,7 +60,7 @@ use crate::wire::{pad_to, patch_u64, read_u32, read_u64, u32s, write_u32, write_
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = Header::LEN;
 /// Alignment of every serialized DFA inside the database (dense DFAs need 4).
@@ -856,10 +856,14 @@ impl<'a> Database<'a> {
     /// rule is held by a shard or is the target of a prefilter literal, each
     /// triggered shard (the only kind the prefilter may trigger) has a
     /// literal, and every literal is found where the scan looks for it.
-    /// Otherwise a rule would silently never match.
+    /// Otherwise a rule would silently never match. A rule's literals are
+    /// all [`Target::RuleAtLiteral`] or none: `first` takes the leftmost
+    /// occurrence of them for where the rule's match starts.
     fn check_reachable(&self) -> Result<(), FormatError> {
         let shards = &self.shards;
         let mut decided = alloc::vec![false; self.rule_count()];
+        // Per rule: 1 with a `Rule` literal, 2 with a `RuleAtLiteral` one.
+        let mut kinds = alloc::vec![0u8; self.rule_count()];
         let mut has_literal = alloc::vec![false; shards.len()];
         for s in shards {
             for r in s.rules() {
@@ -869,8 +873,21 @@ impl<'a> Database<'a> {
         if let Some(pf) = &self.prefilter {
             pf.check_literals(|t| match t {
                 Target::Shard(s) => has_literal[s as usize] = true,
-                Target::Rule(r) => decided[r as usize] = true,
+                Target::Rule(r) => {
+                    decided[r as usize] = true;
+                    kinds[r as usize] |= 1;
+                }
+                Target::RuleAtLiteral(r) => {
+                    decided[r as usize] = true;
+                    kinds[r as usize] |= 2;
+                }
             })?;
+        }
+        if let Some(r) = kinds.iter().position(|&k| k == 3) {
+            return Err(FormatError::Corrupt {
+                what: "rule has literals that start its matches and literals that may not",
+                index: r,
+            });
         }
         for (i, s) in shards.iter().enumerate() {
             let what = match (s.flags.triggered, has_literal[i]) {

@@ -111,6 +111,13 @@ struct Scratch {
     anchored: Vec<(u32, usize)>,
     /// Rules that matched by their literals alone (may repeat).
     complete: Vec<u32>,
+    /// Of those, the ones whose matches start at their literals
+    /// ([`Target::RuleAtLiteral`]), with where each occurrence starts.
+    complete_starts: Vec<(u32, usize)>,
+    /// `first`'s shards to run, with where an anchored one starts.
+    runs: Vec<(u32, Option<usize>)>,
+    /// `first`'s matches of one shard.
+    found: Vec<u32>,
 }
 
 /// Searches a [`Database`]. Immutable once made, so one matcher serves many
@@ -393,6 +400,9 @@ impl<'a> Matcher<'a> {
                 triggered: Vec::new(),
                 anchored: Vec::new(),
                 complete: Vec::new(),
+                complete_starts: Vec::new(),
+                runs: Vec::new(),
+                found: Vec::new(),
             },
         }
     }
@@ -472,6 +482,7 @@ impl<'a> Matcher<'a> {
         s.triggered.clear();
         s.anchored.clear();
         s.complete.clear();
+        s.complete_starts.clear();
         let Some(pf) = self.db.prefilter() else {
             return;
         };
@@ -486,6 +497,8 @@ impl<'a> Matcher<'a> {
             triggered,
             anchored,
             complete,
+            complete_starts,
+            ..
         } = s;
         let shards = self.db.shards();
         pf.scan_at(hay, |t, start, end| match t {
@@ -507,6 +520,10 @@ impl<'a> Matcher<'a> {
                 }
             }
             Target::Rule(r) => complete.push(r),
+            Target::RuleAtLiteral(r) => {
+                complete.push(r);
+                complete_starts.push((r, start));
+            }
         });
     }
 
@@ -716,6 +733,9 @@ impl<'a> Matcher<'a> {
             if let Some(found) = kept.best.filter(|b| b.rule == rule) {
                 return Some(found);
             }
+            if let Some(found) = self.first_at_literal(cache, rule, hay) {
+                return Some(found);
+            }
             if let Some(found) = self.exact_first(cache, rule, hay) {
                 return Some(found);
             }
@@ -727,6 +747,28 @@ impl<'a> Matcher<'a> {
         candidates
             .into_iter()
             .find_map(|rule| self.exact_first(cache, rule, hay))
+    }
+
+    /// The match of a rule whose matches start at its literals, when the
+    /// last prefilter scan saw them: the capture engine tries their
+    /// leftmost occurrence alone, instead of every position before it.
+    fn first_at_literal(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
+        let start = cache
+            .scratch
+            .complete_starts
+            .iter()
+            .filter(|&&(r, _)| r == rule)
+            .map(|&(_, start)| start)
+            .min()?;
+        let engine = self.exact_engine(rule);
+        let captures = engine.captures_at(&mut cache.work.confirm.exact, hay, start)?;
+        let (start, end) = captures[0]?;
+        Some(FirstMatch {
+            rule,
+            start,
+            end,
+            captures,
+        })
     }
 
     /// The highest-priority rule matching anywhere in `hay`. Shards are
@@ -748,20 +790,23 @@ impl<'a> Matcher<'a> {
             generation,
             triggered,
             anchored,
+            runs,
+            found: out,
             ..
         } = s;
         // The candidate shards with where an anchored one starts, by shard
         // (= priority) order; a triggered shard keeps its first place only.
-        let mut runs: Vec<(u32, Option<usize>)> = triggered
-            .iter()
-            .chain(&self.always)
-            .map(|&si| (si, None))
-            .chain(anchored.iter().map(|&(si, at)| (si, Some(at))))
-            .collect();
-        runs.sort_by_key(|&(si, at)| (si, at));
+        runs.clear();
+        runs.extend(
+            triggered
+                .iter()
+                .chain(&self.always)
+                .map(|&si| (si, None))
+                .chain(anchored.iter().map(|&(si, at)| (si, Some(at)))),
+        );
+        runs.sort_unstable_by_key(|&(si, at)| (si, at));
         let shards = self.db.shards();
-        let mut out = Vec::new();
-        for (si, at) in runs {
+        for &(si, at) in runs.iter() {
             if shards[si as usize].min_rule() >= best {
                 break;
             }
@@ -769,7 +814,7 @@ impl<'a> Matcher<'a> {
                 continue;
             }
             out.clear();
-            let decided = self.shard_matches(w, si, hay, at, ascii, &mut out);
+            let decided = self.shard_matches(w, si, hay, at, ascii, out);
             if at.is_some() && decided {
                 stamp[si as usize] = *generation;
             }

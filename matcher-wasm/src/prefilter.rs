@@ -37,6 +37,7 @@
 //!            target, target count, the literal's first 8 bytes lowercased (u64)
 //!            and their mask (u64), reserved
 //! targets    u32 each: a shard index, or a rule index with bit 31 set (complete rule)
+//!            and bit 30 too when its matches start at its literals
 //! bytes      the literals' bytes (lowercased when case-insensitive)
 //! ```
 //!
@@ -73,6 +74,8 @@ const SLOT_LEN: usize = 4;
 const LITERAL_LEN: usize = 40;
 const LITERAL_WORDS: usize = LITERAL_LEN / 4;
 const COMPLETE_BIT: u32 = 1 << 31;
+/// With [`COMPLETE_BIT`]: [`Target::RuleAtLiteral`].
+const AT_LITERAL_BIT: u32 = 1 << 30;
 const LIT_CASE_INSENSITIVE: u32 = 1;
 
 /// What a literal occurrence points at.
@@ -82,6 +85,12 @@ pub enum Target {
     Shard(u32),
     /// A rule that matches: it is nothing but its literals.
     Rule(u32),
+    /// A rule that matches, as [`Target::Rule`], and every match of it
+    /// starts where one of its literals does (no optional part before
+    /// them): its leftmost match starts at their leftmost occurrence, so
+    /// `first` needs to try that one start. The builder marks all of a
+    /// rule's literals alike.
+    RuleAtLiteral(u32),
 }
 
 impl Target {
@@ -89,15 +98,25 @@ impl Target {
         match self {
             Target::Shard(s) => s,
             Target::Rule(r) => r | COMPLETE_BIT,
+            Target::RuleAtLiteral(r) => r | COMPLETE_BIT | AT_LITERAL_BIT,
         }
     }
 
     #[inline]
     fn from_code(c: u32) -> Target {
-        if c & COMPLETE_BIT != 0 {
-            Target::Rule(c & !COMPLETE_BIT)
-        } else {
-            Target::Shard(c)
+        match (c & COMPLETE_BIT != 0, c & AT_LITERAL_BIT != 0) {
+            (false, _) => Target::Shard(c),
+            (true, false) => Target::Rule(c & !COMPLETE_BIT),
+            (true, true) => Target::RuleAtLiteral(c & !(COMPLETE_BIT | AT_LITERAL_BIT)),
+        }
+    }
+
+    /// The rule a [`Target::Rule`] or [`Target::RuleAtLiteral`] decides.
+    #[inline]
+    pub fn complete_rule(self) -> Option<u32> {
+        match self {
+            Target::Shard(_) => None,
+            Target::Rule(r) | Target::RuleAtLiteral(r) => Some(r),
         }
     }
 }
@@ -254,7 +273,7 @@ impl<'a> Prefilter<'a> {
         for (t, &code) in pf.targets.iter().enumerate() {
             let ok = match Target::from_code(code) {
                 Target::Shard(s) => (s as usize) < shards,
-                Target::Rule(r) => (r as usize) < rules,
+                Target::Rule(r) | Target::RuleAtLiteral(r) => (r as usize) < rules,
             };
             if !ok {
                 return Err(FormatError::Corrupt {
@@ -296,17 +315,14 @@ impl<'a> Prefilter<'a> {
 
     /// Rules decided by the prefilter alone (with repeats).
     pub fn complete_rules(&self) -> impl Iterator<Item = u32> + '_ {
-        self.all_targets().filter_map(|t| match t {
-            Target::Rule(r) => Some(r),
-            Target::Shard(_) => None,
-        })
+        self.all_targets().filter_map(Target::complete_rule)
     }
 
     /// Shards the prefilter triggers (with repeats).
     pub fn shard_targets(&self) -> impl Iterator<Item = u32> + '_ {
         self.all_targets().filter_map(|t| match t {
             Target::Shard(s) => Some(s),
-            Target::Rule(_) => None,
+            Target::Rule(_) | Target::RuleAtLiteral(_) => None,
         })
     }
 
@@ -729,7 +745,7 @@ mod tests {
                 assert_eq!(end - start, len(r));
                 hits.push((r, start));
             }
-            Target::Shard(_) => unreachable!(),
+            Target::Shard(_) | Target::RuleAtLiteral(_) => unreachable!(),
         });
         hits.sort_unstable();
         hits

@@ -47,6 +47,9 @@ struct Prepared {
     exact_program: Vec<u8>,
     /// Split at its top-level alternation: its units are its branches.
     decomposed: bool,
+    /// Every match starts where its reduced form matches
+    /// ([`crate::relax::starts_at_reduced`]).
+    starts_at_reduced: bool,
 }
 
 /// What the prefilter and one DFA handle: a whole rule or, for a rule
@@ -97,6 +100,7 @@ fn prepare(
             effective,
             exact_program,
             decomposed: false,
+            starts_at_reduced: crate::relax::starts_at_reduced(&hir),
         },
         reduced,
     ))
@@ -496,6 +500,13 @@ pub fn compile_with(
         });
         debug_assert_eq!(index as usize, n, "every prepared rule is kept, in order");
     }
+    // A rule that is nothing but literals, none of them after an optional
+    // part, starts its leftmost match at their leftmost occurrence (what
+    // `first` then tries alone).
+    let mut at_literal: Vec<bool> = prepared.iter().map(|p| p.starts_at_reduced).collect();
+    for u in &units {
+        at_literal[u.rule] &= matches!(u.plan, Plan::Complete(_));
+    }
     // Each path lists a rule once, however many of its units take it.
     let mut path_sets: [std::collections::BTreeSet<usize>; 6] = Default::default();
     let mut units_of = vec![0usize; prepared.len()];
@@ -507,7 +518,13 @@ pub fn compile_with(
                 path_sets[0].insert(input);
                 for lit in lits {
                     literals.insert(lit.clone());
-                    writer.push_literal(lit.clone(), Target::Rule(u.rule as u32));
+                    let rule = u.rule as u32;
+                    let target = if at_literal[u.rule] {
+                        Target::RuleAtLiteral(rule)
+                    } else {
+                        Target::Rule(rule)
+                    };
+                    writer.push_literal(lit.clone(), target);
                 }
             }
             Plan::Triggered(_) => {

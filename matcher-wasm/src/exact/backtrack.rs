@@ -111,16 +111,73 @@ impl ExactEngine {
                     _ => continue,
                 }
             }
-            if self.backtrack_from(c, hay, start, width) {
+            if self.backtrack_from(c, hay, start) {
                 return Some(true);
             }
         }
         Some(false)
     }
 
+    /// The match from `start` of a program that has no choice to make on
+    /// the way (a literal, `(?i)` or not, with its groups): one walk, no
+    /// visited set. `None` at the first alternation (the backtracker
+    /// decides); on a match the slots are in `found`.
+    pub(super) fn straight_from(
+        &self,
+        c: &mut ExactCache,
+        hay: &[u8],
+        start: usize,
+        slots: usize,
+    ) -> Option<bool> {
+        let found = &mut c.found;
+        found.clear();
+        found.resize(slots, NONE);
+        let (mut s, mut at) = (self.program.start, start);
+        // A program's states are fewer than its bytes; a walk longer than
+        // that is in a loop (which only a union could leave).
+        for _ in 0..=self.program.states.len() {
+            match self.program.states[s as usize] {
+                State::Range(r) => match hay.get(at) {
+                    Some(&b) if r.start <= b && b <= r.end => {
+                        s = r.next;
+                        at += 1;
+                    }
+                    _ => return Some(false),
+                },
+                State::Sparse { .. } => match hay.get(at).and_then(|&b| self.program.next_on(s, b))
+                {
+                    Some(next) => {
+                        s = next;
+                        at += 1;
+                    }
+                    None => return Some(false),
+                },
+                State::Look { look, next } => {
+                    if !self.looks.matches(look, hay, at) {
+                        return Some(false);
+                    }
+                    s = next;
+                }
+                State::Capture { slot, next } => {
+                    if (slot as usize) < slots {
+                        found[slot as usize] = at;
+                    }
+                    s = next;
+                }
+                State::Union { .. } => return None,
+                State::Fail => return Some(false),
+                State::Match => return Some(true),
+            }
+        }
+        None
+    }
+
     /// One depth-first search from `start`; on a match the slots are in
     /// `found`.
-    fn backtrack_from(&self, c: &mut ExactCache, hay: &[u8], start: usize, width: usize) -> bool {
+    fn backtrack_from(&self, c: &mut ExactCache, hay: &[u8], start: usize) -> bool {
+        // Position-major: the steps of a walk through a small program share
+        // words of the visited set (fewer words to touch and clear).
+        let states = self.program.states.len();
         let ExactCache { bt, found, .. } = c;
         let slots = found.len();
         bt.stack.clear();
@@ -139,7 +196,7 @@ impl ExactEngine {
             }
             let (mut s, mut at) = (step.id, step.arg as usize);
             loop {
-                if !bt.visit(s as usize * width + at) {
+                if !bt.visit(at * states + s as usize) {
                     break;
                 }
                 match self.program.states[s as usize] {

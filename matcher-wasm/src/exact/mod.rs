@@ -267,7 +267,12 @@ impl ExactEngine {
         hay: &[u8],
         start: usize,
     ) -> Option<GroupSpans> {
-        match self.backtrack_from_starts(cache, hay, self.program.groups * 2, start..=start) {
+        let slots = self.program.groups * 2;
+        let found = match self.straight_from(cache, hay, start, slots) {
+            Some(found) => Some(found),
+            None => self.backtrack_from_starts(cache, hay, slots, start..=start),
+        };
+        match found {
             Some(true) => Some(Self::spans(&cache.found)),
             Some(false) => None,
             // The visited set would be too big: the Pike VM, from the start.
