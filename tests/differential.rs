@@ -895,6 +895,108 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
     check_corpus_default_and_tight(&rules, &inputs);
 }
 
+/// Rules whose DFAs had to be widened (tight limits) answer exactly, with or
+/// without confirmation: on inputs whose runs of a widened class's bytes
+/// stay within the repetition's bound the widened DFA is exact and nothing
+/// is confirmed ([`Shard::run_bounds`]); at the bound plus one, below a
+/// kept minimum, with several classes, non-ASCII bytes, or repetitions
+/// that cannot be bounded (a group, a minimum over 4), the exact engine
+/// decides.
+///
+/// [`Shard::run_bounds`]: dfabake_matcher::format::Shard::run_bounds
+#[test]
+fn widened_rules_are_exact_within_their_run_bounds() {
+    use dfabake_matcher::format::{AlignedBytes, Database};
+    use dfabake_matcher::Matcher;
+    let mut g = Rng(0x7_b0d5 | 1);
+    let patterns = [
+        r"^.{0,40}?x([a-z]{1,30})y",
+        r"a([0-9]{2,30})b",
+        r"Q.{1,40}Z",
+        r"k[^;]{3,40};",
+        r"=(\w{1,30})!",
+        r"z\d{6,30}e",
+        r"-(?:ab){1,30}c",
+        r"(?i)m[a-z]{3,30}n",
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64), p))
+        .collect();
+    let tight = Config {
+        max_rule_dfa_bytes: 3000,
+        max_dfa_bytes: 20_000,
+        ..Config::default()
+    };
+    let compiled = dfabake::compile::compile(&rules, &tight, "widened").unwrap();
+    assert!(
+        compiled.approximate.len() >= 5,
+        "the limits widen most rules: {:?}",
+        compiled.approximate
+    );
+    let aligned = AlignedBytes::copy_from(&compiled.database);
+    let m = Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
+    let mut cache = m.create_cache();
+    assert_eq!(
+        m.matches(&mut cache, b"xaby a12b QabZ kabc;"),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(cache.exact_confirmations(), 0, "all within their bounds");
+    assert!(
+        compiled.approximate.contains(&0),
+        "{:?}",
+        compiled.approximate
+    );
+    let over = format!("x{}y", "a".repeat(31));
+    assert!(m.matches(&mut cache, over.as_bytes()).is_empty());
+    assert!(
+        cache.exact_confirmations() > 0,
+        "a run over the bound is confirmed"
+    );
+    let parts = [
+        "x",
+        "y",
+        "abc",
+        "abcdefgh",
+        "abcdefghijkl",
+        "a",
+        "b",
+        "12",
+        "123456",
+        "1234567890",
+        "Q",
+        "Z",
+        ";",
+        "k",
+        "!",
+        "=",
+        "\u{e9}",
+        "\u{3b1}\u{3b2}",
+        "z",
+        "e",
+        "-",
+        "ab",
+        "c",
+        "M",
+        "mnop",
+        "N",
+        " ",
+        "________",
+    ];
+    let inputs: Vec<Vec<u8>> = (0..500)
+        .map(|_| {
+            (0..1 + g.below(10))
+                .map(|_| parts[g.below(parts.len())])
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_corpus(&rules, &refs, &tight);
+    check_corpus_default_and_tight(&rules, &inputs);
+}
+
 /// `first` where the winner was confirmed by its exact engine (an
 /// approximate DFA: uap-core's `^.{0,200}?…` generic bot rules, widened) and
 /// its captures come from that confirmation, beside winners whose captures

@@ -2,9 +2,11 @@
 //! still filter for it and the exact engine confirms its candidates.
 //!
 //! Large counted repetitions (`.{0,200}`, `[^;]{0,300}`, `\w{20}`) are what
-//! make DFAs explode: each count multiplies states. Widening `X{n,m}` to `X*`
-//! only adds strings to the language, so the widened DFA matches everything
-//! the rule matches (and some more): a filter with no false negatives.
+//! make DFAs explode: each count multiplies states. Widening `X{n,m}` to
+//! `X{n,}` (`X*` for a big `n`) only adds strings to the language, so the
+//! widened DFA matches everything the rule matches (and some more): a
+//! filter with no false negatives, and on inputs without long runs of the
+//! widened classes' bytes no false positives either ([`run_bounds`]).
 
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
@@ -36,16 +38,23 @@ fn rewrite(h: &Hir, node: &impl Fn(&Hir) -> Option<Hir>) -> Hir {
     }
 }
 
-/// `X{n,m}` with a bound over [`WIDEN_ABOVE`] becomes `X*`.
+/// Whether [`widened_hir`] widens this repetition.
+fn is_widened(r: &Repetition) -> bool {
+    r.min > WIDEN_ABOVE || r.max.is_some_and(|m| m > WIDEN_ABOVE)
+}
+
+/// `X{n,m}` with a bound over [`WIDEN_ABOVE`] becomes `X{n,}`, or `X*` when
+/// `n` is over it too: a small minimum stays, so that the DFA still tells
+/// where the rule can match on inputs without long runs ([`run_bounds`]).
 fn widen_repetition(h: &Hir) -> Option<Hir> {
     let HirKind::Repetition(r) = h.kind() else {
         return None;
     };
-    if r.min <= WIDEN_ABOVE && r.max.is_none_or(|m| m <= WIDEN_ABOVE) {
+    if !is_widened(r) {
         return None;
     }
     Some(Hir::repetition(Repetition {
-        min: 0,
+        min: if r.min <= WIDEN_ABOVE { r.min } else { 0 },
         max: None,
         greedy: r.greedy,
         sub: Box::new(rewrite(&r.sub, &widen_repetition)),
@@ -75,6 +84,79 @@ pub fn widened(pattern: &str) -> Option<String> {
 pub fn widened_hir(hir: &Hir) -> Option<Hir> {
     let wide = rewrite(hir, &widen_repetition);
     (wide != *hir).then_some(wide)
+}
+
+/// The bytes a class can read: its own, or for a Unicode class its ASCII
+/// members and, if it has any other, every byte of a multi-byte UTF-8
+/// sequence. As a byte set of the database's run bounds: bit `b % 32` of
+/// word `b / 32` for byte `b`.
+fn class_bytes(c: &Class) -> [u32; 8] {
+    let mut set = [0u32; 8];
+    let mut add = |lo: u32, hi: u32| {
+        for b in lo..=hi.min(255) {
+            set[(b / 32) as usize] |= 1 << (b % 32);
+        }
+    };
+    match c {
+        Class::Bytes(c) => c
+            .ranges()
+            .iter()
+            .for_each(|r| add(u32::from(r.start()), u32::from(r.end()))),
+        Class::Unicode(c) => {
+            for r in c.ranges() {
+                add(r.start() as u32, (r.end() as u32).min(0x7F));
+                if r.end() as u32 >= 0x80 {
+                    add(0x80, 0xFF);
+                }
+            }
+        }
+    }
+    set
+}
+
+/// Where [`widened_hir`] changes nothing: for each repetition it widens,
+/// the bytes its class reads ([`class_bytes`]) and its maximum. A match of
+/// the widened rule that repeats such a class `k` times reads `k` of its
+/// bytes in a row, and widening keeps the minimum, so on an input with no
+/// longer run of those bytes than the maximum, the widened rule matches
+/// exactly where the rule does: a DFA of it needs no confirmation there.
+/// `None` when a widened repetition is of more than one class, or drops
+/// its minimum (over [`WIDEN_ABOVE`]), or when nothing is widened.
+///
+/// ```
+/// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
+/// let bounds = dfabake::relax::run_bounds(&parse(r"^.{0,200}?x[a-z]{1,30}")).unwrap();
+/// let mut most: Vec<u32> = bounds.iter().map(|b| b.1).collect();
+/// most.sort();
+/// assert_eq!(most, [30, 200]);
+/// assert!(dfabake::relax::run_bounds(&parse(r"(?:ab){0,9}")).is_none());
+/// assert!(dfabake::relax::run_bounds(&parse(r"\d{8}")).is_none());
+/// assert!(dfabake::relax::run_bounds(&parse(r"a{2}")).is_none());
+/// ```
+pub fn run_bounds(hir: &Hir) -> Option<Vec<([u32; 8], u32)>> {
+    fn walk(h: &Hir, out: &mut Vec<([u32; 8], u32)>) -> Option<()> {
+        match h.kind() {
+            HirKind::Repetition(r) if is_widened(r) => match (r.sub.kind(), r.max) {
+                (HirKind::Class(c), Some(max)) if r.min <= WIDEN_ABOVE => {
+                    out.push((class_bytes(c), max));
+                    Some(())
+                }
+                _ => None,
+            },
+            HirKind::Repetition(r) => walk(&r.sub, out),
+            HirKind::Capture(c) => walk(&c.sub, out),
+            HirKind::Concat(xs) | HirKind::Alternation(xs) => {
+                xs.iter().try_for_each(|x| walk(x, out))
+            }
+            _ => Some(()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(hir, &mut out)?;
+    // One bound a byte set: the smallest.
+    out.sort_unstable();
+    out.dedup_by_key(|b| b.0);
+    (!out.is_empty()).then_some(out)
 }
 
 /// Whether a Unicode class needs widening: it holds some non-ASCII

@@ -7,7 +7,7 @@
 //! address can be read in place (zero-copy).
 //!
 //! ```text
-//! header        64 bytes   magic "DFABAKE\0", version, counts, section offsets, checksum
+//! header        72 bytes   magic "DFABAKE\0", version, counts, section offsets, checksum
 //! rule table    32 bytes a rule, in priority order (index 0 wins `first`)
 //! shard table   32 bytes a shard, ordered by the lowest rule index they hold
 //! rule lists    u32 rule indices of each shard, ascending
@@ -17,6 +17,11 @@
 //! DFAs          serialized regex-automata DFAs, each 8-aligned (shards whose
 //!               DFAs are byte-identical share one copy)
 //! prefilter     literal table (see [`crate::prefilter`]), 8-aligned; optional
+//! run bounds    8-aligned, optional: u32 byte-set count, the byte sets (8 u32 each: bit
+//!               b % 32 of word b / 32 is byte b), u32 entry offsets (one per shard and
+//!               one more: shard i's are entries first[i]..first[i + 1]), entries (u32
+//!               pattern id in the shard, u32 byte set, u32 longest run); see
+//!               [`Shard::run_bounds`]
 //! ```
 //!
 //! Shards not [`ShardFlags::triggered`] run on every input; triggered shards
@@ -122,11 +127,13 @@ pub struct Header {
     pub checksum: u64,
     /// The prefilter section (`len` 0: none).
     pub prefilter: Span,
+    /// The run bounds section (`len` 0: none).
+    pub run_bounds: Span,
 }
 
 impl Header {
     /// Size of the header.
-    pub const LEN: usize = 64;
+    pub const LEN: usize = 72;
     /// Offset of [`Header::total_len`].
     pub const TOTAL_LEN_AT: usize = 16;
     /// Offset of [`Header::checksum`].
@@ -156,6 +163,7 @@ impl Header {
             strings: Span::read(bytes, 40),
             checksum: read_u64(bytes, Self::CHECKSUM_AT),
             prefilter: Span::read(bytes, 56),
+            run_bounds: Span::read(bytes, 64),
         })
     }
 
@@ -178,6 +186,7 @@ impl Header {
         self.strings.write_to(out);
         write_u64(out, self.checksum);
         self.prefilter.write_to(out);
+        self.run_bounds.write_to(out);
         debug_assert_eq!(out.len() - start, Self::LEN);
     }
 }
@@ -612,6 +621,8 @@ pub struct Shard<'a> {
     min_rule: u32,
     /// The unit's own exact program (empty: its rule's).
     program: &'a [u8],
+    /// Its run bounds' entries (12 bytes each; see [`Shard::run_bounds`]).
+    run_bounds: &'a [u8],
     /// The DFA was not validated with the database: validate it (checked
     /// deserialization) on first use. See [`Database::from_bytes_lazy`].
     check_on_first_use: bool,
@@ -650,6 +661,20 @@ impl<'a> Shard<'a> {
     #[inline]
     pub fn needs_confirm_on(&self, input_is_ascii: bool) -> bool {
         self.flags.approximate || (self.flags.ascii_widened && !input_is_ascii)
+    }
+    /// Where an [`ShardFlags::approximate`] DFA is exact after all for
+    /// its pattern `pid`: the pattern's widened repetitions, each of one
+    /// class of bytes, as (byte set of [`Database::byte_set_has`], longest
+    /// run). A widened repetition keeps its minimum, and a match that
+    /// repeats a class `k` times reads `k` bytes of it in a row, so on an
+    /// input with no run of a set's bytes longer than its bound, the DFA
+    /// matches that pattern exactly where its rule (or unit) does. Empty
+    /// when some widened repetition of the pattern is of something else.
+    pub fn run_bounds(&self, pid: usize) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.run_bounds
+            .chunks_exact(12)
+            .filter(move |e| read_u32(e, 0) as usize == pid)
+            .map(|e| (read_u32(e, 4), read_u32(e, 8)))
     }
     /// Dense or sparse.
     pub fn kind(&self) -> DfaKind {
@@ -751,6 +776,8 @@ pub struct Database<'a> {
     strings: &'a [u8],
     shards: Vec<Shard<'a>>,
     prefilter: Option<Prefilter<'a>>,
+    /// The run bounds' byte sets (32 bytes each).
+    byte_sets: &'a [u8],
     checksum: u64,
 }
 
@@ -993,6 +1020,7 @@ impl<'a> Database<'a> {
             strings,
             shards: Vec::with_capacity(shard_count),
             prefilter: None,
+            byte_sets: &[],
             checksum: header.checksum,
         };
         // Per-rule checks only when verifying: an instance's first answer
@@ -1084,8 +1112,23 @@ impl<'a> Database<'a> {
                 rules: list,
                 min_rule,
                 program,
+                run_bounds: &[],
                 check_on_first_use: check == Check::Deferred && kind != DfaKind::Exact,
             });
+        }
+        if header.run_bounds.len > 0 {
+            if !header.run_bounds.at.is_multiple_of(4) {
+                return Err(FormatError::Corrupt {
+                    what: "run bounds misaligned",
+                    index: 0,
+                });
+            }
+            let sec = section(
+                header.run_bounds.at,
+                header.run_bounds.len as usize,
+                "run bounds bounds",
+            )?;
+            db.read_run_bounds(sec)?;
         }
         if header.prefilter.len > 0 {
             let sec = section(
@@ -1102,6 +1145,57 @@ impl<'a> Database<'a> {
             db.prefilter = Some(Prefilter::from_bytes(sec, rule_count, shard_count)?);
         }
         Ok(db)
+    }
+
+    /// Reads the run bounds section (its layout is in the module docs),
+    /// checking every offset and byte set index.
+    fn read_run_bounds(&mut self, sec: &'a [u8]) -> Result<(), FormatError> {
+        let corrupt = |what, index| FormatError::Corrupt { what, index };
+        let words = |at: usize, n: usize| {
+            at.checked_add(n.checked_mul(4)?)
+                .filter(|&end| end <= sec.len())
+                .map(|end| &sec[at..end])
+        };
+        let sets = words(0, 1).ok_or(corrupt("run bounds truncated", 0))?;
+        let set_count = read_u32(sets, 0) as usize;
+        let byte_sets = words(4, set_count.saturating_mul(8))
+            .ok_or(corrupt("run bounds byte sets out of bounds", 0))?;
+        let first_at = 4 + byte_sets.len();
+        let first = words(first_at, self.shards.len() + 1)
+            .ok_or(corrupt("run bounds offsets out of bounds", 0))?;
+        let entries_at = first_at + first.len();
+        let entries = &sec[entries_at..];
+        let entry_count = entries.len() / 12;
+        if !entries.len().is_multiple_of(12) {
+            return Err(corrupt("run bounds entries truncated", 0));
+        }
+        for (i, shard) in self.shards.iter_mut().enumerate() {
+            let (from, to) = (
+                read_u32(first, i * 4) as usize,
+                read_u32(first, i * 4 + 4) as usize,
+            );
+            if from > to || to > entry_count {
+                return Err(corrupt("run bounds offsets not ascending", i));
+            }
+            shard.run_bounds = &entries[from * 12..to * 12];
+            let bad = shard.run_bounds.chunks_exact(12).any(|e| {
+                read_u32(e, 0) as usize >= shard.rule_count()
+                    || read_u32(e, 4) as usize >= set_count
+            });
+            if bad {
+                return Err(corrupt("run bound names no pattern or byte set", i));
+            }
+        }
+        self.byte_sets = byte_sets;
+        Ok(())
+    }
+
+    /// Whether byte `b` is in byte set `set` of the run bounds
+    /// ([`Shard::run_bounds`]).
+    #[inline]
+    pub fn byte_set_has(&self, set: u32, b: u8) -> bool {
+        let word = set as usize * 8 + usize::from(b >> 5);
+        read_u32(self.byte_sets, word * 4) >> (b & 31) & 1 == 1
     }
 
     fn rule_record(&self, i: usize) -> RuleRecord {
@@ -1198,6 +1292,8 @@ struct PendingShard {
     rules: Vec<u32>,
     /// The unit's own exact program, relative to the programs until `finish`.
     program: Span,
+    /// Its run bounds: (pattern id, byte set, longest run).
+    run_bounds: Vec<(u32, [u32; 8], u32)>,
 }
 
 /// Assembles a database. Rules are pushed in priority order; shards name the
@@ -1298,8 +1394,18 @@ impl DatabaseWriter {
             dfa,
             rules,
             program,
+            run_bounds: Vec::new(),
         });
         (self.shards.len() - 1) as u32
+    }
+
+    /// Gives an approximate shard (by the number
+    /// [`DatabaseWriter::push_shard`] returned) its run bounds: (pattern
+    /// id, byte set with bit `b % 32` of word `b / 32` for byte `b`, the
+    /// longest run of its bytes on which the DFA is still exact for that
+    /// pattern). See [`Shard::run_bounds`].
+    pub fn set_run_bounds(&mut self, shard: u32, bounds: Vec<(u32, [u32; 8], u32)>) {
+        self.shards[shard as usize].run_bounds = bounds;
     }
 
     /// Makes an occurrence of `literal` in the input trigger `target`: a
@@ -1308,6 +1414,45 @@ impl DatabaseWriter {
     /// its literals occurs.
     pub fn push_literal(&mut self, literal: Literal, target: Target) {
         self.literals.push((literal, target));
+    }
+
+    /// The run bounds section of the shards (in their final order), or
+    /// nothing when no shard has any.
+    fn run_bounds_section(&self) -> Vec<u8> {
+        if self.shards.iter().all(|s| s.run_bounds.is_empty()) {
+            return Vec::new();
+        }
+        let mut sets: Vec<[u32; 8]> = Vec::new();
+        let mut entries: Vec<(u32, u32, u32)> = Vec::new();
+        let mut first = Vec::with_capacity(self.shards.len() + 1);
+        for s in &self.shards {
+            first.push(entries.len() as u32);
+            for (pid, set, longest) in &s.run_bounds {
+                let index = match sets.iter().position(|x| x == set) {
+                    Some(i) => i,
+                    None => {
+                        sets.push(*set);
+                        sets.len() - 1
+                    }
+                };
+                entries.push((*pid, index as u32, *longest));
+            }
+        }
+        first.push(entries.len() as u32);
+        let mut out = Vec::new();
+        write_u32(&mut out, sets.len() as u32);
+        for w in sets.iter().flatten() {
+            write_u32(&mut out, *w);
+        }
+        for f in first {
+            write_u32(&mut out, f);
+        }
+        for (pid, set, longest) in entries {
+            write_u32(&mut out, pid);
+            write_u32(&mut out, set);
+            write_u32(&mut out, longest);
+        }
+        out
     }
 
     /// Lays out the database, computes its checksum and returns its bytes:
@@ -1384,7 +1529,16 @@ impl DatabaseWriter {
                 len: len as u32,
             },
         };
-        let total_len = dfas_end + prefilter.len().next_multiple_of(DFA_ALIGN);
+        let prefilter_end = dfas_end + prefilter.len().next_multiple_of(DFA_ALIGN);
+        let run_bounds = self.run_bounds_section();
+        let run_bounds_span = match run_bounds.len() {
+            0 => Span::default(),
+            len => Span {
+                at: prefilter_end as u32,
+                len: len as u32,
+            },
+        };
+        let total_len = prefilter_end + run_bounds.len().next_multiple_of(DFA_ALIGN);
         let header = Header {
             version: VERSION,
             header_len: Header::LEN as u32,
@@ -1400,6 +1554,7 @@ impl DatabaseWriter {
             },
             checksum: 0, // sealed below
             prefilter: prefilter_span,
+            run_bounds: run_bounds_span,
         };
 
         // Then the bytes, section by section.
@@ -1439,6 +1594,10 @@ impl DatabaseWriter {
         pad_to(&mut out, DFA_ALIGN);
         if !prefilter.is_empty() {
             out.extend_from_slice(&prefilter);
+            pad_to(&mut out, DFA_ALIGN);
+        }
+        if !run_bounds.is_empty() {
+            out.extend_from_slice(&run_bounds);
             pad_to(&mut out, DFA_ALIGN);
         }
         debug_assert_eq!(out.len(), total_len);

@@ -26,7 +26,7 @@ use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::exact::{ExactCache, ExactEngine, LazyDfa};
-use crate::format::{Database, DfaKind, ShardDfa};
+use crate::format::{Database, DfaKind, Shard, ShardDfa};
 use crate::lazy::Lazy;
 use crate::prefilter::Target;
 
@@ -235,6 +235,51 @@ struct Work {
     /// Big enough for any shard: one shard is searched at a time.
     set: PatternSet,
     confirm: Confirm,
+    runs: Runs,
+}
+
+/// The longest run of each run-bound byte set in the input searched
+/// ([`Shard::run_bounds`]), measured when a shard first asks.
+#[derive(Default)]
+struct Runs {
+    /// Per byte set, the search that measured it; `longest` is that length.
+    stamp: Vec<u32>,
+    longest: Vec<u32>,
+    search: u32,
+}
+
+impl Runs {
+    /// Forgets the lengths of the last input.
+    fn next_input(&mut self) {
+        self.search = self.search.wrapping_add(1);
+        if self.search == 0 {
+            self.stamp.fill(0);
+            self.search = 1;
+        }
+    }
+
+    /// The longest run of bytes of `set` in `hay`.
+    fn longest(&mut self, db: &Database<'_>, set: u32, hay: &[u8]) -> u32 {
+        let i = set as usize;
+        if i >= self.stamp.len() {
+            self.stamp.resize(i + 1, 0);
+            self.longest.resize(i + 1, 0);
+        }
+        if self.stamp[i] != self.search {
+            let (mut run, mut longest) = (0u32, 0u32);
+            for &b in hay {
+                if db.byte_set_has(set, b) {
+                    run += 1;
+                    longest = longest.max(run);
+                } else {
+                    run = 0;
+                }
+            }
+            self.stamp[i] = self.search;
+            self.longest[i] = longest;
+        }
+        self.longest[i]
+    }
 }
 
 /// What confirming a candidate rule with its exact engine needs.
@@ -382,6 +427,7 @@ impl<'a> Matcher<'a> {
         Cache {
             matcher: self.id,
             work: Work {
+                runs: Runs::default(),
                 set: PatternSet::new(self.widest),
                 confirm: Confirm {
                     exact: ExactCache::new(),
@@ -474,6 +520,26 @@ impl<'a> Matcher<'a> {
         });
         w.with_dfa(DfaOf::Unit(si), |dfa| engine.is_match_lazy(dfa, hay))
             .unwrap_or_else(|| engine.is_match(&mut w.exact, hay))
+    }
+
+    /// Whether the approximate DFA of `shard` is exact for its pattern
+    /// `pid` on `hay` after all: `hay` is within the pattern's run bounds
+    /// (and ASCII if the DFA's classes were ASCII-widened), so its
+    /// candidate needs no confirmation.
+    fn exact_within_bounds(
+        &self,
+        runs: &mut Runs,
+        shard: &Shard<'_>,
+        pid: usize,
+        hay: &[u8],
+        ascii: bool,
+    ) -> bool {
+        if shard.flags.ascii_widened && !ascii {
+            return false;
+        }
+        let mut bounds = shard.run_bounds(pid).peekable();
+        bounds.peek().is_some()
+            && bounds.all(|(set, most)| runs.longest(&self.db, set, hay) <= most)
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the
@@ -580,6 +646,7 @@ impl<'a> Matcher<'a> {
     /// rule that does (not necessarily the highest-priority one).
     pub fn find_any(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
         self.fit(cache);
+        cache.work.runs.next_input();
         let Cache {
             scratch: s,
             work: w,
@@ -629,12 +696,17 @@ impl<'a> Matcher<'a> {
         out: &mut Vec<u32>,
     ) -> bool {
         let shard = &self.db.shards()[si as usize];
-        let Work { set, confirm: c } = w;
         if shard.kind() == DfaKind::Exact {
+            let c = &mut w.confirm;
             out.extend(shard.rules().filter(|&r| self.unit_is_match(c, si, r, hay)));
             return true;
         }
         let confirm = shard.needs_confirm_on(ascii);
+        let Work {
+            set,
+            confirm: c,
+            runs,
+        } = w;
         if shard.rule_count() == 1 {
             // One rule: the earliest match is enough, no pattern set needed.
             let rule = shard.rule(0);
@@ -647,7 +719,11 @@ impl<'a> Matcher<'a> {
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
                 Ok(None) => (false, false),
-                Ok(Some(_)) if confirm => (self.unit_is_match(c, si, rule, hay), true),
+                Ok(Some(_)) if confirm => (
+                    self.exact_within_bounds(runs, shard, 0, hay, ascii)
+                        || self.unit_is_match(c, si, rule, hay),
+                    true,
+                ),
                 Ok(Some(_)) => (true, true),
                 Err(_) => (self.unit_is_match(c, si, rule, hay), true),
             };
@@ -667,8 +743,12 @@ impl<'a> Matcher<'a> {
             Ok(()) if confirm => {
                 out.extend(
                     set.iter()
-                        .map(|pid| shard.rule(pid.as_usize()))
-                        .filter(|&r| self.unit_is_match(c, si, r, hay)),
+                        .map(|pid| (pid.as_usize(), shard.rule(pid.as_usize())))
+                        .filter(|&(pid, r)| {
+                            self.exact_within_bounds(runs, shard, pid, hay, ascii)
+                                || self.unit_is_match(c, si, r, hay)
+                        })
+                        .map(|(_, r)| r),
                 );
             }
             Ok(()) => out.extend(set.iter().map(|pid| shard.rule(pid.as_usize()))),
@@ -683,6 +763,7 @@ impl<'a> Matcher<'a> {
     /// order, written to `out` (cleared first).
     pub fn matches_into(&self, cache: &mut Cache, hay: &[u8], out: &mut Vec<u32>) {
         self.fit(cache);
+        cache.work.runs.next_input();
         let Cache {
             scratch: s,
             work: w,
@@ -777,6 +858,7 @@ impl<'a> Matcher<'a> {
     /// so far: a rule early in the list spares every shard after it.
     fn first_rule(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
         self.fit(cache);
+        cache.work.runs.next_input();
         let Cache {
             scratch: s,
             work: w,

@@ -770,3 +770,57 @@ fn lazy_dfas_stay_within_the_cache_budget() {
     assert!(most < budget * 2, "{most} bytes");
     assert!(restarts > 0, "never started afresh ({most} bytes at most)");
 }
+
+/// An approximate shard's run bounds read back as written and spare its
+/// candidates the exact engine on inputs within them; bounds that name a
+/// pattern or byte set that does not exist are refused.
+#[test]
+fn run_bounds_read_back_and_bad_ones_are_refused() {
+    let approximate = ShardFlags {
+        approximate: true,
+        ..ShardFlags::default()
+    };
+    // Bytes '0'..='9' (48..=57): bits 16..=25 of word 1.
+    let digits = [0, 0x03FF_0000, 0, 0, 0, 0, 0, 0];
+    let build = |pid: u32| {
+        let mut w = DatabaseWriter::new();
+        w.push_rule(RuleEntry {
+            id_json: "1",
+            payload_json: None,
+            pattern: "(?-u)a[0-9]{1,30}b",
+            exact: &compile("(?-u)a[0-9]{1,30}b").unwrap(),
+        });
+        // The widened DFA: `[0-9]{1,}`.
+        let s = w.push_shard(DfaKind::Dense, approximate, dfa(&["(?-u)a[0-9]+b"]), vec![0]);
+        w.set_run_bounds(s, vec![(pid, digits, 30)]);
+        w.finish()
+    };
+    let good = AlignedBytes::copy_from(&build(0));
+    let db = Database::from_bytes(good.as_bytes()).unwrap();
+    assert_eq!(db.shards()[0].run_bounds(0).collect::<Vec<_>>(), [(0, 30)]);
+    assert!(db.byte_set_has(0, b'5') && !db.byte_set_has(0, b'a'));
+    let m = Matcher::new(db);
+    let mut cache = m.create_cache();
+    assert_eq!(m.matches(&mut cache, b"xx a123b"), [0]);
+    assert_eq!(cache.exact_confirmations(), 0, "within its bounds");
+    let over = format!("a{}b", "7".repeat(31));
+    assert!(m.matches(&mut cache, over.as_bytes()).is_empty());
+    assert_eq!(cache.exact_confirmations(), 1, "a run over the bound");
+    let check = |bytes: &[u8]| {
+        let aligned = AlignedBytes::copy_from(bytes);
+        Database::from_bytes(aligned.as_bytes()).map(|_| ())
+    };
+    let refused = Err(FormatError::Corrupt {
+        what: "run bound names no pattern or byte set",
+        index: 0,
+    });
+    assert_eq!(check(&build(1)), refused, "pattern 1 of a one-pattern shard");
+    // Byte set 1 of one: the entry's second word.
+    let mut bad = build(0);
+    let section = Header::read(&bad).unwrap().run_bounds;
+    let entry = section.at as usize + 4 + 32 + 2 * 4;
+    assert_eq!(bad[entry + 4..entry + 8], 0u32.to_le_bytes());
+    bad[entry + 4..entry + 8].copy_from_slice(&1u32.to_le_bytes());
+    seal(&mut bad);
+    assert_eq!(check(&bad), refused);
+}

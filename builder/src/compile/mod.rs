@@ -77,6 +77,9 @@ struct Unit {
     /// Its trigger literals include a common one: its DFA runs on most
     /// inputs, so it shares one with the other units of the same literals.
     common_trigger: bool,
+    /// Where its DFA is exact if it has to be widened
+    /// ([`crate::relax::run_bounds`]).
+    run_bounds: Option<Vec<([u32; 8], u32)>>,
 }
 
 /// Checks one rule; returns it with its HIR reduced to what decides whether
@@ -182,6 +185,9 @@ fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCac
         _ => (hir, false),
     };
     let unicode_word_boundary = hir.properties().look_set().contains_word_unicode();
+    // Of the unit before its classes are ASCII-widened: widening its
+    // repetitions only changes their bounds.
+    let run_bounds = crate::relax::run_bounds(&hir);
     let widened = crate::relax::ascii_widened(&hir);
     Unit {
         rule,
@@ -191,6 +197,7 @@ fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCac
         dfa: DfaSource::new(widened.unwrap_or(hir), anchored),
         program,
         common_trigger: false,
+        run_bounds,
     }
 }
 
@@ -627,6 +634,19 @@ pub fn compile_with(
         // Unique unless another shard has the same DFA (then copied).
         let dfa = std::sync::Arc::try_unwrap(s.dfa).unwrap_or_else(|shared| (*shared).clone());
         let number = writer.push_unit_shard(s.kind, flags, dfa, rule_list, program);
+        if s.confirm {
+            // Members are the DFA's patterns, in order.
+            let bounds = s
+                .members
+                .iter()
+                .enumerate()
+                .flat_map(|(pid, &u)| {
+                    let bounds = units[u].run_bounds.iter().flatten();
+                    bounds.map(move |&(set, most)| (pid as u32, set, most))
+                })
+                .collect();
+            writer.set_run_bounds(number, bounds);
+        }
         for lit in trigger.into_iter().flatten() {
             literals.insert(lit.clone());
             writer.push_literal(lit, Target::Shard(number));
