@@ -1190,6 +1190,11 @@ impl<'a> Database<'a> {
         Ok(())
     }
 
+    /// How many byte sets the run bounds have.
+    pub fn byte_set_count(&self) -> usize {
+        self.byte_sets.len() / 32
+    }
+
     /// Whether byte `b` is in byte set `set` of the run bounds
     /// ([`Shard::run_bounds`]).
     #[inline]

@@ -173,6 +173,9 @@ pub struct Matcher<'a> {
     /// Per shard, the exact engine of a shard with a program of its own (a
     /// branch of a decomposed rule), built on demand like the rules'.
     unit_exact: Vec<Lazy<ExactEngine>>,
+    /// The run bounds' byte sets, one flag a byte: measuring a run costs a
+    /// load a byte.
+    byte_sets: Vec<[bool; 256]>,
 }
 
 // One matcher serves every thread: the engine holds nothing a search
@@ -258,8 +261,8 @@ impl Runs {
         }
     }
 
-    /// The longest run of bytes of `set` in `hay`.
-    fn longest(&mut self, db: &Database<'_>, set: u32, hay: &[u8]) -> u32 {
+    /// The longest run of bytes of byte set `set` (`bytes`) in `hay`.
+    fn longest(&mut self, set: u32, bytes: &[bool; 256], hay: &[u8]) -> u32 {
         let i = set as usize;
         if i >= self.stamp.len() {
             self.stamp.resize(i + 1, 0);
@@ -268,7 +271,7 @@ impl Runs {
         if self.stamp[i] != self.search {
             let (mut run, mut longest) = (0u32, 0u32);
             for &b in hay {
-                if db.byte_set_has(set, b) {
+                if bytes[usize::from(b)] {
                     run += 1;
                     longest = longest.max(run);
                 } else {
@@ -410,6 +413,9 @@ impl<'a> Matcher<'a> {
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].flags.triggered)
             .collect();
+        let byte_sets = (0..db.byte_set_count() as u32)
+            .map(|set| core::array::from_fn(|b| db.byte_set_has(set, b as u8)))
+            .collect();
         // Ids only need to differ between matchers alive at once.
         static NEXT_ID: AtomicU32 = AtomicU32::new(0);
         Matcher {
@@ -419,6 +425,7 @@ impl<'a> Matcher<'a> {
             widest,
             exact,
             unit_exact,
+            byte_sets,
         }
     }
 
@@ -539,7 +546,11 @@ impl<'a> Matcher<'a> {
         }
         let mut bounds = shard.run_bounds(pid).peekable();
         bounds.peek().is_some()
-            && bounds.all(|(set, most)| runs.longest(&self.db, set, hay) <= most)
+            && bounds.all(|(set, most)| {
+                // A verified database names only its byte sets.
+                let bytes = &self.byte_sets[set as usize];
+                runs.longest(set, bytes, hay) <= most
+            })
     }
 
     /// Runs the prefilter over `hay`, leaving the triggered shards and the

@@ -791,7 +791,12 @@ fn run_bounds_read_back_and_bad_ones_are_refused() {
             exact: &compile("(?-u)a[0-9]{1,30}b").unwrap(),
         });
         // The widened DFA: `[0-9]{1,}`.
-        let s = w.push_shard(DfaKind::Dense, approximate, dfa(&["(?-u)a[0-9]+b"]), vec![0]);
+        let s = w.push_shard(
+            DfaKind::Dense,
+            approximate,
+            dfa(&["(?-u)a[0-9]+b"]),
+            vec![0],
+        );
         w.set_run_bounds(s, vec![(pid, digits, 30)]);
         w.finish()
     };
@@ -814,7 +819,11 @@ fn run_bounds_read_back_and_bad_ones_are_refused() {
         what: "run bound names no pattern or byte set",
         index: 0,
     });
-    assert_eq!(check(&build(1)), refused, "pattern 1 of a one-pattern shard");
+    assert_eq!(
+        check(&build(1)),
+        refused,
+        "pattern 1 of a one-pattern shard"
+    );
     // Byte set 1 of one: the entry's second word.
     let mut bad = build(0);
     let section = Header::read(&bad).unwrap().run_bounds;
