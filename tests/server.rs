@@ -956,17 +956,25 @@ fn slow_idle_and_surplus_connections_are_cut() {
         break;
     }
     let t = Instant::now();
+    let mut refused = 0;
     for _ in 0..40 {
         let mut s = connect();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut answer = String::new();
         s.read_to_string(&mut answer)
             .expect("a surplus connection stayed open");
+        // On a loaded machine the loop can outlast the idle connections'
+        // header timeout (2 s): their slots free up, and a surplus
+        // connection is served, then cut for sending nothing. Not before.
+        if answer.is_empty() && refused >= 10 && t.elapsed() >= Duration::from_millis(1500) {
+            break;
+        }
         assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
         assert!(
             answer.ends_with("{\"error\":\"too many connections\"}"),
             "{answer:?}"
         );
+        refused += 1;
     }
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // The idle ones are cut by the header timeout; the server is
@@ -985,7 +993,7 @@ fn slow_idle_and_surplus_connections_are_cut() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(srv.metric("dfabake_connections_rejected_total") >= 41.0);
+    assert!(srv.metric("dfabake_connections_rejected_total") >= f64::from(refused + 1));
 
     // A client that never reads its (20 MB) answer loses the connection
     // once writing has stalled for the body timeout.
