@@ -19,6 +19,9 @@
 # Environment: WASM_BINDGEN=/path/to/wasm-bindgen (default: on PATH);
 # DFABAKE_TEMPLATE_TARGET_DIR (default: target/template-build).
 set -euo pipefail
+# A failed build inside $(...) must stop the script, not leave the last
+# module built at that path to be copied.
+shopt -s inherit_errexit
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$root"
 
@@ -84,9 +87,11 @@ build() { # features -> path of the built module
 }
 
 echo "regen-templates: building the plain-ABI module (features abi)" >&2
-cp "$(build abi)" "$out/template.wasm"
+module=$(build abi)
+cp "$module" "$out/template.wasm"
 echo "regen-templates: building the wasm-bindgen module (features bindgen) and its glue" >&2
-cp "$(build bindgen)" "$out/bindgen-raw.wasm"
+module=$(build bindgen)
+cp "$module" "$out/bindgen-raw.wasm"
 "$wasm_bindgen" "$out/bindgen-raw.wasm" --target web --no-typescript \
   --out-name dfabake_matcher --out-dir "$out/npm"
 rm "$out/bindgen-raw.wasm"

@@ -895,6 +895,87 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
     check_corpus_default_and_tight(&rules, &inputs);
 }
 
+/// `first` of rules `^.{0,N}?T` (uap-core's generic bot rules) finds `T`'s
+/// leftmost start and runs the capture engine from there alone: the
+/// answer must still be the whole rule's, whether `T` first matches within
+/// `N` characters or only past them, after a `\n`, after multi-byte
+/// characters (which count once), or inside one (where it cannot start).
+#[test]
+fn first_of_rules_after_a_lazy_dot_prefix() {
+    let mut g = Rng(0x1a2_d07 | 1);
+    let patterns = [
+        r"^.{0,6}?(ab|a)(\d+)?",
+        r"^.{0,4}?x(y)?",
+        r"^.{0,9}?((?:[A-Za-z]{1,3}|)[Bb]ot)\b(?:/(\d+)|)",
+        r"^.{0,3}?(?:foo|bar)(z)?",
+        r"^.{0,12}?(\xA9|\x{e9})(\w)",
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64), p))
+        .collect();
+    for p in patterns {
+        let program = dfabake_matcher::exact::compile(p).unwrap();
+        let engine = dfabake_matcher::exact::ExactEngine::from_program(&program).unwrap();
+        assert!(engine.tail().is_some(), "{p} has a tail");
+    }
+    let parts = [
+        "a",
+        "ab",
+        "7",
+        "x",
+        "y",
+        "Bot",
+        "robot",
+        "foo",
+        "bar",
+        "z",
+        "\n",
+        " ",
+        "-",
+        "\u{e9}",
+        "\u{3b1}\u{3b2}",
+        "\u{a9}",
+        "zzzz",
+        "/12",
+        "qq",
+    ];
+    let inputs: Vec<Vec<u8>> = (0..600)
+        .map(|_| {
+            (0..1 + g.below(8))
+                .map(|_| parts[g.below(parts.len())])
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    check_each_rule_alone(&rules, &refs);
+    check_corpus_default_and_tight(&rules, &inputs);
+    // Each rule's own leftmost-first match (`Matcher::exact_first`), on
+    // inputs it may not match at all: `T` matching only out of the
+    // prefix's reach is no match.
+    use dfabake_matcher::format::{AlignedBytes, Database};
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "tails").unwrap();
+    let aligned = AlignedBytes::copy_from(&compiled.database);
+    let m = dfabake_matcher::Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
+    let mut cache = m.create_cache();
+    for (rule, p) in patterns.iter().enumerate() {
+        let re = regex::bytes::Regex::new(p).unwrap();
+        for hay in &inputs {
+            let want = re.captures(hay).map(|c| {
+                c.iter()
+                    .map(|g| g.map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            let got = m
+                .exact_first(&mut cache, rule as u32, hay)
+                .map(|f| f.captures);
+            assert_eq!(got, want, "{p} on {:?}", String::from_utf8_lossy(hay));
+        }
+    }
+}
+
 /// Rules whose DFAs had to be widened (tight limits) answer exactly, with or
 /// without confirmation: on inputs whose runs of a widened class's bytes
 /// stay within the repetition's bound the widened DFA is exact and nothing

@@ -42,8 +42,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-uap",
-        "c53a3fc513e5977f73a5c1deb1bf4238723c42fcf0835f4580cbdfb7cc3a1e22",
-        "2765d84523c7a3902689c1cef4d9100db82d741f8a2c72ca7dbfe464ff8a74d4",
+        "76e5b2f1523e0db95387eeb285487013211e149709fa70dcc7937874e4ab8c77",
+        "adb7ef7271d30cbf930973bf96e164ac2467a34883bd0b7d59821bbd84fe9147",
         "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
     ),
     (
@@ -66,8 +66,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-uap-sparse",
-        "677662c741fd109d556361f176c550a5a8738cd028fe5438f0783146fbcf70ab",
-        "4c46e67447b255ceeb8188e1c7b960cc70c567af6ee3fc88dac00f5045ea65ca",
+        "d667330edfdce3d0834bbc2c80e1ad1eea2da730ca0a9a1851c306589f582b72",
+        "f892f307287de15f012ee8630536a701fa439e18efb294e128f4f58c1d9fc5bb",
         "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
     ),
 ];

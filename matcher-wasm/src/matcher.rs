@@ -499,7 +499,12 @@ impl<'a> Matcher<'a> {
         let shard = &self.db.shards()[si as usize];
         let Some(program) = shard.unit_program() else {
             let engine = self.exact_engine(rule);
-            if !w.kept.on || w.kept.best.as_ref().is_some_and(|b| b.rule <= rule) {
+            // A rule with a tail finds its captures cheaper afterwards
+            // ([`Matcher::tail_first`]) than the backtracker on the way.
+            let no_captures = !w.kept.on
+                || w.kept.best.as_ref().is_some_and(|b| b.rule <= rule)
+                || engine.tail().is_some();
+            if no_captures {
                 return w
                     .with_dfa(DfaOf::Rule(rule), |dfa| engine.is_match_lazy(dfa, hay))
                     .unwrap_or_else(|| engine.is_match(&mut w.exact, hay));
@@ -863,6 +868,37 @@ impl<'a> Matcher<'a> {
         })
     }
 
+    /// The match of a rule `^.{0,N}?T` ([`ExactEngine::tail`]): `T`'s from
+    /// the leftmost position where `T` matches (a reverse lazy DFA of `T`
+    /// finds it), if `N` characters other than `\n` reach it. `None` where
+    /// that does not answer (before the DFA's warm-up, a position out of
+    /// reach), for the rule's own engine to decide.
+    fn tail_first(
+        &self,
+        cache: &mut Cache,
+        rule: u32,
+        engine: &ExactEngine,
+        hay: &[u8],
+    ) -> Option<FirstMatch> {
+        let (most, tail) = engine.tail()?;
+        let c = &mut cache.work.confirm;
+        // The rule's program is anchored, so its reverse DFA slot is free.
+        let start = c.with_dfa(DfaOf::Start(rule), |dfa| tail.leftmost_start(dfa, hay))??;
+        let prefix = core::str::from_utf8(&hay[..start]).ok()?;
+        if prefix.contains('\n') || prefix.chars().count() > most {
+            return None;
+        }
+        let mut captures = tail.captures_at(&mut c.exact, hay, start)?;
+        let (_, end) = captures[0]?;
+        captures[0] = Some((0, end));
+        Some(FirstMatch {
+            rule,
+            start: 0,
+            end,
+            captures,
+        })
+    }
+
     /// The highest-priority rule matching anywhere in `hay`. Shards are
     /// ordered by their lowest rule, so they run in priority order and the
     /// search stops at the first shard that cannot beat the best rule found
@@ -923,6 +959,9 @@ impl<'a> Matcher<'a> {
     /// capture engine tries that start alone.
     pub fn exact_first(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
         let engine = self.exact_engine(rule);
+        if let Some(found) = self.tail_first(cache, rule, engine, hay) {
+            return Some(found);
+        }
         let c = &mut cache.work.confirm;
         let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
             .then(|| c.with_dfa(DfaOf::Start(rule), |dfa| engine.leftmost_start(dfa, hay)))

@@ -22,7 +22,7 @@
 //! sub-automaton is the same bytes wherever it sits.
 //!
 //! ```text
-//! header   magic "NFA1", n flags (bit 0: utf8), n state count,
+//! header   magic "NFA1", n flags (bit 0: utf8, bit 1: tail), n state count,
 //!          r anchored start, r unanchored start, n capture group count
 //! states   one tag byte each, then:
 //!          0 range     start u8, end u8, r next
@@ -33,6 +33,8 @@
 //!          5 capture   n group, r next (closes the group)
 //!          6 fail
 //!          7 match
+//! tail     with flag bit 1 only: the rule is `^.{0,N}?T` (`.` any character
+//!          but `\n`, lazily repeated): n N, then T's own program (no tail)
 //! ```
 //!
 //! # Example
@@ -65,9 +67,9 @@ use backtrack::Backtracker;
 pub use lazy_dfa::LazyDfa;
 use lazy_dfa::{Alphabet, Reversed};
 use pikevm::{Frame, Threads};
-#[cfg(feature = "build")]
-pub use program::encode;
 use program::{decode, first_bytes, Program};
+#[cfg(feature = "build")]
+pub use program::{encode, encode_with_tail};
 
 /// Why bytes are not a usable exact program, or an NFA cannot be written as one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,8 +137,11 @@ fn compiler() -> regex_automata::nfa::thompson::Compiler {
 pub fn compile(pattern: &str) -> Result<Vec<u8>, alloc::string::String> {
     use alloc::string::ToString;
 
-    let nfa = compiler().build(pattern).map_err(|e| e.to_string())?;
-    encode(&nfa).map_err(|e| e.to_string())
+    use regex_automata::util::syntax;
+
+    let hir = syntax::parse_with(pattern, &syntax::Config::new().utf8(false))
+        .map_err(|e| e.to_string())?;
+    compile_hir(&hir)
 }
 
 /// Compiles a parsed pattern to its exact program, with the configuration
@@ -149,7 +154,45 @@ pub fn compile_hir(hir: &regex_syntax::hir::Hir) -> Result<Vec<u8>, alloc::strin
     use alloc::string::ToString;
 
     let nfa = compiler().build_from_hir(hir).map_err(|e| e.to_string())?;
-    encode(&nfa).map_err(|e| e.to_string())
+    let tail = match lazy_dot_prefix(hir) {
+        Some((most, tail)) => Some((
+            most,
+            compiler()
+                .build_from_hir(&tail)
+                .map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    encode_with_tail(&nfa, tail.as_ref().map(|(most, nfa)| (*most, nfa))).map_err(|e| e.to_string())
+}
+
+/// For a rule `^.{0,N}?T` (`.` any character but `\n`, lazily repeated,
+/// not captured): `N` and `T`. Its leftmost-first match is `T`'s at the
+/// first position `T` matches that `N` such characters reach, which is
+/// what [`ExactEngine::tail`] lets `first` find directly. (uap-core's
+/// generic bot rules: `^.{0,200}?(…)[/ ](\d+)…`.)
+#[cfg(feature = "build")]
+fn lazy_dot_prefix(hir: &regex_syntax::hir::Hir) -> Option<(u32, regex_syntax::hir::Hir)> {
+    use regex_syntax::hir::{Dot, Hir, HirKind, Look};
+
+    let HirKind::Concat(parts) = hir.kind() else {
+        return None;
+    };
+    let [start, prefix, rest @ ..] = parts.as_slice() else {
+        return None;
+    };
+    let HirKind::Repetition(rep) = prefix.kind() else {
+        return None;
+    };
+    let shape = *start == Hir::look(Look::Start)
+        && rep.min == 0
+        && !rep.greedy
+        && *rep.sub == Hir::dot(Dot::AnyCharExceptLF)
+        && !rest.is_empty();
+    match rep.max {
+        Some(most) if shape && most > 0 => Some((most, Hir::concat(rest.to_vec()))),
+        _ => None,
+    }
 }
 
 /// Checks a program field by field, as [`ExactEngine::from_program`] does,
@@ -204,6 +247,8 @@ pub struct ExactEngine {
     /// The program's edges turned around, for
     /// [`ExactEngine::leftmost_start`]; built on its first call.
     reversed: crate::lazy::Lazy<Reversed>,
+    /// See [`ExactEngine::tail`].
+    tail: Option<(usize, alloc::boxed::Box<ExactEngine>)>,
 }
 
 /// Every capture group's span of a match, group 0 (the whole match) first,
@@ -214,17 +259,35 @@ impl ExactEngine {
     /// Builds the engine for a program written by [`encode`] (or `compile`),
     /// checking it field by field.
     pub fn from_program(program: &[u8]) -> Result<ExactEngine, ProgramError> {
-        let mut program = decode(program)?;
+        Ok(Self::of(decode(program)?))
+    }
+
+    fn of(mut program: Program) -> ExactEngine {
         // Not in `decode`: verification decodes every program, and only
         // engines search.
         program.build_dispatches();
-        Ok(ExactEngine {
+        let tail = program
+            .tail
+            .take()
+            .map(|(most, tail)| (most as usize, alloc::boxed::Box::new(Self::of(*tail))));
+        ExactEngine {
             first_bytes: first_bytes(&program),
             alphabet: Alphabet::of(&program),
             reversed: crate::lazy::Lazy::new(),
             program,
             looks: LookMatcher::new(),
-        })
+            tail,
+        }
+    }
+
+    /// For a rule `^.{0,N}?T` (`.` any character but `\n`, lazily
+    /// repeated): `N` and the engine of `T`, whose groups are the rule's.
+    /// The rule's leftmost-first match is `T`'s from the leftmost position
+    /// where `T` matches, if no more than `N` characters, none of them a
+    /// `\n`, come before it ([`ExactEngine::leftmost_start`] of `T` finds
+    /// that position; its group 0 then starts at 0).
+    pub fn tail(&self) -> Option<(usize, &ExactEngine)> {
+        self.tail.as_ref().map(|(most, tail)| (*most, &**tail))
     }
 
     /// Whether the rule matches anywhere in `hay`.

@@ -11,6 +11,8 @@ use crate::wire::{self, Problem, WireError};
 
 const MAGIC: [u8; 4] = *b"NFA1";
 const FLAG_UTF8: u32 = 1;
+/// The rule is `^.{0,N}?T`: after the states, `N` and the program of `T`.
+const FLAG_TAIL: u32 = 2;
 
 const TAG_RANGE: u8 = 0;
 const TAG_SPARSE: u8 = 1;
@@ -24,6 +26,18 @@ const TAG_MATCH: u8 = 7;
 /// Writes a forward, single-pattern NFA as an exact program.
 #[cfg(feature = "build")]
 pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, ProgramError> {
+    encode_with_tail(nfa, None)
+}
+
+#[cfg(feature = "build")]
+/// [`encode`] for a rule `^.{0,N}?T` (`.` any character but `\n`, lazily
+/// repeated), with `(N, T's NFA)`: the program then carries `T`'s as well,
+/// so that `first` can find where `T` starts instead of trying every
+/// length of the prefix (see [`super::ExactEngine::tail`]).
+pub fn encode_with_tail(
+    nfa: &regex_automata::nfa::thompson::NFA,
+    tail: Option<(u32, &regex_automata::nfa::thompson::NFA)>,
+) -> Result<Vec<u8>, ProgramError> {
     use regex_automata::nfa::thompson::{State, Transition};
     use regex_automata::util::primitives::StateID;
 
@@ -36,7 +50,8 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
     let mut out = Vec::with_capacity(16 + nfa.states().len() * 4);
     out.extend_from_slice(&MAGIC);
     let groups = nfa.group_info().group_len(regex_automata::PatternID::ZERO);
-    put(&mut out, if nfa.is_utf8() { FLAG_UTF8 } else { 0 });
+    let utf8 = if nfa.is_utf8() { FLAG_UTF8 } else { 0 };
+    put(&mut out, utf8 | if tail.is_some() { FLAG_TAIL } else { 0 });
     put(&mut out, nfa.states().len() as u32);
     put_ref(&mut out, 0, nfa.start_anchored());
     put_ref(&mut out, 0, nfa.start_unanchored());
@@ -117,6 +132,10 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
             State::Fail => out.push(TAG_FAIL),
             State::Match { .. } => out.push(TAG_MATCH),
         }
+    }
+    if let Some((most, tail)) = tail {
+        put(&mut out, most);
+        out.extend_from_slice(&encode(tail)?);
     }
     Ok(out)
 }
@@ -336,6 +355,8 @@ pub(super) struct Program {
     /// enough to have one, else `u32::MAX`.
     dispatch_of: Vec<u32>,
     dispatches: Vec<Dispatch>,
+    /// For a rule `^.{0,N}?T`: `N` and the program of `T` (same groups).
+    pub(super) tail: Option<(u32, alloc::boxed::Box<Program>)>,
 }
 
 /// Unions with at least this many alternates get a [`Dispatch`].
@@ -450,7 +471,8 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     // Bit 0 (utf8) changes nothing for a search that never splits code
     // points, the only kind the builder writes.
     let flags_at = r.pos();
-    if r.u32()? & !FLAG_UTF8 != 0 {
+    let flags = r.u32()?;
+    if flags & !(FLAG_UTF8 | FLAG_TAIL) != 0 {
         return Err(ProgramError::Corrupt {
             what: "unknown flag bits",
             at: flags_at,
@@ -483,6 +505,7 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         groups: groups as usize,
         dispatch_of: Vec::new(),
         dispatches: Vec::new(),
+        tail: None,
     };
     for current in 0..states {
         let at = r.pos();
@@ -569,6 +592,26 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             }
         };
         p.states.push(state);
+    }
+    if flags & FLAG_TAIL != 0 {
+        let most_at = r.pos();
+        let most = r.u32()?;
+        let at = r.pos();
+        // Its errors say where in the whole program.
+        let shift = |e| match e {
+            ProgramError::Truncated { at: t } => ProgramError::Truncated { at: at + t },
+            ProgramError::Corrupt { what, at: t } => ProgramError::Corrupt { what, at: at + t },
+            other => other,
+        };
+        let tail = decode(&program[at..]).map_err(shift)?;
+        if tail.tail.is_some() || tail.groups != p.groups || !p.anchored || most == 0 {
+            return Err(ProgramError::Corrupt {
+                what: "tail program",
+                at: most_at,
+            });
+        }
+        p.tail = Some((most, alloc::boxed::Box::new(tail)));
+        return Ok(p);
     }
     if r.pos() != program.len() {
         return Err(ProgramError::Corrupt {
