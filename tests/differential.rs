@@ -895,13 +895,14 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
     check_corpus_default_and_tight(&rules, &inputs);
 }
 
-/// `first` of rules `^.{0,N}?T` (uap-core's generic bot rules) finds `T`'s
-/// leftmost start and runs the capture engine from there alone: the
-/// answer must still be the whole rule's, whether `T` first matches within
-/// `N` characters or only past them, after a `\n`, after multi-byte
-/// characters (which count once), or inside one (where it cannot start).
+/// `first` of rules `^.{0,N}?T` and `^.{0,N}T` (uap-core's generic bot
+/// rules) finds `T`'s leftmost (lazy) or rightmost reachable (greedy) start
+/// and runs the capture engine from there alone: the answer must still be
+/// the whole rule's, whether `T` matches within `N` characters or only
+/// past them, after a `\n`, after multi-byte characters (which count
+/// once), or inside one (where it cannot start).
 #[test]
-fn first_of_rules_after_a_lazy_dot_prefix() {
+fn first_of_rules_after_a_dot_prefix() {
     let mut g = Rng(0x1a2_d07 | 1);
     let patterns = [
         r"^.{0,6}?(ab|a)(\d+)?",
@@ -909,6 +910,9 @@ fn first_of_rules_after_a_lazy_dot_prefix() {
         r"^.{0,9}?((?:[A-Za-z]{1,3}|)[Bb]ot)\b(?:/(\d+)|)",
         r"^.{0,3}?(?:foo|bar)(z)?",
         r"^.{0,12}?(\xA9|\x{e9})(\w)",
+        r"^.{0,6}(ab|a)(\d+)?",
+        r"(?i)^.{0,9}(bot|ro|^a)(\d)?",
+        r"^.{0,5}(?:x|\x{3b2})(y)?",
     ];
     let rules: Vec<RuleSpec> = patterns
         .iter()

@@ -42,8 +42,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-uap",
-        "76e5b2f1523e0db95387eeb285487013211e149709fa70dcc7937874e4ab8c77",
-        "adb7ef7271d30cbf930973bf96e164ac2467a34883bd0b7d59821bbd84fe9147",
+        "31caddd2d563928cc0e065b4a8bc64bea5b9037b524f631af00760ef8f628272",
+        "8c14358dffbbbf4bc6ae1b682eca5b08915b640ca6a77f876a6648827a54b23a",
         "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
     ),
     (
@@ -66,8 +66,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-uap-sparse",
-        "d667330edfdce3d0834bbc2c80e1ad1eea2da730ca0a9a1851c306589f582b72",
-        "f892f307287de15f012ee8630536a701fa439e18efb294e128f4f58c1d9fc5bb",
+        "ad15d0df29c119a6380ce8d63f7b95649ebc5422558778ca86f2da3a65feb5ad",
+        "7c6dbd54a9f5e7606f0fd9307d18458f5b1923d998b4c8de87d4cd9840ce9250",
         "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
     ),
 ];

@@ -868,11 +868,12 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    /// The match of a rule `^.{0,N}?T` ([`ExactEngine::tail`]): `T`'s from
-    /// the leftmost position where `T` matches (a reverse lazy DFA of `T`
-    /// finds it), if `N` characters other than `\n` reach it. `None` where
-    /// that does not answer (before the DFA's warm-up, a position out of
-    /// reach), for the rule's own engine to decide.
+    /// The match of a rule `^.{0,N}?T` or `^.{0,N}T` ([`ExactEngine::tail`]):
+    /// `T`'s from the leftmost (lazy) or rightmost (greedy) position where
+    /// `T` matches that `N` characters other than `\n` reach (a reverse
+    /// lazy DFA of `T` finds it). `None` where that does not answer (before
+    /// the DFA's warm-up, a start inside a character), for the rule's own
+    /// engine to decide.
     fn tail_first(
         &self,
         cache: &mut Cache,
@@ -880,12 +881,29 @@ impl<'a> Matcher<'a> {
         engine: &ExactEngine,
         hay: &[u8],
     ) -> Option<FirstMatch> {
-        let (most, tail) = engine.tail()?;
+        let (prefix, tail) = engine.tail()?;
+        // What the prefix can read: up to `most` characters, valid UTF-8
+        // none of them a `\n`.
+        let valid = match core::str::from_utf8(hay) {
+            Ok(text) => text,
+            Err(e) => core::str::from_utf8(&hay[..e.valid_up_to()]).ok()?,
+        };
+        let reach: usize = valid
+            .chars()
+            .take(prefix.most)
+            .take_while(|&ch| ch != '\n')
+            .map(char::len_utf8)
+            .sum();
         let c = &mut cache.work.confirm;
         // The rule's program is anchored, so its reverse DFA slot is free.
-        let start = c.with_dfa(DfaOf::Start(rule), |dfa| tail.leftmost_start(dfa, hay))??;
-        let prefix = core::str::from_utf8(&hay[..start]).ok()?;
-        if prefix.contains('\n') || prefix.chars().count() > most {
+        let start = c.with_dfa(DfaOf::Start(rule), |dfa| {
+            if prefix.greedy {
+                tail.rightmost_start_upto(dfa, hay, reach)
+            } else {
+                tail.leftmost_start(dfa, hay)
+            }
+        })??;
+        if start > reach || !valid.is_char_boundary(start) {
             return None;
         }
         let mut captures = tail.captures_at(&mut c.exact, hay, start)?;

@@ -530,26 +530,62 @@ impl ExactEngine {
     /// `dfa` must serve this engine alone (it may also serve its
     /// `is_match_lazy`, at the cost of starting afresh at each switch).
     pub fn leftmost_start(&self, dfa: &mut LazyDfa, hay: &[u8]) -> Option<Option<usize>> {
+        let mut leftmost = None;
+        self.reverse_starts(dfa, hay, |at| {
+            leftmost = Some(at);
+            false
+        })?;
+        Some(leftmost)
+    }
+
+    /// Where the last match in `hay` that starts at or before `limit`
+    /// starts (`Some(None)`: none does), as [`ExactEngine::leftmost_start`]
+    /// finds starts: what `first` of a rule `^.{0,N}T` needs of `T`.
+    pub fn rightmost_start_upto(
+        &self,
+        dfa: &mut LazyDfa,
+        hay: &[u8],
+        limit: usize,
+    ) -> Option<Option<usize>> {
+        let mut found = None;
+        self.reverse_starts(dfa, hay, |at| {
+            found = (at <= limit).then_some(at);
+            found.is_some()
+        })?;
+        Some(found)
+    }
+
+    /// Calls `start` with every position where a match starts, from the
+    /// input's end back to its start, until it returns true. `None` when
+    /// the reverse DFA cannot answer.
+    fn reverse_starts(
+        &self,
+        dfa: &mut LazyDfa,
+        hay: &[u8],
+        mut start: impl FnMut(usize) -> bool,
+    ) -> Option<()> {
         if !dfa.ready(self, hay, true) {
             return None;
         }
         let reversed = self.reversed.get_or_init(|| Reversed::of(&self.program));
         let mut state = dfa.start;
-        let mut leftmost = None;
         for at in (1..=hay.len()).rev() {
             let byte = hay[at - 1];
             let next = self.transition(dfa, state, byte, |dfa| {
                 self.reverse_step(reversed, dfa, state, Some(byte))
             })?;
-            if next & STARTS_HERE != 0 {
-                leftmost = Some(at);
+            if next & STARTS_HERE != 0 && start(at) {
+                return Some(());
             }
             state = next & !STARTS_HERE;
         }
         let at_start = dfa.at_edge(state, |dfa| {
             self.reverse_step(reversed, dfa, state, None) == Some(STARTS_HERE)
         });
-        Some(if at_start { Some(0) } else { leftmost })
+        if at_start {
+            start(0);
+        }
+        Some(())
     }
 
     /// The state before `state` when stepping back over `byte` (at the

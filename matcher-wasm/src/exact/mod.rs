@@ -33,8 +33,9 @@
 //!          5 capture   n group, r next (closes the group)
 //!          6 fail
 //!          7 match
-//! tail     with flag bit 1 only: the rule is `^.{0,N}?T` (`.` any character
-//!          but `\n`, lazily repeated): n N, then T's own program (no tail)
+//! tail     with flag bit 1 only: the rule is `^.{0,N}T` or `^.{0,N}?T` (`.` any
+//!          character but `\n`): n N, n 1 if greedy else 0, then T's own
+//!          program (no tail)
 //! ```
 //!
 //! # Example
@@ -154,25 +155,27 @@ pub fn compile_hir(hir: &regex_syntax::hir::Hir) -> Result<Vec<u8>, alloc::strin
     use alloc::string::ToString;
 
     let nfa = compiler().build_from_hir(hir).map_err(|e| e.to_string())?;
-    let tail = match lazy_dot_prefix(hir) {
-        Some((most, tail)) => Some((
-            most,
+    let tail = match dot_prefix(hir) {
+        Some((prefix, tail)) => Some((
+            prefix,
             compiler()
                 .build_from_hir(&tail)
                 .map_err(|e| e.to_string())?,
         )),
         None => None,
     };
-    encode_with_tail(&nfa, tail.as_ref().map(|(most, nfa)| (*most, nfa))).map_err(|e| e.to_string())
+    encode_with_tail(&nfa, tail.as_ref().map(|(prefix, nfa)| (*prefix, nfa)))
+        .map_err(|e| e.to_string())
 }
 
-/// For a rule `^.{0,N}?T` (`.` any character but `\n`, lazily repeated,
-/// not captured): `N` and `T`. Its leftmost-first match is `T`'s at the
-/// first position `T` matches that `N` such characters reach, which is
-/// what [`ExactEngine::tail`] lets `first` find directly. (uap-core's
-/// generic bot rules: `^.{0,200}?(…)[/ ](\d+)…`.)
+/// For a rule `^.{0,N}?T` or `^.{0,N}T` (`.` any character but `\n`,
+/// not captured): the prefix and `T`. Its leftmost-first match is `T`'s at
+/// the first (lazy) or last (greedy) position where `T` matches that `N`
+/// such characters reach, which is what [`ExactEngine::tail`] lets `first`
+/// find directly. (uap-core's generic bot rules: `^.{0,200}?(…)[/ ](\d+)…`
+/// and the device section's `(?i)^.{0,100}(bot|BUbiNG|…)`.)
 #[cfg(feature = "build")]
-fn lazy_dot_prefix(hir: &regex_syntax::hir::Hir) -> Option<(u32, regex_syntax::hir::Hir)> {
+fn dot_prefix(hir: &regex_syntax::hir::Hir) -> Option<(DotPrefix, regex_syntax::hir::Hir)> {
     use regex_syntax::hir::{Dot, Hir, HirKind, Look};
 
     let HirKind::Concat(parts) = hir.kind() else {
@@ -186,13 +189,28 @@ fn lazy_dot_prefix(hir: &regex_syntax::hir::Hir) -> Option<(u32, regex_syntax::h
     };
     let shape = *start == Hir::look(Look::Start)
         && rep.min == 0
-        && !rep.greedy
         && *rep.sub == Hir::dot(Dot::AnyCharExceptLF)
         && !rest.is_empty();
     match rep.max {
-        Some(most) if shape && most > 0 => Some((most, Hir::concat(rest.to_vec()))),
+        Some(most) if shape && most > 0 => {
+            let prefix = DotPrefix {
+                most: most as usize,
+                greedy: rep.greedy,
+            };
+            Some((prefix, Hir::concat(rest.to_vec())))
+        }
         _ => None,
     }
+}
+
+/// The prefix `^.{0,most}` (greedy) or `^.{0,most}?` of a rule whose
+/// exact program carries a tail ([`ExactEngine::tail`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DotPrefix {
+    /// Most characters (`\n` not among them) before the tail.
+    pub most: usize,
+    /// The longest reach is tried first (`.{0,N}`), not the shortest.
+    pub greedy: bool,
 }
 
 /// Checks a program field by field, as [`ExactEngine::from_program`] does,
@@ -248,7 +266,7 @@ pub struct ExactEngine {
     /// [`ExactEngine::leftmost_start`]; built on its first call.
     reversed: crate::lazy::Lazy<Reversed>,
     /// See [`ExactEngine::tail`].
-    tail: Option<(usize, alloc::boxed::Box<ExactEngine>)>,
+    tail: Option<(DotPrefix, alloc::boxed::Box<ExactEngine>)>,
 }
 
 /// Every capture group's span of a match, group 0 (the whole match) first,
@@ -269,7 +287,7 @@ impl ExactEngine {
         let tail = program
             .tail
             .take()
-            .map(|(most, tail)| (most as usize, alloc::boxed::Box::new(Self::of(*tail))));
+            .map(|(prefix, tail)| (prefix, alloc::boxed::Box::new(Self::of(*tail))));
         ExactEngine {
             first_bytes: first_bytes(&program),
             alphabet: Alphabet::of(&program),
@@ -280,14 +298,15 @@ impl ExactEngine {
         }
     }
 
-    /// For a rule `^.{0,N}?T` (`.` any character but `\n`, lazily
-    /// repeated): `N` and the engine of `T`, whose groups are the rule's.
-    /// The rule's leftmost-first match is `T`'s from the leftmost position
-    /// where `T` matches, if no more than `N` characters, none of them a
-    /// `\n`, come before it ([`ExactEngine::leftmost_start`] of `T` finds
-    /// that position; its group 0 then starts at 0).
-    pub fn tail(&self) -> Option<(usize, &ExactEngine)> {
-        self.tail.as_ref().map(|(most, tail)| (*most, &**tail))
+    /// For a rule `^.{0,N}?T` or `^.{0,N}T` (`.` any character but
+    /// `\n`): its prefix and the engine of `T`, whose groups are the
+    /// rule's. The rule's leftmost-first match is `T`'s from the leftmost
+    /// (lazy) or rightmost (greedy) position where `T` matches that `N`
+    /// such characters reach ([`ExactEngine::leftmost_start`] and
+    /// [`ExactEngine::rightmost_start_upto`] of `T` find it); its group 0
+    /// then starts at 0.
+    pub fn tail(&self) -> Option<(DotPrefix, &ExactEngine)> {
+        self.tail.as_ref().map(|(prefix, tail)| (*prefix, &**tail))
     }
 
     /// Whether the rule matches anywhere in `hay`.

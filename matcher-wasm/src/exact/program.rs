@@ -11,7 +11,8 @@ use crate::wire::{self, Problem, WireError};
 
 const MAGIC: [u8; 4] = *b"NFA1";
 const FLAG_UTF8: u32 = 1;
-/// The rule is `^.{0,N}?T`: after the states, `N` and the program of `T`.
+/// The rule is `^.{0,N}T` or `^.{0,N}?T`: after the states, `N`, whether
+/// the prefix is greedy, and the program of `T`.
 const FLAG_TAIL: u32 = 2;
 
 const TAG_RANGE: u8 = 0;
@@ -30,13 +31,13 @@ pub fn encode(nfa: &regex_automata::nfa::thompson::NFA) -> Result<Vec<u8>, Progr
 }
 
 #[cfg(feature = "build")]
-/// [`encode`] for a rule `^.{0,N}?T` (`.` any character but `\n`, lazily
-/// repeated), with `(N, T's NFA)`: the program then carries `T`'s as well,
-/// so that `first` can find where `T` starts instead of trying every
+/// [`encode`] for a rule `^.{0,N}T` or `^.{0,N}?T` (`.` any character but
+/// `\n`), with its prefix and `T`'s NFA: the program then carries `T`'s as
+/// well, so that `first` can find where `T` starts instead of trying every
 /// length of the prefix (see [`super::ExactEngine::tail`]).
 pub fn encode_with_tail(
     nfa: &regex_automata::nfa::thompson::NFA,
-    tail: Option<(u32, &regex_automata::nfa::thompson::NFA)>,
+    tail: Option<(super::DotPrefix, &regex_automata::nfa::thompson::NFA)>,
 ) -> Result<Vec<u8>, ProgramError> {
     use regex_automata::nfa::thompson::{State, Transition};
     use regex_automata::util::primitives::StateID;
@@ -133,8 +134,9 @@ pub fn encode_with_tail(
             State::Match { .. } => out.push(TAG_MATCH),
         }
     }
-    if let Some((most, tail)) = tail {
-        put(&mut out, most);
+    if let Some((prefix, tail)) = tail {
+        put(&mut out, prefix.most as u32);
+        put(&mut out, u32::from(prefix.greedy));
         out.extend_from_slice(&encode(tail)?);
     }
     Ok(out)
@@ -355,8 +357,9 @@ pub(super) struct Program {
     /// enough to have one, else `u32::MAX`.
     dispatch_of: Vec<u32>,
     dispatches: Vec<Dispatch>,
-    /// For a rule `^.{0,N}?T`: `N` and the program of `T` (same groups).
-    pub(super) tail: Option<(u32, alloc::boxed::Box<Program>)>,
+    /// For a rule `^.{0,N}T` or `^.{0,N}?T`: its prefix and the program of
+    /// `T` (same groups).
+    pub(super) tail: Option<(super::DotPrefix, alloc::boxed::Box<Program>)>,
 }
 
 /// Unions with at least this many alternates get a [`Dispatch`].
@@ -596,6 +599,7 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     if flags & FLAG_TAIL != 0 {
         let most_at = r.pos();
         let most = r.u32()?;
+        let greedy = r.u32()?;
         let at = r.pos();
         // Its errors say where in the whole program.
         let shift = |e| match e {
@@ -604,13 +608,18 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
             other => other,
         };
         let tail = decode(&program[at..]).map_err(shift)?;
-        if tail.tail.is_some() || tail.groups != p.groups || !p.anchored || most == 0 {
+        if tail.tail.is_some() || tail.groups != p.groups || !p.anchored || most == 0 || greedy > 1
+        {
             return Err(ProgramError::Corrupt {
                 what: "tail program",
                 at: most_at,
             });
         }
-        p.tail = Some((most, alloc::boxed::Box::new(tail)));
+        let prefix = super::DotPrefix {
+            most: most as usize,
+            greedy: greedy == 1,
+        };
+        p.tail = Some((prefix, alloc::boxed::Box::new(tail)));
         return Ok(p);
     }
     if r.pos() != program.len() {
