@@ -781,10 +781,25 @@ fn header_flags_and_unknown_program_flags_are_refused() {
     let e = Database::from_bytes(AlignedBytes::copy_from(&bad).as_bytes()).unwrap_err();
     assert!(e.to_string().contains("unknown header flag bits"), "{e}");
 
-    // The exact program's flags: bit 0 (utf8) only.
+    // The exact program's flags: bit 0 (utf8) and bit 1 (a tail follows).
     let program = compile_program("abc").unwrap();
+    let mut bad = program.clone();
+    bad[4] |= 4;
+    let e = ExactEngine::from_program(&bad).unwrap_err();
+    assert!(e.to_string().contains("unknown flag bits"), "{e}");
+    // A tail flag with no tail after the states.
     let mut bad = program.clone();
     bad[4] |= 2;
     let e = ExactEngine::from_program(&bad).unwrap_err();
-    assert!(e.to_string().contains("unknown flag bits"), "{e}");
+    assert!(e.to_string().contains("truncated"), "{e}");
+    // A tail after an unanchored rule is refused.
+    let tailed = compile_program(r"^.{0,9}?(b)c").unwrap();
+    assert!(ExactEngine::from_program(&tailed).unwrap().tail().is_some());
+    let plain = compile_program("(b)c").unwrap();
+    let mut bad = plain.clone();
+    bad[4] |= 2;
+    bad.extend_from_slice(&[9, 0]);
+    bad.extend_from_slice(&compile_program("(b)c").unwrap());
+    let e = ExactEngine::from_program(&bad).unwrap_err();
+    assert!(e.to_string().contains("tail program"), "{e}");
 }
