@@ -291,6 +291,60 @@ fn a_rule_too_big_for_any_dfa_is_answered_by_its_exact_engine_and_named() {
     }
 }
 
+/// An approximate shard says where its DFA needs no confirmation: the
+/// manifest and `dfabake inspect` list the same run bounds, each widened
+/// class with its repetition's maximum.
+#[test]
+fn approximate_shards_report_their_run_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("r.jsonl");
+    fs::write(
+        &pats,
+        "{\"id\": 1, \"pattern\": \"^.{0,40}?x([a-z]{1,30})y\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = build(
+        &pats,
+        &out,
+        &["--max-rule-dfa-bytes", "30000", "--quiet", "--no-cache"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let approximate: Vec<&serde_json::Value> = manifest["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["approximate"] == true)
+        .collect();
+    assert_eq!(approximate.len(), 1, "{manifest}");
+    let bounds = &approximate[0]["run_bounds"];
+    let mut most: Vec<u64> = bounds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["longest_run"].as_u64().unwrap())
+        .collect();
+    most.sort();
+    assert_eq!(most, [30, 40], "{bounds}");
+    assert!(
+        bounds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["bytes"] == "(?-u:[a-z])"),
+        "{bounds}"
+    );
+    let o = dfabake(&["inspect", out.join("matcher.wasm").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspected: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let shards = inspected["shards"].as_array().unwrap();
+    let from_module: Vec<&serde_json::Value> =
+        shards.iter().filter(|s| s["approximate"] == true).collect();
+    assert_eq!(from_module[0]["run_bounds"], *bounds);
+}
+
 #[test]
 fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
     let dir = tempfile::tempdir().unwrap();

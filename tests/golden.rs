@@ -43,8 +43,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     (
         "synth-uap",
         "31caddd2d563928cc0e065b4a8bc64bea5b9037b524f631af00760ef8f628272",
-        "8c14358dffbbbf4bc6ae1b682eca5b08915b640ca6a77f876a6648827a54b23a",
-        "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
+        "f81f16fa1a053b5fe4aa2b8202bc4aa3d4412a08a3cb0032da570fca8bc77096",
+        "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
     ),
     (
         "example-sparse-no-prefilter",
@@ -67,8 +67,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     (
         "synth-uap-sparse",
         "ad15d0df29c119a6380ce8d63f7b95649ebc5422558778ca86f2da3a65feb5ad",
-        "7c6dbd54a9f5e7606f0fd9307d18458f5b1923d998b4c8de87d4cd9840ce9250",
-        "e218042138de5a475df531ddda5a3dbc9b7b658cb38417a42f8cebce49512fa6",
+        "df1b204dd48c53e55b8b1bbcfc5916348fd5aa6ea59891a0bfea1a09411a968c",
+        "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
     ),
 ];
 

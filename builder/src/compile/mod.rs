@@ -19,7 +19,7 @@ mod shards;
 
 pub use check::{check_all, check_rule, CheckedRule};
 pub use config::{Config, OnInvalid, DEFAULT_SPARSE_ABOVE};
-pub use report::{Compiled, RulePaths, ShardReport, UNREPORTED_FLAGS};
+pub use report::{Compiled, RulePaths, RunBound, ShardReport, UNREPORTED_FLAGS};
 
 use std::time::Instant;
 
@@ -619,6 +619,28 @@ pub fn compile_with(
             after_literal,
             at_start,
         };
+        // Members are the DFA's patterns, in order.
+        let bounds: Vec<(u32, [u32; 8], u32)> = if s.confirm {
+            s.members
+                .iter()
+                .enumerate()
+                .flat_map(|(pid, &u)| {
+                    let bounds = units[u].run_bounds.iter().flatten();
+                    bounds.map(move |&(set, most)| (pid as u32, set, most))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut reported: Vec<RunBound> = bounds
+            .iter()
+            .map(|(_, set, most)| RunBound {
+                bytes: crate::relax::byte_set_class(set),
+                longest_run: *most,
+            })
+            .collect();
+        reported.sort();
+        reported.dedup();
         shards.push(ShardReport {
             rules: rule_list.len(),
             kind: s.kind.name(),
@@ -626,6 +648,7 @@ pub fn compile_with(
             build_seconds: s.seconds,
             cached: s.cached,
             flags,
+            run_bounds: reported,
         });
         let program = match &s.members[..] {
             [u] => units[*u].program.as_deref(),
@@ -634,17 +657,7 @@ pub fn compile_with(
         // Unique unless another shard has the same DFA (then copied).
         let dfa = std::sync::Arc::try_unwrap(s.dfa).unwrap_or_else(|shared| (*shared).clone());
         let number = writer.push_unit_shard(s.kind, flags, dfa, rule_list, program);
-        if s.confirm {
-            // Members are the DFA's patterns, in order.
-            let bounds = s
-                .members
-                .iter()
-                .enumerate()
-                .flat_map(|(pid, &u)| {
-                    let bounds = units[u].run_bounds.iter().flatten();
-                    bounds.map(move |&(set, most)| (pid as u32, set, most))
-                })
-                .collect();
+        if !bounds.is_empty() {
             writer.set_run_bounds(number, bounds);
         }
         for lit in trigger.into_iter().flatten() {

@@ -29,6 +29,20 @@ pub struct ShardReport {
     /// of its own in the manifest, named as in the format
     /// ([`ShardFlags::NAMES`]), but for [`UNREPORTED_FLAGS`].
     pub flags: ShardFlags,
+    /// For an approximate shard: where its DFA is exact after all, so that
+    /// its candidates need no confirmation ([`crate::relax::run_bounds`]);
+    /// in the manifest as `run_bounds`, when there are any.
+    pub run_bounds: Vec<RunBound>,
+}
+
+/// A widened repetition of an approximate shard: on an input with no run
+/// of `bytes` longer than `longest_run`, it changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct RunBound {
+    /// The bytes its class reads, as a byte class (`(?-u:[0-9])`).
+    pub bytes: String,
+    /// The repetition's maximum.
+    pub longest_run: u32,
 }
 
 /// Shard flags the manifest does not list (`at_start` follows from the
@@ -50,6 +64,9 @@ impl Serialize for ShardReport {
             .filter(|(name, _)| !UNREPORTED_FLAGS.contains(name))
         {
             m.serialize_entry(name, &on)?;
+        }
+        if !self.run_bounds.is_empty() {
+            m.serialize_entry("run_bounds", &self.run_bounds)?;
         }
         m.end()
     }
@@ -84,6 +101,10 @@ impl<'de> serde::Deserialize<'de> for ShardReport {
             build_seconds: field("build_seconds")?.as_f64().unwrap_or_default(),
             cached: flag("cached")?,
             flags: ShardFlags::from_bits(bits).map_err(D::Error::custom)?,
+            run_bounds: match map.get("run_bounds") {
+                Some(v) => serde_json::from_value(v.clone()).map_err(D::Error::custom)?,
+                None => Vec::new(),
+            },
         })
     }
 }
