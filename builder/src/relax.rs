@@ -134,11 +134,12 @@ pub fn byte_set_class(set: &[u32; 8]) -> String {
 }
 
 /// Where [`widened_hir`] changes nothing: for each repetition it widens,
-/// the bytes its class reads ([`class_bytes`]) and its maximum. A match of
-/// the widened rule that repeats such a class `k` times reads `k` of its
-/// bytes in a row, and widening keeps the minimum, so on an input with no
-/// longer run of those bytes than the maximum, the widened rule matches
-/// exactly where the rule does: a DFA of it needs no confirmation there.
+/// the bytes its class reads (as [`byte_set_class`] shows them) and its
+/// maximum. A match of the widened rule that repeats such a class `k` times
+/// reads `k` of its bytes in a row, and widening keeps the minimum, so on
+/// an input with no longer run of those bytes than the maximum, the widened
+/// rule matches exactly where the rule does: a DFA of it needs no
+/// confirmation there.
 /// `None` when a widened repetition is of more than one class, or drops
 /// its minimum (over [`WIDEN_ABOVE`]), or when nothing is widened.
 ///
