@@ -379,6 +379,18 @@ fn check_corpus(rules: &[RuleSpec], inputs: &[&[u8]], cfg: &Config) {
     }
 }
 
+/// `count` inputs, each 1 to `most` of `parts` chosen at random and joined.
+fn joined_parts(g: &mut Rng, parts: &[&str], count: usize, most: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|_| {
+            (0..1 + g.below(most))
+                .map(|_| parts[g.below(parts.len())])
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect()
+}
+
 /// [`check_corpus`] with the default limits, then with DFA limits so tight
 /// that most units are widened or left to their exact engines.
 fn check_corpus_default_and_tight(rules: &[RuleSpec], inputs: &[Vec<u8>]) {
@@ -803,14 +815,7 @@ fn first_of_rules_the_prefilter_sees_as_literals() {
         "3f",
         "😀",
     ];
-    let inputs: Vec<Vec<u8>> = (0..400)
-        .map(|_| {
-            (0..1 + g.below(6))
-                .map(|_| parts[g.below(parts.len())])
-                .collect::<String>()
-                .into_bytes()
-        })
-        .collect();
+    let inputs = joined_parts(&mut g, &parts, 400, 6);
     check_corpus_default_and_tight(&rules, &inputs);
 }
 
@@ -882,14 +887,7 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
         ";",
         " ",
     ];
-    let inputs: Vec<Vec<u8>> = (0..400)
-        .map(|_| {
-            (0..1 + g.below(6))
-                .map(|_| parts[g.below(parts.len())])
-                .collect::<String>()
-                .into_bytes()
-        })
-        .collect();
+    let inputs = joined_parts(&mut g, &parts, 400, 6);
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     check_each_rule_alone(&rules, &refs);
     check_corpus_default_and_tight(&rules, &inputs);
@@ -945,14 +943,7 @@ fn first_of_rules_after_a_dot_prefix() {
         "/12",
         "qq",
     ];
-    let inputs: Vec<Vec<u8>> = (0..600)
-        .map(|_| {
-            (0..1 + g.below(8))
-                .map(|_| parts[g.below(parts.len())])
-                .collect::<String>()
-                .into_bytes()
-        })
-        .collect();
+    let inputs = joined_parts(&mut g, &parts, 600, 8);
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     check_each_rule_alone(&rules, &refs);
     check_corpus_default_and_tight(&rules, &inputs);
@@ -1069,14 +1060,7 @@ fn widened_rules_are_exact_within_their_run_bounds() {
         " ",
         "________",
     ];
-    let inputs: Vec<Vec<u8>> = (0..500)
-        .map(|_| {
-            (0..1 + g.below(10))
-                .map(|_| parts[g.below(parts.len())])
-                .collect::<String>()
-                .into_bytes()
-        })
-        .collect();
+    let inputs = joined_parts(&mut g, &parts, 500, 10);
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     check_corpus(&rules, &refs, &tight);
     check_corpus_default_and_tight(&rules, &inputs);

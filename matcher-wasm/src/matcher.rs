@@ -86,6 +86,19 @@ pub struct FirstMatch {
     pub captures: Vec<Option<(usize, usize)>>,
 }
 
+impl FirstMatch {
+    /// The match of `rule` whose groups are `captures`: its span is group 0's.
+    fn of(rule: u32, captures: Vec<Option<(usize, usize)>>) -> Option<FirstMatch> {
+        let (start, end) = captures[0]?;
+        Some(FirstMatch {
+            rule,
+            start,
+            end,
+            captures,
+        })
+    }
+}
+
 /// Rules of this many program states and more find where their winning
 /// match starts by a reverse lazy DFA before searching for captures: the
 /// backtracker's cost grows with the states it explores at every failing
@@ -514,15 +527,8 @@ impl<'a> Matcher<'a> {
             // confirms one finds its captures on the way, where the lazy DFA
             // would only be a first pass.
             let (matched, captures) = engine.is_match_with_captures(&mut w.exact, hay);
-            if let Some(captures) = captures {
-                if let Some((start, end)) = captures[0] {
-                    w.kept.best = Some(FirstMatch {
-                        rule,
-                        start,
-                        end,
-                        captures,
-                    });
-                }
+            if let Some(found) = captures.and_then(|c| FirstMatch::of(rule, c)) {
+                w.kept.best = Some(found);
             }
             return matched;
         };
@@ -858,14 +864,10 @@ impl<'a> Matcher<'a> {
             .map(|&(_, start)| start)
             .min()?;
         let engine = self.exact_engine(rule);
-        let captures = engine.captures_at(&mut cache.work.confirm.exact, hay, start)?;
-        let (start, end) = captures[0]?;
-        Some(FirstMatch {
+        FirstMatch::of(
             rule,
-            start,
-            end,
-            captures,
-        })
+            engine.captures_at(&mut cache.work.confirm.exact, hay, start)?,
+        )
     }
 
     /// The match of a rule `^.{0,N}?T` or `^.{0,N}T` ([`ExactEngine::tail`]):
@@ -907,14 +909,9 @@ impl<'a> Matcher<'a> {
             return None;
         }
         let mut captures = tail.captures_at(&mut c.exact, hay, start)?;
-        let (_, end) = captures[0]?;
-        captures[0] = Some((0, end));
-        Some(FirstMatch {
-            rule,
-            start: 0,
-            end,
-            captures,
-        })
+        // Group 0 is the whole rule's: from the input's start.
+        captures[0] = Some((0, captures[0]?.1));
+        FirstMatch::of(rule, captures)
     }
 
     /// The highest-priority rule matching anywhere in `hay`. Shards are
@@ -989,12 +986,6 @@ impl<'a> Matcher<'a> {
             Some(Some(at)) => engine.captures_at(&mut c.exact, hay, at),
             None => engine.captures(&mut c.exact, hay),
         }?;
-        let (start, end) = captures[0]?;
-        Some(FirstMatch {
-            rule,
-            start,
-            end,
-            captures,
-        })
+        FirstMatch::of(rule, captures)
     }
 }
