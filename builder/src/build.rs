@@ -382,11 +382,7 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
             let mut bounds: Vec<crate::compile::RunBound> = (0..s.rule_count())
                 .flat_map(|pid| s.run_bounds(pid))
                 .map(|(set, most)| crate::compile::RunBound {
-                    bytes: crate::relax::byte_set_class(&core::array::from_fn(|w| {
-                        (0..32).fold(0u32, |word, bit| {
-                            word | u32::from(db.byte_set_has(set, (w * 32 + bit) as u8)) << bit
-                        })
-                    })),
+                    bytes: crate::relax::byte_set_class(&db.byte_set(set)),
                     longest_run: most,
                 })
                 .collect();

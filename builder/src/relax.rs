@@ -117,20 +117,11 @@ fn class_bytes(c: &Class) -> [u32; 8] {
 /// A byte set of [`run_bounds`] as a byte class, for people
 /// (`(?-u:[0-9])`).
 pub fn byte_set_class(set: &[u32; 8]) -> String {
-    let has = |b: u32| set[(b / 32) as usize] >> (b % 32) & 1 == 1;
-    let mut ranges = Vec::new();
-    let mut b = 0u32;
-    while b < 256 {
-        if has(b) {
-            let start = b;
-            while b + 1 < 256 && has(b + 1) {
-                b += 1;
-            }
-            ranges.push(ClassBytesRange::new(start as u8, b as u8));
-        }
-        b += 1;
-    }
-    Hir::class(Class::Bytes(ClassBytes::new(ranges))).to_string()
+    // `ClassBytes::new` merges the single bytes into ranges.
+    let bytes = (0..=255u8)
+        .filter(|&b| set[usize::from(b / 32)] >> (b % 32) & 1 == 1)
+        .map(|b| ClassBytesRange::new(b, b));
+    Hir::class(Class::Bytes(ClassBytes::new(bytes))).to_string()
 }
 
 /// Where [`widened_hir`] changes nothing: for each repetition it widens,

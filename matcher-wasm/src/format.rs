@@ -94,6 +94,18 @@ impl Span {
         write_u32(out, self.len);
     }
 
+    /// An optional section of `len` bytes at `at` (the zero span when
+    /// empty: the header's "none").
+    fn of_section(at: usize, len: usize) -> Span {
+        match len {
+            0 => Span::default(),
+            len => Span {
+                at: at as u32,
+                len: len as u32,
+            },
+        }
+    }
+
     /// Its bytes of `bytes`, if they are in bounds.
     fn of(self, bytes: &[u8]) -> Option<&[u8]> {
         let at = self.at as usize;
@@ -1195,12 +1207,15 @@ impl<'a> Database<'a> {
         self.byte_sets.len() / 32
     }
 
-    /// Whether byte `b` is in byte set `set` of the run bounds
-    /// ([`Shard::run_bounds`]).
-    #[inline]
+    /// Byte set `set` of the run bounds ([`Shard::run_bounds`]) as the
+    /// writer took it: bit `b % 32` of word `b / 32` for byte `b`.
+    pub fn byte_set(&self, set: u32) -> [u32; 8] {
+        core::array::from_fn(|w| read_u32(self.byte_sets, (set as usize * 8 + w) * 4))
+    }
+
+    /// Whether byte `b` is in byte set `set` of the run bounds.
     pub fn byte_set_has(&self, set: u32, b: u8) -> bool {
-        let word = set as usize * 8 + usize::from(b >> 5);
-        read_u32(self.byte_sets, word * 4) >> (b & 31) & 1 == 1
+        self.byte_set(set)[usize::from(b >> 5)] >> (b & 31) & 1 == 1
     }
 
     fn rule_record(&self, i: usize) -> RuleRecord {
@@ -1527,22 +1542,10 @@ impl DatabaseWriter {
                 }
             }
         }
-        let prefilter_span = match prefilter.len() {
-            0 => Span::default(),
-            len => Span {
-                at: dfas_end as u32,
-                len: len as u32,
-            },
-        };
+        let prefilter_span = Span::of_section(dfas_end, prefilter.len());
         let prefilter_end = dfas_end + prefilter.len().next_multiple_of(DFA_ALIGN);
         let run_bounds = self.run_bounds_section();
-        let run_bounds_span = match run_bounds.len() {
-            0 => Span::default(),
-            len => Span {
-                at: prefilter_end as u32,
-                len: len as u32,
-            },
-        };
+        let run_bounds_span = Span::of_section(prefilter_end, run_bounds.len());
         let total_len = prefilter_end + run_bounds.len().next_multiple_of(DFA_ALIGN);
         let header = Header {
             version: VERSION,

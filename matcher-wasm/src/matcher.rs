@@ -427,7 +427,10 @@ impl<'a> Matcher<'a> {
             .filter(|&i| !db.shards()[i as usize].flags.triggered)
             .collect();
         let byte_sets = (0..db.byte_set_count() as u32)
-            .map(|set| core::array::from_fn(|b| db.byte_set_has(set, b as u8)))
+            .map(|set| {
+                let words = db.byte_set(set);
+                core::array::from_fn(|b| words[b / 32] >> (b % 32) & 1 == 1)
+            })
             .collect();
         // Ids only need to differ between matchers alive at once.
         static NEXT_ID: AtomicU32 = AtomicU32::new(0);
