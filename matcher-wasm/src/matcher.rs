@@ -105,6 +105,12 @@ impl FirstMatch {
 /// start before the match, the reverse scan's with the input alone.
 const REVERSE_START_MIN_STATES: usize = 1024;
 
+/// What the anchored forward DFA that finds a big rule's match start
+/// ([`ExactEngine::leftmost_start_forward`]) may step over, per byte of the
+/// input, before the reverse DFA takes over: its tries from each position
+/// usually end a few bytes in.
+const FORWARD_START_STEPS_PER_BYTE: usize = 8;
+
 /// Searches of a rule (or branch) its exact engine answers before its lazy
 /// DFAs start to be built: a fresh instance's first answer (start-up) then
 /// costs no DFA states, only the backtracker's walk.
@@ -310,6 +316,8 @@ struct Confirm {
     /// The reverse lazy DFAs that find where big rules' winning matches
     /// start (by rule).
     start_dfas: BTreeMap<u32, LazyDfa>,
+    /// The anchored forward lazy DFAs that find it first (by rule).
+    anchored_dfas: BTreeMap<u32, LazyDfa>,
     /// Candidates confirmed by an exact engine so far (see
     /// [`Cache::exact_confirmations`]).
     confirmations: u64,
@@ -328,6 +336,9 @@ enum DfaOf {
     Unit(u32),
     /// A rule's reverse DFA (where its match starts).
     Start(u32),
+    /// A rule's anchored forward DFA (where its match starts, tried
+    /// position by position).
+    Anchored(u32),
 }
 
 impl Confirm {
@@ -345,12 +356,14 @@ impl Confirm {
             self.rule_dfas.clear();
             self.unit_dfas.clear();
             self.start_dfas.clear();
+            self.anchored_dfas.clear();
             self.dfa_bytes = 0;
         }
         let dfa = match of {
             DfaOf::Rule(rule) => self.rule_dfas.entry(rule),
             DfaOf::Unit(shard) => self.unit_dfas.entry(shard),
             DfaOf::Start(rule) => self.start_dfas.entry(rule),
+            DfaOf::Anchored(rule) => self.anchored_dfas.entry(rule),
         }
         .or_default();
         if !dfa.warmed_up(DFA_WARM_UP) {
@@ -407,7 +420,8 @@ impl Cache {
             .rule_dfas
             .values()
             .chain(c.unit_dfas.values())
-            .chain(c.start_dfas.values());
+            .chain(c.start_dfas.values())
+            .chain(c.anchored_dfas.values());
         dfas.fold((0, 0), |(states, n), d| (states + d.state_count(), n + 1))
     }
 }
@@ -458,6 +472,7 @@ impl<'a> Matcher<'a> {
                     rule_dfas: BTreeMap::new(),
                     unit_dfas: BTreeMap::new(),
                     start_dfas: BTreeMap::new(),
+                    anchored_dfas: BTreeMap::new(),
                     confirmations: 0,
                     dfa_bytes: 0,
                     dfa_budget: LAZY_DFA_BUDGET,
@@ -982,7 +997,13 @@ impl<'a> Matcher<'a> {
         }
         let c = &mut cache.work.confirm;
         let start = (engine.state_count() >= REVERSE_START_MIN_STATES && !engine.is_anchored())
-            .then(|| c.with_dfa(DfaOf::Start(rule), |dfa| engine.leftmost_start(dfa, hay)))
+            .then(|| {
+                let budget = FORWARD_START_STEPS_PER_BYTE * (hay.len() + 1);
+                c.with_dfa(DfaOf::Anchored(rule), |dfa| {
+                    engine.leftmost_start_forward(dfa, hay, budget)
+                })
+                .or_else(|| c.with_dfa(DfaOf::Start(rule), |dfa| engine.leftmost_start(dfa, hay)))
+            })
             .flatten();
         let captures = match start {
             Some(None) => return None,

@@ -338,8 +338,9 @@ const LOOK_ATOMS: &[&str] = &[
 ];
 
 /// The lazy DFA answers "anywhere?" as the regex crate does, and the
-/// reverse one where the leftmost match starts (the captures found from
-/// that start alone are the regex crate's): generated patterns with every
+/// reverse one and the anchored forward one where the leftmost match starts
+/// (the captures found from that start alone are the regex crate's),
+/// look-behind at each start included: generated patterns with every
 /// kind of look-around, each engine's DFAs kept across 40 inputs (so later
 /// inputs run over states earlier ones built), anchored and unanchored.
 /// They must answer every ASCII input; non-ASCII ones only where the
@@ -365,7 +366,7 @@ fn lazy_dfas_agree_with_the_regex_crate() {
         };
         let program = compile(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
         let engine = ExactEngine::from_program(&program).unwrap();
-        let (mut dfa, mut reverse) = (LazyDfa::new(), LazyDfa::new());
+        let (mut dfa, mut reverse, mut forward) = (LazyDfa::new(), LazyDfa::new(), LazyDfa::new());
         let mut cache = ExactCache::new();
         patterns += 1;
         for _ in 0..40 {
@@ -379,6 +380,15 @@ fn lazy_dfas_agree_with_the_regex_crate() {
             }
             let start = engine.leftmost_start(&mut reverse, &hay);
             assert_eq!(start.is_some(), got.is_some(), "pattern {p:?}");
+            // A budget no try can exceed (every start, every byte).
+            let unbounded = (hay.len() + 1) * (hay.len() + 1);
+            let forward_start = engine.leftmost_start_forward(&mut forward, &hay, unbounded);
+            assert_eq!(
+                forward_start,
+                start,
+                "anchored forward start, pattern {p:?} on {:?}",
+                String::from_utf8_lossy(&hay)
+            );
             if let Some(start) = start {
                 let want = re.captures(&hay).map(|c| {
                     (0..re.captures_len())
@@ -436,4 +446,46 @@ fn a_full_lazy_dfa_gives_up_and_starts_again() {
         Some(re.is_match(short))
     );
     assert!(dfa.state_count() < 100, "{}", dfa.state_count());
+}
+
+/// The anchored forward search for the leftmost start gives the search
+/// back when its tries would step over more than its budget (`\w+x` on a
+/// long word tries every position to the word's end: quadratic), and after
+/// a few such give-ups stops trying; tries that end a few bytes in answer
+/// well within a budget of a few steps per byte.
+#[test]
+fn the_anchored_start_search_keeps_to_its_budget() {
+    let word = vec![b'a'; 300];
+    let budget = 8 * (word.len() + 1);
+    let runs_far = ExactEngine::from_program(&compile(r"\w+x").unwrap()).unwrap();
+    let mut dfa = LazyDfa::new();
+    let unbounded = (word.len() + 1) * (word.len() + 1);
+    assert_eq!(
+        runs_far.leftmost_start_forward(&mut dfa, &word, unbounded),
+        Some(None)
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            runs_far.leftmost_start_forward(&mut dfa, &word, budget),
+            None
+        );
+    }
+    // Given up on: not even an unbounded search runs any more.
+    assert_eq!(
+        runs_far.leftmost_start_forward(&mut dfa, b"ax", unbounded),
+        None
+    );
+
+    let names = ExactEngine::from_program(
+        &compile(r"(?:[a-zA-Z]{1,30}-|)(?:ichiro|Qwantify|LexxeBot)(?:-[a-zA-Z]{1,30}|)").unwrap(),
+    )
+    .unwrap();
+    let mut dfa = LazyDfa::new();
+    let hay = b"Mozilla/5.0 (compatible; Mobile-Qwantify-Beta/2.1; +https://example.com) Gecko";
+    for _ in 0..3 {
+        assert_eq!(
+            names.leftmost_start_forward(&mut dfa, hay, 8 * (hay.len() + 1)),
+            Some(Some(25))
+        );
+    }
 }

@@ -160,13 +160,28 @@ pub struct LazyDfa {
     stack: Vec<u32>,
     stepping: Vec<u32>,
     give_ups: u32,
-    /// Built by [`ExactEngine::leftmost_start`] (reverse) or
-    /// [`ExactEngine::is_match_lazy`] (forward): one kind of search each.
-    reverse: bool,
+    /// The searches its states serve: one kind each.
+    direction: Direction,
+    /// Anchored: the start state after each kind of byte before
+    /// ([`UNKNOWN`] until built), by category.
+    anchored_starts: [u32; BEFORE.len()],
     /// Searches that asked [`LazyDfa::warmed_up`].
     asked: u32,
     /// Program-state ids held in `keys` (twice: `ids` holds them too).
     key_words: usize,
+}
+
+/// What a lazy DFA's states are built for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Direction {
+    /// [`ExactEngine::is_match_lazy`]: forward, a match anywhere.
+    #[default]
+    Forward,
+    /// [`ExactEngine::leftmost_start`]: the program's edges turned around.
+    Reverse,
+    /// [`ExactEngine::leftmost_start_forward`]: forward, a match from one
+    /// given position (the program's anchored start, whatever its kind).
+    Anchored,
 }
 
 impl LazyDfa {
@@ -230,12 +245,12 @@ impl LazyDfa {
     /// DFA ready for it: not after too many give-ups, nor with a Unicode
     /// word boundary next to non-ASCII bytes; afresh when it is empty, full
     /// or was built for the other direction.
-    fn ready(&mut self, engine: &ExactEngine, hay: &[u8], reverse: bool) -> bool {
+    fn ready(&mut self, engine: &ExactEngine, hay: &[u8], direction: Direction) -> bool {
         if self.give_ups >= MAX_GIVE_UPS || (engine.alphabet.unicode_word && !hay.is_ascii()) {
             return false;
         }
-        if self.keys.is_empty() || self.reverse != reverse || self.is_full() {
-            self.clear(engine, reverse);
+        if self.keys.is_empty() || self.direction != direction || self.is_full() {
+            self.clear(engine, direction);
         }
         true
     }
@@ -269,8 +284,9 @@ impl LazyDfa {
         self.keys.len().saturating_sub(1)
     }
 
-    fn clear(&mut self, engine: &ExactEngine, reverse: bool) {
-        self.reverse = reverse;
+    fn clear(&mut self, engine: &ExactEngine, direction: Direction) {
+        self.direction = direction;
+        self.anchored_starts = [UNKNOWN; BEFORE.len()];
         self.key_words = 0;
         self.transitions.clear();
         self.at_end.clear();
@@ -283,7 +299,9 @@ impl LazyDfa {
         self.transitions.resize(engine.alphabet.len, UNKNOWN);
         self.at_end.push(0);
         self.keys.push((AT_START, Box::new([])));
-        let seeds: Box<[u32]> = if engine.program.anchored && !reverse {
+        let seeds: Box<[u32]> = if direction == Direction::Anchored
+            || (engine.program.anchored && direction == Direction::Forward)
+        {
             Box::new([engine.program.start])
         } else {
             // Unanchored: the start is added to every closure (forward), or
@@ -293,6 +311,22 @@ impl LazyDfa {
         self.start = self
             .add(engine, AT_START, seeds)
             .expect("an empty lazy DFA has room");
+        if direction == Direction::Anchored {
+            self.anchored_starts[usize::from(AT_START)] = self.start;
+        }
+    }
+
+    /// Anchored: the start state at a position after a byte of kind
+    /// `before` (found or added); `None` when the DFA is full.
+    fn anchored_start(&mut self, engine: &ExactEngine, before: u8) -> Option<u32> {
+        match self.anchored_starts[usize::from(before)] {
+            UNKNOWN => {
+                let id = self.add(engine, before, Box::new([engine.program.start]))?;
+                self.anchored_starts[usize::from(before)] = id;
+                Some(id)
+            }
+            known => Some(known),
+        }
     }
 
     fn add(&mut self, engine: &ExactEngine, before: u8, seeds: Box<[u32]>) -> Option<u32> {
@@ -321,7 +355,7 @@ impl ExactEngine {
     ///
     /// `dfa` must serve this engine alone.
     pub fn is_match_lazy(&self, dfa: &mut LazyDfa, hay: &[u8]) -> Option<bool> {
-        if !dfa.ready(self, hay, false) {
+        if !dfa.ready(self, hay, Direction::Forward) {
             return None;
         }
         let mut state = dfa.start;
@@ -369,9 +403,10 @@ impl ExactEngine {
     /// the DFA is full.
     fn lazy_step(&self, dfa: &mut LazyDfa, state: u32, byte: Option<u8>) -> Option<u32> {
         let program = &self.program;
+        let anchored = program.anchored || dfa.direction == Direction::Anchored;
         // Unanchored, the start joins every closure (priority does not
         // matter for "anywhere?").
-        let start = if program.anchored {
+        let start = if anchored {
             &[][..]
         } else {
             core::slice::from_ref(&program.start)
@@ -401,7 +436,7 @@ impl ExactEngine {
             .iter()
             .filter_map(|&s| program.next_on(s, byte))
             .collect();
-        if seeds.is_empty() && program.anchored {
+        if seeds.is_empty() && anchored {
             return Some(DEAD);
         }
         dfa.add_after(self, byte, seeds)
@@ -538,6 +573,73 @@ impl ExactEngine {
         Some(leftmost)
     }
 
+    /// Where the leftmost match in `hay` starts (`Some(None)`: no match),
+    /// as [`ExactEngine::leftmost_start`] answers, by an anchored lazy DFA
+    /// run forward from each position a match can start at, in turn, until
+    /// one reaches a match. `None` when it cannot answer, or when the tries
+    /// would step over more than `budget` bytes in all (then it counts as
+    /// a give-up).
+    ///
+    /// Where the reverse DFA of a giant alternation has too many states to
+    /// build (each of 250 names may end in `[a-zA-Z]{1,30}`, so reading
+    /// back, every letter may be in any of those runs), the anchored one
+    /// stays small: from one position, the names' runs advance in step.
+    /// Each try ends where no name can go on, a few bytes in: one table
+    /// lookup per byte where the backtracker explores every name's states.
+    /// A rule whose tries run far (`\w+x` along a long word) would cost
+    /// quadratic time; the budget stops that.
+    ///
+    /// `dfa` must serve this engine alone, for this kind of search.
+    pub fn leftmost_start_forward(
+        &self,
+        dfa: &mut LazyDfa,
+        hay: &[u8],
+        budget: usize,
+    ) -> Option<Option<usize>> {
+        if !dfa.ready(self, hay, Direction::Anchored) {
+            return None;
+        }
+        let mut stepped = 0usize;
+        for start in 0..=hay.len() {
+            if let Some(first) = &self.first_bytes {
+                match hay.get(start) {
+                    Some(&b) if first[usize::from(b >> 6)] >> (b & 63) & 1 == 1 => {}
+                    _ => continue,
+                }
+            }
+            let before = match start.checked_sub(1) {
+                Some(i) if self.alphabet.looks => category(hay[i]),
+                _ => AT_START,
+            };
+            let Some(mut state) = dfa.anchored_start(self, before) else {
+                dfa.give_ups += 1;
+                return None;
+            };
+            let mut ended = false;
+            for &byte in &hay[start..] {
+                stepped += 1;
+                match self.transition(dfa, state, byte, |dfa| {
+                    self.lazy_step(dfa, state, Some(byte))
+                })? {
+                    MATCH => return Some(Some(start)),
+                    DEAD => {
+                        ended = true;
+                        break;
+                    }
+                    next => state = next,
+                }
+            }
+            if !ended && dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH)) {
+                return Some(Some(start));
+            }
+            if stepped > budget {
+                dfa.give_ups += 1;
+                return None;
+            }
+        }
+        Some(None)
+    }
+
     /// Where the last match in `hay` that starts at or before `limit`
     /// starts (`Some(None)`: none does), as [`ExactEngine::leftmost_start`]
     /// finds starts: what `first` of a rule `^.{0,N}T` needs of `T`.
@@ -564,7 +666,7 @@ impl ExactEngine {
         hay: &[u8],
         mut start: impl FnMut(usize) -> bool,
     ) -> Option<()> {
-        if !dfa.ready(self, hay, true) {
+        if !dfa.ready(self, hay, Direction::Reverse) {
             return None;
         }
         let reversed = self.reversed.get_or_init(|| Reversed::of(&self.program));
