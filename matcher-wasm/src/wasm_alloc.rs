@@ -126,23 +126,25 @@ impl Heap {
         }
     }
 
-    /// A run of `pages` pages: first fit from the free runs, else grown.
-    unsafe fn pages(&mut self, pages: usize) -> *mut u8 {
+    /// A run of `pages` pages: first fit from the free runs, else grown;
+    /// and whether it was grown (then it is all zero, as `memory.grow`
+    /// leaves new pages).
+    unsafe fn pages(&mut self, pages: usize) -> (*mut u8, bool) {
         let mut link: *mut *mut FreePages = &mut self.pages;
         while !(*link).is_null() {
             let run = *link;
             if (*run).pages == pages {
                 *link = (*run).next;
-                return run as *mut u8;
+                return (run as *mut u8, false);
             }
             if (*run).pages > pages {
                 // Keep the front of the run free; hand out its end.
                 (*run).pages -= pages;
-                return (run as *mut u8).add((*run).pages * PAGE);
+                return ((run as *mut u8).add((*run).pages * PAGE), false);
             }
             link = &mut (*run).next;
         }
-        grow(pages).map_or(null_mut(), |at| at as *mut u8)
+        grow(pages).map_or((null_mut(), false), |at| (at as *mut u8, true))
     }
 }
 
@@ -152,10 +154,30 @@ unsafe impl GlobalAlloc for Allocator {
         if is_small(&layout) {
             heap.small(class_of(layout.size()))
         } else if layout.align() <= PAGE {
-            heap.pages(pages_for(layout.size()))
+            heap.pages(pages_for(layout.size())).0
         } else {
             null_mut()
         }
+    }
+
+    /// Zeroes only blocks that may hold old bytes: pages just grown are
+    /// zero already, and writing them would make the engine fault in every
+    /// page of a big table (a 30,000-state rule's visited set) that a
+    /// search touches a corner of.
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let heap = &mut *self.0.get();
+        if !is_small(&layout) && layout.align() <= PAGE {
+            let (block, grown) = heap.pages(pages_for(layout.size()));
+            if !block.is_null() && !grown {
+                core::ptr::write_bytes(block, 0, layout.size());
+            }
+            return block;
+        }
+        let block = self.alloc(layout);
+        if !block.is_null() {
+            core::ptr::write_bytes(block, 0, layout.size());
+        }
+        block
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

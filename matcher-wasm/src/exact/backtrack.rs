@@ -55,7 +55,10 @@ impl Backtracker {
         }
         self.touched.clear();
         if self.visited.len() < words {
-            self.visited.resize(words, 0);
+            // A zeroed allocation, not `resize`: fresh pages need no writing
+            // (the operating system's, or `memory.grow`'s in a wasm module),
+            // so only the pages a search touches are faulted in.
+            self.visited = alloc::vec![0; words];
         }
     }
 

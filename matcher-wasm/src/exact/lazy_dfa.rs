@@ -233,7 +233,7 @@ impl LazyDfa {
     fn add_after(&mut self, engine: &ExactEngine, byte: u8, mut seeds: Vec<u32>) -> Option<u32> {
         seeds.sort_unstable();
         seeds.dedup();
-        let next_to = if engine.alphabet.looks {
+        let next_to = if engine.alphabet().looks {
             category(byte)
         } else {
             AT_START
@@ -246,7 +246,7 @@ impl LazyDfa {
     /// word boundary next to non-ASCII bytes; afresh when it is empty, full
     /// or was built for the other direction.
     fn ready(&mut self, engine: &ExactEngine, hay: &[u8], direction: Direction) -> bool {
-        if self.give_ups >= MAX_GIVE_UPS || (engine.alphabet.unicode_word && !hay.is_ascii()) {
+        if self.give_ups >= MAX_GIVE_UPS || (engine.alphabet().unicode_word && !hay.is_ascii()) {
             return false;
         }
         if self.keys.is_empty() || self.direction != direction || self.is_full() {
@@ -296,7 +296,7 @@ impl LazyDfa {
         self.seen.resize(engine.program.states.len(), 0);
         self.mark = 0;
         // The unused state 0.
-        self.transitions.resize(engine.alphabet.len, UNKNOWN);
+        self.transitions.resize(engine.alphabet().len, UNKNOWN);
         self.at_end.push(0);
         self.keys.push((AT_START, Box::new([])));
         let seeds: Box<[u32]> = if direction == Direction::Anchored
@@ -339,7 +339,7 @@ impl LazyDfa {
         }
         let id = self.keys.len() as u32;
         self.transitions
-            .resize(self.transitions.len() + engine.alphabet.len, UNKNOWN);
+            .resize(self.transitions.len() + engine.alphabet().len, UNKNOWN);
         self.at_end.push(0);
         self.key_words += key.1.len();
         self.keys.push(key.clone());
@@ -358,9 +358,10 @@ impl ExactEngine {
         if !dfa.ready(self, hay, Direction::Forward) {
             return None;
         }
+        let alphabet = self.alphabet();
         let mut state = dfa.start;
         for &byte in hay {
-            match self.transition(dfa, state, byte, |dfa| {
+            match self.transition(alphabet, dfa, state, byte, |dfa| {
                 self.lazy_step(dfa, state, Some(byte))
             })? {
                 MATCH => return Some(true),
@@ -376,13 +377,14 @@ impl ExactEngine {
     #[inline(always)]
     fn transition(
         &self,
+        alphabet: &Alphabet,
         dfa: &mut LazyDfa,
         state: u32,
         byte: u8,
         step: impl FnOnce(&mut LazyDfa) -> Option<u32>,
     ) -> Option<u32> {
-        let class = usize::from(self.alphabet.classes[usize::from(byte)]);
-        let at = state as usize * self.alphabet.len + class;
+        let class = usize::from(alphabet.classes[usize::from(byte)]);
+        let at = state as usize * alphabet.len + class;
         match dfa.transitions[at] {
             UNKNOWN => {
                 let Some(built) = step(dfa) else {
@@ -599,6 +601,7 @@ impl ExactEngine {
         if !dfa.ready(self, hay, Direction::Anchored) {
             return None;
         }
+        let alphabet = self.alphabet();
         let mut stepped = 0usize;
         for start in 0..=hay.len() {
             if let Some(first) = &self.first_bytes {
@@ -608,7 +611,7 @@ impl ExactEngine {
                 }
             }
             let before = match start.checked_sub(1) {
-                Some(i) if self.alphabet.looks => category(hay[i]),
+                Some(i) if alphabet.looks => category(hay[i]),
                 _ => AT_START,
             };
             let Some(mut state) = dfa.anchored_start(self, before) else {
@@ -618,7 +621,7 @@ impl ExactEngine {
             let mut ended = false;
             for &byte in &hay[start..] {
                 stepped += 1;
-                match self.transition(dfa, state, byte, |dfa| {
+                match self.transition(alphabet, dfa, state, byte, |dfa| {
                     self.lazy_step(dfa, state, Some(byte))
                 })? {
                     MATCH => return Some(Some(start)),
@@ -669,11 +672,12 @@ impl ExactEngine {
         if !dfa.ready(self, hay, Direction::Reverse) {
             return None;
         }
+        let alphabet = self.alphabet();
         let reversed = self.reversed.get_or_init(|| Reversed::of(&self.program));
         let mut state = dfa.start;
         for at in (1..=hay.len()).rev() {
             let byte = hay[at - 1];
-            let next = self.transition(dfa, state, byte, |dfa| {
+            let next = self.transition(alphabet, dfa, state, byte, |dfa| {
                 self.reverse_step(reversed, dfa, state, Some(byte))
             })?;
             if next & STARTS_HERE != 0 && start(at) {

@@ -260,8 +260,11 @@ pub struct ExactEngine {
     /// Bytes that can begin a match (one bit each), or `None` when a match
     /// may be empty (it can start anywhere, even at the input's end).
     first_bytes: Option<[u64; 4]>,
-    /// The byte classes of [`ExactEngine::is_match_lazy`]'s DFA.
-    alphabet: Alphabet,
+    /// The byte classes of the lazy DFAs; built on their first search
+    /// (a walk over every transition: a tenth of building a big rule's
+    /// engine, which a fresh instance's first answers leave to the
+    /// backtracker).
+    alphabet: crate::lazy::Lazy<Alphabet>,
     /// The program's edges turned around, for
     /// [`ExactEngine::leftmost_start`]; built on its first call.
     reversed: crate::lazy::Lazy<Reversed>,
@@ -290,12 +293,16 @@ impl ExactEngine {
             .map(|(prefix, tail)| (prefix, alloc::boxed::Box::new(Self::of(*tail))));
         ExactEngine {
             first_bytes: first_bytes(&program),
-            alphabet: Alphabet::of(&program),
+            alphabet: crate::lazy::Lazy::new(),
             reversed: crate::lazy::Lazy::new(),
             program,
             looks: LookMatcher::new(),
             tail,
         }
+    }
+
+    fn alphabet(&self) -> &Alphabet {
+        self.alphabet.get_or_init(|| Alphabet::of(&self.program))
     }
 
     /// For a rule `^.{0,N}?T` or `^.{0,N}T` (`.` any character but

@@ -417,7 +417,8 @@ impl Program {
     /// Builds the dispatch of every wide union.
     pub(super) fn build_dispatches(&mut self) {
         self.dispatch_of = alloc::vec![u32::MAX; self.states.len()];
-        let mut seen = alloc::vec![u32::MAX; self.states.len()];
+        // Marks start at 1: zero is "not seen" (a zeroed allocation).
+        let mut seen = alloc::vec![0; self.states.len()];
         let mut mark = 0u32;
         for s in 0..self.states.len() {
             let State::Union { from, len } = self.states[s] else {
@@ -510,6 +511,10 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
         dispatches: Vec::new(),
         tail: None,
     };
+    // Room for every transition the bytes can hold (3 bytes each at
+    // least): growing by doubling instead copies a big program's ranges
+    // several times, and in a wasm module each bigger block is new pages.
+    p.ranges.reserve(program.len() / 3);
     for current in 0..states {
         let at = r.pos();
         let state = match r.u8()? {
