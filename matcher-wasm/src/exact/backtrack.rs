@@ -108,11 +108,8 @@ impl ExactEngine {
         c.found.clear();
         c.found.resize(slots, NONE);
         for start in starts {
-            if let Some(first) = &self.first_bytes {
-                match hay.get(start) {
-                    Some(&b) if first[usize::from(b >> 6)] >> (b & 63) & 1 == 1 => {}
-                    _ => continue,
-                }
+            if !self.may_start_at(hay, start) {
+                continue;
             }
             if self.backtrack_from(c, hay, start) {
                 return Some(true);

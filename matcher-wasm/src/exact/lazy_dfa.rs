@@ -604,11 +604,8 @@ impl ExactEngine {
         let alphabet = self.alphabet();
         let mut stepped = 0usize;
         for start in 0..=hay.len() {
-            if let Some(first) = &self.first_bytes {
-                match hay.get(start) {
-                    Some(&b) if first[usize::from(b >> 6)] >> (b & 63) & 1 == 1 => {}
-                    _ => continue,
-                }
+            if !self.may_start_at(hay, start) {
+                continue;
             }
             let before = match start.checked_sub(1) {
                 Some(i) if alphabet.looks => category(hay[i]),

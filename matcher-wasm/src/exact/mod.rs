@@ -301,6 +301,17 @@ impl ExactEngine {
         }
     }
 
+    /// Whether a match can start at `start`: its byte can begin one, or a
+    /// match may be empty (then anywhere, the input's end included).
+    #[inline]
+    fn may_start_at(&self, hay: &[u8], start: usize) -> bool {
+        match (&self.first_bytes, hay.get(start)) {
+            (None, _) => true,
+            (Some(first), Some(&b)) => first[usize::from(b >> 6)] >> (b & 63) & 1 == 1,
+            (Some(_), None) => false,
+        }
+    }
+
     fn alphabet(&self) -> &Alphabet {
         self.alphabet.get_or_init(|| Alphabet::of(&self.program))
     }
