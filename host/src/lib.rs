@@ -614,36 +614,26 @@ impl MatcherInstance {
         Ok(me)
     }
 
-    /// Word `i` of the module's output slot, if it has one.
-    fn slot_word(&self, i: usize) -> Option<Result<usize>> {
-        let at = self.output_slot? + 4 * i;
-        let data = self.memory.data(&self.store);
+    /// The module's output slot (see [`slot`]), if it has one, from its
+    /// memory `data`.
+    fn read_slot(output_slot: Option<usize>, data: &[u8]) -> Option<Result<[usize; slot::WORDS]>> {
+        let at = output_slot?;
         Some(
-            data.get(at..at + 4)
-                .map(|b| dfabake_matcher::wire::read_u32(b, 0) as usize)
+            data.get(at..at + 4 * slot::WORDS)
+                .map(|b| {
+                    core::array::from_fn(|i| dfabake_matcher::wire::read_u32(b, 4 * i) as usize)
+                })
                 .context("output slot out of bounds"),
         )
     }
 
-    /// The module's input buffer and its size, as its slot says (a zero
-    /// size before the first `dfabake_input`).
-    fn slot_input(&self) -> Option<(usize, usize)> {
-        match (
-            self.slot_word(slot::INPUT_PTR)?,
-            self.slot_word(slot::INPUT_SIZE)?,
-        ) {
-            (Ok(ptr), Ok(size)) => Some((ptr, size)),
-            _ => None,
-        }
-    }
-
     fn output_string(&mut self) -> Result<String> {
-        let (ptr, len) = match (
-            self.slot_word(slot::OUTPUT_PTR),
-            self.slot_word(slot::OUTPUT_LEN),
-        ) {
-            (Some(ptr), Some(len)) => (ptr?, len?),
-            _ => (
+        let (ptr, len) = match Self::read_slot(self.output_slot, self.memory.data(&self.store)) {
+            Some(words) => {
+                let words = words?;
+                (words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN])
+            }
+            None => (
                 self.output_ptr
                     .call(&mut self.store, ())
                     .wctx("calling dfabake_output_ptr")? as usize,
@@ -652,8 +642,9 @@ impl MatcherInstance {
                     .wctx("calling dfabake_output_len")? as usize,
             ),
         };
-        let data = self.memory.data(&self.store);
-        let bytes = data
+        let bytes = self
+            .memory
+            .data(&self.store)
             .get(ptr..ptr + len)
             .context("output buffer out of bounds")?;
         // Answers are UTF-8 (a module that broke that gets U+FFFD): the
@@ -699,18 +690,30 @@ impl MatcherInstance {
             self.store.set_epoch_deadline(ticks);
         }
         let len = u32::try_from(input.len()).map_err(|_| MatchError::TooLarge)?;
-        let ptr = match self.slot_input() {
-            Some((ptr, size)) if input.len() <= size => ptr,
-            _ => self
-                .input
-                .call(&mut self.store, len)
-                .map_err(MatchError::from_wasmtime)? as usize,
+        // The common case, an input that fits the module's buffer, borrows
+        // the memory once: to read where the buffer is and to fill it.
+        let data = self.memory.data_mut(&mut self.store);
+        let buffer = match Self::read_slot(self.output_slot, data) {
+            Some(Ok(words)) if input.len() <= words[slot::INPUT_SIZE] => {
+                let ptr = words[slot::INPUT_PTR];
+                data.get_mut(ptr..ptr + input.len())
+            }
+            _ => None,
         };
-        self.memory
-            .data_mut(&mut self.store)
-            .get_mut(ptr..ptr + input.len())
-            .ok_or_else(|| MatchError::Abi("input buffer out of bounds".into()))?
-            .copy_from_slice(input);
+        match buffer {
+            Some(buffer) => buffer.copy_from_slice(input),
+            None => {
+                let ptr = self
+                    .input
+                    .call(&mut self.store, len)
+                    .map_err(MatchError::from_wasmtime)? as usize;
+                self.memory
+                    .data_mut(&mut self.store)
+                    .get_mut(ptr..ptr + input.len())
+                    .ok_or_else(|| MatchError::Abi("input buffer out of bounds".into()))?
+                    .copy_from_slice(input);
+            }
+        }
         let code = self
             .run
             .call(&mut self.store, (mode as u32, len))
