@@ -600,10 +600,15 @@ fn assert_refused(module: &Path, cache: &Path, extra: &[&str], why: &str, what: 
 
 /// The module index entries (`*.module`) in a cache directory.
 fn index_entries(cache: &Path) -> Vec<PathBuf> {
+    records(cache, "module")
+}
+
+/// The files with extension `ext` in a cache directory.
+fn records(cache: &Path, ext: &str) -> Vec<PathBuf> {
     fs::read_dir(cache)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "module"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect()
 }
 
@@ -627,9 +632,34 @@ fn remembered_module_files_are_read_again_when_they_change() {
     assert_eq!(found, vec![Value::from(1)]);
     let index = index_entries(&cache);
     assert_eq!(index.len(), 1, "the settled module was not remembered");
+    let seen = records(&cache, "seen");
+    assert_eq!(seen.len(), 1, "the settled code file was not recorded");
     let (found, err) = match_ids(&a, &cache, "alpha");
     assert_eq!(found, vec![Value::from(1)]);
     assert!(err.contains("native code from cache"), "{err}");
+
+    // The recorded code file changed in place (breakpoints over its code,
+    // its modification time put back) is hashed again and refused.
+    let entry = entries(&cache).pop().unwrap();
+    let before = fs::metadata(&entry).unwrap();
+    let mut bytes = fs::read(&entry).unwrap();
+    let elf_at = bytes
+        .windows(4)
+        .position(|w| w == b"\x7fELF")
+        .expect("compiled code in the entry");
+    let text = text_section(&bytes[elf_at..]);
+    for b in &mut bytes[elf_at + text.start..elf_at + text.end] {
+        *b = 0xcc;
+    }
+    let file = fs::OpenOptions::new().write(true).open(&entry).unwrap();
+    (&file).write_all(&bytes).unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+    drop(file);
+    let (found, err) = match_ids(&a, &cache, "alpha");
+    assert_eq!(found, vec![Value::from(1)], "{err}");
+    let name = entry.file_name().unwrap().to_str().unwrap();
+    assert_warning(&err, &[name, "authenticat"]);
+    assert!(err.contains(COMPILED) && !err.contains(FROM_CACHE), "{err}");
 
     // The pin is checked against what was remembered.
     let wrong = "0".repeat(64);
