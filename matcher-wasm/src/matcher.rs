@@ -812,7 +812,11 @@ impl<'a> Matcher<'a> {
         out.clear();
         let ascii = hay.is_ascii();
         self.prefilter(hay, s);
-        out.extend_from_slice(&s.complete);
+        // In wasm a copy of unknown length is a `memory.copy`, which
+        // wasmtime runs as a call into the host even for no bytes.
+        if !s.complete.is_empty() {
+            out.extend_from_slice(&s.complete);
+        }
         for &si in s.triggered.iter().chain(&self.always) {
             self.shard_matches(w, si, hay, None, ascii, out);
         }
