@@ -14,7 +14,10 @@
 //! inputs over and over natively.
 //!
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
-//! call floor), and natively `all` and the prefilter scan alone.
+//! call floor), and natively `all` and the prefilter scan alone. The module
+//! is compiled without epoch interruption, as a plain embedding does;
+//! `DFABAKE_QUICK_INTERRUPTIBLE=1` compiles it as `dfabake-host` does, with
+//! an epoch check at every loop back-edge.
 
 use anyhow::{Context, Result};
 use dfabake_benches::per_input;
@@ -213,7 +216,17 @@ fn main() -> Result<()> {
         std::hint::black_box(hits);
         return Ok(());
     }
-    let loaded = MatcherModule::from_bytes(&module)?;
+    // As `dfabake-host` compiles it (epoch checks at every loop back-edge),
+    // or as a plain embedding does (the default here).
+    let loaded = if std::env::var_os("DFABAKE_QUICK_INTERRUPTIBLE").is_some() {
+        let config = dfabake_host::HostConfig {
+            interruptible: true,
+            ..Default::default()
+        };
+        MatcherModule::from_bytes_with(&config.engine()?, &module, &config)?
+    } else {
+        MatcherModule::from_bytes(&module)?
+    };
     let mut inst = loaded.instantiate()?;
     if let Some(what) = args.get(3).and_then(|m| m.strip_prefix("--wasm-count-")) {
         // As `--native-count-*`, in wasmtime.

@@ -84,6 +84,7 @@ pub mod prefilter;
 // Native only: for the CLIs; kept out of the template modules' code.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod size;
+mod unroll;
 pub mod wire;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]

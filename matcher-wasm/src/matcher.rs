@@ -29,6 +29,7 @@ use crate::exact::{ExactCache, ExactEngine, LazyDfa};
 use crate::format::{Database, DfaKind, Shard, ShardDfa};
 use crate::lazy::Lazy;
 use crate::prefilter::Target;
+use crate::unroll::each_byte;
 
 /// A match mode. Its `u32` code is what the wasm ABI takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,14 +290,15 @@ impl Runs {
         }
         if self.stamp[i] != self.search {
             let (mut run, mut longest) = (0u32, 0u32);
-            for &b in hay {
+            let _ = each_byte::<()>(hay, |b| {
                 if bytes[usize::from(b)] {
                     run += 1;
                     longest = longest.max(run);
                 } else {
                     run = 0;
                 }
-            }
+                core::ops::ControlFlow::Continue(())
+            });
             self.stamp[i] = self.search;
             self.longest[i] = longest;
         }

@@ -337,19 +337,19 @@ impl<'a> Prefilter<'a> {
     /// starts and ends: `hit(target, start, end)`.
     #[inline]
     pub fn scan_at(&self, hay: &[u8], mut hit: impl FnMut(Target, usize, usize)) {
-        const FOLD: u32 = 0x2020_2020;
         let mut i = 0;
-        // Each window and the byte after it, as one little-endian load.
-        while i + 4 <= hay.len() {
-            // SAFETY: bytes i..i+4 are in `hay` (loop condition).
-            let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
-            let key4 = u32::from_le(word) | FOLD;
-            if self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
-                let bit4 = bit4_of(key4, self.bits);
-                if self.filter_has(self.filter4, bit4) {
-                    self.probe(hay, i, bit4 >> 3, &mut hit);
-                }
+        // Four positions an iteration, for hosts that check for an
+        // interrupt at every loop back-edge (see `crate::unroll`).
+        while i + 7 <= hay.len() {
+            for j in 0..4 {
+                // SAFETY: i + j + 4 <= i + 7 <= hay.len() (loop condition).
+                unsafe { self.scan_window(hay, i + j, &mut hit) };
             }
+            i += 4;
+        }
+        while i + 4 <= hay.len() {
+            // SAFETY: i + 4 <= hay.len() (loop condition).
+            unsafe { self.scan_window(hay, i, &mut hit) };
             i += 1;
         }
         // The last window has no byte after it: only a literal of KEY_LEN
@@ -360,6 +360,27 @@ impl<'a> Prefilter<'a> {
             let bit4 = bit4_of(key4, self.bits);
             if self.filter_has(self.filter4, bit4) {
                 self.probe(hay, i, bit4 >> 3, &mut hit);
+            }
+        }
+    }
+
+    /// Tests the window at `i` and the byte after it, as one little-endian
+    /// load, against both filters, and probes its slot if both pass.
+    ///
+    /// # Safety
+    ///
+    /// `i + 4 <= hay.len()`.
+    #[inline(always)]
+    unsafe fn scan_window(&self, hay: &[u8], i: usize, hit: &mut impl FnMut(Target, usize, usize)) {
+        const FOLD: u32 = 0x2020_2020;
+        debug_assert!(i + 4 <= hay.len());
+        // SAFETY: bytes i..i+4 are in `hay` (the caller's promise).
+        let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
+        let key4 = u32::from_le(word) | FOLD;
+        if self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
+            let bit4 = bit4_of(key4, self.bits);
+            if self.filter_has(self.filter4, bit4) {
+                self.probe(hay, i, bit4 >> 3, hit);
             }
         }
     }

@@ -30,11 +30,13 @@
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::ops::ControlFlow;
 
 use regex_automata::util::look::Look;
 
 use super::program::{Program, State};
 use super::ExactEngine;
+use crate::unroll::{each_byte, each_byte_rev};
 
 /// A transition not built yet.
 const UNKNOWN: u32 = 0;
@@ -360,14 +362,21 @@ impl ExactEngine {
         }
         let alphabet = self.alphabet();
         let mut state = dfa.start;
-        for &byte in hay {
+        let flow = each_byte(hay, |byte| {
             match self.transition(alphabet, dfa, state, byte, |dfa| {
                 self.lazy_step(dfa, state, Some(byte))
-            })? {
-                MATCH => return Some(true),
-                DEAD => return Some(false),
-                next => state = next,
+            }) {
+                None => ControlFlow::Break(None),
+                Some(MATCH) => ControlFlow::Break(Some(true)),
+                Some(DEAD) => ControlFlow::Break(Some(false)),
+                Some(next) => {
+                    state = next;
+                    ControlFlow::Continue(())
+                }
             }
+        });
+        if let ControlFlow::Break(answer) = flow {
+            return answer;
         }
         Some(dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH)))
     }
@@ -615,21 +624,28 @@ impl ExactEngine {
                 dfa.give_ups += 1;
                 return None;
             };
-            let mut ended = false;
-            for &byte in &hay[start..] {
+            let flow = each_byte(&hay[start..], |byte| {
                 stepped += 1;
                 match self.transition(alphabet, dfa, state, byte, |dfa| {
                     self.lazy_step(dfa, state, Some(byte))
-                })? {
-                    MATCH => return Some(Some(start)),
-                    DEAD => {
-                        ended = true;
-                        break;
+                }) {
+                    None => ControlFlow::Break(None),
+                    Some(MATCH) => ControlFlow::Break(Some(true)),
+                    Some(DEAD) => ControlFlow::Break(Some(false)),
+                    Some(next) => {
+                        state = next;
+                        ControlFlow::Continue(())
                     }
-                    next => state = next,
                 }
-            }
-            if !ended && dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH)) {
+            });
+            let matched = match flow {
+                ControlFlow::Break(None) => return None,
+                ControlFlow::Break(Some(matched)) => matched,
+                ControlFlow::Continue(()) => {
+                    dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH))
+                }
+            };
+            if matched {
                 return Some(Some(start));
             }
             if stepped > budget {
@@ -672,15 +688,22 @@ impl ExactEngine {
         let alphabet = self.alphabet();
         let reversed = self.reversed.get_or_init(|| Reversed::of(&self.program));
         let mut state = dfa.start;
-        for at in (1..=hay.len()).rev() {
-            let byte = hay[at - 1];
-            let next = self.transition(alphabet, dfa, state, byte, |dfa| {
+        let mut at = hay.len();
+        let flow = each_byte_rev(hay, |byte| {
+            let Some(next) = self.transition(alphabet, dfa, state, byte, |dfa| {
                 self.reverse_step(reversed, dfa, state, Some(byte))
-            })?;
+            }) else {
+                return ControlFlow::Break(None);
+            };
             if next & STARTS_HERE != 0 && start(at) {
-                return Some(());
+                return ControlFlow::Break(Some(()));
             }
             state = next & !STARTS_HERE;
+            at -= 1;
+            ControlFlow::Continue(())
+        });
+        if let ControlFlow::Break(answer) = flow {
+            return answer;
         }
         let at_start = dfa.at_edge(state, |dfa| {
             self.reverse_step(reversed, dfa, state, None) == Some(STARTS_HERE)
