@@ -6,8 +6,8 @@
 Prints two medians in ms (RUNS fresh processes each, default 7):
   * `dfabake-host match --mode first` on MODULE with a warm native-code
     cache (CACHE_DIR, warmed first by `dfabake-host compile`, then left to
-    settle for 2 s and loaded once, as any restart after a deploy finds
-    it: a code file written less than 2 s ago is hashed on every load, an
+    settle for 3 s and loaded once, as any restart after a deploy finds
+    it: a code file written less than 2–3 s ago (whole seconds) is hashed on every load, an
     older one once, see host/src/cache.rs);
   * a fresh `python3` that compiles RULES (JSON Lines, flags i/m/s/x) with
     `re`, one pattern per rule, and answers INPUT with the first rule that
@@ -54,7 +54,7 @@ def main():
     runs = int(sys.argv[6]) if len(sys.argv) > 6 else 7
     subprocess.run([host, "compile", "--module", module, "--cache-dir", cache],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(2.2)
+    time.sleep(3.1)
     median_ms([host, "match", "--module", module, "--cache-dir", cache,
                "--mode", "first", text], 1)
     ours = median_ms([host, "match", "--module", module, "--cache-dir", cache,

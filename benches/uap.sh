@@ -9,7 +9,7 @@
 # wasmtime and natively (`dfabake-quick`), and native Hyperscan (C API,
 # Debian's libhs: `hs-bench`) on the same rules and inputs; and start-up
 # (`benches/startup.py`): a fresh `dfabake-host match --mode first` with a
-# warm native-code cache (compiled, settled 2 s, loaded once), process
+# warm native-code cache (compiled, settled 3 s, loaded once), process
 # start to first answer, against a fresh
 # Python that compiles the same rules with `re` and answers the same input
 # (median of 7 each).
