@@ -186,6 +186,20 @@ fn text_section(elf: &[u8]) -> std::ops::Range<usize> {
         .expect("a .text section")
 }
 
+/// Writes breakpoint instructions over all of the compiled code of a cache
+/// entry's bytes: run, they would kill the process.
+fn breakpoints_over_code(entry: &mut [u8]) {
+    let elf_at = entry
+        .windows(4)
+        .position(|w| w == b"\x7fELF")
+        .expect("compiled code in the entry");
+    let text = text_section(&entry[elf_at..]);
+    assert!(text.len() > 64, "{text:?}");
+    for b in &mut entry[elf_at + text.start..elf_at + text.end] {
+        *b = 0xcc;
+    }
+}
+
 #[test]
 fn tampered_entry_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,17 +208,7 @@ fn tampered_entry_is_ignored() {
     compile(&a, &cache);
     let entry = entries(&cache).pop().unwrap();
     let mut bytes = fs::read(&entry).unwrap();
-    let elf_at = bytes
-        .windows(4)
-        .position(|w| w == b"\x7fELF")
-        .expect("compiled code in the entry");
-    let text = text_section(&bytes[elf_at..]);
-    assert!(text.len() > 64, "{text:?}");
-    // Breakpoint instructions over all of the compiled code: run, they
-    // would kill the process.
-    for b in &mut bytes[elf_at + text.start..elf_at + text.end] {
-        *b = 0xcc;
-    }
+    breakpoints_over_code(&mut bytes);
     fs::write(&entry, &bytes).unwrap();
 
     let (got, err) = match_ids(&a, &cache, "alpha");
@@ -643,14 +647,7 @@ fn remembered_module_files_are_read_again_when_they_change() {
     let entry = entries(&cache).pop().unwrap();
     let before = fs::metadata(&entry).unwrap();
     let mut bytes = fs::read(&entry).unwrap();
-    let elf_at = bytes
-        .windows(4)
-        .position(|w| w == b"\x7fELF")
-        .expect("compiled code in the entry");
-    let text = text_section(&bytes[elf_at..]);
-    for b in &mut bytes[elf_at + text.start..elf_at + text.end] {
-        *b = 0xcc;
-    }
+    breakpoints_over_code(&mut bytes);
     let file = fs::OpenOptions::new().write(true).open(&entry).unwrap();
     (&file).write_all(&bytes).unwrap();
     file.set_modified(before.modified().unwrap()).unwrap();

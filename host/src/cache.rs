@@ -418,19 +418,22 @@ impl Cache {
     /// Remembers `known` for the module file with identity `id`.
     fn remember(&self, id: &FileIdentity, known: &Known) -> Result<()> {
         let body = index_body(id, known).context("module SHA-256 is not 64 hex digits")?;
-        let tag = blake3_of(Some(&self.key), &[&body]);
+        self.write_tagged(&self.index_name(id), &body)
+    }
+
+    /// Writes `body` and its keyed hash as file `name`, whole or not at all.
+    fn write_tagged(&self, name: &str, body: &[u8]) -> Result<()> {
+        let tag = blake3_of(Some(&self.key), &[body]);
         let mut tmp = tempfile::Builder::new()
-            .prefix(".module-")
+            .prefix(".record-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .tempfile_in(&self.dir)
             .with_context(|| format!("writing to cache dir {}", self.dir.display()))?;
-        tmp.write_all(&body)
+        let path = self.dir.join(name);
+        tmp.write_all(body)
             .and_then(|()| tmp.write_all(tag.as_bytes()))
-            .context("writing module index entry")?;
-        let path = self.dir.join(self.index_name(id));
-        tmp.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+            .and_then(|()| tmp.persist(&path).map(drop).map_err(|e| e.error))
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// The code file of entry `name`, authenticated: `Ok(None)` if there is
@@ -515,20 +518,10 @@ impl Cache {
     /// Records that code file `name` with identity `id` authenticated with
     /// tag `tag`.
     fn remember_seen(&self, name: &str, id: &FileIdentity, tag: &[u8; TAG_LEN]) -> Result<()> {
-        let body = self.seen_body(name, id, tag);
-        let record = blake3_of(Some(&self.key), &[&body]);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".seen-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .with_context(|| format!("writing to cache dir {}", self.dir.display()))?;
-        tmp.write_all(&body)
-            .and_then(|()| tmp.write_all(record.as_bytes()))
-            .context("writing a code file record")?;
-        let path = self.dir.join(format!("{name}{SEEN_SUFFIX}"));
-        tmp.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        self.write_tagged(
+            &format!("{name}{SEEN_SUFFIX}"),
+            &self.seen_body(name, id, tag),
+        )
     }
 
     /// Stores `code` as entry `name`, replacing whatever had that name.

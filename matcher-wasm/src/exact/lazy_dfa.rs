@@ -362,23 +362,41 @@ impl ExactEngine {
         }
         let alphabet = self.alphabet();
         let mut state = dfa.start;
-        let flow = each_byte(hay, |byte| {
-            match self.transition(alphabet, dfa, state, byte, |dfa| {
-                self.lazy_step(dfa, state, Some(byte))
+        if let ControlFlow::Break(answer) = self.run_forward(alphabet, dfa, &mut state, hay, || {})
+        {
+            return answer;
+        }
+        Some(dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH)))
+    }
+
+    /// Steps `state` forward over `bytes`, calling `each` a byte:
+    /// `Break(Some(true))` at a match, `Break(Some(false))` at a dead
+    /// state, `Break(None)` when the DFA is full (a give-up), `Continue` at
+    /// the end of `bytes`, `state` then being the state there.
+    #[inline(always)]
+    fn run_forward(
+        &self,
+        alphabet: &Alphabet,
+        dfa: &mut LazyDfa,
+        state: &mut u32,
+        bytes: &[u8],
+        mut each: impl FnMut(),
+    ) -> ControlFlow<Option<bool>> {
+        each_byte(bytes, |byte| {
+            each();
+            let from = *state;
+            match self.transition(alphabet, dfa, from, byte, |dfa| {
+                self.lazy_step(dfa, from, Some(byte))
             }) {
                 None => ControlFlow::Break(None),
                 Some(MATCH) => ControlFlow::Break(Some(true)),
                 Some(DEAD) => ControlFlow::Break(Some(false)),
                 Some(next) => {
-                    state = next;
+                    *state = next;
                     ControlFlow::Continue(())
                 }
             }
-        });
-        if let ControlFlow::Break(answer) = flow {
-            return answer;
-        }
-        Some(dfa.at_edge(state, |dfa| self.lazy_step(dfa, state, None) == Some(MATCH)))
+        })
     }
 
     /// The transition of `state` on `byte`, built by `step` the first time;
@@ -624,20 +642,7 @@ impl ExactEngine {
                 dfa.give_ups += 1;
                 return None;
             };
-            let flow = each_byte(&hay[start..], |byte| {
-                stepped += 1;
-                match self.transition(alphabet, dfa, state, byte, |dfa| {
-                    self.lazy_step(dfa, state, Some(byte))
-                }) {
-                    None => ControlFlow::Break(None),
-                    Some(MATCH) => ControlFlow::Break(Some(true)),
-                    Some(DEAD) => ControlFlow::Break(Some(false)),
-                    Some(next) => {
-                        state = next;
-                        ControlFlow::Continue(())
-                    }
-                }
-            });
+            let flow = self.run_forward(alphabet, dfa, &mut state, &hay[start..], || stepped += 1);
             let matched = match flow {
                 ControlFlow::Break(None) => return None,
                 ControlFlow::Break(Some(matched)) => matched,
