@@ -123,7 +123,9 @@ pub extern "C" fn dfabake_input(len: u32) -> *mut u8 {
 /// Matches the first `len` bytes of the input buffer; see the module docs.
 #[no_mangle]
 pub extern "C" fn dfabake_match(mode: u32, len: u32) -> i32 {
-    if dfabake_init() != 0 {
+    // Checked here, not by calling the export: a call is a frame and, in
+    // an interruptible host, an epoch check, on every match.
+    if state().matcher.is_none() && dfabake_init() != 0 {
         return ERR_DATABASE;
     }
     let st = state();
