@@ -115,6 +115,65 @@ fn example_rules_end_to_end() {
     assert_eq!(m[1]["id"], "headless");
 }
 
+/// The prefilter tests every other input position when its literals allow
+/// (`dfabake inspect` says which), and either way finds literals at every
+/// offset: long names at stride 2; with many literals of three bytes, each
+/// of which stride 2 would list under 256 keys, at stride 1.
+#[test]
+fn literals_are_found_at_every_offset_at_either_stride() {
+    let dir = tempfile::tempdir().unwrap();
+    // (pattern, a text it matches)
+    let long: Vec<(String, String)> = (0..40)
+        .map(|i| match i % 3 {
+            0 => (format!("Crawl{i}Bot"), format!("Crawl{i}Bot")),
+            1 => (format!("(?i)spider{i}/\\d+"), format!("SPIDER{i}/42")),
+            _ if i % 2 == 0 => (format!("fetch{i}er|feed{i}r"), format!("fetch{i}er")),
+            _ => (format!("fetch{i}er|feed{i}r"), format!("feed{i}r")),
+        })
+        .collect();
+    let short: Vec<(String, String)> = (0..80u8)
+        .map(|i| {
+            let t = format!("q{}{}", (b'a' + i / 26) as char, (b'a' + i % 26) as char);
+            (t.clone(), t)
+        })
+        .collect();
+    for (name, rules, stride) in [("long", &long, 2), ("short", &short, 1)] {
+        let pats = dir.path().join(format!("{name}.jsonl"));
+        let rows: Vec<String> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| serde_json::json!({"id": i, "pattern": p}).to_string())
+            .collect();
+        fs::write(&pats, rows.join("\n")).unwrap();
+        let out = dir.path().join(name);
+        let o = build(&pats, &out, &["--quiet"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let module = out.join("matcher.wasm");
+        let o = dfabake(&["inspect", module.to_str().unwrap()]);
+        let inspected: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(inspected["prefilter_stride"], stride, "{name}");
+        let oracle = Oracle::new(&load_file(&pats, FileFormat::Auto).unwrap());
+        // Each rule's text after 0-3 bytes, alone and before another's.
+        let mut inputs = Vec::new();
+        for (i, (_, t)) in rules.iter().enumerate() {
+            let other = &rules[(i + 7) % rules.len()].1;
+            for pad in ["", "x", "xy", "xyz"] {
+                inputs.push(format!("{pad}{t}"));
+                inputs.push(format!("{pad}{t} and {other}"));
+            }
+        }
+        let o = host_match(&module, "all", (inputs.join("\n") + "\n").as_bytes());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = lines(&o);
+        assert_eq!(got.len(), inputs.len());
+        for (line, hay) in got.iter().zip(&inputs) {
+            let want = oracle.all(hay.as_bytes());
+            assert!(!want.is_empty(), "{name}: {hay:?} must match");
+            assert_eq!(ids(&line["matches"]), want, "{name}: {hay:?}");
+        }
+    }
+}
+
 #[test]
 fn positional_inputs_and_invalid_utf8_on_stdin() {
     let dir = tempfile::tempdir().unwrap();

@@ -398,6 +398,7 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
         "rules": db.rule_count(),
         "shards": shards,
         "prefilter_literals": db.prefilter().map_or(0, |p| p.literal_count()),
+        "prefilter_stride": db.prefilter().map_or(0, |p| p.stride()),
         "database": {
             "bytes": db.as_bytes().len(),
             "exact_program_bytes": (0..db.rule_count()).map(|i| db.rule(i).exact_program().len()).sum::<usize>(),

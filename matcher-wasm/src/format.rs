@@ -65,7 +65,7 @@ use crate::wire::{pad_to, patch_u64, read_u32, read_u64, u32s, write_u32, write_
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = Header::LEN;
 /// Alignment of every serialized DFA inside the database (dense DFAs need 4).

@@ -8,32 +8,42 @@
 //! itself, which then needs no DFA at all. Rules with no usable literal live
 //! in shards that run on every input.
 //!
-//! Each literal has an *anchor*: of all its windows of [`KEY_LEN`] bytes,
-//! the one fewest other literals contain, so that literals sharing a common
-//! start (`bot…`, `spider…`) spread out and text made of common words rarely
-//! reaches a comparison; it is never a literal's last window when a byte
-//! follows it. Windows are *folded* (ASCII letters lowercased),
-//! so one lookup finds case-sensitive and case-insensitive literals alike;
-//! the literal is then compared in full, case-sensitively or
-//! ASCII-case-insensitively as it was extracted.
+//! Each literal has an *anchor*: of its windows of [`KEY_LEN`] bytes, one
+//! not in text every input carries (browser user agents, URLs: see
+//! `BACKGROUND_TEXT`) and the one fewest other literals contain, so that
+//! literals sharing a common start (`bot…`, `spider…`) spread out and text
+//! made of common words rarely reaches a comparison; it is never a
+//! literal's last window when a byte follows it. Windows are *folded*
+//! (ASCII letters lowercased), so one lookup finds case-sensitive and
+//! case-insensitive literals alike; the literal is then compared in full,
+//! case-sensitively or ASCII-case-insensitively as it was extracted.
 //!
-//! Each input position costs a first bit filter keyed by its window; the
-//! few that pass (text sharing 3-byte windows with the literals: names built
-//! from a few syllables, version numbers) meet a second one keyed by the
-//! window and the byte after it, which is also what picks the table slot:
-//! a probe reads only literals whose anchor and next byte both agree. A
-//! literal of [`KEY_LEN`] bytes has no next byte and is listed under every
-//! possible one (a record each, sharing its bytes and targets).
+//! Each tested input position costs a bit filter keyed by its window and
+//! the byte after it; the few that pass (text sharing 4-byte keys with the
+//! literals: names built from a few syllables, version numbers) meet a
+//! second one keyed by the window alone. The first key also picks the
+//! table slot: a probe reads only literals whose anchor and next byte both
+//! agree. A literal that ends with its anchor has no next byte and is
+//! listed under every possible one (a record each, sharing its bytes and
+//! targets).
+//!
+//! At *stride 2* only even positions are tested: each literal is listed
+//! under two consecutive windows (anchors `a` and `a + 1`), one of which
+//! any occurrence puts at an even position. A literal of [`KEY_LEN`] bytes
+//! then also has the window at -1, the byte before it and its first two,
+//! listed under every possible first byte. The writer picks stride 2 while
+//! the table stays small (short literals multiply the keys).
 //!
 //! ```text
 //! header     32 bytes    key length, table bits, record count, target count, bytes length,
-//!                        distinct literal count
-//! filter     2^bits bytes: one bit per hashed window (8 a slot), most positions stop here
-//! filter4    2^bits bytes: one bit per hashed window and next byte; bit b is in byte
-//!            b >> 3, whose table slot (b >> 3) lists the literals with that key
+//!                        distinct literal count, stride (1 or 2)
+//! filter     2^bits bytes: one bit per hashed window (8 a slot)
+//! filter4    2^bits bytes: one bit per hashed window and next byte, most positions
+//!            stop here; bit b is in byte b >> 3, whose table slot (b >> 3) lists
+//!            the literals with that key
 //! table      u32 a slot (2^bits slots, and one more): the slot's first record;
 //!            the next slot's first ends it
-//! records    40 bytes a record: bytes offset, length | anchor << 16, flags, first
+//! records    40 bytes a record: bytes offset, length | anchor << 16 (i16), flags, first
 //!            target, target count, the literal's first 8 bytes lowercased (u64)
 //!            and their mask (u64), reserved
 //! targets    u32 each: a shard index, or a rule index with bit 31 set (complete rule)
@@ -130,27 +140,22 @@ pub struct Literal {
     pub case_insensitive: bool,
 }
 
-#[inline]
-fn lower(b: u8) -> u8 {
-    b.to_ascii_lowercase()
-}
-
-/// The filter bit of a key: 8 bits a slot, so that most positions of an
-/// input are rejected by one load from a table small enough for L1.
+/// The window filter's bit of a key (tested after [`bit4_of`]'s): 8 bits
+/// a slot.
 #[inline]
 fn bit_of(key: u32, bits: u32) -> usize {
     (key.wrapping_mul(0x9E37_79B1) >> (32 - (bits + 3))) as usize
 }
 
-/// The second filter's bit of a key and the byte after it (`key4` holds
-/// that byte, folded, in bits 24..32): a hash independent of [`bit_of`].
+/// The first filter's bit of a key and the byte after it (`key4` holds
+/// that byte, folded, in bits 24..32): 8 bits a slot, so that most
+/// positions of an input are rejected by one multiplication and one load
+/// from a table small enough for L1. Independent of [`bit_of`]. Tested
+/// first because a 4-byte key passes half as often as a window alone, and
+/// each pass is a branch the processor mispredicts.
 #[inline]
 fn bit4_of(key4: u32, bits: u32) -> usize {
-    (key4
-        .wrapping_mul(0x85EB_CA77)
-        .rotate_left(13)
-        .wrapping_mul(0xC2B2_AE3D)
-        >> (32 - (bits + 3))) as usize
+    (key4.wrapping_mul(0x85EB_CA77) >> (32 - (bits + 3))) as usize
 }
 
 /// The table slot of a key and the byte after it: the byte of `filter4`
@@ -180,6 +185,9 @@ fn key_at(bytes: &[u8]) -> u32 {
 #[derive(Clone, Copy, Debug)]
 pub struct Prefilter<'a> {
     bits: u32,
+    /// Positions tested: every one (1) or every other one (2), see
+    /// [`PrefilterWriter::finish`].
+    stride: usize,
     /// One bit per hashed key, 2^(bits + 3) bits.
     filter: &'a [u8],
     /// One bit per hashed key and next byte, 2^(bits + 3) bits.
@@ -196,6 +204,15 @@ pub struct Prefilter<'a> {
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the dfabake database format is read in place as little-endian words");
+
+/// The anchor of a record's second word (`length | anchor << 16`): where
+/// its window starts in the literal, -1 for the window that ends one byte
+/// into a literal of [`KEY_LEN`] bytes (the byte before the literal and
+/// its first two).
+#[inline]
+fn anchor_of(word: u32) -> isize {
+    (word >> 16) as u16 as i16 as isize
+}
 
 /// `bytes` as words; `bytes` must start 4-aligned and hold a multiple of 4.
 fn words(bytes: &[u8]) -> &[u32] {
@@ -228,6 +245,10 @@ impl<'a> Prefilter<'a> {
         if !(4..=24).contains(&bits) {
             return Err(corrupt("prefilter table size"));
         }
+        let stride = read_u32(sec, 24) as usize;
+        if !(1..=2).contains(&stride) {
+            return Err(corrupt("prefilter stride"));
+        }
         let (lits, targets, bytes_len) = (
             read_u32(sec, 8) as usize,
             read_u32(sec, 12) as usize,
@@ -244,6 +265,7 @@ impl<'a> Prefilter<'a> {
         }
         let pf = Prefilter {
             bits,
+            stride,
             filter: &sec[HEADER_LEN..filter_end],
             filter4: &sec[filter_end..filter4_end],
             table: words(&sec[filter4_end..table_end]),
@@ -260,7 +282,8 @@ impl<'a> Prefilter<'a> {
         for l in 0..lits {
             let (off, len, anchor, tf, tc) = pf.literal(l);
             if len < KEY_LEN
-                || anchor + KEY_LEN > len
+                || anchor < -1
+                || anchor + KEY_LEN as isize > len as isize
                 || off.saturating_add(len) > bytes_len
                 || tf.saturating_add(tc) > targets
             {
@@ -293,12 +316,12 @@ impl<'a> Prefilter<'a> {
 
     #[inline]
     /// Bytes offset, length, anchor, first target, target count.
-    fn literal(&self, l: usize) -> (usize, usize, usize, usize, usize) {
+    fn literal(&self, l: usize) -> (usize, usize, isize, usize, usize) {
         let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * l + 5];
         (
             r[0] as usize,
             (r[1] & 0xFFFF) as usize,
-            (r[1] >> 16) as usize,
+            anchor_of(r[1]),
             r[3] as usize,
             r[4] as usize,
         )
@@ -307,6 +330,12 @@ impl<'a> Prefilter<'a> {
     /// Number of distinct literals.
     pub fn literal_count(&self) -> usize {
         self.distinct
+    }
+
+    /// Which input positions a scan tests: every one (1) or every other
+    /// one (2).
+    pub fn stride(&self) -> usize {
+        self.stride
     }
 
     fn all_targets(&self) -> impl Iterator<Item = Target> + '_ {
@@ -337,35 +366,50 @@ impl<'a> Prefilter<'a> {
     /// starts and ends: `hit(target, start, end)`.
     #[inline]
     pub fn scan_at(&self, hay: &[u8], mut hit: impl FnMut(Target, usize, usize)) {
+        if self.stride == 2 {
+            self.scan_every::<2>(hay, &mut hit);
+        } else {
+            self.scan_every::<1>(hay, &mut hit);
+        }
+    }
+
+    /// Tests the windows at every `STRIDE`th position of `hay`, from 0.
+    #[inline(always)]
+    fn scan_every<const STRIDE: usize>(
+        &self,
+        hay: &[u8],
+        hit: &mut impl FnMut(Target, usize, usize),
+    ) {
         let mut i = 0;
-        // Four positions an iteration, for hosts that check for an
+        // Four windows an iteration, for hosts that check for an
         // interrupt at every loop back-edge (see `crate::unroll`).
-        while i + 7 <= hay.len() {
+        while i + 3 * STRIDE + 4 <= hay.len() {
             for j in 0..4 {
-                // SAFETY: i + j + 4 <= i + 7 <= hay.len() (loop condition).
-                unsafe { self.scan_window(hay, i + j, &mut hit) };
+                // SAFETY: i + j * STRIDE + 4 <= i + 3 * STRIDE + 4 <= hay.len().
+                unsafe { self.scan_window(hay, i + j * STRIDE, hit) };
             }
-            i += 4;
+            i += 4 * STRIDE;
         }
         while i + 4 <= hay.len() {
             // SAFETY: i + 4 <= hay.len() (loop condition).
-            unsafe { self.scan_window(hay, i, &mut hit) };
-            i += 1;
+            unsafe { self.scan_window(hay, i, hit) };
+            i += STRIDE;
         }
-        // The last window has no byte after it: only a literal of KEY_LEN
-        // bytes can start there, listed under every byte after it; any one
+        // The last window has no byte after it: only a window that ends a
+        // literal can be there, listed under every byte after it; any one
         // (here a space) finds it.
         if i + KEY_LEN == hay.len() {
             let key4 = key_at(&hay[i..]) | u32::from(b' ') << 24;
             let bit4 = bit4_of(key4, self.bits);
             if self.filter_has(self.filter4, bit4) {
-                self.probe(hay, i, bit4 >> 3, &mut hit);
+                self.probe(hay, i, bit4 >> 3, hit);
             }
         }
     }
 
     /// Tests the window at `i` and the byte after it, as one little-endian
-    /// load, against both filters, and probes its slot if both pass.
+    /// load, against both filters (that of the 4-byte key first), and
+    /// probes its slot if both pass.
     ///
     /// # Safety
     ///
@@ -377,11 +421,11 @@ impl<'a> Prefilter<'a> {
         // SAFETY: bytes i..i+4 are in `hay` (the caller's promise).
         let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
         let key4 = u32::from_le(word) | FOLD;
-        if self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits)) {
-            let bit4 = bit4_of(key4, self.bits);
-            if self.filter_has(self.filter4, bit4) {
-                self.probe(hay, i, bit4 >> 3, hit);
-            }
+        let bit4 = bit4_of(key4, self.bits);
+        if self.filter_has(self.filter4, bit4)
+            && self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits))
+        {
+            self.probe(hay, i, bit4 >> 3, hit);
         }
     }
 
@@ -400,7 +444,7 @@ impl<'a> Prefilter<'a> {
         let (first, count) = self.slot(slot);
         for l in first..first + count {
             let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
-            let Some(start) = i.checked_sub((r[1] >> 16) as usize) else {
+            let Some(start) = i.checked_add_signed(-anchor_of(r[1])) else {
                 continue;
             };
             if self.occurs_at(r, hay, start) {
@@ -426,29 +470,37 @@ impl<'a> Prefilter<'a> {
         let Some(window) = hay.get(start..start + len) else {
             return false;
         };
-        let lit = &self.bytes[off..off + len];
-        if flags & LIT_CASE_INSENSITIVE != 0 {
-            window.iter().zip(lit).all(|(&h, &l)| lower(h) == l)
-        } else {
-            window == lit
+        let case_insensitive = flags & LIT_CASE_INSENSITIVE != 0;
+        // The prefix test above compared all of a short literal, in either
+        // case; a case-sensitive one still needs its bytes as they are.
+        if len <= 8 && case_insensitive {
+            return true;
         }
+        same_bytes(window, &self.bytes[off..off + len], case_insensitive)
     }
 
-    /// Checks that a scan finds every literal record where it looks for
-    /// it (both filters' bits set, the record in the slot its key picks,
-    /// its prefix, mask and bytes agreeing with it), for every byte that
-    /// may follow a literal that ends with its anchor; then calls `target`
-    /// with the targets of every record. A record that fails would make
-    /// its rules silently never match. O(records + literal bytes), run by
+    /// Checks that a scan finds every literal where it looks for it: each
+    /// of its records in the slot its key picks, both filters' bits set,
+    /// its prefix, mask and bytes agreeing with it; a record under every
+    /// key of a window with a byte not the literal's (see `window_keys`);
+    /// and, at stride 2, records under two consecutive windows, so that
+    /// occurrences at odd positions are found too. Then calls `target` with
+    /// the targets of every literal. A literal that fails would make its
+    /// rules silently never match. O(records + literal bytes), run by
     /// [`crate::format::Database::from_bytes`].
     pub(crate) fn check_literals(&self, mut target: impl FnMut(Target)) -> Result<(), FormatError> {
         let bits = self.bits;
-        // Literals that end with their anchor need a record in the slot of
-        // every byte that may follow them: per such literal (by its bytes'
-        // offset, which its records share), its record and the slots its
-        // records are in, ascending as the slots are visited.
-        let mut open_ended: Vec<([u32; 5], Vec<u32>, usize)> = Vec::new();
-        let mut by_offset: Vec<u32> = Vec::new();
+        // Per literal, by its bytes' offset (which its records share): its
+        // record's words but the anchor, its first record, its anchors,
+        // and per anchor of many keys the slots its records are in
+        // (ascending, as slots are visited).
+        struct Listed {
+            words: [u32; 5],
+            first: usize,
+            anchors: Vec<(isize, Vec<u32>)>,
+        }
+        let mut by_offset = alloc::vec![u32::MAX; self.bytes.len()];
+        let mut listed: Vec<Listed> = Vec::new();
         for slot in 0..1usize << bits {
             let (first, count) = self.slot(slot);
             for l in first..first + count {
@@ -459,65 +511,85 @@ impl<'a> Prefilter<'a> {
                 }
                 let (off, len, anchor, ..) = self.literal(l);
                 let lit = &self.bytes[off..off + len];
-                let key = key_at(&lit[anchor..]);
-                if !self.filter_has(self.filter, bit_of(key, bits)) || !self.occurs_at(r, lit, 0) {
+                if !self.occurs_at(r, lit, 0) {
                     return Err(corrupt("prefilter literal is never found"));
                 }
-                let Some(&next) = lit.get(anchor + KEY_LEN) else {
-                    if by_offset.is_empty() {
-                        by_offset = alloc::vec![u32::MAX; self.bytes.len()];
+                let words = [r[0], r[1] & 0xFFFF, r[2], r[3], r[4]];
+                let entry = match by_offset[off] {
+                    u32::MAX => {
+                        by_offset[off] = listed.len() as u32;
+                        listed.push(Listed {
+                            words,
+                            first: l,
+                            anchors: Vec::new(),
+                        });
+                        listed.last_mut().unwrap()
                     }
-                    let words = [r[0], r[1], r[2], r[3], r[4]];
-                    let entry = match by_offset[off] {
-                        u32::MAX => {
-                            by_offset[off] = open_ended.len() as u32;
-                            open_ended.push((words, Vec::new(), l));
-                            open_ended.last_mut().unwrap()
-                        }
-                        e => &mut open_ended[e as usize],
-                    };
-                    if entry.0 != words {
-                        return Err(corrupt("prefilter literal records disagree"));
-                    }
-                    entry.1.push(slot as u32);
-                    continue;
+                    e => &mut listed[e as usize],
                 };
-                let key4 = key | u32::from(fold(next)) << 24;
-                if slot4_of(key4, bits) != slot
-                    || !self.filter_has(self.filter4, bit4_of(key4, bits))
-                {
+                if entry.words != words {
+                    return Err(corrupt("prefilter literal records disagree"));
+                }
+                let slots = match entry.anchors.iter_mut().find(|(a, _)| *a == anchor) {
+                    Some((_, slots)) => slots,
+                    None => {
+                        entry.anchors.push((anchor, Vec::new()));
+                        &mut entry.anchors.last_mut().unwrap().1
+                    }
+                };
+                let (key4, free) = window_key(lit, anchor);
+                if free.is_some() {
+                    slots.push(slot as u32);
+                } else if slot4_of(key4, bits) != slot || !self.has_key(key4) {
                     return Err(corrupt("prefilter literal is never found"));
                 }
-                self.targets_of(r).for_each(&mut target);
             }
         }
         let mut want: Vec<u32> = Vec::with_capacity(128);
-        for (r, slots, first) in &open_ended {
-            let (off, len, anchor) = (
-                r[0] as usize,
-                (r[1] & 0xFFFF) as usize,
-                (r[1] >> 16) as usize,
-            );
-            let key = key_at(&self.bytes[off + anchor..off + len]);
-            want.clear();
-            for b in (0..=255u8).filter(|&b| fold(b) == b) {
-                let key4 = key | u32::from(b) << 24;
-                if !self.filter_has(self.filter4, bit4_of(key4, bits)) {
-                    want.clear();
-                    break;
-                }
-                want.push(slot4_of(key4, bits) as u32);
-            }
-            want.sort_unstable();
-            if *slots != want {
-                return Err(FormatError::Corrupt {
-                    what: "prefilter literal is not found before every byte",
-                    index: *first,
+        for entry in &mut listed {
+            let corrupt = |what| FormatError::Corrupt {
+                what,
+                index: entry.first,
+            };
+            let (off, len) = (entry.words[0] as usize, entry.words[1] as usize);
+            let lit = &self.bytes[off..off + len];
+            entry.anchors.sort_unstable();
+            for (anchor, slots) in &entry.anchors {
+                let (key4, Some(free)) = window_key(lit, *anchor) else {
+                    continue;
+                };
+                let lost = corrupt(if free == 0 {
+                    "prefilter literal is not found after every byte"
+                } else {
+                    "prefilter literal is not found before every byte"
                 });
+                want.clear();
+                for b in (0..=255u8).filter(|&b| fold(b) == b) {
+                    let key4 = key4 | u32::from(b) << free;
+                    if !self.has_key(key4) {
+                        return Err(lost);
+                    }
+                    want.push(slot4_of(key4, bits) as u32);
+                }
+                want.sort_unstable();
+                if *slots != want {
+                    return Err(lost);
+                }
             }
-            self.targets_of(r).for_each(&mut target);
+            let run = |w: &[(isize, Vec<u32>)]| w[1].0 == w[0].0 + 1;
+            if self.stride == 2 && !entry.anchors.windows(2).any(run) {
+                return Err(corrupt("prefilter literal is not found at odd positions"));
+            }
+            self.targets_of(&entry.words).for_each(&mut target);
         }
         Ok(())
+    }
+
+    /// Whether both filters have the bits of `key4` (a window and the
+    /// byte after it).
+    fn has_key(&self, key4: u32) -> bool {
+        self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits))
+            && self.filter_has(self.filter4, bit4_of(key4, self.bits))
     }
 
     fn targets_of(&self, r: &[u32]) -> impl Iterator<Item = Target> + '_ {
@@ -532,14 +604,55 @@ impl<'a> Prefilter<'a> {
 /// ASCII letters lowercased (the standard library's SWAR trick).
 #[inline]
 fn lower_word(bytes: &[u8]) -> u64 {
-    let x = match bytes.get(..8) {
+    lower_ascii(padded_word(bytes))
+}
+
+/// The first 8 bytes of `bytes`, zero-padded, as a little-endian word.
+#[inline]
+fn padded_word(bytes: &[u8]) -> u64 {
+    match bytes.get(..8) {
         Some(b) => u64::from_le_bytes(b.try_into().unwrap()),
         None => {
             let mut buf = [0u8; 8];
             buf[..bytes.len()].copy_from_slice(bytes);
             u64::from_le_bytes(buf)
         }
+    }
+}
+
+/// Whether `hay` equals `lit` (as long), ASCII letters of `hay` lowercased
+/// first when `case_insensitive` (such literals are stored lowercased).
+/// Eight bytes a step: in wasm, slice equality is a call to a byte loop.
+#[inline]
+fn same_bytes(hay: &[u8], lit: &[u8], case_insensitive: bool) -> bool {
+    debug_assert_eq!(hay.len(), lit.len());
+    let same = |h: u64, l: u64| {
+        if case_insensitive {
+            lower_ascii(h) == l
+        } else {
+            h == l
+        }
     };
+    let n = lit.len();
+    if n <= 8 {
+        return same(padded_word(hay), padded_word(lit));
+    }
+    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let mut i = 0;
+    while i + 8 < n {
+        if !same(word(hay, i), word(lit, i)) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last 8 bytes, overlapping bytes already compared.
+    same(word(hay, n - 8), word(lit, n - 8))
+}
+
+/// `x` with the ASCII letters of its bytes lowercased (the standard
+/// library's SWAR trick).
+#[inline]
+fn lower_ascii(x: u64) -> u64 {
     const EACH: u64 = 0x0101_0101_0101_0101;
     let low7 = x & (0x7F * EACH);
     let above_z = low7.wrapping_add((0x7F - b'Z') as u64 * EACH);
@@ -548,20 +661,58 @@ fn lower_word(bytes: &[u8]) -> u64 {
     x | upper >> 2
 }
 
-/// For each literal, the offset of its key window: the window contained in
-/// the fewest literals (a proxy for how rare it is in the text the rules
-/// are written for), then the one fewest literals already use.
-fn choose_anchors(literals: &[(Literal, Vec<Target>)]) -> Vec<usize> {
-    use alloc::collections::BTreeMap;
-    fn windows(l: &Literal) -> impl Iterator<Item = (usize, u32)> + '_ {
-        // A byte after the anchor keys the second filter, so the last
-        // window is the anchor only of a literal of KEY_LEN bytes.
-        let last = (l.bytes.len() - KEY_LEN).saturating_sub(1).min(0xFFFF);
-        (0..=last).map(move |a| (a, key_at(&l.bytes[a..])))
-    }
+/// Text that nearly every input of the lists this tool is for carries
+/// whether or not a rule matches: ordinary browser user agents, URLs and
+/// HTTP vocabulary. A literal anchored at one of its windows (`Applebot` at
+/// `ppl`, `httpx` at `ttp`) sends almost every input to a probe; anchored
+/// elsewhere (`ebo`, `tpx`) it is probed only where it may occur. This is
+/// the idea of the byte-frequency table that `memchr` and `regex` use to
+/// pick rare bytes, for windows of the text such lists are matched
+/// against; it only steers the choice (any window finds its literal), so a
+/// list matched against other text loses nothing but that steering.
+const BACKGROUND_TEXT: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    "Mozilla/5.0 (X11; Ubuntu; Linux i686; rv:109.0) Gecko/20100101 Firefox/115.0",
+    "Mozilla/5.0 (Linux; Android 13; SM-S918B Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.6045.163 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/119.0.6045.169 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0; .NET CLR 2.0.50727; .NET4.0C)",
+    "Opera/9.80 (Windows NT 6.1; U; en-US) Presto/2.12.388 Version/12.16",
+    "Mozilla/5.0 (compatible; +http://www.example.com/about.html) https://www.example.org/index.php?q=search",
+    "GET /index.html HTTP/1.1 Accept: text/html,application/xhtml+xml,application/json; charset=utf-8 Accept-Language: en-US,en;q=0.9",
+];
+
+/// For each literal, where its run of `stride` consecutive key windows
+/// starts (one of which every occurrence puts at a tested position): the
+/// run whose windows have a byte after them in the literal, then are not
+/// in [`BACKGROUND_TEXT`], then are contained in the fewest literals (a
+/// proxy for how rare they are in the text the rules are written for),
+/// then are the fewest literals already use. A literal too short for such
+/// a run has one run: it starts at -1 for a literal of [`KEY_LEN`] bytes
+/// at stride 2 (see [`window_keys`]).
+fn choose_anchors(literals: &[(Literal, Vec<Target>)], stride: usize) -> Vec<isize> {
+    use alloc::collections::{BTreeMap, BTreeSet};
+    let (k, s) = (KEY_LEN as isize, stride as isize);
+    let runs = |len: usize| {
+        let last = len as isize - k - s;
+        if last >= 0 {
+            // Anchors are stored as i16.
+            0..=last.min(0x7FFF - s)
+        } else {
+            let only = (last + 1).max(1 - s);
+            only..=only
+        }
+    };
+    let key = |l: &Literal, w: isize| (w >= 0).then(|| key_at(&l.bytes[w as usize..]));
+    let background: BTreeSet<u32> = BACKGROUND_TEXT
+        .iter()
+        .flat_map(|t| t.as_bytes().windows(KEY_LEN).map(key_at))
+        .collect();
     let mut containing: BTreeMap<u32, u32> = BTreeMap::new();
     for (l, _) in literals {
-        let mut keys: Vec<u32> = windows(l).map(|(_, k)| k).collect();
+        let mut keys: Vec<u32> = l.bytes.windows(KEY_LEN).map(key_at).collect();
         keys.sort_unstable();
         keys.dedup();
         for k in keys {
@@ -573,14 +724,67 @@ fn choose_anchors(literals: &[(Literal, Vec<Target>)]) -> Vec<usize> {
     let mut used: BTreeMap<u32, u32> = BTreeMap::new();
     let mut anchors = alloc::vec![0; literals.len()];
     for i in order {
-        let (a, k) = windows(&literals[i].0)
-            .min_by_key(|&(a, k)| (containing[&k], used.get(&k).copied().unwrap_or(0), a))
+        let l = &literals[i].0;
+        let a = runs(l.bytes.len())
+            .min_by_key(|&a| {
+                let (mut common, mut contained, mut reused) = (0, 0, 0);
+                for k in (a..a + s).filter_map(|w| key(l, w)) {
+                    common += u32::from(background.contains(&k));
+                    contained += containing[&k];
+                    reused += used.get(&k).copied().unwrap_or(0);
+                }
+                (common, contained, reused, a)
+            })
             .unwrap();
-        *used.entry(k).or_default() += 1;
+        for k in (a..a + s).filter_map(|w| key(l, w)) {
+            *used.entry(k).or_default() += 1;
+        }
         anchors[i] = a;
     }
     anchors
 }
+
+/// The key (a window and the folded byte after it) of the window of
+/// `literal` at `anchor`, and the shift of its byte that is not the
+/// literal's, if one is not (zero in the key): the byte after a window
+/// that ends the literal, or the byte before the literal of the window at
+/// -1. Such a window is listed under every byte there ([`window_keys`]).
+fn window_key(literal: &[u8], anchor: isize) -> (u32, Option<u32>) {
+    let Ok(a) = usize::try_from(anchor) else {
+        return (key_at(literal) << 8, Some(0));
+    };
+    let key = key_at(&literal[a..]);
+    match literal.get(a + KEY_LEN) {
+        Some(&next) => (key | u32::from(fold(next)) << 24, None),
+        None => (key, Some(24)),
+    }
+}
+
+/// The keys under which the window of `literal` at `anchor` is listed.
+fn window_keys(literal: &[u8], anchor: isize) -> Vec<u32> {
+    match window_key(literal, anchor) {
+        (key, None) => alloc::vec![key],
+        (key, Some(free)) => (0..=255u8)
+            .filter(|&b| fold(b) == b)
+            .map(|b| key | u32::from(b) << free)
+            .collect(),
+    }
+}
+
+/// Table bits for `entries` keys: about four slots per key keeps most
+/// probes on an empty slot.
+fn table_bits(entries: usize) -> u32 {
+    let mut bits = 4;
+    while (1usize << bits) < entries * 4 && bits < 24 {
+        bits += 1;
+    }
+    bits
+}
+
+/// The largest table (bits) for which [`PrefilterWriter::finish`] tests
+/// every other position: beyond, the filters outgrow the fastest caches
+/// and the extra keys of short literals cost more than the positions saved.
+const STRIDE_2_MAX_BITS: u32 = 16;
 
 /// Assembles a prefilter section.
 #[derive(Default)]
@@ -616,7 +820,12 @@ impl PrefilterWriter {
     }
 
     /// Lays the section out (4-aligned offsets throughout).
-    pub fn finish(mut self) -> Vec<u8> {
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_at(None)
+    }
+
+    /// [`PrefilterWriter::finish`], at `stride` if given.
+    fn finish_at(mut self, stride: Option<usize>) -> Vec<u8> {
         // One entry per distinct literal, its targets merged.
         self.literals.sort();
         let mut merged: Vec<(Literal, Vec<Target>)> = Vec::new();
@@ -630,39 +839,40 @@ impl PrefilterWriter {
             ts.sort_unstable();
             ts.dedup();
         }
-        let anchors = choose_anchors(&merged);
-        // The keys of each literal: its anchor window and the byte after it;
-        // any (folded) byte after a literal of KEY_LEN bytes, which is then
-        // listed under each of them.
-        let keys4 = |i: usize| -> Vec<u32> {
-            let (l, a) = (&merged[i].0, anchors[i]);
-            let key = key_at(&l.bytes[a..]);
-            match l.bytes.get(a + KEY_LEN) {
-                Some(&next) => alloc::vec![key | u32::from(fold(next)) << 24],
-                None => (0..=255u8)
-                    .filter(|&b| fold(b) == b)
-                    .map(|b| key | u32::from(b) << 24)
-                    .collect(),
-            }
+        // Every other position is tested when each literal is listed under
+        // two consecutive windows, one of which each occurrence puts at an
+        // even position; short literals then need many keys (see
+        // `window_keys`), so the table decides.
+        let layout = |stride: usize| {
+            let anchors = choose_anchors(&merged, stride);
+            let entries: Vec<(u32, usize, isize)> = (0..merged.len())
+                .flat_map(|i| {
+                    let bytes = &merged[i].0.bytes;
+                    (anchors[i]..anchors[i] + stride as isize).flat_map(move |w| {
+                        window_keys(bytes, w).into_iter().map(move |k| (k, i, w))
+                    })
+                })
+                .collect();
+            entries
         };
-        let entries: Vec<(u32, usize)> = (0..merged.len())
-            .flat_map(|i| keys4(i).into_iter().map(move |k| (k, i)))
-            .collect();
-        // About four slots per key keeps most probes on an empty slot.
-        let mut bits = 4;
-        while (1usize << bits) < entries.len() * 4 && bits < 24 {
-            bits += 1;
-        }
-        let mut by_slot: Vec<(usize, usize)> = entries
+        let (stride, entries) = match stride {
+            Some(stride) => (stride, layout(stride)),
+            None => match layout(2) {
+                two if table_bits(two.len()) <= STRIDE_2_MAX_BITS => (2, two),
+                _ => (1, layout(1)),
+            },
+        };
+        let bits = table_bits(entries.len());
+        let mut by_slot: Vec<(usize, usize, isize)> = entries
             .iter()
-            .map(|&(k, i)| (slot4_of(k, bits), i))
+            .map(|&(k, i, anchor)| (slot4_of(k, bits), i, anchor))
             .collect();
         by_slot.sort_unstable();
         // Per slot its first record; one more entry closes the last slot.
         let mut table = alloc::vec![0u32; (1 << bits) + 1];
         let mut filter = alloc::vec![0u8; 1 << bits];
         let mut filter4 = alloc::vec![0u8; 1 << bits];
-        for &(key4, _) in &entries {
+        for &(key4, ..) in &entries {
             let bit = bit_of(key4 & 0xFF_FFFF, bits);
             filter[bit >> 3] |= 1 << (bit & 7);
             let bit4 = bit4_of(key4, bits);
@@ -673,7 +883,7 @@ impl PrefilterWriter {
         let mut bytes = Vec::new();
         // Where each literal's bytes and targets went (its records share them).
         let mut stored: Vec<Option<(u32, u32)>> = alloc::vec![None; merged.len()];
-        for (n, &(slot, i)) in by_slot.iter().enumerate() {
+        for (n, &(slot, i, anchor)) in by_slot.iter().enumerate() {
             let (lit, ts) = &merged[i];
             // Records are sorted by slot: this slot ends after this one.
             table[slot + 1] = n as u32 + 1;
@@ -689,7 +899,7 @@ impl PrefilterWriter {
             let mask = u64::MAX >> (8 * (8 - head.len()));
             literals.push([
                 bytes_at,
-                lit.bytes.len() as u32 | (anchors[i] as u32) << 16,
+                lit.bytes.len() as u32 | u32::from(anchor as i16 as u16) << 16,
                 flags,
                 targets_at,
                 ts.len() as u32,
@@ -708,6 +918,7 @@ impl PrefilterWriter {
             targets.len() as u32,
             bytes.len() as u32,
             merged.len() as u32,
+            stride as u32,
         ] {
             write_u32(&mut out, v);
         }
@@ -739,8 +950,8 @@ impl PrefilterWriter {
 mod tests {
     use super::*;
 
-    fn scan_all(literals: &[(&str, bool)], hay: &[u8]) -> Vec<(u32, usize)> {
-        let len = |r: u32| literals[r as usize].0.len();
+    /// The section for `literals` (rule i for literal i), at `stride`.
+    fn section(literals: &[(&str, bool)], stride: usize) -> Vec<u32> {
         let mut w = PrefilterWriter::new();
         for (i, (l, ci)) in literals.iter().enumerate() {
             w.push(
@@ -751,15 +962,26 @@ mod tests {
                 Target::Rule(i as u32),
             );
         }
-        let bytes = w.finish();
-        let words: Vec<u32> = bytes
+        let bytes = w.finish_at(Some(stride));
+        bytes
             .chunks(4)
             .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        // SAFETY: `words` holds `bytes` (a multiple of 4 long), 4-aligned.
-        let aligned: &[u8] =
-            unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), bytes.len()) };
-        let pf = Prefilter::from_bytes(aligned, literals.len(), 0).unwrap();
+            .collect()
+    }
+
+    fn as_bytes(words: &[u32]) -> &[u8] {
+        // SAFETY: any u32 is 4 initialized bytes; u8 needs no alignment.
+        unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), words.len() * 4) }
+    }
+
+    /// Where each literal occurs in `hay` (rule, start) by the prefilter at
+    /// `stride`, sorted.
+    fn scan_at_stride(literals: &[(&str, bool)], hay: &[u8], stride: usize) -> Vec<(u32, usize)> {
+        let len = |r: u32| literals[r as usize].0.len();
+        let words = section(literals, stride);
+        let pf = Prefilter::from_bytes(as_bytes(&words), literals.len(), 0).unwrap();
+        assert_eq!(pf.stride, stride);
+        pf.check_literals(|_| {}).unwrap();
         let mut hits = Vec::new();
         pf.scan_at(hay, |t, start, end| match t {
             Target::Rule(r) => {
@@ -770,6 +992,77 @@ mod tests {
         });
         hits.sort_unstable();
         hits
+    }
+
+    /// [`scan_at_stride`] at both strides, which must agree.
+    fn scan_all(literals: &[(&str, bool)], hay: &[u8]) -> Vec<(u32, usize)> {
+        let one = scan_at_stride(literals, hay, 1);
+        assert_eq!(
+            scan_at_stride(literals, hay, 2),
+            one,
+            "{:?}",
+            String::from_utf8_lossy(hay)
+        );
+        one
+    }
+
+    #[test]
+    fn both_strides_find_literals_of_every_length_at_every_position() {
+        let lits = [
+            ("bot", false),
+            ("Spid", true),
+            ("crawl", false),
+            ("Slurp!", true),
+            ("http://", false),
+            ("yandexbot", true),
+            ("abcabcabcabc", false),
+        ];
+        for (r, (lit, ci)) in lits.iter().enumerate() {
+            let cased = if *ci {
+                lit.to_ascii_uppercase()
+            } else {
+                lit.to_string()
+            };
+            for before in 0..6 {
+                for after in 0..4 {
+                    let hay = format!("{}{}{}", &"x;Y z-"[..before], cased, &"q. "[..after.min(3)]);
+                    let want: Vec<(u32, usize)> = (0..=hay.len() - lit.len())
+                        .filter(|&at| {
+                            let w = &hay.as_bytes()[at..at + lit.len()];
+                            if *ci {
+                                w.eq_ignore_ascii_case(lit.as_bytes())
+                            } else {
+                                w == lit.as_bytes()
+                            }
+                        })
+                        .map(|at| (r as u32, at))
+                        .collect();
+                    let got: Vec<_> = scan_all(&lits, hay.as_bytes())
+                        .into_iter()
+                        .filter(|h| h.0 == r as u32)
+                        .collect();
+                    assert_eq!(got, want, "{hay:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_section_that_misses_odd_positions_is_refused() {
+        // Records for one window per literal, read as if every other
+        // position were tested: occurrences at odd positions would be lost.
+        let mut words = section(&[("googlebot", true), ("bot", false)], 1);
+        words[6] = 2;
+        let pf = Prefilter::from_bytes(as_bytes(&words), 2, 0).unwrap();
+        assert!(matches!(
+            pf.check_literals(|_| {}),
+            Err(FormatError::Corrupt {
+                what: "prefilter literal is not found at odd positions",
+                ..
+            })
+        ));
+        words[6] = 3;
+        assert!(Prefilter::from_bytes(as_bytes(&words), 2, 0).is_err());
     }
 
     #[test]
@@ -793,6 +1086,31 @@ mod tests {
         assert_eq!(scan_all(&lits, b"BOT"), vec![]);
         // Keys fold `@` and `` ` `` together; comparisons do not.
         assert_eq!(scan_all(&lits, b"a`b a@b"), vec![(2, 4)]);
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        let text: Vec<u8> = (0..40u8)
+            .map(|i| b"aZ@`[{09\xC3\x80"[usize::from(i) % 10])
+            .collect();
+        for n in 0..=text.len() {
+            let lit = &text[..n];
+            let lower: Vec<u8> = lit.to_ascii_lowercase();
+            for flip in 0..=n {
+                // Every position changed in turn (and none, flip == n).
+                let mut hay = lit.to_vec();
+                if flip < n {
+                    hay[flip] ^= if hay[flip].is_ascii_alphabetic() {
+                        0x20
+                    } else {
+                        0x01
+                    };
+                }
+                assert_eq!(same_bytes(&hay, lit, false), hay == lit, "{n} {flip}");
+                let folded = hay.eq_ignore_ascii_case(&lower);
+                assert_eq!(same_bytes(&hay, &lower, true), folded, "{n} {flip}");
+            }
+        }
     }
 
     #[test]
