@@ -463,7 +463,8 @@ impl<'a> Prefilter<'a> {
         // differ from the input within them.
         let prefix = u64::from(r[5]) | u64::from(r[6]) << 32;
         let mask = u64::from(r[7]) | u64::from(r[8]) << 32;
-        if lower_word(&hay[start..]) & mask != prefix {
+        let head = word_at(hay, start);
+        if lower_ascii(head) & mask != prefix {
             return false;
         }
         let (off, len, flags) = (r[0] as usize, (r[1] & 0xFFFF) as usize, r[2]);
@@ -471,12 +472,13 @@ impl<'a> Prefilter<'a> {
             return false;
         };
         let case_insensitive = flags & LIT_CASE_INSENSITIVE != 0;
-        // The prefix test above compared all of a short literal, in either
-        // case; a case-sensitive one still needs its bytes as they are.
-        if len <= 8 && case_insensitive {
-            return true;
+        if len <= 8 {
+            // The prefix test compared all of it, in either case; a
+            // case-sensitive literal still needs its bytes as they are.
+            return case_insensitive || head & mask == word_at(self.bytes, off) & mask;
         }
-        same_bytes(window, &self.bytes[off..off + len], case_insensitive)
+        let from = if case_insensitive { 8 } else { 0 };
+        same_after(window, &self.bytes[off..off + len], case_insensitive, from)
     }
 
     /// Checks that a scan finds every literal where it looks for it: each
@@ -511,7 +513,12 @@ impl<'a> Prefilter<'a> {
                 }
                 let (off, len, anchor, ..) = self.literal(l);
                 let lit = &self.bytes[off..off + len];
-                if !self.occurs_at(r, lit, 0) {
+                // A scan reads a case-insensitive literal's first bytes
+                // from its record's prefix, the rest from `bytes`, which
+                // must be lowercase for either to find it.
+                let folded =
+                    r[2] & LIT_CASE_INSENSITIVE == 0 || !lit.iter().any(u8::is_ascii_uppercase);
+                if !folded || !self.occurs_at(r, lit, 0) {
                     return Err(corrupt("prefilter literal is never found"));
                 }
                 let words = [r[0], r[1] & 0xFFFF, r[2], r[3], r[4]];
@@ -604,28 +611,40 @@ impl<'a> Prefilter<'a> {
 /// ASCII letters lowercased (the standard library's SWAR trick).
 #[inline]
 fn lower_word(bytes: &[u8]) -> u64 {
-    lower_ascii(padded_word(bytes))
+    lower_ascii(word_at(bytes, 0))
 }
 
-/// The first 8 bytes of `bytes`, zero-padded, as a little-endian word.
-#[inline]
-fn padded_word(bytes: &[u8]) -> u64 {
-    match bytes.get(..8) {
-        Some(b) => u64::from_le_bytes(b.try_into().unwrap()),
-        None => {
-            let mut buf = [0u8; 8];
-            buf[..bytes.len()].copy_from_slice(bytes);
-            u64::from_le_bytes(buf)
-        }
+/// The 8 bytes of `bytes` from `at` as a little-endian word, zeros past
+/// its end: near the end, its last 8 bytes shifted down (copying a few
+/// bytes into a buffer would be a call out of a wasm module).
+#[inline(always)]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+    if let Some(b) = bytes.get(at..at + 8) {
+        return word(b);
+    }
+    let n = bytes.len();
+    match n.checked_sub(8) {
+        Some(last) if at <= n => word(&bytes[last..])
+            .checked_shr(8 * (at - last) as u32)
+            .unwrap_or(0),
+        _ => bytes
+            .get(at..)
+            .unwrap_or(&[])
+            .iter()
+            .rev()
+            .fold(0, |w, &b| w << 8 | u64::from(b)),
     }
 }
 
-/// Whether `hay` equals `lit` (as long), ASCII letters of `hay` lowercased
-/// first when `case_insensitive` (such literals are stored lowercased).
-/// Eight bytes a step: in wasm, slice equality is a call to a byte loop.
-#[inline]
-fn same_bytes(hay: &[u8], lit: &[u8], case_insensitive: bool) -> bool {
-    debug_assert_eq!(hay.len(), lit.len());
+/// Whether `hay` equals `lit` (as long, at least 8 bytes) from `from` on,
+/// the bytes before it known to be equal, ASCII letters of `hay`
+/// lowercased first when `case_insensitive` (such literals are stored
+/// lowercased). Eight bytes a step: in wasm, slice equality is a call to a
+/// byte loop.
+#[inline(always)]
+fn same_after(hay: &[u8], lit: &[u8], case_insensitive: bool, from: usize) -> bool {
+    debug_assert!(hay.len() == lit.len() && lit.len() >= 8);
     let same = |h: u64, l: u64| {
         if case_insensitive {
             lower_ascii(h) == l
@@ -634,11 +653,8 @@ fn same_bytes(hay: &[u8], lit: &[u8], case_insensitive: bool) -> bool {
         }
     };
     let n = lit.len();
-    if n <= 8 {
-        return same(padded_word(hay), padded_word(lit));
-    }
     let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-    let mut i = 0;
+    let mut i = from;
     while i + 8 < n {
         if !same(word(hay, i), word(lit, i)) {
             return false;
@@ -1089,26 +1105,46 @@ mod tests {
     }
 
     #[test]
-    fn same_bytes_agrees_with_slice_equality() {
+    fn same_after_agrees_with_slice_equality() {
         let text: Vec<u8> = (0..40u8)
             .map(|i| b"aZ@`[{09\xC3\x80"[usize::from(i) % 10])
             .collect();
-        for n in 0..=text.len() {
+        for n in 8..=text.len() {
             let lit = &text[..n];
             let lower: Vec<u8> = lit.to_ascii_lowercase();
-            for flip in 0..=n {
-                // Every position changed in turn (and none, flip == n).
-                let mut hay = lit.to_vec();
-                if flip < n {
-                    hay[flip] ^= if hay[flip].is_ascii_alphabetic() {
-                        0x20
-                    } else {
-                        0x01
-                    };
+            for from in [0, 8] {
+                for flip in from..=n {
+                    // Every position from `from` changed in turn (and none).
+                    let mut hay = lit.to_vec();
+                    if flip < n {
+                        hay[flip] ^= if hay[flip].is_ascii_alphabetic() {
+                            0x20
+                        } else {
+                            0x01
+                        };
+                    }
+                    assert_eq!(same_after(&hay, lit, false, from), hay == lit, "{n} {flip}");
+                    let folded = hay.eq_ignore_ascii_case(&lower);
+                    assert_eq!(same_after(&hay, &lower, true, from), folded, "{n} {flip}");
                 }
-                assert_eq!(same_bytes(&hay, lit, false), hay == lit, "{n} {flip}");
-                let folded = hay.eq_ignore_ascii_case(&lower);
-                assert_eq!(same_bytes(&hay, &lower, true), folded, "{n} {flip}");
+            }
+        }
+    }
+
+    #[test]
+    fn word_at_reads_eight_bytes_or_up_to_the_end() {
+        let bytes: Vec<u8> = (1..=20).collect();
+        for n in 0..=bytes.len() {
+            for at in 0..=n + 1 {
+                let mut want = [0u8; 8];
+                for (k, w) in want.iter_mut().enumerate() {
+                    *w = bytes[..n].get(at + k).copied().unwrap_or(0);
+                }
+                assert_eq!(
+                    word_at(&bytes[..n], at),
+                    u64::from_le_bytes(want),
+                    "{n} {at}"
+                );
             }
         }
     }
