@@ -196,6 +196,23 @@ pub struct Matcher<'a> {
     /// The run bounds' byte sets, one flag a byte: measuring a run costs a
     /// load a byte.
     byte_sets: Vec<[bool; 256]>,
+    /// Whether some shard's classes were ASCII-widened: only then does a
+    /// search need to know whether its input is ASCII.
+    any_ascii_widened: bool,
+}
+
+/// Whether every byte of `bytes` is ASCII, eight bytes a step with no early
+/// exit: for user agents, fewer instructions (and one back-edge, where a
+/// host checks for interrupts, per 8 bytes) than `<[u8]>::is_ascii`,
+/// which takes the target's word, 4 bytes in wasm.
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut high = 0;
+    for w in &mut words {
+        high |= u64::from_le_bytes(w.try_into().unwrap());
+    }
+    high & HIGH == 0 && words.remainder().is_ascii()
 }
 
 // One matcher serves every thread: the engine holds nothing a search
@@ -448,6 +465,7 @@ impl<'a> Matcher<'a> {
                 core::array::from_fn(|b| words[b / 32] >> (b % 32) & 1 == 1)
             })
             .collect();
+        let any_ascii_widened = db.shards().iter().any(|s| s.flags.ascii_widened);
         // Ids only need to differ between matchers alive at once.
         static NEXT_ID: AtomicU32 = AtomicU32::new(0);
         Matcher {
@@ -458,7 +476,16 @@ impl<'a> Matcher<'a> {
             exact,
             unit_exact,
             byte_sets,
+            any_ascii_widened,
         }
+    }
+
+    /// Whether `hay` is ASCII, as the searches of ASCII-widened shards ask
+    /// (see [`crate::format::Shard::needs_confirm_on`]); `true` without
+    /// reading it when no shard is, since no search then asks.
+    #[inline]
+    fn input_is_ascii(&self, hay: &[u8]) -> bool {
+        !self.any_ascii_widened || is_ascii(hay)
     }
 
     /// Scratch space for this matcher's searches.
@@ -694,7 +721,7 @@ impl<'a> Matcher<'a> {
             work: w,
             ..
         } = cache;
-        let ascii = hay.is_ascii();
+        let ascii = self.input_is_ascii(hay);
         // Shards that run anyway first: a hit there spares the prefilter scan.
         if let Some(r) = self
             .always
@@ -812,7 +839,7 @@ impl<'a> Matcher<'a> {
             ..
         } = cache;
         out.clear();
-        let ascii = hay.is_ascii();
+        let ascii = self.input_is_ascii(hay);
         self.prefilter(hay, s);
         // In wasm a copy of unknown length is a `memory.copy`, which
         // wasmtime runs as a call into the host even for no bytes.
@@ -950,7 +977,7 @@ impl<'a> Matcher<'a> {
             work: w,
             ..
         } = cache;
-        let ascii = hay.is_ascii();
+        let ascii = self.input_is_ascii(hay);
         self.prefilter(hay, s);
         let mut best = s.complete.iter().copied().min().unwrap_or(u32::MAX);
         let Scratch {
@@ -1017,5 +1044,23 @@ impl<'a> Matcher<'a> {
             None => engine.captures(&mut c.exact, hay),
         }?;
         FirstMatch::of(rule, captures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ascii;
+
+    #[test]
+    fn is_ascii_finds_a_high_byte_anywhere() {
+        for n in 0..40 {
+            let mut bytes = vec![b'a'; n];
+            assert!(is_ascii(&bytes));
+            for at in 0..n {
+                bytes[at] = 0x80;
+                assert!(!is_ascii(&bytes), "{n} {at}");
+                bytes[at] = b'a';
+            }
+        }
     }
 }
