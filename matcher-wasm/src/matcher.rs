@@ -20,7 +20,7 @@
 use alloc::vec::Vec;
 
 use regex_automata::dfa::Automaton;
-use regex_automata::{Anchored, Input, PatternSet};
+use regex_automata::{Anchored, Input, MatchError, PatternSet};
 
 use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -199,6 +199,75 @@ pub struct Matcher<'a> {
     /// Whether some shard's classes were ASCII-widened: only then does a
     /// search need to know whether its input is ASCII.
     any_ascii_widened: bool,
+}
+
+/// Every pattern of `dfa` (a `MatchKind::All` DFA) that matches somewhere
+/// in `input`, added to `set`: what `Automaton::try_which_overlapping_matches`
+/// tells, in one walk over the input with the transition inlined
+/// (regex-automata's overlapping search calls out for each byte's
+/// transition, and returns at each match). A DFA's match states come one
+/// byte late, so a walk that notes the patterns of every match state it
+/// enters, and of the state after the end, sees every pattern that
+/// matches; it skips ahead from an accelerated state to the next byte that
+/// can leave it, as regex-automata does, and stops early at a dead state
+/// or a full set.
+fn which_overlapping_matches<A: Automaton>(
+    dfa: &A,
+    input: &Input<'_>,
+    set: &mut PatternSet,
+) -> Result<(), MatchError> {
+    let mut sid = dfa.start_state_forward(input)?;
+    let hay = input.haystack();
+    let (mut at, end) = (input.start(), input.end());
+    while at < end {
+        // SAFETY: `sid` is a state of `dfa` (its start state, then what its
+        // transitions lead to), and a database's DFAs are validated before
+        // a search runs them.
+        sid = unsafe { dfa.next_state_unchecked(sid, hay[at]) };
+        if dfa.is_special_state(sid) {
+            if dfa.is_match_state(sid) {
+                for i in 0..dfa.match_len(sid) {
+                    set.insert(dfa.match_pattern(sid, i));
+                }
+                if set.is_full() {
+                    return Ok(());
+                }
+            } else if dfa.is_dead_state(sid) {
+                return Ok(());
+            } else if dfa.is_quit_state(sid) {
+                return Err(MatchError::quit(hay[at], at));
+            }
+            if dfa.is_accel_state(sid) {
+                // Every byte up to the next of these leads back here.
+                at = find_any(dfa.accelerator(sid), &hay[at + 1..end]).map_or(end, |i| at + 1 + i);
+                continue;
+            }
+        }
+        at += 1;
+    }
+    // The byte after the span, or the end of the input, may complete a match.
+    sid = match hay.get(end) {
+        Some(&byte) => dfa.next_state(sid, byte),
+        None => dfa.next_eoi_state(sid),
+    };
+    if dfa.is_match_state(sid) {
+        for i in 0..dfa.match_len(sid) {
+            set.insert(dfa.match_pattern(sid, i));
+        }
+    }
+    Ok(())
+}
+
+/// Where one of `needles` (1 to 3 bytes, a DFA state's accelerator) first
+/// occurs in `hay`.
+#[inline]
+fn find_any(needles: &[u8], hay: &[u8]) -> Option<usize> {
+    match *needles {
+        [a] => memchr::memchr(a, hay),
+        [a, b] => memchr::memchr2(a, b, hay),
+        [a, b, c] => memchr::memchr3(a, b, c, hay),
+        _ => hay.iter().position(|b| needles.contains(b)),
+    }
 }
 
 /// Whether every byte of `bytes` is ASCII, eight bytes a step with no early
@@ -804,8 +873,8 @@ impl<'a> Matcher<'a> {
         set.clear();
         let input = Self::shard_input(hay, at);
         let res = match shard.dfa() {
-            ShardDfa::Dense(d) => d.try_which_overlapping_matches(&input, set),
-            ShardDfa::Sparse(d) => d.try_which_overlapping_matches(&input, set),
+            ShardDfa::Dense(d) => which_overlapping_matches(d, &input, set),
+            ShardDfa::Sparse(d) => which_overlapping_matches(d, &input, set),
             ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match res {
