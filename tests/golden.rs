@@ -42,8 +42,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-uap",
-        "e66d266e5b2c6b65e53ae0c8b6fdf00751f9322a0cba43aac19a1eed707dca7d",
-        "da3b7fde33f1168b9c63e9e0061ce5f168391e95d020abdb0ec9c8e6a7b57b36",
+        "b0ba1047aeb0d98449ea5e2407444bad25f3561d7d45589f9de4c5c134834de6",
+        "697588518b40e775ccf94b435650fcee34fc0022f61659a45ad93b4218ddea95",
         "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
     ),
     (
