@@ -9,7 +9,10 @@
 # wasmtime (compiled plain, as any embedding may, and with epoch checks at
 # loop back-edges, as dfabake-host compiles it for call timeouts) and
 # natively (`dfabake-quick`), and native Hyperscan (C API,
-# Debian's libhs: `hs-bench`) on the same rules and inputs; and start-up
+# Debian's libhs: `hs-bench`) on the same rules and inputs, the three of
+# them in turn three times and each reported as its median (the machine
+# moves between a slow and a fast state for minutes at a time: a ratio of
+# two figures measured minutes apart can be off by 1.5x); and start-up
 # (`benches/startup.py`): a fresh `dfabake-host match --mode first` with a
 # warm native-code cache (compiled, settled 3 s, loaded once), process
 # start to first answer, against a fresh
@@ -49,16 +52,21 @@ PY
   read -r raw gz exact < <(python3 -c "
 import json; m = json.load(open('$dir/out/manifest.json'))
 print(m['module']['bytes'], m['module']['gzip_bytes'], m['rule_paths']['exact_only']['count'])")
-  q=$(./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
-  all=$(sed -E 's/.*wasm all ([0-9.]+) µs.*/\1/' <<<"$q")
-  first=$(sed -E 's/.*first ([0-9.]+) µs.*/\1/' <<<"$q")
-  native=$(sed -E 's/.*native all ([0-9.]+) µs.*/\1/' <<<"$q")
-  # As dfabake-host compiles the module: with epoch checks (call timeouts).
-  qi=$(DFABAKE_QUICK_INTERRUPTIBLE=1 ./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
-  all_i=$(sed -E 's/.*wasm all ([0-9.]+) µs.*/\1/' <<<"$qi")
-  first_i=$(sed -E 's/.*first ([0-9.]+) µs.*/\1/' <<<"$qi")
-  "$hsb" "$rules" "$inputs" --json "$dir/hs.json" 2>/dev/null
-  hs=$(python3 -c "import json; h = json.load(open('$dir/hs.json')); print(f\"{h['all_ns']/1000:.2f} µs ({len(h['rejected'])} rules rejected)\")")
+  field() { sed -E "s/.*$1 ([0-9.]+) µs.*/\\1/" <<<"$2"; }
+  median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+  alls=() firsts=() natives=() alls_i=() firsts_i=() hss=()
+  for round in 1 2 3; do
+    q=$(./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
+    alls+=("$(field "wasm all" "$q")") firsts+=("$(field first "$q")") natives+=("$(field "native all" "$q")")
+    # As dfabake-host compiles the module: with epoch checks (call timeouts).
+    qi=$(DFABAKE_QUICK_INTERRUPTIBLE=1 ./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
+    alls_i+=("$(field "wasm all" "$qi")") firsts_i+=("$(field first "$qi")")
+    "$hsb" "$rules" "$inputs" --json "$dir/hs.json" 2>/dev/null
+    hss+=("$(python3 -c "import json; print(json.load(open('$dir/hs.json'))['all_ns'] / 1000)")")
+  done
+  all=$(median "${alls[@]}") first=$(median "${firsts[@]}") native=$(median "${natives[@]}")
+  all_i=$(median "${alls_i[@]}") first_i=$(median "${firsts_i[@]}")
+  hs="$(printf '%.2f' "$(median "${hss[@]}")") µs ($(python3 -c "import json; print(len(json.load(open('$dir/hs.json'))['rejected']))") rules rejected)"
   read -r start_host start_re < <(python3 benches/startup.py ./target/release/dfabake-host \
     "$dir/out/matcher.wasm" "$dir/hostcache" "$rules" "$(head -1 "$inputs")")
   n=$(wc -l < "$rules")
