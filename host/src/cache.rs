@@ -125,14 +125,18 @@ pub(crate) struct FileIdentity {
 impl FileIdentity {
     /// The identity of an opened file (through its descriptor).
     pub(crate) fn of(file: &File) -> io::Result<FileIdentity> {
-        let m = file.metadata()?;
-        Ok(FileIdentity {
+        Ok(FileIdentity::from_metadata(&file.metadata()?))
+    }
+
+    /// The identity a file's metadata tells.
+    fn from_metadata(m: &std::fs::Metadata) -> FileIdentity {
+        FileIdentity {
             dev: m.dev(),
             ino: m.ino(),
             size: m.len(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
-        })
+        }
     }
 
     const LEN: usize = 8 * 7;
@@ -253,8 +257,8 @@ fn open_private(path: &Path) -> io::Result<File> {
 
 /// Checks an opened file (its descriptor, not its path): a regular file of
 /// ours, none of the `forbidden` mode bits, at most `limit` bytes (so a huge
-/// planted file costs nothing). Returns its length.
-fn check_opened(file: &File, forbidden: u32, limit: u64) -> Result<u64, String> {
+/// planted file costs nothing). Returns its metadata.
+fn check_opened(file: &File, forbidden: u32, limit: u64) -> Result<std::fs::Metadata, String> {
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat it: {e}"))?;
@@ -267,12 +271,12 @@ fn check_opened(file: &File, forbidden: u32, limit: u64) -> Result<u64, String> 
     if meta.len() > limit {
         return Err(format!("it is too large ({} bytes)", meta.len()));
     }
-    Ok(meta.len())
+    Ok(meta)
 }
 
 /// Checks an opened file as [`check_opened`] does and reads it whole.
 fn read_checked(file: File, forbidden: u32, limit: u64) -> Result<Vec<u8>, String> {
-    let meta_len = check_opened(&file, forbidden, limit)?;
+    let meta_len = check_opened(&file, forbidden, limit)?.len();
     let mut bytes = Vec::with_capacity(meta_len as usize);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -444,7 +448,9 @@ impl Cache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot open it: {e}")),
         };
-        let len = check_opened(&file, 0o022, 1 << 32)?;
+        // One stat for the checks and the identity the record is keyed by.
+        let meta = check_opened(&file, 0o022, 1 << 32)?;
+        let len = meta.len();
         let tag_file = match open_private(&self.dir.join(format!("{name}{TAG_SUFFIX}"))) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -458,7 +464,7 @@ impl Cache {
             return Err("it is not in this host's entry format".into());
         }
         let want: [u8; TAG_LEN] = tag[MAGIC.len()..].try_into().expect("length checked");
-        let id = FileIdentity::of(&file).map_err(|e| format!("cannot stat it: {e}"))?;
+        let id = FileIdentity::from_metadata(&meta);
         if self.seen(name, &id, &want) {
             return Ok(Some(file));
         }
