@@ -218,6 +218,13 @@ fn which_overlapping_matches<A: Automaton>(
 ) -> Result<(), MatchError> {
     let mut sid = dfa.start_state_forward(input)?;
     let hay = input.haystack();
+    // Notes a match state's patterns; whether every pattern has matched.
+    let mut note = |sid| {
+        for i in 0..dfa.match_len(sid) {
+            set.insert(dfa.match_pattern(sid, i));
+        }
+        set.is_full()
+    };
     let (mut at, end) = (input.start(), input.end());
     while at < end {
         // SAFETY: `sid` is a state of `dfa` (its start state, then what its
@@ -226,10 +233,7 @@ fn which_overlapping_matches<A: Automaton>(
         sid = unsafe { dfa.next_state_unchecked(sid, hay[at]) };
         if dfa.is_special_state(sid) {
             if dfa.is_match_state(sid) {
-                for i in 0..dfa.match_len(sid) {
-                    set.insert(dfa.match_pattern(sid, i));
-                }
-                if set.is_full() {
+                if note(sid) {
                     return Ok(());
                 }
             } else if dfa.is_dead_state(sid) {
@@ -251,9 +255,7 @@ fn which_overlapping_matches<A: Automaton>(
         None => dfa.next_eoi_state(sid),
     };
     if dfa.is_match_state(sid) {
-        for i in 0..dfa.match_len(sid) {
-            set.insert(dfa.match_pattern(sid, i));
-        }
+        note(sid);
     }
     Ok(())
 }
