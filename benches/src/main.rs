@@ -117,7 +117,7 @@ fn bench_set(name: &str, rules: &[RuleSpec], inputs: &[Vec<u8>]) -> Result<()> {
     let mut cache = native.create_cache();
     let mut row = |mode: Mode| -> (f64, f64) {
         let wasm = per_input(rounds, inputs, |i| {
-            inst.match_json(mode, i).unwrap();
+            inst.match_json_bytes(mode, i).unwrap();
         });
         let nat = match mode {
             Mode::Any => per_input(rounds, inputs, |i| {

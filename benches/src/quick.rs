@@ -234,7 +234,7 @@ fn main() -> Result<()> {
         let passes: usize = args.get(4).map_or(Ok(1), |p| p.parse())?;
         for _ in 0..=passes {
             for i in &inputs {
-                inst.match_json(mode, i)?;
+                inst.match_json_bytes(mode, i)?;
             }
         }
         return Ok(());
@@ -243,7 +243,7 @@ fn main() -> Result<()> {
         let t = std::time::Instant::now();
         while t.elapsed().as_secs() < 3 {
             for i in &inputs {
-                inst.match_json(Mode::All, i).unwrap();
+                inst.match_json_bytes(Mode::All, i).unwrap();
             }
         }
         return Ok(());
@@ -254,14 +254,14 @@ fn main() -> Result<()> {
         total += v.as_array().context("array")?.len();
     }
     let wasm_all = per_input(rounds, &inputs, |i| {
-        inst.match_json(Mode::All, i).unwrap();
+        inst.match_json_bytes(Mode::All, i).unwrap();
     });
     let wasm_first = per_input(rounds, &inputs, |i| {
-        inst.match_json(Mode::First, i).unwrap();
+        inst.match_json_bytes(Mode::First, i).unwrap();
     });
     let empty = vec![Vec::new(); inputs.len()];
     let wasm_floor = per_input(rounds, &empty, |i| {
-        inst.match_json(Mode::All, i).unwrap();
+        inst.match_json_bytes(Mode::All, i).unwrap();
     });
     let aligned = AlignedBytes::copy_from(find_database(&module)?);
     let db = Database::from_bytes(aligned.as_bytes())?;

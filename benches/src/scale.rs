@@ -168,10 +168,10 @@ fn bench_set(
         matches_total += v.as_array().context("`all` answers a JSON array")?.len();
     }
     let all_ns = per_input(rounds, &inputs, |i| {
-        inst.match_json(Mode::All, i).unwrap();
+        inst.match_json_bytes(Mode::All, i).unwrap();
     });
     let first_ns = per_input(rounds, &inputs, |i| {
-        inst.match_json(Mode::First, i).unwrap();
+        inst.match_json_bytes(Mode::First, i).unwrap();
     });
 
     eprintln!("[scale] {name}: regex crate");

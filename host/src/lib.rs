@@ -627,30 +627,38 @@ impl MatcherInstance {
         )
     }
 
-    fn output_string(&mut self) -> Result<String> {
-        let (ptr, len) = match Self::read_slot(self.output_slot, self.memory.data(&self.store)) {
-            Some(words) => {
-                let words = words?;
-                (words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN])
-            }
-            None => (
-                self.output_ptr
-                    .call(&mut self.store, ())
-                    .wctx("calling dfabake_output_ptr")? as usize,
-                self.output_len
-                    .call(&mut self.store, ())
-                    .wctx("calling dfabake_output_len")? as usize,
-            ),
-        };
-        let bytes = self
-            .memory
+    /// Where the module's output is, as `(pointer, length)` in its memory.
+    fn output_bounds(&mut self) -> Result<(usize, usize)> {
+        Ok(
+            match Self::read_slot(self.output_slot, self.memory.data(&self.store)) {
+                Some(words) => {
+                    let words = words?;
+                    (words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN])
+                }
+                None => (
+                    self.output_ptr
+                        .call(&mut self.store, ())
+                        .wctx("calling dfabake_output_ptr")? as usize,
+                    self.output_len
+                        .call(&mut self.store, ())
+                        .wctx("calling dfabake_output_len")? as usize,
+                ),
+            },
+        )
+    }
+
+    /// The module's output, borrowed from its memory.
+    fn output_bytes(&mut self) -> Result<&[u8]> {
+        let (ptr, len) = self.output_bounds()?;
+        self.memory
             .data(&self.store)
-            .get(ptr..ptr + len)
-            .context("output buffer out of bounds")?;
-        // Answers are UTF-8 (a module that broke that gets U+FFFD): the
-        // checked copy is the fast path.
-        Ok(String::from_utf8(bytes.to_vec())
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+            .get(ptr..ptr.saturating_add(len))
+            .context("output buffer out of bounds")
+    }
+
+    fn output_string(&mut self) -> Result<String> {
+        // Answers are UTF-8 (a module that broke that gets U+FFFD).
+        Ok(String::from_utf8_lossy(self.output_bytes()?).into_owned())
     }
 
     /// Matches one input and returns the JSON array of matches (see
@@ -660,6 +668,19 @@ impl MatcherInstance {
     /// timeout, a memory limit): callers that keep instances should discard
     /// this one (see [`MatchError::poisons_instance`]).
     pub fn match_json(&mut self, mode: Mode, input: &[u8]) -> Result<String, MatchError> {
+        let json = self.match_json_bytes(mode, input)?;
+        // Answers are UTF-8 (a module that broke that gets U+FFFD): the
+        // checked copy is the fast path.
+        Ok(String::from_utf8(json.to_vec())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    /// Like [`MatcherInstance::match_json`], but the JSON stays where the
+    /// module wrote it, in the instance's memory, until the next call: no
+    /// copy, no allocation, no UTF-8 check (a module built by `dfabake`
+    /// writes UTF-8; one that does not is not trusted to here). For callers
+    /// that write the answer on (a response body, a line of output).
+    pub fn match_json_bytes(&mut self, mode: Mode, input: &[u8]) -> Result<&[u8], MatchError> {
         self.call(mode, input, self.deadline_ticks)
     }
 
@@ -674,6 +695,18 @@ impl MatcherInstance {
         input: &[u8],
         budget: Duration,
     ) -> Result<String, MatchError> {
+        let json = self.match_json_bytes_within(mode, input, budget)?;
+        Ok(String::from_utf8_lossy(json).into_owned())
+    }
+
+    /// [`MatcherInstance::match_json_within`] without the copy, as
+    /// [`MatcherInstance::match_json_bytes`].
+    pub fn match_json_bytes_within(
+        &mut self,
+        mode: Mode,
+        input: &[u8],
+        budget: Duration,
+    ) -> Result<&[u8], MatchError> {
         let ticks = self
             .deadline_ticks
             .map(|_| (budget.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64);
@@ -685,7 +718,7 @@ impl MatcherInstance {
         mode: Mode,
         input: &[u8],
         deadline_ticks: Option<u64>,
-    ) -> Result<String, MatchError> {
+    ) -> Result<&[u8], MatchError> {
         if let Some(ticks) = deadline_ticks {
             self.store.set_epoch_deadline(ticks);
         }
@@ -718,16 +751,17 @@ impl MatcherInstance {
             .run
             .call(&mut self.store, (mode as u32, len))
             .map_err(MatchError::from_wasmtime)?;
-        let out = self
-            .output_string()
-            .map_err(|e| MatchError::Abi(format!("{e:#}")))?;
         if code < 0 {
+            let why = self
+                .output_string()
+                .map_err(|e| MatchError::Abi(format!("{e:#}")))?;
             return Err(MatchError::Abi(format!(
-                "dfabake_match failed ({code}): {out}"
+                "dfabake_match failed ({code}): {why}"
             )));
         }
         self.last_count = code as usize;
-        Ok(out)
+        self.output_bytes()
+            .map_err(|e| MatchError::Abi(format!("{e:#}")))
     }
 
     /// How many matches the last successful [`MatcherInstance::match_json`] returned.
@@ -783,6 +817,22 @@ impl std::error::Error for MatchError {}
 ///
 /// Inputs that are not UTF-8 are shown with U+FFFD replacement characters.
 pub fn result_line(input: &[u8], matches_json: &str) -> String {
-    let input = serde_json::to_string(&String::from_utf8_lossy(input)).unwrap();
-    format!("{{\"input\":{input},\"matches\":{matches_json}}}")
+    let mut line = Vec::new();
+    write_result_line(&mut line, input, matches_json.as_bytes())
+        .expect("writing to a Vec does not fail");
+    String::from_utf8(line).expect("both parts are UTF-8")
+}
+
+/// Writes [`result_line`]'s line (without a newline) to `out`, with the
+/// answer as [`MatcherInstance::match_json_bytes`] returns it.
+pub fn write_result_line(
+    out: &mut impl std::io::Write,
+    input: &[u8],
+    matches_json: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(b"{\"input\":")?;
+    serde_json::to_writer(&mut *out, &String::from_utf8_lossy(input))?;
+    out.write_all(b",\"matches\":")?;
+    out.write_all(matches_json)?;
+    out.write_all(b"}")
 }

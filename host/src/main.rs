@@ -12,7 +12,7 @@ use clap::error::ContextKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dfabake_host::server::{self, serve, EventSink, ServeConfig, ServeEvent};
-use dfabake_host::{result_line, CodeSource, HostConfig, MatcherModule};
+use dfabake_host::{write_result_line, CodeSource, HostConfig, MatcherModule};
 use dfabake_matcher::size::parse_size_usize;
 use dfabake_matcher::Mode;
 
@@ -272,8 +272,10 @@ fn run_match(args: MatchArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut answer = |input: &[u8], out: &mut BufWriter<_>| -> Result<()> {
-        let matches = instance.match_json(mode, input)?;
-        writeln!(out, "{}", result_line(input, &matches)).context("writing to stdout")
+        let matches = instance.match_json_bytes(mode, input)?;
+        write_result_line(&mut *out, input, matches)
+            .and_then(|()| out.write_all(b"\n"))
+            .context("writing to stdout")
     };
     if inputs.is_empty() || inputs.iter().any(|i| i == "-") {
         if inputs.len() > 1 {

@@ -53,7 +53,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 
-use crate::{result_line, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK};
+use crate::{
+    write_result_line, HostConfig, MatchError, MatcherInstance, MatcherModule, EPOCH_TICK,
+};
 
 mod access_log;
 mod events;
@@ -386,9 +388,9 @@ impl Shared {
         };
         let mut done = 0usize;
         let mut answer = |inst: &mut MatcherInstance| -> Result<String, Stop> {
-            let mut out = String::new();
+            let mut out = Vec::new();
             if batch {
-                out.push('[');
+                out.push(b'[');
             }
             for input in inputs {
                 let json = match deadline {
@@ -397,31 +399,29 @@ impl Shared {
                         if left.is_zero() {
                             return Err(Stop::Deadline);
                         }
-                        inst.match_json_within(mode, input, left)?
+                        inst.match_json_bytes_within(mode, input, left)?
                     }
-                    None => inst.match_json(mode, input)?,
+                    None => inst.match_json_bytes(mode, input)?,
                 };
+                if batch && done > 0 {
+                    out.push(b',');
+                }
+                write_result_line(&mut out, input, json).expect("writing to a Vec does not fail");
                 self.metrics
                     .matches
                     .fetch_add(inst.last_match_count() as u64, Relaxed);
                 self.metrics.inputs.fetch_add(1, Relaxed);
-                if !batch {
-                    out = result_line(input, &json);
-                } else {
-                    if done > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&result_line(input, &json));
-                }
                 done += 1;
                 if out.len() > self.cfg.max_response_bytes {
                     return Err(Stop::ResponseTooLarge);
                 }
             }
             if batch {
-                out.push(']');
+                out.push(b']');
             }
-            Ok(out)
+            // UTF-8 unless the module broke it (then U+FFFD, as `match_json`).
+            Ok(String::from_utf8(out)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
         };
         let result = if self.cfg.instance_per_request {
             let mut inst = loaded.module.instantiate().map_err(internal)?;
