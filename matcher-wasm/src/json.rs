@@ -61,7 +61,7 @@ fn push_digits(out: &mut Vec<u8>, mut n: usize, width: usize) {
 fn push_bytes(out: &mut Vec<u8>, src: &[u8]) {
     const SHORT: usize = 64;
     let n = src.len();
-    if n > SHORT || n < 4 {
+    if !(4..=SHORT).contains(&n) {
         out.extend_from_slice(src);
         return;
     }
