@@ -30,20 +30,20 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "crawlers",
-        "bbf0314e840a1bc55c94ba4462619bf247130374180ee2b048e4cea00bc26fc4",
-        "8b81e87e63e92d27330978458d9101abc5ddc12bca916b7921a42f54a5106310",
+        "567870b38cb8812d4c466a8e0ecf1804bb52ac9d13e4a7c6fd54c7689d8c3d2f",
+        "f89952cb39fd84b03dabc95edbee9481720976156e22f2ebc059259ee29250b4",
         "40ba68fe65ddbc7afde88d375d575a87b2409e53f27d20cadcf3227b51c7f828",
     ),
     (
         "synth",
-        "8cee875ca94cc8d05d963e3c99b59b2291c60c899432f15012a1047c98d2876c",
-        "c9dc2507ef685699b2d853bb923a818ef4966d6b23faa703495f7b55a335d944",
+        "603bf308ac1232c24666056e7b32f6ec77922beb34ae6f441ea8fdb83b6b250a",
+        "f04f52c926da1a5f81e4bc260bcacb4e44baf4c74d3497976214785d7df91a01",
         "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
     ),
     (
         "synth-uap",
-        "b0ba1047aeb0d98449ea5e2407444bad25f3561d7d45589f9de4c5c134834de6",
-        "697588518b40e775ccf94b435650fcee34fc0022f61659a45ad93b4218ddea95",
+        "e422b60716b89e8eadb7e615a13ec9d2fc0a4484cdec510cf1f8358a1cea3fa8",
+        "b76d4ffb2326c71a92fb6b325e41bc3cfa19c7bbf358b9cd837254c338e49cb3",
         "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
     ),
     (
@@ -60,14 +60,14 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-sparse",
-        "cece9b22347eb4f230adc18b07177888458028982ab66b2a0f8a593cf105c9c9",
-        "45ce384b3b21f68bcc829aba84dbc3e03278423be87a3f37cfba70d40b07e1b5",
+        "75f773c8e6bb3e4c9207aa44ab5a66a43fd3e03c8e9656eed653e51cea3995b4",
+        "174d0f058bc7749224464bb674ac66a71148bc3a16a1f14583284e195d146e45",
         "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
     ),
     (
         "synth-uap-sparse",
-        "d3869e51161fba3d042c49aaddfd02bf18cdc4fdbfba2b1163098a61648e6008",
-        "f6f5dcd75e3393444e3e38799c2feca5cf7f724a4a9dbe6f515731dedadab6b0",
+        "fe3cdb8ce5fa32113b3a1fc9e23028be50e9c77c3838d2916cc6cb72eb79e16b",
+        "b987eb9ecf4d95b1cdb6d77617402f1174b90d29a2ed0bf26643089ab9e9a931",
         "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
     ),
 ];

@@ -12,8 +12,10 @@
 //! not in text every input carries (browser user agents, URLs: see
 //! `BACKGROUND_TEXT`) and the one fewest other literals contain, so that
 //! literals sharing a common start (`bot…`, `spider…`) spread out and text
-//! made of common words rarely reaches a comparison; it is never a
-//! literal's last window when a byte follows it. Windows are *folded*
+//! made of common words rarely reaches a comparison. A literal's last
+//! window (listed under every byte after it) is its anchor only when each
+//! of its other windows, with the byte after it, is in that text (`httpx`
+//! at `tpx`, not at `htt` + `p`). Windows are *folded*
 //! (ASCII letters lowercased), so one lookup finds case-sensitive and
 //! case-insensitive literals alike; the literal is then compared in full,
 //! case-sensitively or ASCII-case-insensitively as it was extracted.
@@ -702,8 +704,9 @@ const BACKGROUND_TEXT: &[&str] = &[
 
 /// For each literal, where its run of `stride` consecutive key windows
 /// starts (one of which every occurrence puts at a tested position): the
-/// run whose windows have a byte after them in the literal, then are not
-/// in [`BACKGROUND_TEXT`], then are contained in the fewest literals (a
+/// run whose keys (each window with the byte after it, or alone for the
+/// literal's last) are least in [`BACKGROUND_TEXT`], then whose windows
+/// have a byte after them in the literal, then are contained in the fewest literals (a
 /// proxy for how rare they are in the text the rules are written for),
 /// then are the fewest literals already use. A literal too short for such
 /// a run has one run: it starts at -1 for a literal of [`KEY_LEN`] bytes
@@ -711,21 +714,37 @@ const BACKGROUND_TEXT: &[&str] = &[
 fn choose_anchors(literals: &[(Literal, Vec<Target>)], stride: usize) -> Vec<isize> {
     use alloc::collections::{BTreeMap, BTreeSet};
     let (k, s) = (KEY_LEN as isize, stride as isize);
+    // The runs whose windows all have a byte after them in the literal,
+    // then the run that ends with its last window (listed under every byte
+    // after it: `window_keys`), taken only where it meets less background.
     let runs = |len: usize| {
         let last = len as isize - k - s;
-        if last >= 0 {
+        let (first, last, end) = if last >= 0 {
             // Anchors are stored as i16.
-            0..=last.min(0x7FFF - s)
+            let last = last.min(0x7FFF - s - 1);
+            (0, last, last + 1)
         } else {
             let only = (last + 1).max(1 - s);
-            only..=only
-        }
+            (only, only, only)
+        };
+        (first..=end).map(move |a| (a, a > last))
     };
     let key = |l: &Literal, w: isize| (w >= 0).then(|| key_at(&l.bytes[w as usize..]));
-    let background: BTreeSet<u32> = BACKGROUND_TEXT
-        .iter()
-        .flat_map(|t| t.as_bytes().windows(KEY_LEN).map(key_at))
-        .collect();
+    // What the filters test at a window: the window and the byte after it
+    // where the literal has one, else the window alone.
+    let tested = |l: &Literal, w: isize| match window_key(&l.bytes, w) {
+        (key4, None) => key4,
+        (key, Some(_)) => key & 0xFF_FFFF,
+    };
+    let mut background: BTreeSet<u32> = BTreeSet::new();
+    for t in BACKGROUND_TEXT.iter().map(|t| t.as_bytes()) {
+        for (i, w) in t.windows(KEY_LEN).enumerate() {
+            background.insert(key_at(w));
+            if let Some(&next) = t.get(i + KEY_LEN) {
+                background.insert(key_at(w) | u32::from(fold(next)) << 24);
+            }
+        }
+    }
     let mut containing: BTreeMap<u32, u32> = BTreeMap::new();
     for (l, _) in literals {
         let mut keys: Vec<u32> = l.bytes.windows(KEY_LEN).map(key_at).collect();
@@ -741,15 +760,17 @@ fn choose_anchors(literals: &[(Literal, Vec<Target>)], stride: usize) -> Vec<isi
     let mut anchors = alloc::vec![0; literals.len()];
     for i in order {
         let l = &literals[i].0;
-        let a = runs(l.bytes.len())
-            .min_by_key(|&a| {
+        let (a, _) = runs(l.bytes.len())
+            .min_by_key(|&(a, ends_literal)| {
                 let (mut common, mut contained, mut reused) = (0, 0, 0);
+                for w in a..a + s {
+                    common += u32::from(background.contains(&tested(l, w)));
+                }
                 for k in (a..a + s).filter_map(|w| key(l, w)) {
-                    common += u32::from(background.contains(&k));
                     contained += containing[&k];
                     reused += used.get(&k).copied().unwrap_or(0);
                 }
-                (common, contained, reused, a)
+                (common, ends_literal, contained, reused, a)
             })
             .unwrap();
         for k in (a..a + s).filter_map(|w| key(l, w)) {
