@@ -20,6 +20,7 @@
 use alloc::vec::Vec;
 
 use regex_automata::dfa::Automaton;
+use regex_automata::util::primitives::StateID;
 use regex_automata::{Anchored, Input, MatchError, PatternSet};
 
 use alloc::collections::BTreeMap;
@@ -201,63 +202,118 @@ pub struct Matcher<'a> {
     any_ascii_widened: bool,
 }
 
-/// Every pattern of `dfa` (a `MatchKind::All` DFA) that matches somewhere
-/// in `input`, added to `set`: what `Automaton::try_which_overlapping_matches`
-/// tells, in one walk over the input with the transition inlined
-/// (regex-automata's overlapping search calls out for each byte's
-/// transition, and returns at each match). A DFA's match states come one
-/// byte late, so a walk that notes the patterns of every match state it
-/// enters, and of the state after the end, sees every pattern that
-/// matches; it skips ahead from an accelerated state to the next byte that
-/// can leave it, as regex-automata does, and stops early at a dead state
-/// or a full set.
-fn which_overlapping_matches<A: Automaton>(
+/// Walks `dfa` over `input`, calling `on_match` with every match state it
+/// enters (and with the state after the end, if that one matches) until it
+/// returns true; returns whether one did. A DFA's match states come one
+/// byte late, so that walk sees every pattern that matches. Ordinary
+/// states take four transitions per check of the bound, as regex-automata's
+/// `find_fwd` does (and, in a host that checks for interrupts at loop
+/// back-edges, per check); an accelerated state skips ahead to the next
+/// byte that can leave it; a dead state ends the walk.
+///
+/// regex-automata's own overlapping search calls out for each byte's
+/// transition and returns at each match, and its `find_fwd` accelerates
+/// with `memchr`, four bytes a step in wasm: see [`find_any`].
+#[inline(always)]
+fn walk<A: Automaton>(
     dfa: &A,
     input: &Input<'_>,
-    set: &mut PatternSet,
-) -> Result<(), MatchError> {
+    mut on_match: impl FnMut(StateID) -> bool,
+) -> Result<bool, MatchError> {
     let mut sid = dfa.start_state_forward(input)?;
     let hay = input.haystack();
-    // Notes a match state's patterns; whether every pattern has matched.
-    let mut note = |sid| {
-        for i in 0..dfa.match_len(sid) {
-            set.insert(dfa.match_pattern(sid, i));
-        }
-        set.is_full()
-    };
     let (mut at, end) = (input.start(), input.end());
-    while at < end {
-        // SAFETY: `sid` is a state of `dfa` (its start state, then what its
-        // transitions lead to), and a database's DFAs are validated before
-        // a search runs them.
-        sid = unsafe { dfa.next_state_unchecked(sid, hay[at]) };
-        if dfa.is_special_state(sid) {
-            if dfa.is_match_state(sid) {
-                if note(sid) {
-                    return Ok(());
+    // SAFETY (every `next_state_unchecked`): `sid` is a state of `dfa` (its
+    // start state, then what its transitions lead to), and a database's
+    // DFAs are validated before a search runs them.
+    let next = |sid, at: usize| unsafe { dfa.next_state_unchecked(sid, hay[at]) };
+    'walk: loop {
+        // Where the walk entered a special state: the byte that led there.
+        let special = 'fast: {
+            while at + 4 <= end {
+                let a = next(sid, at);
+                if dfa.is_special_state(a) {
+                    sid = a;
+                    break 'fast at;
                 }
-            } else if dfa.is_dead_state(sid) {
-                return Ok(());
-            } else if dfa.is_quit_state(sid) {
-                return Err(MatchError::quit(hay[at], at));
+                let b = next(a, at + 1);
+                if dfa.is_special_state(b) {
+                    sid = b;
+                    break 'fast at + 1;
+                }
+                let c = next(b, at + 2);
+                if dfa.is_special_state(c) {
+                    sid = c;
+                    break 'fast at + 2;
+                }
+                sid = next(c, at + 3);
+                at += 4;
+                if dfa.is_special_state(sid) {
+                    break 'fast at - 1;
+                }
             }
-            if dfa.is_accel_state(sid) {
-                // Every byte up to the next of these leads back here.
-                at = find_any(dfa.accelerator(sid), &hay[at + 1..end]).map_or(end, |i| at + 1 + i);
-                continue;
+            if at >= end {
+                break 'walk;
             }
+            sid = next(sid, at);
+            at += 1;
+            if !dfa.is_special_state(sid) {
+                continue 'walk;
+            }
+            at - 1
+        };
+        if dfa.is_match_state(sid) {
+            if on_match(sid) {
+                return Ok(true);
+            }
+        } else if dfa.is_dead_state(sid) {
+            return Ok(false);
+        } else if dfa.is_quit_state(sid) {
+            return Err(MatchError::quit(hay[special], special));
         }
-        at += 1;
+        at = if dfa.is_accel_state(sid) {
+            // Every byte up to the next of these leads back here.
+            let after = special + 1;
+            find_any(dfa.accelerator(sid), &hay[after..end]).map_or(end, |i| after + i)
+        } else {
+            special + 1
+        };
     }
     // The byte after the span, or the end of the input, may complete a match.
     sid = match hay.get(end) {
         Some(&byte) => dfa.next_state(sid, byte),
         None => dfa.next_eoi_state(sid),
     };
-    if dfa.is_match_state(sid) {
-        note(sid);
-    }
-    Ok(())
+    Ok(dfa.is_match_state(sid) && on_match(sid))
+}
+
+/// Every pattern of `dfa` (a `MatchKind::All` DFA) that matches somewhere
+/// in `input`, added to `set`: what `Automaton::try_which_overlapping_matches`
+/// tells, in one [`walk`] that notes the patterns of every match state and
+/// stops early when every pattern has matched.
+fn which_overlapping_matches<A: Automaton>(
+    dfa: &A,
+    input: &Input<'_>,
+    set: &mut PatternSet,
+) -> Result<(), MatchError> {
+    walk(dfa, input, |sid| {
+        for i in 0..dfa.match_len(sid) {
+            set.insert(dfa.match_pattern(sid, i));
+        }
+        set.is_full()
+    })
+    .map(|_| ())
+}
+
+/// A pattern of `dfa` that matches somewhere in `input` (that of the first
+/// match state the [`walk`] enters), if any.
+fn first_pattern<A: Automaton>(dfa: &A, input: &Input<'_>) -> Result<Option<usize>, MatchError> {
+    let mut found = None;
+    walk(dfa, input, |sid| {
+        found = Some(dfa.match_pattern(sid, 0).as_usize());
+        true
+    })?;
+    Ok(found)
 }
 
 /// Where one of `needles` (1 to 3 bytes, a DFA state's accelerator) first
@@ -791,14 +847,14 @@ impl<'a> Matcher<'a> {
             self.shard_matches(w, si, hay, at, ascii, &mut candidates);
             return candidates.first().copied();
         }
-        let input = Self::shard_input(hay, at).earliest(true);
+        let input = Self::shard_input(hay, at);
         let found = match shard.dfa() {
-            ShardDfa::Dense(d) => d.try_search_fwd(&input),
-            ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+            ShardDfa::Dense(d) => first_pattern(d, &input),
+            ShardDfa::Sparse(d) => first_pattern(d, &input),
             ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match found {
-            Ok(hm) => hm.map(|hm| shard.rule(hm.pattern().as_usize())),
+            Ok(pattern) => pattern.map(|p| shard.rule(p)),
             Err(_) => shard
                 .rules()
                 .find(|&r| self.unit_is_match(&mut w.confirm, si, r, hay)),
@@ -873,21 +929,21 @@ impl<'a> Matcher<'a> {
         if shard.rule_count() == 1 {
             // One rule: the earliest match is enough, no pattern set needed.
             let rule = shard.rule(0);
-            let input = Self::shard_input(hay, at).earliest(true);
+            let input = Self::shard_input(hay, at);
             let found = match shard.dfa() {
-                ShardDfa::Dense(d) => d.try_search_fwd(&input),
-                ShardDfa::Sparse(d) => d.try_search_fwd(&input),
+                ShardDfa::Dense(d) => walk(d, &input, |_| true),
+                ShardDfa::Sparse(d) => walk(d, &input, |_| true),
                 ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
             };
             // The exact engine always answers for the whole input.
             let (matched, decided) = match found {
-                Ok(None) => (false, false),
-                Ok(Some(_)) if confirm => (
+                Ok(false) => (false, false),
+                Ok(true) if confirm => (
                     self.exact_within_bounds(runs, shard, 0, hay, ascii)
                         || self.unit_is_match(c, si, rule, hay),
                     true,
                 ),
-                Ok(Some(_)) => (true, true),
+                Ok(true) => (true, true),
                 Err(_) => (self.unit_is_match(c, si, rule, hay), true),
             };
             if matched {
@@ -1143,7 +1199,74 @@ impl<'a> Matcher<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_any, is_ascii};
+    use super::{find_any, first_pattern, is_ascii, which_overlapping_matches};
+    use regex_automata::dfa::{dense, Automaton};
+    use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+
+    #[test]
+    fn the_walk_finds_what_regex_automata_finds() {
+        // Accelerated states (`a[^;]*b`), anchors, look-around, a quit
+        // byte (`\b` before 0xFF), inputs across the four-byte steps.
+        let sets: &[&[&str]] = &[
+            &["bot"],
+            &["(?i)a[^;]*b", r"x\d+", r"\bcd\b"],
+            &["^ab", "b$", "a.{2}c", "zz"],
+            &["[a-c]+y", r"\d{3}", "(?i)BC;"],
+        ];
+        let alphabet = b"abcdxyz;19 \xff";
+        let mut seed = 11u32;
+        for patterns in sets {
+            let dfa = dense::Builder::new()
+                .configure(
+                    dense::Config::new()
+                        .match_kind(MatchKind::All)
+                        .unicode_word_boundary(true),
+                )
+                .build_many(patterns)
+                .unwrap();
+            for len in 0..24 {
+                for _ in 0..40 {
+                    let hay: Vec<u8> = (0..len)
+                        .map(|_| {
+                            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                            alphabet[(seed >> 16) as usize % alphabet.len()]
+                        })
+                        .collect();
+                    for from in [None, Some(0), Some(len / 2)] {
+                        let input = match from {
+                            None => Input::new(&hay),
+                            Some(at) => Input::new(&hay).range(at..).anchored(Anchored::Yes),
+                        };
+                        let what = || format!("{patterns:?} on {hay:?} from {from:?}");
+                        let mut want = PatternSet::new(dfa.pattern_len());
+                        let want = dfa
+                            .try_which_overlapping_matches(&input, &mut want)
+                            .map(|()| want);
+                        let mut got = PatternSet::new(dfa.pattern_len());
+                        let got = which_overlapping_matches(&dfa, &input, &mut got).map(|()| got);
+                        assert_eq!(got.is_ok(), want.is_ok(), "{}", what());
+                        if let (Ok(got), Ok(want)) = (got, want) {
+                            assert_eq!(
+                                got.iter().collect::<Vec<_>>(),
+                                want.iter().collect::<Vec<_>>(),
+                                "{}",
+                                what()
+                            );
+                        }
+                        let want = dfa.try_search_fwd(&input.clone().earliest(true));
+                        match (first_pattern(&dfa, &input), want) {
+                            (Ok(got), Ok(want)) => {
+                                // That of the first match state, as regex-automata's.
+                                let want = want.map(|m| m.pattern().as_usize());
+                                assert_eq!(got, want, "{}", what());
+                            }
+                            (got, want) => assert_eq!(got.is_ok(), want.is_ok(), "{}", what()),
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn find_any_finds_the_first_of_its_needles() {
