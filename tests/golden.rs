@@ -36,15 +36,15 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth",
-        "603bf308ac1232c24666056e7b32f6ec77922beb34ae6f441ea8fdb83b6b250a",
-        "f04f52c926da1a5f81e4bc260bcacb4e44baf4c74d3497976214785d7df91a01",
-        "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
+        "05b557912d2fdc1b56cc8dbc4ef09e71e1d5d1e49746ec26b1fa93be093427ba",
+        "7b005b3da1fe87e53e251f4c46a00f4690932f26cb871fae637304e432abcbf6",
+        "6802807bb1f0c356f97a7e2c9ba7b1368e2cd3fab7a452060e4f0ce9d5156af9",
     ),
     (
         "synth-uap",
-        "e422b60716b89e8eadb7e615a13ec9d2fc0a4484cdec510cf1f8358a1cea3fa8",
-        "b76d4ffb2326c71a92fb6b325e41bc3cfa19c7bbf358b9cd837254c338e49cb3",
-        "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
+        "82d13fc41b96bad66befd89ed1b5d209ac3760f175a32b7f944b1b15c850ad3d",
+        "74ef97c44915806788ffcf4918b32233799e9fdcbe9b4a37938db8e662cbe6ce",
+        "2e3f868c7ed2fb818bcdb49d6b1b753d555546e9663f1c176849dfa7fb5ad4c0",
     ),
     (
         "example-sparse-no-prefilter",
@@ -60,15 +60,15 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "synth-sparse",
-        "75f773c8e6bb3e4c9207aa44ab5a66a43fd3e03c8e9656eed653e51cea3995b4",
-        "174d0f058bc7749224464bb674ac66a71148bc3a16a1f14583284e195d146e45",
-        "cd8629f5b49bc6a3e3b350b06c384cdabd7be2f028c869bf15685ec11d1bff08",
+        "ce0cb2721fe92f3ef6b08b6006bd4ef803001d82104d81b670ff23ca5a0cbcf0",
+        "bf2c66f75cdff23c99f1cef4d333098444be88ac4d58184d8206c70016cb843e",
+        "6802807bb1f0c356f97a7e2c9ba7b1368e2cd3fab7a452060e4f0ce9d5156af9",
     ),
     (
         "synth-uap-sparse",
-        "fe3cdb8ce5fa32113b3a1fc9e23028be50e9c77c3838d2916cc6cb72eb79e16b",
-        "b987eb9ecf4d95b1cdb6d77617402f1174b90d29a2ed0bf26643089ab9e9a931",
-        "68c0e16e7740f42596166fa9e93365c67af1f432aa139156b56b578bf055473a",
+        "7e08c801794c000b1a80bf2d57c3a1849d558646e5dbfc596b4788e47e02fc46",
+        "e5563cf4f3eafce3ca59627dbc50163c367ff02c49a3402b66bd07f4281c86f9",
+        "2e3f868c7ed2fb818bcdb49d6b1b753d555546e9663f1c176849dfa7fb5ad4c0",
     ),
 ];
 

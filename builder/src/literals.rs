@@ -30,6 +30,8 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 const MAX_LITERALS: usize = 64;
 /// Most members a class may have to be expanded into literals.
 const MAX_CLASS_EXPANSION: u32 = 4;
+/// Most repetitions of a bounded repeat (`x{0,4}`) expanded into literals.
+const MAX_FINITE_REPEAT: u32 = 4;
 /// Length beyond which longer literals are not considered more selective.
 const ENOUGH_LEN: usize = 8;
 
@@ -175,20 +177,42 @@ fn language(h: &Hir) -> Option<Vec<Piece>> {
             }
             (all.len() <= MAX_LITERALS).then_some(all)
         }
-        HirKind::Repetition(r) if Some(r.min) == r.max && r.min <= 4 => {
-            let n = r.min;
+        // `x{n}`, and short bounded ones (`E?`, ` {0,2}`): each count's strings.
+        HirKind::Repetition(r) if r.max.is_some_and(|max| max <= MAX_FINITE_REPEAT) => {
             let sub = language(&r.sub)?;
-            (0..n).try_fold(
-                vec![Piece {
-                    bytes: vec![],
-                    case_insensitive: false,
-                    exact: true,
-                }],
-                |acc, _| cross(&acc, &sub),
-            )
+            let mut all = Vec::new();
+            let mut power = vec![Piece {
+                bytes: vec![],
+                case_insensitive: false,
+                exact: true,
+            }];
+            for n in 0..=r.max.unwrap_or(0) {
+                if n >= r.min {
+                    all.extend(power.iter().cloned());
+                }
+                power = cross(&power, &sub)?;
+            }
+            (all.len() <= MAX_LITERALS).then_some(all)
         }
         _ => None,
     }
+}
+
+/// The children of a concatenation with the groups among them opened:
+/// `; {0,2}(SN\d+)` is `;`, ` {0,2}`, `SN`, `\d+` to the literal runs,
+/// which may then cross the group's edge (`;SN`, `; SN`, `;  SN`).
+fn concat_items(xs: &[Hir]) -> Vec<Hir> {
+    let mut items = Vec::new();
+    for x in xs {
+        match x.kind() {
+            HirKind::Capture(c) => match c.sub.kind() {
+                HirKind::Concat(ys) => items.extend(concat_items(ys)),
+                _ => items.push((*c.sub).clone()),
+            },
+            _ => items.push(x.clone()),
+        }
+    }
+    items
 }
 
 /// Literals that many rules of a list would pick (` Build`, `AppleWebKit`
@@ -239,6 +263,7 @@ fn required(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
             // into literals (a run need not swallow a class with several
             // members, such as a case-folded `k`); any other child may
             // require literals itself.
+            let xs = &concat_items(xs);
             let langs: Vec<Option<Vec<Piece>>> = xs.iter().map(language).collect();
             let mut found = None;
             for (start, first) in langs.iter().enumerate() {
@@ -280,6 +305,7 @@ fn prefixes(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
             (all.len() <= MAX_LITERALS).then_some(all)
         }
         HirKind::Concat(xs) => {
+            let xs = concat_items(xs);
             let mut rest = xs
                 .iter()
                 .skip_while(|x| matches!(x.kind(), HirKind::Look(_)));
@@ -514,6 +540,35 @@ mod tests {
             plan(&parse("(?i)(?:Mailbotcheck26|Shopindex|seolinkspider)")),
             Plan::Complete(_)
         ));
+    }
+
+    #[test]
+    fn short_bounded_repeats_and_groups_join_literal_runs() {
+        let lit = |b: &str| Literal {
+            bytes: b.as_bytes().to_vec(),
+            case_insensitive: false,
+        };
+        let lits = |v: &[&str]| v.iter().map(|b| lit(b)).collect::<Vec<_>>();
+        // The run crosses into the group: a user-agent parser's device
+        // rule, which had no literal of three bytes before.
+        assert_eq!(
+            plan(&parse(r"; {0,2}(SN\d+T[^;]*)(?: Build|;)")),
+            Plan::Anchored(lits(&[";  SN", "; SN", ";SN"]))
+        );
+        // `E?` and a class: every combination.
+        assert_eq!(
+            plan(&parse(r"\bLGE?[ \-]([A-Za-z0-9]+)")),
+            Plan::Anchored(lits(&["LG ", "LG-", "LGE ", "LGE-"]))
+        );
+        // A finite language still decides the rule alone.
+        assert_eq!(
+            plan(&parse(r"Googlebot(?:/2)?")),
+            Plan::Complete(lits(&["Googlebot", "Googlebot/2"]))
+        );
+        // A repeat that may be absent requires nothing; longer bounded
+        // repeats are not expanded (`yz` alone is too short).
+        assert_eq!(plan(&parse(r"(?:ab){0,2}\d")), Plan::Always);
+        assert_eq!(plan(&parse(r"x{0,9}yz\d")), Plan::Always);
     }
 
     #[test]
