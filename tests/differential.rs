@@ -486,7 +486,8 @@ fn large_inputs_through_one_instance() {
 fn anchored_literal_rules() {
     let patterns: &[(&str, &str)] = &[
         (r"bot\d+", ""),
-        (r"Bot[-_]?x", "i"),
+        // (`Bot[-_]?x` alone is now three literals: a complete rule.)
+        (r"Bot[-_]?x\d", "i"),
         (r"^bot", ""),
         (r"^bot\d", "m"),
         (r"\bbot\b", ""),
@@ -526,6 +527,7 @@ fn anchored_literal_rules() {
         b"botx bot12",
         b"xbot1",
         b"BOT_x and bot-x",
+        b"BOT_x1 and bot-x2 botx3 bot_-x4",
         b"bot",
         b"a\nbot7",
         b"xbot bot",
