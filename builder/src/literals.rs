@@ -273,18 +273,13 @@ fn required(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
                 };
                 let mut run = first.clone();
                 found = best(found, Some(run.clone()), common);
-                for (next, lang) in xs[start + 1..].iter().zip(&langs[start + 1..]) {
-                    match lang.as_ref().and_then(|n| cross(&run, n)) {
+                for next in langs[start + 1..].iter() {
+                    match next.as_ref().and_then(|n| cross(&run, n)) {
                         Some(longer) => {
                             run = longer;
                             found = best(found, Some(run.clone()), common);
                         }
-                        None => {
-                            if lang.is_none() {
-                                found = best(found, run_then_start(&run, next, common), common);
-                            }
-                            break;
-                        }
+                        None => break,
                     }
                 }
             }
@@ -292,13 +287,6 @@ fn required(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
         }
         _ => language(h),
     }
-}
-
-/// The literals `run` followed by how every match of `next` starts (its
-/// [`prefixes`]), when those are few: `[;:] {0,2}` then `(L-\d+|LGL\d+)`
-/// is `;L-`, `; L-`, … `:  LGL`.
-fn run_then_start(run: &[Piece], next: &Hir, common: &Common) -> Option<Vec<Piece>> {
-    cross(run, &prefixes(next, common)?)
 }
 
 /// A set of literals such that every match of `h` starts with one of them,
@@ -329,18 +317,12 @@ fn prefixes(h: &Hir, common: &Common) -> Option<Vec<Piece>> {
             // stays a small set: each longer run is also a prefix set.
             let mut found = Some(run.clone());
             for next in rest {
-                let lang = language(next);
-                match lang.as_ref().and_then(|n| cross(&run, n)) {
+                match language(next).and_then(|n| cross(&run, &n)) {
                     Some(longer) => {
                         run = longer;
                         found = best(found, Some(run.clone()), common);
                     }
-                    None => {
-                        if lang.is_none() {
-                            found = best(found, run_then_start(&run, next, common), common);
-                        }
-                        break;
-                    }
+                    None => break,
                 }
             }
             found
@@ -582,13 +564,6 @@ mod tests {
         assert_eq!(
             plan(&parse(r"Googlebot(?:/2)?")),
             Plan::Complete(lits(&["Googlebot", "Googlebot/2"]))
-        );
-        // The run, then the starts of the group after it.
-        assert_eq!(
-            plan(&parse(r"[;:] ?(L-\d+|LGL\d+)")),
-            Plan::Anchored(lits(&[
-                ": L-", ": LGL", ":L-", ":LGL", "; L-", "; LGL", ";L-", ";LGL"
-            ]))
         );
         // A repeat that may be absent requires nothing; longer bounded
         // repeats are not expanded (`yz` alone is too short).
