@@ -31,8 +31,8 @@ fn push_usize(out: &mut Vec<u8>, n: usize) {
     push_large(out, n);
 }
 
-/// Writes `n` (below 10^4) in decimal: its digit pairs from a table, as
-/// one 4-byte store.
+/// Writes `n` (below 10^4) in decimal: its digit pairs from a table, in
+/// one store.
 #[inline(always)]
 fn push_small(out: &mut Vec<u8>, n: usize) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
@@ -51,15 +51,23 @@ fn push_small(out: &mut Vec<u8>, n: usize) {
         100..=999 => 3,
         _ => 4,
     };
-    out.reserve(4);
+    push_word(out, u64::from(word >> (8 * (4 - len))), len);
+}
+
+/// Appends the low `len` bytes (at most 8) of `word`, first byte lowest:
+/// one 8-byte store into the spare capacity, then the length.
+#[inline(always)]
+fn push_word(out: &mut Vec<u8>, word: u64, len: usize) {
+    debug_assert!(len <= 8);
+    out.reserve(8);
     let at = out.len();
-    // SAFETY: `reserve(4)` leaves room for 4 bytes at `at`; the `len` (at
-    // most 4) bytes `set_len` takes in are the digits just written.
+    // SAFETY: `reserve(8)` leaves room for 8 bytes at `at`; the `len` (at
+    // most 8) bytes `set_len` takes in are the ones just written.
     unsafe {
         out.as_mut_ptr()
             .add(at)
-            .cast::<u32>()
-            .write_unaligned((word >> (8 * (4 - len))).to_le());
+            .cast::<u64>()
+            .write_unaligned(word.to_le());
         out.set_len(at + len);
     }
 }
@@ -87,18 +95,7 @@ fn push_digits(out: &mut Vec<u8>, mut n: usize, width: usize) {
         n /= 10;
         len += 1;
     }
-    // One 8-byte store into the spare capacity, then the length.
-    out.reserve(8);
-    let at = out.len();
-    // SAFETY: `reserve(8)` leaves room for 8 bytes at `at`; the `len`
-    // (at most 8) bytes `set_len` takes in are the ones just written.
-    unsafe {
-        out.as_mut_ptr()
-            .add(at)
-            .cast::<u64>()
-            .write_unaligned(word.to_le());
-        out.set_len(at + len);
-    }
+    push_word(out, word, len);
 }
 
 /// Appends `src`, eight bytes a step for short texts (ids, payloads): in

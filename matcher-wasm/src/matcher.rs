@@ -1203,6 +1203,16 @@ mod tests {
     use regex_automata::dfa::{dense, Automaton};
     use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
+    /// `len` bytes drawn from `alphabet` by a small LCG seeded by `seed`.
+    fn random_bytes(seed: &mut u32, alphabet: &[u8], len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                alphabet[(*seed >> 16) as usize % alphabet.len()]
+            })
+            .collect()
+    }
+
     #[test]
     fn the_walk_finds_what_regex_automata_finds() {
         // Accelerated states (`a[^;]*b`), anchors, look-around, a quit
@@ -1226,12 +1236,7 @@ mod tests {
                 .unwrap();
             for len in 0..24 {
                 for _ in 0..40 {
-                    let hay: Vec<u8> = (0..len)
-                        .map(|_| {
-                            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                            alphabet[(seed >> 16) as usize % alphabet.len()]
-                        })
-                        .collect();
+                    let hay = random_bytes(&mut seed, alphabet, len);
                     for from in [None, Some(0), Some(len / 2)] {
                         let input = match from {
                             None => Input::new(&hay),
@@ -1276,12 +1281,7 @@ mod tests {
         let mut seed = 7u32;
         for len in 0..40 {
             for _ in 0..50 {
-                let hay: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                        alphabet[(seed >> 16) as usize % alphabet.len()]
-                    })
-                    .collect();
+                let hay = random_bytes(&mut seed, &alphabet, len);
                 for needles in [&b";"[..], b"/;", b";/:", &[0x00], &[0x01, 0xFF]] {
                     let want = hay.iter().position(|x| needles.contains(x));
                     assert_eq!(find_any(needles, &hay), want, "{needles:?} in {hay:?}");
