@@ -629,22 +629,19 @@ impl MatcherInstance {
 
     /// Where the module's output is, as `(pointer, length)` in its memory.
     fn output_bounds(&mut self) -> Result<(usize, usize)> {
-        Ok(
-            match Self::read_slot(self.output_slot, self.memory.data(&self.store)) {
-                Some(words) => {
-                    let words = words?;
-                    (words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN])
-                }
-                None => (
-                    self.output_ptr
-                        .call(&mut self.store, ())
-                        .wctx("calling dfabake_output_ptr")? as usize,
-                    self.output_len
-                        .call(&mut self.store, ())
-                        .wctx("calling dfabake_output_len")? as usize,
-                ),
-            },
-        )
+        if let Some(words) = Self::read_slot(self.output_slot, self.memory.data(&self.store)) {
+            let words = words?;
+            return Ok((words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN]));
+        }
+        let ptr = self
+            .output_ptr
+            .call(&mut self.store, ())
+            .wctx("calling dfabake_output_ptr")?;
+        let len = self
+            .output_len
+            .call(&mut self.store, ())
+            .wctx("calling dfabake_output_len")?;
+        Ok((ptr as usize, len as usize))
     }
 
     /// The module's output, borrowed from its memory.
@@ -668,11 +665,8 @@ impl MatcherInstance {
     /// timeout, a memory limit): callers that keep instances should discard
     /// this one (see [`MatchError::poisons_instance`]).
     pub fn match_json(&mut self, mode: Mode, input: &[u8]) -> Result<String, MatchError> {
-        let json = self.match_json_bytes(mode, input)?;
-        // Answers are UTF-8 (a module that broke that gets U+FFFD): the
-        // checked copy is the fast path.
-        Ok(String::from_utf8(json.to_vec())
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        // Answers are UTF-8 (a module that broke that gets U+FFFD).
+        Ok(String::from_utf8_lossy(self.match_json_bytes(mode, input)?).into_owned())
     }
 
     /// Like [`MatcherInstance::match_json`], but the JSON stays where the
@@ -695,8 +689,10 @@ impl MatcherInstance {
         input: &[u8],
         budget: Duration,
     ) -> Result<String, MatchError> {
-        let json = self.match_json_bytes_within(mode, input, budget)?;
-        Ok(String::from_utf8_lossy(json).into_owned())
+        Ok(
+            String::from_utf8_lossy(self.match_json_bytes_within(mode, input, budget)?)
+                .into_owned(),
+        )
     }
 
     /// [`MatcherInstance::match_json_within`] without the copy, as
