@@ -843,6 +843,10 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
         ("(?i)yacy(bot)", true),
         ("Yandex(Bot|Images)", true),
         ("(Bytespider|spider)", true),
+        // One string each, no group: the occurrence is the match.
+        ("Googlebot/", true),
+        ("(?i)bingbot", true),
+        ("Bot[-_]x", true),
         ("(ab)?(Googlebot)", false),
         ("a+bcd", false),
         (r"[^;]*(spider)", false),
@@ -857,7 +861,7 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
     let db = Database::from_bytes(aligned.as_bytes()).unwrap();
     let mut at_literal = vec![false; rules.len()];
     db.prefilter().unwrap().scan(
-        b"robot abcde Googlebot/2 YACYBOT YandexImages Bytespider aaabcd ab;spider",
+        b"robot abcde Googlebot/2 YACYBOT YandexImages Bytespider aaabcd ab;spider BingBot Bot_x",
         |t| {
             if let Target::RuleAtLiteral(r) = t {
                 at_literal[r as usize] = true;
@@ -888,6 +892,13 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
         "bcd",
         ";",
         " ",
+        "BINGbot",
+        "bing",
+        "Bot-x",
+        "Bot_x",
+        "Botx",
+        "Bot",
+        "x",
     ];
     let inputs = joined_parts(&mut g, &parts, 400, 6);
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();

@@ -12,131 +12,184 @@
 use alloc::vec::Vec;
 
 use crate::format::Database;
-use crate::matcher::{Cache, Matcher, Mode};
+use crate::matcher::{Cache, FirstMatch, Matcher, Mode};
 
-/// Writes `n` in decimal. Without a scratch buffer or a copy: in wasm,
-/// zeroing a buffer is a `memory.fill` and copying a few bytes of unknown
-/// length a `memory.copy`, each a call out of the module (an offset cost
-/// ~100 instructions that way, a quarter of `first` on a crawler list).
-///
-/// Offsets below 10,000 (most of them) take their digits from a table of
-/// pairs: two divisions instead of one a digit. Inlined: four numbers a
-/// `first` answer, each otherwise a frame of its own in wasm.
-#[inline(always)]
-fn push_usize(out: &mut Vec<u8>, n: usize) {
-    if n < 10_000 {
-        push_small(out, n);
-        return;
-    }
-    push_large(out, n);
+/// Bytes a number takes at most (`usize::MAX` on a 64-bit target).
+const NUMBER_ROOM: usize = 20;
+/// Room past a [`Room`]'s end: numbers are stored a whole word at a time,
+/// up to 8 bytes past the digits they keep.
+const SLACK: usize = 8;
+
+/// Writes into room reserved up front, so that each piece of an answer is
+/// a store and a step of a cursor. In wasm, each `Vec::push` is a capacity
+/// check and a reload of the vector's fields (spilled around every call);
+/// zeroing a buffer is a `memory.fill` and copying bytes of unknown length
+/// a `memory.copy`, each a call out of the module (~70 instructions for a
+/// short id).
+struct Room<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the next byte goes.
+    at: usize,
+    /// The end of the room reserved, [`SLACK`] not included.
+    end: usize,
 }
 
-/// Writes `n` (below 10^4) in decimal: its digit pairs from a table, in
-/// one store.
-#[inline(always)]
-fn push_small(out: &mut Vec<u8>, n: usize) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    debug_assert!(n < 10_000);
-    let pair = |p: usize| u32::from(PAIRS[2 * p]) | u32::from(PAIRS[2 * p + 1]) << 8;
-    let (high, low) = (n / 100, n % 100);
-    // All four digits, high pair first, then how many leading zeros to drop.
-    let word = pair(high) | pair(low) << 16;
-    let len = match n {
-        0..=9 => 1,
-        10..=99 => 2,
-        100..=999 => 3,
-        _ => 4,
-    };
-    push_word(out, u64::from(word >> (8 * (4 - len))), len);
-}
-
-/// Appends the low `len` bytes (at most 8) of `word`, first byte lowest:
-/// one 8-byte store into the spare capacity, then the length.
-#[inline(always)]
-fn push_word(out: &mut Vec<u8>, word: u64, len: usize) {
-    debug_assert!(len <= 8);
-    out.reserve(8);
-    let at = out.len();
-    // SAFETY: `reserve(8)` leaves room for 8 bytes at `at`; the `len` (at
-    // most 8) bytes `set_len` takes in are the ones just written.
-    unsafe {
-        out.as_mut_ptr()
-            .add(at)
-            .cast::<u64>()
-            .write_unaligned(word.to_le());
-        out.set_len(at + len);
-    }
-}
-
-#[inline(never)]
-fn push_large(out: &mut Vec<u8>, n: usize) {
-    const EIGHT_DIGITS: usize = 100_000_000;
-    if n >= EIGHT_DIGITS {
-        push_large(out, n / EIGHT_DIGITS);
-        push_digits(out, n % EIGHT_DIGITS, 8);
-    } else {
-        push_digits(out, n, 1);
-    }
-}
-
-/// Writes `n` (below 10^8) in decimal, zero-padded to `width` digits
-/// (at most 8).
-fn push_digits(out: &mut Vec<u8>, mut n: usize, width: usize) {
-    // The digits, last first, shifted in from the bottom: the first digit
-    // ends in the lowest byte.
-    debug_assert!(n < 100_000_000 && width <= 8);
-    let (mut word, mut len) = (0u64, 0);
-    while n > 0 || len < width {
-        word = word << 8 | u64::from(b'0' + (n % 10) as u8);
-        n /= 10;
-        len += 1;
-    }
-    push_word(out, word, len);
-}
-
-/// Appends `src`, eight bytes a step for short texts (ids, payloads): in
-/// wasm, copying a slice of a length unknown at compile time is a
-/// `memory.copy`, a call out of the module (~70 instructions for a short id).
-#[inline(always)]
-fn push_bytes(out: &mut Vec<u8>, src: &[u8]) {
-    const SHORT: usize = 64;
-    let n = src.len();
-    if !(4..=SHORT).contains(&n) {
-        out.extend_from_slice(src);
-        return;
-    }
-    out.reserve(n);
-    let at = out.len();
-    // SAFETY: `reserve(n)` leaves room for `n` bytes at `at`. Every read is
-    // inside `src` (4 <= n: words at `k + 8 <= n`, then the last word(s)
-    // ending at `n`), every write inside `at..at + n`, and together the
-    // writes cover all of it (overlapping where the last word does); the
-    // `n` bytes `set_len` takes in are those.
-    unsafe {
-        let (from, to) = (src.as_ptr(), out.as_mut_ptr().add(at));
-        if n >= 8 {
-            let mut k = 0;
-            while k + 8 < n {
-                to.add(k)
-                    .cast::<u64>()
-                    .write_unaligned(from.add(k).cast::<u64>().read_unaligned());
-                k += 8;
-            }
-            to.add(n - 8)
-                .cast::<u64>()
-                .write_unaligned(from.add(n - 8).cast::<u64>().read_unaligned());
-        } else {
-            to.cast::<u32>()
-                .write_unaligned(from.cast::<u32>().read_unaligned());
-            to.add(n - 4)
-                .cast::<u32>()
-                .write_unaligned(from.add(n - 4).cast::<u32>().read_unaligned());
+impl<'a> Room<'a> {
+    /// Reserves `len` bytes (and the slack) after `out`'s end.
+    #[inline(always)]
+    fn new(out: &'a mut Vec<u8>, len: usize) -> Room<'a> {
+        out.reserve(len + SLACK);
+        let at = out.len();
+        Room {
+            out,
+            at,
+            end: at + len,
         }
-        out.set_len(at + n);
+    }
+
+    /// Ends the writing: `out` takes in the bytes written.
+    #[inline(always)]
+    fn done(self) {
+        debug_assert!(self.at <= self.end, "a JSON answer outgrew its room");
+        // SAFETY: every byte up to `at` was written (each piece writes all
+        // it steps over), inside the capacity `new` reserved (each piece
+        // checks that in debug builds; the tests write every shape).
+        unsafe { self.out.set_len(self.at) }
+    }
+
+    /// The address where the next byte goes.
+    ///
+    /// # Safety
+    ///
+    /// Writes through it must stay inside the room and its slack.
+    #[inline(always)]
+    unsafe fn cursor(&mut self) -> *mut u8 {
+        // SAFETY: `at` is at most `end`, inside the reserved capacity.
+        unsafe { self.out.as_mut_ptr().add(self.at) }
+    }
+
+    /// Writes a text known at compile time: stores of a constant size.
+    #[inline(always)]
+    fn text<const N: usize>(&mut self, text: &[u8; N]) {
+        debug_assert!(self.at + N <= self.end);
+        // SAFETY: the caller reserved room for every piece it writes.
+        unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), self.cursor(), N) };
+        self.at += N;
+    }
+
+    /// Writes `src`: eight bytes a step from 8 bytes, two overlapping words
+    /// below that, never a byte past it.
+    #[inline(always)]
+    fn bytes(&mut self, src: &[u8]) {
+        let n = src.len();
+        debug_assert!(self.at + n <= self.end);
+        // SAFETY: room for `n` bytes at the cursor (the caller reserved it).
+        // Every read is inside `src` (words at `k + 8 <= n`, then the last
+        // word(s) ending at `n`), every write inside the `n` bytes, and
+        // together the writes cover them (overlapping where the last word
+        // does).
+        unsafe {
+            let (from, to) = (src.as_ptr(), self.cursor());
+            if n >= 8 {
+                let mut k = 0;
+                while k + 8 < n {
+                    to.add(k)
+                        .cast::<u64>()
+                        .write_unaligned(from.add(k).cast::<u64>().read_unaligned());
+                    k += 8;
+                }
+                to.add(n - 8)
+                    .cast::<u64>()
+                    .write_unaligned(from.add(n - 8).cast::<u64>().read_unaligned());
+            } else if n >= 4 {
+                to.cast::<u32>()
+                    .write_unaligned(from.cast::<u32>().read_unaligned());
+                to.add(n - 4)
+                    .cast::<u32>()
+                    .write_unaligned(from.add(n - 4).cast::<u32>().read_unaligned());
+            } else if n >= 2 {
+                to.cast::<u16>()
+                    .write_unaligned(from.cast::<u16>().read_unaligned());
+                to.add(n - 2)
+                    .cast::<u16>()
+                    .write_unaligned(from.add(n - 2).cast::<u16>().read_unaligned());
+            } else if n == 1 {
+                *to = *from;
+            }
+        }
+        self.at += n;
+    }
+
+    /// Writes the low `len` bytes (at most 8) of `word`, first byte lowest,
+    /// with one 8-byte store (into the slack past them).
+    #[inline(always)]
+    fn word(&mut self, word: u64, len: usize) {
+        debug_assert!(len <= 8 && self.at + len <= self.end);
+        // SAFETY: room for `len` bytes at the cursor and the slack after
+        // them: 8 bytes.
+        unsafe { self.cursor().cast::<u64>().write_unaligned(word.to_le()) };
+        self.at += len;
+    }
+
+    /// Writes `n` in decimal ([`NUMBER_ROOM`] bytes at most). Offsets below
+    /// 10,000 (most of them) take their digits from a table of pairs, in
+    /// one store; inlined, as a `first` answer has four numbers, each
+    /// otherwise a frame of its own in wasm.
+    #[inline(always)]
+    fn number(&mut self, n: usize) {
+        if n < 10_000 {
+            self.small(n);
+        } else {
+            self.large(n);
+        }
+    }
+
+    /// Writes `n` (below 10^4) in decimal.
+    #[inline(always)]
+    fn small(&mut self, n: usize) {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        debug_assert!(n < 10_000);
+        let pair = |p: usize| u32::from(PAIRS[2 * p]) | u32::from(PAIRS[2 * p + 1]) << 8;
+        let (high, low) = (n / 100, n % 100);
+        // All four digits, high pair first, then how many leading zeros to drop.
+        let word = pair(high) | pair(low) << 16;
+        let len = match n {
+            0..=9 => 1,
+            10..=99 => 2,
+            100..=999 => 3,
+            _ => 4,
+        };
+        self.word(u64::from(word >> (8 * (4 - len))), len);
+    }
+
+    #[inline(never)]
+    fn large(&mut self, n: usize) {
+        const EIGHT_DIGITS: usize = 100_000_000;
+        if n >= EIGHT_DIGITS {
+            self.large(n / EIGHT_DIGITS);
+            self.digits(n % EIGHT_DIGITS, 8);
+        } else {
+            self.digits(n, 1);
+        }
+    }
+
+    /// Writes `n` (below 10^8) in decimal, zero-padded to `width` digits
+    /// (at most 8).
+    fn digits(&mut self, mut n: usize, width: usize) {
+        // The digits, last first, shifted in from the bottom: the first
+        // digit ends in the lowest byte.
+        debug_assert!(n < 100_000_000 && width <= 8);
+        let (mut word, mut len) = (0u64, 0);
+        while n > 0 || len < width {
+            word = word << 8 | u64::from(b'0' + (n % 10) as u8);
+            n /= 10;
+            len += 1;
+        }
+        self.word(word, len);
     }
 }
 
@@ -146,14 +199,64 @@ fn rule_json<'a>(db: &Database<'a>, rule: u32) -> (&'a [u8], &'a [u8]) {
     (id, payload.unwrap_or(b"null"))
 }
 
-fn push_rule_head(out: &mut Vec<u8>, id: &[u8]) {
-    out.extend_from_slice(b"{\"id\":");
-    push_bytes(out, id);
+/// The room [`write_rule`] takes: `,{"id":`, `,"payload":` and `}`
+/// around the two texts.
+fn rule_room(id: &[u8], payload: &[u8]) -> usize {
+    1 + 6 + 11 + 1 + id.len() + payload.len()
 }
 
-fn push_payload(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(b",\"payload\":");
-    push_bytes(out, payload);
+/// Writes one rule of an `all` or `any` answer, after a comma if `comma`.
+#[inline(always)]
+fn write_rule(out: &mut Vec<u8>, comma: bool, id: &[u8], payload: &[u8]) {
+    let mut w = Room::new(out, rule_room(id, payload));
+    if comma {
+        w.text(b",");
+    }
+    w.text(b"{\"id\":");
+    w.bytes(id);
+    w.text(b",\"payload\":");
+    w.bytes(payload);
+    w.text(b"}");
+    w.done();
+}
+
+/// The room [`write_first`] takes: its texts, two numbers, and per group
+/// `,[s,e]` (or `,null`).
+fn first_room(id: &[u8], payload: &[u8], groups: usize) -> usize {
+    const FIXED: usize = 6 + 9 + 7 + 11 + 13 + 2 + 2 * NUMBER_ROOM;
+    const GROUP: usize = 4 + 2 * NUMBER_ROOM;
+    FIXED + id.len() + payload.len() + GROUP * groups
+}
+
+/// Writes the match of a `first` answer.
+fn write_first(out: &mut Vec<u8>, id: &[u8], payload: &[u8], m: &FirstMatch) {
+    let mut w = Room::new(out, first_room(id, payload, m.captures.len()));
+    w.text(b"{\"id\":");
+    w.bytes(id);
+    w.text(b",\"start\":");
+    w.number(m.start);
+    w.text(b",\"end\":");
+    w.number(m.end);
+    w.text(b",\"payload\":");
+    w.bytes(payload);
+    w.text(b",\"captures\":[");
+    for (i, g) in m.captures.iter().enumerate() {
+        if i > 0 {
+            w.text(b",");
+        }
+        match g {
+            None => w.text(b"null"),
+            Some((s, e)) => {
+                w.text(b"[");
+                w.number(*s);
+                w.text(b",");
+                w.number(*e);
+                w.text(b"]");
+            }
+        }
+    }
+    w.text(b"]}");
+    w.done();
 }
 
 /// Runs `mode` on `hay` and writes the JSON array of matches to `out`
@@ -179,13 +282,8 @@ pub fn write_matches(
                 matcher.matches_into(cache, hay, scratch);
             }
             for (i, &rule) in scratch.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
                 let (id, payload) = rule_json(db, rule);
-                push_rule_head(out, id);
-                push_payload(out, payload);
-                out.push(b'}');
+                write_rule(out, i > 0, id, payload);
             }
             scratch.len()
         }
@@ -193,29 +291,7 @@ pub fn write_matches(
             None => 0,
             Some(m) => {
                 let (id, payload) = rule_json(db, m.rule);
-                push_rule_head(out, id);
-                out.extend_from_slice(b",\"start\":");
-                push_usize(out, m.start);
-                out.extend_from_slice(b",\"end\":");
-                push_usize(out, m.end);
-                push_payload(out, payload);
-                out.extend_from_slice(b",\"captures\":[");
-                for (i, g) in m.captures.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    match g {
-                        None => out.extend_from_slice(b"null"),
-                        Some((s, e)) => {
-                            out.push(b'[');
-                            push_usize(out, *s);
-                            out.push(b',');
-                            push_usize(out, *e);
-                            out.push(b']');
-                        }
-                    }
-                }
-                out.extend_from_slice(b"]}");
+                write_first(out, id, payload, &m);
                 1
             }
         },
@@ -445,7 +521,9 @@ mod tests {
         cases.push(usize::MAX);
         for n in cases {
             let mut out = b"x".to_vec();
-            push_usize(&mut out, n);
+            let mut w = Room::new(&mut out, NUMBER_ROOM);
+            w.number(n);
+            w.done();
             assert_eq!(out, format!("x{n}").into_bytes());
         }
     }
@@ -456,13 +534,55 @@ mod tests {
         for prefix in [0, 1, 7] {
             for n in 0..text.len() {
                 let mut out = b"#".repeat(prefix);
-                out.shrink_to_fit(); // so that `push_bytes` has to grow it
-                push_bytes(&mut out, &text[..n]);
+                out.shrink_to_fit(); // so that `Room::new` has to grow it
+                let mut w = Room::new(&mut out, n);
+                w.bytes(&text[..n]);
+                w.done();
                 let mut want = b"#".repeat(prefix);
                 want.extend_from_slice(&text[..n]);
                 assert_eq!(out, want, "prefix {prefix}, length {n}");
             }
         }
+    }
+
+    #[test]
+    fn the_longest_answers_fit_their_room() {
+        // Numbers of 20 digits, a text of every length class, groups that
+        // took part and groups that did not, after a prefix.
+        for text_len in [0, 1, 3, 7, 8, 9, 64, 65] {
+            let id = vec![b'7'; text_len];
+            let payload = vec![b'1'; text_len];
+            for groups in 1..4 {
+                let captures = (0..groups)
+                    .map(|g| (g != 1).then_some((usize::MAX, usize::MAX)))
+                    .collect();
+                let m = FirstMatch {
+                    rule: 0,
+                    start: usize::MAX,
+                    end: usize::MAX,
+                    captures,
+                };
+                let mut out = b"[".to_vec();
+                write_first(&mut out, &id, &payload, &m);
+                assert!(out.len() - 1 <= first_room(&id, &payload, groups));
+                let mut out = b"[".to_vec();
+                write_rule(&mut out, true, &id, &payload);
+                assert_eq!(out.len() - 1, rule_room(&id, &payload));
+            }
+        }
+        let mut out = Vec::new();
+        let m = FirstMatch {
+            rule: 0,
+            start: 12_345,
+            end: 67_890_123_456,
+            captures: vec![Some((12_345, 67_890_123_456)), None, Some((3, 9))],
+        };
+        write_first(&mut out, b"\"x\"", b"{\"k\":[1]}", &m);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"id\":\"x\",\"start\":12345,\"end\":67890123456,\"payload\":{\"k\":[1]},\
+             \"captures\":[[12345,67890123456],null,[3,9]]}"
+        );
     }
 
     #[test]

@@ -991,11 +991,11 @@ impl<'a> Matcher<'a> {
         out.clear();
         let ascii = self.input_is_ascii(hay);
         self.prefilter(hay, s);
-        // In wasm a copy of unknown length is a `memory.copy`, which
-        // wasmtime runs as a call into the host even for no bytes.
-        if !s.complete.is_empty() {
-            out.extend_from_slice(&s.complete);
-        }
+        // The complete rules are the answer's start: take their buffer
+        // rather than copy it (in wasm a copy of unknown length is a
+        // `memory.copy`, a call into the host). `out` is empty, and
+        // `prefilter` clears whichever buffer `complete` holds next time.
+        core::mem::swap(out, &mut s.complete);
         for &si in s.triggered.iter().chain(&self.always) {
             self.shard_matches(w, si, hay, None, ascii, out);
         }
@@ -1055,7 +1055,10 @@ impl<'a> Matcher<'a> {
 
     /// The match of a rule whose matches start at its literals, when the
     /// last prefilter scan saw them: the capture engine tries their
-    /// leftmost occurrence alone, instead of every position before it.
+    /// leftmost occurrence alone, instead of every position before it. A
+    /// rule that is one string of byte classes without groups needs no
+    /// engine run: its literals are that string, so the occurrence is the
+    /// match.
     fn first_at_literal(&self, cache: &mut Cache, rule: u32, hay: &[u8]) -> Option<FirstMatch> {
         let start = cache
             .scratch
@@ -1065,6 +1068,16 @@ impl<'a> Matcher<'a> {
             .map(|&(_, start)| start)
             .min()?;
         let engine = self.exact_engine(rule);
+        if let Some(len) = engine.chain_len() {
+            let end = start + len;
+            debug_assert!(end <= hay.len());
+            return Some(FirstMatch {
+                rule,
+                start,
+                end,
+                captures: alloc::vec![Some((start, end))],
+            });
+        }
         FirstMatch::of(
             rule,
             engine.captures_at(&mut cache.work.confirm.exact, hay, start)?,

@@ -310,10 +310,19 @@ impl<'a> Prefilter<'a> {
         Ok(pf)
     }
 
+    /// Slot `s`'s first record and record count; `s` below 2^bits, as
+    /// every hash is.
     #[inline]
     fn slot(&self, s: usize) -> (usize, usize) {
-        let first = self.table[s] as usize;
-        (first, self.table[s + 1] as usize - first)
+        debug_assert!(s + 1 < self.table.len());
+        // SAFETY: `from_bytes` sized the table 2^bits + 1 slots.
+        let (first, next) = unsafe {
+            (
+                *self.table.get_unchecked(s),
+                *self.table.get_unchecked(s + 1),
+            )
+        };
+        (first as usize, (next - first) as usize)
     }
 
     #[inline]
@@ -376,19 +385,29 @@ impl<'a> Prefilter<'a> {
     }
 
     /// Tests the windows at every `STRIDE`th position of `hay`, from 0.
-    #[inline(always)]
+    ///
+    /// A function of its own, so that its few live values stay in
+    /// registers (in wasm, the caller's are spilled around every call).
+    #[inline(never)]
     fn scan_every<const STRIDE: usize>(
         &self,
         hay: &[u8],
         hit: &mut impl FnMut(Target, usize, usize),
     ) {
         let mut i = 0;
-        // Four windows an iteration, for hosts that check for an
-        // interrupt at every loop back-edge (see `crate::unroll`).
+        // Four windows an iteration and one branch for the four (a branch
+        // per window costs as much as its test, and each pass is likely
+        // mispredicted); also for hosts that check for an interrupt at
+        // every loop back-edge (see `crate::unroll`).
         while i + 3 * STRIDE + 4 <= hay.len() {
-            for j in 0..4 {
-                // SAFETY: i + j * STRIDE + 4 <= i + 3 * STRIDE + 4 <= hay.len().
-                unsafe { self.scan_window(hay, i + j * STRIDE, hit) };
+            // SAFETY: i + j * STRIDE + 4 <= i + 3 * STRIDE + 4 <= hay.len().
+            let any =
+                unsafe { (0..4).fold(0, |any, j| any | self.first_test(hay, i + j * STRIDE)) };
+            if any & 1 != 0 {
+                for j in 0..4 {
+                    // SAFETY: as above.
+                    unsafe { self.scan_window(hay, i + j * STRIDE, hit) };
+                }
             }
             i += 4 * STRIDE;
         }
@@ -407,6 +426,23 @@ impl<'a> Prefilter<'a> {
                 self.probe(hay, i, bit4 >> 3, hit);
             }
         }
+    }
+
+    /// The first filter's byte for the window at `i` and the byte after
+    /// it, shifted so that bit 0 is the key's bit (the others are noise).
+    ///
+    /// # Safety
+    ///
+    /// `i + 4 <= hay.len()`.
+    #[inline(always)]
+    unsafe fn first_test(&self, hay: &[u8], i: usize) -> u32 {
+        debug_assert!(i + 4 <= hay.len());
+        // SAFETY: bytes i..i+4 are in `hay` (the caller's promise).
+        let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
+        let bit4 = bit4_of(u32::from_le(word) | 0x2020_2020, self.bits);
+        debug_assert!(bit4 >> 3 < self.filter4.len());
+        // SAFETY: as in `filter_has`.
+        u32::from(unsafe { *self.filter4.get_unchecked(bit4 >> 3) }) >> (bit4 & 7)
     }
 
     /// Tests the window at `i` and the byte after it, as one little-endian
@@ -441,26 +477,60 @@ impl<'a> Prefilter<'a> {
     }
 
     /// Compares the literals of `slot`, whose anchor may be at `i`, with `hay`.
+    ///
+    /// Kept lean (no target handling, no bounds checks that `from_bytes`
+    /// made already): in wasm every value live across its loop is spilled
+    /// on entry, and most probes find nothing.
     #[inline(never)]
     fn probe(&self, hay: &[u8], i: usize, slot: usize, hit: &mut impl FnMut(Target, usize, usize)) {
         let (first, count) = self.slot(slot);
         for l in first..first + count {
-            let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
+            let r = self.record(l);
             let Some(start) = i.checked_add_signed(-anchor_of(r[1])) else {
                 continue;
             };
             if self.occurs_at(r, hay, start) {
-                let (tf, tc, len) = (r[3] as usize, r[4] as usize, (r[1] & 0xFFFF) as usize);
-                for &t in &self.targets[tf..tf + tc] {
-                    hit(Target::from_code(t), start, start + len);
-                }
+                self.report(r, start, hit);
             }
+        }
+    }
+
+    /// The words of record `l`, one of a slot's.
+    #[inline(always)]
+    fn record(&self, l: usize) -> &[u32; LITERAL_WORDS] {
+        debug_assert!(LITERAL_WORDS * (l + 1) <= self.literals.len());
+        // SAFETY: `from_bytes` checked that the table's entries ascend to
+        // the record count, so a slot's records `l` are below it, and that
+        // `literals` holds that many records.
+        unsafe {
+            &*self
+                .literals
+                .as_ptr()
+                .add(LITERAL_WORDS * l)
+                .cast::<[u32; LITERAL_WORDS]>()
+        }
+    }
+
+    /// Calls `hit` with the targets of record `r`'s literal, found at `start`.
+    #[inline(never)]
+    fn report(
+        &self,
+        r: &[u32; LITERAL_WORDS],
+        start: usize,
+        hit: &mut impl FnMut(Target, usize, usize),
+    ) {
+        let (tf, tc, len) = (r[3] as usize, r[4] as usize, (r[1] & 0xFFFF) as usize);
+        debug_assert!(tf + tc <= self.targets.len());
+        // SAFETY: `from_bytes` checked every record's targets are in bounds.
+        let targets = unsafe { self.targets.get_unchecked(tf..tf + tc) };
+        for &t in targets {
+            hit(Target::from_code(t), start, start + len);
         }
     }
 
     /// Whether the literal of record `r` occurs in `hay` at `start`.
     #[inline(always)]
-    fn occurs_at(&self, r: &[u32], hay: &[u8], start: usize) -> bool {
+    fn occurs_at(&self, r: &[u32; LITERAL_WORDS], hay: &[u8], start: usize) -> bool {
         // Up to 8 bytes lowercased at once: most literals of the slot
         // differ from the input within them.
         let prefix = u64::from(r[5]) | u64::from(r[6]) << 32;
@@ -480,7 +550,10 @@ impl<'a> Prefilter<'a> {
             return case_insensitive || head & mask == word_at(self.bytes, off) & mask;
         }
         let from = if case_insensitive { 8 } else { 0 };
-        same_after(window, &self.bytes[off..off + len], case_insensitive, from)
+        debug_assert!(off + len <= self.bytes.len());
+        // SAFETY: `from_bytes` checked every record's bytes are in bounds.
+        let literal = unsafe { self.bytes.get_unchecked(off..off + len) };
+        same_after(window, literal, case_insensitive, from)
     }
 
     /// Checks that a scan finds every literal where it looks for it: each
@@ -508,7 +581,7 @@ impl<'a> Prefilter<'a> {
         for slot in 0..1usize << bits {
             let (first, count) = self.slot(slot);
             for l in first..first + count {
-                let r = &self.literals[LITERAL_WORDS * l..LITERAL_WORDS * (l + 1)];
+                let r = self.record(l);
                 let corrupt = |what| FormatError::Corrupt { what, index: l };
                 if r[2] & !LIT_CASE_INSENSITIVE != 0 {
                     return Err(corrupt("unknown prefilter literal flag bits"));

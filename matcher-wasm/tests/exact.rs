@@ -252,10 +252,41 @@ fn generated_patterns_agree_with_the_regex_crate() {
                 want.is_some(),
                 "pattern {p:?}"
             );
+            if let (Some(len), Some(groups)) = (engine.chain_len(), &want) {
+                assert_eq!(groups.len(), 1, "pattern {p:?} has groups");
+                let (start, end) = groups[0].unwrap();
+                assert_eq!(end - start, len, "pattern {p:?}");
+            }
             checked += 1;
         }
     }
     assert_eq!(checked, 3000 * 20);
+}
+
+/// A rule that is one string of byte classes without groups (`first`
+/// answers it from the literal occurrence alone) is told apart from every
+/// rule that is not: a choice, a group, a look-around, an optional part, a
+/// character whose case folding has another length.
+#[test]
+fn chain_lengths_are_those_of_fixed_strings_only() {
+    for (pattern, want) in [
+        ("Googlebot/", Some(10)),
+        ("(?i)bingbot", Some(7)),
+        ("Bot[-_]x", Some(5)),
+        ("é", Some(2)),
+        ("", Some(0)),
+        ("(?i)slurp", None), // `s` also matches `ſ`, two bytes
+        ("(bingbot)", None),
+        ("bing|bot", None),
+        (r"\bbot", None),
+        ("^bot", None),
+        ("bots?", None),
+        ("b.t", None),
+        ("bo+t", None),
+    ] {
+        let engine = ExactEngine::from_program(&compile(pattern).unwrap()).unwrap();
+        assert_eq!(engine.chain_len(), want, "{pattern:?}");
+    }
 }
 
 /// Wide alternations (a union of 16 or more alternates gets a per-byte

@@ -270,6 +270,8 @@ pub struct ExactEngine {
     reversed: crate::lazy::Lazy<Reversed>,
     /// See [`ExactEngine::tail`].
     tail: Option<(DotPrefix, alloc::boxed::Box<ExactEngine>)>,
+    /// See [`ExactEngine::chain_len`].
+    chain_len: Option<usize>,
 }
 
 /// Every capture group's span of a match, group 0 (the whole match) first,
@@ -293,6 +295,7 @@ impl ExactEngine {
             .map(|(prefix, tail)| (prefix, alloc::boxed::Box::new(Self::of(*tail))));
         ExactEngine {
             first_bytes: first_bytes(&program),
+            chain_len: program::chain_len(&program),
             alphabet: crate::lazy::Lazy::new(),
             reversed: crate::lazy::Lazy::new(),
             program,
@@ -325,6 +328,14 @@ impl ExactEngine {
     /// then starts at 0.
     pub fn tail(&self) -> Option<(DotPrefix, &ExactEngine)> {
         self.tail.as_ref().map(|(prefix, tail)| (*prefix, &**tail))
+    }
+
+    /// The length of every match when the rule is one string of byte
+    /// classes (`Googlebot/`, `(?i)bingbot`, `Bot[-_]x`) with no capture
+    /// group: a match is then wherever that string occurs, and its only
+    /// group is that span.
+    pub fn chain_len(&self) -> Option<usize> {
+        self.chain_len
     }
 
     /// Whether the rule matches anywhere in `hay`.

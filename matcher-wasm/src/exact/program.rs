@@ -636,6 +636,40 @@ pub(super) fn decode(program: &[u8]) -> Result<Program, ProgramError> {
     Ok(p)
 }
 
+/// The length of every match of `p` when it is one string of byte classes
+/// (`Googlebot/`, `(?i)bingbot`, `Bot[-_]x`) with no group but the whole
+/// match: states that each take one byte and lead to one next state, then
+/// the match. `None` for anything else (a choice, a look-around, a group).
+pub(super) fn chain_len(p: &Program) -> Option<usize> {
+    if p.groups != 1 {
+        return None;
+    }
+    let (mut s, mut len) = (p.start, 0);
+    // A chain visits each state once; a longer walk is in a loop.
+    for _ in 0..=p.states.len() {
+        s = match p.states[s as usize] {
+            State::Range(r) => r.next,
+            State::Sparse { from, len } => {
+                let ranges = &p.ranges[from as usize..(from + len) as usize];
+                let next = ranges.first()?.next;
+                if ranges.iter().any(|r| r.next != next) {
+                    return None;
+                }
+                next
+            }
+            // Group 0's slots: the match's bounds.
+            State::Capture { next, .. } => {
+                s = next;
+                continue;
+            }
+            State::Match => return Some(len),
+            State::Look { .. } | State::Union { .. } | State::Fail => return None,
+        };
+        len += 1;
+    }
+    None
+}
+
 /// The bytes that can begin a match of `p` (look-around assertions taken
 /// as passing: a superset), or `None` when a match may be empty.
 pub(super) fn first_bytes(p: &Program) -> Option<[u64; 4]> {
