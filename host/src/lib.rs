@@ -614,39 +614,34 @@ impl MatcherInstance {
         Ok(me)
     }
 
-    /// The module's output slot (see [`slot`]), if it has one, from its
+    /// The words of the module's output slot (see [`slot`]) at `at` in its
     /// memory `data`.
-    fn read_slot(output_slot: Option<usize>, data: &[u8]) -> Option<Result<[usize; slot::WORDS]>> {
-        let at = output_slot?;
-        Some(
-            data.get(at..at + 4 * slot::WORDS)
-                .map(|b| {
-                    core::array::from_fn(|i| dfabake_matcher::wire::read_u32(b, 4 * i) as usize)
-                })
-                .context("output slot out of bounds"),
-        )
+    fn read_slot(at: usize, data: &[u8]) -> Result<[usize; slot::WORDS]> {
+        data.get(at..at + 4 * slot::WORDS)
+            .map(|b| core::array::from_fn(|i| dfabake_matcher::wire::read_u32(b, 4 * i) as usize))
+            .context("output slot out of bounds")
     }
 
-    /// Where the module's output is, as `(pointer, length)` in its memory.
-    fn output_bounds(&mut self) -> Result<(usize, usize)> {
-        if let Some(words) = Self::read_slot(self.output_slot, self.memory.data(&self.store)) {
-            let words = words?;
-            return Ok((words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN]));
+    /// The module's output, borrowed from its memory: where its output
+    /// slot says (one look-up of the memory, which goes through the
+    /// store's tables), or, for a module without one, where its exports do.
+    fn output_bytes(&mut self) -> Result<&[u8]> {
+        if let Some(at) = self.output_slot {
+            let data = self.memory.data(&self.store);
+            let words = Self::read_slot(at, data)?;
+            let (ptr, len) = (words[slot::OUTPUT_PTR], words[slot::OUTPUT_LEN]);
+            return data
+                .get(ptr..ptr.saturating_add(len))
+                .context("output buffer out of bounds");
         }
         let ptr = self
             .output_ptr
             .call(&mut self.store, ())
-            .wctx("calling dfabake_output_ptr")?;
+            .wctx("calling dfabake_output_ptr")? as usize;
         let len = self
             .output_len
             .call(&mut self.store, ())
-            .wctx("calling dfabake_output_len")?;
-        Ok((ptr as usize, len as usize))
-    }
-
-    /// The module's output, borrowed from its memory.
-    fn output_bytes(&mut self) -> Result<&[u8]> {
-        let (ptr, len) = self.output_bounds()?;
+            .wctx("calling dfabake_output_len")? as usize;
         self.memory
             .data(&self.store)
             .get(ptr..ptr.saturating_add(len))
@@ -722,7 +717,7 @@ impl MatcherInstance {
         // The common case, an input that fits the module's buffer, borrows
         // the memory once: to read where the buffer is and to fill it.
         let data = self.memory.data_mut(&mut self.store);
-        let buffer = match Self::read_slot(self.output_slot, data) {
+        let buffer = match self.output_slot.map(|at| Self::read_slot(at, data)) {
             Some(Ok(words)) if input.len() <= words[slot::INPUT_SIZE] => {
                 let ptr = words[slot::INPUT_PTR];
                 data.get_mut(ptr..ptr + input.len())

@@ -755,6 +755,11 @@ impl<'a> Matcher<'a> {
         let mut bounds = shard.run_bounds(pid).peekable();
         bounds.peek().is_some()
             && bounds.all(|(set, most)| {
+                // No run is longer than the input (most inputs are shorter
+                // than a bound such as `.{0,100}`: no scan for them).
+                if hay.len() <= most as usize {
+                    return true;
+                }
                 // A verified database names only its byte sets.
                 let bytes = &self.byte_sets[set as usize];
                 runs.longest(set, bytes, hay) <= most
