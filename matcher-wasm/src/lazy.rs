@@ -43,10 +43,20 @@ impl<T> Lazy<T> {
         unsafe { self.ptr.load(Ordering::Acquire).as_ref() }
     }
 
+    /// Inlined: the value is there on every call but the first, and the
+    /// building path's frame would be paid on each (in wasm, a called
+    /// function spills its values).
+    #[inline(always)]
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
-        if let Some(value) = self.get() {
-            return value;
+        match self.get() {
+            Some(value) => value,
+            None => self.init(init),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init(&self, init: impl FnOnce() -> T) -> &T {
         let new = Box::into_raw(Box::new(init()));
         match self.ptr.compare_exchange(
             core::ptr::null_mut(),
@@ -143,7 +153,18 @@ impl<T> LazyInPlace<T> {
     /// The value, built by `init` if no thread has built it; a thread that
     /// finds another building it waits for it (building a DFA from its
     /// bytes takes microseconds; wasm modules are single-threaded).
+    /// Inlined, as [`Lazy::get_or_init`].
+    #[inline(always)]
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+        match self.get() {
+            Some(value) => value,
+            None => self.init(init),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init(&self, init: impl FnOnce() -> T) -> &T {
         let mut init = Some(init);
         loop {
             if let Some(value) = self.get() {

@@ -194,9 +194,8 @@ pub struct Matcher<'a> {
     /// Per shard, the exact engine of a shard with a program of its own (a
     /// branch of a decomposed rule), built on demand like the rules'.
     unit_exact: Vec<Lazy<ExactEngine>>,
-    /// The run bounds' byte sets, one flag a byte: measuring a run costs a
-    /// load a byte.
-    byte_sets: Vec<[bool; 256]>,
+    /// The run bounds' byte sets.
+    byte_sets: Vec<ByteSet>,
     /// Whether some shard's classes were ASCII-widened: only then does a
     /// search need to know whether its input is ASCII.
     any_ascii_widened: bool,
@@ -449,27 +448,69 @@ impl Runs {
     }
 
     /// The longest run of bytes of byte set `set` (`bytes`) in `hay`.
-    fn longest(&mut self, set: u32, bytes: &[bool; 256], hay: &[u8]) -> u32 {
+    fn longest(&mut self, set: u32, bytes: &ByteSet, hay: &[u8]) -> u32 {
         let i = set as usize;
         if i >= self.stamp.len() {
             self.stamp.resize(i + 1, 0);
             self.longest.resize(i + 1, 0);
         }
         if self.stamp[i] != self.search {
-            let (mut run, mut longest) = (0u32, 0u32);
-            let _ = each_byte::<()>(hay, |b| {
-                if bytes[usize::from(b)] {
-                    run += 1;
-                    longest = longest.max(run);
-                } else {
-                    run = 0;
-                }
-                core::ops::ControlFlow::Continue(())
-            });
             self.stamp[i] = self.search;
-            self.longest[i] = longest;
+            self.longest[i] = bytes.longest_run(hay);
         }
         self.longest[i]
+    }
+}
+
+/// A byte set of the run bounds.
+struct ByteSet {
+    /// One flag a byte: a load a byte measures a run.
+    members: [bool; 256],
+    /// The bytes not in the set, when they are 1 to 3 (`.` is all but
+    /// `\n`, `[^;/]` all but two): runs are then the gaps between their
+    /// occurrences, which [`find_any`] finds eight bytes a step.
+    outside: Option<([u8; 3], usize)>,
+}
+
+impl ByteSet {
+    /// The set of bytes `b` with bit `b % 32` of word `b / 32` set.
+    fn new(words: [u32; 8]) -> ByteSet {
+        let members: [bool; 256] = core::array::from_fn(|b| words[b / 32] >> (b % 32) & 1 == 1);
+        let mut outside = ([0u8; 3], 0);
+        for b in (0..=255u8).filter(|&b| !members[usize::from(b)]) {
+            if outside.1 == 3 {
+                outside.1 = 4;
+                break;
+            }
+            outside.0[outside.1] = b;
+            outside.1 += 1;
+        }
+        ByteSet {
+            members,
+            outside: (1..=3).contains(&outside.1).then_some(outside),
+        }
+    }
+
+    /// The longest run of the set's bytes in `hay`.
+    fn longest_run(&self, hay: &[u8]) -> u32 {
+        if let Some((outside, n)) = self.outside {
+            let (mut longest, mut from) = (0, 0);
+            while let Some(k) = find_any(&outside[..n], &hay[from..]) {
+                longest = longest.max(k);
+                from += k + 1;
+            }
+            return longest.max(hay.len() - from) as u32;
+        }
+        // Without a branch on the byte: in text, members and others
+        // alternate too irregularly to predict.
+        let (mut run, mut longest) = (0u32, 0u32);
+        let _ = each_byte::<()>(hay, |b| {
+            let member = u32::from(self.members[usize::from(b)]);
+            run = (run + 1) * member;
+            longest = longest.max(run);
+            core::ops::ControlFlow::Continue(())
+        });
+        longest
     }
 }
 
@@ -610,10 +651,7 @@ impl<'a> Matcher<'a> {
             .filter(|&i| !db.shards()[i as usize].flags.triggered)
             .collect();
         let byte_sets = (0..db.byte_set_count() as u32)
-            .map(|set| {
-                let words = db.byte_set(set);
-                core::array::from_fn(|b| words[b / 32] >> (b % 32) & 1 == 1)
-            })
+            .map(|set| ByteSet::new(db.byte_set(set)))
             .collect();
         let any_ascii_widened = db.shards().iter().any(|s| s.flags.ascii_widened);
         // Ids only need to differ between matchers alive at once.
@@ -1217,7 +1255,7 @@ impl<'a> Matcher<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_any, first_pattern, is_ascii, which_overlapping_matches};
+    use super::{find_any, first_pattern, is_ascii, which_overlapping_matches, ByteSet};
     use regex_automata::dfa::{dense, Automaton};
     use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
@@ -1303,6 +1341,33 @@ mod tests {
                 for needles in [&b";"[..], b"/;", b";/:", &[0x00], &[0x01, 0xFF]] {
                     let want = hay.iter().position(|x| needles.contains(x));
                     assert_eq!(find_any(needles, &hay), want, "{needles:?} in {hay:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn longest_runs_are_measured_alike_by_gaps_and_by_bytes() {
+        // Sets of all bytes but one to three (the gaps between them), and
+        // sets of four left out and of a few bytes (a byte at a time).
+        let alphabet = [b';', b'/', b')', b'\n', b'a', b' ', 0x00, 0xFF];
+        let mut seed = 11u32;
+        for outside in [&b"\n"[..], b"/;", b");/", b");/a", b"a ;/)\n"] {
+            let mut words = [u32::MAX; 8];
+            for &b in outside {
+                words[usize::from(b / 32)] &= !(1 << (b % 32));
+            }
+            let set = ByteSet::new(words);
+            assert_eq!(set.outside.is_some(), outside.len() <= 3, "{outside:?}");
+            for len in 0..40 {
+                for _ in 0..30 {
+                    let hay = random_bytes(&mut seed, &alphabet, len);
+                    let want = hay
+                        .split(|b| outside.contains(b))
+                        .map(<[u8]>::len)
+                        .max()
+                        .unwrap_or(0) as u32;
+                    assert_eq!(set.longest_run(&hay), want, "{outside:?} in {hay:?}");
                 }
             }
         }
