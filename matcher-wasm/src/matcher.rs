@@ -994,7 +994,11 @@ impl<'a> Matcher<'a> {
             }
             return decided;
         }
-        set.clear();
+        // Clearing zeroes the set's whole width, a `memory.fill` (a call
+        // out of the module in wasm); most searches left it empty.
+        if !set.is_empty() {
+            set.clear();
+        }
         let input = Self::shard_input(hay, at);
         let res = match shard.dfa() {
             ShardDfa::Dense(d) => which_overlapping_matches(d, &input, set),
