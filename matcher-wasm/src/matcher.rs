@@ -217,9 +217,10 @@ pub struct Matcher<'a> {
 fn walk<A: Automaton>(
     dfa: &A,
     input: &Input<'_>,
+    kept_start: &mut Option<StateID>,
     mut on_match: impl FnMut(StateID) -> bool,
 ) -> Result<bool, MatchError> {
-    let mut sid = dfa.start_state_forward(input)?;
+    let mut sid = start_state(dfa, input, kept_start)?;
     let hay = input.haystack();
     let (mut at, end) = (input.start(), input.end());
     // SAFETY (every `next_state_unchecked`): `sid` is a state of `dfa` (its
@@ -286,6 +287,28 @@ fn walk<A: Automaton>(
     Ok(dfa.is_match_state(sid) && on_match(sid))
 }
 
+/// The start state of `dfa` for `input`, kept in `kept` for a search of a
+/// whole input (unanchored, from its first byte): that one depends on
+/// nothing the input holds (there is no byte before it), and
+/// regex-automata works a start state out anew on each search, ~30
+/// instructions in wasm, a tenth of a search of a short input.
+#[inline(always)]
+fn start_state<A: Automaton>(
+    dfa: &A,
+    input: &Input<'_>,
+    kept: &mut Option<StateID>,
+) -> Result<StateID, MatchError> {
+    if input.start() != 0 || input.get_anchored() != Anchored::No {
+        return dfa.start_state_forward(input);
+    }
+    if let Some(sid) = *kept {
+        return Ok(sid);
+    }
+    let sid = dfa.start_state_forward(input)?;
+    *kept = Some(sid);
+    Ok(sid)
+}
+
 /// Every pattern of `dfa` (a `MatchKind::All` DFA) that matches somewhere
 /// in `input`, added to `set`: what `Automaton::try_which_overlapping_matches`
 /// tells, in one [`walk`] that notes the patterns of every match state and
@@ -293,9 +316,10 @@ fn walk<A: Automaton>(
 fn which_overlapping_matches<A: Automaton>(
     dfa: &A,
     input: &Input<'_>,
+    kept_start: &mut Option<StateID>,
     set: &mut PatternSet,
 ) -> Result<(), MatchError> {
-    walk(dfa, input, |sid| {
+    walk(dfa, input, kept_start, |sid| {
         for i in 0..dfa.match_len(sid) {
             set.insert(dfa.match_pattern(sid, i));
         }
@@ -306,9 +330,13 @@ fn which_overlapping_matches<A: Automaton>(
 
 /// A pattern of `dfa` that matches somewhere in `input` (that of the first
 /// match state the [`walk`] enters), if any.
-fn first_pattern<A: Automaton>(dfa: &A, input: &Input<'_>) -> Result<Option<usize>, MatchError> {
+fn first_pattern<A: Automaton>(
+    dfa: &A,
+    input: &Input<'_>,
+    kept_start: &mut Option<StateID>,
+) -> Result<Option<usize>, MatchError> {
     let mut found = None;
-    walk(dfa, input, |sid| {
+    walk(dfa, input, kept_start, |sid| {
         found = Some(dfa.match_pattern(sid, 0).as_usize());
         true
     })?;
@@ -423,6 +451,9 @@ pub struct Cache {
 struct Work {
     /// Big enough for any shard: one shard is searched at a time.
     set: PatternSet,
+    /// Per shard, its DFA's start state for a search of a whole input
+    /// (see [`start_state`]), once a search has worked it out.
+    starts: Vec<Option<StateID>>,
     confirm: Confirm,
     runs: Runs,
 }
@@ -683,6 +714,7 @@ impl<'a> Matcher<'a> {
             work: Work {
                 runs: Runs::default(),
                 set: PatternSet::new(self.widest),
+                starts: alloc::vec![None; self.db.shards().len()],
                 confirm: Confirm {
                     exact: ExactCache::new(),
                     kept: Kept::default(),
@@ -891,9 +923,10 @@ impl<'a> Matcher<'a> {
             return candidates.first().copied();
         }
         let input = Self::shard_input(hay, at);
+        let kept = &mut w.starts[si as usize];
         let found = match shard.dfa() {
-            ShardDfa::Dense(d) => first_pattern(d, &input),
-            ShardDfa::Sparse(d) => first_pattern(d, &input),
+            ShardDfa::Dense(d) => first_pattern(d, &input, kept),
+            ShardDfa::Sparse(d) => first_pattern(d, &input, kept),
             ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match found {
@@ -966,16 +999,18 @@ impl<'a> Matcher<'a> {
         let confirm = shard.needs_confirm_on(ascii);
         let Work {
             set,
+            starts,
             confirm: c,
             runs,
         } = w;
+        let kept = &mut starts[si as usize];
         if shard.rule_count() == 1 {
             // One rule: the earliest match is enough, no pattern set needed.
             let rule = shard.rule(0);
             let input = Self::shard_input(hay, at);
             let found = match shard.dfa() {
-                ShardDfa::Dense(d) => walk(d, &input, |_| true),
-                ShardDfa::Sparse(d) => walk(d, &input, |_| true),
+                ShardDfa::Dense(d) => walk(d, &input, kept, |_| true),
+                ShardDfa::Sparse(d) => walk(d, &input, kept, |_| true),
                 ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
             };
             // The exact engine always answers for the whole input.
@@ -1001,8 +1036,8 @@ impl<'a> Matcher<'a> {
         }
         let input = Self::shard_input(hay, at);
         let res = match shard.dfa() {
-            ShardDfa::Dense(d) => which_overlapping_matches(d, &input, set),
-            ShardDfa::Sparse(d) => which_overlapping_matches(d, &input, set),
+            ShardDfa::Dense(d) => which_overlapping_matches(d, &input, kept, set),
+            ShardDfa::Sparse(d) => which_overlapping_matches(d, &input, kept, set),
             ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match res {
@@ -1276,7 +1311,8 @@ mod tests {
     #[test]
     fn the_walk_finds_what_regex_automata_finds() {
         // Accelerated states (`a[^;]*b`), anchors, look-around, a quit
-        // byte (`\b` before 0xFF), inputs across the four-byte steps.
+        // byte (`\b` before 0xFF), inputs across the four-byte steps, the
+        // start state of whole-input searches kept from input to input.
         let sets: &[&[&str]] = &[
             &["bot"],
             &["(?i)a[^;]*b", r"x\d+", r"\bcd\b"],
@@ -1294,13 +1330,26 @@ mod tests {
                 )
                 .build_many(patterns)
                 .unwrap();
+            // One kept start state for all the inputs, empty ones included.
+            let mut kept = None;
             for len in 0..24 {
                 for _ in 0..40 {
                     let hay = random_bytes(&mut seed, alphabet, len);
-                    for from in [None, Some(0), Some(len / 2)] {
+                    // The whole input; anchored at 0 and half-way; not
+                    // anchored from half-way.
+                    let half = len / 2;
+                    for from in [
+                        None,
+                        Some((0, true)),
+                        Some((half, true)),
+                        Some((half, false)),
+                    ] {
                         let input = match from {
                             None => Input::new(&hay),
-                            Some(at) => Input::new(&hay).range(at..).anchored(Anchored::Yes),
+                            Some((at, true)) => {
+                                Input::new(&hay).range(at..).anchored(Anchored::Yes)
+                            }
+                            Some((at, false)) => Input::new(&hay).range(at..),
                         };
                         let what = || format!("{patterns:?} on {hay:?} from {from:?}");
                         let mut want = PatternSet::new(dfa.pattern_len());
@@ -1308,7 +1357,8 @@ mod tests {
                             .try_which_overlapping_matches(&input, &mut want)
                             .map(|()| want);
                         let mut got = PatternSet::new(dfa.pattern_len());
-                        let got = which_overlapping_matches(&dfa, &input, &mut got).map(|()| got);
+                        let got = which_overlapping_matches(&dfa, &input, &mut kept, &mut got)
+                            .map(|()| got);
                         assert_eq!(got.is_ok(), want.is_ok(), "{}", what());
                         if let (Ok(got), Ok(want)) = (got, want) {
                             assert_eq!(
@@ -1319,7 +1369,7 @@ mod tests {
                             );
                         }
                         let want = dfa.try_search_fwd(&input.clone().earliest(true));
-                        match (first_pattern(&dfa, &input), want) {
+                        match (first_pattern(&dfa, &input, &mut kept), want) {
                             (Ok(got), Ok(want)) => {
                                 // That of the first match state, as regex-automata's.
                                 let want = want.map(|m| m.pattern().as_usize());
