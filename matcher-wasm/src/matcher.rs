@@ -507,18 +507,17 @@ impl ByteSet {
     /// The set of bytes `b` with bit `b % 32` of word `b / 32` set.
     fn new(words: [u32; 8]) -> ByteSet {
         let members: [bool; 256] = core::array::from_fn(|b| words[b / 32] >> (b % 32) & 1 == 1);
-        let mut outside = ([0u8; 3], 0);
-        for b in (0..=255u8).filter(|&b| !members[usize::from(b)]) {
-            if outside.1 == 3 {
-                outside.1 = 4;
-                break;
+        let (mut outside, mut n) = ([0u8; 3], 0);
+        // A fourth byte outside is enough to know there are too many.
+        for b in (0..=255u8).filter(|&b| !members[usize::from(b)]).take(4) {
+            if n < 3 {
+                outside[n] = b;
             }
-            outside.0[outside.1] = b;
-            outside.1 += 1;
+            n += 1;
         }
         ByteSet {
             members,
-            outside: (1..=3).contains(&outside.1).then_some(outside),
+            outside: (1..=3).contains(&n).then_some((outside, n)),
         }
     }
 

@@ -183,6 +183,21 @@ fn key_at(bytes: &[u8]) -> u32 {
     u32::from(fold(bytes[0])) | u32::from(fold(bytes[1])) << 8 | u32::from(fold(bytes[2])) << 16
 }
 
+/// The folded key of the window at `i` and the byte after it, as one
+/// little-endian load.
+///
+/// # Safety
+///
+/// `i + 4 <= hay.len()`.
+#[inline(always)]
+unsafe fn key4_at(hay: &[u8], i: usize) -> u32 {
+    debug_assert!(i + 4 <= hay.len());
+    // SAFETY: bytes i..i+4 are in `hay` (the caller's promise).
+    let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
+    // `fold` of the four bytes at once.
+    u32::from_le(word) | 0x2020_2020
+}
+
 /// A prefilter read in place from a database.
 #[derive(Clone, Copy, Debug)]
 pub struct Prefilter<'a> {
@@ -436,10 +451,8 @@ impl<'a> Prefilter<'a> {
     /// `i + 4 <= hay.len()`.
     #[inline(always)]
     unsafe fn first_test(&self, hay: &[u8], i: usize) -> u32 {
-        debug_assert!(i + 4 <= hay.len());
-        // SAFETY: bytes i..i+4 are in `hay` (the caller's promise).
-        let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
-        let bit4 = bit4_of(u32::from_le(word) | 0x2020_2020, self.bits);
+        // SAFETY: the caller's promise is `key4_at`'s.
+        let bit4 = bit4_of(unsafe { key4_at(hay, i) }, self.bits);
         debug_assert!(bit4 >> 3 < self.filter4.len());
         // SAFETY: as in `filter_has`.
         u32::from(unsafe { *self.filter4.get_unchecked(bit4 >> 3) }) >> (bit4 & 7)
@@ -454,11 +467,8 @@ impl<'a> Prefilter<'a> {
     /// `i + 4 <= hay.len()`.
     #[inline(always)]
     unsafe fn scan_window(&self, hay: &[u8], i: usize, hit: &mut impl FnMut(Target, usize, usize)) {
-        const FOLD: u32 = 0x2020_2020;
-        debug_assert!(i + 4 <= hay.len());
-        // SAFETY: bytes i..i+4 are in `hay` (the caller's promise).
-        let word = unsafe { hay.as_ptr().add(i).cast::<u32>().read_unaligned() };
-        let key4 = u32::from_le(word) | FOLD;
+        // SAFETY: the caller's promise is `key4_at`'s.
+        let key4 = unsafe { key4_at(hay, i) };
         let bit4 = bit4_of(key4, self.bits);
         if self.filter_has(self.filter4, bit4)
             && self.filter_has(self.filter, bit_of(key4 & 0xFF_FFFF, self.bits))
