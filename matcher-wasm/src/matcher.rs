@@ -223,45 +223,12 @@ fn walk<A: Automaton>(
     let mut sid = start_state(dfa, input, kept_start)?;
     let hay = input.haystack();
     let (mut at, end) = (input.start(), input.end());
-    // SAFETY (every `next_state_unchecked`): `sid` is a state of `dfa` (its
-    // start state, then what its transitions lead to), and a database's
-    // DFAs are validated before a search runs them.
-    let next = |sid, at: usize| unsafe { dfa.next_state_unchecked(sid, hay[at]) };
-    'walk: loop {
-        // Where the walk entered a special state: the byte that led there.
-        let special = 'fast: {
-            while at + 4 <= end {
-                let a = next(sid, at);
-                if dfa.is_special_state(a) {
-                    sid = a;
-                    break 'fast at;
-                }
-                let b = next(a, at + 1);
-                if dfa.is_special_state(b) {
-                    sid = b;
-                    break 'fast at + 1;
-                }
-                let c = next(b, at + 2);
-                if dfa.is_special_state(c) {
-                    sid = c;
-                    break 'fast at + 2;
-                }
-                sid = next(c, at + 3);
-                at += 4;
-                if dfa.is_special_state(sid) {
-                    break 'fast at - 1;
-                }
-            }
-            if at >= end {
-                break 'walk;
-            }
-            sid = next(sid, at);
-            at += 1;
-            if !dfa.is_special_state(sid) {
-                continue 'walk;
-            }
-            at - 1
-        };
+    loop {
+        sid = ordinary_run(dfa, hay, sid, &mut at, end);
+        if at >= end {
+            break;
+        }
+        // `sid` is special, entered at the byte at `at`.
         if dfa.is_match_state(sid) {
             if on_match(sid) {
                 return Ok(true);
@@ -269,14 +236,14 @@ fn walk<A: Automaton>(
         } else if dfa.is_dead_state(sid) {
             return Ok(false);
         } else if dfa.is_quit_state(sid) {
-            return Err(MatchError::quit(hay[special], special));
+            return Err(MatchError::quit(hay[at], at));
         }
         at = if dfa.is_accel_state(sid) {
             // Every byte up to the next of these leads back here.
-            let after = special + 1;
+            let after = at + 1;
             find_any(dfa.accelerator(sid), &hay[after..end]).map_or(end, |i| after + i)
         } else {
-            special + 1
+            at + 1
         };
     }
     // The byte after the span, or the end of the input, may complete a match.
@@ -285,6 +252,72 @@ fn walk<A: Automaton>(
         None => dfa.next_eoi_state(sid),
     };
     Ok(dfa.is_match_state(sid) && on_match(sid))
+}
+
+/// Takes `dfa`'s transitions over `hay` from `sid` at `*at` while they
+/// lead to ordinary states, four per check of the bound. Returns the first
+/// special state entered, with `*at` the position of the byte that led
+/// there, or, with `*at == end`, the state after `end - 1`.
+///
+/// A function of its own, without calls: in wasm, Cranelift keeps a
+/// function's values on the stack when it has a call inside a loop (as
+/// [`walk`] has, for its matches and accelerations), which would double
+/// the instructions of every transition.
+#[inline(never)]
+fn ordinary_run<A: Automaton>(
+    dfa: &A,
+    hay: &[u8],
+    mut sid: StateID,
+    at: &mut usize,
+    end: usize,
+) -> StateID {
+    assert!(end <= hay.len());
+    let mut i = *at;
+    // SAFETY (every `next`): each `i` is below `end` by its loop's
+    // condition (the compiler cannot tell: `i + 4` might wrap, for all it
+    // knows). `sid` is a state of `dfa` (its start state, then what its
+    // transitions lead to), and a database's DFAs are validated before a
+    // search runs them.
+    let next = |sid, i: usize| unsafe { dfa.next_state_unchecked(sid, *hay.get_unchecked(i)) };
+    let mut last_accel: Option<(StateID, &[u8])> = None;
+    *at = 'special: loop {
+        let entered = 'run: {
+            while i + 8 <= end {
+                for k in 0..8 {
+                    sid = next(sid, i + k);
+                    if dfa.is_special_state(sid) {
+                        break 'run i + k;
+                    }
+                }
+                i += 8;
+            }
+            while i < end {
+                sid = next(sid, i);
+                if dfa.is_special_state(sid) {
+                    break 'run i;
+                }
+                i += 1;
+            }
+            break 'special end;
+        };
+        if !dfa.is_accel_state(sid) || dfa.is_match_state(sid) {
+            break 'special entered;
+        }
+        // Every byte up to the next of these leads back here. A search
+        // re-enters the same accelerated state over and over (`[^;/]*`
+        // between separators), and its bytes are a call away.
+        let needles = match last_accel {
+            Some((id, needles)) if id == sid => needles,
+            _ => {
+                let needles = dfa.accelerator(sid);
+                last_accel = Some((sid, needles));
+                needles
+            }
+        };
+        let after = entered + 1;
+        i = find_any(needles, &hay[after..end]).map_or(end, |k| after + k);
+    };
+    sid
 }
 
 /// The start state of `dfa` for `input`, kept in `kept` for a search of a
@@ -347,7 +380,7 @@ fn first_pattern<A: Automaton>(
 /// occurs in `hay`: eight bytes a step, each needle's bytes found by the
 /// zero-byte trick. In wasm, without SIMD, `memchr` takes four bytes a step
 /// after a set-up that costs more than these inputs' few words.
-#[inline]
+#[inline(always)]
 fn find_any(needles: &[u8], hay: &[u8]) -> Option<usize> {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
