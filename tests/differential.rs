@@ -1013,9 +1013,13 @@ fn widened_rules_are_exact_within_their_run_bounds() {
         .enumerate()
         .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64), p))
         .collect();
+    // Without the prefilter, rules without literals share shards, whose
+    // DFAs the limits split and widen; with it, most of these rules are
+    // gated and alone (the default configuration, checked at the end).
     let tight = Config {
         max_rule_dfa_bytes: 3000,
         max_dfa_bytes: 20_000,
+        prefilter: false,
         ..Config::default()
     };
     let compiled = dfabake::compile::compile(&rules, &tight, "widened").unwrap();
@@ -1133,5 +1137,92 @@ fn first_captures_of_confirmed_winners() {
     }
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     check_corpus(&rules, &refs, &Config::default());
+    check_each_rule_alone(&rules, &refs);
+}
+
+/// Rules with no literal of three bytes, as user-agent parsers have them
+/// (`-L`, `I9`, `M` and a digit, `U3`): their shards run only on inputs
+/// holding one of their gates' pairs of bytes, and the answers, `first`
+/// spans and captures included, are still the regex crate's. A rule whose
+/// pairs are too common (`[A-Z]{2}` anywhere) keeps running on every input.
+#[test]
+fn rules_without_literals_run_behind_their_gates() {
+    let patterns = [
+        r"; {0,2}((?:[A-Z]{3})\-L[A-Za0-9]{2})[\)]",
+        r"(?:; {0,2}|^)((?:GT\-[BIiNPS]\d{4}|I9\d{2}0[A-Za-z\+]?\b)[^;/\)]*?)(?:Build|Linux|MIUI|[;/\)])",
+        r"; {0,2}([A-Z]{2,4})(M\d{3,}[A-Z]{2})([^;\)\/]*)(?: Build|[;\)])",
+        r"(UC? ?Browser|UCWEB|U3)[ /]?(\d+)\.(\d+)\.(\d+)",
+        r"(?i)\bLG[ _\-]?(\w{1,20})",
+        r"(?i)k(\d{2})\b",
+        r"^([A-Z]{2})[0-9]*$",
+    ];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64), p))
+        .collect();
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "gated").unwrap();
+    assert_eq!(compiled.paths.gated, (0..6).collect::<Vec<_>>());
+    assert_eq!(compiled.paths.always, [6]);
+    let gates: Vec<&Vec<String>> = compiled
+        .shards
+        .iter()
+        .filter(|s| !s.gate.is_empty())
+        .map(|s| &s.gate)
+        .collect();
+    assert_eq!(gates.len(), 6, "one shard per gated rule");
+    let parts = [
+        "Mozilla/5.0 (Linux; Android 13",
+        "; ",
+        ";",
+        ")",
+        " Build/TP1A",
+        "ABC",
+        "-L",
+        "-l",
+        "1a",
+        "GT-I",
+        "GT-",
+        "I9",
+        "1230",
+        "9300",
+        "M",
+        "M123",
+        "M٣٣٣",
+        "AB",
+        "XY",
+        "UC",
+        "UCBrowser",
+        "U3",
+        " ",
+        "/",
+        "1.2.3",
+        ".",
+        "LG",
+        "lg-",
+        "_",
+        "K",
+        "\u{212A}",
+        "k",
+        "42",
+        "é",
+        "\n",
+        "Linux",
+        "MIUI",
+        // Whole matches of each rule, so that every one matches often.
+        "; ABC-L1a)",
+        "; GT-I9300 Build",
+        "; I9100/",
+        "; SMM123AB;",
+        ";ABM٣٣٣XY Build",
+        "UCBrowser/1.2.3",
+        "U3 4.5.6",
+        "LG-H900",
+        "\u{212A}12 ",
+    ];
+    let mut g = Rng(0x9a7e_5eed | 1);
+    let inputs = joined_parts(&mut g, &parts, 600, 14);
+    check_corpus_default_and_tight(&rules, &inputs);
+    let refs: Vec<&[u8]> = inputs.iter().take(150).map(Vec::as_slice).collect();
     check_each_rule_alone(&rules, &refs);
 }

@@ -362,10 +362,13 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
     let aligned = AlignedBytes::copy_from(found);
     let db =
         Database::from_bytes(aligned.as_bytes()).map_err(|e| BuildError::Verify(e.to_string()))?;
+    let gates: std::collections::HashMap<u32, u64> =
+        db.gates().map(|g| g.shards().collect()).unwrap_or_default();
     let shards: Vec<_> = db
         .shards()
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let mut entry = json!({
                 "rules": s.rule_count(),
                 "kind": s.kind().name(),
@@ -390,6 +393,12 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
             bounds.dedup();
             if !bounds.is_empty() {
                 entry["run_bounds"] = json!(bounds);
+            }
+            // A gated shard's pairs, as the manifest reports them.
+            if let Some(mask) = gates.get(&(i as u32)) {
+                let pairs = db.gates().map(|g| g.pairs(*mask)).unwrap_or_default();
+                let text: Vec<String> = pairs.iter().map(crate::relax::pair_text).collect();
+                entry["gate"] = json!(text);
             }
             entry
         })

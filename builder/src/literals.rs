@@ -23,6 +23,7 @@
 //! class with non-ASCII case variants (`[Kk\u{212A}]`) becomes one literal
 //! per variant, so no match is ever missed.
 
+use dfabake_matcher::gate::Pair;
 use dfabake_matcher::prefilter::{Literal, KEY_LEN};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
@@ -460,6 +461,214 @@ pub fn plan_avoiding(hir: &Hir, common: &Common) -> Plan {
     }
 }
 
+/// Most pairs a gate may have.
+pub const MAX_GATE_PAIRS: usize = 8;
+/// Most ASCII byte combinations a gate's pairs may accept together: past
+/// that (`[A-Z][A-Z]`), the gate lets most inputs through.
+pub const MAX_GATE_COMBINATIONS: u32 = 64;
+/// Most texts of [`BACKGROUND_TEXT`] a gate may open on (`-L` is in
+/// `Accept-Language`, not in user agents).
+///
+/// [`BACKGROUND_TEXT`]: dfabake_matcher::prefilter::BACKGROUND_TEXT
+pub const MAX_GATE_BACKGROUND: usize = 1;
+
+/// A byte set, bit `b % 32` of word `b / 32` for byte `b` ([`Pair`]'s).
+type ByteSet = [u32; 8];
+
+fn insert(set: &mut ByteSet, b: u8) {
+    set[usize::from(b / 32)] |= 1 << (b % 32);
+}
+
+fn union(a: ByteSet, b: ByteSet) -> ByteSet {
+    core::array::from_fn(|w| a[w] | b[w])
+}
+
+/// The bytes a character of `class` may start (`last`: end) its UTF-8
+/// encoding with, or more: a non-ASCII range contributes every leading
+/// byte between its ends', or every continuation byte.
+fn class_edge(class: &Class, last: bool) -> ByteSet {
+    let mut set = [0; 8];
+    match class {
+        Class::Bytes(c) => {
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    insert(&mut set, b);
+                }
+            }
+        }
+        Class::Unicode(c) => {
+            for r in c.ranges() {
+                let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
+                for b in lo.min(0x80)..hi.min(0x7F) + 1 {
+                    insert(&mut set, b as u8);
+                }
+                if hi >= 0x80 {
+                    let lead = |c: char| c.encode_utf8(&mut [0; 4]).as_bytes()[0];
+                    let (from, to) = if last {
+                        (0x80, 0xBF)
+                    } else {
+                        (lead(r.start().max('\u{80}')), lead(r.end()))
+                    };
+                    for b in from..=to {
+                        insert(&mut set, b);
+                    }
+                }
+            }
+        }
+    }
+    set
+}
+
+/// The bytes every match of `h` starts (`last`: ends) with, when every
+/// match reads at least one byte there.
+fn edge(h: &Hir, last: bool) -> Option<ByteSet> {
+    match h.kind() {
+        HirKind::Literal(l) => (if last { l.0.last() } else { l.0.first() }).map(|&b| {
+            let mut set = [0; 8];
+            insert(&mut set, b);
+            set
+        }),
+        HirKind::Class(c) => Some(class_edge(c, last)),
+        HirKind::Capture(c) => edge(&c.sub, last),
+        HirKind::Repetition(r) if r.min >= 1 => edge(&r.sub, last),
+        HirKind::Concat(xs) => {
+            let mut reads = xs.iter().filter(|x| !matches!(x.kind(), HirKind::Look(_)));
+            let x = if last {
+                reads.next_back()
+            } else {
+                reads.next()
+            }?;
+            edge(x, last)
+        }
+        HirKind::Alternation(xs) => xs
+            .iter()
+            .map(|x| edge(x, last))
+            .try_fold([0; 8], |all, e| Some(union(all, e?))),
+        _ => None,
+    }
+}
+
+/// How many texts of those every input carries a pair occurs in, then how
+/// many ASCII byte combinations it accepts (non-ASCII bytes rarely occur in
+/// the inputs these lists are for): smaller is a better gate.
+fn pair_cost(p: &Pair) -> (usize, u32) {
+    let ascii = |set: &ByteSet| set[..4].iter().map(|w| w.count_ones()).sum::<u32>();
+    let background = dfabake_matcher::prefilter::BACKGROUND_TEXT
+        .iter()
+        .filter(|t| p.occurs_in(t.as_bytes()))
+        .count();
+    (background, ascii(&p.first) * ascii(&p.second))
+}
+
+fn gate_cost(pairs: &[Pair]) -> (usize, u32) {
+    pairs
+        .iter()
+        .map(pair_cost)
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+}
+
+fn cheaper(a: Option<Vec<Pair>>, b: Option<Vec<Pair>>) -> Option<Vec<Pair>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if gate_cost(&b) < gate_cost(&a) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn pair(first: ByteSet, second: ByteSet) -> Pair {
+    Pair { first, second }
+}
+
+/// Pairs one of which every match of `h` reads, the cheapest found.
+fn required_pairs(h: &Hir) -> Option<Vec<Pair>> {
+    match h.kind() {
+        HirKind::Literal(l) => {
+            l.0.windows(2)
+                .map(|w| {
+                    let (mut a, mut b) = ([0; 8], [0; 8]);
+                    insert(&mut a, w[0]);
+                    insert(&mut b, w[1]);
+                    Some(vec![pair(a, b)])
+                })
+                .fold(None, cheaper)
+        }
+        HirKind::Capture(c) => required_pairs(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => {
+            // `x{2,}` reads the end of one `x` and the start of the next.
+            let across = (r.min >= 2)
+                .then(|| Some(vec![pair(edge(&r.sub, true)?, edge(&r.sub, false)?)]))
+                .flatten();
+            cheaper(required_pairs(&r.sub), across)
+        }
+        HirKind::Alternation(xs) => {
+            let mut all: Vec<Pair> = Vec::new();
+            for x in xs {
+                for p in required_pairs(x)? {
+                    if !all.contains(&p) {
+                        all.push(p);
+                    }
+                }
+            }
+            (all.len() <= MAX_GATE_PAIRS).then_some(all)
+        }
+        HirKind::Concat(xs) => {
+            let items = concat_items(xs);
+            // Zero-width assertions read no byte: the bytes around them
+            // are adjacent.
+            let reads: Vec<&Hir> = items
+                .iter()
+                .filter(|x| !matches!(x.kind(), HirKind::Look(_)))
+                .collect();
+            let mut found = None;
+            for x in &reads {
+                found = cheaper(found, required_pairs(x));
+            }
+            for w in reads.windows(2) {
+                if let (Some(a), Some(b)) = (edge(w[0], true), edge(w[1], false)) {
+                    found = cheaper(found, Some(vec![pair(a, b)]));
+                }
+            }
+            found
+        }
+        _ => None,
+    }
+}
+
+/// A gate for a rule without literals ([`Plan::Always`]): pairs of
+/// adjacent bytes, one of which every match of `hir` reads, so that the
+/// rule's shard needs to run only on inputs holding one
+/// ([`dfabake_matcher::gate`]). `None` when no such pairs are selective
+/// enough: at most [`MAX_GATE_PAIRS`], accepting at most
+/// [`MAX_GATE_COMBINATIONS`] ASCII byte combinations together and
+/// occurring in at most [`MAX_GATE_BACKGROUND`] texts of
+/// [`BACKGROUND_TEXT`].
+///
+/// [`BACKGROUND_TEXT`]: dfabake_matcher::prefilter::BACKGROUND_TEXT
+///
+/// ```
+/// let parse = |p| regex_syntax::ParserBuilder::new().utf8(false).build().parse(p).unwrap();
+/// let gate = dfabake::literals::gate(&parse(r"; ([A-Z]{3}-L[A-Z0-9]{2})\)")).unwrap();
+/// assert_eq!(gate.len(), 1);
+/// assert!(gate[0].occurs_in(b"x-Ly") && !gate[0].occurs_in(b"x-ly"));
+/// // Every two letters: too many combinations to gate anything.
+/// assert!(dfabake::literals::gate(&parse(r"^[A-Z]{2,}$")).is_none());
+/// ```
+pub fn gate(hir: &Hir) -> Option<Vec<Pair>> {
+    let pairs = required_pairs(hir)?;
+    let (_, combinations) = gate_cost(&pairs);
+    let background = dfabake_matcher::prefilter::BACKGROUND_TEXT
+        .iter()
+        .filter(|t| pairs.iter().any(|p| p.occurs_in(t.as_bytes())))
+        .count();
+    // An empty class never matches; a gate of it would never open.
+    let opens = |p: &Pair| p.first != [0; 8] && p.second != [0; 8];
+    (!pairs.is_empty()
+        && pairs.iter().all(opens)
+        && pairs.len() <= MAX_GATE_PAIRS
+        && background <= MAX_GATE_BACKGROUND
+        && combinations <= MAX_GATE_COMBINATIONS)
+        .then_some(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,5 +848,123 @@ mod tests {
                 case_insensitive: false
             }])
         );
+    }
+
+    /// The rules without literals of a user-agent parser, and shapes around
+    /// them (Unicode classes, case-insensitive letters, assertions).
+    const GATED: &[&str] = &[
+        r"; {0,2}((?:[A-Z]{3})\-L[A-Za0-9]{2})[\)]",
+        r"(?:; {0,2}|^)((?:GT\-[BIiNPS]\d{4}|I9\d{2}0[A-Za-z\+]?\b)[^;/\)]*?)(?:Build|Linux|MIUI|[;/\)])",
+        r"; {0,2}([A-Z]{2,4})(M\d{3,}[A-Z]{2})([^;\)\/]*)(?: Build|[;\)])",
+        r"(UC? ?Browser|UCWEB|U3)[ /]?(\d+)\.(\d+)\.(\d+)",
+        r"(?i)\bLG[ _\-]?(\w+)",
+        r"(?i)k\d{2}\b",
+        r"\d\.x",
+        r"(?:ab|c[0-9é])\d",
+    ];
+
+    #[test]
+    fn every_match_holds_a_pair_of_its_gate() {
+        let alphabet: &[&str] = &[
+            "; ",
+            ";",
+            "ABC",
+            "-L",
+            "L",
+            "-",
+            "x1",
+            "GT-I",
+            "I9",
+            "1230",
+            "0",
+            "9",
+            "M",
+            "M123",
+            "٣",
+            "XY",
+            " Build",
+            "UC",
+            "U3",
+            "Browser",
+            " ",
+            "/",
+            ".",
+            "4",
+            "lg",
+            "LG",
+            "_",
+            "K",
+            "k",
+            "\u{212A}",
+            "ab",
+            "c",
+            "é",
+            "x",
+            "\n",
+            // Whole matches, so that each rule matches often enough.
+            "; ABC-L1a)",
+            "; GT-I9300 Build",
+            "I9100",
+            "; SMM123AB;",
+            "; ABM٣٣٣XY Build",
+            "UCBrowser/1.2.3",
+            "U3 4.5.6",
+            "LG-H900",
+            "\u{212A}12 ",
+            "k٣4",
+            "3.x",
+            "cé7",
+        ];
+        let mut seed = 0x9e37_79b9u32;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize % n
+        };
+        for pattern in GATED {
+            let gate = gate(&parse(pattern)).unwrap_or_else(|| panic!("no gate for {pattern}"));
+            let re = regex::bytes::Regex::new(pattern).unwrap();
+            let mut matched = 0;
+            for _ in 0..20_000 {
+                let hay: String = (0..1 + next(8))
+                    .map(|_| alphabet[next(alphabet.len())])
+                    .collect();
+                if re.is_match(hay.as_bytes()) {
+                    matched += 1;
+                    assert!(
+                        gate.iter().any(|p| p.occurs_in(hay.as_bytes())),
+                        "{pattern} matches {hay:?}, its gate is closed"
+                    );
+                }
+            }
+            assert!(
+                matched > 10,
+                "{pattern}: {matched} matches, too few to tell"
+            );
+        }
+    }
+
+    #[test]
+    fn gates_pick_rare_pairs_and_refuse_common_ones() {
+        let text = |p: &str| -> Vec<String> {
+            gate(&parse(p))
+                .unwrap()
+                .iter()
+                .map(crate::relax::pair_text)
+                .collect()
+        };
+        assert_eq!(text(r"[A-Z]{3}\-L[A-Z]"), [r"\-L"]);
+        // `[A-Z]M` is in `KHTML`: the digit after the `M` is rarer.
+        assert_eq!(
+            text(r"[A-Z]{2,4}M\d{2}"),
+            ["M(?-u:[0-9\\xD9\\xDB\\xDF-\\xE1\\xEA\\xEF\\xF0])"]
+        );
+        assert_eq!(text(r"GT|I9"), ["GT", "I9"]);
+        // Two letters anywhere, a word and a space, optional parts only:
+        // nothing to gate on.
+        for p in [r"^[A-Z]{2,}$", r"\w \w", r"a?b?", r"(?:ab)?", "a"] {
+            assert!(gate(&parse(p)).is_none(), "{p}");
+        }
     }
 }

@@ -70,6 +70,10 @@ pub struct RulePathsEntry {
     pub after_literal: RuleIds,
     /// In a shard that runs on every input.
     pub always: RuleIds,
+    /// No usable literal, but in a shard that runs only on inputs holding
+    /// one of the rule's pairs of adjacent bytes (its gate).
+    #[serde(default)]
+    pub gated: RuleIds,
     /// DFA built from the ASCII-widened rule.
     pub ascii_widened: RuleIds,
     /// Approximate DFA, candidates confirmed exactly.
@@ -83,7 +87,7 @@ pub struct RulePathsEntry {
 }
 
 /// The rules that take one path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleIds {
     /// How many.
     pub count: usize,

@@ -124,6 +124,16 @@ pub fn byte_set_class(set: &[u32; 8]) -> String {
     Hir::class(Class::Bytes(ClassBytes::new(bytes))).to_string()
 }
 
+/// A gate's pair ([`crate::literals::gate`]) as two byte classes, for
+/// people (`(?-u:[\-])(?-u:L)`).
+pub fn pair_text(pair: &dfabake_matcher::gate::Pair) -> String {
+    format!(
+        "{}{}",
+        byte_set_class(&pair.first),
+        byte_set_class(&pair.second)
+    )
+}
+
 /// Where [`widened_hir`] changes nothing: for each repetition it widens,
 /// the bytes its class reads (as [`byte_set_class`] shows them) and its
 /// maximum. A match of the widened rule that repeats such a class `k` times

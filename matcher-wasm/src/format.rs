@@ -7,7 +7,7 @@
 //! address can be read in place (zero-copy).
 //!
 //! ```text
-//! header        72 bytes   magic "DFABAKE\0", version, counts, section offsets, checksum
+//! header        80 bytes   magic "DFABAKE\0", version, counts, section offsets, checksum
 //! rule table    32 bytes a rule, in priority order (index 0 wins `first`)
 //! shard table   32 bytes a shard, ordered by the lowest rule index they hold
 //! rule lists    u32 rule indices of each shard, ascending
@@ -22,12 +22,16 @@
 //!               one more: shard i's are entries first[i]..first[i + 1]), entries (u32
 //!               pattern id in the shard, u32 byte set, u32 longest run); see
 //!               [`Shard::run_bounds`]
+//! gates         8-aligned, optional: the pairs of adjacent bytes that gate shards without
+//!               literals (see [`crate::gate`])
 //! ```
 //!
 //! Shards not [`ShardFlags::triggered`] run on every input; triggered shards
 //! run only when the prefilter saw one of their literals. A triggered shard
 //! that is [`ShardFlags::anchored`] runs anchored, at each place where one of its
-//! literals starts, instead of over the whole input.
+//! literals starts, instead of over the whole input. A shard that is not
+//! triggered but *gated* runs only on inputs holding one of its gate's
+//! pairs of bytes ([`crate::gate`]).
 //!
 //! The checksum is XXH3-64 over the whole database with the checksum field
 //! read as zero. It is verified once per module (by the builder after baking
@@ -59,13 +63,14 @@ use core::fmt;
 
 use regex_automata::dfa::{dense, sparse, StartKind};
 
+use crate::gate::{Gates, Pair, MAX_PAIRS};
 use crate::prefilter::{Literal, Prefilter, PrefilterWriter, Target};
 use crate::wire::{pad_to, patch_u64, read_u32, read_u64, u32s, write_u32, write_u64};
 
 /// The first 8 bytes of every database.
 pub const MAGIC: [u8; 8] = *b"DFABAKE\0";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = Header::LEN;
 /// Alignment of every serialized DFA inside the database (dense DFAs need 4).
@@ -141,11 +146,13 @@ pub struct Header {
     pub prefilter: Span,
     /// The run bounds section (`len` 0: none).
     pub run_bounds: Span,
+    /// The gates section (`len` 0: none).
+    pub gates: Span,
 }
 
 impl Header {
     /// Size of the header.
-    pub const LEN: usize = 72;
+    pub const LEN: usize = 80;
     /// Offset of [`Header::total_len`].
     pub const TOTAL_LEN_AT: usize = 16;
     /// Offset of [`Header::checksum`].
@@ -176,6 +183,7 @@ impl Header {
             checksum: read_u64(bytes, Self::CHECKSUM_AT),
             prefilter: Span::read(bytes, 56),
             run_bounds: Span::read(bytes, 64),
+            gates: Span::read(bytes, 72),
         })
     }
 
@@ -199,6 +207,7 @@ impl Header {
         write_u64(out, self.checksum);
         self.prefilter.write_to(out);
         self.run_bounds.write_to(out);
+        self.gates.write_to(out);
         debug_assert_eq!(out.len() - start, Self::LEN);
     }
 }
@@ -790,6 +799,7 @@ pub struct Database<'a> {
     prefilter: Option<Prefilter<'a>>,
     /// The run bounds' byte sets (32 bytes each).
     byte_sets: &'a [u8],
+    gates: Option<Gates<'a>>,
     checksum: u64,
 }
 
@@ -1033,6 +1043,7 @@ impl<'a> Database<'a> {
             shards: Vec::with_capacity(shard_count),
             prefilter: None,
             byte_sets: &[],
+            gates: None,
             checksum: header.checksum,
         };
         // Per-rule checks only when verifying: an instance's first answer
@@ -1141,6 +1152,13 @@ impl<'a> Database<'a> {
                 "run bounds bounds",
             )?;
             db.read_run_bounds(sec)?;
+        }
+        if header.gates.len > 0 {
+            let sec = section(header.gates.at, header.gates.len as usize, "gates bounds")?;
+            let shards = &db.shards;
+            db.gates = Some(Gates::from_bytes(sec, shard_count, |s| {
+                shards[s].flags.triggered
+            })?);
         }
         if header.prefilter.len > 0 {
             let sec = section(
@@ -1281,6 +1299,11 @@ impl<'a> Database<'a> {
         self.prefilter.as_ref()
     }
 
+    /// The gates of shards without literals, if the database has any.
+    pub fn gates(&self) -> Option<&Gates<'a>> {
+        self.gates.as_ref()
+    }
+
     /// The database's stored checksum (its identity).
     pub fn checksum(&self) -> u64 {
         self.checksum
@@ -1314,6 +1337,8 @@ struct PendingShard {
     program: Span,
     /// Its run bounds: (pattern id, byte set, longest run).
     run_bounds: Vec<(u32, [u32; 8], u32)>,
+    /// Its gate's pairs, as bits of `DatabaseWriter::gate_pairs` (0: none).
+    gate: u64,
 }
 
 /// Assembles a database. Rules are pushed in priority order; shards name the
@@ -1326,6 +1351,8 @@ pub struct DatabaseWriter {
     programs: Vec<u8>,
     shards: Vec<PendingShard>,
     literals: Vec<(Literal, Target)>,
+    /// The distinct pairs of all gates, bit `p` of a gate for pair `p`.
+    gate_pairs: Vec<Pair>,
 }
 
 impl Default for DatabaseWriter {
@@ -1343,6 +1370,7 @@ impl DatabaseWriter {
             programs: Vec::new(),
             shards: Vec::new(),
             literals: Vec::new(),
+            gate_pairs: Vec::new(),
         }
     }
 
@@ -1415,6 +1443,7 @@ impl DatabaseWriter {
             rules,
             program,
             run_bounds: Vec::new(),
+            gate: 0,
         });
         (self.shards.len() - 1) as u32
     }
@@ -1426,6 +1455,29 @@ impl DatabaseWriter {
     /// pattern). See [`Shard::run_bounds`].
     pub fn set_run_bounds(&mut self, shard: u32, bounds: Vec<(u32, [u32; 8], u32)>) {
         self.shards[shard as usize].run_bounds = bounds;
+    }
+
+    /// Gates a shard that is not [`ShardFlags::triggered`] (by the number
+    /// [`DatabaseWriter::push_shard`] returned): it runs only on inputs
+    /// where one of `pairs` occurs, so every match of each of its rules
+    /// must hold one. Returns false, and leaves the shard running on every
+    /// input, when the database's gates would have more than
+    /// [`MAX_PAIRS`] distinct pairs with these, or `pairs` is empty.
+    pub fn set_gate(&mut self, shard: u32, pairs: &[Pair]) -> bool {
+        debug_assert!(!self.shards[shard as usize].flags.triggered);
+        let new: Vec<&Pair> = pairs
+            .iter()
+            .filter(|p| !self.gate_pairs.contains(p))
+            .collect();
+        if pairs.is_empty() || self.gate_pairs.len() + new.len() > MAX_PAIRS {
+            return false;
+        }
+        self.gate_pairs.extend(new);
+        self.shards[shard as usize].gate = pairs.iter().fold(0, |mask, p| {
+            let bit = self.gate_pairs.iter().position(|q| q == p).unwrap();
+            mask | 1 << bit
+        });
+        true
     }
 
     /// Makes an occurrence of `literal` in the input trigger `target`: a
@@ -1546,7 +1598,14 @@ impl DatabaseWriter {
         let prefilter_end = dfas_end + prefilter.len().next_multiple_of(DFA_ALIGN);
         let run_bounds = self.run_bounds_section();
         let run_bounds_span = Span::of_section(prefilter_end, run_bounds.len());
-        let total_len = prefilter_end + run_bounds.len().next_multiple_of(DFA_ALIGN);
+        let run_bounds_end = prefilter_end + run_bounds.len().next_multiple_of(DFA_ALIGN);
+        let gated: Vec<(u32, u64)> = (0..self.shards.len() as u32)
+            .map(|n| (n, self.shards[n as usize].gate))
+            .filter(|&(_, gate)| gate != 0)
+            .collect();
+        let gates = crate::gate::write_section(&self.gate_pairs, &gated);
+        let gates_span = Span::of_section(run_bounds_end, gates.len());
+        let total_len = run_bounds_end + gates.len().next_multiple_of(DFA_ALIGN);
         let header = Header {
             version: VERSION,
             header_len: Header::LEN as u32,
@@ -1563,6 +1622,7 @@ impl DatabaseWriter {
             checksum: 0, // sealed below
             prefilter: prefilter_span,
             run_bounds: run_bounds_span,
+            gates: gates_span,
         };
 
         // Then the bytes, section by section.
@@ -1606,6 +1666,10 @@ impl DatabaseWriter {
         }
         if !run_bounds.is_empty() {
             out.extend_from_slice(&run_bounds);
+            pad_to(&mut out, DFA_ALIGN);
+        }
+        if !gates.is_empty() {
+            out.extend_from_slice(&gates);
             pad_to(&mut out, DFA_ALIGN);
         }
         debug_assert_eq!(out.len(), total_len);

@@ -74,6 +74,7 @@ extern crate alloc;
 pub mod abi_contract;
 pub mod exact;
 pub mod format;
+pub mod gate;
 pub mod json;
 #[cfg(feature = "layout")]
 pub mod layout;

@@ -28,6 +28,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::exact::{ExactCache, ExactEngine, LazyDfa};
 use crate::format::{Database, DfaKind, Shard, ShardDfa};
+use crate::gate::GateScanner;
 use crate::lazy::Lazy;
 use crate::prefilter::Target;
 use crate::unroll::each_byte;
@@ -187,6 +188,10 @@ pub struct Matcher<'a> {
     db: Database<'a>,
     /// Shards that run on every input.
     always: Vec<u32>,
+    /// Gated shards ([`crate::gate`]) with their pairs, and what finds
+    /// those pairs in an input.
+    gated: Vec<(u32, u64)>,
+    gate_scanner: Option<GateScanner>,
     /// Rules in the widest shard: what a cache's pattern set must hold.
     widest: usize,
     /// Per rule, its exact engine once a search needed it.
@@ -710,8 +715,11 @@ impl<'a> Matcher<'a> {
             .unwrap_or(1);
         let exact = (0..db.rule_count()).map(|_| Lazy::new()).collect();
         let unit_exact = (0..db.shards().len()).map(|_| Lazy::new()).collect();
+        let gated: Vec<(u32, u64)> = db.gates().map_or(Vec::new(), |g| g.shards().collect());
+        let gate_scanner = db.gates().map(|g| g.scanner());
         let always = (0..db.shards().len() as u32)
             .filter(|&i| !db.shards()[i as usize].flags.triggered)
+            .filter(|&i| !gated.iter().any(|&(g, _)| g == i))
             .collect();
         let byte_sets = (0..db.byte_set_count() as u32)
             .map(|set| ByteSet::new(db.byte_set(set)))
@@ -723,6 +731,8 @@ impl<'a> Matcher<'a> {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             db,
             always,
+            gated,
+            gate_scanner,
             widest,
             exact,
             unit_exact,
@@ -868,21 +878,26 @@ impl<'a> Matcher<'a> {
             })
     }
 
-    /// Runs the prefilter over `hay`, leaving the triggered shards and the
-    /// rules matched by literals alone in `s`.
+    /// Runs the prefilter over `hay`, leaving the triggered shards (and the
+    /// gated ones whose pairs occur) and the rules matched by literals
+    /// alone in `s`.
+    #[inline(always)]
     fn prefilter(&self, hay: &[u8], s: &mut Scratch) {
         s.triggered.clear();
         s.anchored.clear();
         s.complete.clear();
         s.complete_starts.clear();
-        let Some(pf) = self.db.prefilter() else {
-            return;
-        };
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             s.stamp.fill(0);
             s.generation = 1;
         }
+        if let Some(scanner) = &self.gate_scanner {
+            self.open_gates(scanner, hay, s);
+        }
+        let Some(pf) = self.db.prefilter() else {
+            return;
+        };
         let Scratch {
             stamp,
             generation,
@@ -917,6 +932,23 @@ impl<'a> Matcher<'a> {
                 complete_starts.push((r, start));
             }
         });
+    }
+
+    /// Adds to the triggered shards the gated ones whose pairs occur in
+    /// `hay`. A function of its own, so that `prefilter` stays small
+    /// enough to inline where most databases have no gate.
+    #[inline(never)]
+    fn open_gates(&self, scanner: &GateScanner, hay: &[u8], s: &mut Scratch) {
+        let found = scanner.found(hay);
+        if found == 0 {
+            return;
+        }
+        for &(si, pairs) in &self.gated {
+            if found & pairs != 0 {
+                s.stamp[si as usize] = s.generation;
+                s.triggered.push(si);
+            }
+        }
     }
 
     /// The input a shard's DFA searches: all of `hay`, or for an anchored

@@ -771,7 +771,7 @@ fn lower_ascii(x: u64) -> u64 {
 /// pick rare bytes, for windows of the text such lists are matched
 /// against; it only steers the choice (any window finds its literal), so a
 /// list matched against other text loses nothing but that steering.
-const BACKGROUND_TEXT: &[&str] = &[
+pub const BACKGROUND_TEXT: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",

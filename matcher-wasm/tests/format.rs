@@ -835,3 +835,97 @@ fn run_bounds_read_back_and_bad_ones_are_refused() {
     seal(&mut bad);
     assert_eq!(check(&bad), refused);
 }
+
+#[test]
+fn gated_shards_run_only_where_their_pairs_occur() {
+    use dfabake_matcher::gate::{Pair, MAX_PAIRS};
+    let set = |bytes: &[u8]| {
+        let mut s = [0u32; 8];
+        for &b in bytes {
+            s[usize::from(b / 32)] |= 1 << (b % 32);
+        }
+        s
+    };
+    let pair = |a: &[u8], b: &[u8]| Pair {
+        first: set(a),
+        second: set(b),
+    };
+    let build = |gate: &[Pair]| {
+        let mut w = DatabaseWriter::new();
+        for p in ["(?-u)[A-Z]{3}-L[0-9]", "(?-u)x[0-9]+y"] {
+            w.push_rule(RuleEntry {
+                id_json: "1",
+                payload_json: None,
+                pattern: p,
+                exact: &compile(p).unwrap(),
+            });
+        }
+        let gated = w.push_shard(
+            DfaKind::Dense,
+            ShardFlags::default(),
+            dfa(&["(?-u)[A-Z]{3}-L[0-9]"]),
+            vec![0],
+        );
+        w.push_shard(
+            DfaKind::Dense,
+            ShardFlags::default(),
+            dfa(&["(?-u)x[0-9]+y"]),
+            vec![1],
+        );
+        let kept = w.set_gate(gated, gate);
+        (kept, w.finish())
+    };
+    let (kept, bytes) = build(&[pair(b"-", b"L")]);
+    assert!(kept);
+    let aligned = AlignedBytes::copy_from(&bytes);
+    let db = Database::from_bytes(aligned.as_bytes()).unwrap();
+    let gates = db.gates().unwrap();
+    assert_eq!(gates.shards().collect::<Vec<_>>(), [(0, 1)]);
+    assert_eq!(gates.pairs(1), [pair(b"-", b"L")]);
+    let m = Matcher::new(db);
+    let mut cache = m.create_cache();
+    assert_eq!(m.matches(&mut cache, b"ABC-L1 x2y"), [0, 1]);
+    assert_eq!(m.matches(&mut cache, b"ABC-l1 x2y"), [1]);
+    assert_eq!(m.first(&mut cache, b"x2y ABC-L1").unwrap().rule, 0);
+    assert!(m.is_match(&mut cache, b"ABC-L1"));
+    assert!(!m.is_match(&mut cache, b"ABC-Lx"));
+
+    // A gate wrong for its rule loses its matches: the gate decides.
+    let (_, wrong) = build(&[pair(b"-", b"X")]);
+    let aligned = AlignedBytes::copy_from(&wrong);
+    let m = Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
+    let mut cache = m.create_cache();
+    assert!(m.matches(&mut cache, b"ABC-L1").is_empty());
+
+    // No more than MAX_PAIRS distinct pairs in a database.
+    let many: Vec<Pair> = (0..=MAX_PAIRS as u8).map(|b| pair(&[b], b"L")).collect();
+    let (kept, bytes) = build(&many);
+    assert!(!kept, "65 pairs");
+    let aligned = AlignedBytes::copy_from(&bytes);
+    assert!(Database::from_bytes(aligned.as_bytes())
+        .unwrap()
+        .gates()
+        .is_none());
+    let (kept, _) = build(&many[..MAX_PAIRS]);
+    assert!(kept, "64 pairs");
+
+    // A gated shard the prefilter also triggers is refused: flip the
+    // shard's `triggered` flag and seal.
+    let (_, mut bad) = build(&[pair(b"-", b"L")]);
+    let header = Header::read(&bad).unwrap();
+    let flags_at = header.shards_at as usize + ShardRecord::FLAGS_AT;
+    let triggered = ShardFlags {
+        triggered: true,
+        ..ShardFlags::default()
+    };
+    bad[flags_at..flags_at + 4].copy_from_slice(&triggered.bits().to_le_bytes());
+    seal(&mut bad);
+    let aligned = AlignedBytes::copy_from(&bad);
+    assert!(matches!(
+        Database::from_bytes(aligned.as_bytes()),
+        Err(FormatError::Corrupt {
+            what: "gated shard is triggered by literals",
+            ..
+        })
+    ));
+}

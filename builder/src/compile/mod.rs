@@ -24,6 +24,7 @@ pub use report::{Compiled, RulePaths, RunBound, ShardReport, UNREPORTED_FLAGS};
 use std::time::Instant;
 
 use dfabake_matcher::format::{DatabaseWriter, DfaKind, RuleEntry, ShardFlags};
+use dfabake_matcher::gate::{Pair, MAX_PAIRS};
 use dfabake_matcher::prefilter::Target;
 use regex_syntax::hir::{Hir, HirKind};
 
@@ -80,6 +81,10 @@ struct Unit {
     /// Where its DFA is exact if it has to be widened
     /// ([`crate::relax::run_bounds`]).
     run_bounds: Option<Vec<([u32; 8], u32)>>,
+    /// For a unit without literals ([`Plan::Always`]): the pairs of bytes
+    /// one of which every match reads, so that its shard runs only on the
+    /// inputs holding one ([`crate::literals::gate`]).
+    gate: Option<Vec<Pair>>,
 }
 
 /// Checks one rule; returns it with its HIR reduced to what decides whether
@@ -198,6 +203,7 @@ fn unit(rule: usize, hir: Hir, plan: Plan, branch: bool, cache: Option<&ShardCac
         program,
         common_trigger: false,
         run_bounds,
+        gate: None,
     }
 }
 
@@ -342,15 +348,41 @@ fn make_units(
     }
     let mut units = map_in_parallel(planned, cfg, |(r, h, plan, branch)| {
         let common_trigger = on_common(&plan);
+        let gate = (cfg.prefilter && plan == Plan::Always)
+            .then(|| crate::literals::gate(&h))
+            .flatten();
         Unit {
             common_trigger,
+            gate,
             ..unit(r, h, plan, branch, cache)
         }
     });
     // By rule (stable: branches keep their order), so that shard rule
     // lists come out ascending.
     units.sort_by_key(|u| u.rule);
+    keep_gates(&mut units);
     units
+}
+
+/// Keeps the gates of the first units, in rule order, whose pairs fit
+/// the database's [`MAX_PAIRS`] distinct ones; the others run on every
+/// input, in shared shards. Counted as [`DatabaseWriter::set_gate`]
+/// counts, so that every gate kept here is written.
+fn keep_gates(units: &mut [Unit]) {
+    let mut pairs: Vec<Pair> = Vec::new();
+    for u in units {
+        let Some(gate) = &u.gate else { continue };
+        let new: Vec<Pair> = gate
+            .iter()
+            .filter(|p| !pairs.contains(p))
+            .copied()
+            .collect();
+        if pairs.len() + new.len() > MAX_PAIRS {
+            u.gate = None;
+        } else {
+            pairs.extend(new);
+        }
+    }
 }
 
 /// Compiles rules (in priority order) into a database.
@@ -515,7 +547,7 @@ pub fn compile_with(
         at_literal[u.rule] &= matches!(u.plan, Plan::Complete(_));
     }
     // Each path lists a rule once, however many of its units take it.
-    let mut path_sets: [std::collections::BTreeSet<usize>; 6] = Default::default();
+    let mut path_sets: [std::collections::BTreeSet<usize>; 7] = Default::default();
     let mut units_of = vec![0usize; prepared.len()];
     for u in &units {
         units_of[u.rule] += 1;
@@ -546,6 +578,9 @@ pub fn compile_with(
                 path_sets[2].insert(input);
                 path_sets[3].insert(input);
             }
+            Plan::Always if u.gate.is_some() => {
+                path_sets[6].insert(input);
+            }
             Plan::Always => {
                 path_sets[4].insert(input);
             }
@@ -554,8 +589,9 @@ pub fn compile_with(
             path_sets[5].insert(input);
         }
     }
-    let [literal, prefiltered, anchored, after_literal, always, ascii_widened] =
+    let [literal, prefiltered, anchored, after_literal, always, ascii_widened, gated] =
         path_sets.map(|set| set.into_iter().collect::<Vec<_>>());
+    paths.gated = gated;
     paths.literal = literal;
     paths.prefiltered = prefiltered;
     paths.anchored = anchored;
@@ -592,6 +628,11 @@ pub fn compile_with(
         let exact = s.kind == DfaKind::Exact;
         let uwb = !exact && members.iter().any(|u| u.unicode_word_boundary);
         let wide = !exact && members.iter().any(|u| u.ascii_widened);
+        // A gated unit has a shard of its own (see `make_chunks`).
+        let gate = match &members[..] {
+            [u] => u.gate.clone(),
+            _ => None,
+        };
         let trigger = match &members[0].plan {
             Plan::Triggered(lits) | Plan::Anchored(lits) | Plan::AfterLiteral(lits, ..) => {
                 Some(lits.clone())
@@ -649,6 +690,7 @@ pub fn compile_with(
             cached: s.cached,
             flags,
             run_bounds: reported,
+            gate: gate.iter().flatten().map(crate::relax::pair_text).collect(),
         });
         let program = match &s.members[..] {
             [u] => units[*u].program.as_deref(),
@@ -659,6 +701,11 @@ pub fn compile_with(
         let number = writer.push_unit_shard(s.kind, flags, dfa, rule_list, program);
         if !bounds.is_empty() {
             writer.set_run_bounds(number, bounds);
+        }
+        if let Some(gate) = &gate {
+            // `keep_gates` kept no more pairs than a database holds.
+            let kept = writer.set_gate(number, gate);
+            debug_assert!(kept, "a gate kept by keep_gates was refused");
         }
         for lit in trigger.into_iter().flatten() {
             literals.insert(lit.clone());

@@ -33,6 +33,10 @@ pub struct ShardReport {
     /// its candidates need no confirmation ([`crate::relax::run_bounds`]);
     /// in the manifest as `run_bounds`, when there are any.
     pub run_bounds: Vec<RunBound>,
+    /// For a gated shard: its pairs of bytes ([`crate::relax::pair_text`]),
+    /// one of which an input must hold for the shard to run; in the
+    /// manifest as `gate`, when there are any.
+    pub gate: Vec<String>,
 }
 
 /// A widened repetition of an approximate shard: on an input with no run
@@ -67,6 +71,9 @@ impl Serialize for ShardReport {
         }
         if !self.run_bounds.is_empty() {
             m.serialize_entry("run_bounds", &self.run_bounds)?;
+        }
+        if !self.gate.is_empty() {
+            m.serialize_entry("gate", &self.gate)?;
         }
         m.end()
     }
@@ -105,6 +112,10 @@ impl<'de> serde::Deserialize<'de> for ShardReport {
                 Some(v) => serde_json::from_value(v.clone()).map_err(D::Error::custom)?,
                 None => Vec::new(),
             },
+            gate: match map.get("gate") {
+                Some(v) => serde_json::from_value(v.clone()).map_err(D::Error::custom)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -133,6 +144,9 @@ pub struct RulePaths {
     pub after_literal: Vec<usize>,
     /// In a shard that runs on every input (no usable literal).
     pub always: Vec<usize>,
+    /// No usable literal, but a gate: in a shard that runs only on inputs
+    /// holding one of the rule's pairs of bytes.
+    pub gated: Vec<usize>,
     /// DFA built from the ASCII-widened rule (exact on ASCII input).
     pub ascii_widened: Vec<usize>,
 }
@@ -191,6 +205,7 @@ impl Compiled {
             anchored: entry(&p.anchored),
             after_literal: entry(&p.after_literal),
             always: entry(&p.always),
+            gated: entry(&p.gated),
             ascii_widened: entry(&p.ascii_widened),
             approximate: entry(&self.approximate),
             decomposed: Decomposed {

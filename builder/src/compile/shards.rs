@@ -189,8 +189,9 @@ pub(super) fn build_shards(
 /// rules (`(?i)`, `[^;/]{1,100}`), whose DFAs grow fast when put together.
 const SHARED_TRIGGER_RULES: usize = 8;
 
-/// Groups units needing a DFA into chunks to compile: a prefiltered unit
-/// alone (its DFA runs when its literals occur), the others in
+/// Groups units needing a DFA into chunks to compile: a prefiltered or
+/// gated unit alone (its DFA runs when its literals or pairs occur), the
+/// others in
 /// content-defined shards of at most `shard_rules`, kept apart by how their
 /// DFA behaves (Unicode word boundary, ASCII-widened), so that a shard's
 /// flags hold for all its units. Units triggered by a common literal run on
@@ -213,6 +214,7 @@ pub(super) fn make_chunks(
                 .filter(|&u| {
                     let unit = &units[u];
                     unit.plan == Plan::Always
+                        && unit.gate.is_none()
                         && unit.unicode_word_boundary == uwb
                         && unit.ascii_widened == wide
                 })
@@ -237,6 +239,9 @@ pub(super) fn make_chunks(
                 }
             }
             Plan::Triggered(_) | Plan::Anchored(_) | Plan::AfterLiteral(..) => chunks.push(vec![u]),
+            // Gated: it runs only where its pairs occur, like a triggered
+            // unit, and its gate is its own.
+            Plan::Always if unit.gate.is_some() => chunks.push(vec![u]),
             Plan::Complete(_) | Plan::Always => {}
         }
     }
