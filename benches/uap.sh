@@ -5,7 +5,8 @@
 # the UA-parser-shaped synthetic set (`dfabake-synth --profile uap`, 1,200
 # rules) and the 10k synthetic set on their own generated inputs. For each set: a cold default bake by the real CLI
 # (wall time, peak RSS), a rebake after one changed row (warm shard cache),
-# module size raw and gzip, exact-only units, per-input `all` and `first` in
+# module size raw and gzip, exact-only units, how many inputs pay the slow
+# paths (always-run and gated shards, exact confirmations; a second table), per-input `all` and `first` in
 # wasmtime (compiled plain, as any embedding may, and with epoch checks at
 # loop back-edges, as dfabake-host compiles it for call timeouts) and
 # natively (`dfabake-quick`), and native Hyperscan (C API,
@@ -29,6 +30,12 @@ hsb=$(bash benches/hyperscan/native/build.sh | tail -1)
 ./target/release/dfabake-synth --rules 10000 --seed 7 --inputs 2000 \
   --out-rules "$data/synth10k.jsonl" --out-inputs "$data/synth10k.txt"
 out=target/uap-benchmarks.md
+paths=$(mktemp)
+{
+  echo
+  echo "| set | slow paths: who pays them (\`dfabake-quick --native-paths\`) |"
+  echo "|---|---|"
+} > "$paths"
 {
   echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` / \`first\` wasm as dfabake-host runs it | \`all\` native | Hyperscan native \`all\` | start → first answer: host (warm cache) / Python \`re\` |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -70,7 +77,12 @@ print(m['module']['bytes'], m['module']['gzip_bytes'], m['rule_paths']['exact_on
   read -r start_host start_re < <(python3 benches/startup.py ./target/release/dfabake-host \
     "$dir/out/matcher.wasm" "$dir/hostcache" "$rules" "$(head -1 "$inputs")")
   n=$(wc -l < "$rules")
+  # How many inputs pay the slow paths (always-run and gated shards,
+  # exact confirmations), natively: the same decisions the module makes.
+  echo "| $set | $(./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" --native-paths) |" >> "$paths"
   echo "| $set | $n | ${wall} s | $((rss / 1024)) MB | ${rebake} s | $((raw / 1000)) kB / $((gz / 1000)) kB | $exact | ${all} µs | ${first} µs | ${all_i} / ${first_i} µs | ${native} µs | $hs | ${start_host} / ${start_re} ms |" >> "$out"
   rm -rf "$dir"
 done
+cat "$paths" >> "$out"
+rm -f "$paths"
 cat "$out"

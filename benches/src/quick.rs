@@ -3,11 +3,12 @@
 //! reference).
 //!
 //! ```text
-//! dfabake-quick MODULE.wasm INPUTS.txt [--native-first|--native-engines|--native-all|--native-scan|--native-hot|--wasm-all|--native-count-first N|--native-count-all N|--wasm-count-first N|--wasm-count-all N]
+//! dfabake-quick MODULE.wasm INPUTS.txt [--native-paths|--native-first|--native-engines|--native-all|--native-scan|--native-hot|--wasm-all|--native-count-first N|--native-count-all N|--wasm-count-first N|--wasm-count-all N]
 //! ```
 //!
 //! With a third argument it only runs that loop for about 3 s (for a
-//! profiler), or with `--native-first` times `first` natively and lists the
+//! profiler), or with `--native-paths` tells how many inputs pay the slow
+//! paths (always-run and gated shards, exact confirmations), or with `--native-first` times `first` natively and lists the
 //! winning rules that cost it most, or with `--native-engines` times building
 //! every rule's (and shard unit's) exact engine, as a fresh process's first
 //! answers do, and lists the costliest, or with `--native-hot` times the first 1, 10, 100 and all
@@ -43,6 +44,9 @@ fn main() -> Result<()> {
         // For a profiler: only the native matcher (`all`) or scan, ~3 s.
         let aligned = AlignedBytes::copy_from(find_database(&module)?);
         let db = Database::from_bytes(aligned.as_bytes())?;
+        if mode == "--native-paths" {
+            return slow_paths(db, &inputs);
+        }
         let pf = db.prefilter().cloned().context("no prefilter")?;
         let m = Matcher::new(db);
         let mut cache = m.create_cache();
@@ -327,5 +331,48 @@ fn main() -> Result<()> {
         scan / 1e3
     );
     std::hint::black_box(hits);
+    Ok(())
+}
+
+/// How many of `inputs` pay each slow path of `db`: its always-run shards
+/// (every input), its gated shards (inputs holding one of a gate's pairs)
+/// and exact confirmations (inputs where an approximate DFA's candidate, or
+/// an exact-only rule, needed the exact engine), in one line.
+fn slow_paths(db: Database<'_>, inputs: &[Vec<u8>]) -> Result<()> {
+    let gates: Vec<(u32, Vec<dfabake_matcher::gate::Pair>)> = db
+        .gates()
+        .map(|g| g.shards().map(|(s, mask)| (s, g.pairs(mask))).collect())
+        .unwrap_or_default();
+    let always = db
+        .shards()
+        .iter()
+        .enumerate()
+        .filter(|&(i, s)| !s.flags().triggered && !gates.iter().any(|&(g, _)| g as usize == i))
+        .count();
+    let (mut opened, mut gated_runs, mut confirming) = (0usize, 0usize, 0usize);
+    let m = Matcher::new(db);
+    let mut cache = m.create_cache();
+    let mut out = Vec::new();
+    for hay in inputs {
+        let open = gates
+            .iter()
+            .filter(|(_, pairs)| pairs.iter().any(|p| p.occurs_in(hay)))
+            .count();
+        opened += usize::from(open > 0);
+        gated_runs += open;
+        let before = cache.exact_confirmations();
+        m.matches_into(&mut cache, hay, &mut out);
+        confirming += usize::from(cache.exact_confirmations() > before);
+    }
+    let n = inputs.len().max(1);
+    let pct = |k: usize| 100.0 * k as f64 / n as f64;
+    println!(
+        "always-run shards {always}; gated shards {}: {opened} of {n} inputs open a gate ({:.1} %), {:.3} gated shard runs per input; exact confirmations: {confirming} of {n} inputs ({:.1} %), {:.3} per input",
+        gates.len(),
+        pct(opened),
+        gated_runs as f64 / n as f64,
+        pct(confirming),
+        cache.exact_confirmations() as f64 / n as f64,
+    );
     Ok(())
 }
