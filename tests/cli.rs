@@ -404,6 +404,72 @@ fn approximate_shards_report_their_run_bounds() {
     assert_eq!(from_module[0]["run_bounds"], *bounds);
 }
 
+/// Rules without a 3-byte literal say how they run: gated ones under
+/// `rule_paths.gated` with their shard's `gate` (the same in the manifest
+/// and from `dfabake inspect`), the one whose pairs would be too common
+/// under `always`; and the module answers on inputs with and without a
+/// gate's pair.
+#[test]
+fn gated_rules_report_their_gates() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("r.jsonl");
+    fs::write(
+        &pats,
+        concat!(
+            "{\"id\": \"lg\", \"pattern\": \"(?:; {0,2}|^)((?:GT\\\\-[BIiNPS]\\\\d{4}|I9\\\\d{2}0))\"}\n",
+            "{\"id\": \"caps\", \"pattern\": \"^[A-Z]{2,}$\"}\n",
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = build(&pats, &out, &["--quiet", "--no-cache"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let paths = &manifest["rule_paths"];
+    assert_eq!(paths["gated"]["ids"], serde_json::json!(["lg"]), "{paths}");
+    assert_eq!(
+        paths["always"]["ids"],
+        serde_json::json!(["caps"]),
+        "{paths}"
+    );
+    let gates: Vec<&serde_json::Value> = manifest["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("gate"))
+        .collect();
+    assert_eq!(gates, [&serde_json::json!(["GT", "I9"])], "{manifest}");
+    let o = dfabake(&["inspect", out.join("matcher.wasm").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspected: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let from_module: Vec<&serde_json::Value> = inspected["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("gate"))
+        .collect();
+    assert_eq!(from_module, gates);
+    let o = host_match(
+        &out.join("matcher.wasm"),
+        "all",
+        b"Linux; GT-I9300\nI9100\ngt-i9300\nABC\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<Vec<String>> = lines(&o)
+        .iter()
+        .map(|l| {
+            l["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, [vec!["lg"], vec!["lg"], vec![], vec!["caps"]]);
+}
+
 #[test]
 fn a_rule_too_big_for_a_dfa_is_answered_by_a_widened_dfa_and_confirmed() {
     let dir = tempfile::tempdir().unwrap();
