@@ -210,10 +210,9 @@ pub struct Matcher<'a> {
 /// enters (and with the state after the end, if that one matches) until it
 /// returns true; returns whether one did. A DFA's match states come one
 /// byte late, so that walk sees every pattern that matches. Ordinary
-/// states take four transitions per check of the bound, as regex-automata's
-/// `find_fwd` does (and, in a host that checks for interrupts at loop
-/// back-edges, per check); an accelerated state skips ahead to the next
-/// byte that can leave it; a dead state ends the walk.
+/// states and accelerated ones that do not match are [`ordinary_run`]'s;
+/// an accelerated match state skips ahead to the next byte that can leave
+/// it; a dead state ends the walk.
 ///
 /// regex-automata's own overlapping search calls out for each byte's
 /// transition and returns at each match, and its `find_fwd` accelerates
@@ -260,9 +259,12 @@ fn walk<A: Automaton>(
 }
 
 /// Takes `dfa`'s transitions over `hay` from `sid` at `*at` while they
-/// lead to ordinary states, four per check of the bound. Returns the first
-/// special state entered, with `*at` the position of the byte that led
-/// there, or, with `*at == end`, the state after `end - 1`.
+/// lead to ordinary states, eight per check of the bound (and, in a host
+/// that checks for interrupts at loop back-edges, per check), skipping
+/// ahead in accelerated states that do not match to the next byte that can
+/// leave them. Returns the first other special state entered, with `*at`
+/// the position of the byte that led there, or, with `*at == end`, the
+/// state after `end - 1`.
 ///
 /// A function of its own, without calls: in wasm, Cranelift keeps a
 /// function's values on the stack when it has a call inside a loop (as
@@ -279,7 +281,7 @@ fn ordinary_run<A: Automaton>(
     assert!(end <= hay.len());
     let mut i = *at;
     // SAFETY (every `next`): each `i` is below `end` by its loop's
-    // condition (the compiler cannot tell: `i + 4` might wrap, for all it
+    // condition (the compiler cannot tell: `i + 8` might wrap, for all it
     // knows). `sid` is a state of `dfa` (its start state, then what its
     // transitions lead to), and a database's DFAs are validated before a
     // search runs them.
