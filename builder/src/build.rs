@@ -362,8 +362,18 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
     let aligned = AlignedBytes::copy_from(found);
     let db =
         Database::from_bytes(aligned.as_bytes()).map_err(|e| BuildError::Verify(e.to_string()))?;
-    let gates: std::collections::HashMap<u32, u64> =
-        db.gates().map(|g| g.shards().collect()).unwrap_or_default();
+    // A gated shard's pairs, as the manifest reports them.
+    let gates: std::collections::HashMap<u32, Vec<String>> = db
+        .gates()
+        .map(|g| {
+            g.shards()
+                .map(|(shard, mask)| {
+                    let pairs = g.pairs(mask);
+                    (shard, pairs.iter().map(crate::relax::pair_text).collect())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let shards: Vec<_> = db
         .shards()
         .iter()
@@ -394,11 +404,8 @@ pub fn inspect(module_path: &Path) -> Result<serde_json::Value, BuildError> {
             if !bounds.is_empty() {
                 entry["run_bounds"] = json!(bounds);
             }
-            // A gated shard's pairs, as the manifest reports them.
-            if let Some(mask) = gates.get(&(i as u32)) {
-                let pairs = db.gates().map(|g| g.pairs(*mask)).unwrap_or_default();
-                let text: Vec<String> = pairs.iter().map(crate::relax::pair_text).collect();
-                entry["gate"] = json!(text);
+            if let Some(gate) = gates.get(&(i as u32)) {
+                entry["gate"] = json!(gate);
             }
             entry
         })

@@ -243,9 +243,7 @@ fn walk<A: Automaton>(
             return Err(MatchError::quit(hay[at], at));
         }
         at = if dfa.is_accel_state(sid) {
-            // Every byte up to the next of these leads back here.
-            let after = at + 1;
-            find_any(dfa.accelerator(sid), &hay[after..end]).map_or(end, |i| after + i)
+            leave_accelerated(dfa.accelerator(sid), hay, at + 1, end)
         } else {
             at + 1
         };
@@ -310,9 +308,8 @@ fn ordinary_run<A: Automaton>(
         if !dfa.is_accel_state(sid) || dfa.is_match_state(sid) {
             break 'special entered;
         }
-        // Every byte up to the next of these leads back here. A search
-        // re-enters the same accelerated state over and over (`[^;/]*`
-        // between separators), and its bytes are a call away.
+        // A search re-enters the same accelerated state over and over
+        // (`[^;/]*` between separators), and its bytes are a call away.
         let needles = match last_accel {
             Some((id, needles)) if id == sid => needles,
             _ => {
@@ -321,10 +318,17 @@ fn ordinary_run<A: Automaton>(
                 needles
             }
         };
-        let after = entered + 1;
-        i = find_any(needles, &hay[after..end]).map_or(end, |k| after + k);
+        i = leave_accelerated(needles, hay, entered + 1, end);
     };
     sid
+}
+
+/// Where a walk in an accelerated state whose bytes to leave it are
+/// `needles` goes on, from `after` (at most `end`): every byte up to the
+/// next of those leads back to that state.
+#[inline(always)]
+fn leave_accelerated(needles: &[u8], hay: &[u8], after: usize, end: usize) -> usize {
+    find_any(needles, &hay[after..end]).map_or(end, |k| after + k)
 }
 
 /// The start state of `dfa` for `input`, kept in `kept` for a search of a
