@@ -911,7 +911,7 @@ fn first_of_rules_whose_matches_start_at_their_literals() {
 /// and runs the capture engine from there alone: the answer must still be
 /// the whole rule's, whether `T` matches within `N` characters or only
 /// past them, after a `\n`, after multi-byte characters (which count
-/// once), or inside one (where it cannot start).
+/// once), inside one (where it cannot start), or after invalid UTF-8.
 #[test]
 fn first_of_rules_after_a_dot_prefix() {
     let mut g = Rng(0x1a2_d07 | 1);
@@ -956,7 +956,15 @@ fn first_of_rules_after_a_dot_prefix() {
         "/12",
         "qq",
     ];
-    let inputs = joined_parts(&mut g, &parts, 600, 8);
+    let mut inputs = joined_parts(&mut g, &parts, 600, 8);
+    // Invalid UTF-8, which the prefix's `.` does not read: a stray
+    // continuation byte or 0xFF somewhere in some inputs.
+    for i in 0..150 {
+        let mut hay = inputs[i].clone();
+        let at = g.below(hay.len() + 1);
+        hay.insert(at, if i % 2 == 0 { 0x80 } else { 0xFF });
+        inputs.push(hay);
+    }
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     check_each_rule_alone(&rules, &refs);
     check_corpus_default_and_tight(&rules, &inputs);

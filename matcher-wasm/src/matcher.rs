@@ -1250,18 +1250,7 @@ impl<'a> Matcher<'a> {
         hay: &[u8],
     ) -> Option<FirstMatch> {
         let (prefix, tail) = engine.tail()?;
-        // What the prefix can read: up to `most` characters, valid UTF-8
-        // none of them a `\n`.
-        let valid = match core::str::from_utf8(hay) {
-            Ok(text) => text,
-            Err(e) => core::str::from_utf8(&hay[..e.valid_up_to()]).ok()?,
-        };
-        let reach: usize = valid
-            .chars()
-            .take(prefix.most)
-            .take_while(|&ch| ch != '\n')
-            .map(char::len_utf8)
-            .sum();
+        let reach = prefix.reach(hay);
         let c = &mut cache.work.confirm;
         // The rule's program is anchored, so its reverse DFA slot is free.
         let start = c.with_dfa(DfaOf::Start(rule), |dfa| {
@@ -1271,7 +1260,8 @@ impl<'a> Matcher<'a> {
                 tail.leftmost_start(dfa, hay)
             }
         })??;
-        if start > reach || !valid.is_char_boundary(start) {
+        // At or before `reach`, where the prefix's characters end.
+        if start > reach || hay.get(start).is_some_and(|&b| b & 0xC0 == 0x80) {
             return None;
         }
         let mut captures = tail.captures_at(&mut c.exact, hay, start)?;
