@@ -13,7 +13,9 @@
 # Debian's libhs: `hs-bench`) on the same rules and inputs, the three of
 # them in turn three times and each reported as its median (the machine
 # moves between a slow and a fast state for minutes at a time: a ratio of
-# two figures measured minutes apart can be off by 1.5x); and start-up
+# two figures measured minutes apart can be off by 1.5x); the `regex`
+# crate compiled at start (`regex-baseline`: `RegexSet::matches` for `all`,
+# then the winner's `Regex::captures` for `first`); and start-up
 # (`benches/startup.py`): a fresh `dfabake-host match --mode first` with a
 # warm native-code cache (compiled, settled 3 s, loaded once), process
 # start to first answer, against a fresh
@@ -37,8 +39,8 @@ paths=$(mktemp)
   echo "|---|---|"
 } > "$paths"
 {
-  echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` / \`first\` wasm as dfabake-host runs it | \`all\` native | Hyperscan native \`all\` | start → first answer: host (warm cache) / Python \`re\` |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| set | rules | bake wall | peak RSS | rebake | module raw / gzip | exact-only | \`all\` wasm | \`first\` wasm | \`all\` / \`first\` wasm as dfabake-host runs it | \`all\` / \`first\` native | Hyperscan native \`all\` | \`regex\` crate compiled at start: \`all\` / \`first\` | start → first answer: host (warm cache) / Python \`re\` |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$out"
 for set in uap uap-browser uap-os uap-device crawler synth-uap synth10k; do
   rules=$data/$set.jsonl
@@ -61,26 +63,32 @@ import json; m = json.load(open('$dir/out/manifest.json'))
 print(m['module']['bytes'], m['module']['gzip_bytes'], m['rule_paths']['exact_only']['count'])")
   field() { sed -E "s/.*$1 ([0-9.]+) µs.*/\\1/" <<<"$2"; }
   median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-  alls=() firsts=() natives=() alls_i=() firsts_i=() hss=()
+  alls=() firsts=() natives=() native_firsts=() alls_i=() firsts_i=() hss=()
   for round in 1 2 3; do
     q=$(./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
-    alls+=("$(field "wasm all" "$q")") firsts+=("$(field first "$q")") natives+=("$(field "native all" "$q")")
+    alls+=("$(field "wasm all" "$q")") firsts+=("$(field "µs, first" "$q")") natives+=("$(field "native all" "$q")")
+    native_firsts+=("$(field "native first" "$q")")
     # As dfabake-host compiles the module: with epoch checks (call timeouts).
     qi=$(DFABAKE_QUICK_INTERRUPTIBLE=1 ./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" | tail -1)
-    alls_i+=("$(field "wasm all" "$qi")") firsts_i+=("$(field first "$qi")")
+    alls_i+=("$(field "wasm all" "$qi")") firsts_i+=("$(field "µs, first" "$qi")")
     "$hsb" "$rules" "$inputs" --json "$dir/hs.json" 2>/dev/null
     hss+=("$(python3 -c "import json; print(json.load(open('$dir/hs.json'))['all_ns'] / 1000)")")
   done
   all=$(median "${alls[@]}") first=$(median "${firsts[@]}") native=$(median "${natives[@]}")
+  native_first=$(median "${native_firsts[@]}")
   all_i=$(median "${alls_i[@]}") first_i=$(median "${firsts_i[@]}")
   hs="$(printf '%.2f' "$(median "${hss[@]}")") µs ($(python3 -c "import json; print(len(json.load(open('$dir/hs.json'))['rejected']))") rules rejected)"
+  # The regex crate compiled at start, as a server without dfabake runs
+  # these rules (its own median of three passes).
+  ./target/release/regex-baseline "$rules" "$inputs" --json "$dir/re.json" >/dev/null
+  re=$(python3 -c "import json; r = json.load(open('$dir/re.json')); print('%.2f / %.2f µs' % (r['all_ns'] / 1000, r['first_ns'] / 1000))")
   read -r start_host start_re < <(python3 benches/startup.py ./target/release/dfabake-host \
     "$dir/out/matcher.wasm" "$dir/hostcache" "$rules" "$(head -1 "$inputs")")
   n=$(wc -l < "$rules")
   # How many inputs pay the slow paths (always-run and gated shards,
   # exact confirmations), natively: the same decisions the module makes.
   echo "| $set | $(./target/release/dfabake-quick "$dir/out/matcher.wasm" "$inputs" --native-paths) |" >> "$paths"
-  echo "| $set | $n | ${wall} s | $((rss / 1024)) MB | ${rebake} s | $((raw / 1000)) kB / $((gz / 1000)) kB | $exact | ${all} µs | ${first} µs | ${all_i} / ${first_i} µs | ${native} µs | $hs | ${start_host} / ${start_re} ms |" >> "$out"
+  echo "| $set | $n | ${wall} s | $((rss / 1024)) MB | ${rebake} s | $((raw / 1000)) kB / $((gz / 1000)) kB | $exact | ${all} µs | ${first} µs | ${all_i} / ${first_i} µs | ${native} / ${native_first} µs | $hs | $re | ${start_host} / ${start_re} ms |" >> "$out"
   rm -rf "$dir"
 done
 cat "$paths" >> "$out"

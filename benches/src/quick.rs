@@ -15,7 +15,7 @@
 //! inputs over and over natively.
 //!
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
-//! call floor), and natively `all` and the prefilter scan alone. The module
+//! call floor), and natively `all`, `first` and the prefilter scan alone. The module
 //! is compiled without epoch interruption, as a plain embedding does;
 //! `DFABAKE_QUICK_INTERRUPTIBLE=1` compiles it as `dfabake-host` does, with
 //! an epoch check at every loop back-edge.
@@ -302,6 +302,9 @@ fn main() -> Result<()> {
     let mut out = Vec::new();
     let native_total: usize = inputs.iter().map(|i| m.matches(&mut cache, i).len()).sum();
     let native_all = per_input(rounds, &inputs, |i| m.matches_into(&mut cache, i, &mut out));
+    let native_first = per_input(rounds, &inputs, |i| {
+        std::hint::black_box(m.first(&mut cache, i));
+    });
     let (lazy_states, lazy_dfas) = cache.lazy_dfa_states();
     println!("lazy DFAs after native all: {lazy_states} states in {lazy_dfas} DFAs");
     // The slow path: inputs whose `all` confirmed a candidate by an exact engine.
@@ -323,11 +326,12 @@ fn main() -> Result<()> {
         }
     });
     println!(
-        "matches {total} (native {native_total}) | wasm all {:.3} µs, first {:.3} µs, empty {:.3} µs | native all {:.3} µs, scan {:.3} µs",
+        "matches {total} (native {native_total}) | wasm all {:.3} µs, first {:.3} µs, empty {:.3} µs | native all {:.3} µs, native first {:.3} µs, scan {:.3} µs",
         wasm_all / 1e3,
         wasm_first / 1e3,
         wasm_floor / 1e3,
         native_all / 1e3,
+        native_first / 1e3,
         scan / 1e3
     );
     std::hint::black_box(hits);
