@@ -206,17 +206,7 @@ impl Oracle {
                     .unwrap_or_else(|e| panic!("oracle rejects {:?}: {e}", r.pattern))
             })
             .collect();
-        let inlined: Vec<String> = rules
-            .iter()
-            .map(|r| {
-                if r.flags.is_empty() {
-                    r.pattern.clone()
-                } else {
-                    let nl = if r.flags.contains('x') { "\n" } else { "" };
-                    format!("(?{}){}{nl}", r.flags, r.pattern)
-                }
-            })
-            .collect();
+        let inlined: Vec<String> = rules.iter().map(RuleSpec::inline_pattern).collect();
         let set = RegexSetBuilder::new(&inlined)
             .size_limit(1 << 30)
             .build()

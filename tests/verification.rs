@@ -502,17 +502,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn programs() -> &'static [(String, Vec<u8>)] {
     static PROGRAMS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     PROGRAMS.get_or_init(|| {
-        let mut patterns: Vec<String> = mixed_rules()
-            .iter()
-            .map(|r| {
-                format!(
-                    "(?{}){}",
-                    if r.flags.is_empty() { "" } else { &r.flags },
-                    r.pattern
-                )
-                .replace("(?)", "")
-            })
-            .collect();
+        let mut patterns: Vec<String> = mixed_rules().iter().map(|r| r.inline_pattern()).collect();
         patterns.extend(
             [
                 r"(?i)\bk\w+\b",

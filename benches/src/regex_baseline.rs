@@ -6,7 +6,7 @@
 //! regex-baseline RULES INPUTS [--json OUT]
 //! ```
 //!
-//! RULES is a dfabake patterns file (flags applied as `(?flags)`), INPUTS
+//! RULES is a dfabake patterns file (flags inline: `RuleSpec::inline_pattern`), INPUTS
 //! one input a line. `all` is `RegexSet::matches`; `first` is what a UA
 //! parser built on the crate does: `RegexSet::matches`, then
 //! `Regex::captures` of the highest-priority rule that matched. Prints the
@@ -32,16 +32,7 @@ fn main() -> Result<()> {
         Some(other) => anyhow::bail!("unknown argument {other}"),
         None => None,
     };
-    let patterns: Vec<String> = rules
-        .iter()
-        .map(|r| {
-            if r.flags.is_empty() {
-                r.pattern.clone()
-            } else {
-                format!("(?{}){}", r.flags, r.pattern)
-            }
-        })
-        .collect();
+    let patterns: Vec<String> = rules.iter().map(|r| r.inline_pattern()).collect();
     let started = Instant::now();
     // Limits raised as a server with these rules would raise them: the
     // default lazy DFA cache (2 MiB) thrashes on a thousand patterns and

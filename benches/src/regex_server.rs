@@ -21,13 +21,7 @@ fn main() -> Result<()> {
     } else {
         dfabake::rules::load_file(rules, dfabake::rules::FileFormat::Auto)?
             .into_iter()
-            .map(|r| {
-                if r.flags.is_empty() {
-                    r.pattern
-                } else {
-                    format!("(?{}){}", r.flags, r.pattern)
-                }
-            })
+            .map(|r| r.inline_pattern())
             .collect()
     };
     let set = regex::bytes::RegexSetBuilder::new(&patterns)

@@ -101,6 +101,27 @@ pub(crate) fn original_offset(map: &[(usize, usize)], translated: usize) -> usiz
 }
 
 impl RuleSpec {
+    /// The rule as one pattern in the `regex` crate's syntax with its flags
+    /// inline: what `regex::Regex::new` reads as this rule (the baselines
+    /// and test oracles that compile rules with the crate). A verbose
+    /// (`x`) rule gets a line break after it, so that a comment at its end
+    /// cannot swallow anything after it.
+    ///
+    /// ```
+    /// use dfabake::rules::{RuleId, RuleSpec};
+    /// let mut r = RuleSpec::new(RuleId::Int(1), "googlebot");
+    /// assert_eq!(r.inline_pattern(), "googlebot");
+    /// r.flags = "i".into();
+    /// assert_eq!(r.inline_pattern(), "(?i)googlebot");
+    /// ```
+    pub fn inline_pattern(&self) -> String {
+        if self.flags.is_empty() {
+            return self.pattern.clone();
+        }
+        let nl = if self.flags.contains('x') { "\n" } else { "" };
+        format!("(?{}){}{nl}", self.flags, self.pattern)
+    }
+
     /// A rule with no flags and no payload (handy in tests and examples).
     ///
     /// ```
