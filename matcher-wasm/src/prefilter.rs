@@ -894,12 +894,36 @@ fn window_keys(literal: &[u8], anchor: isize) -> Vec<u32> {
 /// Table bits for `entries` keys: about four slots per key keeps most
 /// probes on an empty slot.
 fn table_bits(entries: usize) -> u32 {
+    bits_for(entries * 4)
+}
+
+/// Table bits for the section's `entries` keys: [`table_bits`], or more,
+/// up to [`SPREAD_MAX_BITS`], for about [`SPREAD_SLOTS_PER_KEY`] slots a
+/// key. Each filter then has four times the bits a key, so a quarter of
+/// the false passes, and slots hold fewer records; past that size the
+/// tables stop fitting the caches and the misses cost more than the
+/// passes saved.
+fn spread_bits(entries: usize) -> u32 {
+    table_bits(entries).max(bits_for(entries * SPREAD_SLOTS_PER_KEY).min(SPREAD_MAX_BITS))
+}
+
+/// The least bits (4 to 24) for at least `slots` slots.
+fn bits_for(slots: usize) -> u32 {
     let mut bits = 4;
-    while (1usize << bits) < entries * 4 && bits < 24 {
+    while (1usize << bits) < slots && bits < 24 {
         bits += 1;
     }
     bits
 }
+
+/// Slots a key in a table that [`spread_bits`] lets grow.
+const SPREAD_SLOTS_PER_KEY: usize = 16;
+
+/// The largest table (bits) that [`spread_bits`] grows to: 2^17 slots,
+/// two 128 KiB filters. On uap-core's OS section (stride 2) 16 slots a
+/// key cut wasm `all` by 9 % and `first` by 15 %; on the 10k synthetic
+/// set, already at 2^17 slots, 2^18 made `all` 5 % slower.
+const SPREAD_MAX_BITS: u32 = 17;
 
 /// The largest table (bits) for which [`PrefilterWriter::finish`] tests
 /// every other position: beyond, the filters outgrow the fastest caches
@@ -982,7 +1006,7 @@ impl PrefilterWriter {
                 _ => (1, layout(1)),
             },
         };
-        let bits = table_bits(entries.len());
+        let bits = spread_bits(entries.len());
         let mut by_slot: Vec<(usize, usize, isize)> = entries
             .iter()
             .map(|&(k, i, anchor)| (slot4_of(k, bits), i, anchor))
