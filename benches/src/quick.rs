@@ -17,9 +17,8 @@
 //! Prints, per input: `all`, `first` and an empty input in wasmtime (the
 //! call floor), and natively `all`, `first` and the prefilter scan alone.
 //! The module is compiled without epoch interruption, as a plain embedding
-//! does;
-//! `DFABAKE_QUICK_INTERRUPTIBLE=1` compiles it as `dfabake-host` does, with
-//! an epoch check at every loop back-edge.
+//! does; `DFABAKE_QUICK_INTERRUPTIBLE=1` compiles it as `dfabake-host`
+//! does, with an epoch check at every loop back-edge.
 
 use anyhow::{Context, Result};
 use dfabake_benches::per_input;
