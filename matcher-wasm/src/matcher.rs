@@ -426,7 +426,7 @@ fn find_any(needles: &[u8], hay: &[u8]) -> Option<usize> {
 /// exit: for user agents, fewer instructions (and one back-edge, where a
 /// host checks for interrupts, per 8 bytes) than `<[u8]>::is_ascii`,
 /// which takes the target's word, 4 bytes in wasm.
-fn is_ascii(bytes: &[u8]) -> bool {
+pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
     let mut high = 0;

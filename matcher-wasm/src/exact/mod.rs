@@ -221,8 +221,8 @@ impl DotPrefix {
         let head = &hay[..hay.len().min(self.most)];
         // User agents, paths and URLs: ASCII without a line break, where
         // characters are bytes (a walk by `chars` costs ~7 instructions a
-        // byte; this, one word op per 8 bytes).
-        if !has_newline_or_non_ascii(head) {
+        // byte; these two tests go a word at a time).
+        if crate::matcher::is_ascii(head) && !head.contains(&b'\n') {
             return head.len();
         }
         let valid = match core::str::from_utf8(hay) {
@@ -236,22 +236,6 @@ impl DotPrefix {
             .map(char::len_utf8)
             .sum()
     }
-}
-
-/// Whether `bytes` hold a `\n` or a byte over 0x7F, 8 bytes at a time.
-fn has_newline_or_non_ascii(bytes: &[u8]) -> bool {
-    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    // A byte of `w ^ NEWLINES` is zero where `w` holds `\n`; the classic
-    // zero-byte test may flag a byte next to a real hit, never a miss, and
-    // both flags and high bits only matter as "any".
-    let flagged = |w: u64| ((w ^ NEWLINES).wrapping_sub(LOW) | w) & HIGH != 0;
-    let mut words = bytes.chunks_exact(8);
-    let found = words
-        .by_ref()
-        .any(|w| flagged(u64::from_ne_bytes(w.try_into().unwrap_or_default())));
-    found || words.remainder().iter().any(|&b| b == b'\n' || b > 0x7F)
 }
 
 /// Checks a program field by field, as [`ExactEngine::from_program`] does,
