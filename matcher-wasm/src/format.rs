@@ -1324,7 +1324,7 @@ pub struct RuleEntry<'s> {
     pub payload_json: Option<&'s str>,
     /// The effective pattern (regex crate syntax, flags inlined).
     pub pattern: &'s str,
-    /// The pattern's exact program ([`crate::exact::compile`]).
+    /// The pattern's exact program (`exact::compile`, feature `build`).
     pub exact: &'s [u8],
 }
 

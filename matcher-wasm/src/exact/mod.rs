@@ -304,8 +304,8 @@ pub struct ExactEngine {
 pub type GroupSpans = Vec<Option<(usize, usize)>>;
 
 impl ExactEngine {
-    /// Builds the engine for a program written by [`encode`] (or `compile`),
-    /// checking it field by field.
+    /// Builds the engine for a program written by `encode` or `compile`
+    /// (feature `build`), checking it field by field.
     pub fn from_program(program: &[u8]) -> Result<ExactEngine, ProgramError> {
         Ok(Self::of(decode(program)?))
     }
