@@ -200,6 +200,23 @@ fn positional_inputs_and_invalid_utf8_on_stdin() {
     assert_eq!(got[0]["matches"][0]["start"], 0);
     assert_eq!(got[0]["matches"][0]["end"], 4);
     assert!(ids(&got[1]["matches"]).is_empty());
+    // The same bytes as arguments: inputs, not a usage error.
+    use std::os::unix::ffi::OsStrExt;
+    let o = run(Command::new(binary("dfabake-host"))
+        .args([
+            "match",
+            "--module",
+            module.to_str().unwrap(),
+            "--mode",
+            "first",
+        ])
+        .arg(std::ffi::OsStr::from_bytes(b"\xFFbar"))
+        .arg(std::ffi::OsStr::from_bytes(b"\xC3")));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = lines(&o);
+    assert_eq!(got[0]["matches"][0]["id"], 3);
+    assert_eq!(got[0]["matches"][0]["end"], 4);
+    assert!(ids(&got[1]["matches"]).is_empty());
 }
 
 #[test]
@@ -1465,6 +1482,7 @@ fn byte_size_flags_take_units() {
     for flag in [
         "--max-body-bytes",
         "--max-response-bytes",
+        "--max-pending-response-bytes",
         "--memory-limit-bytes",
     ] {
         let o = run(Command::new(binary("dfabake-host")).args([

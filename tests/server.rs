@@ -515,6 +515,12 @@ fn limits_traps_and_timeouts_never_take_the_server_down() {
     assert_eq!(code, 500, "{body}");
     let msg = body["error"].as_str().unwrap();
     assert!(msg.contains("trapped"), "{body}");
+    // The trap is the module aborting on a failed allocation: said as such,
+    // with the limit, to the client and in the server's log.
+    assert!(
+        msg.contains("out of memory") && msg.contains("4000000 bytes"),
+        "{body}"
+    );
     // A short message for the client: no wasm backtrace.
     assert!(
         !msg.contains("backtrace") && !msg.contains('\n') && msg.len() < 200,
@@ -522,6 +528,12 @@ fn limits_traps_and_timeouts_never_take_the_server_down() {
     );
     assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
     assert_eq!(srv.metric("dfabake_instance_recycles_total"), 1.0);
+    let log = srv.stderr();
+    assert!(
+        log.contains("a match failed and its instance was replaced")
+            && log.contains("out of memory"),
+        "{log}"
+    );
     drop(srv);
 
     // A search far over a 100 ms bound (64 single-rule shards, each scanning
@@ -797,8 +809,156 @@ fn batches_and_responses_are_bounded() {
         413
     );
     assert_eq!(srv.post("/match", b"a").0, 200);
-    assert_eq!(srv.post("/match", &[b'a'; 100_000]).0, 413);
+    let (code, err) = srv.post("/match", &[b'a'; 100_000]);
+    assert_eq!(code, 413);
+    let msg = err["error"].as_str().unwrap();
+    assert!(
+        msg.contains("--max-response-bytes")
+            && msg.contains("shorter input")
+            && !msg.contains("inputs"),
+        "{msg}"
+    );
     assert_eq!(srv.metric("dfabake_requests_total{code=\"413\"}"), 3.0);
+}
+
+/// A chunked request body costs about its size, however small its chunks:
+/// each chunk is copied out as it arrives. Kept as received, 1-byte chunks
+/// cost about 40 times the body (a buffer entry and the connection's read
+/// buffer held per byte).
+#[test]
+fn chunked_bodies_cost_their_size_whatever_their_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = example_module(dir.path());
+    let srv = Server::start(&module, &[], dir.path());
+    let chunked = |body: &[u8], chunk: usize, last: bool| -> Vec<u8> {
+        let mut req =
+            b"POST /match HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                .to_vec();
+        for piece in body.chunks(chunk) {
+            req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            req.extend_from_slice(piece);
+            req.extend_from_slice(b"\r\n");
+        }
+        if last {
+            req.extend_from_slice(b"0\r\n\r\n");
+        }
+        req
+    };
+    // A whole body in 1-byte chunks is answered as the same body sent at once.
+    let ua = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    let whole = raw(&srv.addr, &chunked(ua, 1, true));
+    let (code, at_once) = srv.request("POST", "/match", &[], ua);
+    assert_eq!(code, 200);
+    assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
+    assert!(whole.ends_with(&at_once), "{whole}\n{at_once}");
+
+    // Eight bodies of 512 KiB in 1-byte chunks, all held open (no last
+    // chunk): 4 MiB of bodies.
+    srv.reset_peak_rss();
+    let (_, before) = srv.rss();
+    let body = vec![b'a'; 512 << 10];
+    let request = chunked(&body, 1, false);
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(&srv.addr).unwrap();
+        c.write_all(&request).unwrap();
+        open.push(c);
+    }
+    // Until the server has read them: its RSS stops growing.
+    let mut last = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, now) = srv.rss();
+        if now == last || Instant::now() > deadline {
+            break;
+        }
+        last = now;
+    }
+    let (peak, _) = srv.rss();
+    let grew = peak.saturating_sub(before);
+    eprintln!(
+        "8 bodies of 512 KiB in 1-byte chunks: peak RSS +{} MiB",
+        grew >> 20
+    );
+    assert!(grew < 40 << 20, "peak RSS grew by {} MiB", grew >> 20);
+    // The server still answers while they are open.
+    assert_eq!(srv.post("/match", b"curl/8.0").0, 200);
+    drop(open);
+}
+
+/// Answers produced for clients that do not read them are bounded all
+/// together by `--max-pending-response-bytes`: beyond it a request gets
+/// 503, and the bytes are given back when the slow connection closes.
+#[test]
+fn answers_waiting_for_their_clients_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // One rule whose 64 KiB payload comes back with every match.
+    let blob = "x".repeat(64 << 10);
+    let module = bake_rules_file(
+        &format!("{{\"id\": 1, \"pattern\": \"a\", \"payload\": {{\"blob\": \"{blob}\"}}}}\n"),
+        dir.path(),
+        "big",
+    );
+    let srv = Server::start(
+        &module,
+        &[
+            "--max-pending-response-bytes",
+            "2M",
+            "--body-timeout-ms",
+            "3000",
+        ],
+        dir.path(),
+    );
+    assert_eq!(srv.metric("dfabake_pending_response_bytes"), 0.0);
+    // A 15.7 MB answer, more than loopback's socket buffers take: most of
+    // it stays pending while its client reads nothing.
+    let inputs = vec!["a"; 240];
+    let batch = serde_json::json!({ "inputs": inputs }).to_string();
+    let mut stalled = TcpStream::connect(&srv.addr).unwrap();
+    write!(
+        stalled,
+        "POST /match HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{batch}",
+        batch.len()
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while srv.metric("dfabake_pending_response_bytes") == 0.0 {
+        assert!(Instant::now() < deadline, "the answer never became pending");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pending = srv.metric("dfabake_pending_response_bytes");
+    assert!(pending > 15e6, "{pending}");
+    // The only answer pending may pass the bound; the next may not.
+    let (code, err) = srv.post("/match", b"a");
+    assert_eq!(code, 503, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-pending-response-bytes"),
+        "{err}"
+    );
+    // Answers that are not matches (probes, errors) are not held back.
+    assert_eq!(srv.request("GET", "/healthz", &[], b"").0, 200);
+    assert_eq!(srv.post("/match?mode=nope", b"a").0, 400);
+    // The stalled client goes away: its bytes are given back.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while srv.metric("dfabake_pending_response_bytes") != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the pending bytes were never given back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, one) = srv.post("/match", b"a");
+    assert_eq!(code, 200);
+    assert_eq!(
+        one["matches"][0]["payload"]["blob"].as_str().unwrap().len(),
+        64 << 10
+    );
+    assert_eq!(srv.metric("dfabake_pending_response_bytes"), 0.0);
 }
 
 /// Issue 12, failure 3: `--timeout-ms` bounds a whole batch, and matching

@@ -52,7 +52,7 @@ use dfabake_matcher::layout;
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
-    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
+    PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
 };
 
 mod cache;
@@ -285,7 +285,7 @@ pub enum CodeSource {
 /// A verified, compiled matcher module. Cheap to instantiate many times.
 pub struct MatcherModule {
     engine: Engine,
-    pre: InstancePre<StoreLimits>,
+    pre: InstancePre<Limits>,
     info: ModuleInfo,
     config: HostConfig,
     code_source: CodeSource,
@@ -515,10 +515,14 @@ impl MatcherModule {
     /// keeps one per worker and replaces one that failed
     /// ([`MatchError::poisons_instance`]); see the crate example.
     pub fn instantiate(&self) -> Result<MatcherInstance> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.config.memory_limit)
-            .instances(1)
-            .build();
+        let limits = Limits {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(self.config.memory_limit)
+                .instances(1)
+                .build(),
+            memory_limit: self.config.memory_limit,
+            memory_refused: false,
+        };
         let mut store = Store::new(&self.engine, limits);
         store.limiter(|l| l);
         let deadline_ticks = self
@@ -545,9 +549,61 @@ impl MatcherModule {
     }
 }
 
+/// An instance's limits ([`StoreLimits`]), noting whether its memory was
+/// refused growth: the module aborts when an allocation fails, a trap that
+/// says nothing of memory by itself.
+struct Limits {
+    inner: StoreLimits,
+    memory_limit: usize,
+    memory_refused: bool,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        self.memory_refused |= !allowed || maximum.is_some_and(|m| desired > m);
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_refused = true;
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 /// One instance of a matcher module, reused for every input.
 pub struct MatcherInstance {
-    store: Store<StoreLimits>,
+    store: Store<Limits>,
     memory: Memory,
     input: TypedFunc<u32, u32>,
     run: TypedFunc<(u32, u32), i32>,
@@ -563,7 +619,7 @@ pub struct MatcherInstance {
 
 impl MatcherInstance {
     fn new(
-        mut store: Store<StoreLimits>,
+        mut store: Store<Limits>,
         instance: wasmtime::Instance,
         deadline_ticks: Option<u64>,
     ) -> Result<MatcherInstance> {
@@ -704,6 +760,20 @@ impl MatcherInstance {
         self.call(mode, input, ticks)
     }
 
+    /// A failed call's error; a trap after the memory was refused growth is
+    /// told as running out of memory.
+    fn call_failed(&self, e: wasmtime::Error) -> MatchError {
+        match MatchError::from_wasmtime(e) {
+            MatchError::Trap(trap) if self.store.data().memory_refused => {
+                MatchError::Trap(format!(
+                    "out of memory: the instance's memory limit is {} bytes ({trap})",
+                    self.store.data().memory_limit
+                ))
+            }
+            other => other,
+        }
+    }
+
     fn call(
         &mut self,
         mode: Mode,
@@ -727,10 +797,10 @@ impl MatcherInstance {
         match buffer {
             Some(buffer) => buffer.copy_from_slice(input),
             None => {
-                let ptr = self
-                    .input
-                    .call(&mut self.store, len)
-                    .map_err(MatchError::from_wasmtime)? as usize;
+                let ptr = match self.input.call(&mut self.store, len) {
+                    Ok(ptr) => ptr as usize,
+                    Err(e) => return Err(self.call_failed(e)),
+                };
                 self.memory
                     .data_mut(&mut self.store)
                     .get_mut(ptr..ptr + input.len())
@@ -738,10 +808,10 @@ impl MatcherInstance {
                     .copy_from_slice(input);
             }
         }
-        let code = self
-            .run
-            .call(&mut self.store, (mode as u32, len))
-            .map_err(MatchError::from_wasmtime)?;
+        let code = match self.run.call(&mut self.store, (mode as u32, len)) {
+            Ok(code) => code,
+            Err(e) => return Err(self.call_failed(e)),
+        };
         if code < 0 {
             let why = self
                 .output_string()

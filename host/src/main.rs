@@ -131,8 +131,8 @@ enum Command {
         verbose: bool,
         #[command(flatten)]
         cache: CacheArgs,
-        /// Inputs to match; `-` (or none) reads one input a line from stdin.
-        inputs: Vec<String>,
+        /// Inputs to match (any bytes); `-` (or none) reads one input a line from stdin.
+        inputs: Vec<std::ffi::OsString>,
     },
     /// Serve matches over HTTP: POST /match[?mode=any|all|first] (mode all unless given), GET
     /// /healthz, /readyz, /metrics.
@@ -167,6 +167,11 @@ enum Command {
         /// Largest response body (bytes, or 16M...; over: 413, found while producing it).
         #[arg(long, value_name = "SIZE", default_value_t = server::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_size_usize)]
         max_response_bytes: usize,
+        /// Most bytes of answers, all connections together, produced and not yet taken by
+        /// their clients (slow or not reading); an answer beyond it gets 503, unless it is
+        /// the only one pending.
+        #[arg(long, value_name = "SIZE", default_value_t = server::DEFAULT_MAX_PENDING_RESPONSE_BYTES, value_parser = parse_size_usize)]
+        max_pending_response_bytes: usize,
         /// Time a client has to send a request header, in milliseconds; also how long an
         /// idle keep-alive connection stays open; 0 = none.
         #[arg(long, default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
@@ -242,7 +247,7 @@ struct MatchArgs {
     expect_sha256: Option<String>,
     verbose: bool,
     cache: CacheArgs,
-    inputs: Vec<String>,
+    inputs: Vec<std::ffi::OsString>,
 }
 
 fn run_match(args: MatchArgs) -> Result<()> {
@@ -303,7 +308,11 @@ fn run_match(args: MatchArgs) -> Result<()> {
         }
     } else {
         for input in &inputs {
-            answer(input.as_bytes(), &mut out)?;
+            // Arguments are bytes, like lines of stdin: not necessarily UTF-8.
+            answer(
+                std::os::unix::ffi::OsStrExt::as_bytes(input.as_os_str()),
+                &mut out,
+            )?;
         }
     }
     out.flush().context("writing to stdout")
@@ -438,6 +447,7 @@ fn main() -> ExitCode {
             timeout_ms,
             max_batch_inputs,
             max_response_bytes,
+            max_pending_response_bytes,
             header_timeout_ms,
             body_timeout_ms,
             max_connections,
@@ -461,6 +471,7 @@ fn main() -> ExitCode {
             max_body_bytes,
             max_batch_inputs,
             max_response_bytes,
+            max_pending_response_bytes,
             header_timeout: (header_timeout_ms > 0)
                 .then(|| Duration::from_millis(header_timeout_ms)),
             body_timeout: (body_timeout_ms > 0).then(|| Duration::from_millis(body_timeout_ms)),

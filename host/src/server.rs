@@ -44,8 +44,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use dfabake_matcher::Mode;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -70,6 +70,8 @@ use metrics::{Metrics, Snapshot, PROBES};
 pub const DEFAULT_MAX_BATCH_INPUTS: usize = 10_000;
 /// Default of [`ServeConfig::max_response_bytes`] (16 MiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Default of [`ServeConfig::max_pending_response_bytes`] (256 MiB).
+pub const DEFAULT_MAX_PENDING_RESPONSE_BYTES: usize = 256 << 20;
 /// Default of [`ServeConfig::header_timeout`].
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`ServeConfig::body_timeout`].
@@ -104,6 +106,11 @@ pub struct ServeConfig {
     /// Largest response body: producing stops as soon as it is exceeded
     /// (413).
     pub max_response_bytes: usize,
+    /// Most bytes of answers, all connections together, produced and not
+    /// yet handed to the connections writing them (clients that read
+    /// slowly, or not at all, until `body_timeout` closes them): an answer
+    /// that would pass it gets 503 instead, unless no other is pending.
+    pub max_pending_response_bytes: usize,
     /// Time a client has to send a request's header; also how long an idle
     /// keep-alive connection stays open. `None`: no bound.
     pub header_timeout: Option<Duration>,
@@ -155,6 +162,9 @@ struct Shared {
     connections: Arc<Semaphore>,
     /// Set on SIGTERM/SIGINT: every answer closes its connection.
     draining: AtomicBool,
+    /// Bytes of answers not yet handed to their connections (see
+    /// [`ServeConfig::max_pending_response_bytes`]).
+    pending_answers: Arc<AtomicUsize>,
     access_log: Option<Arc<AccessLog>>,
 }
 
@@ -250,14 +260,95 @@ thread_local! {
     static BATCH_LIMIT: Cell<(usize, bool)> = const { Cell::new((usize::MAX, false)) };
 }
 
-type Answer = Response<Full<Bytes>>;
+type Answer = Response<AnswerBody>;
+
+/// Bytes of an answer handed to its connection at a time: the connection
+/// asks for more only once it has written most of what it holds, so the
+/// rest of an answer a client is slow to read stays here, counted in
+/// `Shared::pending_answers`, not in the connection's write buffer.
+const ANSWER_PIECE: usize = 64 << 10;
+
+/// A response body: its bytes, [`ANSWER_PIECE`] at a time.
+struct AnswerBody {
+    rest: Bytes,
+    /// The answer's share of `Shared::pending_answers`, given back once
+    /// its last piece is handed over or the connection drops it.
+    held: Option<HeldAnswer>,
+}
+
+struct HeldAnswer {
+    pending: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl Drop for HeldAnswer {
+    fn drop(&mut self) {
+        self.pending.fetch_sub(self.bytes, Relaxed);
+    }
+}
+
+impl hyper::body::Body for AnswerBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let me = self.get_mut();
+        if me.rest.is_empty() {
+            me.held = None;
+            return Poll::Ready(None);
+        }
+        let piece = me.rest.split_to(me.rest.len().min(ANSWER_PIECE));
+        if me.rest.is_empty() {
+            me.held = None;
+        }
+        Poll::Ready(Some(Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
 
 fn reply(code: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
     Response::builder()
         .status(code)
         .header(CONTENT_TYPE, content_type)
-        .body(Full::new(body.into()))
+        .body(AnswerBody {
+            rest: body.into(),
+            held: None,
+        })
         .unwrap()
+}
+
+/// Reads a request body of at most `max` bytes into one buffer. Each frame
+/// is copied out as it arrives: kept as they came, a body sent in 1-byte
+/// chunks would hold a buffer entry, and the connection's read buffer, per
+/// byte (about 40 times its size).
+async fn read_body(mut body: Incoming, max: usize, length: Option<u64>) -> Result<Bytes, ReadBody> {
+    let mut buf = Vec::with_capacity(length.map_or(0, |n| n.min(max as u64) as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ReadBody::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > max - buf.len() {
+                return Err(ReadBody::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Why [`read_body`] stopped.
+enum ReadBody {
+    TooLarge,
+    Failed(hyper::Error),
 }
 
 fn error(code: StatusCode, msg: &str) -> Answer {
@@ -445,6 +536,11 @@ impl Shared {
             }
             result
         };
+        if let Err(Stop::Match(e @ (MatchError::Trap(_) | MatchError::Abi(_)))) = &result {
+            self.cfg.events.emit(ServeEvent::MatchFailed {
+                error: e.to_string(),
+            });
+        }
         let of = |done: usize| {
             if batch {
                 format!(" after {done} of {} inputs", inputs.len())
@@ -466,9 +562,13 @@ impl Shared {
             Stop::ResponseTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "the response would exceed {} bytes (--max-response-bytes){}; send fewer inputs per request",
+                    "the response would exceed {} bytes (--max-response-bytes){}",
                     self.cfg.max_response_bytes,
-                    of(done)
+                    if batch {
+                        format!("{}; send fewer inputs per request", of(done))
+                    } else {
+                        "; send a shorter input".to_string()
+                    }
                 ),
             ),
         })
@@ -522,15 +622,14 @@ impl Shared {
         body: Incoming,
     ) -> Answer {
         let max = self.cfg.max_body_bytes;
-        let too_big = parts
+        let length = parts
             .headers
             .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .is_some_and(|n| n > max as u64);
-        if too_big {
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if length.is_some_and(|n| n > max as u64) {
             return error_closing(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
-        let read = Limited::new(body, max).collect();
+        let read = read_body(body, max, length);
         let read = match self.cfg.body_timeout {
             Some(t) => match tokio::time::timeout(t, read).await {
                 Ok(r) => r,
@@ -547,14 +646,13 @@ impl Shared {
             None => read.await,
         };
         let body = match read {
-            Ok(b) => b.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
+            Ok(b) => b,
+            Err(ReadBody::TooLarge) => {
                 return error_closing(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
             }
-            Err(e) => return error_closing(StatusCode::BAD_REQUEST, &format!("reading body: {e}")),
+            Err(ReadBody::Failed(e)) => {
+                return error_closing(StatusCode::BAD_REQUEST, &format!("reading body: {e}"))
+            }
         };
         // The request's one deadline: waiting for a matcher thread and
         // every input of a batch come out of it.
@@ -644,9 +742,35 @@ impl Shared {
             None => self.run(lease, mode, &[&body], false, deadline),
         };
         match result {
-            Ok(text) => reply(StatusCode::OK, "application/json", text),
+            Ok(text) => self.hold_answer(text),
             Err((code, msg)) => error(code, &msg),
         }
+    }
+
+    /// The 200 answer `text`, counted in `pending_answers` until its
+    /// connection has taken it; 503 if that would pass
+    /// `max_pending_response_bytes` while other answers are pending.
+    fn hold_answer(&self, text: String) -> Answer {
+        let bytes = text.len();
+        let before = self.pending_answers.fetch_add(bytes, Relaxed);
+        let held = HeldAnswer {
+            pending: self.pending_answers.clone(),
+            bytes,
+        };
+        if before > 0 && before + bytes > self.cfg.max_pending_response_bytes {
+            drop(held);
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "{before} bytes of answers are waiting for their clients to read them \
+                     (--max-pending-response-bytes {}); retry later",
+                    self.cfg.max_pending_response_bytes
+                ),
+            );
+        }
+        let mut answer = reply(StatusCode::OK, "application/json", text);
+        answer.body_mut().held = Some(held);
+        answer
     }
 
     fn render_metrics(&self) -> String {
@@ -656,6 +780,7 @@ impl Shared {
             module: loaded.module.info(),
             generation: loaded.generation,
             access_log_dropped: self.access_log.as_ref().map(|log| log.dropped()),
+            pending_response_bytes: self.pending_answers.load(Relaxed),
         })
     }
 
@@ -964,6 +1089,7 @@ async fn serve_async(mut cfg: ServeConfig) -> Result<()> {
         inline_max_bytes: AtomicUsize::new(INLINE_WORK / info.shards.max(1)),
         connections: Arc::new(Semaphore::new(cfg.max_connections)),
         draining: AtomicBool::new(false),
+        pending_answers: Arc::new(AtomicUsize::new(0)),
         access_log,
         cfg,
     });

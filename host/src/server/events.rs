@@ -82,6 +82,13 @@ pub enum ServeEvent {
         /// Why, with its whole chain of causes (possibly a wasm backtrace).
         error: anyhow::Error,
     },
+    /// A match trapped (for example out of memory under the instance's
+    /// limit) or broke the ABI; the client got a 500 and the instance was
+    /// replaced.
+    MatchFailed {
+        /// What the client was told.
+        error: String,
+    },
     /// Accepting connections failed (e.g. out of file descriptors); the
     /// server backs off and retries. Reported at most once every 5 s.
     AcceptFailed {
@@ -161,6 +168,7 @@ impl ServeEvent {
             | ServeEvent::AccessLogReopenFailed { .. } => Level::Warning,
             ServeEvent::ReloadFailed { .. }
             | ServeEvent::InstanceFailed { .. }
+            | ServeEvent::MatchFailed { .. }
             | ServeEvent::DrainTimedOut { .. }
             | ServeEvent::AccessLogWriteFailed { .. }
             | ServeEvent::AccessLogFlushTimedOut { .. } => Level::Error,
@@ -218,6 +226,9 @@ impl fmt::Display for ServeEvent {
             }
             ServeEvent::InstanceFailed { error } => {
                 write!(f, "creating an instance failed: {error:#}")
+            }
+            ServeEvent::MatchFailed { error } => {
+                write!(f, "a match failed and its instance was replaced: {error}")
             }
             ServeEvent::AcceptFailed { error, failures } => write!(
                 f,

@@ -42,6 +42,8 @@ pub(super) struct Snapshot<'a> {
     pub generation: u64,
     /// Access log lines dropped because its writer fell behind (`None`: no log).
     pub access_log_dropped: Option<u64>,
+    /// Bytes of answers produced and not yet handed to their connections.
+    pub pending_response_bytes: usize,
 }
 
 impl Metrics {
@@ -149,6 +151,11 @@ impl Metrics {
             s,
             "# HELP dfabake_connections_open Connections open now.\n# TYPE dfabake_connections_open gauge\ndfabake_connections_open {}",
             now.connections_open
+        );
+        let _ = writeln!(
+            s,
+            "# HELP dfabake_pending_response_bytes Bytes of answers produced and not yet handed to their connections (clients slow to read them).\n# TYPE dfabake_pending_response_bytes gauge\ndfabake_pending_response_bytes {}",
+            now.pending_response_bytes
         );
         let _ = writeln!(
             s,
