@@ -1639,6 +1639,23 @@ fn environment_variables_configure_the_server_and_flags_win() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!cache3.exists(), "--no-cache lost to DFABAKE_CACHE_DIR");
+    // An on/off variable set to off is not given: no conflict with the
+    // variable of a flag it excludes, as an env file may hold both.
+    for off in ["false", "off", "0", "no"] {
+        let cache4 = dir.path().join(format!("cache4-{off}"));
+        let o = Command::new(binary("dfabake-host"))
+            .args(["compile", "--module", m])
+            .env("DFABAKE_NO_CACHE", off)
+            .env("DFABAKE_CACHE_DIR", &cache4)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "DFABAKE_NO_CACHE={off}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(cache4.join("hmac.key").exists(), "DFABAKE_NO_CACHE={off}");
+    }
     // Both from the command line is still a usage error.
     let o = Command::new(binary("dfabake-host"))
         .args(["compile", "--module", m, "--no-cache", "--cache-dir", c])

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::builder::BoolishValueParser;
+use clap::builder::{BoolishValueParser, TypedValueParser};
 use clap::error::ContextKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -358,6 +358,25 @@ fn parse_cli() -> Cli {
         }
     }
     let cli = with_env_vars(Cli::command());
+    // An on/off flag turned off by its variable (`DFABAKE_NO_CACHE=false`)
+    // is not given; clap would still count it against the flags it excludes.
+    for sub in cli.get_subcommands() {
+        for arg in sub.get_arguments() {
+            let (Some(var), ArgAction::SetTrue) = (arg.get_env(), arg.get_action()) else {
+                continue;
+            };
+            let Some(value) = std::env::var_os(var) else {
+                continue;
+            };
+            let off = BoolishValueParser::new()
+                .parse_ref(sub, Some(arg), &value)
+                .is_ok_and(|on| !on);
+            if off {
+                // Still single-threaded: no one else reads the environment.
+                std::env::remove_var(var);
+            }
+        }
+    }
     let loose = cli.clone().mut_subcommands(|sub| {
         sub.mut_args(|a| a.conflicts_with(clap::builder::Resettable::Reset))
     });
