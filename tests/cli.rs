@@ -1558,6 +1558,51 @@ fn shell_completions_for_both_clis() {
     assert_eq!(flags.trim(), "--max-dfa-bytes", "{flags}");
 }
 
+/// The builder's default shard cache lies inside the host's default
+/// native-code cache: under a permissive umask (002) the builder still
+/// creates both private, so the host keeps using its cache.
+#[test]
+fn the_default_shard_cache_keeps_the_host_cache_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    fs::write(&rules, "foo\n").unwrap();
+    let out = dir.path().join("out");
+    let xdg = dir.path().join("xdg");
+    let o = run(Command::new("sh")
+        .args(["-c", "umask 002 && exec \"$0\" \"$@\""])
+        .arg(binary("dfabake"))
+        .args(["build", "--quiet", "--patterns"])
+        .arg(&rules)
+        .arg("--out")
+        .arg(&out)
+        .env("XDG_CACHE_HOME", &xdg));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for d in [xdg.join("dfabake"), xdg.join("dfabake/shards")] {
+        let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+    for _ in 0..2 {
+        let o = run(Command::new(binary("dfabake-host"))
+            .args(["match", "-v", "--module"])
+            .arg(out.join("matcher.wasm"))
+            .arg("foo")
+            .env("XDG_CACHE_HOME", &xdg));
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("not used"), "{}", stderr(&o));
+    }
+    let o = run(Command::new(binary("dfabake-host"))
+        .args(["match", "-v", "--module"])
+        .arg(out.join("matcher.wasm"))
+        .arg("foo")
+        .env("XDG_CACHE_HOME", &xdg));
+    assert!(
+        stderr(&o).contains("native code from cache"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Every command that writes to stdout ends quietly (exit 0, nothing on
 /// stderr) when its reader is gone (`| head`), in both CLIs.
 #[test]

@@ -36,6 +36,18 @@ pub enum Entry {
     TooBig,
 }
 
+/// Creates `dir` and its missing parents readable by their owner only,
+/// whatever the umask: the default directory lies inside
+/// `dfabake-host`'s native-code cache (`~/.cache/dfabake/shards`), which the
+/// host uses only if it is not group- or world-writable.
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// A cache directory.
 #[derive(Debug)]
 pub struct ShardCache {
@@ -48,7 +60,7 @@ pub struct ShardCache {
 impl ShardCache {
     /// Opens (creating it if needed) a cache directory.
     pub fn open(dir: &Path) -> std::io::Result<ShardCache> {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir_all(dir)?;
         Ok(ShardCache {
             dir: dir.to_path_buf(),
             write_failures: Default::default(),
@@ -164,7 +176,7 @@ impl ShardCache {
         let path = self.path(key, ext);
         let write = || -> std::io::Result<()> {
             let dir = path.parent().unwrap();
-            std::fs::create_dir_all(dir)?;
+            create_private_dir_all(dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
             tmp.write_all(bytes)?;
             tmp.persist(&path).map_err(|e| e.error)?;
