@@ -1672,6 +1672,40 @@ fn stdout_commands_exit_quietly_into_a_closed_pipe() {
 /// One malformed JSON line no longer hides the other bad rules: all are
 /// listed in file order; under `--on-invalid skip` the malformed lines are
 /// skipped (and listed) like invalid patterns.
+/// An id that is neither an integer nor a string is named, with what an
+/// id may be.
+#[test]
+fn ids_of_other_types_say_what_an_id_may_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("rules.jsonl");
+    fs::write(
+        &pats,
+        [
+            r#"{"id": 1.5, "pattern": "a"}"#,
+            r#"{"id": true, "pattern": "b"}"#,
+            r#"{"id": 18446744073709551615, "pattern": "c"}"#,
+            r#"{"id": -3, "pattern": "d"}"#,
+            r#"{"id": "e", "pattern": "e"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = build(&pats, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let expected = "expected an id: an integer (64-bit signed) or a string";
+    for needle in [
+        format!("line 1: invalid rule: invalid type: floating point `1.5`, {expected}"),
+        format!("line 2: invalid rule: invalid type: boolean `true`, {expected}"),
+        format!("line 3: invalid rule: invalid value: integer `18446744073709551615`, {expected}"),
+    ] {
+        assert!(err.contains(&needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(err.contains("3 invalid rules"), "{err}");
+    assert!(!err.contains("variant"), "{err}");
+}
+
 #[test]
 fn malformed_lines_are_reported_with_every_other_bad_rule_and_skippable() {
     let dir = tempfile::tempdir().unwrap();

@@ -121,7 +121,8 @@ enum KindArg {
 enum Command {
     /// Compile rules and bake them into OUT/matcher.wasm (+ OUT/manifest.json, OUT/npm/).
     Build {
-        /// Patterns file: JSON Lines ({"id", "pattern", "flags", "payload"}) or one pattern a line.
+        /// Patterns file: JSON Lines ({"id", "pattern", "flags", "payload"}), a JSON array of
+        /// such objects, or one pattern a line (see --format).
         #[arg(
             long,
             value_name = "FILE",
@@ -288,15 +289,18 @@ impl Bar {
 impl Progress for Bar {
     fn step(&self, name: &str, total: Option<u64>) {
         *self.counting.lock().unwrap() = false;
-        self.bar.set_message(name.to_string());
-        self.bar.set_length(total.unwrap_or(0));
-        self.bar.set_position(0);
+        // The steady tick may draw between any two of these: style, then
+        // counts from zero, then the new name, so that no frame shows a
+        // count past its total (`compiling DFAs 7/5`, the previous step's).
         match total {
             Some(_) => {
                 self.style("{msg} [{bar:30}] {human_pos}/{human_len} [{elapsed}, ~{eta} left]")
             }
             None => self.style("{spinner} {msg} [{elapsed}]"),
         }
+        self.bar.set_position(0);
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_message(name.to_string());
         // Ticking from the first step on keeps the elapsed time (and the
         // spinner of a step that reports no counts) moving.
         self.bar.enable_steady_tick(Duration::from_millis(100));

@@ -24,13 +24,43 @@ use crate::error::{BuildError, RowError};
 
 /// A rule's user-chosen id: returned with every match. In JSON (rules
 /// files, the manifest) a number or a string.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum RuleId {
     /// A numeric id, such as a table's primary key.
     Int(i64),
     /// A string id.
     Str(String),
+}
+
+/// By hand rather than `untagged`, whose error for any other value (`1.5`,
+/// `true`) names no value and no expectation.
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RuleId, D::Error> {
+        use serde::de::{Error, Unexpected, Visitor};
+        struct Visit;
+        impl Visitor<'_> for Visit {
+            type Value = RuleId;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an id: an integer (64-bit signed) or a string")
+            }
+            fn visit_i64<E: Error>(self, n: i64) -> Result<RuleId, E> {
+                Ok(RuleId::Int(n))
+            }
+            fn visit_u64<E: Error>(self, n: u64) -> Result<RuleId, E> {
+                i64::try_from(n)
+                    .map(RuleId::Int)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: Error>(self, s: &str) -> Result<RuleId, E> {
+                Ok(RuleId::Str(s.to_owned()))
+            }
+            fn visit_string<E: Error>(self, s: String) -> Result<RuleId, E> {
+                Ok(RuleId::Str(s))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 impl RuleId {
