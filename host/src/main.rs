@@ -167,9 +167,9 @@ enum Command {
         /// Largest response body (bytes, or 16M...; over: 413, found while producing it).
         #[arg(long, value_name = "SIZE", default_value_t = server::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_size_usize)]
         max_response_bytes: usize,
-        /// Most bytes of answers, all connections together, produced and not yet taken by
-        /// their clients (slow or not reading); an answer beyond it gets 503, unless it is
-        /// the only one pending.
+        /// Most bytes of answers over 64 KiB, all connections together, produced and not yet
+        /// taken by their clients (slow or not reading); an answer beyond it gets 503, unless
+        /// it is the only one pending.
         #[arg(long, value_name = "SIZE", default_value_t = server::DEFAULT_MAX_PENDING_RESPONSE_BYTES, value_parser = parse_size_usize)]
         max_pending_response_bytes: usize,
         /// Time a client has to send a request header, in milliseconds; also how long an

@@ -110,6 +110,8 @@ pub struct ServeConfig {
     /// yet handed to the connections writing them (clients that read
     /// slowly, or not at all, until `body_timeout` closes them): an answer
     /// that would pass it gets 503 instead, unless no other is pending.
+    /// Answers of up to 64 KiB are not counted: a connection takes them
+    /// whole at once.
     pub max_pending_response_bytes: usize,
     /// Time a client has to send a request's header; also how long an idle
     /// keep-alive connection stays open. `None`: no bound.
@@ -749,9 +751,15 @@ impl Shared {
 
     /// The 200 answer `text`, counted in `pending_answers` until its
     /// connection has taken it; 503 if that would pass
-    /// `max_pending_response_bytes` while other answers are pending.
+    /// `max_pending_response_bytes` while other answers are pending. An
+    /// answer of one piece is not counted: its connection takes it whole at
+    /// once (and the atomic counter, shared by every thread, would cost
+    /// every small request).
     fn hold_answer(&self, text: String) -> Answer {
         let bytes = text.len();
+        if bytes <= ANSWER_PIECE {
+            return reply(StatusCode::OK, "application/json", text);
+        }
         let before = self.pending_answers.fetch_add(bytes, Relaxed);
         let held = HeldAnswer {
             pending: self.pending_answers.clone(),
