@@ -1669,9 +1669,6 @@ fn stdout_commands_exit_quietly_into_a_closed_pipe() {
     }
 }
 
-/// One malformed JSON line no longer hides the other bad rules: all are
-/// listed in file order; under `--on-invalid skip` the malformed lines are
-/// skipped (and listed) like invalid patterns.
 /// An id that is neither an integer nor a string is named, with what an
 /// id may be.
 #[test]
@@ -1706,6 +1703,9 @@ fn ids_of_other_types_say_what_an_id_may_be() {
     assert!(!err.contains("variant"), "{err}");
 }
 
+/// One malformed JSON line no longer hides the other bad rules: all are
+/// listed in file order; under `--on-invalid skip` the malformed lines are
+/// skipped (and listed) like invalid patterns.
 #[test]
 fn malformed_lines_are_reported_with_every_other_bad_rule_and_skippable() {
     let dir = tempfile::tempdir().unwrap();

@@ -386,6 +386,16 @@ fn slow_input(bytes: usize) -> String {
     "needle1needle".repeat(bytes / 13)
 }
 
+/// One rule, `a`, whose 64 KiB payload comes back with every match.
+fn payload_module(dir: &Path) -> PathBuf {
+    let blob = "x".repeat(64 << 10);
+    bake_rules_file(
+        &format!("{{\"id\": 1, \"pattern\": \"a\", \"payload\": {{\"blob\": \"{blob}\"}}}}\n"),
+        dir,
+        "big",
+    )
+}
+
 fn example_module(dir: &Path) -> PathBuf {
     let out = dir.join("example");
     let o = Command::new(binary("dfabake"))
@@ -716,14 +726,8 @@ fn compile_prewarms_the_cache() {
 #[test]
 fn batches_and_responses_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    // One rule whose 64 KiB payload comes back with every match: 2,000
-    // matching inputs (a 10 KB request) would make a 131 MB answer.
-    let blob = "x".repeat(64 << 10);
-    let module = bake_rules_file(
-        &format!("{{\"id\": 1, \"pattern\": \"a\", \"payload\": {{\"blob\": \"{blob}\"}}}}\n"),
-        dir.path(),
-        "big",
-    );
+    // 2,000 matching inputs (a 10 KB request) would make a 131 MB answer.
+    let module = payload_module(dir.path());
     let json = [("content-type", "application/json")];
     let batch = |inputs: Vec<&str>| serde_json::json!({ "inputs": inputs }).to_string();
 
@@ -893,13 +897,7 @@ fn chunked_bodies_cost_their_size_whatever_their_chunks() {
 #[test]
 fn answers_waiting_for_their_clients_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    // One rule whose 64 KiB payload comes back with every match.
-    let blob = "x".repeat(64 << 10);
-    let module = bake_rules_file(
-        &format!("{{\"id\": 1, \"pattern\": \"a\", \"payload\": {{\"blob\": \"{blob}\"}}}}\n"),
-        dir.path(),
-        "big",
-    );
+    let module = payload_module(dir.path());
     let srv = Server::start(
         &module,
         &[
