@@ -1669,6 +1669,149 @@ fn stdout_commands_exit_quietly_into_a_closed_pipe() {
     }
 }
 
+/// Rules files as editors and generators leave them: a byte order mark is
+/// not part of the first rule; a JSON array element nested past the
+/// parser's depth limit is a row error, not a crash; a pattern of more than
+/// 4 MiB is refused before it is parsed (gigabytes otherwise); and an
+/// error in a long pattern shows the pattern around its position only.
+#[test]
+fn bom_deep_elements_huge_and_long_patterns_are_row_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for (name, text) in [
+        ("bom.txt", "\u{FEFF}abc\ndef\n".to_string()),
+        (
+            "bom.jsonl",
+            "\u{FEFF}{\"id\": 1, \"pattern\": \"abc\"}\n".to_string(),
+        ),
+        (
+            "bom.json",
+            "\u{FEFF}[{\"id\": 1, \"pattern\": \"abc\"}]".to_string(),
+        ),
+    ] {
+        let pats = dir.path().join(name);
+        fs::write(&pats, text).unwrap();
+        let o = build(&pats, &out, &["--force"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let got = lines(&host_match(&out.join("matcher.wasm"), "first", b"xabcx\n"));
+        assert_eq!(got[0]["matches"][0]["id"], 1, "{name}");
+        assert_eq!(got[0]["matches"][0]["start"], 1, "{name}");
+    }
+
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let pats = dir.path().join("deep.json");
+    fs::write(
+        &pats,
+        format!("[{{\"id\": 1, \"pattern\": \"a\", \"payload\": {deep}}},\n {{\"id\": 2, \"pattern\": \"b\"}}]"),
+    )
+    .unwrap();
+    let o = build(&pats, &out, &["--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("element 1, line 1: not valid JSON: recursion limit exceeded"),
+        "{}",
+        stderr(&o)
+    );
+    let o = build(&pats, &out, &["--force", "--on-invalid", "skip"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("baked 1 rules (1 skipped)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let pats = dir.path().join("huge.txt");
+    fs::write(&pats, "a".repeat((4 << 20) + 1)).unwrap();
+    let o = build(&pats, &out, &["--force"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("rule id 1 (line 1): the pattern is 4194305 bytes long; patterns of more than 4194304 bytes are refused"),
+        "{}",
+        &stderr(&o)[..stderr(&o).len().min(500)]
+    );
+
+    let pats = dir.path().join("long.txt");
+    fs::write(&pats, format!("{}(", "a".repeat(100_000))).unwrap();
+    let o = build(&pats, &out, &["--force"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("position 100001 (byte 100000): unclosed group"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.len() < 1000, "{} bytes of stderr", err.len());
+    // The caret still points at the position.
+    let shown: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.contains("unclosed group"))
+        .skip(1)
+        .take(2)
+        .collect();
+    assert_eq!(
+        shown[1].chars().count(),
+        shown[0].chars().count(),
+        "{shown:?}"
+    );
+    assert!(
+        shown[0].trim_start().starts_with('…') && shown[0].ends_with('('),
+        "{shown:?}"
+    );
+}
+
+/// `--out` given as a symbolic link to a directory (`current ->
+/// releases/7`): the directory it leads to is replaced and the link stays.
+/// A link that leads nowhere, or to a file, is refused.
+#[test]
+fn out_through_a_symlink_replaces_its_directory_and_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let pats = dir.path().join("p.txt");
+    fs::write(&pats, "foo\n").unwrap();
+    let target = dir.path().join("releases-7");
+    assert!(build(&pats, &target, &[]).status.success());
+    let link = dir.path().join("current");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    fs::write(&pats, "foo\nbar\n").unwrap();
+    let o = build(&pats, &link, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read_link(&link).unwrap(), target);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(target.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["rules"], 2);
+    let got = lines(&host_match(&link.join("matcher.wasm"), "all", b"bar\n"));
+    assert_eq!(ids(&got[0]["matches"]), vec![Value::from(2)]);
+    // Nothing but the two and the rules file is left beside them.
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["current", "p.txt", "releases-7"]);
+
+    for (name, to) in [
+        ("dangling", dir.path().join("nowhere")),
+        ("to-file", pats.clone()),
+    ] {
+        let link = dir.path().join(name);
+        std::os::unix::fs::symlink(&to, &link).unwrap();
+        let o = build(&pats, &link, &[]);
+        assert!(!o.status.success(), "{name}");
+        assert!(
+            stderr(&o).contains("a symbolic link that does not lead to a directory"),
+            "{name}: {}",
+            stderr(&o)
+        );
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
+
 /// An id that is neither an integer nor a string is named, with what an
 /// id may be.
 #[test]

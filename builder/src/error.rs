@@ -83,11 +83,27 @@ impl fmt::Display for RowError {
         write!(f, ": {}", self.reason)?;
         if let (Some(pattern), Some(p)) = (&self.pattern, &self.position) {
             if !pattern.contains('\n') {
-                let pad: String = pattern[..p.offset.min(pattern.len())]
+                // Up to CONTEXT characters each side of the position: a
+                // long pattern is not echoed whole.
+                const CONTEXT: usize = 60;
+                let mut at = p.offset.min(pattern.len());
+                while !pattern.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let (before, after) = pattern.split_at(at);
+                let head = match before.char_indices().rev().nth(CONTEXT - 1) {
+                    Some((i, _)) if i > 0 => format!("…{}", &before[i..]),
+                    _ => before.to_string(),
+                };
+                let tail = match after.char_indices().nth(CONTEXT) {
+                    Some((i, _)) => format!("{}…", &after[..i]),
+                    None => after.to_string(),
+                };
+                let pad: String = head
                     .chars()
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
-                write!(f, "\n    {pattern}\n    {pad}^")?;
+                write!(f, "\n    {head}{tail}\n    {pad}^")?;
             }
         }
         Ok(())

@@ -127,7 +127,22 @@ impl Staging {
     /// Starts staging an output for `out`: takes the lock, cleans up after
     /// killed builds, and refuses early when `out` exists and is neither
     /// empty nor (unless `force`) holding only dfabake's files.
-    pub fn new(out: &Path, force: bool) -> Result<Staging, BuildError> {
+    pub fn new(given: &Path, force: bool) -> Result<Staging, BuildError> {
+        // A symlink to a directory (`current -> releases/7`) stays: the
+        // directory it points at is the one replaced.
+        let resolved = match fs::symlink_metadata(given) {
+            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(given) {
+                Ok(target) if target.is_dir() => Some(target),
+                _ => {
+                    return Err(BuildError::BadOption(format!(
+                        "--out {}: a symbolic link that does not lead to a directory",
+                        given.display()
+                    )))
+                }
+            },
+            _ => None,
+        };
+        let out = resolved.as_deref().unwrap_or(given);
         let (lexical_parent, created, parent, name) = match last_name(out) {
             Some(name) => {
                 let lexical = match out.parent() {
@@ -165,7 +180,7 @@ impl Staging {
         let mut staging = Staging {
             dir: None,
             out: abs.clone(),
-            shown: if cwd_inside { abs } else { out.to_path_buf() },
+            shown: if cwd_inside { abs } else { given.to_path_buf() },
             cwd_inside,
             force,
             written: Mutex::new(Vec::new()),

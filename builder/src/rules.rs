@@ -234,7 +234,7 @@ pub fn read_file(path: &Path, format: FileFormat) -> Result<Vec<Entry>, BuildErr
         path: path.to_path_buf(),
         source: e,
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let mut text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
             .filter(|&&b| b == b'\n')
@@ -245,6 +245,10 @@ pub fn read_file(path: &Path, format: FileFormat) -> Result<Vec<Entry>, BuildErr
             "the file is not valid UTF-8",
         )])
     })?;
+    // A byte order mark (as some editors write) is not part of the first rule.
+    if text.starts_with('\u{FEFF}') {
+        text.drain(..'\u{FEFF}'.len_utf8());
+    }
     let extension = path.extension().and_then(|e| e.to_str());
     let format = match format {
         FileFormat::Auto if matches!(extension, Some("jsonl" | "ndjson")) => FileFormat::Jsonl,
@@ -382,8 +386,16 @@ pub fn json_array_entries(text: &str) -> Vec<Entry> {
                 .filter(|&&b| b == b'\n')
                 .count();
             let origin = format!("element {}, line {line}", k + 1);
-            let value = serde_json::from_str(raw.get()).expect("a parsed JSON value");
-            rule_from_value(value, origin)
+            // Parsed again as a value, an element meets the limits the
+            // array's own parse did not apply (nesting depth).
+            match serde_json::from_str(raw.get()) {
+                Ok(value) => rule_from_value(value, origin),
+                Err(e) => Err(RowError::new(
+                    None,
+                    origin,
+                    format!("not valid JSON: {}", json_reason(&e)),
+                )),
+            }
         })
         .collect()
 }

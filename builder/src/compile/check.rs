@@ -25,6 +25,9 @@ pub struct CheckedRule {
     pub exact_program: Vec<u8>,
 }
 
+/// Longest pattern accepted, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 4 << 20;
+
 /// Checks one rule and compiles its exact engine, or says why it cannot be.
 /// A translated rule's errors name the pattern as written and positions in
 /// it ([`RuleSpec::written_as`]).
@@ -74,6 +77,14 @@ fn check_pattern(
     }
     if rule.pattern.is_empty() {
         return Err(err("empty pattern (it would match every input)".into()));
+    }
+    if rule.pattern.len() > MAX_PATTERN_BYTES {
+        // The parser needs about 100 bytes a pattern byte before the
+        // compiler's own limits refuse such a pattern: gigabytes.
+        return Err(err(format!(
+            "the pattern is {} bytes long; patterns of more than {MAX_PATTERN_BYTES} bytes are refused",
+            rule.pattern.len()
+        )));
     }
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
