@@ -687,6 +687,17 @@ impl<'a> Parser<'a> {
                 '{' => match self.quantifier_len() {
                     Some(n) => {
                         let q = self.rest()[..n].to_string();
+                        // PCRE2's limit (MAX_REPEAT_COUNT): MariaDB refuses more.
+                        let mut from = 1;
+                        for number in q[1..n - 1].split(',') {
+                            if number.len() > 5 || number.parse::<u32>().is_ok_and(|v| v > 65535) {
+                                return perr(
+                                    self.i + from,
+                                    "number too big in {} quantifier (at most 65535, as in MariaDB)",
+                                );
+                            }
+                            from += number.len() + 1;
+                        }
                         self.i += n;
                         self.out.push_str(at, &q);
                         self.after_quantifier()?;
