@@ -1234,3 +1234,44 @@ fn rules_without_literals_run_behind_their_gates() {
     let refs: Vec<&[u8]> = inputs.iter().take(150).map(Vec::as_slice).collect();
     check_each_rule_alone(&rules, &refs);
 }
+
+/// `any` on rules whose DFA gives up on non-ASCII input (a Unicode `\b`)
+/// confirms each with the exact engine once per input, as `all` does, not
+/// once per occurrence of its literal: that made `any` quadratic in the
+/// input (80 KB of `crawleré`: 5 s).
+#[test]
+fn any_confirms_a_rule_once_per_input_not_per_occurrence() {
+    use dfabake_matcher::format::{AlignedBytes, Database};
+    let patterns = [r"crawler\b", r"\bspider\b", r"(?i)fetch\w{0,3}\b"];
+    let rules: Vec<RuleSpec> = patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| RuleSpec::new(RuleId::Int(i as i64 + 1), p))
+        .collect();
+    let compiled = dfabake::compile::compile(&rules, &Config::default(), "any").unwrap();
+    let aligned = AlignedBytes::copy_from(&compiled.database);
+    let m = dfabake_matcher::Matcher::new(Database::from_bytes(aligned.as_bytes()).unwrap());
+    let oracle = Oracle::new(&rules);
+    let mut cache = m.create_cache();
+    for (hay, last) in [
+        ("crawleré".repeat(2000), ""),
+        ("spideré".repeat(2000), " spider!"),
+        ("fetchesé".repeat(2000), " fetch"),
+    ] {
+        let hay = format!("{hay}{last}");
+        let before = cache.exact_confirmations();
+        let any = m.find_any(&mut cache, hay.as_bytes());
+        let confirmations = cache.exact_confirmations() - before;
+        assert_eq!(
+            any.is_some(),
+            !oracle.all(hay.as_bytes()).is_empty(),
+            "{last:?}"
+        );
+        assert!(
+            confirmations <= patterns.len() as u64,
+            "{last:?}: {confirmations} exact confirmations for 2,000 occurrences of a literal"
+        );
+        let mut wasm = Wasm::new(&rules, &Config::default()).unwrap();
+        compare(&mut wasm, &oracle, hay.as_bytes()).unwrap();
+    }
+}

@@ -123,6 +123,9 @@ pub(crate) struct LazyInPlace<T> {
 const EMPTY: u8 = 0;
 const BUILDING: u8 = 1;
 const READY: u8 = 2;
+/// `init` panicked (natively, where a panic unwinds: a DFA that failed its
+/// first-use check); every later caller panics too instead of waiting.
+const FAILED: u8 = 3;
 
 // SAFETY: as `Lazy`: the value is written once, by the thread that moved
 // `state` from EMPTY to BUILDING, and read only after READY is published.
@@ -175,15 +178,25 @@ impl<T> LazyInPlace<T> {
                 .compare_exchange(EMPTY, BUILDING, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => {
-                    // If `init` panics the state stays BUILDING and later
-                    // callers wait forever; it panics only on a database
-                    // that failed verification, which ends the search anyway.
+                    // Marks the value FAILED if `init` unwinds, so that no
+                    // later caller waits for a builder that is gone.
+                    struct Unwinding<'a>(&'a AtomicU8);
+                    impl Drop for Unwinding<'_> {
+                        fn drop(&mut self) {
+                            self.0.store(FAILED, Ordering::Release);
+                        }
+                    }
+                    let unwinding = Unwinding(&self.state);
                     let value = (init.take().expect("built once"))();
+                    core::mem::forget(unwinding);
                     // SAFETY: the EMPTY -> BUILDING exchange made this thread
                     // the only writer, and no reader reads before READY.
                     unsafe { (*self.value.get()).write(value) };
                     self.state.store(READY, Ordering::Release);
                 }
+                Err(FAILED) => panic!(
+                    "this value failed to build before (the database failed its first-use check)"
+                ),
                 Err(_) => core::hint::spin_loop(),
             }
         }
@@ -208,6 +221,30 @@ impl<T: core::fmt::Debug> core::fmt::Debug for LazyInPlace<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_that_panicked_fails_later_callers_instead_of_blocking_them() {
+        extern crate std;
+        let lazy: LazyInPlace<u32> = LazyInPlace::new();
+        let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lazy.get_or_init(|| panic!("bad DFA"));
+        }));
+        assert!(first.is_err());
+        // Before: the state stayed BUILDING and this call spun forever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lazy = std::sync::Arc::new(lazy);
+        let again = lazy.clone();
+        std::thread::spawn(move || {
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *again.get_or_init(|| 7)));
+            let _ = tx.send(r.is_err());
+        });
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(10)),
+            Ok(true),
+            "a later caller panics at once"
+        );
+    }
 
     #[test]
     fn built_once_and_shared() {

@@ -142,6 +142,10 @@ struct Scratch {
     found: Vec<u32>,
 }
 
+/// Occurrences a cache's lists keep room for between searches (16 bytes
+/// each at most): a larger input's lists are shrunk back at the next search.
+const KEPT_OCCURRENCES: usize = 4096;
+
 /// Searches a [`Database`]. Immutable once made, so one matcher serves many
 /// threads (`Sync` whenever its database is); each search brings its
 /// scratch space, a [`Cache`] (as regex-automata's engines and their
@@ -893,6 +897,11 @@ impl<'a> Matcher<'a> {
         s.anchored.clear();
         s.complete.clear();
         s.complete_starts.clear();
+        // Lists of occurrences grow with the input; one large input must
+        // not leave a cache holding them at its size for good.
+        s.anchored.shrink_to(KEPT_OCCURRENCES);
+        s.complete.shrink_to(KEPT_OCCURRENCES);
+        s.complete_starts.shrink_to(KEPT_OCCURRENCES);
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             s.stamp.fill(0);
@@ -980,17 +989,32 @@ impl<'a> Matcher<'a> {
         at: Option<usize>,
         ascii: bool,
     ) -> Option<u32> {
+        self.shard_any_decided(w, si, hay, at, ascii).0
+    }
+
+    /// [`Matcher::shard_any`], also telling whether the shard's rules are
+    /// decided for the whole input (see [`Matcher::shard_matches`]): then
+    /// its other occurrences need no run.
+    fn shard_any_decided(
+        &self,
+        w: &mut Work,
+        si: u32,
+        hay: &[u8],
+        at: Option<usize>,
+        ascii: bool,
+    ) -> (Option<u32>, bool) {
         let shard = &self.db.shards()[si as usize];
         if shard.kind() == DfaKind::Exact {
-            return shard
+            let found = shard
                 .rules()
                 .find(|&r| self.unit_is_match(&mut w.confirm, si, r, hay));
+            return (found, true);
         }
         if shard.needs_confirm_on(ascii) {
             // The DFA's first hit may be a false positive: confirm all.
             let mut candidates = Vec::new();
-            self.shard_matches(w, si, hay, at, ascii, &mut candidates);
-            return candidates.first().copied();
+            let decided = self.shard_matches(w, si, hay, at, ascii, &mut candidates);
+            return (candidates.first().copied(), decided);
         }
         let input = Self::shard_input(hay, at);
         let kept = &mut w.starts[si as usize];
@@ -1000,10 +1024,14 @@ impl<'a> Matcher<'a> {
             ShardDfa::Exact => unreachable!("exact-only shards are answered above"),
         };
         match found {
-            Ok(pattern) => pattern.map(|p| shard.rule(p)),
-            Err(_) => shard
-                .rules()
-                .find(|&r| self.unit_is_match(&mut w.confirm, si, r, hay)),
+            Ok(pattern) => (pattern.map(|p| shard.rule(p)), at.is_none()),
+            // The exact engine answers for the whole input.
+            Err(_) => (
+                shard
+                    .rules()
+                    .find(|&r| self.unit_is_match(&mut w.confirm, si, r, hay)),
+                true,
+            ),
         }
     }
 
@@ -1037,9 +1065,28 @@ impl<'a> Matcher<'a> {
         {
             return Some(r);
         }
-        s.anchored
-            .iter()
-            .find_map(|&(si, at)| self.shard_any(w, si, hay, Some(at), ascii))
+        // As in `matches_into`: a shard decided for the whole input at one
+        // occurrence (its DFA gave up and the exact engine answered) is not
+        // run again at the next, which would make the search quadratic.
+        let Scratch {
+            stamp,
+            generation,
+            anchored,
+            ..
+        } = s;
+        for &(si, at) in anchored.iter() {
+            if stamp[si as usize] == *generation {
+                continue;
+            }
+            let (found, decided) = self.shard_any_decided(w, si, hay, Some(at), ascii);
+            if found.is_some() {
+                return found;
+            }
+            if decided {
+                stamp[si as usize] = *generation;
+            }
+        }
+        None
     }
 
     /// Whether any rule matches anywhere in `hay`.
