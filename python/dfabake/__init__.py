@@ -3,7 +3,7 @@
 >>> import dfabake
 >>> m = dfabake.Matcher.open("out/matcher.wasm")   # doctest: +SKIP
 >>> m.first("Mozilla/5.0 (compatible; Googlebot/2.1)")  # doctest: +SKIP
-FirstMatch(id=1, start=25, end=37, payload={'kind': 'search'}, captures=((25, 37), (35, 36), (36, 37)))
+FirstMatch(id=1, start=25, end=38, payload={'kind': 'search', 'owner': 'Google'}, captures=((25, 38), (35, 36), (37, 38)))
 
 ``Matcher.open(path)`` memory-maps ``DIR/matcher.wasm`` (the file ``dfabake
 build`` writes) and verifies it; ``Matcher.from_bytes(data)`` reads one from
