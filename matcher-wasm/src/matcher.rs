@@ -143,8 +143,26 @@ struct Scratch {
 }
 
 /// Occurrences a cache's lists keep room for between searches (16 bytes
-/// each at most): a larger input's lists are shrunk back at the next search.
+/// each at most): lists a large input grew are shrunk back when its search
+/// ends, so that a cache left idle (one of a pool's) does not hold them.
 const KEPT_OCCURRENCES: usize = 4096;
+
+impl Scratch {
+    /// Shrinks the lists of literal occurrences back to
+    /// [`KEPT_OCCURRENCES`] after a search that grew them past it.
+    fn release_occurrences(&mut self) {
+        fn release<T>(list: &mut Vec<T>) {
+            if list.capacity() > KEPT_OCCURRENCES {
+                list.clear();
+                list.shrink_to(KEPT_OCCURRENCES);
+            }
+        }
+        release(&mut self.anchored);
+        release(&mut self.complete);
+        release(&mut self.complete_starts);
+        release(&mut self.runs);
+    }
+}
 
 /// Searches a [`Database`]. Immutable once made, so one matcher serves many
 /// threads (`Sync` whenever its database is); each search brings its
@@ -897,11 +915,6 @@ impl<'a> Matcher<'a> {
         s.anchored.clear();
         s.complete.clear();
         s.complete_starts.clear();
-        // Lists of occurrences grow with the input; one large input must
-        // not leave a cache holding them at its size for good.
-        s.anchored.shrink_to(KEPT_OCCURRENCES);
-        s.complete.shrink_to(KEPT_OCCURRENCES);
-        s.complete_starts.shrink_to(KEPT_OCCURRENCES);
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             s.stamp.fill(0);
@@ -1038,6 +1051,12 @@ impl<'a> Matcher<'a> {
     /// Whether any rule matches anywhere in `hay`; if so, the index of one
     /// rule that does (not necessarily the highest-priority one).
     pub fn find_any(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
+        let found = self.find_any_in(cache, hay);
+        cache.scratch.release_occurrences();
+        found
+    }
+
+    fn find_any_in(&self, cache: &mut Cache, hay: &[u8]) -> Option<u32> {
         self.fit(cache);
         cache.work.runs.next_input();
         let Cache {
@@ -1214,6 +1233,7 @@ impl<'a> Matcher<'a> {
         }
         out.sort_unstable();
         out.dedup();
+        s.release_occurrences();
     }
 
     /// Every rule that matches anywhere in `hay`, in priority order.
@@ -1226,6 +1246,12 @@ impl<'a> Matcher<'a> {
     /// The highest-priority rule matching anywhere in `hay`, with the span and
     /// captures of its leftmost-first match.
     pub fn first(&self, cache: &mut Cache, hay: &[u8]) -> Option<FirstMatch> {
+        let found = self.first_in(cache, hay);
+        cache.scratch.release_occurrences();
+        found
+    }
+
+    fn first_in(&self, cache: &mut Cache, hay: &[u8]) -> Option<FirstMatch> {
         cache.work.confirm.kept = Kept {
             on: true,
             best: None,

@@ -158,3 +158,36 @@ def test_fork_while_threads_search(uap):
         stop.set()
         for t in threads:
             t.join()
+
+
+def test_a_large_input_does_not_leave_pooled_caches_large(examples):
+    """Each thread's search of a 20 MB input full of literal occurrences grows
+    its cache's lists; they shrink back when the search ends, so idle pooled
+    caches do not keep ~60 MB each (499 MB of RSS over 8 threads before)."""
+
+    def rss_mb():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS"):
+                    return int(line.split()[1]) // 1024
+
+    m = dfabake.Matcher.open(examples.module)
+    assert m.is_match("curl/8")
+    before = rss_mb()
+    big = b"curl/" * 4_000_000
+    barrier = threading.Barrier(8)
+    found = []
+
+    def work():
+        barrier.wait()
+        found.append(len(m.matches(big)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found == [found[0]] * 8 and found[0] > 0
+    del big
+    grew = rss_mb() - before
+    assert grew < 100, f"RSS grew by {grew} MB after the searches ended"
