@@ -13,7 +13,11 @@
 //!   each with a free list threaded through the free blocks, carved from a
 //!   bump region of grown pages when the list is empty;
 //! * bigger blocks are whole pages, kept on a first-fit free list (a larger
-//!   free block is split) when released.
+//!   free block is split) when released. The list is in address order and
+//!   a released run merges with free runs next to it; a request no run fits
+//!   extends a free run that ends memory, growing only the difference.
+//!   Without both, inputs of varied sizes (each a fresh buffer in the
+//!   `wasm-bindgen` flavour) grew memory at every call.
 //!
 //! Like every allocator here it only hands out pages it grows with
 //! `memory.grow`, so it never touches the baked database, which lies below
@@ -46,7 +50,7 @@ struct Heap {
     /// Unused memory at the end of the last grown pages.
     bump: usize,
     bump_end: usize,
-    /// Free runs of pages for big blocks.
+    /// Free runs of pages for big blocks, in address order, none adjacent.
     pages: *mut FreePages,
 }
 
@@ -144,7 +148,54 @@ impl Heap {
             }
             link = &mut (*run).next;
         }
+        // No run fits. The last one (highest address) may end where memory
+        // ends: grow only what it lacks and hand out the two together.
+        let mut link: *mut *mut FreePages = &mut self.pages;
+        while !(*link).is_null() && !(**link).next.is_null() {
+            link = &mut (**link).next;
+        }
+        let last = *link;
+        if !last.is_null() {
+            let end = last as usize + (*last).pages * PAGE;
+            if end == core::arch::wasm32::memory_size(0) * PAGE {
+                if let Some(at) = grow(pages - (*last).pages) {
+                    if at == end {
+                        *link = null_mut();
+                        return (last as *mut u8, false);
+                    }
+                    // Not contiguous after all: keep the new pages free.
+                    self.release_pages(at as *mut u8, pages - (*last).pages);
+                }
+            }
+        }
         grow(pages).map_or((null_mut(), false), |at| (at as *mut u8, true))
+    }
+
+    /// Puts a run of `pages` pages back on the free list, in address order,
+    /// merged with the free runs it touches.
+    unsafe fn release_pages(&mut self, ptr: *mut u8, pages: usize) {
+        let at = ptr as usize;
+        let mut prev: *mut FreePages = null_mut();
+        let mut next = self.pages;
+        while !next.is_null() && (next as usize) < at {
+            prev = next;
+            next = (*next).next;
+        }
+        let run = ptr as *mut FreePages;
+        (*run).pages = pages;
+        (*run).next = next;
+        if !next.is_null() && at + pages * PAGE == next as usize {
+            (*run).pages += (*next).pages;
+            (*run).next = (*next).next;
+        }
+        if prev.is_null() {
+            self.pages = run;
+        } else if prev as usize + (*prev).pages * PAGE == at {
+            (*prev).pages += (*run).pages;
+            (*prev).next = (*run).next;
+        } else {
+            (*prev).next = run;
+        }
     }
 }
 
@@ -187,10 +238,7 @@ unsafe impl GlobalAlloc for Allocator {
             *(ptr as *mut *mut u8) = heap.free[class];
             heap.free[class] = ptr;
         } else {
-            let run = ptr as *mut FreePages;
-            (*run).pages = pages_for(layout.size());
-            (*run).next = heap.pages;
-            heap.pages = run;
+            heap.release_pages(ptr, pages_for(layout.size()));
         }
     }
 
