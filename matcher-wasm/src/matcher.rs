@@ -993,22 +993,10 @@ impl<'a> Matcher<'a> {
 
     /// Whether any rule of shard `si` matches (for an anchored shard: a
     /// match starting at `at`, or, where the exact engine has to decide,
-    /// anywhere); if so, one that does.
-    fn shard_any(
-        &self,
-        w: &mut Work,
-        si: u32,
-        hay: &[u8],
-        at: Option<usize>,
-        ascii: bool,
-    ) -> Option<u32> {
-        self.shard_any_decided(w, si, hay, at, ascii).0
-    }
-
-    /// [`Matcher::shard_any`], also telling whether the shard's rules are
+    /// anywhere); if so, one that does. Also whether the shard's rules are
     /// decided for the whole input (see [`Matcher::shard_matches`]): then
     /// its other occurrences need no run.
-    fn shard_any_decided(
+    fn shard_any(
         &self,
         w: &mut Work,
         si: u32,
@@ -1069,7 +1057,7 @@ impl<'a> Matcher<'a> {
         if let Some(r) = self
             .always
             .iter()
-            .find_map(|&si| self.shard_any(w, si, hay, None, ascii))
+            .find_map(|&si| self.shard_any(w, si, hay, None, ascii).0)
         {
             return Some(r);
         }
@@ -1080,7 +1068,7 @@ impl<'a> Matcher<'a> {
         if let Some(r) = s
             .triggered
             .iter()
-            .find_map(|&si| self.shard_any(w, si, hay, None, ascii))
+            .find_map(|&si| self.shard_any(w, si, hay, None, ascii).0)
         {
             return Some(r);
         }
@@ -1097,7 +1085,7 @@ impl<'a> Matcher<'a> {
             if stamp[si as usize] == *generation {
                 continue;
             }
-            let (found, decided) = self.shard_any_decided(w, si, hay, Some(at), ascii);
+            let (found, decided) = self.shard_any(w, si, hay, Some(at), ascii);
             if found.is_some() {
                 return found;
             }

@@ -158,14 +158,12 @@ impl Heap {
         if !last.is_null() {
             let end = last as usize + (*last).pages * PAGE;
             if end == core::arch::wasm32::memory_size(0) * PAGE {
-                if let Some(at) = grow(pages - (*last).pages) {
-                    if at == end {
-                        *link = null_mut();
-                        return (last as *mut u8, false);
-                    }
-                    // Not contiguous after all: keep the new pages free.
-                    self.release_pages(at as *mut u8, pages - (*last).pages);
+                // One thread: the grown pages start at `end`.
+                if grow(pages - (*last).pages).is_none() {
+                    return (null_mut(), false);
                 }
+                *link = null_mut();
+                return (last as *mut u8, false);
             }
         }
         grow(pages).map_or((null_mut(), false), |at| (at as *mut u8, true))
